@@ -1,0 +1,36 @@
+# vidlm: the two commands README.md starts with, plus helpers.
+SWIFT ?= swift
+export PATH := /opt/swift/usr/bin:$(PATH)
+
+.PHONY: deps demo test build release bench fixtures clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# The main job on a sample clip. (Until the model issues land: probe + frame sampling.)
+demo: release
+	.build/release/vidlm probe samples/clip.mp4
+	rm -rf .build/demo-frames
+	.build/release/vidlm frames samples/clip.mp4 --count 4 --output .build/demo-frames
+	cat .build/demo-frames/frames.json
+
+test: deps
+	$(SWIFT) test
+
+# Regenerates committed fixtures (needs Python + ffmpeg; never needed by CI).
+fixtures:
+	scripts/install-deps.sh ffmpeg
+	python3 tools/media/make_test_clips.py
+
+bench: release
+	scripts/install-deps.sh ffmpeg
+	benchmarks/media/run.sh
+
+clean:
+	rm -rf .build

@@ -1,0 +1,135 @@
+import AsyncAlgorithms
+
+extension MediaDecoder {
+    /// The frames `request` selects, in increasing index order, as they are decoded.
+    ///
+    /// Frames are split into runs that decode without seeking; runs go round-robin to up to
+    /// `ThreadBudget.cores` independent decoders of the same file (parallel GOPs), each of which
+    /// decodes at most one frame ahead of the consumer (backpressure). Ending the iteration or
+    /// cancelling the consuming task stops all decoding.
+    public nonisolated func frames(_ request: FrameRequest) -> AsyncThrowingStream<VideoFrame, Error> {
+        let merger = FrameMerger(primary: self, request: request)
+        return AsyncThrowingStream(unfolding: { try await merger.next() })
+    }
+
+    /// The indices `request` selects (no decoding). In key-frame mode these are the wanted
+    /// frames; the frames returned are the key frames nearest them.
+    public func plan(_ request: FrameRequest) throws(MediaError) -> [Int] {
+        _ = try requireVideo()
+        return try SamplingPlanner.indices(for: request, on: timeline())
+    }
+}
+
+/// Runs the decoders for one `frames(_:)` call and hands out their frames in order.
+actor FrameMerger {
+    private let primary: MediaDecoder
+    private let request: FrameRequest
+    private var started = false
+    private var order: [Int] = []            // worker of each output position
+    private var cursor = 0
+    private var channels: [AsyncThrowingChannel<VideoFrame, Error>] = []
+    private var producers: [Task<Void, Never>] = []
+
+    init(primary: MediaDecoder, request: FrameRequest) {
+        self.primary = primary
+        self.request = request
+    }
+
+    deinit {
+        for p in producers { p.cancel() }
+    }
+
+    func next() async throws -> VideoFrame? {
+        if !started {
+            started = true
+            try await start()
+        }
+        guard cursor < order.count else { return nil }
+        if Task.isCancelled {
+            for p in producers { p.cancel() }
+            throw CancellationError()
+        }
+        let w = order[cursor]
+        cursor += 1
+        // A channel hands each element to one waiting iterator; a fresh one per element is fine.
+        var iterator = channels[w].makeAsyncIterator()
+        let frame = try await iterator.next()
+        if frame == nil {
+            // The producer ended early: only cancellation does that.
+            for p in producers { p.cancel() }
+            throw CancellationError()
+        }
+        return frame
+    }
+
+    private func start() async throws {
+        let timeline = try await primary.timeline()
+        let wanted = try await primary.plan(request)
+        // What each output position asks a decoder for.
+        let jobs: [Int]
+        switch request.mode {
+        case .exact:
+            jobs = wanted
+        case .nearestKeyframe:
+            // One frame per distinct key frame.
+            var seen = Set<Int>()
+            jobs = wanted.filter { seen.insert(timeline.nearestKeyframePosition(to: timeline.pts[$0])).inserted }
+        }
+        let runs = Self.runs(jobs, on: timeline, exact: request.mode == .exact)
+        let (workerCount, threadsEach) = ThreadBudget.decoders(forSegments: runs.count)
+        var decoders: [MediaDecoder] = []
+        if workerCount == 1 {
+            decoders = [primary]
+        } else {
+            for _ in 0..<workerCount {
+                decoders.append(try await MediaDecoder.open(primary.path, threads: threadsEach, timeline: timeline))
+            }
+        }
+        var perWorker = Array(repeating: [Int](), count: workerCount)
+        for (r, run) in runs.enumerated() {
+            perWorker[r % workerCount].append(contentsOf: run)
+            order.append(contentsOf: repeatElement(r % workerCount, count: run.count))
+        }
+        let mode = request.mode
+        let size = request.size
+        for w in 0..<workerCount {
+            let channel = AsyncThrowingChannel<VideoFrame, Error>()
+            channels.append(channel)
+            let decoder = decoders[w]
+            let targets = perWorker[w]
+            producers.append(Task {
+                do {
+                    for index in targets {
+                        let frame = switch mode {
+                        case .exact: try await decoder.frame(at: index, size: size)
+                        case .nearestKeyframe: try await decoder.keyframe(near: index, size: size)
+                        }
+                        await channel.send(frame)
+                        if Task.isCancelled { break }
+                    }
+                    channel.finish()
+                } catch {
+                    channel.fail(error)
+                }
+            })
+        }
+    }
+
+    /// Splits sorted frame indices into runs that one decoder handles without seeking: a new
+    /// run starts where the next frame's key frame comes after the previous frame.
+    static func runs(_ indices: [Int], on t: Timeline, exact: Bool) -> [[Int]] {
+        var runs: [[Int]] = []
+        var previousPts: Int64? = nil
+        for i in indices {
+            let p = t.pts[i]
+            let key = exact ? t.keyframes[t.keyframePosition(before: p)].pts : p
+            if let prev = previousPts, exact, key <= prev {
+                runs[runs.count - 1].append(i)
+            } else {
+                runs.append([i])
+            }
+            previousPts = p
+        }
+        return runs
+    }
+}

@@ -1,0 +1,127 @@
+import CFFmpeg
+
+extension MediaDecoder {
+    /// The presentation-order frame timeline of the video stream (built once, then cached).
+    ///
+    /// MP4/MOV files whose sample table shows a constant frame duration get it from the index
+    /// without reading any packet; everything else (variable rate, no index, no duration) is
+    /// scanned packet by packet. Scanning reads but never decodes.
+    public func timeline(forceScan: Bool = false) throws(MediaError) -> Timeline {
+        if let cachedTimeline, !forceScan { return cachedTimeline }
+        _ = try requireVideo()
+        let t: Timeline
+        if info.isStillImage {
+            t = Timeline(pts: [0], timeBase: 1, endPts: 1, keyframes: [.init(seekTimestamp: 0, pts: 0)])
+        } else if !forceScan, let indexed = timelineFromIndex() {
+            t = indexed
+        } else {
+            t = try scanTimeline()
+        }
+        guard t.count > 0 else { throw .noFrames(path) }
+        cachedTimeline = t
+        return t
+    }
+
+    /// Constant-rate MP4/MOV: the sample table lists every sample's decode time and key flag.
+    /// With a constant sample duration Δ, presentation times are the same grid shifted to the
+    /// stream's first pts, so `pts[i] = start + i·Δ`.
+    private func timelineFromIndex() -> Timeline? {
+        guard info.container.contains("mov") else { return nil }
+        let st = format.stream(streamIndex)
+        let count = Int(avformat_index_get_entries_count(st))
+        guard count > 1, st.pointee.nb_frames == Int64(count),
+              st.pointee.start_time != vidlm_nopts_value() else { return nil }
+        var dts: [Int64] = []
+        var keys: [Int] = []
+        dts.reserveCapacity(count)
+        for i in 0..<count {
+            guard let e = avformat_index_get_entry(st, Int32(i)) else { return nil }
+            if vidlm_index_is_discard(e) != 0 { return nil }
+            dts.append(e.pointee.timestamp)
+            if vidlm_index_is_keyframe(e) != 0 { keys.append(i) }
+        }
+        let delta = dts[1] - dts[0]
+        guard delta > 0, !keys.isEmpty else { return nil }
+        for i in 1..<count where dts[i] - dts[i - 1] != delta { return nil }
+        let start = st.pointee.start_time
+        let pts = (0..<count).map { start + Int64($0) * delta }
+        // Key frames present `reorder` ticks after they decode; the first frame tells by how much.
+        let reorder = start - dts[0]
+        let keyframes = keys.map { Timeline.Keyframe(seekTimestamp: dts[$0] + reorder, pts: dts[$0] + reorder) }
+        return Timeline(pts: pts, timeBase: av_q2d(st.pointee.time_base),
+                        endPts: pts[count - 1] + delta, keyframes: keyframes)
+    }
+
+    /// Reads every packet of the stream (no decoding), then rewinds.
+    private func scanTimeline() throws(MediaError) -> Timeline {
+        if !atStart { try rewind() }
+        var pts: [Int64] = []
+        var keyframes: [Timeline.Keyframe] = []
+        var lastDuration: Int64 = 0
+        var maxPts = Int64.min
+        var maxEnd = Int64.min
+        while true {
+            try Task.checkCancellation(or: path)
+            let more: Bool
+            do { more = try format.readPacket(into: packet) } catch {
+                if error == .invalidData { stats.corruptPackets += 1; continue }
+                throw .decodeFailed("reading \(path): \(error.description)")
+            }
+            guard more else { break }
+            defer { packet.unref() }
+            guard packet.streamIndex == streamIndex, !packet.isDiscard else { continue }
+            stats.packetsRead += 1
+            guard let p = packet.pts ?? packet.dts else { continue }
+            pts.append(p)
+            if packet.isKey { keyframes.append(.init(seekTimestamp: p, pts: p)) }
+            if p > maxPts { maxPts = p; lastDuration = packet.duration }
+            maxEnd = max(maxEnd, p + max(packet.duration, 0))
+        }
+        needsSeek = true
+        needsSeekAfterScan = true
+        atStart = false
+        inputEnded = false
+        pts.sort()
+        var unique: [Int64] = []
+        unique.reserveCapacity(pts.count)
+        for p in pts where unique.last != p { unique.append(p) }
+        guard !unique.isEmpty else { throw .noFrames(path) }
+        if keyframes.isEmpty { keyframes = [.init(seekTimestamp: unique[0], pts: unique[0])] }
+        // A frame without a stated duration lasts as long as the average frame.
+        if lastDuration <= 0 {
+            lastDuration = unique.count > 1 ? max(1, (unique[unique.count - 1] - unique[0]) / Int64(unique.count - 1)) : 1
+        }
+        let end = max(maxEnd, unique[unique.count - 1] + lastDuration)
+        return Timeline(pts: unique, timeBase: av_q2d(timeBase), endPts: end, keyframes: keyframes)
+    }
+
+    /// Back to the first packet: a seek where the format can, else the file is opened again.
+    func rewind() throws(MediaError) {
+        codec?.flush()
+        lastOutputPts = nil
+        heldPts = nil
+        held.unref()
+        packetWaiting = false
+        inputEnded = false
+        let st = format.stream(streamIndex)
+        let first = st.pointee.start_time == vidlm_nopts_value() ? Int64.min : st.pointee.start_time
+        if avformat_seek_file(format.pointer, Int32(streamIndex), Int64.min, first, first, AVSEEK_FLAG_BACKWARD) >= 0 {
+            return
+        }
+        do {
+            format = try FormatContext(path: path)
+        } catch {
+            throw .unreadable(path: path, reason: Self.reason(for: error))
+        }
+        for i in 0..<format.streamCount where i != streamIndex {
+            format.stream(i).pointee.discard = AVDISCARD_ALL
+        }
+    }
+}
+
+extension Task where Success == Never, Failure == Never {
+    /// Cancellation as a typed media error, for loops inside the decoder actor.
+    static func checkCancellation(or path: String) throws(MediaError) {
+        if Task.isCancelled { throw MediaError.cancelled }
+    }
+}

@@ -1,0 +1,23 @@
+import Foundation
+
+/// The one place that decides how many threads the process uses, so libav's decoding threads,
+/// BLAS threads and Swift's own parallel loops never oversubscribe the cores between them.
+public enum ThreadBudget {
+    /// Cores available to vidlm: `VIDLM_THREADS` if set to a positive number, else the active
+    /// processor count.
+    public static var cores: Int {
+        if let raw = ProcessInfo.processInfo.environment["VIDLM_THREADS"], let n = Int(raw), n > 0 {
+            return n
+        }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// How many independent decoders to run for a request with `segments` separately seekable
+    /// runs of frames, and how many libav threads each decoder gets. Parallel GOPs beat frame
+    /// threading for sparse requests (no pipeline to refill after each seek); one decoder with all
+    /// cores is best for a single dense run.
+    public static func decoders(forSegments segments: Int) -> (decoders: Int, threadsEach: Int) {
+        let n = max(1, min(cores, segments))
+        return (n, max(1, cores / n))
+    }
+}

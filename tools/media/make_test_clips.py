@@ -1,0 +1,708 @@
+#!/usr/bin/env python3
+"""Generate the deterministic test media in Tests/Fixtures/media/ and its manifest.json.
+
+Usage (from anywhere):  python3 tools/media/make_test_clips.py [--out DIR]
+
+Needs: Python 3.9+, numpy, and the ffmpeg / ffprobe CLI (written against ffmpeg 5.1).
+Every file is rebuilt from scratch on every run; the script then decodes every file
+with the ffmpeg CLI and checks the index code, so a run that finishes is a run that
+verified itself. The manifest holds what ffprobe (the oracle) reports.
+
+Index code (what the Swift tests decode)
+----------------------------------------
+Every video frame shows its own presentation-order index n (0 = first displayed frame)
+in the top-left of the *upright* (display-matrix-applied) picture: bit i of n
+(LSB first, i = 0..15) is a B x B square at x in [i*B, (i+1)*B), y in [0, B);
+white (255,255,255) = 1, black (0,0,0) = 0. Read the centre pixel of each block
+(x = i*B + B/2, y = B/2) and threshold luma at 128. B is in the manifest ("block").
+A pure-red square (255,0,0) of "marker" x "marker" pixels sits at the bottom-left
+corner of the upright picture (orientation marker). Below the code row the picture
+carries content that changes every frame (scrolling colour waves, a moving box and a
+seeded noise patch) so the encoder produces real P/B frames.
+Stills carry the code for 1234 (huge_8k.png: 4321 with B = 64).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_OUT = os.path.join(ROOT, "Tests", "Fixtures", "media")
+
+W, H, B, MARKER = 160, 96, 8, 16
+QP = 10  # near-lossless, High profile (qp 0 would force the High 4:4:4 Predictive profile)
+X264_COMMON = ["-c:v", "libx264", "-preset", "medium", "-pix_fmt", "yuv420p", "-threads", "1"]
+BITEXACT = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1",
+            "-sws_flags", "bicubic+accurate_rnd+bitexact"]
+
+OUT = DEFAULT_OUT
+
+
+# --------------------------------------------------------------------------- helpers
+
+def run(cmd, input=None, check=True):
+    p = subprocess.run(cmd, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if check and p.returncode != 0:
+        sys.stderr.write(p.stderr.decode(errors="replace"))
+        raise SystemExit("command failed (%d): %s" % (p.returncode, " ".join(cmd)))
+    return p
+
+
+def path(name):
+    return os.path.join(OUT, name)
+
+
+def ffprobe(name, *args):
+    p = run(["ffprobe", "-v", "error", "-of", "json", *args, path(name)], check=False)
+    try:
+        js = json.loads(p.stdout.decode() or "{}")
+    except json.JSONDecodeError:
+        js = {}
+    return js, p.stderr.decode(errors="replace").strip(), p.returncode
+
+
+def code_block_image(value, w, h, b, marker, bg=None):
+    """Upright canvas (h, w, 3) with the code row and the red marker only."""
+    img = np.zeros((h, w, 3), np.uint8) if bg is None else bg
+    img[0:b, :, :] = 64                       # code row background (grey right of the bits)
+    for i in range(16):
+        img[0:b, i * b:(i + 1) * b, :] = 255 if (value >> i) & 1 else 0
+    if marker:
+        img[h - marker:h, 0:marker, :] = (255, 0, 0)
+    return img
+
+
+_grid_cache = {}
+
+
+def content_frame(idx, w=W, h=H, b=B, marker=MARKER, seed=0):
+    """Upright picture for frame idx: moving content + code row + marker."""
+    key = (w, h)
+    if key not in _grid_cache:
+        _grid_cache[key] = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy, xx = _grid_cache[key]
+    two_pi = 2 * np.pi
+    r = 128 + 90 * np.sin(two_pi * (xx + 2 * idx) / 53.0)
+    g = 128 + 90 * np.sin(two_pi * (yy + 0.5 * xx - 3 * idx) / 41.0)
+    bl = 128 + 90 * np.cos(two_pi * (xx - yy + idx + seed) / 67.0)
+    img = np.clip(np.stack([r, g, bl], -1), 0, 255).astype(np.uint8)
+    # bouncing box (kept away from the marker and the code row)
+    bw = 20
+    span_x = max(1, w - bw - 24)
+    span_y = max(1, h - bw - b - 4)
+    px = 24 + abs((idx * 3 + seed * 7) % (2 * span_x) - span_x)
+    py = b + 2 + abs((idx * 2 + seed * 5) % (2 * span_y) - span_y)
+    img[py:py + bw, px:px + bw] = (40 + 13 * seed % 200, 200, 90)
+    # seeded noise patch (bottom-right), different every frame
+    rng = np.random.default_rng([seed, idx])
+    nh, nw = 16, 24
+    img[h - nh - 2:h - 2, w - nw - 2:w - 2] = rng.integers(0, 256, (nh, nw, 3), dtype=np.uint8)
+    return code_block_image(idx, w, h, b, marker, bg=img)
+
+
+def rgb_input(w, h, rate):
+    return ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "%dx%d" % (w, h), "-framerate", str(rate), "-i", "-"]
+
+
+def encode_frames(frames, w, h, rate, out_args, name, pre_args=()):
+    """Pipe rgb24 frames (iterable of (h, w, 3) uint8 arrays) into ffmpeg."""
+    cmd = ["ffmpeg", "-v", "error", "-y", *pre_args, *rgb_input(w, h, rate), *out_args, path(name)]
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    for f in frames:
+        assert f.shape == (h, w, 3) and f.dtype == np.uint8
+        p.stdin.write(f.tobytes())
+    p.stdin.close()
+    err = p.stderr.read()
+    if p.wait() != 0:
+        sys.stderr.write(err.decode(errors="replace"))
+        raise SystemExit("ffmpeg failed for " + name)
+
+
+def decode_rgb(name, extra=()):
+    """Decode with the ffmpeg CLI (auto-rotation on, no frame dropping/duplication)."""
+    js, _, _ = ffprobe(name, "-select_streams", "v:0", "-show_streams")
+    st = js["streams"][0]
+    w, h = st["width"], st["height"]
+    rot = stream_rotation(st)
+    if rot in (90, -90, 270, -270):
+        w, h = h, w
+    p = run(["ffmpeg", "-v", "error", "-i", path(name), *extra, "-map", "0:v:0", "-fps_mode", "passthrough",
+             "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], check=False)
+    data = np.frombuffer(p.stdout, np.uint8)
+    n = data.size // (w * h * 3)
+    return data[: n * w * h * 3].reshape(n, h, w, 3), p.stderr.decode(errors="replace").strip()
+
+
+def read_codes(frames, b):
+    ys = b // 2
+    xs = np.arange(16) * b + b // 2
+    px = frames[:, ys, xs, :].astype(np.float32)           # (n, 16, 3)
+    luma = 0.299 * px[..., 0] + 0.587 * px[..., 1] + 0.114 * px[..., 2]
+    bits = (luma >= 128).astype(np.int64)
+    return (bits << np.arange(16)).sum(1)
+
+
+def marker_ok(frame, marker):
+    h = frame.shape[0]
+    r, g, b = frame[h - marker // 2, marker // 2].astype(int)
+    return r > 200 and g < 60 and b < 60
+
+
+def stream_rotation(st):
+    for sd in st.get("side_data_list", []) or []:
+        if "rotation" in sd:
+            return int(sd["rotation"])
+    return 0
+
+
+def rat(s):
+    if not s or s in ("0/0", "N/A"):
+        return None
+    n, d = s.split("/")
+    return [int(n), int(d)]
+
+
+def fnum(s):
+    if s is None or s == "N/A":
+        return None
+    return round(float(s), 6)
+
+
+# --------------------------------------------------------------------------- mp4 patching
+
+def iter_boxes(data, start, end):
+    i = start
+    while i + 8 <= end:
+        size, typ = struct.unpack(">I4s", data[i:i + 8])
+        hdr = 8
+        if size == 1:
+            size = struct.unpack(">Q", data[i + 8:i + 16])[0]
+            hdr = 16
+        elif size == 0:
+            size = end - i
+        yield typ, i, hdr, size
+        i += size
+
+
+def find_box(data, path_types, start=0, end=None):
+    end = len(data) if end is None else end
+    typ0, rest = path_types[0], path_types[1:]
+    for typ, i, hdr, size in iter_boxes(data, start, end):
+        if typ == typ0:
+            if not rest:
+                return i, hdr, size
+            return find_box(data, rest, i + hdr, i + size)
+    raise KeyError(path_types)
+
+
+def patch_display_matrix(name, cw_degrees):
+    """Write the tkhd matrix for a display rotation of cw_degrees clockwise (Apple style,
+    with the translation terms). ffprobe reports rotation = -cw_degrees (counter-clockwise)."""
+    data = bytearray(open(path(name), "rb").read())
+    i, hdr, _ = find_box(data, [b"moov", b"trak", b"tkhd"])
+    version = data[i + hdr]
+    off = i + hdr + (4 + 8 + 8 + 4 + 4 + 8 + 8 + 8 if version == 1 else 4 + 4 + 4 + 4 + 4 + 4 + 8 + 8)
+    tw, th = struct.unpack(">II", data[off + 36:off + 44])
+    cw_, ch_ = tw >> 16, th >> 16            # coded (pre-matrix) width/height
+    one, w30 = 0x10000, 0x40000000
+    m = {
+        90: (0, one, 0, -one, 0, 0, ch_ * one, 0, w30),
+        180: (-one, 0, 0, 0, -one, 0, cw_ * one, ch_ * one, w30),
+        270: (0, -one, 0, one, 0, 0, 0, cw_ * one, w30),
+    }[cw_degrees]
+    data[off:off + 36] = struct.pack(">9i", *m)
+    open(path(name), "wb").write(bytes(data))
+    return list(m)
+
+
+# --------------------------------------------------------------------------- manifest
+
+MANIFEST = {}
+
+
+def probe_video(name, pts_in_manifest=True):
+    """Collect the ffprobe facts for the first video stream of a file."""
+    js, err, rc = ffprobe(name, "-show_format", "-show_streams", "-select_streams", "v:0")
+    assert rc == 0, (name, err)
+    st, fmt = js["streams"][0], js["format"]
+    pk, _, _ = ffprobe(name, "-select_streams", "v:0", "-show_entries", "packet=pts,dts,flags,pos,size")
+    fr, _, _ = ffprobe(name, "-select_streams", "v:0", "-show_entries",
+                       "frame=pts,pkt_dts,best_effort_timestamp,key_frame,pict_type")
+    packets = pk.get("packets", [])
+    frames = fr.get("frames", [])
+    rot = stream_rotation(st)
+    swap = rot in (90, -90, 270, -270)
+    pts = [f.get("best_effort_timestamp", f.get("pts")) for f in frames]
+    pkt_pts_sorted = sorted(p["pts"] for p in packets if "pts" in p)
+    key_pts = sorted(p["pts"] for p in packets if "K" in p.get("flags", "") and "pts" in p)
+    tb = rat(st.get("time_base"))
+    e = {
+        "kind": "video",
+        "format_name": fmt.get("format_name"),
+        "codec_name": st.get("codec_name"),
+        "profile": st.get("profile"),
+        "pix_fmt": st.get("pix_fmt"),
+        "coded_width": st["width"], "coded_height": st["height"],
+        "display_width": st["height"] if swap else st["width"],
+        "display_height": st["width"] if swap else st["height"],
+        "rotation": rot,
+        "displaymatrix": None,
+        "time_base": tb,
+        "start_pts": st.get("start_pts"),
+        "start_time": fnum(st.get("start_time")),
+        "duration": fnum(st.get("duration")),
+        "format_start_time": fnum(fmt.get("start_time")),
+        "format_duration": fnum(fmt.get("duration")),
+        "nb_frames": int(st["nb_frames"]) if st.get("nb_frames", "N/A") != "N/A" else None,
+        "frame_count": len(frames),
+        "avg_frame_rate": rat(st.get("avg_frame_rate")),
+        "r_frame_rate": rat(st.get("r_frame_rate")),
+        "has_b_frames": st.get("has_b_frames"),
+        "block": B, "marker": MARKER, "code_value": None,
+        "pict_types": "".join(f.get("pict_type", "?") for f in frames),
+        "pts": pts if pts_in_manifest else None,
+        "keyframe_pts": key_pts,
+    }
+    for sd in st.get("side_data_list", []) or []:
+        if "displaymatrix" in sd:
+            e["displaymatrix"] = [int(v) for line in sd["displaymatrix"].strip().splitlines()
+                                  for v in line.split(":")[1].split()]
+    # sanity: frame pts (presentation order) == sorted packet pts
+    if pts_in_manifest and "corrupt" not in name:
+        assert pts == pkt_pts_sorted, (name, pts[:10], pkt_pts_sorted[:10])
+        assert all(a < b for a, b in zip(pts, pts[1:])), name
+    return e, packets, frames
+
+
+def verify_codes(name, expect_n, b=B, marker=MARKER, expect_codes=None):
+    frames, err = decode_rgb(name)
+    codes = [int(c) for c in read_codes(frames, b)]
+    want = list(range(expect_n)) if expect_codes is None else expect_codes
+    assert codes == want, (name, codes[:20], "...", len(codes))
+    if marker:
+        bad = [i for i, f in enumerate(frames) if not marker_ok(f, marker)]
+        assert not bad, (name, "marker", bad[:10])
+    return frames
+
+
+def add(name, entry, note):
+    entry["note"] = note
+    entry["bytes"] = os.path.getsize(path(name))
+    entry["sha256"] = hashlib.sha256(open(path(name), "rb").read()).hexdigest()
+    MANIFEST[name] = entry
+    print("  %-22s %9d bytes" % (name, entry["bytes"]))
+
+
+# --------------------------------------------------------------------------- clips
+
+def frames_upright(n, seed):
+    return (content_frame(i, seed=seed) for i in range(n))
+
+
+def make_cfr_bframes():
+    name = "cfr_bframes.mp4"
+    encode_frames(frames_upright(100, 1), W, H, 25, [
+        *X264_COMMON, "-qp", str(QP), "-bf", "3", "-g", "24", "-keyint_min", "24", "-sc_threshold", "0",
+        "-x264-params", "b-pyramid=normal:open-gop=0:scenecut=0:keyint=24:min-keyint=24", *BITEXACT], name)
+    e, _, _ = probe_video(name)
+    verify_codes(name, 100)
+    assert "B" in e["pict_types"]
+    add(name, e, "25 fps CFR, 100 frames, H.264 High qp%d, B-frames (bf 3, b-pyramid normal), closed GOP, "
+                 "keyint 24 (IDR every 24 frames). Edit list shifts the B-frame delay so pts start at 0." % QP)
+
+
+def make_open_gop():
+    name = "open_gop.mp4"
+    encode_frames(frames_upright(120, 2), W, H, 25, [
+        *X264_COMMON, "-qp", str(QP),
+        "-x264-params", "open-gop=1:keyint=30:min-keyint=30:scenecut=0:bframes=3:b-adapt=0", *BITEXACT], name)
+    e, packets, _ = probe_video(name)
+    verify_codes(name, 120)
+    # leading pictures: frames after a non-first keyframe in decode order with lower pts
+    leading = []
+    for i, p in enumerate(packets):
+        if "K" in p["flags"] and i > 0:
+            lead = []
+            for q in packets[i + 1:]:
+                if q["pts"] < p["pts"]:
+                    lead.append(q["pts"])
+                elif "K" in q["flags"]:
+                    break
+            leading.append({"keyframe_pts": p["pts"], "leading_pts": sorted(lead)})
+    assert leading and all(l["leading_pts"] for l in leading), leading
+    e["decode_order_pts"] = [p["pts"] for p in packets]
+    e["leading_frames"] = leading
+    pict_at = dict(zip(e["pts"], e["pict_types"]))
+    add(name, e, "25 fps, 120 frames, x264 open-gop=1:keyint=30:min-keyint=30:scenecut=0:bframes=3 plus "
+                 "b-adapt=0 (without it x264 put a P right before each I, so there were no leading B-frames). "
+                 "Keyframes after the first are non-IDR I-frames (pict %s) flagged as sync samples; the B-frames "
+                 "listed in leading_frames come after them in decode order but are displayed before them and "
+                 "reference the previous GOP, so they cannot be decoded when seeking straight to that keyframe."
+        % "".join(sorted({pict_at[k] for k in e["keyframe_pts"]})))
+
+
+def vfr_times(n):
+    # milliseconds; strictly increasing, irregular, with two long gaps
+    return [int(40 * k + np.trunc(15 * np.sin(1.7 * k)) + 100 * (k // 20)) for k in range(n)]
+
+
+def make_vfr():
+    name = "vfr.mp4"
+    n = 60
+    expr = "40*N+trunc(15*sin(1.7*N))+100*trunc(N/20)"
+    encode_frames(frames_upright(n, 3), W, H, 1000, [
+        "-vf", "setpts=" + expr, "-fps_mode", "passthrough", "-video_track_timescale", "1000",
+        *X264_COMMON, "-qp", str(QP), "-bf", "3", "-g", "30", *BITEXACT], name)
+    e, _, _ = probe_video(name)
+    verify_codes(name, n)
+    want = vfr_times(n)
+    assert all(a < b for a, b in zip(want, want[1:]))
+    assert e["pts"] == want, (e["pts"], want)
+    assert e["time_base"] == [1, 1000]
+    add(name, e, "Variable frame rate: 60 frames, time_base 1/1000, pts (ms) = 40*n + trunc(15*sin(1.7*n)) + "
+                 "100*floor(n/20) (irregular gaps 10..70 ms plus +100 ms jumps at n=20 and n=40), B-frames on.")
+
+
+def make_start_offset():
+    name = "start_offset.ts"
+    encode_frames(frames_upright(50, 4), W, H, 25, [
+        *X264_COMMON, "-qp", str(QP), "-bf", "3", "-g", "25", "-f", "mpegts", *BITEXACT], name)
+    e, _, _ = probe_video(name)
+    verify_codes(name, 50)
+    assert e["start_time"] and e["start_time"] > 1.0
+    add(name, e, "MPEG-TS, 25 fps, 50 frames, B-frames; the muxer's default 1.4 s offset plus the B-frame "
+                 "delay gives a non-zero start_time; pts are 90 kHz ticks. No edit lists in TS.")
+
+    name = "start_offset.mp4"
+    encode_frames(frames_upright(50, 5), W, H, 25, [
+        *X264_COMMON, "-qp", str(QP), "-bf", "3", "-g", "25", "-output_ts_offset", "5", *BITEXACT], name)
+    e, _, _ = probe_video(name)
+    verify_codes(name, 50)
+    assert e["start_time"] == 5.0, e["start_time"]
+    add(name, e, "MP4, 25 fps, 50 frames, B-frames, written with -output_ts_offset 5: the edit list starts with "
+                 "an empty edit of 5 s, so ffprobe start_time = 5.0 and the first frame has pts 5 s; "
+                 "format duration counts from 0 (= 5 s + 2 s).")
+
+
+def make_rotated():
+    for cw in (90, 180, 270):
+        name = "rotated%d.mp4" % cw
+        k = cw // 90   # np.rot90 turns counter-clockwise; display turns the coded picture cw degrees back
+        frames = [np.ascontiguousarray(np.rot90(content_frame(i, seed=10 + k), k)) for i in range(30)]
+        ch, cw_ = frames[0].shape[:2]
+        encode_frames(frames, cw_, ch, 25, [*X264_COMMON, "-qp", str(QP), "-bf", "2", "-g", "30", *BITEXACT], name)
+        patch_display_matrix(name, cw)
+        e, _, _ = probe_video(name)
+        assert e["rotation"] in {90: (-90,), 180: (180, -180), 270: (90,)}[cw], (name, e["rotation"])
+        assert (e["display_width"], e["display_height"]) == (W, H)
+        verify_codes(name, 30)          # ffmpeg CLI auto-rotates: code must read upright
+        add(name, e, "Stored %dx%d, display matrix = rotate %d deg clockwise for display (ffprobe rotation %d, "
+                     "i.e. counter-clockwise degrees as av_display_rotation_get returns them); after applying it "
+                     "the picture is %dx%d upright with the code top-left and the red marker bottom-left. "
+                     "Matrix written directly into tkhd (Apple style, with translation). 30 frames, 25 fps."
+            % (cw_, ch, cw, e["rotation"], W, H))
+
+
+def check_not_upright_without_rotation():
+    # decode without autorotate: the code must not be readable at the top-left of the stored picture
+    for cw in (90, 180, 270):
+        name = "rotated%d.mp4" % cw
+        js, _, _ = ffprobe(name, "-select_streams", "v:0", "-show_streams")
+        st = js["streams"][0]
+        w, h = st["width"], st["height"]
+        p = run(["ffmpeg", "-v", "error", "-noautorotate", "-i", path(name), "-frames:v", "1",
+                 "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        f = np.frombuffer(p.stdout, np.uint8).reshape(1, h, w, 3)
+        assert not marker_ok(f[0], MARKER), name   # marker is elsewhere in the stored picture
+
+
+def make_no_duration_mkv():
+    name = "no_duration.mkv"
+    cmd = ["ffmpeg", "-v", "error", *rgb_input(W, H, 25), *X264_COMMON, "-qp", str(QP), "-bf", "3", "-g", "25",
+           *BITEXACT, "-f", "matroska", "pipe:1"]
+    data = b"".join(content_frame(i, seed=6).tobytes() for i in range(50))
+    p = run(cmd, input=data)
+    open(path(name), "wb").write(p.stdout)
+    e, _, _ = probe_video(name)
+    verify_codes(name, 50)
+    raw = open(path(name), "rb").read()
+    e["has_cues"] = b"\x1c\x53\xbb\x6b" in raw
+    assert e["format_duration"] is None and e["duration"] is None and not e["has_cues"]
+    add(name, e, "Matroska written to a pipe: no Duration element, no Cues (not seekable by index); ffprobe "
+                 "shows duration N/A for stream and format. 25 fps, 50 frames, B-frames, time_base 1/1000.")
+
+
+def make_gif():
+    name = "animated.gif"
+    # quantised content so the palette holds every colour exactly (< 256 colours in total)
+    def gif_frame(i):
+        f = content_frame(i, seed=7)
+        body = f[B:H - 0].copy()
+        body = (body // 64) * 64 + 32
+        f[B:] = body
+        return code_block_image(i, W, H, B, MARKER, bg=f)
+    frames = [gif_frame(i) for i in range(12)]
+    ncol = len(np.unique(np.concatenate([f.reshape(-1, 3) for f in frames]), axis=0))
+    assert ncol <= 255, ncol
+    encode_frames(frames, W, H, 10, [
+        "-filter_complex", "[0:v]split[a][b];[a]palettegen=max_colors=256:stats_mode=full:reserve_transparent=0[p];"
+                           "[b][p]paletteuse=dither=none", "-loop", "0", *BITEXACT], name)
+    e, _, _ = probe_video(name)
+    dec = verify_codes(name, 12)
+    exact = all(np.array_equal(a, b) for a, b in zip(dec, frames))
+    e["pixels_exact"] = exact
+    add(name, e, "Animated GIF, 12 frames, 10 fps (delay 10 cs, time_base 1/100), loops forever; palette "
+                 "holds every colour of the source so decoded pixels are exact (pixels_exact).")
+
+
+def make_audio_only():
+    name = "audio_only.m4a"
+    run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=1",
+         "-c:a", "aac", "-b:a", "64k", "-fflags", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1",
+         path(name)])
+    js, err, rc = ffprobe(name, "-show_format", "-show_streams")
+    st, fmt = js["streams"][0], js["format"]
+    assert len(js["streams"]) == 1 and st["codec_type"] == "audio"
+    e = {"kind": "audio", "format_name": fmt["format_name"], "codec_name": st["codec_name"],
+         "sample_rate": int(st["sample_rate"]), "channels": st["channels"], "time_base": rat(st["time_base"]),
+         "start_time": fnum(st.get("start_time")), "duration": fnum(st.get("duration")),
+         "format_duration": fnum(fmt.get("duration")), "video_streams": 0}
+    add(name, e, "1 s 440 Hz sine, AAC-LC mono 44.1 kHz in MP4 (.m4a); no video stream at all.")
+
+
+def make_long():
+    name = "long_10h.mp4"
+    lw, lh, lb = 128, 16, 8
+    n = 36000       # 1 fps * 10 h
+    idx = np.arange(n)
+
+    def chunks():
+        bits = ((idx[:, None] >> np.arange(16)) & 1).astype(np.uint8) * 255      # (n, 16)
+        row = np.repeat(bits, lb, axis=1)                                        # (n, 128)
+        for s in range(0, n, 2000):
+            part = np.repeat(row[s:s + 2000, None, :], lh, axis=1)               # (k, 16, 128)
+            part = np.repeat(part[..., None], 3, axis=3)
+            for f in part:
+                yield f
+    encode_frames(chunks(), lw, lh, 1, [
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-threads", "1", "-qp", "24",
+        "-g", "250", *BITEXACT], name)
+    e, _, _ = probe_video(name, pts_in_manifest=False)
+    frames, _ = decode_rgb(name)
+    codes = read_codes(frames, lb)
+    assert len(codes) == n and (codes == idx).all(), "long clip code mismatch"
+    js, _, _ = ffprobe(name, "-select_streams", "v:0", "-show_entries", "packet=pts")
+    pts = sorted(p["pts"] for p in js["packets"])
+    step = pts[1] - pts[0]
+    assert pts == [pts[0] + step * i for i in range(n)]
+    e.update({"block": lb, "marker": 0, "pict_types": None,
+              "pts_rule": {"first": pts[0], "step": step, "count": n}})
+    add(name, e, "10 hours at 1 fps (36000 frames), 128x16: only the code row (B = 8, no marker, no other "
+                 "content). x264 ultrafast (no B-frames), qp 24, keyint 250. pts are not listed: frame n has "
+                 "pts = pts_rule.first + n * pts_rule.step.")
+
+
+def make_images():
+    def still(value, w, h, b, marker):
+        yy, xx = np.mgrid[0:h, 0:w]
+        bg = np.stack([(xx * 255 // max(1, w - 1)), (yy * 255 // max(1, h - 1)),
+                       np.full_like(xx, 96)], -1).astype(np.uint8)
+        return code_block_image(value, w, h, b, marker, bg=bg)
+
+    img = still(1234, W, H, B, MARKER)
+    specs = [
+        ("still.png", ["-c:v", "png", "-pred", "mixed"], True, "PNG rgb24, lossless."),
+        ("still.jpg", ["-c:v", "mjpeg", "-q:v", "2", "-pix_fmt", "yuvj420p"], False,
+         "Baseline JPEG 4:2:0, -q:v 2 (high quality); lossy, so pixels are close but not exact."),
+        ("still.webp", ["-c:v", "libwebp", "-lossless", "1"], True, "Lossless WebP (VP8L)."),
+        ("still.bmp", ["-c:v", "bmp", "-pix_fmt", "bgr24"], True, "24-bit BMP (bottom-up rows)."),
+    ]
+    for name, args, lossless, note in specs:
+        encode_frames([img], W, H, 1, ["-frames:v", "1", *args, *BITEXACT, "-update", "1"], name)
+        e = probe_image(name)
+        dec = verify_codes(name, 1, expect_codes=[1234])
+        exact = bool(np.array_equal(dec[0], img))
+        if lossless:
+            assert exact, name
+        e.update({"code_value": 1234, "pixels_exact": exact})
+        add(name, e, note + " 160x96: code 1234 (B = 8) over an RGB gradient, red 16x16 marker bottom-left.")
+
+    name = "huge_8k.png"
+    hw, hh, hb, hm = 7680, 4320, 64, 256
+    bg = np.full((hh, hw, 3), 112, np.uint8)
+    bg[hh // 2 - 300:hh // 2 + 300, hw // 2 - 600:hw // 2 + 600] = (30, 90, 200)   # one flat blue slab
+    img = code_block_image(4321, hw, hh, hb, hm, bg=bg)
+    encode_frames([img], hw, hh, 1, ["-frames:v", "1", "-c:v", "png", "-compression_level", "9", *BITEXACT,
+                                     "-update", "1"], name)
+    e = probe_image(name)
+    verify_codes(name, 1, b=hb, marker=hm, expect_codes=[4321])
+    # also decodable after a 16x downscale (what a thumbnailing decoder would do)
+    p = run(["ffmpeg", "-v", "error", "-i", path(name), "-vf", "scale=480:270:flags=area", "-f", "rawvideo",
+             "-pix_fmt", "rgb24", "-"])
+    small = np.frombuffer(p.stdout, np.uint8).reshape(1, 270, 480, 3)
+    assert read_codes(small, hb // 16)[0] == 4321
+    e.update({"code_value": 4321, "block": hb, "marker": hm, "pixels_exact": True})
+    add(name, e, "7680x4320 PNG, flat grey with a flat blue slab; code 4321 with B = 64 (1024 px wide code row), "
+                 "red 256x256 marker bottom-left. Code still reads after downscaling to 480x270 (B = 4 there).")
+
+
+def probe_image(name):
+    js, err, rc = ffprobe(name, "-show_format", "-show_streams")
+    assert rc == 0, err
+    st, fmt = js["streams"][0], js["format"]
+    return {"kind": "image", "format_name": fmt["format_name"], "codec_name": st["codec_name"],
+            "pix_fmt": st.get("pix_fmt"), "coded_width": st["width"], "coded_height": st["height"],
+            "display_width": st["width"], "display_height": st["height"], "rotation": 0,
+            "frame_count": 1, "block": B, "marker": MARKER}
+
+
+def make_bad():
+    open(path("empty.mp4"), "wb").close()
+    js, err, rc = ffprobe("empty.mp4", "-show_format")
+    add("empty.mp4", {"kind": "bad", "ffprobe_rc": rc, "ffprobe_error": err}, "Zero bytes.")
+
+    open(path("text.mp4"), "w").write("This is not a video file.\nIt is plain text with an .mp4 extension.\n"
+                                      "Decoders must reject it with an error, not crash.\n")
+    js, err, rc = ffprobe("text.mp4", "-show_format")
+    add("text.mp4", {"kind": "bad", "ffprobe_rc": rc, "ffprobe_error": err}, "Three lines of ASCII text.")
+
+    # truncated: moov at the end (ffmpeg's default), cut at 50%
+    tmp = "_full_for_truncation.mp4"
+    encode_frames(frames_upright(50, 8), W, H, 25, [*X264_COMMON, "-qp", str(QP), "-bf", "3", *BITEXACT], tmp)
+    full = open(path(tmp), "rb").read()
+    os.remove(path(tmp))
+    moov = full.find(b"moov") - 4
+    mdat = full.find(b"mdat") - 4
+    assert mdat < moov, "moov must be at the end"
+    cut = len(full) // 2
+    assert cut < moov
+    open(path("truncated.mp4"), "wb").write(full[:cut])
+    js, err, rc = ffprobe("truncated.mp4", "-show_format")
+    add("truncated.mp4", {"kind": "bad", "ffprobe_rc": rc, "ffprobe_error": err, "original_bytes": len(full),
+                          "moov_offset": moov, "cut_at": cut},
+        "50-frame MP4 with moov after mdat, cut at 50%% of %d bytes: no moov box, only ftyp + a partial mdat."
+        % len(full))
+
+    # unknown codec: patch the avc1 sample entry fourcc inside stsd
+    name = "unknown_codec.mp4"
+    encode_frames(frames_upright(10, 9), W, H, 25, [*X264_COMMON, "-qp", str(QP), *BITEXACT], name)
+    data = bytearray(open(path(name), "rb").read())
+    i, hdr, size = find_box(data, [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"])
+    j = data.find(b"avc1", i, i + size)
+    assert j > 0
+    data[j:j + 4] = b"zzzz"
+    open(path(name), "wb").write(bytes(data))
+    js, err, rc = ffprobe(name, "-show_format", "-show_streams")
+    st = js["streams"][0]
+    assert "codec_name" not in st or st["codec_name"] in ("none", "unknown"), st.get("codec_name")
+    dec = run(["ffmpeg", "-v", "error", "-i", path(name), "-f", "null", "-"], check=False)
+    add(name, {"kind": "bad", "ffprobe_rc": rc, "format_name": js["format"]["format_name"],
+               "codec_type": st.get("codec_type"), "codec_name": st.get("codec_name"),
+               "codec_tag_string": st.get("codec_tag_string"), "coded_width": st.get("width"),
+               "coded_height": st.get("height"), "ffprobe_error": err, "ffmpeg_decode_rc": dec.returncode,
+               "ffmpeg_decode_error": dec.stderr.decode(errors="replace").strip().splitlines()[-1]},
+        "Valid 10-frame H.264 MP4 whose stsd sample entry fourcc avc1 was patched to zzzz (the ftyp brand "
+        "list still says avc1). Demuxes fine; there is no decoder for it.")
+
+    # corrupt middle: 60 frames, keyint 10, no B-frames (decode order = presentation order)
+    name = "corrupt_middle.mp4"
+    encode_frames(frames_upright(60, 11), W, H, 25, [
+        *X264_COMMON, "-qp", str(QP), "-bf", "0", "-g", "10", "-keyint_min", "10", "-sc_threshold", "0",
+        *BITEXACT], name)
+    e, packets, _ = probe_video(name)
+    assert [p["pts"] for p in packets] == sorted(p["pts"] for p in packets)
+    victim = 25          # a P-frame; frames 25..29 depend on it, 30 is the next keyframe
+    p = packets[victim]
+    assert "K" not in p["flags"]
+    pos, size = int(p["pos"]), int(p["size"])
+    data = bytearray(open(path(name), "rb").read())
+    rng = np.random.default_rng(1234)
+    data[pos:pos + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+    open(path(name), "wb").write(bytes(data))
+    e2, _, frames = probe_video(name)
+    dec, err = decode_rgb(name)
+    codes = [int(c) for c in read_codes(dec, B)]
+    assert codes[:25] == list(range(25)) and codes[-30:] == list(range(30, 60)), codes
+    e2.update({
+        "damaged": {"packet_index": victim, "frame_index": victim, "pts": p["pts"], "pos": pos, "size": size,
+                    "affected_frames": [victim, 29], "next_keyframe_index": 30},
+        "cli_decoded_frames": len(codes),
+        "cli_codes": codes,
+        "cli_stderr": err.splitlines()[:4],
+    })
+    add(name, e2, "25 fps, 60 frames, keyint 10, no B-frames (decode order = presentation order). All bytes of "
+                  "packet/frame 25 (a P-frame, incl. its NAL length prefix) overwritten with seeded random bytes. "
+                  "Frames 0-24 and 30-59 decode exactly; 25-29 are garbage or concealed. cli_codes is what the "
+                  "ffmpeg CLI decoded (index code per output frame).")
+
+
+# --------------------------------------------------------------------------- output
+
+def compact_json(obj, indent=0):
+    pad = "  " * indent
+    if isinstance(obj, dict):
+        if not obj:
+            return "{}"
+        items = []
+        for k, v in obj.items():
+            items.append("%s  %s: %s" % (pad, json.dumps(k), compact_json(v, indent + 1)))
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(obj, list):
+        return json.dumps(obj, separators=(",", ":"))
+    return json.dumps(obj)
+
+
+def main():
+    global OUT
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=DEFAULT_OUT)
+    OUT = os.path.abspath(ap.parse_args().out)
+    os.makedirs(OUT, exist_ok=True)
+    for f in os.listdir(OUT):
+        if f != ".gitattributes":
+            os.remove(os.path.join(OUT, f))
+    print("writing to", OUT)
+    make_cfr_bframes()
+    make_open_gop()
+    make_vfr()
+    make_start_offset()
+    make_rotated()
+    check_not_upright_without_rotation()
+    make_no_duration_mkv()
+    make_gif()
+    make_audio_only()
+    make_long()
+    make_images()
+    make_bad()
+
+    ver = run(["ffmpeg", "-version"]).stdout.decode().splitlines()[0]
+    manifest = {
+        "schema": 1,
+        "generator": "tools/media/make_test_clips.py",
+        "ffmpeg": ver,
+        "index_code": ("frame n (presentation order, 0-based) shows n as 16 bits, LSB first: bit i is the "
+                       "block x in [i*B,(i+1)*B), y in [0,B) of the upright picture; white=1, black=0; read the "
+                       "centre pixel (i*B+B/2, B/2), luma >= 128 -> 1. Red (255,0,0) marker x marker square at "
+                       "the bottom-left of the upright picture."),
+        "conventions": ("coded_* = ffprobe stream width/height (decoded frame before the display matrix); "
+                        "display_* = after it. rotation = ffprobe side-data rotation (counter-clockwise degrees, "
+                        "av_display_rotation_get); displaymatrix = the 9 raw 16.16/2.30 values. time_base, "
+                        "avg_frame_rate, r_frame_rate are [num, den]; start_time/duration are seconds (null = "
+                        "N/A); pts are best_effort_timestamp in time_base units, in presentation order; "
+                        "keyframe_pts = pts of packets the demuxer flags K. pict_types is per frame in "
+                        "presentation order."),
+        "files": dict(sorted(MANIFEST.items())),
+    }
+    open(path("manifest.json"), "w").write(compact_json(manifest) + "\n")
+    total = sum(os.path.getsize(path(f)) for f in os.listdir(OUT))
+    print("total %d bytes (%.2f MB) in %s" % (total, total / 1e6, OUT))
+
+
+if __name__ == "__main__":
+    main()
