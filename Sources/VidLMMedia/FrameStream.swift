@@ -116,14 +116,13 @@ actor FrameMerger {
     }
 
     /// Splits sorted frame indices into runs that one decoder handles without seeking: a new
-    /// run starts where the next frame's key frame comes after the previous frame.
+    /// run starts where a decoder would seek (see `Timeline.shouldSeek`).
     static func runs(_ indices: [Int], on t: Timeline, exact: Bool) -> [[Int]] {
         var runs: [[Int]] = []
         var previousPts: Int64? = nil
         for i in indices {
             let p = t.pts[i]
-            let key = exact ? t.keyframes[t.keyframePosition(before: p)].pts : p
-            if let prev = previousPts, exact, key <= prev {
+            if let prev = previousPts, exact, !t.shouldSeek(from: prev, to: p) {
                 runs[runs.count - 1].append(i)
             } else {
                 runs.append([i])

@@ -18,8 +18,8 @@ extension MediaDecoder {
 
         var position = t.keyframePosition(before: target)
         var seeked = false
-        if needsSeek || heldPts.map({ target < $0 }) == true || lastOutputPts.map({ target <= $0 }) == true
-            || t.keyframes[position].pts > (lastOutputPts ?? Int64.min) {
+        if needsSeek || heldPts.map({ target < $0 }) == true
+            || lastOutputPts.map({ t.shouldSeek(from: $0, to: target) }) == true {
             try seek(toKeyframe: position, on: t)
             seeked = true
         }
@@ -31,6 +31,12 @@ extension MediaDecoder {
         while true {
             try Task.checkCancellation(or: path)
             guard try nextFrame(before: target) else {
+                if firstAfterSeek && position > 0 {
+                    // Nothing came out of this seek (the demuxer landed past the key frame).
+                    position -= 1
+                    try seek(toKeyframe: position, on: t)
+                    continue
+                }
                 // The stream ended first: the last frame decoded is the nearest we have.
                 if let h = heldPts { return try output(held, pts: h, timeline: t, size: size) }
                 throw .decodeFailed("frame \(index) of \(path) could not be decoded")
@@ -90,11 +96,12 @@ extension MediaDecoder {
         inputEnded = false
         needsSeek = false
         let ts = t.keyframes[position].seekTimestamp
+        needsSeekAfterScan = false
         if position == 0 || av_seek_frame(format.pointer, Int32(streamIndex), ts, AVSEEK_FLAG_BACKWARD) < 0 {
             try rewind()
+        } else {
+            atStart = false
         }
-        atStart = false
-        needsSeekAfterScan = false
     }
 
     func openCodec() throws(MediaError) -> CodecContext {

@@ -95,17 +95,23 @@ extension MediaDecoder {
         return Timeline(pts: unique, timeBase: av_q2d(timeBase), endPts: end, keyframes: keyframes)
     }
 
-    /// Back to the first packet: a seek where the format can, else the file is opened again.
+    /// Back to the first packet. A seek to the stream start is tried first and checked: some
+    /// demuxers (MPEG-TS) land approximately, so unless the first packet read back is the
+    /// stream's first, the file is opened again.
     func rewind() throws(MediaError) {
         codec?.flush()
         lastOutputPts = nil
         heldPts = nil
         held.unref()
+        packet.unref()
         packetWaiting = false
         inputEnded = false
         let st = format.stream(streamIndex)
-        let first = st.pointee.start_time == vidlm_nopts_value() ? Int64.min : st.pointee.start_time
-        if avformat_seek_file(format.pointer, Int32(streamIndex), Int64.min, first, first, AVSEEK_FLAG_BACKWARD) >= 0 {
+        let first = cachedTimeline?.pts.first ?? (st.pointee.start_time == vidlm_nopts_value() ? nil : st.pointee.start_time)
+        if let first,
+           avformat_seek_file(format.pointer, Int32(streamIndex), Int64.min, first, first, AVSEEK_FLAG_BACKWARD) >= 0,
+           (try? readFirstVideoPacket(notAfter: first)) == true {
+            packetWaiting = true  // keep it: it is the next packet to decode
             return
         }
         do {
@@ -116,6 +122,20 @@ extension MediaDecoder {
         for i in 0..<format.streamCount where i != streamIndex {
             format.stream(i).pointee.discard = AVDISCARD_ALL
         }
+        atStart = true
+    }
+
+    /// Reads the next video packet into `packet`; true if it is a key frame presenting no later
+    /// than `first` (the stream's first frame), i.e. decoding can start there.
+    private func readFirstVideoPacket(notAfter first: Int64) throws(AVError) -> Bool {
+        while try format.readPacket(into: packet) {
+            if packet.streamIndex == streamIndex {
+                guard packet.isKey, let ts = packet.pts ?? packet.dts else { return false }
+                return ts <= first
+            }
+            packet.unref()
+        }
+        return false
     }
 }
 

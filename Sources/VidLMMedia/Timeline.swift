@@ -34,7 +34,8 @@ public struct Timeline: Sendable, Equatable {
 
     /// Index of the frame on screen at clip time `t` (the last frame whose pts ≤ t).
     public func index(displayedAt t: Double) -> Int {
-        let target = pts[0] + Int64((t / timeBase).rounded(.down))
+        // A whisker of tolerance so a time computed from a pts maps back to that same frame.
+        let target = pts[0] + Int64((t / timeBase + 1e-6).rounded(.down))
         return index(displayedAtPts: target)
     }
 
@@ -60,6 +61,19 @@ public struct Timeline: Sendable, Equatable {
         var best = 0
         for (i, k) in keyframes.enumerated() where k.pts <= p { best = i }
         return best
+    }
+
+    /// Frames a decoder may decode past rather than seek over: a seek restarts the decoder's
+    /// pipeline, which costs about as much as decoding a few frames.
+    public static let seekThresholdFrames = 4
+
+    /// Whether a decoder whose last output presented at `from` should seek to reach `target`:
+    /// yes when the target is behind it, or its key frame is well ahead of it.
+    public func shouldSeek(from: Int64, to target: Int64) -> Bool {
+        if target <= from { return true }
+        let key = keyframes[keyframePosition(before: target)].pts
+        guard key > from else { return false }
+        return index(displayedAtPts: key) - index(displayedAtPts: from) > Self.seekThresholdFrames
     }
 
     /// Position in `keyframes` of the key frame whose pts is nearest to `p`.

@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -46,6 +47,12 @@ OUT = DEFAULT_OUT
 
 # --------------------------------------------------------------------------- helpers
 
+def clean(msg):
+    """ffmpeg messages without heap addresses and absolute paths (keeps the manifest deterministic)."""
+    msg = re.sub(r" @ 0x[0-9a-f]+", "", msg)
+    return msg.replace(OUT + os.sep, "").strip()
+
+
 def run(cmd, input=None, check=True):
     p = subprocess.run(cmd, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if check and p.returncode != 0:
@@ -64,7 +71,7 @@ def ffprobe(name, *args):
         js = json.loads(p.stdout.decode() or "{}")
     except json.JSONDecodeError:
         js = {}
-    return js, p.stderr.decode(errors="replace").strip(), p.returncode
+    return js, clean(p.stderr.decode(errors="replace")), p.returncode
 
 
 def code_block_image(value, w, h, b, marker, bg=None):
@@ -136,7 +143,7 @@ def decode_rgb(name, extra=()):
              "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], check=False)
     data = np.frombuffer(p.stdout, np.uint8)
     n = data.size // (w * h * 3)
-    return data[: n * w * h * 3].reshape(n, h, w, 3), p.stderr.decode(errors="replace").strip()
+    return data[: n * w * h * 3].reshape(n, h, w, 3), clean(p.stderr.decode(errors="replace"))
 
 
 def read_codes(frames, b):
@@ -309,12 +316,12 @@ def make_cfr_bframes():
     name = "cfr_bframes.mp4"
     encode_frames(frames_upright(100, 1), W, H, 25, [
         *X264_COMMON, "-qp", str(QP), "-bf", "3", "-g", "24", "-keyint_min", "24", "-sc_threshold", "0",
-        "-x264-params", "b-pyramid=normal:open-gop=0:scenecut=0:keyint=24:min-keyint=24", *BITEXACT], name)
+        "-x264-params", "b-pyramid=normal:b-adapt=0:open-gop=0:scenecut=0:keyint=24:min-keyint=24", *BITEXACT], name)
     e, _, _ = probe_video(name)
     verify_codes(name, 100)
     assert "B" in e["pict_types"]
-    add(name, e, "25 fps CFR, 100 frames, H.264 High qp%d, B-frames (bf 3, b-pyramid normal), closed GOP, "
-                 "keyint 24 (IDR every 24 frames). Edit list shifts the B-frame delay so pts start at 0." % QP)
+    add(name, e, "25 fps CFR, 100 frames, H.264 High qp%d, B-frames (bf 3, b-adapt 0 so always 3 B between anchors, b-pyramid normal: the "
+                 "middle B is a reference), closed GOP, keyint 24 (IDR every 24 frames). Edit list shifts the B-frame delay so pts start at 0." % QP)
 
 
 def make_open_gop():
@@ -606,7 +613,7 @@ def make_bad():
                "codec_type": st.get("codec_type"), "codec_name": st.get("codec_name"),
                "codec_tag_string": st.get("codec_tag_string"), "coded_width": st.get("width"),
                "coded_height": st.get("height"), "ffprobe_error": err, "ffmpeg_decode_rc": dec.returncode,
-               "ffmpeg_decode_error": dec.stderr.decode(errors="replace").strip().splitlines()[-1]},
+               "ffmpeg_decode_error": clean(dec.stderr.decode(errors="replace")).splitlines()[-1]},
         "Valid 10-frame H.264 MP4 whose stsd sample entry fourcc avc1 was patched to zzzz (the ftyp brand "
         "list still says avc1). Demuxes fine; there is no decoder for it.")
 
@@ -631,15 +638,17 @@ def make_bad():
     assert codes[:25] == list(range(25)) and codes[-30:] == list(range(30, 60)), codes
     e2.update({
         "damaged": {"packet_index": victim, "frame_index": victim, "pts": p["pts"], "pos": pos, "size": size,
-                    "affected_frames": [victim, 29], "next_keyframe_index": 30},
+                    "affected_frame_range": [victim, 29], "next_keyframe_index": 30},
         "cli_decoded_frames": len(codes),
         "cli_codes": codes,
         "cli_stderr": err.splitlines()[:4],
     })
     add(name, e2, "25 fps, 60 frames, keyint 10, no B-frames (decode order = presentation order). All bytes of "
                   "packet/frame 25 (a P-frame, incl. its NAL length prefix) overwritten with seeded random bytes. "
-                  "Frames 0-24 and 30-59 decode exactly; 25-29 are garbage or concealed. cli_codes is what the "
-                  "ffmpeg CLI decoded (index code per output frame).")
+                  "Frames 0-24 and 30-59 decode exactly; 25-29 are damaged. With ffmpeg 5.1 packet 25 fails NAL "
+                  "splitting and yields no frame at all (so ffprobe lists %d frames and its pts are missing), and "
+                  "26-29 are error-concealed from frame 24 (their code reads 24). cli_codes is the index code of "
+                  "every frame the ffmpeg CLI output." % len(codes))
 
 
 # --------------------------------------------------------------------------- output
