@@ -12,11 +12,15 @@ extension MediaDecoder {
         return AsyncThrowingStream(unfolding: { try await merger.next() })
     }
 
-    /// The indices `request` selects (no decoding). In key-frame mode these are the wanted
-    /// frames; the frames returned are the key frames nearest them.
+    /// The indices of the frames `request` will return, without decoding anything. In key-frame
+    /// mode these are the key frames nearest the wanted frames, each once.
     public func plan(_ request: FrameRequest) throws(MediaError) -> [Int] {
         _ = try requireVideo()
-        return try SamplingPlanner.indices(for: request, on: timeline())
+        let t = try timeline()
+        let wanted = try SamplingPlanner.indices(for: request, on: t)
+        guard request.mode == .nearestKeyframe else { return wanted }
+        let keys = wanted.map { t.index(displayedAtPts: t.keyframes[t.nearestKeyframePosition(to: t.pts[$0])].pts) }
+        return Array(Set(keys)).sorted()
     }
 }
 
@@ -29,6 +33,7 @@ actor FrameMerger {
     private var cursor = 0
     private var channels: [AsyncThrowingChannel<VideoFrame, Error>] = []
     private var producers: [Task<Void, Never>] = []
+    private var lastIndex: Int? = nil
 
     init(primary: MediaDecoder, request: FrameRequest) {
         self.primary = primary
@@ -44,6 +49,16 @@ actor FrameMerger {
             started = true
             try await start()
         }
+        // A frame that stood in for an undecodable one may come again for its own turn.
+        while let frame = try await nextFromWorkers() {
+            if frame.index == lastIndex { continue }
+            lastIndex = frame.index
+            return frame
+        }
+        return nil
+    }
+
+    private func nextFromWorkers() async throws -> VideoFrame? {
         guard cursor < order.count else { return nil }
         if Task.isCancelled {
             for p in producers { p.cancel() }
@@ -64,17 +79,7 @@ actor FrameMerger {
 
     private func start() async throws {
         let timeline = try await primary.timeline()
-        let wanted = try await primary.plan(request)
-        // What each output position asks a decoder for.
-        let jobs: [Int]
-        switch request.mode {
-        case .exact:
-            jobs = wanted
-        case .nearestKeyframe:
-            // One frame per distinct key frame.
-            var seen = Set<Int>()
-            jobs = wanted.filter { seen.insert(timeline.nearestKeyframePosition(to: timeline.pts[$0])).inserted }
-        }
+        let jobs = try await primary.plan(request)
         let runs = Self.runs(jobs, on: timeline, exact: request.mode == .exact)
         let (workerCount, threadsEach) = ThreadBudget.decoders(forSegments: runs.count)
         var decoders: [MediaDecoder] = []

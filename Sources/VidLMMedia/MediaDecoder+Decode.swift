@@ -25,7 +25,7 @@ extension MediaDecoder {
         }
         if let h = heldPts, h > target {
             // Already past it without seeing it (damaged data): use what is there.
-            return try output(held, pts: h, timeline: t, size: size)
+            return try substitute(for: index, pts: h, timeline: t, size: size)
         }
         var firstAfterSeek = seeked
         while true {
@@ -38,7 +38,7 @@ extension MediaDecoder {
                     continue
                 }
                 // The stream ended first: the last frame decoded is the nearest we have.
-                if let h = heldPts { return try output(held, pts: h, timeline: t, size: size) }
+                if let h = heldPts { return try substitute(for: index, pts: h, timeline: t, size: size) }
                 throw .decodeFailed("frame \(index) of \(path) could not be decoded")
             }
             guard let p = scratch.bestEffortTimestamp else { scratch.unref(); continue }
@@ -58,8 +58,17 @@ extension MediaDecoder {
             }
             scratch.move(into: held)
             heldPts = p
+            if p != target { return try substitute(for: index, pts: p, timeline: t, size: size) }
             return try output(held, pts: p, timeline: t, size: size)
         }
+    }
+
+    /// The wanted frame cannot be decoded (damaged or missing data): the held frame stands in,
+    /// reported under its own index, with a warning.
+    private func substitute(for index: Int, pts: Int64, timeline t: Timeline, size: PixelSize?) throws(MediaError) -> VideoFrame {
+        let frame = try output(held, pts: pts, timeline: t, size: size)
+        Diagnostics.warn("\(path): frame \(index) could not be decoded (damaged or missing data); returning frame \(frame.index) instead.")
+        return frame
     }
 
     /// Approximate mode: the first frame decoded after seeking to the key frame nearest `index`.

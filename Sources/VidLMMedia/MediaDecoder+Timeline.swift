@@ -24,7 +24,7 @@ extension MediaDecoder {
 
     /// Constant-rate MP4/MOV: the sample table lists every sample's decode time and key flag.
     /// With a constant sample duration Δ, presentation times are the same grid shifted to the
-    /// stream's first pts, so `pts[i] = start + i·Δ`.
+    /// stream's first pts, so `pts[i] = start + i·Δ`. Returns nil when that does not hold.
     private func timelineFromIndex() -> Timeline? {
         guard info.container.contains("mov") else { return nil }
         let st = format.stream(streamIndex)
@@ -45,11 +45,32 @@ extension MediaDecoder {
         for i in 1..<count where dts[i] - dts[i - 1] != delta { return nil }
         let start = st.pointee.start_time
         let pts = (0..<count).map { start + Int64($0) * delta }
-        // Key frames present `reorder` ticks after they decode; the first frame tells by how much.
-        let reorder = start - dts[0]
-        let keyframes = keys.map { Timeline.Keyframe(seekTimestamp: dts[$0] + reorder, pts: dts[$0] + reorder) }
+        // A key frame's presentation time is not in the sample table (open GOPs shift it by
+        // their leading frames): seek to each and read its packet. One small read per GOP.
+        var keyframes: [Timeline.Keyframe] = []
+        keyframes.reserveCapacity(keys.count)
+        for k in keys {
+            guard av_seek_frame(format.pointer, Int32(streamIndex), dts[k], AVSEEK_FLAG_BACKWARD) >= 0,
+                  let keyPts = try? readKeyframePts() else { return nil }
+            keyframes.append(.init(seekTimestamp: keyPts, pts: keyPts))
+        }
+        needsSeek = true
+        needsSeekAfterScan = true
+        atStart = false
         return Timeline(pts: pts, timeBase: av_q2d(st.pointee.time_base),
                         endPts: pts[count - 1] + delta, keyframes: keyframes)
+    }
+
+    /// The pts of the next video packet, which must be a key frame.
+    private func readKeyframePts() throws(AVError) -> Int64? {
+        defer { packet.unref() }
+        while try format.readPacket(into: packet) {
+            if packet.streamIndex == streamIndex {
+                return packet.isKey ? packet.pts : nil
+            }
+            packet.unref()
+        }
+        return nil
     }
 
     /// Reads every packet of the stream (no decoding), then rewinds.
@@ -60,14 +81,21 @@ extension MediaDecoder {
         var lastDuration: Int64 = 0
         var maxPts = Int64.min
         var maxEnd = Int64.min
+        // A rewind may have left the first packet read already.
+        var haveWaitingPacket = packetWaiting
+        packetWaiting = false
         while true {
             try Task.checkCancellation(or: path)
-            let more: Bool
-            do { more = try format.readPacket(into: packet) } catch {
-                if error == .invalidData { stats.corruptPackets += 1; continue }
-                throw .decodeFailed("reading \(path): \(error.description)")
+            if haveWaitingPacket {
+                haveWaitingPacket = false
+            } else {
+                let more: Bool
+                do { more = try format.readPacket(into: packet) } catch {
+                    if error == .invalidData { stats.corruptPackets += 1; continue }
+                    throw .decodeFailed("reading \(path): \(error.description)")
+                }
+                guard more else { break }
             }
-            guard more else { break }
             defer { packet.unref() }
             guard packet.streamIndex == streamIndex, !packet.isDiscard else { continue }
             stats.packetsRead += 1

@@ -25,6 +25,7 @@ Stills carry the code for 1234 (huge_8k.png: 4321 with B = 64).
 import argparse
 import hashlib
 import json
+import math
 import os
 import re
 import struct
@@ -88,17 +89,25 @@ def code_block_image(value, w, h, b, marker, bg=None):
 _grid_cache = {}
 
 
+def _wave(period, amp=90, phase=0.0):
+    """Integer wave table (math.sin, rounded once) so pixels do not depend on numpy's SIMD sin."""
+    return np.array([int(round(128 + amp * math.sin(2 * math.pi * k / period + phase))) for k in range(period)],
+                    np.int64)
+
+
+_WAVE_R, _WAVE_G, _WAVE_B = _wave(53), _wave(82), _wave(67, phase=math.pi / 2)
+
+
 def content_frame(idx, w=W, h=H, b=B, marker=MARKER, seed=0):
-    """Upright picture for frame idx: moving content + code row + marker."""
+    """Upright picture for frame idx: moving content + code row + marker (integer arithmetic only)."""
     key = (w, h)
     if key not in _grid_cache:
-        _grid_cache[key] = np.mgrid[0:h, 0:w].astype(np.float32)
+        _grid_cache[key] = np.mgrid[0:h, 0:w].astype(np.int64)
     yy, xx = _grid_cache[key]
-    two_pi = 2 * np.pi
-    r = 128 + 90 * np.sin(two_pi * (xx + 2 * idx) / 53.0)
-    g = 128 + 90 * np.sin(two_pi * (yy + 0.5 * xx - 3 * idx) / 41.0)
-    bl = 128 + 90 * np.cos(two_pi * (xx - yy + idx + seed) / 67.0)
-    img = np.clip(np.stack([r, g, bl], -1), 0, 255).astype(np.uint8)
+    r = _WAVE_R[(xx + 2 * idx) % 53]                    # scrolls left 2 px/frame
+    g = _WAVE_G[(2 * yy + xx - 6 * idx) % 82]           # diagonal drift
+    bl = _WAVE_B[(xx - yy + idx + seed) % 67]
+    img = np.stack([r, g, bl], -1).astype(np.uint8)
     # bouncing box (kept away from the marker and the code row)
     bw = 20
     span_x = max(1, w - bw - 24)
@@ -356,7 +365,7 @@ def make_open_gop():
 
 def vfr_times(n):
     # milliseconds; strictly increasing, irregular, with two long gaps
-    return [int(40 * k + np.trunc(15 * np.sin(1.7 * k)) + 100 * (k // 20)) for k in range(n)]
+    return [40 * k + math.trunc(15 * math.sin(1.7 * k)) + 100 * (k // 20) for k in range(n)]
 
 
 def make_vfr():
@@ -647,8 +656,8 @@ def make_bad():
                   "packet/frame 25 (a P-frame, incl. its NAL length prefix) overwritten with seeded random bytes. "
                   "Frames 0-24 and 30-59 decode exactly; 25-29 are damaged. With ffmpeg 5.1 packet 25 fails NAL "
                   "splitting and yields no frame at all (so ffprobe lists %d frames and its pts are missing), and "
-                  "26-29 are error-concealed from frame 24 (their code reads 24). cli_codes is the index code of "
-                  "every frame the ffmpeg CLI output." % len(codes))
+                  "26-29 come out error-concealed from stale references (their codes are wrong, see cli_codes). "
+                  "cli_codes is the index code of every frame the ffmpeg CLI output." % len(codes))
 
 
 # --------------------------------------------------------------------------- output
@@ -672,10 +681,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=DEFAULT_OUT)
     OUT = os.path.abspath(ap.parse_args().out)
-    os.makedirs(OUT, exist_ok=True)
-    for f in os.listdir(OUT):
-        if f != ".gitattributes":
-            os.remove(os.path.join(OUT, f))
+    os.makedirs(OUT, exist_ok=True)      # every output below is overwritten in place
     print("writing to", OUT)
     make_cfr_bframes()
     make_open_gop()
@@ -709,7 +715,7 @@ def main():
         "files": dict(sorted(MANIFEST.items())),
     }
     open(path("manifest.json"), "w").write(compact_json(manifest) + "\n")
-    total = sum(os.path.getsize(path(f)) for f in os.listdir(OUT))
+    total = sum(os.path.getsize(path(f)) for f in [*MANIFEST, "manifest.json"])
     print("total %d bytes (%.2f MB) in %s" % (total, total / 1e6, OUT))
 
 
