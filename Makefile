@@ -20,13 +20,17 @@ demo: release
 	.build/release/vidlm frames samples/clip.mp4 --count 4 --output .build/demo-frames
 	cat .build/demo-frames/frames.json
 
+# CLI contract checks first, then the XCTest suites (their summary line ends the output).
 test: deps
+	$(SWIFT) build --product vidlm
+	Tests/cli/bad_inputs.sh .build/debug/vidlm
 	$(SWIFT) test
 
 # Regenerates committed fixtures (needs Python + ffmpeg; never needed by CI).
 fixtures:
 	scripts/install-deps.sh ffmpeg
 	python3 tools/media/make_test_clips.py
+	python3 samples/make_samples.py
 
 bench: release
 	scripts/install-deps.sh ffmpeg

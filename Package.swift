@@ -42,6 +42,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Side-by-side benchmarks drive this in-process timer (benchmarks/media/run.py).
+        .executableTarget(
+            name: "vidlm-bench",
+            dependencies: ["VidLMMedia"],
+            path: "benchmarks/media/swift"
+        ),
         .testTarget(
             name: "VidLMMediaTests",
             dependencies: ["VidLMMedia"]

@@ -50,7 +50,9 @@ extension MediaDecoder {
         var keyframes: [Timeline.Keyframe] = []
         keyframes.reserveCapacity(keys.count)
         for k in keys {
-            guard av_seek_frame(format.pointer, Int32(streamIndex), dts[k], AVSEEK_FLAG_BACKWARD) >= 0,
+            // Forward seek: the demuxer compares against its own (shifted) sample times, so the
+            // first key frame at or after this sample's decode time is this sample.
+            guard av_seek_frame(format.pointer, Int32(streamIndex), dts[k], 0) >= 0,
                   let keyPts = try? readKeyframePts() else { return nil }
             keyframes.append(.init(seekTimestamp: keyPts, pts: keyPts))
         }

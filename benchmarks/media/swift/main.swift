@@ -1,0 +1,85 @@
+// In-process timer for the media benchmarks: opens the file fresh for every repetition (as
+// decord/PyAV do when they construct a reader) and prints one JSON object on stdout.
+//
+//   vidlm-bench sample <file> --count N [--mode exact|keyframe] [--repeat R] [--dump DIR]
+//   vidlm-bench sequential <file> [--repeat R]
+import Foundation
+import VidLMMedia
+
+struct Options {
+    var command = ""
+    var path = ""
+    var count = 8
+    var mode = SeekMode.exact
+    var repeatCount = 5
+    var dump: String? = nil
+}
+
+func parse() -> Options? {
+    var o = Options()
+    var args = Array(CommandLine.arguments.dropFirst())
+    guard args.count >= 2 else { return nil }
+    o.command = args.removeFirst()
+    o.path = args.removeFirst()
+    while !args.isEmpty {
+        let flag = args.removeFirst()
+        guard let value = args.first else { return nil }
+        args.removeFirst()
+        switch flag {
+        case "--count": o.count = Int(value) ?? 8
+        case "--mode": o.mode = SeekMode(rawValue: value) ?? .exact
+        case "--repeat": o.repeatCount = Int(value) ?? 5
+        case "--dump": o.dump = value
+        default: return nil
+        }
+    }
+    return o
+}
+
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+func run(_ o: Options) async throws -> [String: Any] {
+    var times: [Double] = []
+    var indices: [Int] = []
+    var decoded = 0
+    for r in 0..<o.repeatCount {
+        let start = now()
+        let decoder = try await MediaDecoder.open(o.path)
+        var frames: [VideoFrame] = []
+        let request: FrameRequest = o.command == "sequential" ? FrameRequest(.all) : FrameRequest(.uniform(count: o.count), mode: o.mode)
+        for try await f in decoder.frames(request) {
+            if o.command == "sequential" { decoded += 1; indices.append(f.index); continue }
+            frames.append(f)
+        }
+        times.append(now() - start)
+        if o.command == "sequential" {
+            if r < o.repeatCount - 1 { indices.removeAll(); decoded = 0 }
+            continue
+        }
+        indices = frames.map(\.index)
+        decoded = frames.count
+        if r == 0, let dir = o.dump {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            for f in frames {
+                let url = URL(fileURLWithPath: dir).appendingPathComponent("frame-\(f.index).rgb")
+                try Data(f.image.pixels).write(to: url)
+            }
+        }
+    }
+    return ["seconds": times, "indices": o.command == "sequential" ? [] : indices,
+            "frames": decoded, "threads": ThreadBudget.cores]
+}
+
+guard let options = parse(), ["sample", "sequential"].contains(options.command) else {
+    FileHandle.standardError.write(Data("usage: vidlm-bench sample|sequential FILE [--count N] [--mode exact|keyframe] [--repeat R] [--dump DIR]\n".utf8))
+    exit(2)
+}
+do {
+    let result = try await run(options)
+    let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+    FileHandle.standardOutput.write(data)
+    FileHandle.standardOutput.write(Data("\n".utf8))
+} catch {
+    FileHandle.standardError.write(Data("vidlm-bench: \(error)\n".utf8))
+    exit(1)
+}
