@@ -4,7 +4,9 @@ import PackageDescription
 let package = Package(
     name: "vidlm",
     products: [
+        .library(name: "VidLMTensor", targets: ["VidLMTensor"]),
         .library(name: "VidLMMedia", targets: ["VidLMMedia"]),
+        .library(name: "VidLMModels", targets: ["VidLMModels"]),
         .executable(name: "vidlm", targets: ["vidlm"]),
     ],
     dependencies: [
@@ -28,12 +30,23 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
         ),
+        // Tensors, dtypes, kernels (OpenBLAS sgemm + Swift SIMD), safetensors.
+        .target(
+            name: "VidLMTensor",
+            dependencies: ["COpenBLAS"]
+        ),
         .target(
             name: "VidLMMedia",
             dependencies: [
                 "CFFmpeg",
+                "VidLMTensor",
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             ]
+        ),
+        // Model stages: vision core, bridge, decoders, tokenizers, families.
+        .target(
+            name: "VidLMModels",
+            dependencies: ["VidLMTensor"]
         ),
         .executableTarget(
             name: "vidlm",
@@ -51,6 +64,14 @@ let package = Package(
         .testTarget(
             name: "VidLMMediaTests",
             dependencies: ["VidLMMedia"]
+        ),
+        .testTarget(
+            name: "VidLMTensorTests",
+            dependencies: ["VidLMTensor"]
+        ),
+        .testTarget(
+            name: "VidLMModelsTests",
+            dependencies: ["VidLMModels"]
         ),
     ],
     swiftLanguageModes: [.v6]

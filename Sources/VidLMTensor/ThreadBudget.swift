@@ -1,3 +1,4 @@
+import COpenBLAS
 import Foundation
 
 /// The one place that decides how many threads the process uses, so libav's decoding threads,
@@ -11,6 +12,20 @@ public enum ThreadBudget {
         }
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }
+
+    /// Threads for OpenBLAS and for vidlm's own parallel loops: all cores, set once.
+    /// (BLAS calls and Swift loops run one after another, never both at once.)
+    public static var computeThreads: Int { cores }
+
+    /// Applies `computeThreads` to OpenBLAS. Idempotent; the tensor kernels call it before use.
+    public static func configureBLAS() {
+        _ = blasConfigured
+    }
+
+    private static let blasConfigured: Bool = {
+        openblas_set_num_threads(Int32(computeThreads))
+        return true
+    }()
 
     /// How many independent decoders to run for a request with `segments` separately seekable
     /// runs of frames, and how many libav threads each decoder gets. Parallel GOPs beat frame

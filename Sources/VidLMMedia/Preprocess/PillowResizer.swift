@@ -1,0 +1,136 @@
+/// A reusable resize plan that reproduces Pillow's `Image.resize(size, resample)` for RGB images
+/// byte for byte, with the arguments transformers passes (`box=None`, `reducing_gap=None`).
+///
+/// Build it once per (input size, output size, filter) and call `resize(_:)` for every frame: the
+/// coefficient tables are the expensive part and depend only on the sizes.
+///
+/// What Pillow 13 does, and this mirrors:
+/// * same size: a copy.
+/// * NEAREST: an affine nearest-neighbour copy (see `NearestResample`).
+/// * otherwise two separable 8-bit fixed-point passes (see `ConvolutionPasses`); an axis whose size
+///   does not change is skipped. The pass order matters because the intermediate is clamped to
+///   bytes: Pillow runs the horizontal pass first unless the height shrinks by more than twice as
+///   many pixels as the width does (`inH - outH > 0 && inH - outH > (inW - outW) * 2`). When the
+///   horizontal pass goes first it only processes the source rows the vertical pass will read.
+public struct PillowResizer: Sendable {
+    public let inputWidth: Int
+    public let inputHeight: Int
+    public let outputWidth: Int
+    public let outputHeight: Int
+    public let filter: ResampleFilter
+
+    private enum Plan: Sendable {
+        case copy
+        case nearest(NearestResample)
+        case convolve(horizontal: ResampleCoefficients?, vertical: ResampleCoefficients?,
+                      horizontalFirst: Bool)
+    }
+    private let plan: Plan
+
+    public init(inputWidth: Int, inputHeight: Int, outputWidth: Int, outputHeight: Int,
+                filter: ResampleFilter) throws {
+        for (name, v) in [("input width", inputWidth), ("input height", inputHeight),
+                          ("output width", outputWidth), ("output height", outputHeight)] where v <= 0 {
+            throw PreprocessError.invalidSize(name, v)
+        }
+        self.inputWidth = inputWidth
+        self.inputHeight = inputHeight
+        self.outputWidth = outputWidth
+        self.outputHeight = outputHeight
+        self.filter = filter
+
+        if inputWidth == outputWidth && inputHeight == outputHeight {
+            plan = .copy
+        } else if filter == .nearest {
+            plan = .nearest(NearestResample(inWidth: inputWidth, inHeight: inputHeight,
+                                            outWidth: outputWidth, outHeight: outputHeight))
+        } else {
+            let needH = outputWidth != inputWidth
+            let needV = outputHeight != inputHeight
+            let horizontalFirst = !((inputHeight - outputHeight) > 0 &&
+                                    (inputHeight - outputHeight) > (inputWidth - outputWidth) * 2)
+            // Pillow computes the vertical table whenever the horizontal pass goes first, even if the
+            // height is unchanged, because it uses it to choose which source rows to keep.
+            let vertical = (needH && horizontalFirst) || needV
+                ? ResampleCoefficients(inSize: inputHeight, outSize: outputHeight, filter: filter) : nil
+            let horizontal = needH
+                ? ResampleCoefficients(inSize: inputWidth, outSize: outputWidth, filter: filter) : nil
+            plan = .convolve(horizontal: horizontal, vertical: needV ? vertical : nil,
+                             horizontalFirst: horizontalFirst)
+        }
+    }
+
+    /// Resizes `image`, which must be `inputWidth` x `inputHeight`.
+    public func resize(_ image: RGBImage) throws -> RGBImage {
+        guard image.width == inputWidth, image.height == inputHeight else {
+            throw PreprocessError.imageSizeMismatch(expectedWidth: inputWidth, expectedHeight: inputHeight,
+                                                    width: image.width, height: image.height)
+        }
+        switch plan {
+        case .copy:
+            return image
+        case .nearest(let nearest):
+            var out = [UInt8](repeating: 0, count: outputWidth * outputHeight * 3)
+            image.pixels.withUnsafeBufferPointer { src in
+                out.withUnsafeMutableBufferPointer { dst in
+                    nearest.apply(src: src.baseAddress!, dst: dst.baseAddress!)
+                }
+            }
+            return RGBImage(width: outputWidth, height: outputHeight, pixels: out)
+        case let .convolve(horizontal, vertical, horizontalFirst):
+            let pixels = convolve(image.pixels, horizontal: horizontal, vertical: vertical,
+                                  horizontalFirst: horizontalFirst)
+            return RGBImage(width: outputWidth, height: outputHeight, pixels: pixels)
+        }
+    }
+
+    private func convolve(_ input: [UInt8], horizontal: ResampleCoefficients?,
+                          vertical: ResampleCoefficients?, horizontalFirst: Bool) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: outputWidth * outputHeight * 3)
+        input.withUnsafeBufferPointer { srcBuf in
+            out.withUnsafeMutableBufferPointer { dstBuf in
+                let src = srcBuf.baseAddress!, dst = dstBuf.baseAddress!
+                switch (horizontal, vertical) {
+                case let (h?, nil):
+                    ConvolutionPasses.horizontal(src: src, dst: dst, firstRow: 0,
+                                                 rowCount: inputHeight, coeffs: h)
+                case let (nil, v?):
+                    ConvolutionPasses.vertical(src: src, dst: dst, width: inputWidth,
+                                               rowOffset: 0, coeffs: v)
+                case let (h?, v?):
+                    if horizontalFirst {
+                        // Only the source rows the vertical pass reads.
+                        let first = v.starts[0]
+                        let last = v.starts[v.outSize - 1] + v.counts[v.outSize - 1]
+                        let tmp = UnsafeMutablePointer<UInt8>.allocate(capacity: outputWidth * (last - first) * 3)
+                        defer { tmp.deallocate() }
+                        ConvolutionPasses.horizontal(src: src, dst: tmp, firstRow: first,
+                                                     rowCount: last - first, coeffs: h)
+                        ConvolutionPasses.vertical(src: tmp, dst: dst, width: outputWidth,
+                                                   rowOffset: first, coeffs: v)
+                    } else {
+                        let tmp = UnsafeMutablePointer<UInt8>.allocate(capacity: inputWidth * outputHeight * 3)
+                        defer { tmp.deallocate() }
+                        ConvolutionPasses.vertical(src: src, dst: tmp, width: inputWidth,
+                                                   rowOffset: 0, coeffs: v)
+                        ConvolutionPasses.horizontal(src: tmp, dst: dst, firstRow: 0,
+                                                     rowCount: outputHeight, coeffs: h)
+                    }
+                case (nil, nil):
+                    dst.update(from: src, count: input.count)
+                }
+            }
+        }
+        return out
+    }
+}
+
+extension RGBImage {
+    /// Pillow's `Image.resize((width, height), filter)`: the "squash" resize BlipImageProcessor uses
+    /// for `size = {height, width}` (aspect ratio is not kept). Byte-identical to Pillow.
+    /// Build a `PillowResizer` instead when resizing many frames of one size.
+    public func resized(width: Int, height: Int, filter: ResampleFilter = .bicubic) throws -> RGBImage {
+        try PillowResizer(inputWidth: self.width, inputHeight: self.height,
+                          outputWidth: width, outputHeight: height, filter: filter).resize(self)
+    }
+}

@@ -1,0 +1,107 @@
+/// The vision tower's configuration, read from config.json (top level or `vision_config`), with
+/// transformers' defaults for absent fields. One struct serves BLIP-2's EVA ViT and CLIP's ViT:
+/// `kind` records which layout the weights follow.
+public struct VisionConfig: Codable, Sendable, Equatable {
+    public enum Kind: String, Sendable, Codable {
+        /// BLIP-2 / InstructBLIP EVA ViT: fused qkv with q/v biases, post-norm on all tokens.
+        case eva
+        /// CLIP ViT: separate q/k/v, `pre_layrnorm`, post-norm on the pooled token only.
+        case clip
+    }
+
+    public var kind: Kind
+    public var modelType: String
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var numHiddenLayers: Int
+    public var numAttentionHeads: Int
+    public var numChannels: Int
+    public var imageSize: Int
+    public var patchSize: Int
+    public var hiddenAct: String
+    public var layerNormEps: Float
+    /// EVA only: q and v biases (k has none).
+    public var qkvBias: Bool
+
+    public static let evaModelTypes: Set<String> = ["blip_2_vision_model", "instructblip_vision_model",
+                                                     "instructblipvideo_vision_model", "eva_vit"]
+    public static let clipModelTypes: Set<String> = ["clip_vision_model"]
+
+    enum CodingKeys: String, CodingKey {
+        case modelType, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numChannels
+        case imageSize, patchSize, hiddenAct, layerNormEps, qkvBias
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        modelType = try c.decode(String.self, forKey: .modelType)
+        if Self.evaModelTypes.contains(modelType) {
+            kind = .eva
+        } else if Self.clipModelTypes.contains(modelType) {
+            kind = .clip
+        } else {
+            throw DecodingError.dataCorruptedError(forKey: .modelType, in: c,
+                debugDescription: "unknown vision model_type '\(modelType)'; known: \((Self.evaModelTypes.union(Self.clipModelTypes)).sorted().joined(separator: ", "))")
+        }
+        let eva = kind == .eva
+        hiddenSize = try c.optional(.hiddenSize) ?? (eva ? 1408 : 768)
+        intermediateSize = try c.optional(.intermediateSize) ?? (eva ? 6144 : 3072)
+        numHiddenLayers = try c.optional(.numHiddenLayers) ?? (eva ? 39 : 12)
+        numAttentionHeads = try c.optional(.numAttentionHeads) ?? (eva ? 16 : 12)
+        numChannels = try c.optional(.numChannels) ?? 3
+        imageSize = try Self.side(c, .imageSize) ?? 224
+        patchSize = try Self.side(c, .patchSize) ?? (eva ? 14 : 32)
+        hiddenAct = try c.optional(.hiddenAct) ?? (eva ? "gelu" : "quick_gelu")
+        layerNormEps = try c.optional(.layerNormEps) ?? (eva ? 1e-6 : 1e-5)
+        qkvBias = try c.optional(.qkvBias) ?? eva
+        try validate(c)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(modelType, forKey: .modelType)
+        try c.encode(hiddenSize, forKey: .hiddenSize)
+        try c.encode(intermediateSize, forKey: .intermediateSize)
+        try c.encode(numHiddenLayers, forKey: .numHiddenLayers)
+        try c.encode(numAttentionHeads, forKey: .numAttentionHeads)
+        try c.encode(numChannels, forKey: .numChannels)
+        try c.encode(imageSize, forKey: .imageSize)
+        try c.encode(patchSize, forKey: .patchSize)
+        try c.encode(hiddenAct, forKey: .hiddenAct)
+        try c.encode(layerNormEps, forKey: .layerNormEps)
+        try c.encode(qkvBias, forKey: .qkvBias)
+    }
+
+    /// transformers accepts an int or a [height, width] pair; vidlm supports square inputs.
+    private static func side(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> Int? {
+        if let n = try? c.decodeIfPresent(Int.self, forKey: key) { return n }
+        guard let pair = try c.decodeIfPresent([Int].self, forKey: key) else { return nil }
+        guard pair.count == 2, pair[0] == pair[1] else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "only square sizes are supported")
+        }
+        return pair[0]
+    }
+
+    private func validate(_ c: KeyedDecodingContainer<CodingKeys>) throws {
+        func check(_ ok: Bool, _ key: CodingKeys, _ why: String) throws {
+            if !ok { throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: why) }
+        }
+        try check(hiddenSize > 0, .hiddenSize, "must be positive")
+        try check(intermediateSize > 0, .intermediateSize, "must be positive")
+        try check(numHiddenLayers >= 0, .numHiddenLayers, "must not be negative")
+        try check(numAttentionHeads > 0 && hiddenSize % numAttentionHeads == 0, .numAttentionHeads,
+                  "must divide hidden_size \(hiddenSize)")
+        try check(patchSize > 0, .patchSize, "must be positive")
+        try check(imageSize >= patchSize && imageSize % patchSize == 0, .imageSize,
+                  "must be a multiple of patch_size \(patchSize)")
+        try check(numChannels > 0, .numChannels, "must be positive")
+        try check(Activation(configName: hiddenAct) != nil, .hiddenAct, "unsupported activation '\(hiddenAct)'")
+        try check(layerNormEps > 0, .layerNormEps, "must be positive")
+    }
+
+    public var patchesPerSide: Int { imageSize / patchSize }
+    /// Tokens per image, the class token included.
+    public var tokenCount: Int { patchesPerSide * patchesPerSide + 1 }
+}
+
+import VidLMTensor

@@ -1,0 +1,188 @@
+import VidLMTensor
+
+/// The shared vision core: one ViT for BLIP-2's EVA and for CLIP, weights kept as f32
+/// (bf16/f16 checkpoints are widened once at load; the GEMMs run in f32 through OpenBLAS).
+///
+/// Outputs follow transformers: `hiddenStates[0]` is the embedding output (after CLIP's
+/// `pre_layrnorm`), `hiddenStates[i]` the output of layer i; `lastHiddenState` is the last layer
+/// with `post_layernorm` for EVA (LAVIS `ln_vision`) and without it for CLIP; `pooled` is
+/// `post_layernorm` of the class token.
+public struct VisionTransformer: Sendable {
+    public let config: VisionConfig
+    let patchWeight: Tensor
+    let patchBias: Tensor?
+    let classEmbedding: Tensor      // [D]
+    let positionEmbedding: Tensor   // [N + 1, D]
+    let preNorm: LayerNormWeights?
+    let layers: [Layer]
+    let postNorm: LayerNormWeights
+    let activation: Activation
+
+    struct Layer: Sendable {
+        let norm1: LayerNormWeights
+        let qkvWeight: Tensor          // [3D, D]: q, k, v stacked
+        let qkvBias: Tensor?           // [3D]
+        let outWeight: Tensor
+        let outBias: Tensor?
+        let norm2: LayerNormWeights
+        let fc1Weight: Tensor, fc1Bias: Tensor
+        let fc2Weight: Tensor, fc2Bias: Tensor
+    }
+
+    public struct Output: Sendable {
+        public let lastHiddenState: Tensor
+        public let pooled: Tensor
+        /// Every hidden state when asked for (`hiddenStates.count == layers + 1`), else empty.
+        public let hiddenStates: [Tensor]
+    }
+
+    /// Binds weights named as transformers saves `Blip2VisionModel` / `CLIPVisionModel`
+    /// (`embeddings.…`, `encoder.layers.N.…`, `post_layernorm.…`); `prefix` is prepended
+    /// (e.g. "vision_model." inside a full BLIP-2 checkpoint).
+    public init(config: VisionConfig, weights: ParameterSource, prefix: String = "") throws {
+        self.config = config
+        let d = config.hiddenSize, p = config.patchSize, c = config.numChannels
+        let name = { (s: String) in prefix + s }
+        activation = Activation(configName: config.hiddenAct) ?? .gelu
+        patchWeight = try weights.take(name("embeddings.patch_embedding.weight"), shape: [d, c, p, p]).toF32()
+        switch config.kind {
+        case .eva:
+            patchBias = try weights.take(name("embeddings.patch_embedding.bias"), shape: [d]).toF32()
+            classEmbedding = try weights.take(name("embeddings.class_embedding"), shape: [1, 1, d]).toF32().reshaped([d])
+            positionEmbedding = try weights.take(name("embeddings.position_embedding"), shape: [1, config.tokenCount, d])
+                .toF32().reshaped([config.tokenCount, d])
+            preNorm = nil
+        case .clip:
+            patchBias = nil
+            classEmbedding = try weights.take(name("embeddings.class_embedding"), shape: [d]).toF32()
+            positionEmbedding = try weights.take(name("embeddings.position_embedding.weight"), shape: [config.tokenCount, d]).toF32()
+            preNorm = try LayerNormWeights(weights, name("pre_layrnorm"), width: d, eps: config.layerNormEps)
+        }
+        var layers: [Layer] = []
+        for i in 0..<config.numHiddenLayers {
+            let l = { (s: String) in name("encoder.layers.\(i).\(s)") }
+            let qkvWeight: Tensor, qkvBias: Tensor?, outWeight: Tensor, outBias: Tensor?
+            switch config.kind {
+            case .eva:
+                qkvWeight = try weights.take(l("self_attn.qkv.weight"), shape: [3 * d, d]).toF32()
+                if config.qkvBias {
+                    // transformers ≥ 5 stores the fused bias; older checkpoints q_bias + v_bias.
+                    if let fused = try weights.takeIfPresent(l("self_attn.qkv.bias"), shape: [3 * d]) {
+                        qkvBias = fused.toF32()
+                    } else {
+                        let q = try weights.take(l("self_attn.q_bias"), shape: [d]).toF32()
+                        let v = try weights.take(l("self_attn.v_bias"), shape: [d]).toF32()
+                        qkvBias = Tensor.concatenate([q, Tensor.zeros([d]), v])
+                    }
+                } else {
+                    qkvBias = nil
+                }
+                outWeight = try weights.take(l("self_attn.projection.weight"), shape: [d, d]).toF32()
+                outBias = try weights.take(l("self_attn.projection.bias"), shape: [d]).toF32()
+            case .clip:
+                let parts = try ["q_proj", "k_proj", "v_proj"].map { try weights.take(l("self_attn.\($0).weight"), shape: [d, d]).toF32() }
+                let biases = try ["q_proj", "k_proj", "v_proj"].map { try weights.take(l("self_attn.\($0).bias"), shape: [d]).toF32() }
+                qkvWeight = Tensor.concatenate(parts)
+                qkvBias = Tensor.concatenate(biases)
+                outWeight = try weights.take(l("self_attn.out_proj.weight"), shape: [d, d]).toF32()
+                outBias = try weights.take(l("self_attn.out_proj.bias"), shape: [d]).toF32()
+            }
+            let inter = config.intermediateSize
+            layers.append(Layer(
+                norm1: try LayerNormWeights(weights, l("layer_norm1"), width: d, eps: config.layerNormEps),
+                qkvWeight: qkvWeight, qkvBias: qkvBias, outWeight: outWeight, outBias: outBias,
+                norm2: try LayerNormWeights(weights, l("layer_norm2"), width: d, eps: config.layerNormEps),
+                fc1Weight: try weights.take(l("mlp.fc1.weight"), shape: [inter, d]).toF32(),
+                fc1Bias: try weights.take(l("mlp.fc1.bias"), shape: [inter]).toF32(),
+                fc2Weight: try weights.take(l("mlp.fc2.weight"), shape: [d, inter]).toF32(),
+                fc2Bias: try weights.take(l("mlp.fc2.bias"), shape: [d]).toF32()))
+        }
+        self.layers = layers
+        postNorm = try LayerNormWeights(weights, name("post_layernorm"), width: d, eps: config.layerNormEps)
+    }
+
+    /// Encodes images [B, C, H, W] (H = W = `imageSize`). `keepHiddenStates` keeps every layer's
+    /// output; `stopAfterLayer` ends early (e.g. LLaVA's penultimate layer) — then
+    /// `lastHiddenState` is that layer's raw output.
+    public func callAsFunction(_ pixels: Tensor, keepHiddenStates: Bool = false, stopAfterLayer: Int? = nil) throws(VisionError) -> Output {
+        let cfg = config
+        guard pixels.rank == 4, pixels.shape[1] == cfg.numChannels else {
+            throw .badInput("pixel values must be [frames, \(cfg.numChannels), height, width], got \(pixels.shape)")
+        }
+        let (h, w) = (pixels.shape[2], pixels.shape[3])
+        guard h >= cfg.patchSize, w >= cfg.patchSize else {
+            throw .badInput("the image (\(w)x\(h)) is smaller than one \(cfg.patchSize)x\(cfg.patchSize) patch")
+        }
+        guard h == cfg.imageSize, w == cfg.imageSize else {
+            throw .badInput("the model expects \(cfg.imageSize)x\(cfg.imageSize) pixels, got \(w)x\(h)")
+        }
+        if let stop = stopAfterLayer, stop < 0 || stop > layers.count {
+            throw .badInput("layer \(stop) does not exist (the model has \(layers.count))")
+        }
+        let b = pixels.shape[0], d = cfg.hiddenSize, n = cfg.tokenCount
+        let patches = pixels.toF32().patchEmbedding(weight: patchWeight, bias: patchBias, patch: cfg.patchSize)
+        // [CLS; patches] + positions
+        var x = Tensor.make(shape: [b, n, d]) { out in
+            classEmbedding.withFloats { cls in
+                patches.withFloats { pt in
+                    positionEmbedding.withFloats { pos in
+                        for bi in 0..<b {
+                            let o = out.baseAddress! + bi * n * d
+                            for j in 0..<d { o[j] = cls[j] + pos[j] }
+                            for t in 1..<n {
+                                let src = pt.baseAddress! + (bi * (n - 1) + t - 1) * d
+                                for j in 0..<d { o[t * d + j] = src[j] + pos[t * d + j] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let preNorm { x = preNorm(x) }
+        var hidden: [Tensor] = keepHiddenStates ? [x] : []
+        let last = stopAfterLayer ?? layers.count
+        for layer in layers.prefix(last) {
+            x = forward(layer, x)
+            if keepHiddenStates { hidden.append(x) }
+        }
+        let final = (cfg.kind == .eva && stopAfterLayer == nil) ? postNorm(x) : x
+        let cls = Tensor.make(shape: [b, d]) { out in
+            final.withFloats { f in
+                for bi in 0..<b { (out.baseAddress! + bi * d).update(from: f.baseAddress! + bi * n * d, count: d) }
+            }
+        }
+        return Output(lastHiddenState: final, pooled: postNorm(cls), hiddenStates: hidden)
+    }
+
+    private func forward(_ layer: Layer, _ x: Tensor) -> Tensor {
+        let heads = config.numAttentionHeads
+        let qkv = layer.norm1(x).linear(weight: layer.qkvWeight, bias: layer.qkvBias)
+        let attended = Attention.fusedSelfAttention(qkv: qkv, heads: heads)
+        let h = x + attended.linear(weight: layer.outWeight, bias: layer.outBias)
+        let mlp = layer.norm2(h).linear(weight: layer.fc1Weight, bias: layer.fc1Bias)
+            .activated(activation).linear(weight: layer.fc2Weight, bias: layer.fc2Bias)
+        return h + mlp
+    }
+}
+
+/// A LayerNorm's parameters (`name.weight`, `name.bias`).
+struct LayerNormWeights: Sendable {
+    let weight: Tensor
+    let bias: Tensor
+    let eps: Float
+
+    init(_ weights: ParameterSource, _ name: String, width: Int, eps: Float) throws {
+        weight = try weights.take(name + ".weight", shape: [width]).toF32()
+        bias = try weights.take(name + ".bias", shape: [width]).toF32()
+        self.eps = eps
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor { x.layerNorm(weight: weight, bias: bias, eps: eps) }
+}
+
+public enum VisionError: Error, Equatable, Sendable, CustomStringConvertible {
+    case badInput(String)
+    public var description: String {
+        switch self { case .badInput(let why): return "Invalid vision input: \(why)." }
+    }
+}

@@ -1,0 +1,76 @@
+/// Multi-head scaled-dot-product attention.
+public enum Attention {
+    /// q [B, Lq, H·Dh], k and v [B, Lk, H·Dh] → [B, Lq, H·Dh]. `causal` masks keys after the
+    /// query (aligned to the end when Lk > Lq, i.e. a KV cache); `keyPadding` [B][Lk] is true
+    /// for keys to ignore. `scale` defaults to 1/√Dh.
+    public static func scaledDotProduct(q: Tensor, k: Tensor, v: Tensor, heads: Int, causal: Bool = false,
+                                        keyPadding: [[Bool]]? = nil, scale: Float? = nil) -> Tensor {
+        precondition(q.rank == 3 && k.rank == 3 && v.rank == 3, "attention expects [B, L, D] inputs")
+        let (b, lq, d) = (q.shape[0], q.shape[1], q.shape[2])
+        let lk = k.shape[1]
+        precondition(k.shape[0] == b && v.shape[0] == b && k.shape[2] == d && v.shape == k.shape,
+                     "attention shapes differ: q \(q.shape) k \(k.shape) v \(v.shape)")
+        precondition(d % heads == 0, "width \(d) is not divisible by \(heads) heads")
+        return q.withFloats { qp in
+            k.withFloats { kp in
+                v.withFloats { vp in
+                    Tensor.make(shape: [b, lq, d]) { out in
+                        attend(batch: b, queries: lq, keys: lk, width: d, heads: heads,
+                               q: qp.baseAddress!, qRow: d, k: kp.baseAddress!, kRow: d, v: vp.baseAddress!, vRow: d,
+                               out: out.baseAddress!, causal: causal, keyPadding: keyPadding, scale: scale)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Self-attention from one fused projection qkv [B, L, 3·D] (q, k, v side by side, as
+    /// `nn.Linear(D, 3D)` produces them) → [B, L, D], without splitting copies.
+    public static func fusedSelfAttention(qkv: Tensor, heads: Int, causal: Bool = false,
+                                          keyPadding: [[Bool]]? = nil, scale: Float? = nil) -> Tensor {
+        precondition(qkv.rank == 3 && qkv.shape[2] % 3 == 0, "fused attention expects [B, L, 3D], got \(qkv.shape)")
+        let (b, l, d) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
+        precondition(d % heads == 0, "width \(d) is not divisible by \(heads) heads")
+        return qkv.withFloats { p in
+            Tensor.make(shape: [b, l, d]) { out in
+                let base = p.baseAddress!
+                attend(batch: b, queries: l, keys: l, width: d, heads: heads,
+                       q: base, qRow: 3 * d, k: base + d, kRow: 3 * d, v: base + 2 * d, vRow: 3 * d,
+                       out: out.baseAddress!, causal: causal, keyPadding: keyPadding, scale: scale)
+            }
+        }
+    }
+
+    /// The kernel: per batch and head, scores = s·Q·Kᵀ (sgemm on strided head views), masked,
+    /// softmax per row, then scores·V into the head's columns of `out` [B, Lq, D].
+    static func attend(batch b: Int, queries lq: Int, keys lk: Int, width d: Int, heads: Int,
+                       q: UnsafePointer<Float>, qRow: Int, k: UnsafePointer<Float>, kRow: Int,
+                       v: UnsafePointer<Float>, vRow: Int, out: UnsafeMutablePointer<Float>,
+                       causal: Bool, keyPadding: [[Bool]]?, scale: Float?) {
+        let dh = d / heads
+        let s = scale ?? 1 / Float(dh).squareRoot()
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(lq * lk, 1))
+        defer { scores.deallocate() }
+        for bi in 0..<b {
+            let pad = keyPadding?[bi]
+            for h in 0..<heads {
+                let qh = q + bi * lq * qRow + h * dh
+                let kh = k + bi * lk * kRow + h * dh
+                let vh = v + bi * lk * vRow + h * dh
+                BLAS.sgemm(transposeA: false, transposeB: true, m: lq, n: lk, k: dh, alpha: s,
+                           a: qh, lda: qRow, b: kh, ldb: kRow, c: scores, ldc: lk)
+                for i in 0..<lq {
+                    let row = scores + i * lk
+                    if causal {
+                        let limit = i + (lk - lq)
+                        if limit + 1 < lk { for j in (limit + 1)..<lk { row[j] = -.infinity } }
+                    }
+                    if let pad { for j in 0..<lk where pad[j] { row[j] = -.infinity } }
+                    Softmax.row(row, into: row, count: lk)
+                }
+                BLAS.sgemm(transposeA: false, transposeB: false, m: lq, n: dh, k: lk,
+                           a: scores, lda: lk, b: vh, ldb: vRow, c: out + bi * lq * d + h * dh, ldc: d)
+            }
+        }
+    }
+}

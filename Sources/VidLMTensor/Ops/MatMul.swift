@@ -1,0 +1,68 @@
+import COpenBLAS
+
+/// Matrix products through OpenBLAS `cblas_sgemm` (f32).
+public enum BLAS {
+    /// C[m×n] = alpha · op(A) · op(B) + beta · C, row-major; op = transpose when asked.
+    /// `lda`, `ldb`, `ldc` are row strides of the matrices as stored.
+    @inline(__always)
+    public static func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        ThreadBudget.configureBLAS()
+        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
+
+extension Tensor {
+    /// Matrix product of the last two dimensions, batched over leading ones (which must match,
+    /// or one side may be a plain matrix). `transposeA/B` transpose the operands' last two dims.
+    public func matmul(_ other: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+        precondition(rank >= 2 && other.rank >= 2, "matmul needs matrices, got \(shape) and \(other.shape)")
+        let (ar, ac) = (shape[rank - 2], shape[rank - 1])
+        let (br, bc) = (other.shape[other.rank - 2], other.shape[other.rank - 1])
+        let m = transposeA ? ac : ar, k = transposeA ? ar : ac
+        let kb = transposeB ? bc : br, n = transposeB ? br : bc
+        precondition(k == kb, "matmul inner dimensions differ: \(shape) × \(other.shape)")
+        let aBatch = Array(shape.dropLast(2)), bBatch = Array(other.shape.dropLast(2))
+        let batch = aBatch.isEmpty ? bBatch : aBatch
+        precondition(aBatch.isEmpty || bBatch.isEmpty || aBatch == bBatch, "matmul batch shapes differ: \(shape) × \(other.shape)")
+        let batches = Tensor.elementCount(batch)
+        let aStride = aBatch.isEmpty ? 0 : ar * ac, bStride = bBatch.isEmpty ? 0 : br * bc
+        return withFloats { a in
+            other.withFloats { b in
+                Tensor.make(shape: batch + [m, n]) { c in
+                    for i in 0..<batches {
+                        BLAS.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                                   a: a.baseAddress! + i * aStride, lda: ac,
+                                   b: b.baseAddress! + i * bStride, ldb: bc,
+                                   c: c.baseAddress! + i * m * n, ldc: n)
+                    }
+                }
+            }
+        }
+    }
+
+    /// `self · weightᵀ + bias` over the last dimension, as `torch.nn.Linear` (weight [out, in]).
+    public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        let inFeatures = shape[rank - 1]
+        precondition(weight.rank == 2 && weight.shape[1] == inFeatures, "linear: input \(shape) vs weight \(weight.shape)")
+        let out = weight.shape[0]
+        let rows = count / max(inFeatures, 1)
+        return withFloats { x in
+            weight.withFloats { w in
+                Tensor.make(shape: Array(shape.dropLast()) + [out]) { y in
+                    if let bias {
+                        precondition(bias.count == out, "linear: bias \(bias.shape) vs \(out) outputs")
+                        bias.withFloats { b in
+                            for r in 0..<rows { (y.baseAddress! + r * out).update(from: b.baseAddress!, count: out) }
+                        }
+                    }
+                    BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: out, k: inFeatures,
+                               a: x.baseAddress!, lda: inFeatures, b: w.baseAddress!, ldb: inFeatures,
+                               beta: bias == nil ? 0 : 1, c: y.baseAddress!, ldc: out)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+
+extension Tensor {
+    /// Layer normalisation over the last dimension (biased variance, as PyTorch).
+    public func layerNorm(weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+        let d = shape[rank - 1]
+        let rows = count / max(d, 1)
+        let w = weight?.floats(), b = bias?.floats()
+        precondition(w == nil || w!.count == d, "layerNorm weight \(weight!.shape) vs width \(d)")
+        precondition(b == nil || b!.count == d, "layerNorm bias \(bias!.shape) vs width \(d)")
+        return withFloats { x in
+            Tensor.make(shape: shape) { y in
+                let xp = x.baseAddress!, yp = y.baseAddress!
+                ParallelLoop.forEachChunk(rows, minimumPerChunk: 16) { range in
+                    for r in range {
+                        let row = xp + r * d, out = yp + r * d
+                        var mean: Double = 0
+                        for i in 0..<d { mean += Double(row[i]) }
+                        mean /= Double(d)
+                        var variance: Double = 0
+                        for i in 0..<d { let c = Double(row[i]) - mean; variance += c * c }
+                        variance /= Double(d)
+                        let inv = Float(1 / (variance + Double(eps)).squareRoot())
+                        let m = Float(mean)
+                        for i in 0..<d {
+                            var v = (row[i] - m) * inv
+                            if let w { v *= w[i] }
+                            if let b { v += b[i] }
+                            out[i] = v
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Softmax over the last dimension, max-subtracted so large logits cannot overflow.
+    public func softmax() -> Tensor {
+        let d = shape[rank - 1]
+        let rows = count / max(d, 1)
+        return withFloats { x in
+            Tensor.make(shape: shape) { y in
+                let xp = x.baseAddress!, yp = y.baseAddress!
+                ParallelLoop.forEachChunk(rows, minimumPerChunk: 16) { range in
+                    for r in range { Softmax.row(xp + r * d, into: yp + r * d, count: d) }
+                }
+            }
+        }
+    }
+}
+
+enum Softmax {
+    /// In-place-safe softmax of one row; a row of all -inf (fully masked) becomes zeros.
+    @inline(__always)
+    static func row(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count d: Int) {
+        var m = -Float.infinity
+        for i in 0..<d { m = max(m, x[i]) }
+        if m == -Float.infinity {
+            for i in 0..<d { y[i] = 0 }
+            return
+        }
+        var sum: Float = 0
+        for i in 0..<d { let e = expf(x[i] - m); y[i] = e; sum += e }
+        let inv = 1 / sum
+        for i in 0..<d { y[i] *= inv }
+    }
+}

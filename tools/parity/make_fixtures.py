@@ -1,0 +1,16 @@
+"""Regenerates every parity fixture under Tests/Fixtures/parity/.
+
+    tools/.venv/bin/python tools/parity/make_fixtures.py [name-filter ...]
+
+Versions are pinned in tools/requirements.txt; `make parity-fixtures` sets up the venv.
+"""
+import sys
+
+import harness
+import cases_vision  # noqa: F401  (registers cases)
+
+if __name__ == "__main__":
+    torch_threads = 1
+    import torch
+    torch.set_num_threads(torch_threads)
+    harness.run(sys.argv[1:] or None)
