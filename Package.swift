@@ -58,7 +58,7 @@ let package = Package(
         // Side-by-side benchmarks drive this in-process timer (benchmarks/media/run.py).
         .executableTarget(
             name: "vidlm-bench",
-            dependencies: ["VidLMMedia"],
+            dependencies: ["VidLMMedia", "VidLMTensor"],
             path: "benchmarks/media/swift"
         ),
         .testTarget(

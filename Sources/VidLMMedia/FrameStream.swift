@@ -1,4 +1,5 @@
 import AsyncAlgorithms
+import VidLMTensor
 
 extension MediaDecoder {
     /// The frames `request` selects, in increasing index order, as they are decoded.

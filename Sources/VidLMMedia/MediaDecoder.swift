@@ -1,5 +1,6 @@
 import CFFmpeg
 import Foundation
+import VidLMTensor
 
 /// One open media file. The actor owns every libav object of that file and runs on a thread of
 /// its own (libav calls block); what leaves it are value types.

@@ -7,10 +7,13 @@ Versions are pinned in tools/requirements.txt; `make parity-fixtures` sets up th
 import sys
 
 import harness
+import cases_kernels
 import cases_vision  # noqa: F401  (registers cases)
 
 if __name__ == "__main__":
     torch_threads = 1
     import torch
     torch.set_num_threads(torch_threads)
+    if not sys.argv[1:] or any(a in "kernels" for a in sys.argv[1:]):
+        cases_kernels.make()
     harness.run(sys.argv[1:] or None)

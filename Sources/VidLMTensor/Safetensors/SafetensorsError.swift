@@ -60,7 +60,7 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
     public var description: String {
         switch self {
         case let .cannotOpen(file, reason):
-            return "\(file): cannot open safetensors file (\(reason))."
+            return "\(file): cannot open (\(reason))."
         case let .tooSmall(file, size):
             return "\(file): file is \(size) bytes, too small for a safetensors header (needs at least 8)."
         case let .headerLengthOutOfBounds(file, length, size):

@@ -5,6 +5,7 @@
 //   vidlm-bench sequential <file> [--repeat R]
 import Foundation
 import VidLMMedia
+import VidLMTensor
 
 struct Options {
     var command = ""

@@ -1,0 +1,3 @@
+import VidLMTensor
+
+extension WeightBinder: ParameterSource {}
