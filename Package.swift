@@ -52,6 +52,8 @@ let package = Package(
             name: "vidlm",
             dependencies: [
                 "VidLMMedia",
+                "VidLMModels",
+                "VidLMTensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

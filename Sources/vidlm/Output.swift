@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import VidLMMedia
+import VidLMModels
+import VidLMTensor
 
 /// JSON the way every vidlm command prints it: snake_case keys, sorted, pretty.
 func jsonEncoder() -> JSONEncoder {
@@ -21,6 +23,14 @@ func runReportingErrors(_ body: () async throws -> Void) async throws {
     do {
         try await body()
     } catch let error as MediaError {
+        throw CLIError(message: error.description)
+    } catch let error as ConfigError {
+        throw CLIError(message: error.description)
+    } catch let error as SafetensorsError {
+        throw CLIError(message: error.description)
+    } catch let error as VisionError {
+        throw CLIError(message: error.description)
+    } catch let error as PreprocessError {
         throw CLIError(message: error.description)
     } catch let error as CLIError {
         throw error

@@ -7,13 +7,16 @@
 /// transformers 4's image processors), which is what Pillow-exact resizing can match.
 public struct ImagePreprocessor: Sendable {
     public let config: PreprocessConfig
+    /// Which Pillow release's resize to reproduce (see `ResamplePassOrder`).
+    public let passOrder: ResamplePassOrder
     /// `3 * 256` floats: the final value for each channel and byte. Rescale and normalize act on
     /// each byte independently, so tabulating them is exact and costs one lookup per sample.
     private let table: [Float]
 
-    public init(_ config: PreprocessConfig) throws {
+    public init(_ config: PreprocessConfig, passOrder: ResamplePassOrder = .pillow13) throws {
         try config.validate()
         self.config = config
+        self.passOrder = passOrder
         var table = [Float](repeating: 0, count: 3 * 256)
         for c in 0..<3 {
             for v in 0..<256 {
@@ -66,7 +69,7 @@ public struct ImagePreprocessor: Sendable {
                 let out = try outputSizeOfResize(width: frame.width, height: frame.height)
                 resizer = try PillowResizer(inputWidth: frame.width, inputHeight: frame.height,
                                             outputWidth: out.width, outputHeight: out.height,
-                                            filter: config.resample)
+                                            filter: config.resample, passOrder: passOrder)
                 cache[key] = resizer
             }
             image = try resizer.resize(image)
@@ -130,7 +133,7 @@ public struct ImagePreprocessor: Sendable {
 
 extension PreprocessConfig {
     /// Validates, then preprocesses `frames` into a `[T, 3, H, W]` tensor (see `ImagePreprocessor`).
-    public func preprocess(_ frames: [RGBImage]) throws -> PixelTensor {
-        try ImagePreprocessor(self).preprocess(frames)
+    public func preprocess(_ frames: [RGBImage], passOrder: ResamplePassOrder = .pillow13) throws -> PixelTensor {
+        try ImagePreprocessor(self, passOrder: passOrder).preprocess(frames)
     }
 }

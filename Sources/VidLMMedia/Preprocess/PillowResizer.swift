@@ -9,15 +9,16 @@
 /// * NEAREST: an affine nearest-neighbour copy (see `NearestResample`).
 /// * otherwise two separable 8-bit fixed-point passes (see `ConvolutionPasses`); an axis whose size
 ///   does not change is skipped. The pass order matters because the intermediate is clamped to
-///   bytes: Pillow runs the horizontal pass first unless the height shrinks by more than twice as
-///   many pixels as the width does (`inH - outH > 0 && inH - outH > (inW - outW) * 2`). When the
-///   horizontal pass goes first it only processes the source rows the vertical pass will read.
+///   bytes, and it depends on the Pillow release (`ResamplePassOrder`; default: Pillow 13). When
+///   the horizontal pass goes first it only processes the source rows the vertical pass will read,
+///   as Pillow does (that saves work and does not change any byte).
 public struct PillowResizer: Sendable {
     public let inputWidth: Int
     public let inputHeight: Int
     public let outputWidth: Int
     public let outputHeight: Int
     public let filter: ResampleFilter
+    public let passOrder: ResamplePassOrder
 
     private enum Plan: Sendable {
         case copy
@@ -28,7 +29,7 @@ public struct PillowResizer: Sendable {
     private let plan: Plan
 
     public init(inputWidth: Int, inputHeight: Int, outputWidth: Int, outputHeight: Int,
-                filter: ResampleFilter) throws {
+                filter: ResampleFilter, passOrder: ResamplePassOrder = .pillow13) throws {
         for (name, v) in [("input width", inputWidth), ("input height", inputHeight),
                           ("output width", outputWidth), ("output height", outputHeight)] where v <= 0 {
             throw PreprocessError.invalidSize(name, v)
@@ -38,6 +39,7 @@ public struct PillowResizer: Sendable {
         self.outputWidth = outputWidth
         self.outputHeight = outputHeight
         self.filter = filter
+        self.passOrder = passOrder
 
         if inputWidth == outputWidth && inputHeight == outputHeight {
             plan = .copy
@@ -47,10 +49,10 @@ public struct PillowResizer: Sendable {
         } else {
             let needH = outputWidth != inputWidth
             let needV = outputHeight != inputHeight
-            let horizontalFirst = !((inputHeight - outputHeight) > 0 &&
-                                    (inputHeight - outputHeight) > (inputWidth - outputWidth) * 2)
-            // Pillow computes the vertical table whenever the horizontal pass goes first, even if the
-            // height is unchanged, because it uses it to choose which source rows to keep.
+            let horizontalFirst = !passOrder.verticalFirst(inWidth: inputWidth, inHeight: inputHeight,
+                                                           outWidth: outputWidth, outHeight: outputHeight)
+            // Pillow 13 computes the vertical table whenever the horizontal pass goes first, even if
+            // the height is unchanged, because it uses it to choose which source rows to keep.
             let vertical = (needH && horizontalFirst) || needV
                 ? ResampleCoefficients(inSize: inputHeight, outSize: outputHeight, filter: filter) : nil
             let horizontal = needH
@@ -129,8 +131,10 @@ extension RGBImage {
     /// Pillow's `Image.resize((width, height), filter)`: the "squash" resize BlipImageProcessor uses
     /// for `size = {height, width}` (aspect ratio is not kept). Byte-identical to Pillow.
     /// Build a `PillowResizer` instead when resizing many frames of one size.
-    public func resized(width: Int, height: Int, filter: ResampleFilter = .bicubic) throws -> RGBImage {
+    public func resized(width: Int, height: Int, filter: ResampleFilter = .bicubic,
+                        passOrder: ResamplePassOrder = .pillow13) throws -> RGBImage {
         try PillowResizer(inputWidth: self.width, inputHeight: self.height,
-                          outputWidth: width, outputHeight: height, filter: filter).resize(self)
+                          outputWidth: width, outputHeight: height, filter: filter,
+                          passOrder: passOrder).resize(self)
     }
 }

@@ -21,8 +21,9 @@ extension RGBImage {
 
     /// Resizes so the shorter side is `shortestEdge`, keeping the aspect ratio the way
     /// CLIPImageProcessor does (see `shortestSideOutputSize`), with Pillow-exact resampling.
-    public func resizedShortestSide(to shortestEdge: Int, filter: ResampleFilter = .bicubic) throws -> RGBImage {
+    public func resizedShortestSide(to shortestEdge: Int, filter: ResampleFilter = .bicubic,
+                                    passOrder: ResamplePassOrder = .pillow13) throws -> RGBImage {
         let size = try Self.shortestSideOutputSize(width: width, height: height, shortestEdge: shortestEdge)
-        return try resized(width: size.width, height: size.height, filter: filter)
+        return try resized(width: size.width, height: size.height, filter: filter, passOrder: passOrder)
     }
 }

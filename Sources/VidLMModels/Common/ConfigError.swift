@@ -43,7 +43,7 @@ public struct ConfigError: Error, Equatable, Sendable, CustomStringConvertible {
         return out
     }
 
-    static func describe(_ error: DecodingError) -> String {
+    public static func describe(_ error: DecodingError) -> String {
         switch error {
         case .typeMismatch(let type, let ctx):
             return "'\(path(ctx.codingPath))' must be \(article(type))."
