@@ -30,10 +30,12 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
         ),
+        // libc settings the tensor runtime makes once (heap behaviour); header-only.
+        .systemLibrary(name: "CRuntime"),
         // Tensors, dtypes, kernels (OpenBLAS sgemm + Swift SIMD), safetensors.
         .target(
             name: "VidLMTensor",
-            dependencies: ["COpenBLAS"]
+            dependencies: ["COpenBLAS", "CRuntime"]
         ),
         .target(
             name: "VidLMMedia",
@@ -60,7 +62,7 @@ let package = Package(
         // Side-by-side benchmarks drive this in-process timer (benchmarks/media/run.py).
         .executableTarget(
             name: "vidlm-bench",
-            dependencies: ["VidLMMedia", "VidLMTensor"],
+            dependencies: ["VidLMMedia", "VidLMTensor", "VidLMModels"],
             path: "benchmarks/media/swift"
         ),
         .testTarget(

@@ -27,10 +27,12 @@ public struct Tensor: Sendable {
         self.init(shape: shape, dtype: .f32, storage: storage)
     }
 
-    /// A new f32 tensor whose elements `fill` writes.
-    public static func make(shape: [Int], _ fill: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows -> Tensor {
+    /// A new f32 tensor whose elements `fill` writes. The memory starts zeroed unless
+    /// `uninitialized` (then `fill` must write every element).
+    public static func make(shape: [Int], uninitialized: Bool = false,
+                            _ fill: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows -> Tensor {
         let n = elementCount(shape)
-        let storage = TensorStorage(byteCount: n * 4)
+        let storage = TensorStorage(byteCount: n * 4, zeroed: !uninitialized)
         let p = storage.mutableBase.bindMemory(to: Float.self, capacity: max(n, 1))
         try fill(UnsafeMutableBufferPointer(start: p, count: n))
         return Tensor(shape: shape, dtype: .f32, storage: storage)

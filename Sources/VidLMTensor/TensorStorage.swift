@@ -8,10 +8,11 @@ public final class TensorStorage: @unchecked Sendable {
     private let allocation: UnsafeMutableRawPointer?
     private let owner: AnyObject?
 
-    /// Fresh, zero-filled memory.
-    public init(byteCount: Int) {
+    /// Fresh memory, zero-filled unless the caller promises to write every byte (`zeroed: false`).
+    public init(byteCount: Int, zeroed: Bool = true) {
+        ThreadBudget.configureRuntime()
         let p = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
-        p.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1))
+        if zeroed { p.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1)) }
         allocation = p
         base = UnsafeRawPointer(p)
         self.byteCount = byteCount

@@ -1,4 +1,5 @@
 import COpenBLAS
+import CRuntime
 import Foundation
 
 /// The one place that decides how many threads the process uses, so libav's decoding threads,
@@ -24,6 +25,17 @@ public enum ThreadBudget {
 
     private static let blasConfigured: Bool = {
         openblas_set_num_threads(Int32(computeThreads))
+        return true
+    }()
+
+    /// Process-wide settings for tensor work, applied once before the first tensor allocation:
+    /// glibc would otherwise hand every activation buffer over 128 KiB back to the kernel and
+    /// page-fault it in again on the next layer (a third of the vision tower's time went to
+    /// system time); keeping freed blocks in the heap removes that.
+    public static func configureRuntime() { _ = runtimeConfigured }
+
+    private static let runtimeConfigured: Bool = {
+        vidlm_keep_freed_memory()
         return true
     }()
 

@@ -2,9 +2,10 @@
 /// (`BlipImageProcessorPil`, `CLIPImageProcessorPil`, ...) run it per image:
 /// resize (Pillow) -> centre crop -> rescale -> normalize, then stacks the frames as `[T, 3, H, W]`.
 ///
-/// Note: transformers 5's default `CLIPImageProcessor` / `BlipImageProcessor` classes use the
-/// torchvision backend, whose resize is not Pillow's; this reproduces the `...Pil` classes (and
-/// transformers 4's image processors), which is what Pillow-exact resizing can match.
+/// Note: in transformers 5 the plain `CLIPImageProcessor` / `BlipImageProcessor` names are the
+/// torchvision backend, whose resize is not Pillow's; this reproduces the `...Pil` classes (checked
+/// against transformers 5.23.0). transformers 4's slow processors call the same `image_transforms`
+/// functions, but only 5.23.0 was checked.
 public struct ImagePreprocessor: Sendable {
     public let config: PreprocessConfig
     /// Which Pillow release's resize to reproduce (see `ResamplePassOrder`).

@@ -51,14 +51,13 @@ public struct PillowResizer: Sendable {
             let needV = outputHeight != inputHeight
             let horizontalFirst = !passOrder.verticalFirst(inWidth: inputWidth, inHeight: inputHeight,
                                                            outWidth: outputWidth, outHeight: outputHeight)
-            // Pillow 13 computes the vertical table whenever the horizontal pass goes first, even if
-            // the height is unchanged, because it uses it to choose which source rows to keep.
-            let vertical = (needH && horizontalFirst) || needV
+            // (Pillow also builds the vertical table when only the width changes, to pick the rows
+            // its horizontal pass needs; with an unchanged height that is every row, so it is skipped.)
+            let vertical = needV
                 ? ResampleCoefficients(inSize: inputHeight, outSize: outputHeight, filter: filter) : nil
             let horizontal = needH
                 ? ResampleCoefficients(inSize: inputWidth, outSize: outputWidth, filter: filter) : nil
-            plan = .convolve(horizontal: horizontal, vertical: needV ? vertical : nil,
-                             horizontalFirst: horizontalFirst)
+            plan = .convolve(horizontal: horizontal, vertical: vertical, horizontalFirst: horizontalFirst)
         }
     }
 

@@ -122,7 +122,7 @@ public struct VisionTransformer: Sendable {
         let b = pixels.shape[0], d = cfg.hiddenSize, n = cfg.tokenCount
         let patches = pixels.toF32().patchEmbedding(weight: patchWeight, bias: patchBias, patch: cfg.patchSize)
         // [CLS; patches] + positions
-        var x = Tensor.make(shape: [b, n, d]) { out in
+        var x = Tensor.make(shape: [b, n, d], uninitialized: true) { out in
             classEmbedding.withFloats { cls in
                 patches.withFloats { pt in
                     positionEmbedding.withFloats { pos in
@@ -146,7 +146,7 @@ public struct VisionTransformer: Sendable {
             if keepHiddenStates { hidden.append(x) }
         }
         let final = (cfg.kind == .eva && stopAfterLayer == nil) ? postNorm(x) : x
-        let cls = Tensor.make(shape: [b, d]) { out in
+        let cls = Tensor.make(shape: [b, d], uninitialized: true) { out in
             final.withFloats { f in
                 for bi in 0..<b { (out.baseAddress! + bi * d).update(from: f.baseAddress! + bi * n * d, count: d) }
             }

@@ -14,7 +14,7 @@ public enum Attention {
         return q.withFloats { qp in
             k.withFloats { kp in
                 v.withFloats { vp in
-                    Tensor.make(shape: [b, lq, d]) { out in
+                    Tensor.make(shape: [b, lq, d], uninitialized: true) { out in
                         attend(batch: b, queries: lq, keys: lk, width: d, heads: heads,
                                q: qp.baseAddress!, qRow: d, k: kp.baseAddress!, kRow: d, v: vp.baseAddress!, vRow: d,
                                out: out.baseAddress!, causal: causal, keyPadding: keyPadding, scale: scale)
@@ -32,7 +32,7 @@ public enum Attention {
         let (b, l, d) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
         precondition(d % heads == 0, "width \(d) is not divisible by \(heads) heads")
         return qkv.withFloats { p in
-            Tensor.make(shape: [b, l, d]) { out in
+            Tensor.make(shape: [b, l, d], uninitialized: true) { out in
                 let base = p.baseAddress!
                 attend(batch: b, queries: l, keys: l, width: d, heads: heads,
                        q: base, qRow: 3 * d, k: base + d, kRow: 3 * d, v: base + 2 * d, vRow: 3 * d,

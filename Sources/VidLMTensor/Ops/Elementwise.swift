@@ -14,7 +14,7 @@ extension Tensor {
         // Fast path: same shape, or `other` repeats along leading dimensions (bias add).
         return withFloats { x in
             other.withFloats { y in
-                Tensor.make(shape: out) { z in
+                Tensor.make(shape: out, uninitialized: true) { z in
                     if a == b {
                         for i in 0..<z.count { z[i] = op(x[i], y[i]) }
                     } else if b.drop(while: { $0 == 1 }).elementsEqual(out.suffix(b.drop(while: { $0 == 1 }).count)) && a == out {
@@ -55,7 +55,7 @@ extension Tensor {
     /// Applies `f` to every element (in parallel for large tensors).
     public func map(_ f: @escaping (Float) -> Float) -> Tensor {
         withFloats { x in
-            Tensor.make(shape: shape) { y in
+            Tensor.make(shape: shape, uninitialized: true) { y in
                 let xp = x.baseAddress!, yp = y.baseAddress!
                 ParallelLoop.forEachChunk(x.count, minimumPerChunk: 1 << 15) { r in
                     for i in r { yp[i] = f(xp[i]) }
@@ -100,6 +100,31 @@ public enum Activation: String, Sendable, Codable {
     }
 }
 
+extension Activation {
+    /// The activation on 16 lanes (see `VectorMath`).
+    @inline(__always)
+    public func apply(_ x: VectorMath.V) -> VectorMath.V {
+        switch self {
+        case .gelu: return 0.5 * x * (1 + VectorMath.erf(x * 0.70710678118654752))
+        case .geluTanh: return 0.5 * x * (1 + VectorMath.tanh(0.79788456080286536 * (x + 0.044715 * x * x * x)))
+        case .quickGelu: return x * VectorMath.sigmoid(1.702 * x)
+        case .silu: return x * VectorMath.sigmoid(x)
+        case .relu: return x.replacing(with: 0, where: x .< 0)
+        }
+    }
+}
+
 extension Tensor {
-    public func activated(_ a: Activation) -> Tensor { map { a.apply($0) } }
+    /// The activation applied element-wise, vectorised and split across cores.
+    public func activated(_ a: Activation) -> Tensor {
+        withFloats { x in
+            Tensor.make(shape: shape, uninitialized: true) { y in
+                let xp = x.baseAddress!, yp = y.baseAddress!
+                ParallelLoop.forEachChunk(x.count / 16 + 1, minimumPerChunk: 1 << 12) { r in
+                    let lo = r.lowerBound * 16, hi = min(r.upperBound * 16, x.count)
+                    if lo < hi { VectorMath.apply(xp + lo, yp + lo, count: hi - lo) { a.apply($0) } }
+                }
+            }
+        }
+    }
 }

@@ -4,7 +4,7 @@ extension Tensor {
         precondition(rank == 2, "embedding table must be [vocab, width], got \(shape)")
         let d = shape[1]
         return withFloats { table in
-            Tensor.make(shape: [ids.count, d]) { out in
+            Tensor.make(shape: [ids.count, d], uninitialized: true) { out in
                 for (r, id) in ids.enumerated() {
                     precondition(id >= 0 && id < shape[0], "token id \(id) outside the vocabulary of \(shape[0])")
                     (out.baseAddress! + r * d).update(from: table.baseAddress! + id * d, count: d)
@@ -19,7 +19,7 @@ extension Tensor {
         let inner = Array(parts[0].shape.dropFirst())
         precondition(parts.allSatisfy { Array($0.shape.dropFirst()) == inner }, "concatenate: inner shapes differ")
         let rows = parts.reduce(0) { $0 + $1.shape[0] }
-        return Tensor.make(shape: [rows] + inner) { out in
+        return Tensor.make(shape: [rows] + inner, uninitialized: true) { out in
             var offset = 0
             for p in parts {
                 p.withFloats { src in

@@ -31,7 +31,7 @@ extension Tensor {
         let aStride = aBatch.isEmpty ? 0 : ar * ac, bStride = bBatch.isEmpty ? 0 : br * bc
         return withFloats { a in
             other.withFloats { b in
-                Tensor.make(shape: batch + [m, n]) { c in
+                Tensor.make(shape: batch + [m, n], uninitialized: true) { c in
                     for i in 0..<batches {
                         BLAS.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
                                    a: a.baseAddress! + i * aStride, lda: ac,

@@ -9,7 +9,7 @@ extension Tensor {
         precondition(w == nil || w!.count == d, "layerNorm weight \(weight!.shape) vs width \(d)")
         precondition(b == nil || b!.count == d, "layerNorm bias \(bias!.shape) vs width \(d)")
         return withFloats { x in
-            Tensor.make(shape: shape) { y in
+            Tensor.make(shape: shape, uninitialized: true) { y in
                 let xp = x.baseAddress!, yp = y.baseAddress!
                 ParallelLoop.forEachChunk(rows, minimumPerChunk: 16) { range in
                     for r in range {
@@ -39,7 +39,7 @@ extension Tensor {
         let d = shape[rank - 1]
         let rows = count / max(d, 1)
         return withFloats { x in
-            Tensor.make(shape: shape) { y in
+            Tensor.make(shape: shape, uninitialized: true) { y in
                 let xp = x.baseAddress!, yp = y.baseAddress!
                 ParallelLoop.forEachChunk(rows, minimumPerChunk: 16) { range in
                     for r in range { Softmax.row(xp + r * d, into: yp + r * d, count: d) }
@@ -60,7 +60,9 @@ enum Softmax {
             return
         }
         var sum: Float = 0
-        for i in 0..<d { let e = expf(x[i] - m); y[i] = e; sum += e }
+        let shift = VectorMath.V(repeating: m)
+        VectorMath.apply(x, y, count: d) { VectorMath.exp($0 - shift) }
+        for i in 0..<d { sum += y[i] }
         let inv = 1 / sum
         for i in 0..<d { y[i] *= inv }
     }

@@ -9,7 +9,7 @@ extension Tensor {
                      "patch weight \(weight.shape) does not match \(c) channels and patch \(p)")
         let gh = h / p, gw = w / p, n = gh * gw, k = c * p * p
         let columns = withFloats { img in
-            Tensor.make(shape: [b * n, k]) { col in
+            Tensor.make(shape: [b * n, k], uninitialized: true) { col in
                 let src = img.baseAddress!, dst = col.baseAddress!
                 ParallelLoop.forEachChunk(b * gh, minimumPerChunk: 4) { range in
                     for bgy in range {

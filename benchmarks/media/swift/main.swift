@@ -3,6 +3,8 @@
 //
 //   vidlm-bench sample <file> --count N [--mode exact|keyframe] [--repeat R] [--dump DIR]
 //   vidlm-bench sequential <file> [--repeat R]
+//   vidlm-bench vision <model dir> [--batch B] [--repeat R]   (see VisionBench.swift)
+//   vidlm-bench sgemm [--m M --n N --k K] [--repeat R]
 import Foundation
 import VidLMMedia
 import VidLMTensor
@@ -69,6 +71,18 @@ func run(_ o: Options) async throws -> [String: Any] {
     }
     return ["seconds": times, "indices": o.command == "sequential" ? [] : indices,
             "frames": decoded, "threads": ThreadBudget.cores]
+}
+
+if CommandLine.arguments.count >= 2, ["vision", "sgemm"].contains(CommandLine.arguments[1]) {
+    do {
+        let result = try VisionBench.run(Array(CommandLine.arguments.dropFirst()))
+        let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+        FileHandle.standardOutput.write(data + Data("\n".utf8))
+        exit(0)
+    } catch {
+        FileHandle.standardError.write(Data("vidlm-bench: \(error)\n".utf8))
+        exit(1)
+    }
 }
 
 guard let options = parse(), ["sample", "sequential"].contains(options.command) else {

@@ -1,0 +1,15 @@
+#ifndef VIDLM_CRUNTIME_SHIM_H
+#define VIDLM_CRUNTIME_SHIM_H
+#if defined(__linux__)
+#include <malloc.h>
+#endif
+
+// Keeps large freed blocks in glibc's heap instead of returning them to the kernel, so
+// per-layer activation buffers are reused rather than page-faulted in again. No-op elsewhere.
+static inline void vidlm_keep_freed_memory(void) {
+#if defined(__linux__) && defined(M_MMAP_THRESHOLD)
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+#endif
