@@ -26,15 +26,25 @@ test: deps
 	Tests/cli/bad_inputs.sh .build/debug/vidlm
 	$(SWIFT) test
 
-# Regenerates committed fixtures (needs Python + ffmpeg; never needed by CI).
-fixtures:
+# Regenerates every committed fixture (Python tools + ffmpeg; never needed by CI).
+PY := tools/.venv/bin/python
+$(PY): tools/requirements.txt
+	python3 -m venv tools/.venv
+	$(PY) -m pip install -q -r tools/requirements.txt
+	touch $(PY)
+
+fixtures: $(PY)
 	scripts/install-deps.sh ffmpeg
 	python3 tools/media/make_test_clips.py
 	python3 samples/make_samples.py
+	$(PY) tools/parity/make_fixtures.py
+	$(PY) tools/parity/make_safetensors_fixtures.py
+	$(PY) tools/parity/make_preprocess_fixtures.py
 
-bench: release
+bench: release $(PY)
 	scripts/install-deps.sh ffmpeg
 	benchmarks/media/run.sh
+	benchmarks/vision/run.sh
 
 clean:
 	rm -rf .build

@@ -14,6 +14,8 @@ What it writes
 * input_<W>x<H>.rgb          - the test pictures, raw interleaved RGB, rows top to bottom.
 * <case>.rgb                 - Pillow's `Image.resize(...)` output for each resize case (raw RGB),
                                or resize + transformers-style centre crop for the CLIP-like cases.
+                               `pass_orders` in cases.json lists the Swift `ResamplePassOrder`s
+                               (i.e. the Pillow releases) whose output this is.
 * <config>.json              - two preprocessor_config.json files (BLIP-like, CLIP-like).
 * <config>.f32.bin           - the [T, 3, H, W] pixel_values those configs give for the inputs,
                                little-endian float32.
@@ -24,6 +26,16 @@ does: rescale = float64 multiply then cast to float32; normalize = float32 (x - 
 transformers is importable (it is not pinned here), the script also runs transformers'
 BlipImageProcessorPil / CLIPImageProcessorPil and its image_transforms on the same inputs and
 asserts they produce the very same arrays; cases.json records whether that cross-check ran.
+
+Pass order and Pillow versions
+------------------------------
+Pillow clamps to bytes between its horizontal and vertical passes, so the pass order changes
+bytes, and it changed across releases: <= 12.1 always horizontal first; 12.2-12.3 vertical first
+when inH > inW * 100 and the height shrinks (a branch in Image.resize); >= 13.0 vertical first when
+inH - outH > 0 and inH - outH > (inW - outW) * 2 (Resample.c). The pinned Pillow 13 produces the
+other orders' bytes with two single-axis calls: resize((outW, inH)) then resize((outW, outH)) is
+horizontal-first, resize((inW, outH)) then resize((outW, outH)) is vertical-first. (Checked against
+real Pillow 10.4 / 12.1 / 12.3 one-step resizes on hundreds of random cases: identical.)
 """
 
 import argparse
@@ -132,6 +144,30 @@ def pil_resize(arr, w, h, filt):
     return np.asarray(Image.fromarray(arr, mode="RGB").resize((w, h), resample=filt))
 
 
+def two_passes(iw, ih, w, h, filt):
+    """Whether the resize runs both convolution passes (only then does the order matter)."""
+    return filt != Image.Resampling.NEAREST and w != iw and h != ih
+
+
+def pil_resize_as(arr, w, h, filt, order):
+    """Pillow's output as the Pillow release with pass order `order` makes it (see the docstring)."""
+    ih, iw = arr.shape[:2]
+    vfirst = PASS_ORDERS[order](iw, ih, w, h)
+    if not two_passes(iw, ih, w, h, filt) or vfirst == PASS_ORDERS["pillow13"](iw, ih, w, h):
+        return pil_resize(arr, w, h, filt)
+    if vfirst:
+        return pil_resize(pil_resize(arr, iw, h, filt), w, h, filt)
+    return pil_resize(pil_resize(arr, w, ih, filt), w, h, filt)
+
+
+def valid_orders(iw, ih, w, h, filt, order):
+    """The pass orders (Pillow releases) that give the same bytes as `order` for this resize."""
+    if not two_passes(iw, ih, w, h, filt):
+        return list(PASS_ORDERS)
+    mine = PASS_ORDERS[order](iw, ih, w, h)
+    return [o for o, rule in PASS_ORDERS.items() if rule(iw, ih, w, h) == mine]
+
+
 def tensor_numpy(frames, cfg, family_defaults):
     """pixel_values for `frames` (HWC uint8) under a preprocessor_config dict, numpy-only."""
     c = dict(family_defaults)
@@ -195,21 +231,32 @@ INPUTS = {  # name -> (width, height, noise salt)
     "frame_640x360": (640, 360, 1),    # a typical decoded video frame
     "odd_97x61": (97, 61, 2),          # small, odd, non-square
     "portrait_45x80": (45, 80, 3),     # portrait (the w <= h branch of shortest-edge sizing)
+    "tall_2x250": (2, 250, 4),         # taller than 100x its width (Pillow 12.2's vertical-first rule)
 }
 
-# (name, input, filter, width, height). Pass order: Pillow runs the vertical pass first when
-# inH - outH > 0 and inH - outH > (inW - outW) * 2; the "vfirst" cases take that branch.
+# Swift ResamplePassOrder raw values, and when each runs the vertical pass first.
+PASS_ORDERS = {
+    "pillow13": lambda iw, ih, ow, oh: (ih - oh) > 0 and (ih - oh) > (iw - ow) * 2,
+    "pillow12_2": lambda iw, ih, ow, oh: ih > iw * 100 and oh < ih,
+    "horizontalFirst": lambda iw, ih, ow, oh: False,
+}
+
+# (name, input, filter, width, height[, pass order]). The pass order defaults to the pinned
+# Pillow's (pillow13); "vfirst"/"hfirst" name the cases where the orders disagree.
 RESIZE_CASES = [
     ("frame_640x360_to_224x224_bicubic", "frame_640x360", "bicubic", 224, 224),
     ("frame_640x360_to_113x67_bicubic", "frame_640x360", "bicubic", 113, 67),
     ("frame_640x360_to_113x67_bilinear", "frame_640x360", "bilinear", 113, 67),
     ("frame_640x360_to_113x67_nearest", "frame_640x360", "nearest", 113, 67),
-    ("frame_640x360_to_600x12_bilinear_vfirst", "frame_640x360", "bilinear", 600, 12),
+    ("frame_640x360_to_600x8_bilinear_vfirst", "frame_640x360", "bilinear", 600, 8),
     ("odd_97x61_to_160x100_bicubic_up", "odd_97x61", "bicubic", 160, 100),
     ("odd_97x61_to_160x100_bilinear_up", "odd_97x61", "bilinear", 160, 100),
-    ("odd_97x61_to_160x100_nearest_up", "odd_97x61", "nearest", 160, 100),
+    ("odd_97x61_to_128x80_nearest_up", "odd_97x61", "nearest", 128, 80),
     ("odd_97x61_to_61x97_bicubic_aspect", "odd_97x61", "bicubic", 61, 97),
     ("odd_97x61_to_90x20_bicubic_vfirst", "odd_97x61", "bicubic", 90, 20),
+    ("odd_97x61_to_90x20_bicubic_hfirst", "odd_97x61", "bicubic", 90, 20, "horizontalFirst"),
+    ("tall_2x250_to_5x40_bicubic_vfirst", "tall_2x250", "bicubic", 5, 40),
+    ("tall_2x250_to_5x40_bicubic_hfirst", "tall_2x250", "bicubic", 5, 40, "horizontalFirst"),
     ("odd_97x61_to_97x30_bicubic_vertical_only", "odd_97x61", "bicubic", 97, 30),
     ("odd_97x61_to_50x61_bilinear_horizontal_only", "odd_97x61", "bilinear", 50, 61),
     ("odd_97x61_to_40x30_box", "odd_97x61", "box", 40, 30),
@@ -289,16 +336,19 @@ def main():
         arr.tofile(os.path.join(out, fname))
         manifest["inputs"][name] = {"file": fname, "width": w, "height": h}
 
-    for name, src, filt, w, h in RESIZE_CASES:
-        res = pil_resize(pictures[src], w, h, FILTERS[filt])
+    for name, src, filt, w, h, *rest in RESIZE_CASES:
+        order = rest[0] if rest else "pillow13"
+        ih, iw = pictures[src].shape[:2]
+        res = pil_resize_as(pictures[src], w, h, FILTERS[filt], order)
         assert res.shape == (h, w, 3)
-        if tf:
+        if tf and order == "pillow13":
             ref = tf[3].resize(pictures[src], (h, w), resample=FILTERS[filt])
             assert np.array_equal(ref, res), name
         res.tofile(os.path.join(out, name + ".rgb"))
         manifest["resize_cases"].append({
             "name": name, "op": "resize", "input": src, "filter": filt, "resample": int(FILTERS[filt]),
             "width": w, "height": h, "output": name + ".rgb", "output_width": w, "output_height": h,
+            "pass_orders": valid_orders(iw, ih, w, h, FILTERS[filt], order),
         })
 
     for name, src, filt, se, cw, ch in SHORTEST_EDGE_CROP_CASES:
@@ -319,9 +369,10 @@ def main():
             "name": name, "op": "shortest_edge_center_crop", "input": src, "filter": filt,
             "resample": int(FILTERS[filt]), "shortest_edge": se, "resized_width": rw, "resized_height": rh,
             "crop_width": cw, "crop_height": ch, "output": name + ".rgb", "output_width": cw, "output_height": ch,
+            "pass_orders": valid_orders(arr.shape[1], arr.shape[0], rw, rh, FILTERS[filt], "pillow13"),
         })
 
-    frame_names = list(INPUTS)
+    frame_names = ["frame_640x360", "odd_97x61", "portrait_45x80"]
     frames = [pictures[n] for n in frame_names]
     for name, family, cfg in TENSOR_CASES:
         defaults = BLIP_DEFAULTS if family == "BLIP" else CLIP_DEFAULTS
@@ -343,7 +394,7 @@ def main():
         tensor.astype("<f4").tofile(os.path.join(out, bin_file))
         manifest["tensor_cases"].append({
             "name": name, "config": cfg_file, "frames": frame_names, "output": bin_file,
-            "shape": list(tensor.shape), "dtype": "float32le", "oracle": oracle,
+            "shape": list(tensor.shape), "dtype": "float32le", "oracle": oracle, "pass_order": "pillow13",
         })
 
     with open(os.path.join(out, "cases.json"), "w") as f:

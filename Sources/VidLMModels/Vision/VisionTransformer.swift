@@ -20,8 +20,9 @@ public struct VisionTransformer: Sendable {
 
     struct Layer: Sendable {
         let norm1: LayerNormWeights
-        let qkvWeight: Tensor          // [3D, D]: q, k, v stacked
-        let qkvBias: Tensor?           // [3D]
+        /// q, k, v projections: one fused [3D, D] weight (EVA) or three [D, D] (CLIP), applied
+        /// into one [.., 3D] output either way.
+        let qkv: [(weight: Tensor, bias: Tensor?)]
         let outWeight: Tensor
         let outBias: Tensor?
         let norm2: LayerNormWeights
@@ -61,10 +62,11 @@ public struct VisionTransformer: Sendable {
         var layers: [Layer] = []
         for i in 0..<config.numHiddenLayers {
             let l = { (s: String) in name("encoder.layers.\(i).\(s)") }
-            let qkvWeight: Tensor, qkvBias: Tensor?, outWeight: Tensor, outBias: Tensor?
+            let qkv: [(weight: Tensor, bias: Tensor?)], outWeight: Tensor, outBias: Tensor?
             switch config.kind {
             case .eva:
-                qkvWeight = try weights.take(l("self_attn.qkv.weight"), shape: [3 * d, d]).toF32()
+                let qkvWeight = try weights.take(l("self_attn.qkv.weight"), shape: [3 * d, d]).toF32()
+                let qkvBias: Tensor?
                 if config.qkvBias {
                     // transformers ≥ 5 stores the fused bias; older checkpoints q_bias + v_bias.
                     if let fused = try weights.takeIfPresent(l("self_attn.qkv.bias"), shape: [3 * d]) {
@@ -77,20 +79,21 @@ public struct VisionTransformer: Sendable {
                 } else {
                     qkvBias = nil
                 }
+                qkv = [(qkvWeight, qkvBias)]
                 outWeight = try weights.take(l("self_attn.projection.weight"), shape: [d, d]).toF32()
                 outBias = try weights.take(l("self_attn.projection.bias"), shape: [d]).toF32()
             case .clip:
-                let parts = try ["q_proj", "k_proj", "v_proj"].map { try weights.take(l("self_attn.\($0).weight"), shape: [d, d]).toF32() }
-                let biases = try ["q_proj", "k_proj", "v_proj"].map { try weights.take(l("self_attn.\($0).bias"), shape: [d]).toF32() }
-                qkvWeight = Tensor.concatenate(parts)
-                qkvBias = Tensor.concatenate(biases)
+                qkv = try ["q_proj", "k_proj", "v_proj"].map {
+                    (try weights.take(l("self_attn.\($0).weight"), shape: [d, d]).toF32(),
+                     try weights.take(l("self_attn.\($0).bias"), shape: [d]).toF32())
+                }
                 outWeight = try weights.take(l("self_attn.out_proj.weight"), shape: [d, d]).toF32()
                 outBias = try weights.take(l("self_attn.out_proj.bias"), shape: [d]).toF32()
             }
             let inter = config.intermediateSize
             layers.append(Layer(
                 norm1: try LayerNormWeights(weights, l("layer_norm1"), width: d, eps: config.layerNormEps),
-                qkvWeight: qkvWeight, qkvBias: qkvBias, outWeight: outWeight, outBias: outBias,
+                qkv: qkv, outWeight: outWeight, outBias: outBias,
                 norm2: try LayerNormWeights(weights, l("layer_norm2"), width: d, eps: config.layerNormEps),
                 fc1Weight: try weights.take(l("mlp.fc1.weight"), shape: [inter, d]).toF32(),
                 fc1Bias: try weights.take(l("mlp.fc1.bias"), shape: [inter]).toF32(),
@@ -156,7 +159,7 @@ public struct VisionTransformer: Sendable {
 
     private func forward(_ layer: Layer, _ x: Tensor) -> Tensor {
         let heads = config.numAttentionHeads
-        let qkv = layer.norm1(x).linear(weight: layer.qkvWeight, bias: layer.qkvBias)
+        let qkv = layer.norm1(x).linear(parts: layer.qkv)
         let attended = Attention.fusedSelfAttention(qkv: qkv, heads: heads)
         let h = x + attended.linear(weight: layer.outWeight, bias: layer.outBias)
         let mlp = layer.norm2(h).linear(weight: layer.fc1Weight, bias: layer.fc1Bias)

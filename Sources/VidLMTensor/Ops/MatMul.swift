@@ -66,3 +66,37 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// Several `linear`s of the same input written side by side into one output
+    /// [..., Σ outᵢ] (e.g. separate q, k, v projections into one fused qkv), each straight from
+    /// its own weight: no stacked copy of the weights is ever made.
+    public func linear(parts: [(weight: Tensor, bias: Tensor?)]) -> Tensor {
+        let inFeatures = shape[rank - 1]
+        let rows = count / max(inFeatures, 1)
+        let outs = parts.map { $0.weight.shape[0] }
+        let total = outs.reduce(0, +)
+        for p in parts {
+            precondition(p.weight.rank == 2 && p.weight.shape[1] == inFeatures, "linear: input \(shape) vs weight \(p.weight.shape)")
+        }
+        return withFloats { x in
+            Tensor.make(shape: Array(shape.dropLast()) + [total], uninitialized: true) { y in
+                var column = 0
+                for (p, out) in zip(parts, outs) {
+                    let dst = y.baseAddress! + column
+                    if let bias = p.bias {
+                        bias.withFloats { b in
+                            for r in 0..<rows { (dst + r * total).update(from: b.baseAddress!, count: out) }
+                        }
+                    }
+                    p.weight.withFloats { w in
+                        BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: out, k: inFeatures,
+                                   a: x.baseAddress!, lda: inFeatures, b: w.baseAddress!, ldb: inFeatures,
+                                   beta: p.bias == nil ? 0 : 1, c: dst, ldc: total)
+                    }
+                    column += out
+                }
+            }
+        }
+    }
+}
