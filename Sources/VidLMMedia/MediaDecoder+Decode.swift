@@ -191,18 +191,21 @@ extension MediaDecoder {
         }
     }
 
-    /// Converts a decoded frame to an upright RGB value.
+    /// Converts a decoded frame to an upright RGB value; `size` resizes with the Pillow-exact
+    /// bicubic resampler, so exported frames are the pixels the image processors would make.
     private func output(_ frame: Frame, pts: Int64, timeline t: Timeline, size: PixelSize?) throws(MediaError) -> VideoFrame {
-        let swapped = rotation == 90 || rotation == 270
-        let displayW = swapped ? frame.height : frame.width
-        let displayH = swapped ? frame.width : frame.height
-        let outW = size?.width ?? displayW
-        let outH = size?.height ?? displayH
-        guard outW > 0, outH > 0, outW <= Self.maximumSide, outH <= Self.maximumSide else {
-            throw .invalidRequest("The output size \(outW)x\(outH) is not valid (1 to \(Self.maximumSide) pixels per side).")
+        if let size, size.width <= 0 || size.height <= 0 || size.width > Self.maximumSide || size.height > Self.maximumSide {
+            throw .invalidRequest("The output size \(size.width)x\(size.height) is not valid (1 to \(Self.maximumSide) pixels per side).")
         }
-        let image = try scaler.convert(frame, width: swapped ? outH : outW, height: swapped ? outW : outH)
-        let upright = Orientation.rotate(image, clockwise: rotation)
+        let image = try scaler.convert(frame, width: frame.width, height: frame.height)
+        var upright = Orientation.rotate(image, clockwise: rotation)
+        if let size, size.width != upright.width || size.height != upright.height {
+            do {
+                upright = try upright.resized(width: size.width, height: size.height, filter: .bicubic)
+            } catch {
+                throw .invalidRequest("Cannot resize to \(size.width)x\(size.height): \(error)")
+            }
+        }
         let index = t.index(displayedAtPts: pts)
         return VideoFrame(index: index, pts: pts, seconds: t.seconds(ofPts: pts), image: upright)
     }

@@ -10,7 +10,7 @@ final class ScaleContext {
 
     deinit { sws_freeContext(context) }
 
-    /// Converts `frame` to an RGB image of `width`×`height` (bicubic when resizing).
+    /// Converts `frame` to an RGB image of `width`×`height`.
     func convert(_ frame: Frame, width: Int, height: Int) throws(MediaError) -> RGBImage {
         let src = frame.pointer
         let format = src.pointee.format
@@ -20,6 +20,8 @@ final class ScaleContext {
                       colorspace, fullRange]
         if context == nil || newKey != key {
             let flags = SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT
+            // Callers convert at the source size (pixel format only); resizing is Pillow-exact
+            // elsewhere. The filter matters only for chroma upsampling.
             context = sws_getCachedContext(
                 context, src.pointee.width, src.pointee.height, AVPixelFormat(rawValue: format),
                 Int32(width), Int32(height), AV_PIX_FMT_RGB24, Int32(flags), nil, nil, nil)
