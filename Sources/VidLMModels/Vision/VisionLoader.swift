@@ -22,7 +22,7 @@ public enum VisionLoader {
     public static func load(directory: URL) throws -> Loaded {
         let configURL = directory.appendingPathComponent("config.json")
         guard let data = FileManager.default.contents(atPath: configURL.path) else {
-            throw ConfigError(file: configURL.path, "is missing; a model directory needs config.json.")
+            throw ConfigError(file: configURL.path, "not found; a model directory needs config.json.")
         }
         let (config, prefix) = try visionConfig(from: data, file: configURL.path)
         let store = try WeightStore(directory: directory)
