@@ -19,9 +19,12 @@ final class ScaleContext {
         let newKey = [src.pointee.width, src.pointee.height, format, Int32(width), Int32(height),
                       colorspace, fullRange]
         if context == nil || newKey != key {
-            let flags = SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT
-            // Callers convert at the source size (pixel format only); resizing is Pillow-exact
-            // elsewhere. The filter matters only for chroma upsampling.
+            // ffmpeg's own default (what its CLI, PyAV and decord produce, byte for byte): callers
+            // convert at the source size, so the flag only picks the chroma upsampling, and
+            // accurate rounding / full chroma interpolation cost 3× the time for a different
+            // result than the Python stacks the models were trained with. Resizing is
+            // Pillow-exact elsewhere.
+            let flags = SWS_BICUBIC
             context = sws_getCachedContext(
                 context, src.pointee.width, src.pointee.height, AVPixelFormat(rawValue: format),
                 Int32(width), Int32(height), AV_PIX_FMT_RGB24, Int32(flags), nil, nil, nil)

@@ -45,7 +45,23 @@ extension Tensor {
         return s
     }
 
-    public static func + (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.broadcast(rhs, +) }
+    public static func + (lhs: Tensor, rhs: Tensor) -> Tensor {
+        lhs.shape == rhs.shape ? lhs.sameShapeAdd(rhs) : lhs.broadcast(rhs, +)
+    }
+
+    /// Residual connections: same-shape addition, vectorised and split across cores.
+    func sameShapeAdd(_ other: Tensor) -> Tensor {
+        withFloats { x in
+            other.withFloats { y in
+                Tensor.make(shape: shape, uninitialized: true) { z in
+                    let xp = x.baseAddress!, yp = y.baseAddress!, zp = z.baseAddress!
+                    ParallelLoop.forEachChunk(x.count, minimumPerChunk: 1 << 16) { r in
+                        for i in r { zp[i] = xp[i] + yp[i] }
+                    }
+                }
+            }
+        }
+    }
     public static func * (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.broadcast(rhs, *) }
     public static func - (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.broadcast(rhs, -) }
 
