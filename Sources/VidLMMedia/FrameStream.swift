@@ -83,12 +83,16 @@ actor FrameMerger {
         let jobs = try await primary.plan(request)
         let runs = Self.runs(jobs, on: timeline, exact: request.mode == .exact)
         let (workerCount, threadsEach) = ThreadBudget.decoders(forSegments: runs.count)
-        var decoders: [MediaDecoder] = []
-        if workerCount == 1 {
-            decoders = [primary]
-        } else {
-            for _ in 0..<workerCount {
-                decoders.append(try await MediaDecoder.open(primary.path, threads: threadsEach, timeline: timeline))
+        // The primary decoder is worker 0; the others open concurrently.
+        await primary.useDecoderThreads(threadsEach)
+        var decoders: [MediaDecoder] = [primary]
+        if workerCount > 1 {
+            let primary = self.primary
+            try await withThrowingTaskGroup(of: MediaDecoder.self) { group in
+                for _ in 1..<workerCount {
+                    group.addTask { try await primary.sibling(threads: threadsEach) }
+                }
+                for try await d in group { decoders.append(d) }
             }
         }
         var perWorker = Array(repeating: [Int](), count: workerCount)

@@ -11,7 +11,8 @@ public actor MediaDecoder {
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     public nonisolated let path: String
-    let decoderThreads: Int
+    /// libav decoding threads; fixed once the codec opens (see `useDecoderThreads`).
+    var decoderThreads: Int
     /// Largest accepted picture side; 8K (7680) fits, absurd sizes are refused before allocating.
     public static let maximumSide = 16384
 
@@ -67,8 +68,24 @@ public actor MediaDecoder {
         try validate(path: path)
         LibavLogging.quiet()
         let decoder = try MediaDecoder(path: path, threads: threads)
-        try await decoder.openInput(knownTimeline: timeline)
+        try await decoder.openInput(knownTimeline: timeline, probeStreams: true)
         return decoder
+    }
+
+    /// Another decoder of the same file for parallel work, sharing what this one learnt: the
+    /// timeline, and for MP4/MOV/Matroska (codec parameters in the header) no stream probing.
+    func sibling(threads: Int) async throws(MediaError) -> MediaDecoder {
+        let t = try timeline()
+        let container = info.container
+        let probe = !(container.contains("mov") || container.contains("matroska"))
+        let decoder = try MediaDecoder(path: path, threads: threads)
+        try await decoder.openInput(knownTimeline: t, probeStreams: probe)
+        return decoder
+    }
+
+    /// Sets the libav decoding threads if the codec has not been opened yet.
+    func useDecoderThreads(_ n: Int) {
+        if codec == nil { decoderThreads = max(1, n) }
     }
 
     /// Checks the things libav reports badly: missing files, folders, empty files.
@@ -85,9 +102,9 @@ public actor MediaDecoder {
         }
     }
 
-    private func openInput(knownTimeline: Timeline?) throws(MediaError) {
+    private func openInput(knownTimeline: Timeline?, probeStreams: Bool) throws(MediaError) {
         do {
-            format = try FormatContext(path: path)
+            format = try FormatContext(path: path, probeStreams: probeStreams)
         } catch {
             throw .unreadable(path: path, reason: Self.reason(for: error))
         }

@@ -5,11 +5,14 @@ final class FormatContext {
     let pointer: UnsafeMutablePointer<AVFormatContext>
 
     /// Opens `path` and reads stream information. Blocking: call from the decoder's thread.
-    init(path: String) throws(AVError) {
+    /// `probeStreams: false` skips `avformat_find_stream_info` (which decodes frames): only for
+    /// containers whose headers carry full codec parameters, opened again after a first probe.
+    init(path: String, probeStreams: Bool = true) throws(AVError) {
         var context: UnsafeMutablePointer<AVFormatContext>? = nil
         let opened = avformat_open_input(&context, path, nil, nil)
         guard opened >= 0, let context else { throw AVError(code: opened) }
         pointer = context
+        guard probeStreams else { return }
         let info = avformat_find_stream_info(context, nil)
         if info < 0 {
             var owned: UnsafeMutablePointer<AVFormatContext>? = context
