@@ -8,6 +8,7 @@ import sys
 
 import harness
 import cases_kernels
+import cases_qformer  # noqa: F401
 import cases_vision  # noqa: F401  (registers cases)
 
 if __name__ == "__main__":

@@ -3,8 +3,11 @@ public enum Attention {
     /// q [B, Lq, H·Dh], k and v [B, Lk, H·Dh] → [B, Lq, H·Dh]. `causal` masks keys after the
     /// query (aligned to the end when Lk > Lq, i.e. a KV cache); `keyPadding` [B][Lk] is true
     /// for keys to ignore. `scale` defaults to 1/√Dh.
+    /// `keyBias` [B][Lk] is added to every query's logit for that key (e.g. log(count) for
+    /// merged tokens: proportional attention).
     public static func scaledDotProduct(q: Tensor, k: Tensor, v: Tensor, heads: Int, causal: Bool = false,
-                                        keyPadding: [[Bool]]? = nil, scale: Float? = nil) -> Tensor {
+                                        keyPadding: [[Bool]]? = nil, keyBias: [[Float]]? = nil,
+                                        scale: Float? = nil) -> Tensor {
         precondition(q.rank == 3 && k.rank == 3 && v.rank == 3, "attention expects [B, L, D] inputs")
         let (b, lq, d) = (q.shape[0], q.shape[1], q.shape[2])
         let lk = k.shape[1]
@@ -17,7 +20,7 @@ public enum Attention {
                     Tensor.make(shape: [b, lq, d], uninitialized: true) { out in
                         attend(batch: b, queries: lq, keys: lk, width: d, heads: heads,
                                q: qp.baseAddress!, qRow: d, k: kp.baseAddress!, kRow: d, v: vp.baseAddress!, vRow: d,
-                               out: out.baseAddress!, causal: causal, keyPadding: keyPadding, scale: scale)
+                               out: out.baseAddress!, causal: causal, keyPadding: keyPadding, keyBias: keyBias, scale: scale)
                     }
                 }
             }
@@ -36,7 +39,7 @@ public enum Attention {
                 let base = p.baseAddress!
                 attend(batch: b, queries: l, keys: l, width: d, heads: heads,
                        q: base, qRow: 3 * d, k: base + d, kRow: 3 * d, v: base + 2 * d, vRow: 3 * d,
-                       out: out.baseAddress!, causal: causal, keyPadding: keyPadding, scale: scale)
+                       out: out.baseAddress!, causal: causal, keyPadding: keyPadding, keyBias: nil, scale: scale)
             }
         }
     }
@@ -46,13 +49,14 @@ public enum Attention {
     static func attend(batch b: Int, queries lq: Int, keys lk: Int, width d: Int, heads: Int,
                        q: UnsafePointer<Float>, qRow: Int, k: UnsafePointer<Float>, kRow: Int,
                        v: UnsafePointer<Float>, vRow: Int, out: UnsafeMutablePointer<Float>,
-                       causal: Bool, keyPadding: [[Bool]]?, scale: Float?) {
+                       causal: Bool, keyPadding: [[Bool]]?, keyBias: [[Float]]?, scale: Float?) {
         let dh = d / heads
         let s = scale ?? 1 / Float(dh).squareRoot()
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(lq * lk, 1))
         defer { scores.deallocate() }
         for bi in 0..<b {
             let pad = keyPadding?[bi]
+            let bias = keyBias?[bi]
             for h in 0..<heads {
                 let qh = q + bi * lq * qRow + h * dh
                 let kh = k + bi * lk * kRow + h * dh
@@ -65,6 +69,7 @@ public enum Attention {
                         let limit = i + (lk - lq)
                         if limit + 1 < lk { for j in (limit + 1)..<lk { row[j] = -.infinity } }
                     }
+                    if let bias { for j in 0..<lk { row[j] += bias[j] } }
                     if let pad { for j in 0..<lk where pad[j] { row[j] = -.infinity } }
                     Softmax.row(row, into: row, count: lk)
                 }
