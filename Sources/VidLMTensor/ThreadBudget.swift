@@ -28,6 +28,16 @@ public enum ThreadBudget {
         return true
     }()
 
+    /// Runs `body` with OpenBLAS limited to one thread, for loops that split many small GEMMs
+    /// across cores themselves (attention heads). Restores `computeThreads` afterwards.
+    public static func withSingleThreadedBLAS<R>(if condition: Bool = true, _ body: () throws -> R) rethrows -> R {
+        configureBLAS()
+        guard condition, computeThreads > 1 else { return try body() }
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(computeThreads)) }
+        return try body()
+    }
+
     /// Process-wide settings for tensor work, applied once before the first tensor allocation:
     /// glibc would otherwise hand every activation buffer over 128 KiB back to the kernel and
     /// page-fault it in again on the next layer (a third of the vision tower's time went to

@@ -52,12 +52,20 @@ public enum Attention {
                        causal: Bool, keyPadding: [[Bool]]?, keyBias: [[Float]]?, scale: Float?) {
         let dh = d / heads
         let s = scale ?? 1 / Float(dh).squareRoot()
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(lq * lk, 1))
-        defer { scores.deallocate() }
-        for bi in 0..<b {
-            let pad = keyPadding?[bi]
-            let bias = keyBias?[bi]
-            for h in 0..<heads {
+        // (batch, head) pairs are independent: split them across cores, each chunk with its own
+        // score buffer and single-threaded BLAS. The per-pair GEMMs are small (K = head width),
+        // where OpenBLAS's own threading costs more than it gains.
+        let pairs = b * heads
+        let work = UncheckedSendable((q, k, v, out))
+        ThreadBudget.withSingleThreadedBLAS(if: pairs > 1) {
+        ParallelLoop.forEachChunk(pairs, minimumPerChunk: 2) { range in
+            let (q, k, v, out) = work.value
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(lq * lk, 1))
+            defer { scores.deallocate() }
+            for pair in range {
+                let bi = pair / heads, h = pair % heads
+                let pad = keyPadding?[bi]
+                let bias = keyBias?[bi]
                 let qh = q + bi * lq * qRow + h * dh
                 let kh = k + bi * lk * kRow + h * dh
                 let vh = v + bi * lk * vRow + h * dh
@@ -76,6 +84,7 @@ public enum Attention {
                 BLAS.sgemm(transposeA: false, transposeB: false, m: lq, n: dh, k: lk,
                            a: scores, lda: lk, b: vh, ldb: vRow, c: out + bi * lq * d + h * dh, ldc: d)
             }
+        }
         }
     }
 }

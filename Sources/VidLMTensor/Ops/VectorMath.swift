@@ -5,11 +5,17 @@ public enum VectorMath {
     public typealias V = SIMD16<Float>
 
     /// e^x (Cephes-style: range reduction by ln 2, degree-6 polynomial, scale by 2^n).
+    /// Written with plain float/integer lane operations only (rounding via the 1.5·2²³ magic
+    /// constant, 2^n by exponent bits) so the compiler keeps all 16 lanes in vector registers.
     @inline(__always)
     public static func exp(_ x: V) -> V {
-        let clamped = x.clamped(lowerBound: V(repeating: -87.33654), upperBound: V(repeating: 88.72283))
-        let n = (clamped * 1.44269504088896341).rounded(.toNearestOrEven)
-        var r = clamped - n * 0.693359375
+        let lo = V(repeating: -87.33654), hi = V(repeating: 88.72283)
+        // (pointwiseMin/Max are scalarised by the compiler; masked selects stay vectorised.)
+        let c = x.replacing(with: lo, where: x .< lo).replacing(with: hi, where: x .> hi)
+        let magic = V(repeating: 12582912)                       // 1.5 · 2^23
+        let shifted = c * 1.44269504088896341 + magic
+        let n = shifted - magic                                    // round(c / ln 2)
+        var r = c - n * 0.693359375
         r = r - n * -2.12194440e-4
         var p = V(repeating: 1.9875691500e-4)
         p = p * r + 1.3981999507e-3
@@ -18,11 +24,10 @@ public enum VectorMath {
         p = p * r + 1.6666665459e-1
         p = p * r + 5.0000001201e-1
         p = p * r * r + r + 1
-        let bits = (SIMD16<Int32>(n) &+ 127) &<< 23
-        var result = p * unsafeBitCast(bits, to: V.self)
+        let k = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- unsafeBitCast(magic, to: SIMD16<Int32>.self)
+        let scale = unsafeBitCast((k &+ 127) &<< 23, to: V.self)
         // Below the clamp the true value underflows to 0 (matters for masked softmax logits).
-        result.replace(with: 0, where: x .< -87.33654)
-        return result
+        return (p * scale).replacing(with: 0, where: x .< lo)
     }
 
     /// erf(x), Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7).
@@ -43,7 +48,8 @@ public enum VectorMath {
 
     @inline(__always)
     public static func tanh(_ x: V) -> V {
-        let c = x.clamped(lowerBound: V(repeating: -9), upperBound: V(repeating: 9))
+        let limit = V(repeating: 9)
+        let c = x.replacing(with: -limit, where: x .< -limit).replacing(with: limit, where: x .> limit)
         let e = exp(2 * c)
         return (e - 1) / (e + 1)
     }
