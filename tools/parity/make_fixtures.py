@@ -2,12 +2,13 @@
 
     tools/.venv/bin/python tools/parity/make_fixtures.py [name-filter ...]
 
-Versions are pinned in tools/requirements.txt; `make parity-fixtures` sets up the venv.
+Versions are pinned in tools/requirements.txt; `make fixtures` sets up the venv.
 """
 import sys
 
 import harness
 import cases_kernels
+import cases_bridge  # noqa: F401
 import cases_qformer  # noqa: F401
 import cases_vision  # noqa: F401  (registers cases)
 
