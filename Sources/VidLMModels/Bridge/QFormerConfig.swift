@@ -20,7 +20,7 @@ public struct QFormerConfig: Codable, Sendable, Equatable {
         case crossAttentionFrequency, encoderHiddenSize, vocabSize, maxPositionEmbeddings, padTokenId
     }
 
-    public init(from decoder: Decoder) throws {
+    public init(from decoder: any Swift.Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         hiddenSize = try c.optional(.hiddenSize) ?? 768
         numHiddenLayers = try c.optional(.numHiddenLayers) ?? 12

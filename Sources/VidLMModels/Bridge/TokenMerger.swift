@@ -33,7 +33,7 @@ public enum MergerConfig: Codable, Sendable, Equatable {
         case type, k, tau, outSize, proportionalAttention
     }
 
-    public init(from decoder: Decoder) throws {
+    public init(from decoder: any Swift.Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let type = try c.decode(String.self, forKey: .type)
         func fail(_ key: CodingKeys, _ why: String) -> DecodingError {

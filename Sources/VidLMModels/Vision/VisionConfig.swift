@@ -32,7 +32,7 @@ public struct VisionConfig: Codable, Sendable, Equatable {
         case imageSize, patchSize, hiddenAct, layerNormEps, qkvBias
     }
 
-    public init(from decoder: Decoder) throws {
+    public init(from decoder: any Swift.Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         modelType = try c.decode(String.self, forKey: .modelType)
         if Self.evaModelTypes.contains(modelType) {
