@@ -2,7 +2,7 @@
 
     tools/.venv/bin/python tools/parity/make_fixtures.py [name-filter ...]
 
-Versions are pinned in tools/requirements.txt; `make fixtures` sets up the venv.
+Versions are pinned in tools/requirements.txt; `make parity-fixtures` sets up the venv.
 """
 import sys
 
@@ -11,6 +11,7 @@ import cases_kernels
 import cases_bridge  # noqa: F401
 import cases_qformer  # noqa: F401
 import cases_vision  # noqa: F401  (registers cases)
+import cases_text  # noqa: F401  (registers cases)
 
 if __name__ == "__main__":
     torch_threads = 1

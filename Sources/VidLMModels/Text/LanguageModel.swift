@@ -1,0 +1,148 @@
+import VidLMTensor
+
+/// Which positions' logits a forward pass returns.
+public enum LogitsSelection: Sendable, Equatable {
+    /// [1, vocab]: the next-token distribution (decoding, last prefill chunk).
+    case last
+    /// [L, vocab]: every position (scoring, parity checks).
+    case all
+    /// [0, vocab]: none (intermediate prefill chunks skip the LM head).
+    case none
+}
+
+/// A decoder-only language model (LLaMA, OPT) working on token ids or on input embeddings, so a
+/// visual prefix can be spliced in at placeholder positions. Batch 1; models are immutable and
+/// shareable, per-request state lives in the `KVCache`.
+public protocol LanguageModel: Sendable {
+    /// Rows of the LM head / size of the next-token distribution.
+    var vocabularySize: Int { get }
+    /// Width of `embed`'s rows and of the `inputEmbeddings` that `forward` takes (OPT's
+    /// `word_embed_proj_dim`; the hidden size for LLaMA).
+    var embeddingWidth: Int { get }
+    /// The most positions a sequence may use (`max_position_embeddings`).
+    var contextLength: Int { get }
+    /// End-of-sequence ids from the config (generation stops on them by default).
+    var eosTokenIds: [Int] { get }
+    /// Layers, and floats per position of each layer's keys (for the cache).
+    var layerCount: Int { get }
+    var keyValueWidth: Int { get }
+
+    /// The input embeddings of `ids`: [ids.count, embeddingWidth], f32.
+    func embed(_ ids: [Int]) throws(LanguageModelError) -> Tensor
+
+    /// Runs `inputEmbeddings` [L, embeddingWidth] at positions `cache.count ..< cache.count + L`,
+    /// appending their keys and values to `cache`; returns logits as `logits` selects.
+    func forward(inputEmbeddings: Tensor, cache: inout KVCache, logits: LogitsSelection) throws(LanguageModelError) -> Tensor
+}
+
+extension LanguageModel {
+    /// A cache for `capacity` positions (at most the context length).
+    public func makeCache(capacity: Int) -> KVCache {
+        KVCache(layers: layerCount, width: keyValueWidth, capacity: min(max(capacity, 0), contextLength))
+    }
+
+    /// `forward` on token ids.
+    public func forward(ids: [Int], cache: inout KVCache, logits: LogitsSelection = .last) throws(LanguageModelError) -> Tensor {
+        try forward(inputEmbeddings: embed(ids), cache: &cache, logits: logits)
+    }
+
+    /// `forward` in chunks of at most `chunkSize` positions, bounding the activation memory of a
+    /// long prompt (the attention scores are chunk × context). Intermediate chunks skip the LM
+    /// head unless `.all` is asked for. Between chunks it honours task cancellation
+    /// (`CancellationError`).
+    public func prefill(inputEmbeddings: Tensor, cache: inout KVCache, chunkSize: Int = 128,
+                        logits: LogitsSelection = .last) throws -> Tensor {
+        guard inputEmbeddings.rank == 2 else {
+            throw LanguageModelError.badInput("input embeddings must be [positions, \(embeddingWidth)], got \(inputEmbeddings.shape)")
+        }
+        let n = inputEmbeddings.shape[0]
+        let step = max(1, chunkSize)
+        if n <= step { return try forward(inputEmbeddings: inputEmbeddings, cache: &cache, logits: logits) }
+        var collected: [Tensor] = []
+        var last = Tensor.zeros([0, vocabularySize])
+        var start = 0
+        while start < n {
+            try Task.checkCancellation()
+            let end = min(n, start + step)
+            let chunkLogits: LogitsSelection = logits == .all ? .all : (end == n ? logits : .none)
+            last = try forward(inputEmbeddings: inputEmbeddings.rows(start..<end), cache: &cache, logits: chunkLogits)
+            if logits == .all { collected.append(last) }
+            start = end
+        }
+        return logits == .all ? Tensor.concatenate(collected) : last
+    }
+}
+
+/// A language-model input or state that cannot be used, in one sentence.
+public enum LanguageModelError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The sequence would need positions beyond the model's context.
+    case contextOverflow(positions: Int, context: Int)
+    /// The cache has no room for the new positions.
+    case cacheFull(needed: Int, capacity: Int)
+    case tokenOutOfRange(id: Int, vocabulary: Int)
+    case badInput(String)
+    /// A weight holds Inf or NaN (found by the load-time check).
+    case nonFiniteWeight(name: String, index: Int)
+
+    public var description: String {
+        switch self {
+        case .contextOverflow(let positions, let context):
+            return "The sequence needs \(positions) positions but the model's context holds \(context)."
+        case .cacheFull(let needed, let capacity):
+            return "The KV cache holds \(capacity) positions but \(needed) are needed."
+        case .tokenOutOfRange(let id, let vocabulary):
+            return "Token id \(id) is outside the model's vocabulary of \(vocabulary)."
+        case .badInput(let why):
+            return "Invalid language-model input: \(why)."
+        case .nonFiniteWeight(let name, let index):
+            return "Weight '\(name)' holds Inf or NaN (element \(index)); the checkpoint is damaged."
+        }
+    }
+}
+
+/// Checks shared by the decoders.
+enum TextForward {
+    /// Validates `x` [L, width] against the cache and context; returns L and the first position.
+    static func check(_ x: Tensor, width: Int, cache: KVCache, context: Int) throws(LanguageModelError) -> (length: Int, start: Int) {
+        guard x.rank == 2, x.shape[1] == width else {
+            throw .badInput("input embeddings must be [positions, \(width)], got \(x.shape)")
+        }
+        let n = x.shape[0]
+        guard n > 0 else { throw .badInput("no positions to run") }
+        guard x.dtype.isFloatingPoint else { throw .badInput("input embeddings must be floating point, got \(x.dtype)") }
+        let end = cache.count + n
+        guard end <= context else { throw .contextOverflow(positions: end, context: context) }
+        guard end <= cache.capacity else { throw .cacheFull(needed: end, capacity: cache.capacity) }
+        return (n, cache.count)
+    }
+
+    static func checkIds(_ ids: [Int], vocabulary: Int) throws(LanguageModelError) {
+        guard !ids.isEmpty else { throw .badInput("no token ids") }
+        for id in ids where id < 0 || id >= vocabulary { throw .tokenOutOfRange(id: id, vocabulary: vocabulary) }
+    }
+
+    /// The rows `selection` keeps of hidden states [L, D] (before the final norm and head).
+    static func selectRows(_ x: Tensor, _ selection: LogitsSelection) -> Tensor? {
+        switch selection {
+        case .all: return x
+        case .last: return x.rows((x.shape[0] - 1)..<x.shape[0])
+        case .none: return nil
+        }
+    }
+
+    /// Weights as the decoders use them: f32, bf16 and f16 as stored; anything else widened.
+    static func matrix(_ t: Tensor) -> Tensor { MixedPrecisionLinear.isSupported(t.dtype) ? t : t.toF32() }
+
+    /// Load-time Inf/NaN check. Small tensors (norms, biases) and `full` ones (embeddings) are
+    /// scanned whole; other matrices at 64 evenly spaced rows — except f16 matrices, which are
+    /// always scanned whole because the f16 kernels do not propagate Inf/NaN
+    /// (see `HalfPrecisionKernels`). One pass over memory; cheap next to a forward pass.
+    static func checkFinite(_ t: Tensor, _ name: String, full: Bool = false) throws(LanguageModelError) {
+        let rows = t.rank == 0 ? 1 : t.shape[0]
+        let whole = full || t.rank <= 1 || t.dtype == .f16 || rows <= 64
+        if let i = t.firstNonFiniteElement(rowStride: whole ? 1 : max(1, rows / 64)) {
+            throw .nonFiniteWeight(name: name, index: i)
+        }
+    }
+
+}

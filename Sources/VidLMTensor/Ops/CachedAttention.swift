@@ -1,0 +1,117 @@
+/// Causal attention of new positions against a key/value cache, with grouped-query heads (several
+/// query heads sharing one key/value head, as LLaMA's `num_key_value_heads`).
+public enum CachedAttention {
+    /// Queries up to which the Swift kernel (decoding; parallel over key/value heads, or over query
+    /// heads when there are fewer key/value heads than threads) is used; longer chunks use two
+    /// single-threaded `sgemm`s per head, heads split across cores.
+    public static let vectorQueryLimit = 4
+
+    /// q [queries, heads·Dh] (row stride `qStride`) for positions `past ..< past + queries`;
+    /// `keys`/`values` hold rows 0 ..< past + queries of [·, kvHeads·Dh] (row stride `kvStride`),
+    /// the new positions included. Writes out [queries, heads·Dh] (row stride `outStride`).
+    /// Query head h reads key/value head h / (heads / kvHeads). Scores are `scale · q·k`.
+    public static func attend(q: UnsafePointer<Float>, qStride: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                              kvStride: Int, past: Int, queries: Int, heads: Int, kvHeads: Int, headDim dh: Int,
+                              scale: Float, out: UnsafeMutablePointer<Float>, outStride: Int) {
+        precondition(kvHeads > 0 && heads % kvHeads == 0, "\(heads) query heads cannot share \(kvHeads) key/value heads")
+        let group = heads / kvHeads
+        let total = past + queries
+        if queries <= vectorQueryLimit {
+            if kvHeads * queries >= ThreadBudget.computeThreads {
+                // Per (key/value head, query): each cached key and value row is read once for all
+                // the query heads sharing it.
+                ParallelLoop.forEachChunk(kvHeads * queries) { range in
+                    let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * total)
+                    defer { scores.deallocate() }
+                    for unit in range {
+                        let g = unit / queries, i = unit % queries
+                        let n = past + i + 1
+                        let qg = q + i * qStride + g * group * dh
+                        let og = out + i * outStride + g * group * dh
+                        for j in 0..<n {
+                            let kr = keys + j * kvStride + g * dh
+                            for hh in 0..<group { scores[hh * total + j] = scale * dot(qg + hh * dh, kr, dh) }
+                        }
+                        for hh in 0..<group {
+                            Softmax.row(scores + hh * total, into: scores + hh * total, count: n)
+                            for d in 0..<dh { og[hh * dh + d] = 0 }
+                        }
+                        for j in 0..<n {
+                            let vr = values + j * kvStride + g * dh
+                            for hh in 0..<group { axpy(scores[hh * total + j], vr, og + hh * dh, dh) }
+                        }
+                    }
+                }
+                return
+            }
+            // Few key/value heads (e.g. one, multi-query): split the query heads instead.
+            ParallelLoop.forEachChunk(heads) { range in
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: total)
+                defer { scores.deallocate() }
+                for h in range {
+                    let g = h / group
+                    for i in 0..<queries {
+                        let n = past + i + 1
+                        let qh = q + i * qStride + h * dh
+                        for j in 0..<n { scores[j] = scale * dot(qh, keys + j * kvStride + g * dh, dh) }
+                        Softmax.row(scores, into: scores, count: n)
+                        let o = out + i * outStride + h * dh
+                        for d in 0..<dh { o[d] = 0 }
+                        for j in 0..<n { axpy(scores[j], values + j * kvStride + g * dh, o, dh) }
+                    }
+                }
+            }
+            return
+        }
+        // Longer chunks: heads split across cores, each worker with its own score buffer and
+        // single-threaded BLAS (the per-head GEMMs are small; K = head width).
+        let work = UncheckedSendable((q, keys, values, out))
+        ThreadBudget.withSingleThreadedBLAS(if: heads > 1) {
+            ParallelLoop.forEachChunk(heads) { range in
+                let (q, keys, values, out) = work.value
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: queries * total)
+                defer { scores.deallocate() }
+                for h in range {
+                    let g = h / group
+                    BLAS.sgemm(transposeA: false, transposeB: true, m: queries, n: total, k: dh, alpha: scale,
+                               a: q + h * dh, lda: qStride, b: keys + g * dh, ldb: kvStride, c: scores, ldc: total)
+                    for i in 0..<queries {
+                        let row = scores + i * total
+                        let n = past + i + 1
+                        for j in n..<total { row[j] = -.infinity }
+                        Softmax.row(row, into: row, count: total)
+                    }
+                    BLAS.sgemm(transposeA: false, transposeB: false, m: queries, n: dh, k: total,
+                               a: scores, lda: total, b: values + g * dh, ldb: kvStride, c: out + h * dh, ldc: outStride)
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = SIMD8<Float>()
+        var i = 0
+        while i + 8 <= n {
+            acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+            i += 8
+        }
+        var s = acc.sum()
+        while i < n { s += a[i] * b[i]; i += 1 }
+        return s
+    }
+
+    /// y += a·x
+    @inline(__always)
+    static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        let av = SIMD8<Float>(repeating: a)
+        while i + 8 <= n {
+            let yv = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
+            let xv = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(y + i).storeBytes(of: yv + av * xv, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n { y[i] += a * x[i]; i += 1 }
+    }
+}

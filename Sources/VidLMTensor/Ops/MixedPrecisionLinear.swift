@@ -1,0 +1,202 @@
+import COpenBLAS
+import Synchronization
+
+/// `x · Wᵀ + b` with W used in the dtype it was stored in: f32 weights go to OpenBLAS (`sgemv`
+/// for one row, `sgemm` otherwise); bf16/f16 weights are never widened as a whole — up to
+/// `matvecRowLimit` input rows use the matrix-vector kernels (`HalfPrecisionKernels`, output rows
+/// shared among `ThreadBudget.computeThreads` workers), more rows widen a block of weight rows at a
+/// time into a scratch buffer (≤ 4 MiB) and multiply it with `sgemm`.
+public enum MixedPrecisionLinear {
+    /// Input rows up to which half-precision weights use the matrix-vector kernel (each weight
+    /// row read once, dotted with every x row from L1). Above it the blocked GEMM wins: widening
+    /// is shared by all rows and sgemm's FLOP rate is higher. Measured crossover on a
+    /// TinyLlama-shaped bf16 model, 2 cores: between 8 and 16 rows.
+    public static let matvecRowLimit = 8
+    /// Floats in the widened weight block of the GEMM path.
+    static let blockFloats = 1 << 20
+
+    public static func isSupported(_ dtype: DType) -> Bool { dtype == .f32 || dtype == .bf16 || dtype == .f16 }
+}
+
+extension Tensor {
+    /// `self · weightᵀ + bias` over the last dimension (as `torch.nn.Linear`), weight [out, in]
+    /// in f32, bf16 or f16, kept in that dtype. Returns f32. f16 weights must be finite (the
+    /// f16 kernels do not propagate Inf/NaN): check them once at load with
+    /// `firstNonFiniteElement()`.
+    public func mixedLinear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        mixedLinear(parts: [(weight, bias)])
+    }
+
+    /// Several projections of the same input side by side in one output [..., Σ outᵢ] (e.g. q, k,
+    /// v or gate, up), each straight from its own weight in its own dtype.
+    public func mixedLinear(parts: [(weight: Tensor, bias: Tensor?)]) -> Tensor {
+        let k = shape[rank - 1]
+        let m = count / max(k, 1)
+        let outs = parts.map { $0.weight.shape[0] }
+        let total = outs.reduce(0, +)
+        for p in parts {
+            precondition(p.weight.rank == 2 && p.weight.shape[1] == k, "linear: input \(shape) vs weight \(p.weight.shape)")
+            precondition(MixedPrecisionLinear.isSupported(p.weight.dtype), "linear: weights in \(p.weight.dtype) are not supported")
+            precondition(p.bias == nil || p.bias!.count == p.weight.shape[0], "linear: bias \(p.bias!.shape) vs weight \(p.weight.shape)")
+        }
+        return withFloats { xb in
+            Tensor.make(shape: Array(shape.dropLast()) + [total], uninitialized: true) { yb in
+                let x = xb.baseAddress!, y = yb.baseAddress!
+                guard m > 0 else { return }
+                let halfParts = parts.indices.filter { parts[$0].weight.dtype != .f32 }
+                let useMatvec = m <= MixedPrecisionLinear.matvecRowLimit
+                // Half-precision parts with few rows: one parallel matrix-vector pass over all of them.
+                if useMatvec && !halfParts.isEmpty {
+                    MixedPrecisionLinear.halfMatvec(parts: parts, outs: outs, only: halfParts, x: x, m: m, k: k, y: y, ldy: total)
+                }
+                var column = 0
+                for (p, out) in zip(parts, outs) {
+                    defer { column += out }
+                    let dst = y + column
+                    let isHalf = p.weight.dtype != .f32
+                    if isHalf && useMatvec { continue }
+                    if let bias = p.bias {
+                        bias.withFloats { b in
+                            for r in 0..<m { (dst + r * total).update(from: b.baseAddress!, count: out) }
+                        }
+                    }
+                    if isHalf {
+                        MixedPrecisionLinear.halfGEMM(weight: p.weight, x: x, m: m, k: k, out: out, y: dst, ldy: total,
+                                                      accumulate: p.bias != nil)
+                    } else {
+                        p.weight.withFloats { w in
+                            MixedPrecisionLinear.f32Linear(w.baseAddress!, x: x, m: m, k: k, out: out, y: dst, ldy: total,
+                                                           accumulate: p.bias != nil)
+                        }
+                    }
+                }
+                // Biases of matvec parts are added afterwards.
+                if useMatvec {
+                    var col = 0
+                    for (p, out) in zip(parts, outs) {
+                        defer { col += out }
+                        guard p.weight.dtype != .f32, let bias = p.bias else { continue }
+                        bias.withFloats { b in
+                            for r in 0..<m {
+                                let row = y + r * total + col
+                                for j in 0..<out { row[j] += b[j] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension MixedPrecisionLinear {
+    /// f32 weights through OpenBLAS.
+    static func f32Linear(_ w: UnsafePointer<Float>, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
+                          y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        ThreadBudget.configureBLAS()
+        if m == 1 {
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(out), Int32(k), 1, w, Int32(k), x, 1,
+                        accumulate ? 1 : 0, y, 1)
+        } else {
+            BLAS.sgemm(transposeA: false, transposeB: true, m: m, n: out, k: k, a: x, lda: k, b: w, ldb: k,
+                       beta: accumulate ? 1 : 0, c: y, ldc: ldy)
+        }
+    }
+
+    /// The matrix-vector kernel over the output rows of every half-precision part in `only`,
+    /// taken as one range of rows (so q, k and v, or gate and up, cost one parallel dispatch).
+    static func halfMatvec(parts: [(weight: Tensor, bias: Tensor?)], outs: [Int], only: [Int],
+                           x: UnsafePointer<Float>, m: Int, k: Int, y: UnsafeMutablePointer<Float>, ldy: Int) {
+        // Rearranged x rows, 64-byte aligned (the kernels use aligned loads).
+        let stride = (k + 15) / 16 * 16
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(m * stride, 1) * 4, alignment: 64)
+        defer { raw.deallocate() }
+        let xs = raw.bindMemory(to: Float.self, capacity: max(m * stride, 1))
+        for j in 0..<m { HalfPrecisionKernels.deinterleave(x + j * k, count: k, into: xs + j * stride) }
+        var columns: [Int] = []
+        var c = 0
+        for o in outs { columns.append(c); c += o }
+        // (first global row, part index) for the parts in `only`.
+        var starts: [(start: Int, part: Int)] = []
+        var rowsTotal = 0
+        for i in only { starts.append((rowsTotal, i)); rowsTotal += outs[i] }
+        let bases = parts.map { $0.weight.storage.base + $0.weight.byteOffset }
+        let dtypes = parts.map { $0.weight.dtype }
+        // Work units of ~256K weights (512 KiB of bf16), claimed dynamically by `computeThreads`
+        // workers: a worker slowed by another process on its core does not hold the others up at
+        // the end, and each unit is long enough for the hardware prefetchers to stream it.
+        let unitRows = max(1, (1 << 18) / max(k, 1))
+        let units = (rowsTotal + unitRows - 1) / unitRows
+        let workers = min(ThreadBudget.computeThreads, units)
+        let xsp = UnsafePointer(xs)
+        let next = Atomic<Int>(0)
+        ParallelLoop.forEachChunk(workers) { _ in
+            while true {
+                let unit = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if unit >= units { break }
+                let lo = unit * unitRows, hi = min(rowsTotal, lo + unitRows)
+                var r = lo
+                var s = starts.lastIndex { $0.start <= r }!
+                while r < hi {
+                    let (start, part) = starts[s]
+                    let end = min(hi, start + outs[part])
+                    HalfPrecisionKernels.matvec(weight: bases[part], dtype: dtypes[part], k: k, rows: (r - start)..<(end - start),
+                                                x: x, ldx: k, xs: xsp, xsStride: stride, m: m, y: y + columns[part], ldy: ldy)
+                    r = end
+                    s += 1
+                }
+            }
+        }
+    }
+
+    /// Widens blocks of weight rows into scratch (in parallel), then `sgemm`s each block. Rows
+    /// are widened in the shuffle-free `deinterleave` order and x's rows rearranged to match.
+    static func halfGEMM(weight: Tensor, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
+                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        let xs = UnsafeMutablePointer<Float>.allocate(capacity: max(m * k, 1))
+        defer { xs.deallocate() }
+        for j in 0..<m { HalfPrecisionKernels.deinterleave(x + j * k, count: k, into: xs + j * k, includingTail: true) }
+        let blockRows = max(1, min(out, blockFloats / max(k, 1)))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * k)
+        defer { scratch.deallocate() }
+        let base = weight.storage.base + weight.byteOffset
+        let dtype = weight.dtype
+        var r0 = 0
+        while r0 < out {
+            let n = min(blockRows, out - r0)
+            ParallelLoop.forEachChunk(n, minimumPerChunk: max(1, (1 << 15) / max(k, 1))) { rows in
+                for r in rows {
+                    HalfPrecisionKernels.widenDeinterleaved(base + (r0 + r) * k * 2, dtype: dtype, count: k, into: scratch + r * k)
+                }
+            }
+            BLAS.sgemm(transposeA: false, transposeB: true, m: m, n: n, k: k, a: xs, lda: k, b: scratch, ldb: k,
+                       beta: accumulate ? 1 : 0, c: y + r0, ldc: ldy)
+            r0 += n
+        }
+    }
+}
+
+extension Tensor {
+    /// Rows `ids` of a [V, D] table in any float dtype, as f32 [ids.count, D]; only those rows
+    /// are converted (a bf16 embedding matrix is never widened whole).
+    public func gatherRows(_ ids: [Int]) -> Tensor {
+        precondition(rank == 2, "gatherRows needs a [rows, width] table, got \(shape)")
+        let d = shape[1]
+        let base = storage.base + byteOffset
+        return Tensor.make(shape: [ids.count, d], uninitialized: true) { out in
+            for (r, id) in ids.enumerated() {
+                precondition(id >= 0 && id < shape[0], "row \(id) outside a table of \(shape[0])")
+                let dst = out.baseAddress! + r * d
+                switch dtype {
+                case .f32:
+                    dst.update(from: (base + id * d * 4).assumingMemoryBound(to: Float.self), count: d)
+                case .bf16, .f16:
+                    HalfPrecisionKernels.widen(base + id * d * 2, dtype: dtype, count: d, into: dst)
+                default:
+                    let row = self.slice(id).toF32()
+                    row.withFloats { dst.update(from: $0.baseAddress!, count: d) }
+                }
+            }
+        }
+    }
+}
