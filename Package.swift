@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "VidLMTensor", targets: ["VidLMTensor"]),
         .library(name: "VidLMMedia", targets: ["VidLMMedia"]),
         .library(name: "VidLMModels", targets: ["VidLMModels"]),
+        .library(name: "VidLM", targets: ["VidLM"]),
         .executable(name: "vidlm", targets: ["vidlm"]),
     ],
     dependencies: [
@@ -50,9 +51,15 @@ let package = Package(
             name: "VidLMModels",
             dependencies: ["VidLMTensor"]
         ),
+        // The engine: model families, the decode → vision → bridge → generate pipeline.
+        .target(
+            name: "VidLM",
+            dependencies: ["VidLMMedia", "VidLMModels", "VidLMTensor"]
+        ),
         .executableTarget(
             name: "vidlm",
             dependencies: [
+                "VidLM",
                 "VidLMMedia",
                 "VidLMModels",
                 "VidLMTensor",
@@ -76,6 +83,10 @@ let package = Package(
         .testTarget(
             name: "VidLMModelsTests",
             dependencies: ["VidLMModels"]
+        ),
+        .testTarget(
+            name: "VidLMTests",
+            dependencies: ["VidLM", "VidLMMedia", "VidLMModels", "VidLMTensor"]
         ),
     ],
     swiftLanguageModes: [.v6]

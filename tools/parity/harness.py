@@ -42,6 +42,10 @@ class Fixture:
     meta: dict = field(default_factory=dict)
     # Config to write instead of model.config (e.g. a composite config).
     config: dict | None = None
+    # Weights to write instead of model.state_dict() (e.g. what save_pretrained writes).
+    state: dict[str, torch.Tensor] | None = None
+    # Extra files for the model directory: name → text or bytes (tokenizer.json, ...).
+    files: dict[str, str | bytes] = field(default_factory=dict)
 
 
 def case(name: str):
@@ -67,12 +71,16 @@ def write(name: str, fx: Fixture) -> pathlib.Path:
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     dtype = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16}[fx.weight_dtype]
-    state = fx.model.state_dict()
+    state = fx.state if fx.state is not None else fx.model.state_dict()
     save_file(_contiguous(state, dtype), str(folder / "model.safetensors"), metadata={"format": "pt"})
     config = fx.config if fx.config is not None else fx.model.config.to_dict()
     (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
     save_file(_contiguous(fx.inputs), str(folder / "inputs.safetensors"))
     save_file(_contiguous(fx.expected, torch.float32), str(folder / "expected.safetensors"))
+    for file, content in fx.files.items():
+        target = folder / file
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (target.write_bytes if isinstance(content, bytes) else target.write_text)(content)
     meta = {"case": name, "weight_dtype": fx.weight_dtype, "torch": torch.__version__, **fx.meta}
     try:
         import transformers

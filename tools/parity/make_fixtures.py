@@ -12,6 +12,7 @@ import cases_bridge  # noqa: F401
 import cases_qformer  # noqa: F401
 import cases_vision  # noqa: F401  (registers cases)
 import cases_text  # noqa: F401  (registers cases)
+import cases_e2e  # noqa: F401  (whole model directories)
 
 if __name__ == "__main__":
     torch_threads = 1

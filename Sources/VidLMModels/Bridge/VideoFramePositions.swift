@@ -55,6 +55,23 @@ public struct VideoFramePositions: Sendable {
         }
     }
 
+    /// The rows for explicit frame position indices [positions.count, H]: rows of the table when
+    /// every index fits, else rows of the table interpolated to `max(positions) + 1` entries (the
+    /// frame-order control passes all zeros; a clip of T frames passes 0..<T).
+    public func rows(positions: [Int]) throws(FramePositionError) -> Tensor {
+        guard let highest = positions.max() else { throw .noFrames }
+        guard positions.allSatisfy({ $0 >= 0 }) else { throw .badShape([positions.count]) }
+        let source = highest < maxFramePositions ? table : try rows(frames: highest + 1)
+        return source.withFloats { src in
+            let h = width
+            return Tensor.make(shape: [positions.count, h], uninitialized: true) { out in
+                for (i, p) in positions.enumerated() {
+                    (out.baseAddress! + i * h).update(from: src.baseAddress! + p * h, count: h)
+                }
+            }
+        }
+    }
+
     /// Frame query outputs [T, Q, H] or [B, T, Q, H] plus row t on every query of frame t.
     public func callAsFunction(_ frameStates: Tensor) throws(FramePositionError) -> Tensor {
         guard frameStates.rank == 3 || frameStates.rank == 4 else { throw .badShape(frameStates.shape) }

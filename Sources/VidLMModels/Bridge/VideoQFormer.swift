@@ -17,7 +17,10 @@ public struct VideoQFormer: Sendable {
     public init(qformerConfig: QFormerConfig, numQueryTokens: Int, maxFramePositions: Int, outputWidth: Int,
                 weights: ParameterSource, prefix: String = "") throws {
         let h = qformerConfig.hiddenSize
-        positions = try VideoFramePositions(weights: weights, maxFramePositions: maxFramePositions, width: h, prefix: prefix)
+        // Video-LLaMA adds the positions to width-H frame queries (encoder width = H); vidlm adds
+        // them to merged vision tokens, so the table is as wide as what the Q-Former attends to.
+        positions = try VideoFramePositions(weights: weights, maxFramePositions: maxFramePositions,
+                                            width: qformerConfig.encoderHiddenSize, prefix: prefix)
         qformer = try QFormer(config: qformerConfig, weights: weights, prefix: prefix + "video_Qformer.", textInput: false)
         queryTokens = try weights.take(prefix + "video_query_tokens", shape: [1, numQueryTokens, h]).toF32()
         projection = try Linear(weights, prefix + "llama_proj", input: h, output: outputWidth)
@@ -45,5 +48,13 @@ public struct VideoQFormer: Sendable {
         let sequence = placed.reshaped([1, t * q, h])
         let hidden = try qformer(queries: queryTokens, encoder: sequence)
         return Output(withPositions: placed, hidden: hidden, projected: projection(hidden))
+    }
+
+    /// The video Q-Former and projection on a sequence that already carries its frame positions:
+    /// `sequence` [1, L, E] → (hidden [1, Qv, H], projected [1, Qv, D]); `logCounts` [1][L] is
+    /// the proportional-attention bias of merged tokens.
+    public func attend(_ sequence: Tensor, logCounts: [[Float]]? = nil) throws -> (hidden: Tensor, projected: Tensor) {
+        let hidden = try qformer(queries: queryTokens, encoder: sequence, encoderLogCounts: logCounts)
+        return (hidden, projection(hidden))
     }
 }

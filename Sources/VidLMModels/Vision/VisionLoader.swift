@@ -11,6 +11,7 @@ public enum VisionLoader {
         "instructblip": "instructblip_vision_model",
         "instructblipvideo": "instructblipvideo_vision_model",
         "clip": "clip_vision_model",
+        "vidlm": "blip_2_vision_model",
     ]
 
     public struct Loaded: Sendable {

@@ -1,0 +1,70 @@
+import Foundation
+import VidLMMedia
+import VidLMModels
+import VidLMTensor
+
+/// BLIP-2 (`Blip2ForConditionalGeneration`, OPT or LLaMA decoder): EVA ViT → Q-Former →
+/// `language_projection`. An image model: a clip is answered from its middle frame, or once per
+/// sampled frame when more frames are asked for (`FrameUse.singleImage`).
+///
+/// Prompt, as `Blip2Processor` builds it: `num_query_tokens` copies of the image placeholder
+/// (`image_token_index`), then the text "Question: {q} Answer:" tokenized with the tokenizer's
+/// special tokens (OPT's BOS); captioning uses no text. The placeholders' embeddings are replaced
+/// by the projected queries. Configs without `image_token_index` (older transformers) put the
+/// queries before the text embeddings, as those versions did.
+public struct Blip2Family: VisionLanguageModel {
+    public static let modelTypes = ["blip-2"]
+    public static let questionTemplate = "Question: {question} Answer:"
+
+    public let modelType: String
+    public let vision: VisionTransformer
+    public let bridge: QFormerBridge
+    public let language: any LanguageModel
+    public let tokenizer: Tokenizer
+    public let preprocess: PreprocessConfig
+    public let imageTokenId: Int?
+    public var defaultFrameCount: Int { 1 }
+    public var frameUse: FrameUse { .singleImage }
+    public var orderSignal: OrderSignal { .none("BLIP-2 answers one image at a time, so frame order cannot matter") }
+    public var captionQuestion: String? { nil }
+
+    public init(directory dir: ModelDirectory) throws {
+        modelType = dir.modelType
+        let (visionConfig, visionPrefix) = try VisionLoader.visionConfig(from: dir.configData, file: dir.configPath)
+        let qformerConfig = try dir.nested(QFormerConfig.self, "qformer_config")!
+        let (textConfig, textPrefix) = try LanguageModelLoader.textConfig(from: dir.configData, file: dir.configPath)
+        let queries = try dir.int("num_query_tokens", default: 32)
+        imageTokenId = dir.value("image_token_index") == nil ? nil : try dir.int("image_token_index")
+        guard qformerConfig.encoderHiddenSize == visionConfig.hiddenSize else {
+            throw ConfigError(file: dir.configPath, "'qformer_config.encoder_hidden_size' (\(qformerConfig.encoderHiddenSize)) must equal the vision hidden_size (\(visionConfig.hiddenSize)).")
+        }
+        preprocess = try dir.preprocessConfig(imageSize: visionConfig.imageSize)
+        tokenizer = try dir.tokenizer()
+        let store = try WeightStore(directory: dir.url)
+        (vision, bridge, language) = try WeightBinder.load(store, ignoring: { $0.hasSuffix("rotary_emb.inv_freq") }) { weights in
+            let vision = try VisionTransformer(config: visionConfig, weights: weights, prefix: visionPrefix)
+            let text = try LanguageModelLoader.build(textConfig, weights: weights, prefix: textPrefix)
+            let bridge = try QFormerBridge(qformerConfig: qformerConfig, numQueryTokens: queries,
+                                           textHiddenSize: text.embeddingWidth, instructionAware: false, weights: weights)
+            return (vision, bridge, text)
+        }
+    }
+
+    public func prompt(features: Tensor, question: String?, framePositions: [Int]?) throws -> PreparedPrompt {
+        guard features.shape[0] == 1 else {
+            throw EngineError.prompt("BLIP-2 takes one image per prompt, got \(features.shape[0]) frames")
+        }
+        let out = try bridge.images(features)
+        let visual = out.projected.reshaped([out.projected.shape[1], out.projected.shape[2]])
+        let text = question.map { Self.questionTemplate.replacingOccurrences(of: "{question}", with: $0) } ?? ""
+        let textIds = tokenizer.encode(text, addSpecialTokens: true)
+        let stages = ["bridge": out.qformer, "projected": out.projected]
+        if let imageTokenId {
+            let ids = Array(repeating: imageTokenId, count: bridge.numQueryTokens) + textIds
+            return PreparedPrompt(embeddings: try splice(ids: ids, placeholder: imageTokenId, visual: visual),
+                                  textIds: textIds, stages: stages)
+        }
+        let embeddings = textIds.isEmpty ? visual : Tensor.concatenate([visual, try language.embed(textIds)])
+        return PreparedPrompt(embeddings: embeddings, textIds: textIds, stages: stages)
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import VidLMMedia
+import VidLMModels
+import VidLMTensor
+
+/// InstructBLIP-Video (`InstructBlipVideoForConditionalGeneration`, Vicuna/LLaMA decoder): every
+/// frame goes through the instruction-aware Q-Former with the question (tokenized by the BERT
+/// tokenizer in `qformer_tokenizer/`), the projected queries are concatenated frame-major.
+///
+/// Prompt, as `InstructBlipVideoProcessor` builds it: `num_query_tokens × frames` copies of the
+/// video placeholder (`video_token_index`), then the question tokenized with the tokenizer's
+/// special tokens (BOS). (The processor hard-codes 4 frames; the model, and vidlm, use the number
+/// of frames given.) Captioning asks `captionQuestion`.
+public struct InstructBlipVideoFamily: VisionLanguageModel {
+    public static let modelTypes = ["instructblipvideo"]
+
+    public let modelType: String
+    public let vision: VisionTransformer
+    public let bridge: QFormerBridge
+    public let language: any LanguageModel
+    public let tokenizer: Tokenizer
+    public let qformerTokenizer: Tokenizer
+    public let preprocess: PreprocessConfig
+    public let videoTokenId: Int
+    public var defaultFrameCount: Int { 4 }
+    public var frameUse: FrameUse { .clip }
+    public var orderSignal: OrderSignal {
+        .none("InstructBLIP-Video encodes each frame separately and concatenates them with no position signal, so only the decoder's positions over the concatenated frames carry order")
+    }
+    public var captionQuestion: String? { "What is happening in the video?" }
+
+    public init(directory dir: ModelDirectory) throws {
+        modelType = dir.modelType
+        let (visionConfig, visionPrefix) = try VisionLoader.visionConfig(from: dir.configData, file: dir.configPath)
+        let qformerConfig = try dir.nested(QFormerConfig.self, "qformer_config")!
+        let (textConfig, textPrefix) = try LanguageModelLoader.textConfig(from: dir.configData, file: dir.configPath)
+        let queries = try dir.int("num_query_tokens", default: 32)
+        videoTokenId = try dir.int("video_token_index")
+        guard qformerConfig.encoderHiddenSize == visionConfig.hiddenSize else {
+            throw ConfigError(file: dir.configPath, "'qformer_config.encoder_hidden_size' (\(qformerConfig.encoderHiddenSize)) must equal the vision hidden_size (\(visionConfig.hiddenSize)).")
+        }
+        preprocess = try dir.preprocessConfig(imageSize: visionConfig.imageSize)
+        tokenizer = try dir.tokenizer()
+        qformerTokenizer = try dir.tokenizer(subfolder: "qformer_tokenizer")
+        let store = try WeightStore(directory: dir.url)
+        (vision, bridge, language) = try WeightBinder.load(store, ignoring: { $0.hasSuffix("rotary_emb.inv_freq") }) { weights in
+            let vision = try VisionTransformer(config: visionConfig, weights: weights, prefix: visionPrefix)
+            let text = try LanguageModelLoader.build(textConfig, weights: weights, prefix: textPrefix)
+            let bridge = try QFormerBridge(qformerConfig: qformerConfig, numQueryTokens: queries,
+                                           textHiddenSize: text.embeddingWidth, instructionAware: true, weights: weights)
+            return (vision, bridge, text)
+        }
+    }
+
+    public func prompt(features: Tensor, question: String?, framePositions: [Int]?) throws -> PreparedPrompt {
+        let asked = question ?? captionQuestion ?? ""
+        let instruction = qformerTokenizer.encode(asked, addSpecialTokens: true)
+        let out = try bridge.video(features, instruction: instruction, instructionMask: Array(repeating: true, count: instruction.count))
+        let visual = out.projected.reshaped([out.projected.shape[1], out.projected.shape[2]])
+        let textIds = tokenizer.encode(asked, addSpecialTokens: true)
+        let ids = Array(repeating: videoTokenId, count: visual.shape[0]) + textIds
+        return PreparedPrompt(embeddings: try splice(ids: ids, placeholder: videoTokenId, visual: visual),
+                              textIds: textIds, stages: ["bridge": out.qformer, "projected": out.projected])
+    }
+}

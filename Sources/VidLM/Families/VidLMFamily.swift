@@ -1,0 +1,75 @@
+import Foundation
+import VidLMMedia
+import VidLMModels
+import VidLMTensor
+
+/// The `vidlm` family (ours): vision → token merger → frame positions → video Q-Former →
+/// `llama_proj` → LLaMA-style decoder. Layout and rules: `tools/reference/vidlm_model.py`.
+///
+/// Decoder input: BOS, the Qv visual rows, then `prompt_template` with the question, tokenized
+/// without special tokens. Captioning asks `caption_question`.
+public struct VidLMFamily: VisionLanguageModel {
+    public static let modelTypes = ["vidlm"]
+
+    public let modelType: String
+    public let vision: VisionTransformer
+    public let bridge: VidLMBridge
+    public let language: any LanguageModel
+    public let tokenizer: Tokenizer
+    public let preprocess: PreprocessConfig
+    public let defaultFrameCount: Int
+    public let promptTemplate: String
+    public let captionQuestion: String?
+    public let bosTokenId: Int
+    public var frameUse: FrameUse { .clip }
+    public var orderSignal: OrderSignal { .framePositions }
+
+    public init(directory dir: ModelDirectory) throws {
+        modelType = dir.modelType
+        let visionConfig = try dir.nested(VisionConfig.self, "vision_config")!
+        let mergerConfig = try MergerConfig.fromModelConfig(dir.configData, file: dir.configPath)
+        let qformerConfig = try dir.nested(QFormerConfig.self, "video_qformer_config")!
+        let (textConfig, textPrefix) = try LanguageModelLoader.textConfig(from: dir.configData, file: dir.configPath)
+        guard case .llama(let llama) = textConfig else {
+            throw ConfigError(file: dir.configPath, "'text_config.model_type' must be 'llama' for the vidlm family.")
+        }
+        let queries = try dir.int("num_video_query_tokens", default: 32)
+        let maxFramePos = try dir.int("max_frame_pos", default: 32)
+        defaultFrameCount = try dir.int("num_frames", default: 8)
+        guard queries > 0, maxFramePos > 0, defaultFrameCount > 0 else {
+            throw ConfigError(file: dir.configPath, "'num_video_query_tokens', 'max_frame_pos' and 'num_frames' must be positive.")
+        }
+        promptTemplate = try dir.string("prompt_template", default: "question: {question} answer:")
+        guard promptTemplate.contains("{question}") else {
+            throw ConfigError(file: dir.configPath, "'prompt_template' must contain {question}.")
+        }
+        captionQuestion = try dir.string("caption_question", default: "what happens?")
+        guard let bos = llama.bosTokenId else {
+            throw ConfigError(file: dir.configPath, "'text_config.bos_token_id' is missing; the vidlm prompt starts with BOS.")
+        }
+        bosTokenId = bos
+        preprocess = try dir.preprocessConfig(imageSize: visionConfig.imageSize)
+        tokenizer = try dir.tokenizer()
+        let store = try WeightStore(directory: dir.url)
+        (vision, bridge, language) = try WeightBinder.load(store, ignoring: { $0.hasSuffix("rotary_emb.inv_freq") }) { weights in
+            let vision = try VisionTransformer(config: visionConfig, weights: weights, prefix: "vision_model.")
+            let merger = try TokenMerger(config: mergerConfig, vision: visionConfig, weights: weights, prefix: "merger.")
+            let video = try VideoQFormer(qformerConfig: qformerConfig, numQueryTokens: queries, maxFramePositions: maxFramePos,
+                                         outputWidth: llama.hiddenSize, weights: weights)
+            let bridge = try VidLMBridge(merger: merger, video: video)
+            let language = try LanguageModelLoader.build(textConfig, weights: weights, prefix: textPrefix)
+            return (vision, bridge, language)
+        }
+    }
+
+    public func prompt(features: Tensor, question: String?, framePositions: [Int]?) throws -> PreparedPrompt {
+        let out = try bridge(features, framePositions: framePositions)
+        let asked = question ?? captionQuestion ?? ""
+        let text = promptTemplate.replacingOccurrences(of: "{question}", with: asked)
+        let ids = tokenizer.encode(text, addSpecialTokens: false)
+        let visual = out.projected.reshaped([out.projected.shape[1], out.projected.shape[2]])
+        let embeddings = Tensor.concatenate([try language.embed([bosTokenId]), visual] + (ids.isEmpty ? [] : [try language.embed(ids)]))
+        return PreparedPrompt(embeddings: embeddings, textIds: [bosTokenId] + ids,
+                              stages: ["merged": out.merged.tokens, "bridge": out.hidden, "projected": out.projected])
+    }
+}
