@@ -62,9 +62,10 @@ public struct Blip2Family: VisionLanguageModel {
         if let imageTokenId {
             let ids = Array(repeating: imageTokenId, count: bridge.numQueryTokens) + textIds
             return PreparedPrompt(embeddings: try splice(ids: ids, placeholder: imageTokenId, visual: visual),
-                                  textIds: textIds, stages: stages)
+                                  textIds: textIds, inputIds: ids, stages: stages)
         }
         let embeddings = textIds.isEmpty ? visual : Tensor.concatenate([visual, try language.embed(textIds)])
-        return PreparedPrompt(embeddings: embeddings, textIds: textIds, stages: stages)
+        return PreparedPrompt(embeddings: embeddings, textIds: textIds,
+                              inputIds: Array(repeating: -1, count: visual.shape[0]) + textIds, stages: stages)
     }
 }

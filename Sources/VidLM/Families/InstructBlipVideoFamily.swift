@@ -60,6 +60,6 @@ public struct InstructBlipVideoFamily: VisionLanguageModel {
         let textIds = tokenizer.encode(asked, addSpecialTokens: true)
         let ids = Array(repeating: videoTokenId, count: visual.shape[0]) + textIds
         return PreparedPrompt(embeddings: try splice(ids: ids, placeholder: videoTokenId, visual: visual),
-                              textIds: textIds, stages: ["bridge": out.qformer, "projected": out.projected])
+                              textIds: textIds, inputIds: ids, stages: ["bridge": out.qformer, "projected": out.projected])
     }
 }

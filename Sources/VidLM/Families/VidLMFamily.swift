@@ -70,6 +70,7 @@ public struct VidLMFamily: VisionLanguageModel {
         let visual = out.projected.reshaped([out.projected.shape[1], out.projected.shape[2]])
         let embeddings = Tensor.concatenate([try language.embed([bosTokenId]), visual] + (ids.isEmpty ? [] : [try language.embed(ids)]))
         return PreparedPrompt(embeddings: embeddings, textIds: [bosTokenId] + ids,
+                              inputIds: [bosTokenId] + Array(repeating: -1, count: visual.shape[0]) + ids,
                               stages: ["merged": out.merged.tokens, "bridge": out.hidden, "projected": out.projected])
     }
 }

@@ -26,6 +26,9 @@ public struct PreparedPrompt: Sendable {
     public let embeddings: Tensor
     /// The text token ids of the prompt (the repetition penalty's context; placeholders removed).
     public let textIds: [Int]
+    /// The whole prompt as ids, visual rows shown as the family's placeholder id (-1 where the
+    /// family has none): what a transformers processor builds as `input_ids`.
+    public let inputIds: [Int]
     /// Stage outputs for `vidlm features`: "merged" [.., E], "bridge" [.., H], "projected" [.., D].
     public let stages: [String: Tensor]
 }

@@ -1,0 +1,126 @@
+import Foundation
+import XCTest
+import VidLMMedia
+import VidLMModels
+import VidLMTensor
+@testable import VidLM
+
+enum Fixtures {
+    static let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    static let repo = tests.deletingLastPathComponent()
+    static func parity(_ name: String) -> URL { tests.appendingPathComponent("Fixtures/parity/\(name)") }
+}
+
+/// One end-to-end fixture: a whole model directory written by tools/parity/cases_e2e.py with the
+/// pixels, the prompt ids the transformers processor built and the greedy ids of `generate`.
+struct EndToEndCase {
+    let folder: URL
+    let inputs: SafetensorsFile
+    let expected: SafetensorsFile
+    let meta: [String: Any]
+
+    init(_ name: String) throws {
+        folder = Fixtures.parity(name)
+        inputs = try SafetensorsFile(url: folder.appendingPathComponent("inputs.safetensors"))
+        expected = try SafetensorsFile(url: folder.appendingPathComponent("expected.safetensors"))
+        meta = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("meta.json"))) as! [String: Any]
+    }
+
+    func ints(_ file: SafetensorsFile, _ name: String) throws -> [Int] { try file.tensor(name).floats().map { Int($0) } }
+    var question: String { meta["question"] as! String }
+    var newTokens: Int { meta["new_tokens"] as! Int }
+    var options: AskOptions { AskOptions(generation: .greedy(maxNewTokens: newTokens)) }
+}
+
+func assertClose(_ actual: Tensor, _ expected: Tensor, tolerance: Float = 1e-4, _ what: String,
+                 file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(actual.shape, expected.shape, "\(what): shape", file: file, line: line)
+    guard actual.shape == expected.shape else { return }
+    let a = actual.floats(), e = expected.floats()
+    var maxErr: Float = 0, scale: Float = 0
+    for i in 0..<e.count {
+        maxErr = max(maxErr, abs(a[i] - e[i]))
+        scale = max(scale, abs(e[i]))
+        if a[i].isNaN != e[i].isNaN { maxErr = .infinity }
+    }
+    XCTAssertLessThanOrEqual(maxErr, tolerance * max(scale, 1e-6), "\(what): max-abs error \(maxErr) vs scale \(scale)",
+                             file: file, line: line)
+}
+
+/// The engine against transformers / the vidlm PyTorch reference, whole model to token ids.
+final class EngineParityTests: XCTestCase {
+    private func engine(_ c: EndToEndCase) async throws -> Engine { try await Engine.load(directory: c.folder) }
+
+    /// Greedy ids from the given pixels, the prompt's placeholder layout, and the last logits.
+    private func checkPixels(_ name: String, pixelsName: String = "pixel_values") async throws -> (Engine, EndToEndCase) {
+        let c = try EndToEndCase(name)
+        let engine = try await engine(c)
+        let pixels = try c.inputs.tensor(pixelsName)
+        let result = try await engine.answer(.pixels(pixels), question: c.question, options: c.options)
+        XCTAssertEqual(result.tokenIds, try c.ints(c.expected, "greedy_ids"), "\(name): greedy ids")
+        XCTAssertGreaterThan(result.tokenIds.count, 3, "\(name): the fixture should generate several tokens")
+        let features = try engine.model.vision(pixels).lastHiddenState
+        let prompt = try engine.model.prompt(features: features, question: c.question, framePositions: nil)
+        if c.inputs.contains("input_ids") {
+            XCTAssertEqual(prompt.inputIds, try c.ints(c.inputs, "input_ids"), "\(name): prompt ids as the processor builds them")
+        }
+        var cache = engine.model.language.makeCache(capacity: prompt.embeddings.shape[0])
+        let logits = try engine.model.language.prefill(inputEmbeddings: prompt.embeddings, cache: &cache)
+        assertClose(logits.reshaped([logits.count]), try c.expected.tensor("last_logits"), "\(name): last logits")
+        return (engine, c)
+    }
+
+    func testBlip2OPTFromPixels() async throws {
+        _ = try await checkPixels("e2e_blip2_opt")
+    }
+
+    func testInstructBlipVideoFromPixels() async throws {
+        _ = try await checkPixels("e2e_instructblipvideo_llama")
+    }
+
+    func testVidLMSpatialPool() async throws {
+        try await checkVidLM("e2e_vidlm_tiny")
+    }
+
+    func testVidLMTemporalMerger() async throws {
+        try await checkVidLM("e2e_vidlm_temporal")
+    }
+
+    private func checkVidLM(_ name: String) async throws {
+        let (engine, c) = try await checkPixels(name)
+        let features = try engine.model.vision(try c.inputs.tensor("pixel_values")).lastHiddenState
+        assertClose(features, try c.expected.tensor("vision"), "\(name): vision")
+        let prompt = try engine.model.prompt(features: features, question: c.question, framePositions: nil)
+        let promptIds = try c.ints(c.inputs, "prompt_ids")
+        XCTAssertEqual(Array(prompt.textIds.dropFirst()), promptIds, "\(name): prompt ids")
+        let t = features.shape[0]
+        let projected = prompt.stages["projected"]!
+        assertClose(projected.reshaped(Array(projected.shape.dropFirst())), try c.expected.tensor("prefix"), "\(name): visual prefix")
+        let control = try engine.model.prompt(features: features, question: c.question, framePositions: Array(repeating: 0, count: t))
+        let controlPrefix = control.stages["projected"]!
+        assertClose(controlPrefix.reshaped(Array(controlPrefix.shape.dropFirst())), try c.expected.tensor("control_prefix"),
+                    "\(name): order-free control prefix")
+    }
+
+    /// BLIP-2 through the real decode + Pillow-exact resize path: the fixture's pixels were made
+    /// by PIL from the same file, so the ids must be identical.
+    func testBlip2FromImageFile() async throws {
+        let c = try EndToEndCase("e2e_blip2_opt")
+        let engine = try await engine(c)
+        let media = Fixtures.repo.appendingPathComponent(c.meta["media"] as! String).path
+        let result = try await engine.answer(.media(path: media), question: c.question, options: c.options)
+        XCTAssertEqual(result.frames.count, 1)
+        XCTAssertEqual(result.tokenIds, try c.ints(c.expected, "greedy_ids"))
+    }
+
+    /// InstructBLIP-Video on 4 uniformly sampled frames decoded from the clip (the fixture decoded
+    /// them with the ffmpeg CLI and resized them with PIL).
+    func testInstructBlipVideoFromClip() async throws {
+        let c = try EndToEndCase("e2e_instructblipvideo_llama")
+        let engine = try await engine(c)
+        let media = Fixtures.repo.appendingPathComponent(c.meta["media"] as! String).path
+        let result = try await engine.answer(.media(path: media), question: c.question, options: c.options)
+        XCTAssertEqual(result.frames.map(\.index), c.meta["frame_indices"] as! [Int])
+        XCTAssertEqual(result.tokenIds, try c.ints(c.expected, "greedy_ids"))
+    }
+}
