@@ -426,3 +426,27 @@ def corpus(seed: int = 0, clips: int = 2000, stills: int = 500) -> list[str]:
         for s in SHAPES:
             lines.append(template.format(s=s, c="red", p="grows"))
     return lines
+
+
+_OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up", "grow": "shrink", "shrink": "grow",
+             "appear": "disappear", "disappear": "appear", "toward": "away", "away": "toward"}
+
+
+def reverse(scene: dict) -> dict:
+    """The scene played backwards (its render is the reversed clip; captions differ for every
+    temporally asymmetric event)."""
+    import copy
+    out = copy.deepcopy(scene)
+    for sh in out["shapes"]:
+        sh.x0, sh.x1, sh.y0, sh.y1 = sh.x1, sh.x0, sh.y1, sh.y0
+        sh.s0, sh.s1 = sh.s1, sh.s0
+        sh.window = (1.0 - sh.window[1], 1.0 - sh.window[0])
+        if sh.event in _OPPOSITE:
+            sh.event = _OPPOSITE[sh.event]
+        if sh.event == "move":
+            sh.detail = {"dir": _OPPOSITE[sh.detail["dir"]]}
+        if sh.event == "recolour":
+            sh.colour, sh.colour1 = sh.colour1, sh.colour
+    if out["kind"] == "sequence":
+        out["shapes"] = out["shapes"][::-1]
+    return out

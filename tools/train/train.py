@@ -1,0 +1,347 @@
+"""Train the embedded default model `vidlm-shapes` on the synthetic shapes world (tools/synth).
+
+    nice -n 10 tools/.venv/bin/python tools/train/train.py --out models/vidlm-shapes
+
+Seeded and reproducible on CPU (2 threads). Steps:
+ 1. a byte-level BPE tokenizer on the world's text;
+ 2. training clips / stills rendered by tools/synth and passed through libx264 yuv420p (one long
+    stream per chunk, a forced keyframe at every clip start, decoded once), frames sampled with the
+    engine's rule floor((i + 0.5) * N / 8);
+ 3. the model is tools/reference/vidlm_model.py's VidLMForConditionalGeneration; the training
+    forward is batched (vision over B*T frames, spatial pooling over all frames, the Q-Former over
+    B clips with the log-count mask repeated) and is checked against the module's per-clip path;
+ 4. loss on the answer tokens and EOS only; captions, clip QA, still captions and still QA mixed;
+ 5. writes config.json, model.safetensors, tokenizer.json, tokenizer_config.json,
+    preprocessor_config.json, loss.svg, train_log.json into --out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tools", "synth"))
+sys.path.insert(0, os.path.join(ROOT, "tools", "reference"))
+import codec  # noqa: E402
+import vidlm_model as vm  # noqa: E402
+import world  # noqa: E402
+
+NUM_FRAMES = 8
+PROMPT_TEMPLATE = vm.DEFAULT_PROMPT_TEMPLATE      # "question: {question} answer:"
+CAPTION_QUESTION = vm.DEFAULT_CAPTION_QUESTION    # "what happens?"
+
+PREPROCESSOR = {"image_processor_type": "BlipImageProcessor", "do_resize": True, "size": {"height": 64, "width": 64},
+                "resample": 3, "do_rescale": True, "rescale_factor": 0.00392156862745098, "do_normalize": True,
+                "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], "do_convert_rgb": True}
+
+
+# ---------------------------------------------------------------------------------------------
+# tokenizer
+# ---------------------------------------------------------------------------------------------
+
+def train_tokenizer(seed: int):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    lines = world.corpus(seed=seed)
+    lines += [PROMPT_TEMPLATE.format(question=q) for q in world.CAPTION_QUESTIONS]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=1024, min_frequency=2, special_tokens=["<pad>", "<s>", "</s>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    # answers are tokenized as " " + answer: train on both forms
+    tok.train_from_iterator(lines + [" " + line for line in lines], trainer=trainer)
+    return tok
+
+
+def tokenizer_config() -> dict:
+    return {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>",
+            "pad_token": "<pad>", "add_bos_token": False, "add_eos_token": False,
+            "model_max_length": 128, "clean_up_tokenization_spaces": False}
+
+
+# ---------------------------------------------------------------------------------------------
+# model
+# ---------------------------------------------------------------------------------------------
+
+def model_config(vocab_size: int, bos: int, eos: int, pad: int, size: str = "base") -> dict:
+    dims = {"base": dict(vw=96, vl=3, qw=128, tw=192, tl=4, ti=512)}[size]
+    return {
+        "model_type": "vidlm", "architectures": ["VidLMForConditionalGeneration"],
+        "vision_config": {"model_type": "blip_2_vision_model", "hidden_size": dims["vw"],
+                          "intermediate_size": 4 * dims["vw"], "num_hidden_layers": dims["vl"],
+                          "num_attention_heads": 4, "image_size": 64, "patch_size": 8, "num_channels": 3,
+                          "hidden_act": "gelu", "layer_norm_eps": 1e-6, "attention_dropout": 0.0, "qkv_bias": True},
+        "token_merger": {"type": "spatial_pool", "k": 2, "proportional_attention": True},
+        "video_qformer_config": {"model_type": "blip_2_qformer", "hidden_size": dims["qw"], "num_hidden_layers": 2,
+                                 "num_attention_heads": 4, "intermediate_size": 4 * dims["qw"],
+                                 "hidden_act": "gelu", "hidden_dropout_prob": 0.0,
+                                 "attention_probs_dropout_prob": 0.0, "layer_norm_eps": 1e-12,
+                                 "cross_attention_frequency": 1, "encoder_hidden_size": dims["vw"],
+                                 "use_qformer_text_input": False},
+        "num_video_query_tokens": 16, "max_frame_pos": 16,
+        "text_config": {"model_type": "llama", "vocab_size": vocab_size, "hidden_size": dims["tw"],
+                        "intermediate_size": dims["ti"], "num_hidden_layers": dims["tl"], "num_attention_heads": 4,
+                        "num_key_value_heads": 4, "head_dim": dims["tw"] // 4, "hidden_act": "silu",
+                        "max_position_embeddings": 128, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
+                        "attention_bias": False, "mlp_bias": False, "tie_word_embeddings": True,
+                        "bos_token_id": bos, "eos_token_id": eos, "pad_token_id": pad},
+        "num_frames": NUM_FRAMES,
+        "prompt_template": PROMPT_TEMPLATE, "caption_question": CAPTION_QUESTION,
+    }
+
+
+def to_pixels(frames: np.ndarray) -> torch.Tensor:
+    """uint8 [..., 64, 64, 3] → float [..., 3, 64, 64]: rescale 1/255, normalize mean/std 0.5."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float() * (1.0 / 255.0)
+    x = (x - 0.5) / 0.5
+    return x.movedim(-1, -3)
+
+
+def batched_prefix(model, pixels: torch.Tensor) -> torch.Tensor:
+    """pixels [B, T, 3, 64, 64] (same T for the batch) → visual prefix [B, Qv, D], the module's
+    per-clip math (vision per frame, spatial pool per frame, frame rows 0..T-1, Q-Former) batched."""
+    b, t = pixels.shape[:2]
+    feats = model.vision_features(pixels.reshape(b * t, *pixels.shape[2:]))       # [B*T, N, Dv]
+    merged = model.merger(feats)
+    tokens = merged.tokens.reshape(b, t, -1, merged.tokens.shape[-1])
+    rows = model.frame_position_rows(list(range(t)))
+    sequence = (tokens + rows[None, :, None, :]).reshape(b, -1, tokens.shape[-1])
+    mask = None
+    if merged.counts is not None and model.merger.proportional_attention:
+        mask = torch.log(merged.counts.float()).reshape(b, 1, 1, -1)
+    out = model.video_Qformer(query_embeds=model.video_query_tokens.expand(b, -1, -1),
+                              encoder_hidden_states=sequence, encoder_attention_mask=mask)
+    return model.llama_proj(out.last_hidden_state)
+
+
+def batched_lm(model, prefix: torch.Tensor, owner: list[int], prompts: list[list[int]], answers: list[list[int]],
+               pad: int):
+    """Decoder inputs BOS + prefix[owner[i]] + prompt_i + answer_i (answer_i ends with EOS),
+    right-padded. Returns logits [S, L, V], labels [S, L] (-100 outside the answers)."""
+    embed = model.language_model.get_input_embeddings()
+    s = len(prompts)
+    texts = [p + a for p, a in zip(prompts, answers)]
+    width = max(len(x) for x in texts)
+    ids = torch.full((s, width), pad, dtype=torch.long)
+    mask = torch.zeros((s, 1 + prefix.shape[1] + width), dtype=torch.long)
+    labels = torch.full((s, 1 + prefix.shape[1] + width), -100, dtype=torch.long)
+    q = 1 + prefix.shape[1]
+    for i, (p, a) in enumerate(zip(prompts, answers)):
+        ids[i, :len(p) + len(a)] = torch.tensor(p + a)
+        mask[i, :q + len(p) + len(a)] = 1
+        labels[i, q + len(p):q + len(p) + len(a)] = torch.tensor(a)
+    bos = embed(torch.full((s, 1), model.text_config.bos_token_id, dtype=torch.long))
+    pre = prefix[torch.tensor(owner, dtype=torch.long)]
+    inputs = torch.cat([bos, pre, embed(ids)], dim=1)
+    logits = model.language_model(inputs_embeds=inputs, attention_mask=mask).logits
+    return logits, labels
+
+
+def lm_loss(logits, labels):
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
+
+
+@torch.no_grad()
+def check_batched(model, tok, clips: list[np.ndarray], pad: int) -> float:
+    """Max |batched logits - per-clip module logits| over a few clips (same T within the list)."""
+    model.eval()
+    texts = [(CAPTION_QUESTION, "the red circle moves left."), ("what colour is the square?", "blue"),
+             ("describe the clip.", "the red circle and the blue square move toward each other.")]
+    prompts = [tok.encode(PROMPT_TEMPLATE.format(question=texts[i % 3][0])).ids for i in range(len(clips))]
+    answers = [tok.encode(" " + texts[i % 3][1]).ids + [model.text_config.eos_token_id] for i in range(len(clips))]
+    pix = torch.stack([to_pixels(c) for c in clips])
+    prefix = batched_prefix(model, pix)
+    logits, _ = batched_lm(model, prefix, list(range(len(clips))), prompts, answers, pad)
+    worst = 0.0
+    for i, c in enumerate(clips):
+        ref_prefix = model.visual_prefix(model.vision_features(to_pixels(c)))["prefix"]
+        emb = model.input_embeddings(ref_prefix, prompts[i] + answers[i])
+        ref = model.language_model(inputs_embeds=emb).logits[0]
+        worst = max(worst, float((ref - logits[i, :ref.shape[0]]).abs().max()))
+    model.train()
+    return worst
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------
+
+CRFS = [16, 20, 23, 26, 28]
+
+
+def make_data(seed: int, n_clips: int, n_stills: int, chunk: int = 1000):
+    """Training scenes and their decoded, sampled frames (uint8)."""
+    rng = random.Random(seed)
+    clips, clip_frames = [], np.empty((n_clips, NUM_FRAMES, 64, 64, 3), np.uint8)
+    for start in range(0, n_clips, chunk):
+        scenes = [world.sample_clip(rng) for _ in range(min(chunk, n_clips - start))]
+        decoded = codec.roundtrip_many([world.render(s) for s in scenes], crf=rng.choice(CRFS))
+        for j, (sc, fr) in enumerate(zip(scenes, decoded)):
+            clip_frames[start + j] = fr[world.sample_indices(len(fr), NUM_FRAMES)]
+        clips += scenes
+    stills = [world.sample_still(rng) for _ in range(n_stills)]
+    raw = [world.render(s) for s in stills]
+    # stills: half exact (PNG), half through the codec (a frame grabbed from a video)
+    decoded = codec.roundtrip_many(raw, crf=23)
+    still_frames = np.stack([(r if i % 2 == 0 else d)[0] for i, (r, d) in enumerate(zip(raw, decoded))])
+    return clips, clip_frames, stills, still_frames
+
+
+def sample_question(scene, rng: random.Random, caption_p: float):
+    if rng.random() < caption_p:
+        return rng.choice(world.CAPTION_QUESTIONS), world.caption(scene)
+    return rng.choice(world.qa_pairs(scene, rng))
+
+
+# ---------------------------------------------------------------------------------------------
+# plots / files
+# ---------------------------------------------------------------------------------------------
+
+def loss_svg(steps, losses, path, title):
+    w, h, m = 640, 360, 48
+    ys = [math.log10(max(l, 1e-4)) for l in losses]
+    lo, hi = math.floor(min(ys)), math.ceil(max(ys))
+    hi = max(hi, lo + 1)
+    sx = lambda s: m + (w - 2 * m) * s / max(steps[-1], 1)
+    sy = lambda y: h - m - (h - 2 * m) * (y - lo) / (hi - lo)
+    pts = " ".join(f"{sx(s):.1f},{sy(y):.1f}" for s, y in zip(steps, ys))
+    grid = "".join(f'<line x1="{m}" x2="{w - m}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" stroke="#ddd"/>'
+                   f'<text x="{m - 6}" y="{sy(v) + 4:.1f}" font-size="11" text-anchor="end">1e{v}</text>'
+                   for v in range(lo, hi + 1))
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif">'
+           f'<rect width="{w}" height="{h}" fill="white"/>{grid}'
+           f'<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="{pts}"/>'
+           f'<text x="{w / 2}" y="20" font-size="13" text-anchor="middle">{title}</text>'
+           f'<text x="{w / 2}" y="{h - 12}" font-size="11" text-anchor="middle">step (0 .. {steps[-1]})</text>'
+           f'<text x="14" y="{h / 2}" font-size="11" transform="rotate(-90 14 {h / 2})" text-anchor="middle">'
+           f'train loss (answer tokens, log scale)</text></svg>')
+    with open(path, "w") as f:
+        f.write(svg)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=os.path.join(ROOT, "models", "vidlm-shapes"))
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--clips", type=int, default=12000)
+    ap.add_argument("--stills", type=int, default=4000)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--clip-batch", type=int, default=12, help="clips per step")
+    ap.add_argument("--clip-seqs", type=int, default=4, help="questions per clip per step")
+    ap.add_argument("--still-batch", type=int, default=8)
+    ap.add_argument("--still-seqs", type=int, default=3)
+    ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--warmup", type=int, default=150)
+    ap.add_argument("--caption-p", type=float, default=0.4, help="share of questions that ask for the caption")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--time-only", type=int, default=0, help="time this many steps and exit")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    t_start = time.time()
+    os.makedirs(args.out, exist_ok=True)
+
+    tok = train_tokenizer(args.seed)
+    pad, bos, eos = tok.token_to_id("<pad>"), tok.token_to_id("<s>"), tok.token_to_id("</s>")
+    print(f"tokenizer: {tok.get_vocab_size()} tokens, pad {pad} bos {bos} eos {eos}", flush=True)
+
+    t0 = time.time()
+    clips, clip_frames, stills, still_frames = make_data(args.seed + 1, args.clips, args.stills)
+    print(f"data: {len(clips)} clips, {len(stills)} stills in {time.time() - t0:.0f} s", flush=True)
+
+    config = model_config(tok.get_vocab_size(), bos, eos, pad)
+    model = vm.VidLMForConditionalGeneration(config)
+    n_params = sum(p.numel() for p in model.export_state_dict().values())
+    print(f"model: {n_params / 1e6:.2f} M parameters", flush=True)
+    diff = check_batched(model, tok, [clip_frames[i] for i in range(3)], pad)
+    diff_still = check_batched(model, tok, [still_frames[i:i + 1] for i in range(2)], pad)
+    print(f"batched vs per-clip logits: max |diff| {diff:.2e} (clips), {diff_still:.2e} (stills)", flush=True)
+    assert diff < 1e-3 and diff_still < 1e-3
+
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embed" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embed" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=args.lr, betas=(0.9, 0.98), eps=1e-8)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / args.warmup) * (0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)) * 0.95 + 0.05))
+
+    rng = random.Random(args.seed + 2)
+    enc = lambda text: tok.encode(text).ids
+    steps_log, loss_log = [], []
+    model.train()
+    t_train = time.time()
+    total_steps = args.time_only or args.steps
+    for step in range(total_steps):
+        ci = [rng.randrange(len(clips)) for _ in range(args.clip_batch)]
+        si = [rng.randrange(len(stills)) for _ in range(args.still_batch)]
+        prompts, answers, owner = [], [], []
+        for group, idx, seqs, offset in ((clips, ci, args.clip_seqs, 0), (stills, si, args.still_seqs, len(ci))):
+            for j, k in enumerate(idx):
+                for _ in range(seqs):
+                    q, a = sample_question(group[k], rng, args.caption_p)
+                    prompts.append(enc(PROMPT_TEMPLATE.format(question=q)))
+                    answers.append(enc(" " + a) + [eos])
+                    owner.append(offset + j)
+        # random horizontal flips would change left/right: no augmentation beyond the codec
+        prefix_c = batched_prefix(model, to_pixels(clip_frames[ci]))
+        prefix_s = batched_prefix(model, to_pixels(still_frames[si][:, None]))
+        logits, labels = batched_lm(model, torch.cat([prefix_c, prefix_s]), owner, prompts, answers, pad)
+        loss = lm_loss(logits, labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        steps_log.append(step)
+        loss_log.append(loss.item())
+        if step % 50 == 0 or step == total_steps - 1:
+            el = time.time() - t_train
+            print(f"step {step:5d} loss {float(loss):.4f} lr {sched.get_last_lr()[0]:.2e} "
+                  f"{el:.0f} s ({el / (step + 1):.2f} s/step)", flush=True)
+    train_s = time.time() - t_train
+    if args.time_only:
+        print(f"{args.time_only} steps in {train_s:.1f} s: {train_s / args.time_only:.3f} s/step")
+        return
+
+    model.eval()
+    diff = check_batched(model, tok, [clip_frames[i] for i in range(3)], pad)
+    print(f"after training: batched vs per-clip logits max |diff| {diff:.2e}", flush=True)
+
+    from safetensors.torch import save_file
+    save_file(model.export_state_dict(), os.path.join(args.out, "model.safetensors"), metadata={"format": "pt"})
+    with open(os.path.join(args.out, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+    tok.save(os.path.join(args.out, "tokenizer.json"))
+    for name, obj in (("tokenizer_config.json", tokenizer_config()), ("preprocessor_config.json", PREPROCESSOR)):
+        with open(os.path.join(args.out, name), "w") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+    # smoothed curve (mean over 25 steps) keeps the SVG small
+    win = 25
+    xs = list(range(0, len(loss_log), win))
+    ys = [float(np.mean(loss_log[i:i + win])) for i in xs]
+    loss_svg(xs, ys, os.path.join(args.out, "loss.svg"), f"vidlm-shapes training loss ({len(loss_log)} steps)")
+    log = {"args": vars(args), "params": n_params, "train_seconds": round(train_s, 1),
+           "total_seconds": round(time.time() - t_start, 1), "final_loss_mean_last_100": float(np.mean(loss_log[-100:])),
+           "loss_every_25_steps": [round(y, 5) for y in ys], "batched_check_max_abs_diff": diff,
+           "torch": torch.__version__}
+    with open(os.path.join(args.out, "train_log.json"), "w") as f:
+        json.dump(log, f, indent=1)
+    print(f"done: {train_s / 60:.1f} min training, final loss {log['final_loss_mean_last_100']:.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
