@@ -36,6 +36,18 @@ func runReportingErrors(_ body: () async throws -> Void) async throws {
         throw error
     } catch is CancellationError {
         throw CLIError(message: "Cancelled.")
+    } catch let error as ValidationError {
+        throw error
+    } catch let error as CleanExit {
+        throw error
+    } catch let error as DecodingError {
+        throw CLIError(message: ConfigError.describe(error))
+    } catch let error as CustomStringConvertible {
+        // Every vidlm error type (EngineError, TokenizerError, LanguageModelError, GenerationError,
+        // BridgeError, MergerError, ...) describes itself in one sentence.
+        throw CLIError(message: error.description)
+    } catch {
+        throw CLIError(message: "\(error)")
     }
 }
 
