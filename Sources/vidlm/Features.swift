@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VidLM
 import VidLMMedia
 import VidLMModels
 import VidLMTensor
@@ -10,13 +11,18 @@ struct Features: AsyncParsableCommand {
         discussion: """
         --stage vision writes tensor `vision` [T, N, D]: T frames, N tokens (class token first), \
         D width; for BLIP-2/EVA towers the tokens are post-layernorm (LAVIS ln_vision), for CLIP \
-        the last layer's raw output. Frames are preprocessed as the model's \
+        the last layer's raw output. The later stages need a whole model (blip-2, \
+        instructblipvideo, vidlm): --stage merged writes `merged`, the token merger's output \
+        (vidlm only: [T, L, E] per frame or [1, M, E] for the temporal merger); --stage bridge \
+        writes `bridge`, the Q-Former outputs ([T, Q(+L), H] image Q-Former, [1, Qv, H] video \
+        Q-Former); --stage projected writes `projected`, the visual prefix in the decoder's width. \
+        Instruction-aware Q-Formers take the instruction from --question. Frames are preprocessed as the model's \
         preprocessor_config.json says (BLIP-style squash to the model's image size without one). \
         --pixels takes a ready pixel_values [T, 3, H, W] tensor instead of a media file.
         """)
 
     enum Stage: String, ExpressibleByArgument, CaseIterable {
-        case vision
+        case vision, merged, bridge, projected
     }
 
     @Argument(help: "A video or image file (omit with --pixels).")
@@ -36,6 +42,9 @@ struct Features: AsyncParsableCommand {
 
     @OptionGroup var sampling: SamplingOptions
 
+    @Option(help: "The question, for instruction-aware Q-Formers (default: the family's caption prompt).")
+    var question: String?
+
     func validate() throws {
         if (media == nil) == (pixels == nil) {
             throw ValidationError("Give either a media file or --pixels, not both.")
@@ -45,6 +54,10 @@ struct Features: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let directory = URL(fileURLWithPath: model)
+            if stage != .vision {
+                try await writeLaterStage(directory)
+                return
+            }
             let vision = try VisionLoader.load(directory: directory)
             let input: Tensor
             if let pixels {
@@ -59,16 +72,27 @@ struct Features: AsyncParsableCommand {
         }
     }
 
-    private func readPixels(_ path: String) throws -> Tensor {
-        let file = try SafetensorsFile(url: URL(fileURLWithPath: path))
-        guard file.contains("pixel_values") else {
-            throw CLIError(message: "\(path) has no tensor named pixel_values.")
+    /// merged / bridge / projected through the engine's family for the model.
+    private func writeLaterStage(_ directory: URL) async throws {
+        let engine = try await Engine.load(directory: directory)
+        let input: EngineInput = try pixels.map { .pixels(try readPixels($0)) } ?? .media(path: media!)
+        let request = try sampling.request(size: nil)
+        var options = AskOptions(frames: nil, fps: sampling.fps, start: sampling.start, end: sampling.end,
+                                 keyframes: sampling.keyframes)
+        if case .uniform(let count) = request.selection { options.frames = sampling.count ?? count }
+        let (features, _) = try await engine.visionFeatures(input, options: options)
+        let frames = engine.model.frameUse == .singleImage ? (0..<features.shape[0]).map { features.rows($0..<($0 + 1)) } : [features]
+        var outputs: [Tensor] = []
+        for one in frames {
+            let prompt = try engine.model.prompt(features: one, question: question, framePositions: nil)
+            guard let tensor = prompt.stages[stage.rawValue] else {
+                throw CLIError(message: "The \(engine.model.modelType) family has no '\(stage.rawValue)' stage (it has \(prompt.stages.keys.sorted().joined(separator: ", "))).")
+            }
+            outputs.append(tensor)
         }
-        let t = try file.tensor("pixel_values")
-        guard t.rank == 4, t.shape[1] == 3 else {
-            throw CLIError(message: "pixel_values must have shape [frames, 3, height, width], not \(t.shape).")
-        }
-        return t
+        try SafetensorsWriter.write([stage.rawValue: Tensor.concatenate(outputs)],
+                                    metadata: ["stage": stage.rawValue, "model": directory.lastPathComponent],
+                                    to: URL(fileURLWithPath: output))
     }
 
     private func decodeAndPreprocess(_ path: String, directory: URL, config: VisionConfig) async throws -> Tensor {

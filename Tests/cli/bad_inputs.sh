@@ -60,6 +60,54 @@ feat "image smaller than a patch" --model "$tiny" --pixels "$work/small.safetens
 feat "bad media" "$media/text.mp4" --model "$tiny"
 rm -rf "$work"/m-* "$work"/*.safetensors
 
+# ask / caption / image / generate: bad models, tokenizers, media, options and prompts.
+vidlm_tiny="$parity/e2e_vidlm_tiny"
+mkdir -p "$work/m-unknown" "$work/m-notok" "$work/m-badtok" "$work/m-badconfig"
+echo '{"model_type": "resnet"}' > "$work/m-unknown/config.json"
+cp "$vidlm_tiny/config.json" "$vidlm_tiny/model.safetensors" "$work/m-notok/"
+cp "$vidlm_tiny/config.json" "$vidlm_tiny/model.safetensors" "$work/m-badtok/"
+echo '{"version": "1.0", "model": {"type": "Unigram", "vocab": []}}' > "$work/m-badtok/tokenizer.json"
+cp "$vidlm_tiny/model.safetensors" "$vidlm_tiny/tokenizer.json" "$work/m-badconfig/"
+sed 's/"num_video_query_tokens": 4/"num_video_query_tokens": "four"/' "$vidlm_tiny/config.json" > "$work/m-badconfig/config.json"
+clip="$media/cfr_bframes.mp4"
+expect_error "ask missing model" ask "$clip" "what happens?" --model "$work/none"
+expect_error "ask unknown model_type" ask "$clip" "what happens?" --model "$work/m-unknown"
+expect_error "ask missing tokenizer" ask "$clip" "what happens?" --model "$work/m-notok"
+expect_error "ask unsupported tokenizer" ask "$clip" "what happens?" --model "$work/m-badtok"
+expect_error "ask bad config value" ask "$clip" "what happens?" --model "$work/m-badconfig"
+expect_error "ask missing media" ask /nonexistent.mp4 "what happens?" --model "$vidlm_tiny"
+expect_error "ask text file" ask "$media/text.mp4" "what happens?" --model "$vidlm_tiny"
+expect_error "ask audio only" ask "$media/audio_only.m4a" "what happens?" --model "$vidlm_tiny"
+expect_error "ask empty clip" ask "$media/empty.mp4" "what happens?" --model "$vidlm_tiny"
+expect_error "ask empty question" ask "$clip" "  " --model "$vidlm_tiny"
+expect_error "ask no question" ask "$clip" --model "$vidlm_tiny"
+expect_error "ask zero frames" ask "$clip" "what happens?" --frames 0 --model "$vidlm_tiny"
+expect_error "ask negative temperature" ask "$clip" "what happens?" --temperature=-1 --model "$vidlm_tiny"
+expect_error "ask start after end" ask "$clip" "what happens?" --start 60 --model "$vidlm_tiny"
+expect_error "caption bad pixels" caption --pixels "$tiny/expected.safetensors" --model "$vidlm_tiny"
+expect_error "image too many arguments" image "$media/still.png" "a" "b" --model "$vidlm_tiny"
+long=$(printf 'word %.0s' $(seq 1 400))
+expect_error "generate prompt too long" generate --model "$vidlm_tiny" --prompt "$long"
+expect_error "generate unknown model_type" generate --model "$work/m-unknown" --prompt "hi"
+expect_error "generate missing tokenizer" generate --model "$work/m-notok" --prompt "hi"
+expect_error "generate bad top-p" generate --model "$vidlm_tiny" --prompt "hi" --top-p 0
+expect_error "features stage the family lacks" features "$media/still.png" --model "$parity/e2e_blip2_opt" --stage merged --output "$work/out"
+rm -rf "$work"/m-*
+
+# Good paths: an answer as JSON with the generated ids, and streamed text.
+if "$vidlm" ask "$clip" "what happens?" --model "$vidlm_tiny" --frames 2 --max-tokens 3 --json 2>/dev/null >"$work/answer.json" \
+   && grep -q '"token_ids"' "$work/answer.json" && grep -q '"frames"' "$work/answer.json"; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); echo "FAIL: ask good path"
+fi
+if "$vidlm" generate --model "$vidlm_tiny" --prompt "hello" --max-tokens 3 --json 2>/dev/null | grep -q '"token_ids"'; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); echo "FAIL: generate good path"
+fi
+rm -f "$work/answer.json"
+
 # The good path writes the folder whole.
 if "$vidlm" frames "$media/cfr_bframes.mp4" --count 3 --output "$work/out" 2>/dev/null \
    && [ "$(ls "$work/out" | wc -l)" -eq 4 ] && grep -q '"index"' "$work/out/frames.json"; then
