@@ -92,6 +92,25 @@ expect_error "generate unknown model_type" generate --model "$work/m-unknown" --
 expect_error "generate missing tokenizer" generate --model "$work/m-notok" --prompt "hi"
 expect_error "generate bad top-p" generate --model "$vidlm_tiny" --prompt "hi" --top-p 0
 expect_error "features stage the family lacks" features "$media/still.png" --model "$parity/e2e_blip2_opt" --stage merged --output "$work/out"
+# eval frame-order: manifest errors name the line; K = 0 with shuffle; missing/corrupt clips
+# are rows in the report and make the exit status 1 at the end (checked separately below).
+mkdir -p "$work/m-eval"
+printf '{"video": "a.mp4", "caption": "x"}\nnot json\n' > "$work/m-eval/bad.jsonl"
+printf '{"video": "a.mp4", "caption": ""}\n' > "$work/m-eval/empty.jsonl"
+expect_error "eval malformed line" eval frame-order --manifest "$work/m-eval/bad.jsonl" --model "$vidlm_tiny"
+expect_error "eval empty caption" eval frame-order --manifest "$work/m-eval/empty.jsonl" --model "$vidlm_tiny"
+expect_error "eval missing manifest" eval frame-order --manifest "$work/m-eval/none.jsonl" --model "$vidlm_tiny"
+expect_error "eval shuffle with K=0" eval frame-order --manifest "$work/m-eval/bad.jsonl" --mode shuffle --shuffles 0 --model "$vidlm_tiny"
+expect_error "eval bad mode" eval frame-order --manifest "$work/m-eval/bad.jsonl" --mode sideways --model "$vidlm_tiny"
+cp "$clip" "$work/m-eval/a.mp4"
+printf '{"video": "a.mp4", "caption": "x"}\n{"video": "gone.mp4", "caption": "y"}\n' > "$work/m-eval/partial.jsonl"
+"$vidlm" eval frame-order --manifest "$work/m-eval/partial.jsonl" --model "$vidlm_tiny" --frames 2 --output "$work/m-eval/report.json" \
+  >"$work/stdout" 2>"$work/stderr"
+if [ $? -eq 1 ] && grep -q '"failed" : 1' "$work/m-eval/report.json" && grep -q "ERROR" "$work/stdout"; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); echo "FAIL: eval with a missing clip reports it and exits 1"
+fi
 rm -rf "$work"/m-*
 
 # Good paths: an answer as JSON with the generated ids, and streamed text.
