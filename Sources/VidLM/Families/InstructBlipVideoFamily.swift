@@ -12,7 +12,9 @@ import VidLMTensor
 /// special tokens (BOS). (The processor hard-codes 4 frames; the model, and vidlm, use the number
 /// of frames given.) Captioning asks `captionQuestion`.
 public struct InstructBlipVideoFamily: VisionLanguageModel {
-    public static let modelTypes = ["instructblipvideo"]
+    /// `instructblip` checkpoints (e.g. Salesforce/instructblip-vicuna-7b, which transformers'
+    /// InstructBlipVideo documentation runs) use the same weights with `image_token_index`.
+    public static let modelTypes = ["instructblipvideo", "instructblip"]
 
     public let modelType: String
     public let vision: VisionTransformer
@@ -35,7 +37,8 @@ public struct InstructBlipVideoFamily: VisionLanguageModel {
         let qformerConfig = try dir.nested(QFormerConfig.self, "qformer_config")!
         let (textConfig, textPrefix) = try LanguageModelLoader.textConfig(from: dir.configData, file: dir.configPath)
         let queries = try dir.int("num_query_tokens", default: 32)
-        videoTokenId = try dir.int("video_token_index")
+        videoTokenId = dir.value("video_token_index") != nil || dir.value("image_token_index") == nil
+            ? try dir.int("video_token_index") : try dir.int("image_token_index")
         guard qformerConfig.encoderHiddenSize == visionConfig.hiddenSize else {
             throw ConfigError(file: dir.configPath, "'qformer_config.encoder_hidden_size' (\(qformerConfig.encoderHiddenSize)) must equal the vision hidden_size (\(visionConfig.hiddenSize)).")
         }
