@@ -1,0 +1,131 @@
+import Foundation
+import XCTest
+import VidLMModels
+import VidLMTensor
+@testable import VidLM
+
+/// Concurrency, cancellation and damaged checkpoints.
+final class EngineReliabilityTests: XCTestCase {
+    private func pixels(_ name: String) throws -> Tensor {
+        try SafetensorsFile(url: Fixtures.parity(name).appendingPathComponent("inputs.safetensors")).tensor("pixel_values")
+    }
+
+    /// One engine serves concurrent requests: each gets the ids it gets alone.
+    func testConcurrentRequestsMatchSequential() async throws {
+        let engine = try await Engine.load(directory: Fixtures.parity("e2e_vidlm_tiny"))
+        let x = try pixels("e2e_vidlm_tiny")
+        let options = AskOptions(generation: .greedy(maxNewTokens: 12))
+        let questions = ["what happens?", "which way does it move?", "what colour is it?", "how many shapes are there?"]
+        var alone: [String: [Int]] = [:]
+        for q in questions { alone[q] = try await engine.answer(.pixels(x), question: q, options: options).tokenIds }
+        let together = try await withThrowingTaskGroup(of: (String, [Int]).self) { group in
+            for q in questions {
+                group.addTask { (q, try await engine.answer(.pixels(x), question: q, options: options).tokenIds) }
+            }
+            var out: [String: [Int]] = [:]
+            for try await (q, ids) in group { out[q] = ids }
+            return out
+        }
+        XCTAssertEqual(together, alone)
+        XCTAssertGreaterThan(Set(alone.values).count, 1, "different questions should give different answers")
+    }
+
+    /// A cancelled request stops with CancellationError instead of running to max tokens, and
+    /// ending the event stream early ends the request.
+    func testCancellationStopsTheRequest() async throws {
+        let engine = try await Engine.load(directory: Fixtures.parity("e2e_vidlm_tiny"))
+        let x = try pixels("e2e_vidlm_tiny")
+        let options = AskOptions(generation: GenerationParameters(maxNewTokens: 60, stopTokenIds: []))
+        let task = Task { try await engine.answer(.pixels(x), question: "what happens?", options: options) }
+        task.cancel()
+        do {
+            _ = try await task.value
+            XCTFail("a cancelled request should not finish")
+        } catch is CancellationError {
+        }
+        var texts = 0
+        var finished = false
+        for try await event in engine.ask(.pixels(x), question: "what happens?", options: options) {
+            if case .text = event { texts += 1; break }
+            if case .finished = event { finished = true }
+        }
+        XCTAssertEqual(texts, 1)
+        XCTAssertFalse(finished)
+    }
+
+    /// Media decoding is cancelled too: a request on a real clip cancelled at once throws.
+    func testCancellationDuringDecode() async throws {
+        let engine = try await Engine.load(directory: Fixtures.parity("e2e_vidlm_tiny"))
+        let clip = Fixtures.repo.appendingPathComponent("samples/clip.mp4").path
+        let task = Task { try await engine.answer(.media(path: clip), question: "what happens?", options: AskOptions(frames: 4)) }
+        task.cancel()
+        do {
+            _ = try await task.value
+            XCTFail("a cancelled request should not finish")
+        } catch is CancellationError {
+        } catch {
+            // The decoder may surface cancellation as its own error type; it must not be a result.
+        }
+    }
+
+    /// Copies a model directory, letting `edit` change its tensors.
+    private func damaged(_ name: String, _ edit: (inout [String: Tensor]) throws -> Void) throws -> URL {
+        let source = Fixtures.parity(name)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("damaged-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        for file in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+            try FileManager.default.copyItem(at: source.appendingPathComponent(file), to: dir.appendingPathComponent(file))
+        }
+        let file = try SafetensorsFile(url: source.appendingPathComponent("model.safetensors"))
+        var tensors: [String: Tensor] = [:]
+        for n in file.names { tensors[n] = try file.tensor(n).toF32() }
+        try edit(&tensors)
+        try SafetensorsWriter.write(tensors, to: dir.appendingPathComponent("model.safetensors"))
+        return dir
+    }
+
+    func testNaNWeightIsALoadError() async throws {
+        let name = "language_model.model.norm.weight"
+        let dir = try damaged("e2e_vidlm_tiny") { t in
+            var values = t[name]!.floats()
+            values[3] = .nan
+            t[name] = Tensor(shape: t[name]!.shape, values: values)
+        }
+        do {
+            _ = try await Engine.load(directory: dir)
+            XCTFail("NaN weights must not load")
+        } catch {
+            XCTAssertTrue("\(error)".contains(name), "\(error)")
+        }
+    }
+
+    func testMissingUnexpectedAndMisshapenWeightsAreNamed() async throws {
+        let dir = try damaged("e2e_vidlm_tiny") { t in
+            t["llama_proj.bias"] = nil
+            t["video_Qformer.extra.weight"] = Tensor(shape: [2], values: [1, 2])
+            t["video_query_tokens"] = Tensor(shape: [1, 3, 32], values: Array(repeating: 0, count: 96))
+        }
+        do {
+            _ = try await Engine.load(directory: dir)
+            XCTFail("a damaged checkpoint must not load")
+        } catch {
+            let message = "\(error)"
+            for name in ["llama_proj.bias", "video_Qformer.extra.weight", "video_query_tokens"] {
+                XCTAssertTrue(message.contains(name), "\(message) should name \(name)")
+            }
+        }
+    }
+
+    func testUnknownModelType() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("unknown-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try Data(#"{"model_type": "llava"}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
+        do {
+            _ = try await Engine.load(directory: dir)
+            XCTFail("unknown model_type must not load")
+        } catch let error as EngineError {
+            XCTAssertEqual(error, .unknownModelType("llava", known: ModelRegistry.knownModelTypes))
+            XCTAssertTrue(error.description.contains("vidlm"))
+        }
+    }
+}
