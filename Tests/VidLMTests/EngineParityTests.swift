@@ -102,6 +102,20 @@ final class EngineParityTests: XCTestCase {
                     "\(name): order-free control prefix")
     }
 
+    /// A Video-LLaMA checkpoint (LAVIS / Video-LLaMA names) converted by tools/convert/video_llama.py:
+    /// image Q-Former per frame, frame positions, video Q-Former, LLaMA-2 chat template with the
+    /// visual rows inside the text.
+    func testConvertedVideoLLaMA() async throws {
+        let (engine, c) = try await checkPixels("e2e_video_llama_converted")
+        let features = try engine.model.vision(try c.inputs.tensor("pixel_values")).lastHiddenState
+        let prompt = try engine.model.prompt(features: features, question: c.question, framePositions: nil)
+        let before = try c.ints(c.inputs, "before_ids"), after = try c.ints(c.inputs, "prompt_ids")
+        XCTAssertEqual(Array(prompt.textIds.dropFirst()), before + after)
+        XCTAssertEqual(prompt.inputIds.firstIndex(of: -1), 1 + before.count, "the visual rows sit inside the chat template")
+        let projected = prompt.stages["projected"]!
+        assertClose(projected.reshaped(Array(projected.shape.dropFirst())), try c.expected.tensor("prefix"), "converted prefix")
+    }
+
     /// BLIP-2 through the real decode + Pillow-exact resize path: the fixture's pixels were made
     /// by PIL from the same file, so the ids must be identical.
     func testBlip2FromImageFile() async throws {

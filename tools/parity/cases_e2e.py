@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -246,3 +247,120 @@ def _():
 @case("e2e_vidlm_temporal")
 def _():
     return _vidlm_case({"type": "temporal", "tau": 0.5, "proportional_attention": True}, frames=4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Video-LLaMA layout through tools/convert/video_llama.py
+# ---------------------------------------------------------------------------------------------
+
+def _lavis_names(state: dict[str, torch.Tensor]) -> tuple[dict, dict]:
+    """A vidlm (Video-LLaMA layout) state dict written back under Video-LLaMA's / LAVIS's names:
+    (BLIP-2 checkpoint, Video-LLaMA VL checkpoint), plus the buffers and unused tables those
+    checkpoints really carry (the converter must drop them)."""
+    import re
+    blip2, vl = {}, {}
+    for key, value in state.items():
+        if key.startswith("language_model."):
+            continue
+        k = key
+        if k.endswith("self_attn.qkv.bias"):
+            d = value.shape[0] // 3
+            base = re.sub(r"^vision_model\.encoder\.layers\.(\d+)\.self_attn\.qkv\.bias$", r"visual_encoder.blocks.\1.attn.", k)
+            blip2[base + "q_bias"], blip2[base + "v_bias"] = value[:d].clone(), value[2 * d:].clone()
+            continue
+        for pattern, repl in [
+            (r"^vision_model\.embeddings\.class_embedding$", "visual_encoder.cls_token"),
+            (r"^vision_model\.embeddings\.position_embedding$", "visual_encoder.pos_embed"),
+            (r"^vision_model\.embeddings\.patch_embedding\.", "visual_encoder.patch_embed.proj."),
+            (r"^vision_model\.encoder\.layers\.(\d+)\.layer_norm1\.", r"visual_encoder.blocks.\1.norm1."),
+            (r"^vision_model\.encoder\.layers\.(\d+)\.layer_norm2\.", r"visual_encoder.blocks.\1.norm2."),
+            (r"^vision_model\.encoder\.layers\.(\d+)\.self_attn\.qkv\.", r"visual_encoder.blocks.\1.attn.qkv."),
+            (r"^vision_model\.encoder\.layers\.(\d+)\.self_attn\.projection\.", r"visual_encoder.blocks.\1.attn.proj."),
+            (r"^vision_model\.encoder\.layers\.(\d+)\.mlp\.", r"visual_encoder.blocks.\1.mlp."),
+            (r"^vision_model\.post_layernorm\.", "ln_vision."),
+            (r"^(video_Qformer|qformer)\.layernorm\.", r"\1.bert.embeddings.LayerNorm."),
+            (r"^(video_Qformer|qformer)\.encoder\.layer\.(\d+)\.(attention|crossattention)\.attention\.", r"\1.bert.encoder.layer.\2.\3.self."),
+            (r"^(video_Qformer|qformer)\.encoder\.", r"\1.bert.encoder."),
+        ]:
+            if re.search(pattern, k):
+                k = re.sub(pattern, repl, k, count=1)
+                break
+        k = re.sub(r"^qformer\.", "Qformer.", k)
+        (vl if k.startswith(("video_", "llama_proj")) else blip2)[k] = value.clone()
+    # What the released files also hold.
+    h = state["qformer.layernorm.weight"].shape[0]
+    blip2["Qformer.bert.embeddings.word_embeddings.weight"] = torch.zeros(30, h)
+    blip2["Qformer.bert.embeddings.position_ids"] = torch.arange(8)[None]
+    blip2["Qformer.cls.predictions.bias"] = torch.zeros(30)
+    blip2["Qformer.bert.encoder.layer.0.intermediate.dense.weight"] = torch.zeros(4, h)
+    vl["video_Qformer.bert.embeddings.position_ids"] = torch.arange(8)[None]
+    return blip2, vl
+
+
+@case("e2e_video_llama_converted")
+def _():
+    sys.path.insert(0, str(ROOT / "tools" / "convert"))
+    import video_llama as converter
+    tok = PreTrainedTokenizerFast.from_pretrained(str(TOKENIZERS / "llama2"))
+    config = {"model_type": "vidlm", "architectures": ["VidLMForConditionalGeneration"],
+              "vision_config": {"model_type": "blip_2_vision_model", "hidden_size": 32, "intermediate_size": 64,
+                                "num_hidden_layers": 2, "num_attention_heads": 4, "image_size": SIZE, "patch_size": 8,
+                                "layer_norm_eps": 1e-6, "qkv_bias": True},
+              "token_merger": {"type": "none"},
+              "qformer_config": {"hidden_size": 24, "num_hidden_layers": 2, "num_attention_heads": 4,
+                                 "intermediate_size": 40, "cross_attention_frequency": 2, "encoder_hidden_size": 32},
+              "num_query_tokens": 3,
+              "video_qformer_config": {"hidden_size": 24, "num_hidden_layers": 2, "num_attention_heads": 4,
+                                       "intermediate_size": 40, "cross_attention_frequency": 1, "encoder_hidden_size": 24},
+              "num_video_query_tokens": 4, "max_frame_pos": 4,
+              "text_config": {"model_type": "llama", "vocab_size": len(tok), "hidden_size": 48, "intermediate_size": 96,
+                              "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+                              "max_position_embeddings": 256, "bos_token_id": tok.bos_token_id,
+                              "eos_token_id": tok.eos_token_id, "tie_word_embeddings": False},
+              "num_frames": 4, "prompt_template": converter.VIDEO_LLAMA_2_TEMPLATE, "caption_question": "Describe this video."}
+    original = _init(vm.VidLMForConditionalGeneration(config), 0.3)
+    with torch.no_grad():  # EVA has no k bias
+        for name, p in original.named_parameters():
+            if name.endswith("self_attn.qkv.bias"):
+                d = p.shape[0] // 3
+                p[d:2 * d] = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = pathlib.Path(tmp)
+        blip2, vl = _lavis_names(original.export_state_dict())
+        torch.save({"model": blip2}, tmp / "blip2.pth")
+        torch.save({"model": vl}, tmp / "vl.pth")
+        original.language_model.save_pretrained(tmp / "llama")
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(TOKENIZERS / "llama2" / name, tmp / "llama" / name)
+        out = converter.convert(str(tmp / "blip2.pth"), str(tmp / "vl.pth"), str(tmp / "llama"), str(tmp / "out"),
+                                frames=4, vision_heads=4, qformer_heads=4)
+        converted_config = json.loads((out / "config.json").read_text())
+        converted_state = load_file(str(out / "model.safetensors"))
+        preprocessor = (out / "preprocessor_config.json").read_text()
+    model = vm.VidLMForConditionalGeneration(converted_config).eval()
+    missing, unexpected = model.load_state_dict(converted_state, strict=False)
+    assert not unexpected and all(k == "language_model.lm_head.weight" and config["text_config"]["tie_word_embeddings"]
+                                  for k in missing), (missing, unexpected)
+    question = "what happens in the video?"
+    pixels = torch.randn(4, 3, SIZE, SIZE)
+    before, after = model.prompt_parts(question)
+    before_ids = tok(before, add_special_tokens=False).input_ids
+    prompt_ids = tok(after, add_special_tokens=False).input_ids
+    with torch.no_grad():
+        reference = original.visual_prefix(original.vision_features(pixels))["prefix"]
+        stages = model.visual_prefix(model.vision_features(pixels))
+        assert torch.allclose(stages["prefix"], reference, atol=1e-6), "conversion changed the model"
+        embeds = model.input_embeddings(stages["prefix"], prompt_ids, before_ids)
+        logits = model.language_model(inputs_embeds=embeds).logits[0, -1]
+        eos = model.text_config.eos_token_id
+        greedy, gap = _greedy_with_gap(lambda: model.language_model.generate(
+            inputs_embeds=embeds, max_new_tokens=NEW_TOKENS, do_sample=False, eos_token_id=eos, pad_token_id=eos,
+            output_scores=True, return_dict_in_generate=True))
+    greedy = greedy[:greedy.index(eos)] if eos in greedy else greedy
+    return Fixture(model, {"pixel_values": pixels, "prompt_ids": torch.tensor(prompt_ids),
+                           "before_ids": torch.tensor(before_ids)},
+                   {"prefix": stages["prefix"][0], "last_logits": logits, "greedy_ids": torch.tensor(greedy, dtype=torch.int64)},
+                   config=converted_config, state=converted_state,
+                   files={**_tokenizer_files("llama2"), "preprocessor_config.json": preprocessor},
+                   meta={"question": question, "new_tokens": NEW_TOKENS, "min_greedy_gap": gap,
+                         "logits_scale": float(logits.abs().max())})

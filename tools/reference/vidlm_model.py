@@ -24,7 +24,9 @@ Data flow (one clip, frames in order t = 0..T-1)
 
 Decoder input (one request): embeddings of
     [bos_token_id] ++ visual prefix (Qv rows) ++ tokenizer(prompt_template.format(question=q))
-with the tokenizer adding no special tokens; generation stops at eos_token_id. Captioning asks
+with the tokenizer adding no special tokens; generation stops at eos_token_id. A template holding
+"{visual}" puts the visual rows there instead: BOS ++ tokenizer(text before) ++ visual ++
+tokenizer(text after, with the question) — Video-LLaMA's chat templates need this. Captioning asks
 `caption_question`. Training appends the answer tokens (" " + answer) and the EOS.
 
 config.json
@@ -39,7 +41,15 @@ config.json
      "num_frames": 8,
      "prompt_template": "question: {question} answer:", "caption_question": "what happens?"}
 
-Weight names: vision_model.*, merger.proj.* (concat_linear only), video_frame_position_embedding.weight,
+Optional image Q-Former (the Video-LLaMA layout): with "qformer_config" (Blip2QFormerConfig fields,
+encoder_hidden_size = merged width) and "num_query_tokens" in config.json, every frame's merged
+tokens first go through a BLIP-2 Q-Former (`query_tokens`, `qformer.*`, proportional attention
+when the merger has counts); its query outputs [T, Q, Hq] are the frame tokens that get the frame
+positions (table width Hq) and feed the video Q-Former (encoder_hidden_size = Hq). A temporal
+merger cannot precede it (it has no per-frame sequences).
+
+Weight names: vision_model.*, merger.proj.* (concat_linear only), query_tokens and qformer.* (image
+Q-Former only), video_frame_position_embedding.weight,
 video_query_tokens, video_Qformer.*, llama_proj.{weight,bias}, language_model.model.*,
 language_model.lm_head.weight (absent when text_config.tie_word_embeddings).
 """
@@ -82,6 +92,18 @@ class VidLMForConditionalGeneration(nn.Module):
         dv = self.vision_model.config.hidden_size
         self.merger = vb.TokenMerger.from_config(config.get("token_merger"), width=dv)
         dm = self.merger.out_size if self.merger.type == "concat_linear" else dv
+        self.qformer = None
+        if config.get("qformer_config") is not None:
+            if self.merger.type == "temporal":
+                raise ValueError("an image Q-Former needs per-frame tokens; the temporal merger makes one clip sequence")
+            ic = dict(config["qformer_config"])
+            ic.pop("model_type", None)
+            iconfig = Blip2QFormerConfig(**ic)
+            if iconfig.encoder_hidden_size != dm:
+                raise ValueError(f"qformer_config.encoder_hidden_size must be the merged width {dm}")
+            self.query_tokens = nn.Parameter(torch.randn(1, config.get("num_query_tokens", 32), iconfig.hidden_size) * 0.02)
+            self.qformer = Blip2QFormerModel(iconfig)
+            dm = iconfig.hidden_size
         qc = dict(config["video_qformer_config"])
         qc.pop("model_type", None)
         qconfig = Blip2QFormerConfig(**qc)
@@ -130,6 +152,13 @@ class VidLMForConditionalGeneration(nn.Module):
         else:
             rows = self.frame_position_rows(positions)
         merged = self.merger(features)
+        if self.qformer is not None:
+            mask = None
+            if merged.counts is not None and self.merger.proportional_attention:
+                mask = torch.log(merged.counts.float())[:, None, None, :]
+            states = self.qformer(query_embeds=self.query_tokens.expand(t, -1, -1),
+                                  encoder_hidden_states=merged.tokens, encoder_attention_mask=mask).last_hidden_state
+            merged = vb.MergedTokens(states, None, [])
         if merged.per_frame:
             tokens = merged.tokens + rows[:, None, :]
             sequence = tokens.reshape(1, -1, tokens.shape[-1])
@@ -149,13 +178,21 @@ class VidLMForConditionalGeneration(nn.Module):
 
     # -- decoder input ---------------------------------------------------------------------------
 
-    def prompt_text(self, question: str) -> str:
-        return self.prompt_template.format(question=question)
+    def prompt_parts(self, question: str) -> tuple[str, str]:
+        """(text before the visual rows, text after them) for a question."""
+        before, visual, after = self.prompt_template.partition("{visual}")
+        if not visual:
+            before, after = "", before
+        return before, after.replace("{question}", question)
 
-    def input_embeddings(self, prefix: torch.Tensor, prompt_ids: list[int]) -> torch.Tensor:
-        """[1, 1 + Qv + P, D]: BOS, the visual prefix, the prompt tokens."""
+    def prompt_text(self, question: str) -> str:
+        """The text after the visual rows (the whole prompt when the template has no {visual})."""
+        return self.prompt_parts(question)[1]
+
+    def input_embeddings(self, prefix: torch.Tensor, prompt_ids: list[int], before_ids: list[int] | None = None) -> torch.Tensor:
+        """[1, 1 + B + Qv + P, D]: BOS, the text before the visual rows, the visual prefix, the prompt tokens."""
         embed = self.language_model.get_input_embeddings()
-        bos = torch.tensor([[self.text_config.bos_token_id]])
+        bos = torch.tensor([[self.text_config.bos_token_id] + list(before_ids or [])])
         ids = torch.tensor([prompt_ids], dtype=torch.long)
         return torch.cat([embed(bos), prefix.to(embed.weight.dtype), embed(ids)], dim=1)
 

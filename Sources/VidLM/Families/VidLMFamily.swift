@@ -3,11 +3,14 @@ import VidLMMedia
 import VidLMModels
 import VidLMTensor
 
-/// The `vidlm` family (ours): vision → token merger → frame positions → video Q-Former →
-/// `llama_proj` → LLaMA-style decoder. Layout and rules: `tools/reference/vidlm_model.py`.
+/// The `vidlm` family (ours): vision → token merger → (optional per-frame image Q-Former, the
+/// Video-LLaMA layout) → frame positions → video Q-Former → `llama_proj` → LLaMA-style decoder.
+/// Layout and rules: `tools/reference/vidlm_model.py`; Video-LLaMA checkpoints are converted into
+/// it by `tools/convert/video_llama.py`.
 ///
 /// Decoder input: BOS, the Qv visual rows, then `prompt_template` with the question, tokenized
-/// without special tokens. Captioning asks `caption_question`.
+/// without special tokens; a template holding `{visual}` puts the visual rows there (BOS, text
+/// before, visual rows, text after). Captioning asks `caption_question`.
 public struct VidLMFamily: VisionLanguageModel {
     public static let modelTypes = ["vidlm"]
 
@@ -29,6 +32,9 @@ public struct VidLMFamily: VisionLanguageModel {
         let visionConfig = try dir.nested(VisionConfig.self, "vision_config")!
         let mergerConfig = try MergerConfig.fromModelConfig(dir.configData, file: dir.configPath)
         let qformerConfig = try dir.nested(QFormerConfig.self, "video_qformer_config")!
+        // The Video-LLaMA layout's per-frame image Q-Former.
+        let imageConfig = try dir.nested(QFormerConfig.self, "qformer_config", required: false)
+        let imageQueries = try dir.int("num_query_tokens", default: 32)
         let (textConfig, textPrefix) = try LanguageModelLoader.textConfig(from: dir.configData, file: dir.configPath)
         guard case .llama(let llama) = textConfig else {
             throw ConfigError(file: dir.configPath, "'text_config.model_type' must be 'llama' for the vidlm family.")
@@ -56,21 +62,32 @@ public struct VidLMFamily: VisionLanguageModel {
             let merger = try TokenMerger(config: mergerConfig, vision: visionConfig, weights: weights, prefix: "merger.")
             let video = try VideoQFormer(qformerConfig: qformerConfig, numQueryTokens: queries, maxFramePositions: maxFramePos,
                                          outputWidth: llama.hiddenSize, weights: weights)
-            let bridge = try VidLMBridge(merger: merger, video: video)
+            let image = try imageConfig.map { try VidLMBridge.ImageQFormer(config: $0, queries: imageQueries, weights: weights) }
+            let bridge = try VidLMBridge(merger: merger, imageQFormer: image, video: video)
             let language = try LanguageModelLoader.build(textConfig, weights: weights, prefix: textPrefix)
             return (vision, bridge, language)
         }
     }
 
+    /// The template's text before and after the visual rows, with the question filled in.
+    func promptParts(question: String) -> (before: String, after: String) {
+        guard let r = promptTemplate.range(of: "{visual}") else {
+            return ("", promptTemplate.replacingOccurrences(of: "{question}", with: question))
+        }
+        return (String(promptTemplate[..<r.lowerBound]),
+                String(promptTemplate[r.upperBound...]).replacingOccurrences(of: "{question}", with: question))
+    }
+
     public func prompt(features: Tensor, question: String?, framePositions: [Int]?) throws -> PreparedPrompt {
         let out = try bridge(features, framePositions: framePositions)
         let asked = question ?? captionQuestion ?? ""
-        let text = promptTemplate.replacingOccurrences(of: "{question}", with: asked)
-        let ids = tokenizer.encode(text, addSpecialTokens: false)
+        let (before, after) = promptParts(question: asked)
+        let head = [bosTokenId] + (before.isEmpty ? [] : tokenizer.encode(before, addSpecialTokens: false))
+        let ids = tokenizer.encode(after, addSpecialTokens: false)
         let visual = out.projected.reshaped([out.projected.shape[1], out.projected.shape[2]])
-        let embeddings = Tensor.concatenate([try language.embed([bosTokenId]), visual] + (ids.isEmpty ? [] : [try language.embed(ids)]))
-        return PreparedPrompt(embeddings: embeddings, textIds: [bosTokenId] + ids,
-                              inputIds: [bosTokenId] + Array(repeating: -1, count: visual.shape[0]) + ids,
+        let embeddings = Tensor.concatenate([try language.embed(head), visual] + (ids.isEmpty ? [] : [try language.embed(ids)]))
+        return PreparedPrompt(embeddings: embeddings, textIds: head + ids,
+                              inputIds: head + Array(repeating: -1, count: visual.shape[0]) + ids,
                               stages: ["merged": out.merged.tokens, "bridge": out.hidden, "projected": out.projected])
     }
 }

@@ -7,16 +7,43 @@ import VidLMTensor
 /// Positions: with a per-frame merger every token of frame t gets row t of
 /// `video_frame_position_embedding`; with the temporal merger a token gets the row of the frame
 /// that started it (`MergedTokens.frameOffsets`). More frames than the table holds interpolate it.
+///
+/// Optional image Q-Former (the Video-LLaMA layout): each frame's merged tokens first go through
+/// a BLIP-2 Q-Former (`query_tokens`, `qformer.*`); its query outputs [T, Q, Hq] are the frame
+/// tokens that get positions and feed the video Q-Former.
 public struct VidLMBridge: Sendable {
     public let merger: TokenMerger
+    public let imageQFormer: ImageQFormer?
     public let video: VideoQFormer
 
-    public init(merger: TokenMerger, video: VideoQFormer) throws(BridgeError) {
-        let merged = merger.outputWidth
-        guard merged == video.qformer.config.encoderHiddenSize else {
-            throw .widthMismatch("the token merger gives \(merged)-wide tokens but 'video_qformer_config.encoder_hidden_size' is \(video.qformer.config.encoderHiddenSize)")
+    /// The per-frame Q-Former of the Video-LLaMA layout.
+    public struct ImageQFormer: Sendable {
+        public let qformer: QFormer
+        let queryTokens: Tensor  // [1, Q, Hq]
+
+        /// Binds `<prefix>query_tokens` [1, queries, H] and `<prefix>qformer.*`.
+        public init(config: QFormerConfig, queries: Int, weights: ParameterSource, prefix: String = "") throws {
+            qformer = try QFormer(config: config, weights: weights, prefix: prefix + "qformer.", textInput: false)
+            queryTokens = try weights.take(prefix + "query_tokens", shape: [1, queries, config.hiddenSize]).toF32()
+        }
+    }
+
+    public init(merger: TokenMerger, imageQFormer: ImageQFormer? = nil, video: VideoQFormer) throws(BridgeError) {
+        var width = merger.outputWidth
+        if let imageQFormer {
+            if case .temporal = merger.config {
+                throw .badInput("an image Q-Former needs per-frame tokens, but the temporal merger makes one clip-level sequence")
+            }
+            guard width == imageQFormer.qformer.config.encoderHiddenSize else {
+                throw .widthMismatch("the token merger gives \(width)-wide tokens but 'qformer_config.encoder_hidden_size' is \(imageQFormer.qformer.config.encoderHiddenSize)")
+            }
+            width = imageQFormer.qformer.config.hiddenSize
+        }
+        guard width == video.qformer.config.encoderHiddenSize else {
+            throw .widthMismatch("the frame tokens are \(width) wide but 'video_qformer_config.encoder_hidden_size' is \(video.qformer.config.encoderHiddenSize)")
         }
         self.merger = merger
+        self.imageQFormer = imageQFormer
         self.video = video
     }
 
@@ -42,7 +69,12 @@ public struct VidLMBridge: Sendable {
             throw BridgeError.badInput("\(framePositions.count) frame positions for \(t) frames")
         }
         let rows = try framePositions.map { try video.positions.rows(positions: $0) } ?? video.positions.rows(frames: t)
-        let merged = try merger(features)
+        var merged = try merger(features)
+        if let image = imageQFormer {
+            let queries = Tensor.concatenate(Array(repeating: image.queryTokens, count: t))
+            let states = try image.qformer(queries: queries, encoder: merged.tokens, encoderLogCounts: merged.encoderLogCounts)
+            merged = MergedTokens(tokens: states, counts: nil, provenance: [], proportionalAttention: false)
+        }
         let e = merged.tokens.shape[2]
         // The frame each output token takes its position from.
         var owner: [Int] = []
