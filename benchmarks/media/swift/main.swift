@@ -5,6 +5,9 @@
 //   vidlm-bench sequential <file> [--repeat R]
 //   vidlm-bench vision <model dir> [--batch B] [--repeat R]   (see VisionBench.swift)
 //   vidlm-bench sgemm [--m M --n N --k K] [--repeat R]
+//   vidlm-bench text --model DIR [--prompt-tokens P] [--new-tokens N] [--runs R]   (TextBench.swift)
+//   vidlm-bench bandwidth [--mib M] [--runs R]                                    (TextBench.swift)
+//   vidlm-bench bridge DIR [--runs R] [--clips A,B] [--mergers A,B]                (BridgeBench.swift)
 import Foundation
 import VidLMMedia
 import VidLMTensor
@@ -73,9 +76,15 @@ func run(_ o: Options) async throws -> [String: Any] {
             "frames": decoded, "threads": ThreadBudget.cores]
 }
 
-if CommandLine.arguments.count >= 2, ["vision", "sgemm"].contains(CommandLine.arguments[1]) {
+if CommandLine.arguments.count >= 2, ["vision", "sgemm", "text", "bandwidth", "bridge"].contains(CommandLine.arguments[1]) {
     do {
-        let result = try VisionBench.run(Array(CommandLine.arguments.dropFirst()))
+        let args = Array(CommandLine.arguments.dropFirst())
+        let result: [String: Any]
+        switch args[0] {
+        case "text", "bandwidth": result = try TextBench.run(args)
+        case "bridge": result = try BridgeBench.run(args)
+        default: result = try VisionBench.run(args)
+        }
         let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         FileHandle.standardOutput.write(data + Data("\n".utf8))
         exit(0)
