@@ -68,6 +68,28 @@ final class EngineReliabilityTests: XCTestCase {
         }
     }
 
+    /// Cancelled media requests leave no decoder threads behind.
+    func testCancelledRequestsLeaveNoThreads() async throws {
+        func threads() throws -> Int { try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count }
+        let engine = try await Engine.load(directory: Fixtures.parity("e2e_vidlm_tiny"))
+        let clip = Fixtures.repo.appendingPathComponent("samples/clip.mp4").path
+        let options = AskOptions(frames: 4, generation: GenerationParameters(maxNewTokens: 40, stopTokenIds: []))
+        _ = try await engine.answer(.media(path: clip), question: "what happens?", options: options)  // warm pools
+        try await Task.sleep(for: .milliseconds(300))
+        let before = try threads()
+        for _ in 0..<4 {
+            for try await event in engine.ask(.media(path: clip), question: "what happens?", options: options) {
+                if case .encoded = event { break }  // stop mid-decode
+            }
+        }
+        var after = try threads()
+        for _ in 0..<20 where after > before {
+            try await Task.sleep(for: .milliseconds(100))
+            after = try threads()
+        }
+        XCTAssertLessThanOrEqual(after, before, "threads before \(before), after \(after)")
+    }
+
     /// Copies a model directory, letting `edit` change its tensors.
     private func damaged(_ name: String, _ edit: (inout [String: Tensor]) throws -> Void) throws -> URL {
         let source = Fixtures.parity(name)
