@@ -13,29 +13,9 @@ struct AnswerOptions: ParsableArguments {
     @Option(help: "Frames to sample uniformly (default: the model's; with --fps, the maximum).")
     var frames: Int?
 
-    @Option(help: "Frames per second to sample instead of a fixed count.")
-    var fps: Double?
+    @OptionGroup var range: TimeRangeOptions
 
-    @Option(help: "Start time in seconds from the first frame.")
-    var start: Double?
-
-    @Option(help: "End time in seconds from the first frame.")
-    var end: Double?
-
-    @Flag(help: "Approximate and fast: use the key frame nearest each chosen frame.")
-    var keyframes = false
-
-    @Option(help: "Most tokens to generate.")
-    var maxTokens: Int = 64
-
-    @Option(help: "Sampling temperature; 0 is greedy.")
-    var temperature: Float = 0
-
-    @Option(help: "Nucleus sampling: keep the most likely tokens up to this probability mass.")
-    var topP: Float = 1
-
-    @Option(help: "Seed of the sampler (the same seed gives the same answer).")
-    var seed: UInt64 = 0
+    @OptionGroup var sampling: SamplingParameterOptions
 
     @Flag(help: "Print one JSON object (answer, token_ids, frames, model, timings) instead of text.")
     var json = false
@@ -45,12 +25,8 @@ struct AnswerOptions: ParsableArguments {
 
     func askOptions(stillImage: Bool) throws -> AskOptions {
         if let frames, frames < 1 { throw CLIError(message: "--frames must be at least 1.") }
-        if maxTokens < 1 { throw CLIError(message: "--max-tokens must be at least 1.") }
-        if !(temperature >= 0) || !temperature.isFinite { throw CLIError(message: "--temperature must be 0 (greedy) or positive.") }
-        if !(topP > 0 && topP <= 1) { throw CLIError(message: "--top-p must be in (0, 1].") }
-        let generation = GenerationParameters(maxNewTokens: maxTokens, temperature: temperature, topP: topP, seed: seed)
-        return AskOptions(frames: frames, fps: fps, start: start, end: end, keyframes: keyframes,
-                          stillImage: stillImage, generation: generation)
+        return AskOptions(frames: frames, fps: range.fps, start: range.start, end: range.end, keyframes: range.keyframes,
+                          stillImage: stillImage, generation: try sampling.parameters())
     }
 }
 

@@ -41,17 +41,12 @@ struct SamplingOptions: ParsableArguments {
     @Option(help: "Number of frames, spread uniformly (default 8; with --fps, the maximum).")
     var count: Int?
 
-    @Option(help: "Frames per second to sample instead of a fixed count.")
-    var fps: Double?
+    @OptionGroup var range: TimeRangeOptions
 
-    @Option(help: "Start time in seconds from the first frame.")
-    var start: Double?
-
-    @Option(help: "End time in seconds from the first frame.")
-    var end: Double?
-
-    @Flag(help: "Approximate and fast: return the key frame nearest each requested frame.")
-    var keyframes = false
+    var fps: Double? { range.fps }
+    var start: Double? { range.start }
+    var end: Double? { range.end }
+    var keyframes: Bool { range.keyframes }
 
     func request(size: PixelSize?) throws -> FrameRequest {
         if let count, count <= 0 { throw CLIError(message: "--count must be at least 1.") }

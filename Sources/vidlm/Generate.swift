@@ -19,23 +19,13 @@ struct Generate: AsyncParsableCommand {
     @Option(help: "The prompt text.")
     var prompt: String
 
-    @Option(help: "Most tokens to generate.")
-    var maxTokens: Int = 64
-
-    @Option(help: "Sampling temperature; 0 is greedy.")
-    var temperature: Float = 0
-
-    @Option(help: "Nucleus sampling: keep the most likely tokens up to this probability mass.")
-    var topP: Float = 1
+    @OptionGroup var sampling: SamplingParameterOptions
 
     @Option(help: "Keep only the K most likely tokens when sampling (0: all).")
     var topK: Int = 0
 
     @Option(help: "Penalty > 1 for tokens already seen.")
     var repetitionPenalty: Float = 1
-
-    @Option(help: "Seed of the sampler.")
-    var seed: UInt64 = 0
 
     @Option(help: "Stop when the generated text contains this string (repeatable).")
     var stop: [String] = []
@@ -57,11 +47,8 @@ struct Generate: AsyncParsableCommand {
     }
 
     private func execute() async throws {
-        if maxTokens < 1 { throw CLIError(message: "--max-tokens must be at least 1.") }
         let directory = URL(fileURLWithPath: model)
-        let parameters = GenerationParameters(maxNewTokens: maxTokens, temperature: temperature, topK: topK, topP: topP,
-                                              repetitionPenalty: repetitionPenalty, seed: seed)
-        try parameters.validate()
+        let parameters = try sampling.parameters(topK: topK, repetitionPenalty: repetitionPenalty)
         ThreadBudget.configureBLAS()
         let language = try await Task.detached { try LanguageModelLoader.load(directory: directory) }.value
         let tokenizer = try Tokenizer.load(directory: directory)

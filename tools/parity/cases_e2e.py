@@ -41,23 +41,8 @@ SIZE = 32
 
 
 def _init(model: torch.nn.Module, scale: float) -> torch.nn.Module:
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if ("norm" in name or "LayerNorm" in name) and name.endswith("weight"):
-                p.copy_(1 + 0.1 * torch.randn_like(p))
-            elif name.endswith("bias"):
-                p.copy_(0.1 * torch.randn_like(p))
-            else:
-                p.copy_(scale * torch.randn_like(p))
-    return model.eval()
-
-
-def _files(*folders_and_names) -> dict[str, bytes]:
-    out = {}
-    for folder, names in folders_and_names:
-        for name in names:
-            out[name[1]] = (TOKENIZERS / folder / name[0]).read_bytes()
-    return out
+    from cases_text import _random_init
+    return _random_init(model, scale)
 
 
 def _tokenizer_files(folder: str, into: str = "") -> dict[str, bytes]:
@@ -363,4 +348,52 @@ def _():
                    config=converted_config, state=converted_state,
                    files={**_tokenizer_files("llama2"), "preprocessor_config.json": preprocessor},
                    meta={"question": question, "new_tokens": NEW_TOKENS, "min_greedy_gap": gap,
+                         "logits_scale": float(logits.abs().max())})
+
+
+# ---------------------------------------------------------------------------------------------
+# The shipped model: Swift vs PyTorch on the trained weights
+# ---------------------------------------------------------------------------------------------
+
+SHIPPED = ROOT / "models" / "vidlm-shapes"
+
+
+@case("shipped_vidlm_shapes")
+def _():
+    """The embedded model (models/vidlm-shapes, read in place, not copied) on a sample clip decoded
+    by the ffmpeg CLI: stage outputs, last logits and greedy ids from the PyTorch module."""
+    import os
+    folder = pathlib.Path(os.environ.get("VIDLM_SHIPPED_MODEL", SHIPPED))
+    config = json.loads((folder / "config.json").read_text())
+    model = vm.VidLMForConditionalGeneration(config).eval()
+    model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=False)
+    if config["text_config"].get("tie_word_embeddings"):
+        model.language_model.tie_weights()
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"))
+    clip = sorted((ROOT / "samples" / "world").glob("*.mp4"))[0]
+    frames = config.get("num_frames", 8)
+    indices, decoded = _uniform_frames(clip, frames)
+    pre = json.loads((folder / "preprocessor_config.json").read_text())
+    ip = BlipImageProcessor(size=pre["size"], image_mean=pre["image_mean"], image_std=pre["image_std"],
+                            resample=pre.get("resample", 3))
+    pixels = torch.stack([ip(Image.fromarray(f), return_tensors="pt")["pixel_values"][0] for f in decoded])
+    question = "what happens?"
+    before, after = model.prompt_parts(question)
+    prompt_ids = tok(after, add_special_tokens=False).input_ids
+    with torch.no_grad():
+        features = model.vision_features(pixels)
+        stages = model.visual_prefix(features)
+        embeds = model.input_embeddings(stages["prefix"], prompt_ids, tok(before, add_special_tokens=False).input_ids)
+        logits = model.language_model(inputs_embeds=embeds).logits[0]
+        eos = model.text_config.eos_token_id
+        greedy, gap = _greedy_with_gap(lambda: model.language_model.generate(
+            inputs_embeds=embeds, max_new_tokens=48, do_sample=False, eos_token_id=eos, pad_token_id=eos,
+            output_scores=True, return_dict_in_generate=True))
+    greedy = greedy[:greedy.index(eos)] if eos in greedy else greedy
+    return Fixture(model, {"pixel_values": pixels},
+                   {"vision": features, "prefix": stages["prefix"][0], "logits": logits,
+                    "greedy_ids": torch.tensor(greedy, dtype=torch.int64)},
+                   config={"model": "models/vidlm-shapes"}, state={},
+                   meta={"question": question, "media": str(clip.relative_to(ROOT)), "frame_indices": indices,
+                         "answer": tok.decode(greedy), "min_greedy_gap": gap, "new_tokens": 48,
                          "logits_scale": float(logits.abs().max())})

@@ -28,7 +28,7 @@ def _random_init(model: torch.nn.Module, scale: float) -> torch.nn.Module:
     # every parameter matter. `scale` is picked per family so logits spread over several units.
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if "norm" in name and name.endswith("weight"):
+            if ("norm" in name or "LayerNorm" in name) and name.endswith("weight"):
                 p.copy_(1 + 0.1 * torch.randn_like(p))
             elif name.endswith("bias"):
                 p.copy_(0.1 * torch.randn_like(p))

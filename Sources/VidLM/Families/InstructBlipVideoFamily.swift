@@ -33,26 +33,11 @@ public struct InstructBlipVideoFamily: VisionLanguageModel {
 
     public init(directory dir: ModelDirectory) throws {
         modelType = dir.modelType
-        let (visionConfig, visionPrefix) = try VisionLoader.visionConfig(from: dir.configData, file: dir.configPath)
-        let qformerConfig = try dir.nested(QFormerConfig.self, "qformer_config")!
-        let (textConfig, textPrefix) = try LanguageModelLoader.textConfig(from: dir.configData, file: dir.configPath)
-        let queries = try dir.int("num_query_tokens", default: 32)
         videoTokenId = dir.value("video_token_index") != nil || dir.value("image_token_index") == nil
             ? try dir.int("video_token_index") : try dir.int("image_token_index")
-        guard qformerConfig.encoderHiddenSize == visionConfig.hiddenSize else {
-            throw ConfigError(file: dir.configPath, "'qformer_config.encoder_hidden_size' (\(qformerConfig.encoderHiddenSize)) must equal the vision hidden_size (\(visionConfig.hiddenSize)).")
-        }
-        preprocess = try dir.preprocessConfig(imageSize: visionConfig.imageSize)
-        tokenizer = try dir.tokenizer()
+        let parts = try QFormerCheckpoint(dir, instructionAware: true)
+        (vision, bridge, language, tokenizer, preprocess) = (parts.vision, parts.bridge, parts.language, parts.tokenizer, parts.preprocess)
         qformerTokenizer = try dir.tokenizer(subfolder: "qformer_tokenizer")
-        let store = try WeightStore(directory: dir.url)
-        (vision, bridge, language) = try WeightBinder.load(store, ignoring: { $0.hasSuffix("rotary_emb.inv_freq") }) { weights in
-            let vision = try VisionTransformer(config: visionConfig, weights: weights, prefix: visionPrefix)
-            let text = try LanguageModelLoader.build(textConfig, weights: weights, prefix: textPrefix)
-            let bridge = try QFormerBridge(qformerConfig: qformerConfig, numQueryTokens: queries,
-                                           textHiddenSize: text.embeddingWidth, instructionAware: true, weights: weights)
-            return (vision, bridge, text)
-        }
     }
 
     public func prompt(features: Tensor, question: String?, framePositions: [Int]?) throws -> PreparedPrompt {
