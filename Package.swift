@@ -72,21 +72,27 @@ let package = Package(
             dependencies: ["VidLMMedia", "VidLMTensor", "VidLMModels"],
             path: "benchmarks/media/swift"
         ),
+        // Fixture paths and the parity tolerance check every test target shares.
+        .target(
+            name: "VidLMTestSupport",
+            dependencies: ["VidLMTensor"],
+            path: "Tests/VidLMTestSupport"
+        ),
         .testTarget(
             name: "VidLMMediaTests",
             dependencies: ["VidLMMedia"]
         ),
         .testTarget(
             name: "VidLMTensorTests",
-            dependencies: ["VidLMTensor"]
+            dependencies: ["VidLMTensor", "VidLMTestSupport"]
         ),
         .testTarget(
             name: "VidLMModelsTests",
-            dependencies: ["VidLMModels"]
+            dependencies: ["VidLMModels", "VidLMTestSupport"]
         ),
         .testTarget(
             name: "VidLMTests",
-            dependencies: ["VidLM", "VidLMMedia", "VidLMModels", "VidLMTensor"]
+            dependencies: ["VidLM", "VidLMMedia", "VidLMModels", "VidLMTensor", "VidLMTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

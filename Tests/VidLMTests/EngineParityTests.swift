@@ -1,14 +1,15 @@
 import Foundation
 import XCTest
+@_exported import VidLMTestSupport
 import VidLMMedia
 import VidLMModels
 import VidLMTensor
 @testable import VidLM
 
 enum Fixtures {
-    static let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    static let repo = tests.deletingLastPathComponent()
-    static func parity(_ name: String) -> URL { tests.appendingPathComponent("Fixtures/parity/\(name)") }
+    static let tests = TestFixtures.tests
+    static let repo = TestFixtures.repository
+    static func parity(_ name: String) -> URL { TestFixtures.parity(name) }
 }
 
 /// One end-to-end fixture: a whole model directory written by tools/parity/cases_e2e.py with the
@@ -30,21 +31,6 @@ struct EndToEndCase {
     var question: String { meta["question"] as! String }
     var newTokens: Int { meta["new_tokens"] as! Int }
     var options: AskOptions { AskOptions(generation: .greedy(maxNewTokens: newTokens)) }
-}
-
-func assertClose(_ actual: Tensor, _ expected: Tensor, tolerance: Float = 1e-4, _ what: String,
-                 file: StaticString = #filePath, line: UInt = #line) {
-    XCTAssertEqual(actual.shape, expected.shape, "\(what): shape", file: file, line: line)
-    guard actual.shape == expected.shape else { return }
-    let a = actual.floats(), e = expected.floats()
-    var maxErr: Float = 0, scale: Float = 0
-    for i in 0..<e.count {
-        maxErr = max(maxErr, abs(a[i] - e[i]))
-        scale = max(scale, abs(e[i]))
-        if a[i].isNaN != e[i].isNaN { maxErr = .infinity }
-    }
-    XCTAssertLessThanOrEqual(maxErr, tolerance * max(scale, 1e-6), "\(what): max-abs error \(maxErr) vs scale \(scale)",
-                             file: file, line: line)
 }
 
 /// The engine against transformers / the vidlm PyTorch reference, whole model to token ids.
