@@ -43,9 +43,12 @@ bw_vidlm = statistics.median(bw["vidlm"]["gbps"])
 bw_numpy = statistics.median(bw["numpy"]["gbps"])
 bandwidth = max(bw_vidlm, bw_numpy)
 cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"], capture_output=True, text=True).stdout.strip()
-print(f"CPU: {cpu}; {os.cpu_count()} cores; 2 threads per tool; prompt 128 tokens, 64 new tokens (greedy, no stop token); "
-      f"medians of {len(rows[1]['run']['prefill_seconds'])} runs.\n")
-print(f"Streaming-read bandwidth (2 threads, 1 GiB, median of 10): vidlm-bench bandwidth {bw_vidlm:.1f} GB/s, "
+first = rows[1]["run"]
+print(f"CPU: {cpu}; {os.cpu_count()} cores; {first['threads']} threads per tool; prompt {first['prompt_tokens']} tokens, "
+      f"{first['new_tokens']} new tokens (greedy, no stop token); medians of {len(first['prefill_seconds'])} runs; "
+      f"decode tok/s = {first['decode_steps']} single-token steps / their time.\n")
+print(f"Streaming-read bandwidth ({bw['vidlm']['threads']} threads, {bw['vidlm']['bytes'] / GiB:.0f} GiB, median of "
+      f"{len(bw['vidlm']['gbps'])}): vidlm-bench bandwidth {bw_vidlm:.1f} GB/s, "
       f"numpy {bw_numpy:.1f} GB/s; the roofline uses {bandwidth:.1f} GB/s.\n")
 print("| model | tool | OpenBLAS core | prefill 128 tok (s) | vs PyTorch | decode tok/s | vs PyTorch | roofline tok/s | % of roofline "
       "| peak RSS | RSS limit | same tokens as PyTorch |")
