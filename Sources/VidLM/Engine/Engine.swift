@@ -56,9 +56,12 @@ public final class Engine: Sendable {
     // MARK: - Frames and features
 
     /// The vision features [T, N, Dv] of the frames a request uses, with those frames.
-    public func visionFeatures(_ input: EngineInput, options: AskOptions = AskOptions(),
-                               timings: UnsafeTimings? = nil,
-                               report: @Sendable (EngineEvent) -> Void = { _ in }) async throws -> (features: Tensor, frames: [FrameInfo]) {
+    public func visionFeatures(_ input: EngineInput, options: AskOptions = AskOptions()) async throws -> (features: Tensor, frames: [FrameInfo]) {
+        try await visionFeatures(input, options: options, timings: nil) { _ in }
+    }
+
+    func visionFeatures(_ input: EngineInput, options: AskOptions, timings: RequestTimings?,
+                        report: @Sendable (EngineEvent) -> Void) async throws -> (features: Tensor, frames: [FrameInfo]) {
         switch input {
         case .pixels(let pixels):
             guard pixels.rank == 4, pixels.shape[1] == 3, pixels.shape[0] > 0 else {
@@ -90,7 +93,7 @@ public final class Engine: Sendable {
 
     /// Decodes the chosen frames and encodes each as it arrives: the decoder actor works on its own
     /// thread one frame ahead, so decoding overlaps the vision tower.
-    private func encodeMedia(_ path: String, options: AskOptions, timings: UnsafeTimings?,
+    private func encodeMedia(_ path: String, options: AskOptions, timings: RequestTimings?,
                              report: @Sendable (EngineEvent) -> Void) async throws -> (features: Tensor, frames: [FrameInfo]) {
         let request = try frameRequest(options)
         let decoder = try await MediaDecoder.open(path)
@@ -122,7 +125,7 @@ public final class Engine: Sendable {
     private func run(_ input: EngineInput, question: String?, options: AskOptions,
                      report: @escaping @Sendable (EngineEvent) -> Void) async throws -> AskResult {
         try options.generation.validate()
-        let timings = UnsafeTimings()
+        let timings = RequestTimings()
         let (features, frames) = try await visionFeatures(input, options: options, timings: timings, report: report)
         var answers: [Answer] = []
         var finish = FinishReason.maxTokens
@@ -145,7 +148,7 @@ public final class Engine: Sendable {
                          answers: answers, frames: frames, timings: timings.value, finish: finish)
     }
 
-    private func generate(features: Tensor, question: String?, options: AskOptions, timings: UnsafeTimings,
+    private func generate(features: Tensor, question: String?, options: AskOptions, timings: RequestTimings,
                           report: @Sendable (EngineEvent) -> Void) throws -> (Answer, FinishReason) {
         var clock = ContinuousClock.now
         let prompt = try model.prompt(features: features, question: question, framePositions: nil)
@@ -178,10 +181,9 @@ public final class Engine: Sendable {
     }
 }
 
-/// Per-request stage timings, written only by the request's own task.
-public final class UnsafeTimings: @unchecked Sendable {
-    public var value = StageTimings()
-    public init() {}
+/// Per-request stage timings, written only by the request's own task (never shared).
+final class RequestTimings: @unchecked Sendable {
+    var value = StageTimings()
 }
 
 func seconds(since start: ContinuousClock.Instant) -> Double {
