@@ -1,6 +1,6 @@
 """The "shapes" clip world: a tiny synthetic video world, deterministic from a seed.
 
-A scene is one to three shapes (distinct kinds, distinct colours) on a plain background, 64x64 px,
+A scene is one to three shapes (circle, square, triangle; distinct kinds, distinct colours) on a plain background, 64x64 px,
 8-16 frames at 8 fps. Shapes move, grow, shrink, appear, disappear, change colour, or two of them
 move toward / away from each other; a clip may hold two events at once or one after the other.
 Every clip has one canonical caption (fixed wording and mention order) and QA pairs derived from the
@@ -13,7 +13,7 @@ ground truth; stills (one frame) have a caption such as "a red circle and a blue
     world.caption(scene), world.qa_pairs(scene)
 
 Conventions (also in MODEL_CARD.md):
-* Mention order: shapes by kind order circle, square, triangle, diamond; sequential clips by time.
+* Mention order: shapes by kind order circle, square, triangle; sequential clips by time.
 * Captions end with "."; QA answers are short phrases without a final period.
 * Caption questions (CAPTION_QUESTIONS) all map to the caption.
 """
@@ -26,7 +26,7 @@ import numpy as np
 
 SIZE = 64
 FPS = 8
-SHAPES = ["circle", "square", "triangle", "diamond"]
+SHAPES = ["circle", "square", "triangle"]
 COLOURS = {
     "red": (220, 40, 40),
     "green": (40, 180, 60),
@@ -141,12 +141,12 @@ def _place(rng, shapes, frames, tries=400):
         for sh in shapes:
             if sh.event in ("toward", "away"):
                 continue
-            base = rng.uniform(6.0, 9.0)
+            base = rng.uniform(7.5, 10.0)
             sh.s0 = sh.s1 = base
             if sh.event == "grow":
-                sh.s0, sh.s1 = rng.uniform(4.0, 5.5), rng.uniform(9.0, 11.0)
+                sh.s0, sh.s1 = rng.uniform(5.0, 6.5), rng.uniform(10.5, 12.0)
             elif sh.event == "shrink":
-                sh.s0, sh.s1 = rng.uniform(9.0, 11.0), rng.uniform(4.0, 5.5)
+                sh.s0, sh.s1 = rng.uniform(10.5, 12.0), rng.uniform(5.0, 6.5)
             r = _radius(sh.kind, max(sh.s0, sh.s1))
             sh.x0, sh.y0 = rng.uniform(r + 1, SIZE - 1 - r), rng.uniform(r + 1, SIZE - 1 - r)
             sh.x1, sh.y1 = sh.x0, sh.y0
@@ -167,11 +167,11 @@ def _place(rng, shapes, frames, tries=400):
         pair = [sh for sh in shapes if sh.event in ("toward", "away")]
         if pair:
             a, b = pair
-            size_a, size_b = rng.uniform(6.0, 8.0), rng.uniform(6.0, 8.0)
+            size_a, size_b = rng.uniform(7.0, 9.0), rng.uniform(7.0, 9.0)
             a.s0 = a.s1 = size_a
             b.s0 = b.s1 = size_b
             ra, rb = _radius(a.kind, size_a), _radius(b.kind, size_b)
-            far, near = rng.uniform(40.0, 48.0), ra + rb + rng.uniform(3.0, 6.0)
+            far, near = rng.uniform(42.0, 46.0), ra + rb + rng.uniform(2.0, 5.0)
             d0, d1 = (far, near) if a.event == "toward" else (near, far)
             horizontal = rng.random() < 0.6
             c_main = rng.uniform(SIZE / 2 - 4, SIZE / 2 + 4)

@@ -107,9 +107,11 @@ def to_pixels(frames: np.ndarray) -> torch.Tensor:
     return x.movedim(-1, -3)
 
 
-def batched_prefix(model, pixels: torch.Tensor) -> torch.Tensor:
+def batched_prefix(model, pixels: torch.Tensor, extras: bool = False):
     """pixels [B, T, 3, 64, 64] (same T for the batch) → visual prefix [B, Qv, D], the module's
-    per-clip math (vision per frame, spatial pool per frame, frame rows 0..T-1, Q-Former) batched."""
+    per-clip math (vision per frame, spatial pool per frame, frame rows 0..T-1, Q-Former) batched.
+    extras=True also returns the vision features [B*T, N, Dv] and the Q-Former output [B, Qv, H]
+    (for the auxiliary heads)."""
     b, t = pixels.shape[:2]
     feats = model.vision_features(pixels.reshape(b * t, *pixels.shape[2:]))       # [B*T, N, Dv]
     merged = model.merger(feats)
@@ -121,7 +123,8 @@ def batched_prefix(model, pixels: torch.Tensor) -> torch.Tensor:
         mask = torch.log(merged.counts.float()).reshape(b, 1, 1, -1)
     out = model.video_Qformer(query_embeds=model.video_query_tokens.expand(b, -1, -1),
                               encoder_hidden_states=sequence, encoder_attention_mask=mask)
-    return model.llama_proj(out.last_hidden_state)
+    prefix = model.llama_proj(out.last_hidden_state)
+    return (prefix, feats, out.last_hidden_state) if extras else prefix
 
 
 def batched_lm(model, prefix: torch.Tensor, owner: list[int], prompts: list[list[int]], answers: list[list[int]],
@@ -183,18 +186,120 @@ def make_data(seed: int, n_clips: int, n_stills: int, chunk: int = 1000):
     """Training scenes and their decoded, sampled frames (uint8)."""
     rng = random.Random(seed)
     clips, clip_frames = [], np.empty((n_clips, NUM_FRAMES, 64, 64, 3), np.uint8)
+    clip_aux, still_aux = new_aux(n_clips, NUM_FRAMES), new_aux(n_stills, 1)
     for start in range(0, n_clips, chunk):
         scenes = [world.sample_clip(rng) for _ in range(min(chunk, n_clips - start))]
         decoded = codec.roundtrip_many([world.render(s) for s in scenes], crf=rng.choice(CRFS))
         for j, (sc, fr) in enumerate(zip(scenes, decoded)):
-            clip_frames[start + j] = fr[world.sample_indices(len(fr), NUM_FRAMES)]
+            idx = world.sample_indices(len(fr), NUM_FRAMES)
+            clip_frames[start + j] = fr[idx]
+            aux_targets(sc, idx, clip_aux, start + j)
         clips += scenes
     stills = [world.sample_still(rng) for _ in range(n_stills)]
     raw = [world.render(s) for s in stills]
     # stills: half exact (PNG), half through the codec (a frame grabbed from a video)
     decoded = codec.roundtrip_many(raw, crf=23)
     still_frames = np.stack([(r if i % 2 == 0 else d)[0] for i, (r, d) in enumerate(zip(raw, decoded))])
-    return clips, clip_frames, stills, still_frames
+    for i, sc in enumerate(stills):
+        aux_targets(sc, [0], still_aux, i)
+    return clips, clip_frames, clip_aux, stills, still_frames, still_aux
+
+
+# Auxiliary (training-only, not exported) supervision that gets the from-scratch vision tower and
+# Q-Former grounded quickly; its weight goes to 0 halfway through training, so the last part of
+# training optimises the answer loss alone.
+AUX_EVENTS = ["absent", "still", "move left", "move right", "move up", "move down", "grow", "shrink", "appear",
+              "disappear", "recolour", "toward", "away"]
+AUX_PHASES = ["absent", "whole", "first", "second"]
+NK, NC = len(world.SHAPES), len(world.COLOUR_NAMES) + 1
+
+
+def new_aux(n, t):
+    return {"colour": np.zeros((n, t, NK), np.int64), "pos": np.zeros((n, t, NK, 3), np.float32),
+            "patch": np.zeros((n, t, 64), np.int64),
+            "event": np.zeros((n, NK), np.int64), "phase": np.zeros((n, NK), np.int64)}
+
+
+def aux_targets(scene, indices, aux, row):
+    n = scene["frames"]
+    for sh in scene["shapes"]:
+        k = world.SHAPES.index(sh.kind)
+        ev = sh.event if sh.event != "move" else "move " + sh.detail["dir"]
+        aux["event"][row, k] = AUX_EVENTS.index(ev)
+        aux["phase"][row, k] = {(0.0, 1.0): 1, (0.0, 0.5): 2, (0.5, 1.0): 3}[tuple(sh.window)]
+    for t, f in enumerate(indices):
+        best = np.full(64, 0.3, np.float32)          # a patch is labelled by the shape covering >30 % of it
+        for sh in scene["shapes"]:
+            k = world.SHAPES.index(sh.kind)
+            visible, x, y, size, colour = sh.state(f / max(n - 1, 1))
+            if visible:
+                aux["colour"][row, t, k] = 1 + world.COLOUR_NAMES.index(colour)
+                aux["pos"][row, t, k] = (x / 64.0, y / 64.0, size / 12.0)
+                cover = world._mask(sh.kind, x, y, size).reshape(8, 8, 8, 8).mean(axis=(1, 3)).reshape(64)
+                win = cover > best
+                aux["patch"][row, t][win] = 1 + k * (NC - 1) + world.COLOUR_NAMES.index(colour)
+                best = np.maximum(best, cover)
+
+
+def pretrain_vision(model, heads, clip_frames, clip_aux, still_frames, still_aux, steps, batch, lr, rng, log):
+    """Stage 1: the vision tower alone learns per-frame attributes (colour of each shape kind or
+    absent, position and size) from single frames of the training clips and stills."""
+    params = list(model.vision_model.parameters()) + list(heads.frame.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    n_c, n_s = len(clip_frames), len(still_frames)
+    for step in range(steps):
+        frames, colour, pos, patch = [], [], [], []
+        for _ in range(batch):
+            if rng.random() < 0.5:
+                i, t = rng.randrange(n_c), rng.randrange(NUM_FRAMES)
+                frames.append(clip_frames[i, t]); colour.append(clip_aux["colour"][i, t]); pos.append(clip_aux["pos"][i, t])
+                patch.append(clip_aux["patch"][i, t])
+            else:
+                i = rng.randrange(n_s)
+                frames.append(still_frames[i]); colour.append(still_aux["colour"][i, 0]); pos.append(still_aux["pos"][i, 0])
+                patch.append(still_aux["patch"][i, 0])
+        feats = model.vision_features(to_pixels(np.stack(frames)))
+        loss, acc = heads.frame_loss(feats, torch.from_numpy(np.stack(colour))[:, None],
+                                     torch.from_numpy(np.stack(pos))[:, None], torch.from_numpy(np.stack(patch))[:, None])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1.0, (step + 1) / 100) * (0.5 + 0.5 * math.cos(math.pi * step / steps))
+        opt.step()
+        if step % 100 == 0 or step == steps - 1:
+            log(f"vision step {step:5d} loss {loss.item():.4f} colour-per-kind acc {acc:.3f}")
+
+
+class AuxHeads(torch.nn.Module):
+    def __init__(self, dv, hq):
+        super().__init__()
+        self.frame = torch.nn.Linear(2 * dv, NK * NC + NK * 3)
+        self.patch = torch.nn.Linear(dv, 1 + NK * (NC - 1))
+        self.clip = torch.nn.Linear(hq, NK * (len(AUX_EVENTS) + len(AUX_PHASES)))
+
+    def frame_loss(self, feats, colour, pos, patch):
+        """feats [B*T, N, Dv]; colour [B, T, NK] (0 = absent); pos [B, T, NK, 3]; patch [B, T, 64]."""
+        b, t = colour.shape[:2]
+        dense = F.cross_entropy(self.patch(feats[:, 1:]).reshape(-1, 1 + NK * (NC - 1)), patch.reshape(-1))
+        pooled = torch.cat([feats[:, 0], feats[:, 1:].mean(1)], -1)
+        fo = self.frame(pooled).reshape(b, t, NK, NC + 3)
+        loss = F.cross_entropy(fo[..., :NC].reshape(-1, NC), colour.reshape(-1))
+        present = (colour > 0).float()[..., None]
+        loss = loss + 10.0 * ((fo[..., NC:] - pos) ** 2 * present).sum() / present.sum().clamp_min(1) / 3
+        acc = float((fo[..., :NC].argmax(-1) == colour).float().mean())
+        return loss + dense, acc
+
+    def loss(self, feats, hidden, aux, rows):
+        b = hidden.shape[0]
+        loss, _ = self.frame_loss(feats, torch.from_numpy(aux["colour"][rows]), torch.from_numpy(aux["pos"][rows]),
+                                  torch.from_numpy(aux["patch"][rows]))
+        co = self.clip(hidden.mean(1)).reshape(b, NK, -1)
+        ne = len(AUX_EVENTS)
+        loss = loss + F.cross_entropy(co[..., :ne].reshape(-1, ne), torch.from_numpy(aux["event"][rows]).reshape(-1))
+        loss = loss + F.cross_entropy(co[..., ne:].reshape(-1, len(AUX_PHASES)),
+                                      torch.from_numpy(aux["phase"][rows]).reshape(-1))
+        return loss
 
 
 def sample_question(scene, rng: random.Random, caption_p: float):
@@ -243,6 +348,11 @@ def main():
     ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--warmup", type=int, default=150)
     ap.add_argument("--caption-p", type=float, default=0.4, help="share of questions that ask for the caption")
+    ap.add_argument("--vision-steps", type=int, default=2000, help="stage 1: vision tower pretraining steps")
+    ap.add_argument("--vision-batch", type=int, default=64)
+    ap.add_argument("--vision-lr", type=float, default=2e-3)
+    ap.add_argument("--aux-weight", type=float, default=0.5, help="auxiliary grounding loss weight (training only)")
+    ap.add_argument("--aux-until", type=float, default=0.5, help="share of training after which aux weight is 0")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--time-only", type=int, default=0, help="time this many steps and exit")
     args = ap.parse_args()
@@ -259,7 +369,7 @@ def main():
     print(f"tokenizer: {tok.get_vocab_size()} tokens, pad {pad} bos {bos} eos {eos}", flush=True)
 
     t0 = time.time()
-    clips, clip_frames, stills, still_frames = make_data(args.seed + 1, args.clips, args.stills)
+    clips, clip_frames, clip_aux, stills, still_frames, still_aux = make_data(args.seed + 1, args.clips, args.stills)
     print(f"data: {len(clips)} clips, {len(stills)} stills in {time.time() - t0:.0f} s", flush=True)
 
     config = model_config(tok.get_vocab_size(), bos, eos, pad)
@@ -271,18 +381,24 @@ def main():
     print(f"batched vs per-clip logits: max |diff| {diff:.2e} (clips), {diff_still:.2e} (stills)", flush=True)
     assert diff < 1e-3 and diff_still < 1e-3
 
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embed" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embed" not in n)]
+    heads = AuxHeads(model.vision_model.config.hidden_size, model.video_query_tokens.shape[-1])
+    named = list(model.named_parameters()) + [("aux." + n, p) for n, p in heads.named_parameters()]
+    decay = [p for n, p in named if p.dim() >= 2 and "embed" not in n]
+    no_decay = [p for n, p in named if not (p.dim() >= 2 and "embed" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.98), eps=1e-8)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / args.warmup) * (0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)) * 0.95 + 0.05))
 
     rng = random.Random(args.seed + 2)
+    t_train = time.time()
+    if args.vision_steps and not args.time_only:
+        pretrain_vision(model, heads, clip_frames, clip_aux, still_frames, still_aux, args.vision_steps,
+                        args.vision_batch, args.vision_lr, random.Random(args.seed + 3), lambda m: print(m, flush=True))
+        print(f"stage 1 (vision) done in {time.time() - t_train:.0f} s", flush=True)
     enc = lambda text: tok.encode(text).ids
     steps_log, loss_log = [], []
     model.train()
-    t_train = time.time()
     total_steps = args.time_only or args.steps
     for step in range(total_steps):
         ci = [rng.randrange(len(clips)) for _ in range(args.clip_batch)]
@@ -296,20 +412,25 @@ def main():
                     answers.append(enc(" " + a) + [eos])
                     owner.append(offset + j)
         # random horizontal flips would change left/right: no augmentation beyond the codec
-        prefix_c = batched_prefix(model, to_pixels(clip_frames[ci]))
-        prefix_s = batched_prefix(model, to_pixels(still_frames[si][:, None]))
+        prefix_c, feats_c, hid_c = batched_prefix(model, to_pixels(clip_frames[ci]), extras=True)
+        prefix_s, feats_s, hid_s = batched_prefix(model, to_pixels(still_frames[si][:, None]), extras=True)
         logits, labels = batched_lm(model, torch.cat([prefix_c, prefix_s]), owner, prompts, answers, pad)
         loss = lm_loss(logits, labels)
+        aux_w = args.aux_weight * min(1.0, max(0.0, (args.aux_until * args.steps - step) / (0.25 * args.steps)))
+        aux_loss = torch.zeros(())
+        if aux_w > 0:
+            aux_loss = heads.loss(feats_c, hid_c, clip_aux, ci) + heads.loss(feats_s, hid_s, still_aux, si)
+        total = loss + aux_w * aux_loss
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_([p for _, p in named], 1.0)
         opt.step()
         sched.step()
         steps_log.append(step)
         loss_log.append(loss.item())
         if step % 50 == 0 or step == total_steps - 1:
             el = time.time() - t_train
-            print(f"step {step:5d} loss {float(loss):.4f} lr {sched.get_last_lr()[0]:.2e} "
+            print(f"step {step:5d} loss {loss.item():.4f} aux {aux_loss.item():.3f} (w {aux_w:.2f}) lr {sched.get_last_lr()[0]:.2e} "
                   f"{el:.0f} s ({el / (step + 1):.2f} s/step)", flush=True)
     train_s = time.time() - t_train
     if args.time_only:
