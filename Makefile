@@ -13,12 +13,10 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-# The main job on a sample clip. (Until the model issues land: probe + frame sampling.)
+# The main job: the embedded model (models/vidlm-shapes) answers a question about a sample clip
+# (true caption: "the red circle moves left.", samples/world/README.md).
 demo: release
-	.build/release/vidlm probe samples/clip.mp4
-	rm -rf .build/demo-frames
-	.build/release/vidlm frames samples/clip.mp4 --count 4 --output .build/demo-frames
-	cat .build/demo-frames/frames.json
+	.build/release/vidlm ask samples/world/moves-left.mp4 "what happens"
 
 # CLI contract checks first, then the XCTest suites (their summary line ends the output).
 test: deps

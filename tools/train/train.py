@@ -10,8 +10,15 @@ Seeded and reproducible on CPU (2 threads). Steps:
  3. the model is tools/reference/vidlm_model.py's VidLMForConditionalGeneration; the training
     forward is batched (vision over B*T frames, spatial pooling over all frames, the Q-Former over
     B clips with the log-count mask repeated) and is checked against the module's per-clip path;
- 4. loss on the answer tokens and EOS only; captions, clip QA, still captions and still QA mixed;
- 5. writes config.json, model.safetensors, tokenizer.json, tokenizer_config.json,
+ 4. stage 1 (--vision-steps): the vision tower alone, on single frames, learns per-patch labels
+    (shape kind + colour or background) and per-frame attributes (colour of each kind, position,
+    size) through training-only heads (AuxHeads, not exported);
+ 5. stage 2 (--steps): the whole model; the language loss is on the answer tokens and EOS only,
+    mixing clip captions, clip QA, still captions and still QA; for the first half the auxiliary
+    heads also supervise the vision features and the Q-Former output (clip-level event of each
+    shape kind and its timing), with a weight that falls to 0 by 50 % of the steps, so the last
+    half optimises the answer loss alone;
+ 6. writes config.json, model.safetensors, tokenizer.json, tokenizer_config.json,
     preprocessor_config.json, loss.svg, train_log.json into --out.
 """
 from __future__ import annotations
@@ -244,7 +251,7 @@ def aux_targets(scene, indices, aux, row):
 def pretrain_vision(model, heads, clip_frames, clip_aux, still_frames, still_aux, steps, batch, lr, rng, log):
     """Stage 1: the vision tower alone learns per-frame attributes (colour of each shape kind or
     absent, position and size) from single frames of the training clips and stills."""
-    params = list(model.vision_model.parameters()) + list(heads.frame.parameters())
+    params = list(model.vision_model.parameters()) + list(heads.frame.parameters()) + list(heads.patch.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     n_c, n_s = len(clip_frames), len(still_frames)
     for step in range(steps):
@@ -340,7 +347,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--clips", type=int, default=12000)
     ap.add_argument("--stills", type=int, default=4000)
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=5000)
     ap.add_argument("--clip-batch", type=int, default=12, help="clips per step")
     ap.add_argument("--clip-seqs", type=int, default=4, help="questions per clip per step")
     ap.add_argument("--still-batch", type=int, default=8)
@@ -348,7 +355,7 @@ def main():
     ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--warmup", type=int, default=150)
     ap.add_argument("--caption-p", type=float, default=0.4, help="share of questions that ask for the caption")
-    ap.add_argument("--vision-steps", type=int, default=2000, help="stage 1: vision tower pretraining steps")
+    ap.add_argument("--vision-steps", type=int, default=3000, help="stage 1: vision tower pretraining steps")
     ap.add_argument("--vision-batch", type=int, default=64)
     ap.add_argument("--vision-lr", type=float, default=2e-3)
     ap.add_argument("--aux-weight", type=float, default=0.5, help="auxiliary grounding loss weight (training only)")
