@@ -33,10 +33,13 @@ let package = Package(
         ),
         // libc settings the tensor runtime makes once (heap behaviour); header-only.
         .systemLibrary(name: "CRuntime"),
+        // AVX-512 bf16 matrix-vector kernel for decoding, chosen at run time (the Swift kernels
+        // are the portable fallback).
+        .target(name: "CKernels"),
         // Tensors, dtypes, kernels (OpenBLAS sgemm + Swift SIMD), safetensors.
         .target(
             name: "VidLMTensor",
-            dependencies: ["COpenBLAS", "CRuntime"]
+            dependencies: ["COpenBLAS", "CRuntime", "CKernels"]
         ),
         .target(
             name: "VidLMMedia",

@@ -1,3 +1,6 @@
+import CKernels
+import Foundation
+
 /// Kernels for `y = x · Wᵀ` with W kept in bf16 or f16 and widened to f32 on the fly, in
 /// registers (matrix-vector, for decoding) or a block of rows at a time (for prefill GEMMs).
 ///
@@ -10,10 +13,18 @@
 /// scanned in full at load (`Tensor.firstNonFiniteElement`) so none reach it.
 ///
 /// Only baseline x86-64 SIMD (SSE2) is assumed: the package is built without `-target-cpu`.
+/// Where the CPU has AVX-512F, bf16 `matvec` runs the C kernel in CKernels instead (same
+/// layout and arithmetic, with FMAs), which streams weights about twice as fast as this
+/// SSE2 code.
 public enum HalfPrecisionKernels {
     public typealias V = SIMD16<Float>
     typealias U = SIMD16<UInt32>
     typealias I = SIMD16<Int32>
+
+    /// Whether the AVX-512 bf16 kernel runs (decided once; `VIDLM_PORTABLE_KERNELS=1` forces
+    /// the Swift kernels, for comparison and tests).
+    public static let useAVX512: Bool =
+        vidlm_avx512_available() == 1 && ProcessInfo.processInfo.environment["VIDLM_PORTABLE_KERNELS"] != "1"
 
     /// Elements per kernel step.
     public static let block = 32
@@ -161,9 +172,12 @@ public enum HalfPrecisionKernels {
     @inline(__always)
     public static func matvec(weight: UnsafeRawPointer, dtype: DType, k: Int, rows: Range<Int>,
                               x: UnsafePointer<Float>, ldx: Int, xs: UnsafePointer<Float>, xsStride: Int, m: Int,
-                              y: UnsafeMutablePointer<Float>, ldy: Int) {
+                              y: UnsafeMutablePointer<Float>, ldy: Int, allowAVX512: Bool = true) {
         let rowBytes = k &* 2
-        if dtype == .bf16 {
+        if dtype == .bf16 && useAVX512 && allowAVX512 {
+            vidlm_bf16_matvec_avx512(weight.assumingMemoryBound(to: UInt16.self), k, rows.lowerBound, rows.upperBound,
+                                     x, ldx, xs, xsStride, m, y, ldy)
+        } else if dtype == .bf16 {
             for r in rows {
                 let w = weight + r &* rowBytes
                 for j in 0..<m { y[j &* ldy &+ r] = dotBF16(w, xs + j &* xsStride, x + j &* ldx, k) }

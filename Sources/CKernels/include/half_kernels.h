@@ -1,0 +1,23 @@
+// AVX-512 kernels for y = x · Wᵀ with W in bf16 (decoding), picked at run time.
+// Swift's SIMD types compile to the package's baseline target (SSE2), where widening bf16 and
+// multiplying costs more than streaming the weights; these functions are compiled for AVX-512F
+// alone (`target` attribute), so the rest of the package keeps running on any x86-64.
+#ifndef VIDLM_HALF_KERNELS_H
+#define VIDLM_HALF_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// 1 when this CPU (and OS) runs the AVX-512F kernels below, else 0.
+int vidlm_avx512_available(void);
+
+/// y[j·ldy + r] = Σᵢ W[r, i]·x[j·ldx + i] for r in [row_begin, row_end), j in [0, m); W is bf16
+/// with row stride k elements. `xs` holds each x row rearranged as HalfPrecisionKernels.deinterleave
+/// does (each whole 32-element block: its 16 even elements, then its 16 odd ones), row stride
+/// `xs_stride` floats; `x` is the original rows (used for the last k mod 32 elements).
+/// Call only when vidlm_avx512_available() is 1.
+void vidlm_bf16_matvec_avx512(const uint16_t *w, size_t k, size_t row_begin, size_t row_end,
+                              const float *x, size_t ldx, const float *xs, size_t xs_stride, size_t m,
+                              float *y, size_t ldy);
+
+#endif
