@@ -8,9 +8,9 @@ int vidlm_avx512_available(void) {
     return __builtin_cpu_supports("avx512f") ? 1 : 0;
 }
 
-// Software prefetch distance: on this project's 2-core VM the hardware prefetchers alone left
-// decode at ~27 GB/s of weights; fetching 4 KiB (about one 2048-wide bf16 row) ahead measured
-// 33-38 GB/s (benchmarks/text, docs/benchmarks/text.md).
+// Software prefetch distance: on this project's 2-core VM this kernel streamed ~32 GB/s of
+// weights with the hardware prefetchers alone, and 33-38 GB/s fetching 4 KiB (about one
+// 2048-wide bf16 row) ahead (TinyLlama-shape decoding, vidlm-bench text).
 #define PREFETCH_BYTES 4096
 
 static inline float bf16_to_float(uint16_t h) {
