@@ -361,6 +361,8 @@ def main():
     ap.add_argument("--aux-weight", type=float, default=0.5, help="auxiliary grounding loss weight (training only)")
     ap.add_argument("--aux-until", type=float, default=0.5, help="share of training after which aux weight is 0")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--init-from", default="", help="continue from a model folder this script wrote (its tokenizer, "
+                    "config and weights); use a new --seed for fresh data and --vision-steps 0")
     ap.add_argument("--time-only", type=int, default=0, help="time this many steps and exit")
     args = ap.parse_args()
 
@@ -371,7 +373,11 @@ def main():
     t_start = time.time()
     os.makedirs(args.out, exist_ok=True)
 
-    tok = train_tokenizer(args.seed)
+    if args.init_from:
+        from tokenizers import Tokenizer
+        tok = Tokenizer.from_file(os.path.join(args.init_from, "tokenizer.json"))
+    else:
+        tok = train_tokenizer(args.seed)
     pad, bos, eos = tok.token_to_id("<pad>"), tok.token_to_id("<s>"), tok.token_to_id("</s>")
     print(f"tokenizer: {tok.get_vocab_size()} tokens, pad {pad} bos {bos} eos {eos}", flush=True)
 
@@ -381,6 +387,15 @@ def main():
 
     config = model_config(tok.get_vocab_size(), bos, eos, pad)
     model = vm.VidLMForConditionalGeneration(config)
+    if args.init_from:
+        from safetensors.torch import load_file
+        with open(os.path.join(args.init_from, "config.json")) as f:
+            assert json.load(f) == config, "--init-from: the folder's config differs from this script's"
+        missing, unexpected = model.load_state_dict(load_file(os.path.join(args.init_from, "model.safetensors")), strict=False)
+        # the tied LM head is the only weight a checkpoint leaves out
+        assert missing == ["language_model.lm_head.weight"] and not unexpected, (missing, unexpected)
+        model.language_model.tie_weights()
+        print(f"init from {args.init_from}", flush=True)
     n_params = sum(p.numel() for p in model.export_state_dict().values())
     print(f"model: {n_params / 1e6:.2f} M parameters", flush=True)
     diff = check_batched(model, tok, [clip_frames[i] for i in range(3)], pad)
