@@ -526,8 +526,33 @@ final class TextKernelTests: XCTestCase {
                 for m in [1, 2, 3, 7, 9, 20] {
                     let x = Tensor(shape: [m, k], values: randoms(m * k))
                     let got = x.mixedLinear(parts: [(w, bias), (w2, nil)])
-                    let want = x.linear(parts: [(wide, bias), (wide2, nil)])
+                    // bf16 weights multiply x rounded to bf16 (every path)
+                    let want = (dtype == .bf16 ? x.converted(to: .bf16).toF32() : x).linear(parts: [(wide, bias), (wide2, nil)])
                     assertClose(got, want, tolerance: 1e-5, "\(dtype) k \(k) out \(out) m \(m)")
+                }
+            }
+        }
+    }
+
+    /// The bf16 prefill GEMM over shapes that exercise its tiles' edges (m mod 4, out mod 6), the
+    /// masked k tail and several k slices: every output equals the sum over the bf16 weights and
+    /// x rounded to bf16, in Double, and the bias is added once.
+    func testBF16GEMMOverTileEdgesTailsAndSlices() {
+        var rng = SeededRandom(seed: 23)
+        func randoms(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.nextUnit() * 2 - 1) } }
+        for (m, k, out) in [(13, 4096 + 45, 101), (9, 31, 7), (12, 2048, 96 + 13)] {
+            let w = Tensor(shape: [out, k], values: randoms(out * k)).converted(to: .bf16)
+            let bias = Tensor(shape: [out], values: randoms(out))
+            let x = Tensor(shape: [m, k], values: randoms(m * k))
+            let got = x.mixedLinear(weight: w, bias: bias).floats()
+            let xs = x.converted(to: .bf16).toF32().floats()
+            let ws = w.toF32().floats(), bs = bias.floats()
+            for i in 0..<m {
+                for r in 0..<out {
+                    var want = Double(bs[r])
+                    for t in 0..<k { want += Double(xs[i * k + t]) * Double(ws[r * k + t]) }
+                    XCTAssertEqual(Double(got[i * out + r]), want, accuracy: 2e-6 * Double(k).squareRoot() * 4,
+                                   "m \(m) k \(k) out \(out) [\(i), \(r)]")
                 }
             }
         }

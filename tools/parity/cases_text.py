@@ -9,7 +9,8 @@ visible as a tie rather than a bug).
 
 bf16 case: weights stored as bf16; `logits` come from the f32 model on the *unrounded* weights
 (tolerance 2e-2 of scale, the whole bf16 error) and `logits_rounded` / `greedy_ids` from the f32
-model on the bf16-rounded weights (what the Swift kernels compute: tolerance 1e-4, same ids).
+model on the bf16-rounded weights whose Linear layers also round their input to bf16, as
+PyTorch's bf16 matmul does (what the Swift kernels compute: tolerance 1e-4, same ids).
 """
 import copy
 
@@ -63,6 +64,9 @@ def _text_fixture(make, weight_dtype="F32", rounding=None, config=None, extra_me
             with torch.no_grad():
                 for p in rounded.parameters():
                     p.copy_(p.to(rounding).float())
+            for module in rounded.modules():
+                if isinstance(module, torch.nn.Linear):
+                    module.register_forward_pre_hook(lambda _m, args: (args[0].to(rounding).float(),) + args[1:])
         vocab = model.config.vocab_size
         ids = torch.randint(3, vocab, (1, PROMPT))
         emb = model.get_input_embeddings()

@@ -26,6 +26,31 @@ public enum HalfPrecisionKernels {
     public static let useAVX512: Bool =
         vidlm_avx512_available() == 1 && ProcessInfo.processInfo.environment["VIDLM_PORTABLE_KERNELS"] != "1"
 
+    /// Whether bf16 GEMMs (prefill) run the AVX-512 BF16 dot-product kernel
+    /// (`vidlm_bf16_gemm_avx512bf16`, activations rounded to bf16) instead of widening weight blocks
+    /// for sgemm; `VIDLM_PORTABLE_KERNELS=1` turns it off too.
+    public static let useAVX512BF16: Bool =
+        vidlm_avx512bf16_available() == 1 && ProcessInfo.processInfo.environment["VIDLM_PORTABLE_KERNELS"] != "1"
+
+    /// `out[i]` = `x[i]` rounded to the nearest bf16 (ties to even), kept as f32: what enters a
+    /// matmul with bf16 weights, here as in PyTorch, whichever kernel runs. NaN stays NaN; values
+    /// that round past the largest bf16 become ±Inf. `out` may be `x`.
+    public static func roundToBF16(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>) {
+        var i = 0
+        while i &+ 16 <= count {
+            let u = UnsafeRawPointer(x + i).loadUnaligned(as: U.self)
+            var r = (u &+ 0x7FFF &+ ((u &>> 16) & 1)) & 0xFFFF_0000
+            r.replace(with: (u | 0x0040_0000) & 0xFFFF_0000, where: (u & 0x7FFF_FFFF) .> 0x7F80_0000)
+            UnsafeMutableRawPointer(out + i).storeBytes(of: r, as: U.self)
+            i &+= 16
+        }
+        while i < count {
+            let u = x[i].bitPattern
+            out[i] = Float(bitPattern: x[i].isNaN ? (u | 0x0040_0000) & 0xFFFF_0000 : (u &+ 0x7FFF &+ ((u &>> 16) & 1)) & 0xFFFF_0000)
+            i &+= 1
+        }
+    }
+
     /// Elements per kernel step.
     public static let block = 32
 

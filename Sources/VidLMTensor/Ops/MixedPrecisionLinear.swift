@@ -1,11 +1,14 @@
 import COpenBLAS
+import CKernels
 import Synchronization
 
 /// `x · Wᵀ + b` with W used in the dtype it was stored in: f32 weights go to OpenBLAS (`sgemv`
 /// for one row, `sgemm` otherwise); bf16/f16 weights are never widened as a whole — up to
 /// `matvecRowLimit` input rows use the matrix-vector kernels (`HalfPrecisionKernels`, output rows
-/// shared among `ThreadBudget.computeThreads` workers), more rows widen a block of weight rows at a
-/// time into a scratch buffer (≤ 4 MiB) and multiply it with `sgemm`.
+/// shared among `ThreadBudget.computeThreads` workers). More rows with bf16 weights run the
+/// AVX-512 BF16 GEMM kernel where the CPU has it (x rounded to bf16, f32 sums, as PyTorch's bf16
+/// matmul); otherwise (f16, or no AVX-512 BF16) a block of weight rows at a time is widened into a
+/// scratch buffer (≤ 4 MiB) and multiplied with `sgemm`.
 public enum MixedPrecisionLinear {
     /// Input rows up to which half-precision weights use the matrix-vector kernel (each weight
     /// row read once, dotted with every x row from L1). Above it the blocked GEMM wins: widening
@@ -20,7 +23,10 @@ public enum MixedPrecisionLinear {
 
 extension Tensor {
     /// `self · weightᵀ + bias` over the last dimension (as `torch.nn.Linear`), weight [out, in]
-    /// in f32, bf16 or f16, kept in that dtype. Returns f32. f16 weights must be finite (the
+    /// in f32, bf16 or f16, kept in that dtype. Returns f32. With bf16 weights the input is
+    /// rounded to bf16 first on every path (sums stay f32), as PyTorch's bf16 matmul does: the
+    /// AVX-512 BF16 kernel needs it, and doing it everywhere keeps prefill, chunked prefill and
+    /// decoding consistent with each other and across CPUs. f16 weights must be finite (the
     /// f16 kernels do not propagate Inf/NaN): check them once at load with
     /// `firstNonFiniteElement()`.
     public func mixedLinear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
@@ -46,8 +52,18 @@ extension Tensor {
                 let halfParts = parts.indices.filter { parts[$0].weight.dtype != .f32 }
                 let useMatvec = m <= MixedPrecisionLinear.matvecRowLimit
                 // Half-precision parts with few rows: one parallel matrix-vector pass over all of them.
-                if useMatvec && !halfParts.isEmpty {
-                    MixedPrecisionLinear.halfMatvec(parts: parts, outs: outs, only: halfParts, x: x, m: m, k: k, y: y, ldy: total)
+                if useMatvec {
+                    let f16Parts = halfParts.filter { parts[$0].weight.dtype == .f16 }
+                    let bf16Parts = halfParts.filter { parts[$0].weight.dtype == .bf16 }
+                    if !f16Parts.isEmpty {
+                        MixedPrecisionLinear.halfMatvec(parts: parts, outs: outs, only: f16Parts, x: x, m: m, k: k, y: y, ldy: total)
+                    }
+                    if !bf16Parts.isEmpty {
+                        let xr = UnsafeMutablePointer<Float>.allocate(capacity: m * k)
+                        defer { xr.deallocate() }
+                        HalfPrecisionKernels.roundToBF16(x, count: m * k, into: xr)
+                        MixedPrecisionLinear.halfMatvec(parts: parts, outs: outs, only: bf16Parts, x: xr, m: m, k: k, y: y, ldy: total)
+                    }
                 }
                 var column = 0
                 for (p, out) in zip(parts, outs) {
@@ -152,10 +168,15 @@ extension MixedPrecisionLinear {
     /// Widens blocks of weight rows into scratch (in parallel), then `sgemm`s each block. Rows
     /// are widened in the shuffle-free `deinterleave` order and x's rows rearranged to match.
     static func halfGEMM(weight: Tensor, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
-                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, allowBF16Kernel: Bool = true) {
+        if weight.dtype == .bf16 && HalfPrecisionKernels.useAVX512BF16 && allowBF16Kernel {
+            bf16GEMM(weight: weight, x: x, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate)
+            return
+        }
         let xs = UnsafeMutablePointer<Float>.allocate(capacity: max(m * k, 1))
         defer { xs.deallocate() }
         for j in 0..<m { HalfPrecisionKernels.deinterleave(x + j * k, count: k, into: xs + j * k, includingTail: true) }
+        if weight.dtype == .bf16 { HalfPrecisionKernels.roundToBF16(xs, count: m * k, into: xs) }
         let blockRows = max(1, min(out, blockFloats / max(k, 1)))
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * k)
         defer { scratch.deallocate() }
@@ -172,6 +193,32 @@ extension MixedPrecisionLinear {
             BLAS.sgemm(transposeA: false, transposeB: true, m: m, n: n, k: k, a: xs, lda: k, b: scratch, ldb: k,
                        beta: accumulate ? 1 : 0, c: y + r0, ldc: ldy)
             r0 += n
+        }
+    }
+}
+
+extension MixedPrecisionLinear {
+    /// x rounded to bf16 once, then the C kernel over units of `unitRows` output rows claimed
+    /// dynamically by `computeThreads` workers (a worker slowed by another process does not hold
+    /// the others up at the end).
+    static func bf16GEMM(weight: Tensor, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
+                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: max(m * k, 1))
+        defer { xb.deallocate() }
+        vidlm_f32_to_bf16_avx512bf16(x, m * k, xb)
+        let w = (weight.storage.base + weight.byteOffset).assumingMemoryBound(to: UInt16.self)
+        let unitRows = 96
+        let units = (out + unitRows - 1) / unitRows
+        let workers = min(ThreadBudget.computeThreads, units)
+        let next = Atomic<Int>(0)
+        let xbp = UnsafePointer(xb)
+        ParallelLoop.forEachChunk(workers) { _ in
+            while true {
+                let unit = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if unit >= units { break }
+                vidlm_bf16_gemm_avx512bf16(xbp, k, m, w, k, unit * unitRows, min(out, (unit + 1) * unitRows), y, ldy,
+                                           accumulate ? 1 : 0)
+            }
         }
     }
 }
