@@ -254,7 +254,7 @@ def pretrain_vision(model, heads, clip_frames, clip_aux, still_frames, still_aux
     """Stage 1: the vision tower alone learns per-frame attributes (colour of each shape kind or
     absent, position and size) from single frames of the training clips and stills."""
     params = (list(model.vision_model.parameters()) + list(heads.frame.parameters()) + list(heads.patch.parameters())
-              + list(heads.patch_pos.parameters()))
+              + (list(heads.patch_pos.parameters()) if heads.patch_pos is not None else []))
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     n_c, n_s = len(clip_frames), len(still_frames)
     for step in range(steps):
@@ -282,21 +282,25 @@ def pretrain_vision(model, heads, clip_frames, clip_aux, still_frames, still_aux
 
 
 class AuxHeads(torch.nn.Module):
-    def __init__(self, dv, hq):
+    def __init__(self, dv, hq, patch_pos_weight=10.0):
         super().__init__()
         self.frame = torch.nn.Linear(2 * dv, NK * NC + NK * 3)
         self.patch = torch.nn.Linear(dv, 1 + NK * (NC - 1))
         # each patch token regresses its own grid coordinates: without this the tokens keep too little
         # of where they are for the Q-Former to tell which way a shape moves (a linear probe on the
         # first shipped model's merged tokens recovered the column with R² 0.35)
-        self.patch_pos = torch.nn.Linear(dv, 2)
+        # (created only when used, so that --patch-pos-weight 0 reproduces runs made before it existed)
+        self.patch_pos_weight = patch_pos_weight
+        self.patch_pos = torch.nn.Linear(dv, 2) if patch_pos_weight > 0 else None
         self.clip = torch.nn.Linear(hq, NK * (len(AUX_EVENTS) + len(AUX_PHASES)))
 
     def frame_loss(self, feats, colour, pos, patch):
         """feats [B*T, N, Dv]; colour [B, T, NK] (0 = absent); pos [B, T, NK, 3]; patch [B, T, 64]."""
         b, t = colour.shape[:2]
         dense = F.cross_entropy(self.patch(feats[:, 1:]).reshape(-1, 1 + NK * (NC - 1)), patch.reshape(-1))
-        dense = dense + 10.0 * F.mse_loss(self.patch_pos(feats[:, 1:]), PATCH_GRID.expand(feats.shape[0], -1, -1))
+        if self.patch_pos is not None:
+            grid = PATCH_GRID.expand(feats.shape[0], -1, -1)
+            dense = dense + self.patch_pos_weight * F.mse_loss(self.patch_pos(feats[:, 1:]), grid)
         pooled = torch.cat([feats[:, 0], feats[:, 1:].mean(1)], -1)
         fo = self.frame(pooled).reshape(b, t, NK, NC + 3)
         loss = F.cross_entropy(fo[..., :NC].reshape(-1, NC), colour.reshape(-1))
@@ -368,6 +372,8 @@ def main():
     ap.add_argument("--vision-lr", type=float, default=2e-3)
     ap.add_argument("--aux-weight", type=float, default=0.5, help="auxiliary grounding loss weight (training only)")
     ap.add_argument("--aux-until", type=float, default=0.5, help="share of training after which aux weight is 0")
+    ap.add_argument("--patch-pos-weight", type=float, default=10.0,
+                    help="weight of the per-patch grid-coordinate loss in stage 1 and the aux loss (0 = off, as before it existed)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--init-from", default="", help="continue from a model folder this script wrote (its tokenizer, "
                     "config and weights); use a new --seed for fresh data and --vision-steps 0")
@@ -411,7 +417,7 @@ def main():
     print(f"batched vs per-clip logits: max |diff| {diff:.2e} (clips), {diff_still:.2e} (stills)", flush=True)
     assert diff < 1e-3 and diff_still < 1e-3
 
-    heads = AuxHeads(model.vision_model.config.hidden_size, model.video_query_tokens.shape[-1])
+    heads = AuxHeads(model.vision_model.config.hidden_size, model.video_query_tokens.shape[-1], args.patch_pos_weight)
     named = list(model.named_parameters()) + [("aux." + n, p) for n, p in heads.named_parameters()]
     decay = [p for n, p in named if p.dim() >= 2 and "embed" not in n]
     no_decay = [p for n, p in named if not (p.dim() >= 2 and "embed" not in n)]
