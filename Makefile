@@ -14,9 +14,10 @@ release: deps
 	$(SWIFT) build -c release
 
 # The main job: the embedded model (models/vidlm-shapes) answers a question about a sample clip
-# (true caption: "the red circle moves left.", samples/world/README.md).
+# (true caption: "the blue square appears, then the triangle changes colour from red to yellow.",
+# samples/world/README.md).
 demo: release
-	.build/release/vidlm ask samples/world/moves-left.mp4 "what happens"
+	.build/release/vidlm ask samples/world/sequence.mp4 "what happens"
 
 # CLI contract checks first, then the XCTest suites (their summary line ends the output).
 test: deps

@@ -84,7 +84,7 @@ def samples(args):
              "Clips (64x64, 8 fps, H.264 yuv420p) and stills (PNG) from the synthetic world the embedded",
              "default model `vidlm-shapes` was trained on (`tools/synth`; regenerate with",
              f"`tools/.venv/bin/python tools/synth samples --out samples/world --seed {args.seed}`).", "",
-             "    vidlm ask samples/world/moves-left.mp4 \"what happens\"", "",
+             "    vidlm ask samples/world/sequence.mp4 \"what happens\"", "",
              "| File | Frames | True caption |", "|---|---:|---|"]
     for name, kind, test in SAMPLE_CLIPS:
         while True:

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The shipped models/vidlm-shapes, from nothing: three seeded runs of train.py, each continuing from
+# the last (about 2 h on this project's 2-core CPU; see models/vidlm-shapes/MODEL_CARD.md).
+#   1. the first model (43 min): tokenizer, stage 1 (vision) and stage 2 from scratch, as trained
+#      before the per-patch position loss existed (--patch-pos-weight 0);
+#   2. more of stage 2 on new data (seed 4321, 35 min);
+#   3. stage 1 again with the per-patch position loss, then stage 2 with the auxiliary heads
+#      (seed 5151, about 40 min): this is what taught the model which way shapes move.
+#
+#   tools/train/recipe.sh [OUT]      (OUT defaults to models/vidlm-shapes; needs tools/.venv)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=${1:-models/vidlm-shapes}
+py=tools/.venv/bin/python
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+$py tools/train/train.py --out "$work/run1" --patch-pos-weight 0
+$py tools/train/train.py --out "$work/run2" --init-from "$work/run1" --seed 4321 --vision-steps 0 --steps 4500 \
+    --lr 7e-4 --warmup 50 --aux-weight 0 --patch-pos-weight 0
+$py tools/train/train.py --out "$work/run3" --init-from "$work/run2" --seed 5151 --vision-steps 1500 --steps 5000 \
+    --lr 7e-4 --warmup 100 --aux-weight 0.5 --aux-until 0.5
+mkdir -p "$out"
+cp "$work/run3"/* "$out"/
+echo "wrote $out (MODEL_CARD.md is kept as it was)"
