@@ -24,7 +24,7 @@ TARGET void vidlm_f32_to_bf16_avx512bf16(const float *x, size_t n, uint16_t *out
 
 TARGET static inline float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
 
-// An MR × NR tile of y: MR rows of x against NR weight rows over the whole of k, MR·NR
+// An MR × NR tile of y: MR rows of x against NR weight rows over k elements (one slice), MR·NR
 // accumulators of 16 partial sums each (reduced at the end). Each step of 32 elements loads MR + NR
 // vectors for MR·NR dot-product instructions.
 #define TILE(MR, NR)                                                                                   \

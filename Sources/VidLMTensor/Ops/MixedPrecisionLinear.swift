@@ -165,11 +165,12 @@ extension MixedPrecisionLinear {
         }
     }
 
-    /// Widens blocks of weight rows into scratch (in parallel), then `sgemm`s each block. Rows
-    /// are widened in the shuffle-free `deinterleave` order and x's rows rearranged to match.
+    /// bf16 weights on a CPU with AVX-512 BF16: `bf16GEMM`. Otherwise widens blocks of weight rows
+    /// into scratch (in parallel), then `sgemm`s each block. Rows are widened in the shuffle-free
+    /// `deinterleave` order and x's rows rearranged to match.
     static func halfGEMM(weight: Tensor, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
-                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, allowBF16Kernel: Bool = true) {
-        if weight.dtype == .bf16 && HalfPrecisionKernels.useAVX512BF16 && allowBF16Kernel {
+                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        if weight.dtype == .bf16 && HalfPrecisionKernels.useAVX512BF16 {
             bf16GEMM(weight: weight, x: x, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate)
             return
         }
