@@ -5,7 +5,8 @@
 #      before the per-patch position loss existed (--patch-pos-weight 0);
 #   2. more of stage 2 on new data (seed 4321, 35 min);
 #   3. stage 1 again with the per-patch position loss, then stage 2 with the auxiliary heads
-#      (seed 5151, about 40 min): this is what taught the model which way shapes move.
+#      (seed 5151, 43 min): better on every held-out metric, though the direction of motion stayed
+#      at chance (see the model card).
 #
 #   tools/train/recipe.sh [OUT]      (OUT defaults to models/vidlm-shapes; needs tools/.venv)
 set -euo pipefail
