@@ -534,6 +534,25 @@ final class TextKernelTests: XCTestCase {
         }
     }
 
+    /// The activation rounding of bf16 matmuls equals the tensor conversion to bf16 (ties to even,
+    /// overflow to Inf, subnormals, signs), on the SIMD body and the scalar tail; NaN stays NaN.
+    func testRoundToBF16MatchesConversion() {
+        var values: [Float] = [0, -0, 1, -1, 1.00390625, 1.01171875, 1.0078125, -3.14159, .greatestFiniteMagnitude,
+                               -.greatestFiniteMagnitude, .infinity, -.infinity, Float(bitPattern: 0x0000_8000),
+                               Float(bitPattern: 0x0001_8000), 1e-40, 65504, 3.3895e38]
+        var rng = SeededRandom(seed: 3)
+        values += (0..<40).map { _ in Float(rng.nextUnit() * 200 - 100) }
+        let want = Tensor(shape: [values.count], values: values).converted(to: .bf16).toF32().floats()
+        var got = [Float](repeating: 0, count: values.count)
+        values.withUnsafeBufferPointer { v in
+            got.withUnsafeMutableBufferPointer { HalfPrecisionKernels.roundToBF16(v.baseAddress!, count: values.count, into: $0.baseAddress!) }
+        }
+        for i in values.indices { XCTAssertEqual(got[i].bitPattern, want[i].bitPattern, "\(values[i])") }
+        var nan: [Float] = [.nan, -.nan, Float(bitPattern: 0x7F80_0001)]
+        nan.withUnsafeMutableBufferPointer { HalfPrecisionKernels.roundToBF16($0.baseAddress!, count: 3, into: $0.baseAddress!) }
+        XCTAssertTrue(nan.allSatisfy { $0.isNaN })
+    }
+
     /// The bf16 prefill GEMM over shapes that exercise its tiles' edges (m mod 4, out mod 6), the
     /// masked k tail and several k slices: every output equals the sum over the bf16 weights and
     /// x rounded to bf16, in Double, and the bias is added once.
