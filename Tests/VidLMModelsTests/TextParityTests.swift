@@ -554,13 +554,16 @@ final class TextKernelTests: XCTestCase {
     }
 
     /// The bf16 prefill GEMM over shapes that exercise its tiles' edges (m mod 4, out mod 6), the
-    /// masked k tail and several k slices: every output equals the sum over the bf16 weights and
-    /// x rounded to bf16, in Double, and the bias is added once.
+    /// zero-padded k tail, several k slices, full and partial 48-row weight blocks, 96-row work
+    /// units and weight rows that start off 64-byte boundaries (row 1 of a table with odd k): every
+    /// output equals the sum over the bf16 weights and x rounded to bf16, in Double, and the bias
+    /// is added once.
     func testBF16GEMMOverTileEdgesTailsAndSlices() {
         var rng = SeededRandom(seed: 23)
         func randoms(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.nextUnit() * 2 - 1) } }
-        for (m, k, out) in [(13, 4096 + 45, 101), (9, 31, 7), (12, 2048, 96 + 13)] {
-            let w = Tensor(shape: [out, k], values: randoms(out * k)).converted(to: .bf16)
+        for (m, k, out) in [(13, 4096 + 45, 101), (9, 31, 7), (12, 2048, 96 + 13), (5, 63, 800)] {
+            let table = Tensor(shape: [out + 1, k], values: randoms((out + 1) * k)).converted(to: .bf16)
+            let w = table.rows(1..<(out + 1))
             let bias = Tensor(shape: [out], values: randoms(out))
             let x = Tensor(shape: [m, k], values: randoms(m * k))
             let got = x.mixedLinear(weight: w, bias: bias).floats()

@@ -199,26 +199,35 @@ extension MixedPrecisionLinear {
 }
 
 extension MixedPrecisionLinear {
-    /// x rounded to bf16 once, then the C kernel over units of `unitRows` output rows claimed
-    /// dynamically by `computeThreads` workers (a worker slowed by another process does not hold
-    /// the others up at the end).
+    /// x rounded to bf16 and packed once (shared read-only), then the C kernel over units of
+    /// output rows claimed dynamically by `computeThreads` workers (a worker slowed by another
+    /// process does not hold the others up at the end). Units are small enough that every worker
+    /// gets about four (a 256-row k/v projection is 8 units, not 3 uneven ones) and at most 96 rows.
     static func bf16GEMM(weight: Tensor, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
                          y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
-        let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: max(m * k, 1))
-        defer { xb.deallocate() }
-        vidlm_f32_to_bf16_avx512bf16(x, m * k, xb)
+        let packedCount = vidlm_bf16_packed_x_count(m, k)
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 2, alignment: 64)
+        defer { packed.deallocate() }
+        let xp = packed.bindMemory(to: UInt16.self, capacity: packedCount)
+        vidlm_bf16_pack_x_avx512bf16(x, k, m, k, xp)
         let w = (weight.storage.base + weight.byteOffset).assumingMemoryBound(to: UInt16.self)
-        let unitRows = 96
+        let threads = max(1, ThreadBudget.computeThreads)
+        let perWorker: Int = (out + 4 * threads - 1) / (4 * threads)
+        let unitRows: Int = min(96, max(24, (perWorker + 5) / 6 * 6))
         let units = (out + unitRows - 1) / unitRows
-        let workers = min(ThreadBudget.computeThreads, units)
+        let workers = min(threads, units)
         let next = Atomic<Int>(0)
-        let xbp = UnsafePointer(xb)
+        let xpc = UnsafePointer(xp)
+        let scratchCount = vidlm_bf16_gemm_scratch_count()
         ParallelLoop.forEachChunk(workers) { _ in
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchCount * 2, alignment: 64)
+            defer { scratch.deallocate() }
+            let wp = scratch.bindMemory(to: UInt16.self, capacity: scratchCount)
             while true {
                 let unit = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 if unit >= units { break }
-                vidlm_bf16_gemm_avx512bf16(xbp, k, m, w, k, unit * unitRows, min(out, (unit + 1) * unitRows), y, ldy,
-                                           accumulate ? 1 : 0)
+                vidlm_bf16_gemm_avx512bf16(xpc, m, w, k, unit * unitRows, min(out, (unit + 1) * unitRows), y, ldy,
+                                           accumulate ? 1 : 0, wp)
             }
         }
     }
