@@ -446,6 +446,9 @@ def main():
                     help="stage 1b: video Q-Former event pretraining steps on cached merged tokens (needs --event-weight)")
     ap.add_argument("--event-batch", type=int, default=64)
     ap.add_argument("--event-lr", type=float, default=1e-3)
+    ap.add_argument("--freeze-vision", action="store_true", help="stage 2 leaves the vision tower as it is")
+    ap.add_argument("--qformer-lr-scale", type=float, default=1.0,
+                    help="stage 2 learning rate of the video Q-Former, its queries and frame positions, relative to --lr")
     ap.add_argument("--event-weight", type=float, default=0.0,
                     help="weight of the clip-event loss on the flattened Q-Former output (training only; 0 = off)")
     ap.add_argument("--event-until", type=float, default=0.8, help="share of training after which the event weight is 0")
@@ -497,10 +500,19 @@ def main():
     heads = AuxHeads(model.vision_model.config.hidden_size, model.video_query_tokens.shape[-1], args.patch_pos_weight,
                      model.video_query_tokens.shape[1], event_head=args.event_weight > 0)
     named = list(model.named_parameters()) + [("aux." + n, p) for n, p in heads.named_parameters()]
-    decay = [p for n, p in named if p.dim() >= 2 and "embed" not in n]
-    no_decay = [p for n, p in named if not (p.dim() >= 2 and "embed" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=args.lr, betas=(0.9, 0.98), eps=1e-8)
+    if args.freeze_vision:
+        for p in model.vision_model.parameters():
+            p.requires_grad_(False)
+        named = [(n, p) for n, p in named if not n.startswith("vision_model.")]
+    video = lambda n: n.startswith(("video_Qformer.", "video_query_tokens", "video_frame_position_embedding."))
+    groups = []
+    for is_video in (False, True):
+        lr = args.lr * (args.qformer_lr_scale if is_video else 1.0)
+        part = [(n, p) for n, p in named if video(n) == is_video]
+        groups += [{"params": [p for n, p in part if p.dim() >= 2 and "embed" not in n], "weight_decay": 0.05, "lr": lr},
+                   {"params": [p for n, p in part if not (p.dim() >= 2 and "embed" not in n)], "weight_decay": 0.0,
+                    "lr": lr}]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=args.lr, betas=(0.9, 0.98), eps=1e-8)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / args.warmup) * (0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)) * 0.95 + 0.05))
 
