@@ -13,7 +13,9 @@ Seeded and reproducible on CPU (2 threads). Steps:
  4. stage 1 (--vision-steps): the vision tower alone, on single frames, learns per-patch labels
     (shape kind + colour or background) and per-frame attributes (colour of each kind, position,
     size) through training-only heads (AuxHeads, not exported);
- 5. stage 2 (--steps): the whole model; the language loss is on the answer tokens and EOS only,
+ 4b. stage 1b (--event-steps, run 4): the video Q-Former alone learns each shape kind's event
+    (direction of motion included) and timing from cached merged tokens, batches of 64 clips;
+ 5. stage 2 (--steps): the whole model (or all but the vision tower, --freeze-vision); the language loss is on the answer tokens and EOS only,
     mixing clip captions, clip QA, still captions and still QA; for the first half the auxiliary
     heads also supervise the vision features and the Q-Former output (clip-level event of each
     shape kind and its timing), with a weight that falls to 0 by 50 % of the steps, so the last
@@ -501,6 +503,7 @@ def main():
                      model.video_query_tokens.shape[1], event_head=args.event_weight > 0)
     named = list(model.named_parameters()) + [("aux." + n, p) for n, p in heads.named_parameters()]
     if args.freeze_vision:
+        assert not args.vision_steps, "--freeze-vision is for runs that skip stage 1 (--vision-steps 0)"
         for p in model.vision_model.parameters():
             p.requires_grad_(False)
         named = [(n, p) for n, p in named if not n.startswith("vision_model.")]
