@@ -252,6 +252,17 @@ def aux_targets(scene, indices, aux, row):
                 best = np.maximum(best, cover)
 
 
+def optimise(opt, params, loss, lr, step, steps, warmup):
+    """One step of a pretraining stage: gradients clipped to norm 1, linear warm-up then cosine to
+    half the rate."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    for g in opt.param_groups:
+        g["lr"] = lr * min(1.0, (step + 1) / warmup) * (0.5 + 0.5 * math.cos(math.pi * step / steps))
+    opt.step()
+
+
 def pretrain_vision(model, heads, clip_frames, clip_aux, still_frames, still_aux, steps, batch, lr, rng, log):
     """Stage 1: the vision tower alone learns per-frame attributes (colour of each shape kind or
     absent, position and size) from single frames of the training clips and stills."""
@@ -273,12 +284,7 @@ def pretrain_vision(model, heads, clip_frames, clip_aux, still_frames, still_aux
         feats = model.vision_features(to_pixels(np.stack(frames)))
         loss, acc = heads.frame_loss(feats, torch.from_numpy(np.stack(colour))[:, None],
                                      torch.from_numpy(np.stack(pos))[:, None], torch.from_numpy(np.stack(patch))[:, None])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        for g in opt.param_groups:
-            g["lr"] = lr * min(1.0, (step + 1) / 100) * (0.5 + 0.5 * math.cos(math.pi * step / steps))
-        opt.step()
+        optimise(opt, params, loss, lr, step, steps, warmup=100)
         if step % 100 == 0 or step == steps - 1:
             log(f"vision step {step:5d} loss {loss.item():.4f} colour-per-kind acc {acc:.3f}")
 
@@ -320,12 +326,7 @@ def pretrain_events(model, heads, clip_frames, clip_aux, steps, batch, lr, rng, 
                                   encoder_hidden_states=seq,
                                   encoder_attention_mask=None if mask is None else mask[:, None].expand(batch, 1, 1, -1))
         loss, acc = heads.event_loss(out.last_hidden_state, clip_aux, idx)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        for g in opt.param_groups:
-            g["lr"] = lr * min(1.0, (step + 1) / 50) * (0.5 + 0.5 * math.cos(math.pi * step / steps))
-        opt.step()
+        optimise(opt, params, loss, lr, step, steps, warmup=50)
         hits.append(acc)
         if step % 100 == 0 or step == steps - 1:
             recent = [h for h in hits[-100:] if h == h]
