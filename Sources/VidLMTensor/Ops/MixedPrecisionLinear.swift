@@ -13,7 +13,8 @@ public enum MixedPrecisionLinear {
     /// Input rows up to which half-precision weights use the matrix-vector kernel (each weight
     /// row read once, dotted with every x row from L1). Above it the blocked GEMM wins: widening
     /// is shared by all rows and sgemm's FLOP rate is higher. Measured crossover on a
-    /// TinyLlama-shaped bf16 model, 2 cores: between 8 and 16 rows.
+    /// TinyLlama-shaped bf16 model, 2 cores: between 8 and 16 rows — against widen + sgemm; not
+    /// yet re-measured against the AVX-512 BF16 GEMM, whose crossover is probably lower.
     public static let matvecRowLimit = 8
     /// Floats in the widened weight block of the GEMM path.
     static let blockFloats = 1 << 20
