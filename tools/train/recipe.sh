@@ -9,7 +9,7 @@
 #      at chance (see the model card);
 #   4. stage 1b: the video Q-Former alone learns each shape's event (direction included) from cached
 #      merged tokens in batches of 64 clips, then stage 2 with that event head kept on until 80 %
-#      (seed 6262, about 40 min).
+#      with the vision tower frozen and the Q-Former at a fifth of the rate (seed 6262, about 20 min).
 #
 #   tools/train/recipe.sh [OUT]      (OUT defaults to models/vidlm-shapes; needs tools/.venv)
 set -euo pipefail
@@ -24,7 +24,8 @@ $py tools/train/train.py --out "$work/run2" --init-from "$work/run1" --seed 4321
 $py tools/train/train.py --out "$work/run3" --init-from "$work/run2" --seed 5151 --vision-steps 1500 --steps 5000 \
     --lr 7e-4 --warmup 100 --aux-weight 0.5 --aux-until 0.5
 $py tools/train/train.py --out "$work/run4" --init-from "$work/run3" --seed 6262 --vision-steps 0 --event-steps 2000 \
-    --steps 3500 --lr 5e-4 --warmup 100 --aux-weight 0 --event-weight 1.0 --event-until 0.8
+    --steps 3000 --lr 5e-4 --warmup 100 --aux-weight 0 --event-weight 2.0 --event-until 0.8 --freeze-vision \
+    --qformer-lr-scale 0.2
 mkdir -p "$out"
 cp "$work/run4"/* "$out"/
 echo "wrote $out (MODEL_CARD.md is kept as it was)"
