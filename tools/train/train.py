@@ -228,7 +228,8 @@ PATCH_GRID = torch.tensor([[(p // 8) / 7.0, (p % 8) / 7.0] for p in range(64)])[
 def new_aux(n, t):
     return {"colour": np.zeros((n, t, NK), np.int64), "pos": np.zeros((n, t, NK, 3), np.float32),
             "patch": np.zeros((n, t, 64), np.int64),
-            "event": np.zeros((n, NK), np.int64), "phase": np.zeros((n, NK), np.int64)}
+            "event": np.zeros((n, NK), np.int64), "phase": np.zeros((n, NK), np.int64),
+            "colour0": np.zeros((n, NK), np.int64), "colour1": np.zeros((n, NK), np.int64)}
 
 
 def aux_targets(scene, indices, aux, row):
@@ -238,6 +239,9 @@ def aux_targets(scene, indices, aux, row):
         ev = sh.event if sh.event != "move" else "move " + sh.detail["dir"]
         aux["event"][row, k] = AUX_EVENTS.index(ev)
         aux["phase"][row, k] = {(0.0, 1.0): 1, (0.0, 0.5): 2, (0.5, 1.0): 3}[tuple(sh.window)]
+        # the kind's colour before and after its event (they differ only when it changes colour)
+        aux["colour0"][row, k] = 1 + world.COLOUR_NAMES.index(sh.colour)
+        aux["colour1"][row, k] = 1 + world.COLOUR_NAMES.index(sh.colour1)
     for t, f in enumerate(indices):
         best = np.full(64, 0.3, np.float32)          # a patch is labelled by the shape covering >30 % of it
         for sh in scene["shapes"]:
@@ -302,8 +306,71 @@ def merged_clip_tokens(model, clip_frames, chunk=64):
         counts = merged.counts
     mask = None
     if counts is not None and model.merger.proportional_attention:
-        mask = torch.log(counts[:NUM_FRAMES].float()).reshape(1, 1, -1)
+        mask = torch.log(counts[:clip_frames.shape[1]].float()).reshape(1, 1, -1)
     return torch.cat(out), mask
+
+
+def qformer_on_tokens(model, tokens, mask):
+    """The video Q-Former output [B, Qv, H] for merged tokens [B, T, L, Dv] of frames 0..T-1 (the
+    mask [1, 1, T*L] or None, as merged_clip_tokens returns it)."""
+    b, t = tokens.shape[:2]
+    rows = model.frame_position_rows(list(range(t)))
+    seq = (tokens + rows[None, :, None, :]).reshape(b, -1, tokens.shape[-1])
+    return model.video_Qformer(query_embeds=model.video_query_tokens.expand(b, -1, -1), encoder_hidden_states=seq,
+                               encoder_attention_mask=None if mask is None else mask[:, None].expand(b, 1, 1, -1)
+                               ).last_hidden_state
+
+
+def pretrain_scene(model, heads, clip_frames, clip_aux, still_frames, still_aux, steps, batch, lr, rng, log,
+                   held_clips=512, held_stills=256):
+    """Stage 1c (run 5): the video Q-Former (queries, frame positions) alone learns the whole scene
+    table of each clip and still: for every shape kind its colour before and after, its event
+    (direction of motion included) and the event's timing, read linearly from the flattened query
+    outputs. Every caption and answer of the world is a function of that table, so a Q-Former that
+    gets it right leaves the decoder only the wording to learn (stage 2 with --freeze-qformer).
+    The last `held_clips` clips and `held_stills` stills are kept out and scored every 500 steps."""
+    t0 = time.time()
+    clip_tokens, clip_mask = merged_clip_tokens(model, clip_frames)
+    still_tokens, still_mask = merged_clip_tokens(model, still_frames[:, None])
+    log(f"scene stage: merged tokens {tuple(clip_tokens.shape)} + {tuple(still_tokens.shape)} in {time.time() - t0:.0f} s")
+    n_c, n_s = len(clip_tokens) - held_clips, len(still_tokens) - held_stills
+    params = (list(model.video_Qformer.parameters()) + [model.video_query_tokens]
+              + list(model.video_frame_position_embedding.parameters()) + list(heads.scene.parameters()))
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    still_batch = max(1, batch // 4)
+
+    @torch.no_grad()
+    def held_out():
+        scores = []
+        for tokens, mask, aux, lo in ((clip_tokens, clip_mask, clip_aux, n_c), (still_tokens, still_mask, still_aux, n_s)):
+            rows = list(range(lo, len(tokens)))
+            _, m = heads.scene_loss(qformer_on_tokens(model, tokens[rows], mask), aux, rows)
+            scores.append(m)
+        c, st = scores
+        return (f"held-out clips: table {c['table']:.3f} event {c['event']:.3f} moving {c['moving']:.3f} "
+                f"phase {c['phase']:.3f} colours {c['colours']:.3f}; stills: table {st['table']:.3f}")
+
+    for step in range(steps):
+        ci = [rng.randrange(n_c) for _ in range(batch)]
+        si = [rng.randrange(n_s) for _ in range(still_batch)]
+        loss_c, m = heads.scene_loss(qformer_on_tokens(model, clip_tokens[ci], clip_mask), clip_aux, ci)
+        loss_s, _ = heads.scene_loss(qformer_on_tokens(model, still_tokens[si], still_mask), still_aux, si)
+        optimise(opt, params, loss_c + 0.25 * loss_s, lr, step, steps, warmup=50)
+        if step % 100 == 0 or step == steps - 1:
+            log(f"scene step {step:5d} loss {loss_c.item():.4f} batch table {m['table']:.3f} moving {m['moving']:.3f}")
+        if step % 500 == 0 or step == steps - 1:
+            log("  " + held_out())
+
+
+@torch.no_grad()
+def cached_qformer_outputs(model, clip_frames, still_frames, chunk=256):
+    """Q-Former outputs of every training clip and still with the vision tower and Q-Former frozen
+    (stage 2 with --freeze-qformer trains only the projection and the decoder on them)."""
+    out = []
+    for frames in (clip_frames, still_frames[:, None]):
+        tokens, mask = merged_clip_tokens(model, frames)
+        out.append(torch.cat([qformer_on_tokens(model, tokens[i:i + chunk], mask) for i in range(0, len(tokens), chunk)]))
+    return out
 
 
 def pretrain_events(model, heads, clip_frames, clip_aux, steps, batch, lr, rng, log):
@@ -335,7 +402,7 @@ def pretrain_events(model, heads, clip_frames, clip_aux, steps, batch, lr, rng, 
 
 
 class AuxHeads(torch.nn.Module):
-    def __init__(self, dv, hq, patch_pos_weight=10.0, num_queries=16, event_head=False):
+    def __init__(self, dv, hq, patch_pos_weight=10.0, num_queries=16, event_head=False, scene_head=False):
         super().__init__()
         self.frame = torch.nn.Linear(2 * dv, NK * NC + NK * 3)
         self.patch = torch.nn.Linear(dv, 1 + NK * (NC - 1))
@@ -352,6 +419,10 @@ class AuxHeads(torch.nn.Module):
         # hold it (a fresh Q-Former trained on them alone reaches 99 %). The mean over queries (`clip`)
         # did not pull it out. (Created only when used, so earlier runs reproduce.)
         self.events = torch.nn.Linear(num_queries * hq, NK * (len(AUX_EVENTS) + len(AUX_PHASES))) if event_head else None
+        # the whole scene table (colour before / after, event, timing of each kind) from the flattened
+        # query outputs: stage 1c (run 5). Created only when used.
+        self.scene = torch.nn.Linear(num_queries * hq, NK * (2 * NC + len(AUX_EVENTS) + len(AUX_PHASES))) \
+            if scene_head else None
 
     def frame_loss(self, feats, colour, pos, patch):
         """feats [B*T, N, Dv]; colour [B, T, NK] (0 = absent); pos [B, T, NK, 3]; patch [B, T, 64]."""
@@ -379,6 +450,11 @@ class AuxHeads(torch.nn.Module):
                                       torch.from_numpy(aux["phase"][rows]).reshape(-1))
         return loss
 
+    def scene_loss(self, hidden, aux, rows):
+        """The scene table from the flattened query outputs [B, Qv, H]: (loss, metrics)."""
+        b = hidden.shape[0]
+        return scene_loss_of(self.scene(hidden.reshape(b, -1)).reshape(b, NK, -1), aux, rows)
+
     def event_loss(self, hidden, aux, rows):
         """Clip-level event and phase of each shape kind from the flattened query outputs [B, Qv, H];
         returns (loss, accuracy of the event of the kinds that move)."""
@@ -392,6 +468,28 @@ class AuxHeads(torch.nn.Module):
         moving = (event >= AUX_EVENTS.index("move left")) & (event <= AUX_EVENTS.index("move down"))
         hits = (co[..., :ne].argmax(-1) == event)[moving]
         return loss, (float(hits.float().mean()) if hits.numel() else float("nan"))
+
+
+def scene_loss_of(logits, aux, rows):
+    """Cross-entropy of the scene table logits [B, NK, 2*NC + NE + NP] and how much of it is right:
+    table (every field of every kind of a clip), event, moving (the event of kinds that move),
+    phase, colours (both colours)."""
+    ne = len(AUX_EVENTS)
+    parts = {"colour0": logits[..., :NC], "colour1": logits[..., NC:2 * NC], "event": logits[..., 2 * NC:2 * NC + ne],
+             "phase": logits[..., 2 * NC + ne:]}
+    loss, right = 0.0, {}
+    for name, lg in parts.items():
+        target = torch.from_numpy(aux[name][rows])
+        loss = loss + F.cross_entropy(lg.reshape(-1, lg.shape[-1]), target.reshape(-1))
+        right[name] = lg.argmax(-1) == target
+    event = torch.from_numpy(aux["event"][rows])
+    moving = (event >= AUX_EVENTS.index("move left")) & (event <= AUX_EVENTS.index("move down"))
+    table = torch.stack(list(right.values())).all(0).all(-1)
+    metrics = {"table": float(table.float().mean()), "event": float(right["event"].float().mean()),
+               "moving": float(right["event"][moving].float().mean()) if moving.any() else float("nan"),
+               "phase": float(right["phase"].float().mean()),
+               "colours": float((right["colour0"] & right["colour1"]).float().mean())}
+    return loss, metrics
 
 
 def sample_question(scene, rng: random.Random, caption_p: float):
@@ -449,7 +547,14 @@ def main():
                     help="stage 1b: video Q-Former event pretraining steps on cached merged tokens (needs --event-weight)")
     ap.add_argument("--event-batch", type=int, default=64)
     ap.add_argument("--event-lr", type=float, default=1e-3)
+    ap.add_argument("--scene-steps", type=int, default=0,
+                    help="stage 1c: video Q-Former scene-table pretraining steps on cached merged tokens (run 5)")
+    ap.add_argument("--scene-batch", type=int, default=64)
+    ap.add_argument("--scene-lr", type=float, default=1e-3)
     ap.add_argument("--freeze-vision", action="store_true", help="stage 2 leaves the vision tower as it is")
+    ap.add_argument("--freeze-qformer", action="store_true",
+                    help="stage 2 leaves the vision tower, the video Q-Former, its queries and frame positions as "
+                         "they are and trains the projection and decoder on their cached outputs")
     ap.add_argument("--qformer-lr-scale", type=float, default=1.0,
                     help="stage 2 learning rate of the video Q-Former, its queries and frame positions, relative to --lr")
     ap.add_argument("--event-weight", type=float, default=0.0,
@@ -501,7 +606,8 @@ def main():
     assert diff < 1e-3 and diff_still < 1e-3
 
     heads = AuxHeads(model.vision_model.config.hidden_size, model.video_query_tokens.shape[-1], args.patch_pos_weight,
-                     model.video_query_tokens.shape[1], event_head=args.event_weight > 0)
+                     model.video_query_tokens.shape[1], event_head=args.event_weight > 0,
+                     scene_head=args.scene_steps > 0)
     named = list(model.named_parameters()) + [("aux." + n, p) for n, p in heads.named_parameters()]
     if args.freeze_vision:
         assert not args.vision_steps, "--freeze-vision is for runs that skip stage 1 (--vision-steps 0)"
@@ -509,6 +615,10 @@ def main():
             p.requires_grad_(False)
         named = [(n, p) for n, p in named if not n.startswith("vision_model.")]
     video = lambda n: n.startswith(("video_Qformer.", "video_query_tokens", "video_frame_position_embedding."))
+    if args.freeze_qformer:
+        assert args.freeze_vision and not args.aux_weight and not args.event_weight, \
+            "--freeze-qformer needs --freeze-vision, --aux-weight 0 and --event-weight 0"
+        named = [(n, p) for n, p in named if not video(n)]
     groups = []
     for is_video in (False, True):
         lr = args.lr * (args.qformer_lr_scale if is_video else 1.0)
@@ -532,6 +642,20 @@ def main():
         pretrain_events(model, heads, clip_frames, clip_aux, args.event_steps, args.event_batch, args.event_lr,
                         random.Random(args.seed + 4), lambda m: print(m, flush=True))
         print(f"stage 1b (events) done in {time.time() - t1:.0f} s", flush=True)
+    if args.scene_steps and not args.time_only:
+        t1 = time.time()
+        pretrain_scene(model, heads, clip_frames, clip_aux, still_frames, still_aux, args.scene_steps,
+                       args.scene_batch, args.scene_lr, random.Random(args.seed + 5), lambda m: print(m, flush=True))
+        print(f"stage 1c (scene table) done in {time.time() - t1:.0f} s", flush=True)
+    cached = None
+    if args.freeze_qformer:
+        for n, p in model.named_parameters():
+            if video(n):
+                p.requires_grad_(False)
+        t1 = time.time()
+        cached = cached_qformer_outputs(model, clip_frames, still_frames)
+        print(f"stage 2 on cached Q-Former outputs {tuple(cached[0].shape)} + {tuple(cached[1].shape)} "
+              f"({time.time() - t1:.0f} s)", flush=True)
     enc = lambda text: tok.encode(text).ids
     steps_log, loss_log, ev_hits = [], [], []
     model.train()
@@ -548,8 +672,11 @@ def main():
                     answers.append(enc(" " + a) + [eos])
                     owner.append(offset + j)
         # random horizontal flips would change left/right: no augmentation beyond the codec
-        prefix_c, feats_c, hid_c = batched_prefix(model, to_pixels(clip_frames[ci]), extras=True)
-        prefix_s, feats_s, hid_s = batched_prefix(model, to_pixels(still_frames[si][:, None]), extras=True)
+        if cached is not None:
+            prefix_c, prefix_s = model.llama_proj(cached[0][ci]), model.llama_proj(cached[1][si])
+        else:
+            prefix_c, feats_c, hid_c = batched_prefix(model, to_pixels(clip_frames[ci]), extras=True)
+            prefix_s, feats_s, hid_s = batched_prefix(model, to_pixels(still_frames[si][:, None]), extras=True)
         logits, labels = batched_lm(model, torch.cat([prefix_c, prefix_s]), owner, prompts, answers, pad)
         loss = lm_loss(logits, labels)
         aux_w = args.aux_weight * min(1.0, max(0.0, (args.aux_until * args.steps - step) / (0.25 * args.steps)))
