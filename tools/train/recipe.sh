@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The shipped models/vidlm-shapes, from nothing: four seeded runs of train.py, each continuing from
-# the last (about 2 h 40 min on this project's 2-core CPU; see models/vidlm-shapes/MODEL_CARD.md).
+# The shipped models/vidlm-shapes, from nothing: six seeded runs of train.py, each continuing from
+# the last (about 3 h 40 min on this project's 2-core CPU; see models/vidlm-shapes/MODEL_CARD.md).
 #   1. the first model (43 min): tokenizer, stage 1 (vision) and stage 2 from scratch, as trained
 #      before the per-patch position loss existed (--patch-pos-weight 0);
 #   2. more of stage 2 on new data (seed 4321, 35 min);
@@ -9,7 +9,13 @@
 #      at chance (see the model card);
 #   4. stage 1b: the video Q-Former alone learns each shape's event (direction included) from cached
 #      merged tokens in batches of 64 clips, then stage 2 with that event head kept on until 80 %
-#      with the vision tower frozen and the Q-Former at a fifth of the rate (seed 6262, about 20 min).
+#      with the vision tower frozen and the Q-Former at a fifth of the rate (seed 6262, about 20 min);
+#   5. stage 1c: the video Q-Former alone learns the whole scene table (colours, event, timing of each
+#      shape kind) from cached merged tokens of 20 000 clips and 5 000 stills through a flat linear
+#      head, then stage 2 trains only the projection and decoder on the frozen Q-Former's cached
+#      outputs (seed 7373, about 31 min);
+#   6. stage 1c again, read by attention pooling (the way the decoder can read it), then the same
+#      stage 2 (seed 8484, about 31 min).
 #
 #   tools/train/recipe.sh [OUT]      (OUT defaults to models/vidlm-shapes; needs tools/.venv)
 set -euo pipefail
@@ -26,6 +32,12 @@ $py tools/train/train.py --out "$work/run3" --init-from "$work/run2" --seed 5151
 $py tools/train/train.py --out "$work/run4" --init-from "$work/run3" --seed 6262 --vision-steps 0 --event-steps 2000 \
     --steps 3000 --lr 5e-4 --warmup 100 --aux-weight 0 --event-weight 2.0 --event-until 0.8 --freeze-vision \
     --qformer-lr-scale 0.2
+$py tools/train/train.py --out "$work/run5" --init-from "$work/run4" --seed 7373 --clips 20000 --stills 5000 \
+    --vision-steps 0 --scene-steps 6000 --scene-head flat --steps 4000 --freeze-vision --freeze-qformer \
+    --aux-weight 0 --lr 5e-4 --warmup 100
+$py tools/train/train.py --out "$work/run6" --init-from "$work/run5" --seed 8484 --clips 20000 --stills 5000 \
+    --vision-steps 0 --scene-steps 6000 --scene-head pooled --steps 4000 --freeze-vision --freeze-qformer \
+    --aux-weight 0 --lr 5e-4 --warmup 100
 mkdir -p "$out"
-cp "$work/run4"/* "$out"/
+cp "$work/run6"/* "$out"/
 echo "wrote $out (MODEL_CARD.md is kept as it was)"
