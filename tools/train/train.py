@@ -229,7 +229,8 @@ def new_aux(n, t):
     return {"colour": np.zeros((n, t, NK), np.int64), "pos": np.zeros((n, t, NK, 3), np.float32),
             "patch": np.zeros((n, t, 64), np.int64),
             "event": np.zeros((n, NK), np.int64), "phase": np.zeros((n, NK), np.int64),
-            "colour0": np.zeros((n, NK), np.int64), "colour1": np.zeros((n, NK), np.int64)}
+            "colour0": np.zeros((n, NK), np.int64), "colour1": np.zeros((n, NK), np.int64),
+            "direction": np.zeros((n, NK), np.int64)}
 
 
 def aux_targets(scene, indices, aux, row):
@@ -242,6 +243,10 @@ def aux_targets(scene, indices, aux, row):
         # the kind's colour before and after its event (they differ only when it changes colour)
         aux["colour0"][row, k] = 1 + world.COLOUR_NAMES.index(sh.colour)
         aux["colour1"][row, k] = 1 + world.COLOUR_NAMES.index(sh.colour1)
+        # which way it moves, also when it moves toward / away from another shape ("which way does
+        # the circle move?" is asked of those too)
+        if sh.event in ("move", "toward", "away"):
+            aux["direction"][row, k] = 1 + list(world.DIRECTIONS).index(sh.direction())
     for t, f in enumerate(indices):
         best = np.full(64, 0.3, np.float32)          # a patch is labelled by the shape covering >30 % of it
         for sh in scene["shapes"]:
@@ -403,7 +408,8 @@ def pretrain_events(model, heads, clip_frames, clip_aux, steps, batch, lr, rng, 
 
 
 class AuxHeads(torch.nn.Module):
-    def __init__(self, dv, hq, patch_pos_weight=10.0, num_queries=16, event_head=False, scene_head=""):
+    def __init__(self, dv, hq, patch_pos_weight=10.0, num_queries=16, event_head=False, scene_head="",
+                 scene_directions=False):
         super().__init__()
         self.frame = torch.nn.Linear(2 * dv, NK * NC + NK * 3)
         self.patch = torch.nn.Linear(dv, 1 + NK * (NC - 1))
@@ -427,7 +433,7 @@ class AuxHeads(torch.nn.Module):
         # token through the same value projection): run 5's Q-Former got 99 % of held-out directions
         # through this head and its decoder said only 13 of 32 right. "pooled" (run 6) reads the queries
         # the way the decoder can: attention with a learned query per shape kind over the 16 outputs.
-        fields = 2 * NC + len(AUX_EVENTS) + len(AUX_PHASES)
+        fields = 2 * NC + len(AUX_EVENTS) + len(AUX_PHASES) + (1 + len(world.DIRECTIONS) if scene_directions else 0)
         self.scene = torch.nn.Linear(num_queries * hq, NK * fields) if scene_head == "flat" else None
         if scene_head == "pooled":
             self.scene_queries = torch.nn.Parameter(torch.randn(NK, hq) * 0.02)
@@ -489,8 +495,11 @@ def scene_loss_of(logits, aux, rows):
     table (every field of every kind of a clip), event, moving (the event of kinds that move),
     phase, colours (both colours)."""
     ne = len(AUX_EVENTS)
+    np_ = len(AUX_PHASES)
     parts = {"colour0": logits[..., :NC], "colour1": logits[..., NC:2 * NC], "event": logits[..., 2 * NC:2 * NC + ne],
-             "phase": logits[..., 2 * NC + ne:]}
+             "phase": logits[..., 2 * NC + ne:2 * NC + ne + np_]}
+    if logits.shape[-1] > 2 * NC + ne + np_:     # --scene-directions
+        parts["direction"] = logits[..., 2 * NC + ne + np_:]
     loss, right = 0.0, {}
     for name, lg in parts.items():
         target = torch.from_numpy(aux[name][rows])
@@ -567,6 +576,8 @@ def main():
     ap.add_argument("--scene-head", choices=["flat", "pooled"], default="pooled",
                     help="how stage 1c reads the scene table from the query outputs (run 5: flat)")
     ap.add_argument("--scene-lr", type=float, default=1e-3)
+    ap.add_argument("--scene-directions", action="store_true",
+                    help="the scene table also holds each shape's direction of motion, toward/away included (run 7)")
     ap.add_argument("--freeze-vision", action="store_true", help="stage 2 leaves the vision tower as it is")
     ap.add_argument("--freeze-qformer", action="store_true",
                     help="stage 2 leaves the vision tower, the video Q-Former, its queries and frame positions as "
@@ -623,7 +634,7 @@ def main():
 
     heads = AuxHeads(model.vision_model.config.hidden_size, model.video_query_tokens.shape[-1], args.patch_pos_weight,
                      model.video_query_tokens.shape[1], event_head=args.event_weight > 0,
-                     scene_head=args.scene_head if args.scene_steps else "")
+                     scene_head=args.scene_head if args.scene_steps else "", scene_directions=args.scene_directions)
     named = list(model.named_parameters()) + [("aux." + n, p) for n, p in heads.named_parameters()]
     if args.freeze_vision:
         assert not args.vision_steps, "--freeze-vision is for runs that skip stage 1 (--vision-steps 0)"
