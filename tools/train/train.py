@@ -15,7 +15,12 @@ Seeded and reproducible on CPU (2 threads). Steps:
     size) through training-only heads (AuxHeads, not exported);
  4b. stage 1b (--event-steps, run 4): the video Q-Former alone learns each shape kind's event
     (direction of motion included) and timing from cached merged tokens, batches of 64 clips;
- 5. stage 2 (--steps): the whole model (or all but the vision tower, --freeze-vision); the language loss is on the answer tokens and EOS only,
+ 4c. stage 1c (--scene-steps, runs 5-6): the video Q-Former alone learns the scene table of every
+    clip and still (colour before/after, event, timing of each shape kind; --scene-directions adds
+    each moving shape's direction) from cached merged tokens; --scene-head pooled reads it by
+    attention pooling, the way the decoder reads its prefix;
+ 5. stage 2 (--steps): the whole model, all but the vision tower (--freeze-vision), or only the
+    projection and decoder on cached Q-Former outputs (--freeze-qformer); the language loss is on the answer tokens and EOS only,
     mixing clip captions, clip QA, still captions and still QA; for the first half the auxiliary
     heads also supervise the vision features and the Q-Former output (clip-level event of each
     shape kind and its timing), with a weight that falls to 0 by 50 % of the steps, so the last
