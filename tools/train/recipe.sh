@@ -13,11 +13,11 @@
 #   5. stage 1c: the video Q-Former alone learns the whole scene table (colours, event, timing of each
 #      shape kind) from cached merged tokens of 20 000 clips and 5 000 stills through a flat linear
 #      head, then stage 2 trains only the projection and decoder on the frozen Q-Former's cached
-#      outputs (seed 7373, about 31 min);
+#      outputs (seed 7373, about 29 min);
 #   6. stage 1c again, read by attention pooling (the way the decoder can read it), then the same
-#      stage 2 (seed 8484, about 31 min);
+#      stage 2 (seed 8484, about 29 min);
 #   7. stage 1c again with each moving shape's direction in the table (toward/away included), then
-#      stage 2 (seed 9595, about 22 min).
+#      stage 2 (seed 9595, about 18 min).
 #
 #   tools/train/recipe.sh [OUT]      (OUT defaults to models/vidlm-shapes; needs tools/.venv)
 set -euo pipefail
