@@ -15,7 +15,7 @@ Seeded and reproducible on CPU (2 threads). Steps:
     size) through training-only heads (AuxHeads, not exported);
  4b. stage 1b (--event-steps, run 4): the video Q-Former alone learns each shape kind's event
     (direction of motion included) and timing from cached merged tokens, batches of 64 clips;
- 4c. stage 1c (--scene-steps, runs 5-6): the video Q-Former alone learns the scene table of every
+ 4c. stage 1c (--scene-steps, runs 5-7): the video Q-Former alone learns the scene table of every
     clip and still (colour before/after, event, timing of each shape kind; --scene-directions adds
     each moving shape's direction) from cached merged tokens; --scene-head pooled reads it by
     attention pooling, the way the decoder reads its prefix;
@@ -333,10 +333,11 @@ def qformer_on_tokens(model, tokens, mask):
 
 def pretrain_scene(model, heads, clip_frames, clip_aux, still_frames, still_aux, steps, batch, lr, rng, log,
                    held_clips=512, held_stills=256):
-    """Stage 1c (run 5): the video Q-Former (queries, frame positions) alone learns the whole scene
+    """Stage 1c (runs 5-7): the video Q-Former (queries, frame positions) alone learns the whole scene
     table of each clip and still: for every shape kind its colour before and after, its event
-    (direction of motion included) and the event's timing, read linearly from the flattened query
-    outputs. Every caption and answer of the world is a function of that table, so a Q-Former that
+    (direction of motion included), the event's timing and (--scene-directions) its direction also
+    when it moves toward / away from another shape, read from the query outputs by heads.scene
+    (--scene-head). Every caption and answer of the world is a function of that table, so a Q-Former that
     gets it right leaves the decoder only the wording to learn (stage 2 with --freeze-qformer).
     The last `held_clips` clips and `held_stills` stills are kept out and scored every 500 steps."""
     t0 = time.time()
@@ -431,9 +432,8 @@ class AuxHeads(torch.nn.Module):
         # hold it (a fresh Q-Former trained on them alone reaches 99 %). The mean over queries (`clip`)
         # did not pull it out. (Created only when used, so earlier runs reproduce.)
         self.events = torch.nn.Linear(num_queries * hq, NK * (len(AUX_EVENTS) + len(AUX_PHASES))) if event_head else None
-        # the whole scene table (colour before / after, event, timing of each kind) from the flattened
-        # query outputs: stage 1c (run 5). Created only when used.
-        # scene_head "flat" (run 5): one linear map of the flattened query outputs. Its weights are
+        # the whole scene table (colour before / after, event, timing, optionally direction of each kind)
+        # for stage 1c, created only when used. scene_head "flat" (run 5): one linear map of the flattened query outputs. Its weights are
         # specific to each query token, which the decoder cannot copy (its attention reads every prefix
         # token through the same value projection): run 5's Q-Former got 99 % of held-out directions
         # through this head and its decoder said only 13 of 32 right. "pooled" (run 6) reads the queries
@@ -473,7 +473,8 @@ class AuxHeads(torch.nn.Module):
         return loss
 
     def scene_loss(self, hidden, aux, rows):
-        """The scene table from the flattened query outputs [B, Qv, H]: (loss, metrics)."""
+        """The scene table from the query outputs [B, Qv, H] (flattened, or attention-pooled per kind):
+        (loss, metrics)."""
         b = hidden.shape[0]
         if self.scene_head == "pooled":
             pooled, _ = self.scene_attention(self.scene_queries.expand(b, -1, -1), hidden, hidden, need_weights=False)
@@ -496,7 +497,7 @@ class AuxHeads(torch.nn.Module):
 
 
 def scene_loss_of(logits, aux, rows):
-    """Cross-entropy of the scene table logits [B, NK, 2*NC + NE + NP] and how much of it is right:
+    """Cross-entropy of the scene table logits [B, NK, 2*NC + NE + NP (+ 5 directions)] and how much of it is right:
     table (every field of every kind of a clip), event, moving (the event of kinds that move),
     phase, colours (both colours)."""
     ne = len(AUX_EVENTS)
@@ -576,7 +577,7 @@ def main():
     ap.add_argument("--event-batch", type=int, default=64)
     ap.add_argument("--event-lr", type=float, default=1e-3)
     ap.add_argument("--scene-steps", type=int, default=0,
-                    help="stage 1c: video Q-Former scene-table pretraining steps on cached merged tokens (run 5)")
+                    help="stage 1c: video Q-Former scene-table pretraining steps on cached merged tokens (runs 5-7)")
     ap.add_argument("--scene-batch", type=int, default=64)
     ap.add_argument("--scene-head", choices=["flat", "pooled"], default="pooled",
                     help="how stage 1c reads the scene table from the query outputs (run 5: flat)")
