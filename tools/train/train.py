@@ -130,15 +130,13 @@ def batched_prefix(model, pixels: torch.Tensor, extras: bool = False):
     feats = model.vision_features(pixels.reshape(b * t, *pixels.shape[2:]))       # [B*T, N, Dv]
     merged = model.merger(feats)
     tokens = merged.tokens.reshape(b, t, -1, merged.tokens.shape[-1])
-    rows = model.frame_position_rows(list(range(t)))
-    sequence = (tokens + rows[None, :, None, :]).reshape(b, -1, tokens.shape[-1])
     mask = None
     if merged.counts is not None and model.merger.proportional_attention:
-        mask = torch.log(merged.counts.float()).reshape(b, 1, 1, -1)
-    out = model.video_Qformer(query_embeds=model.video_query_tokens.expand(b, -1, -1),
-                              encoder_hidden_states=sequence, encoder_attention_mask=mask)
-    prefix = model.llama_proj(out.last_hidden_state)
-    return (prefix, feats, out.last_hidden_state) if extras else prefix
+        # the spatial pool gives every clip the same counts: one row serves the batch
+        mask = torch.log(merged.counts[:t].float()).reshape(1, 1, -1)
+    hidden = qformer_on_tokens(model, tokens, mask)
+    prefix = model.llama_proj(hidden)
+    return (prefix, feats, hidden) if extras else prefix
 
 
 def batched_lm(model, prefix: torch.Tensor, owner: list[int], prompts: list[list[int]], answers: list[list[int]],
@@ -344,6 +342,8 @@ def pretrain_scene(model, heads, clip_frames, clip_aux, still_frames, still_aux,
     clip_tokens, clip_mask = merged_clip_tokens(model, clip_frames)
     still_tokens, still_mask = merged_clip_tokens(model, still_frames[:, None])
     log(f"scene stage: merged tokens {tuple(clip_tokens.shape)} + {tuple(still_tokens.shape)} in {time.time() - t0:.0f} s")
+    # (small smoke-test data sets keep a tenth out instead)
+    held_clips, held_stills = min(held_clips, len(clip_tokens) // 10), min(held_stills, len(still_tokens) // 10)
     n_c, n_s = len(clip_tokens) - held_clips, len(still_tokens) - held_stills
     params = (list(model.video_Qformer.parameters()) + [model.video_query_tokens]
               + list(model.video_frame_position_embedding.parameters())
@@ -399,12 +399,7 @@ def pretrain_events(model, heads, clip_frames, clip_aux, steps, batch, lr, rng, 
     hits = []
     for step in range(steps):
         idx = [rng.randrange(len(tokens)) for _ in range(batch)]
-        rows = model.video_frame_position_embedding.weight[:NUM_FRAMES]
-        seq = (tokens[idx] + rows[None, :, None, :]).reshape(batch, -1, tokens.shape[-1])
-        out = model.video_Qformer(query_embeds=model.video_query_tokens.expand(batch, -1, -1),
-                                  encoder_hidden_states=seq,
-                                  encoder_attention_mask=None if mask is None else mask[:, None].expand(batch, 1, 1, -1))
-        loss, acc = heads.event_loss(out.last_hidden_state, clip_aux, idx)
+        loss, acc = heads.event_loss(qformer_on_tokens(model, tokens[idx], mask), clip_aux, idx)
         optimise(opt, params, loss, lr, step, steps, warmup=50)
         hits.append(acc)
         if step % 100 == 0 or step == steps - 1:
