@@ -638,9 +638,7 @@ def main():
                      scene_head=args.scene_head if args.scene_steps else "", scene_directions=args.scene_directions)
     named = list(model.named_parameters()) + [("aux." + n, p) for n, p in heads.named_parameters()]
     if args.freeze_vision:
-        assert not args.vision_steps, "--freeze-vision is for runs that skip stage 1 (--vision-steps 0)"
-        for p in model.vision_model.parameters():
-            p.requires_grad_(False)
+        # stage 2's optimiser leaves the tower out; stage 1 (if any) still trains it with its own
         named = [(n, p) for n, p in named if not n.startswith("vision_model.")]
     video = lambda n: n.startswith(("video_Qformer.", "video_query_tokens", "video_frame_position_embedding."))
     if args.freeze_qformer:
@@ -675,6 +673,9 @@ def main():
         pretrain_scene(model, heads, clip_frames, clip_aux, still_frames, still_aux, args.scene_steps,
                        args.scene_batch, args.scene_lr, random.Random(args.seed + 5), lambda m: print(m, flush=True))
         print(f"stage 1c (scene table) done in {time.time() - t1:.0f} s", flush=True)
+    if args.freeze_vision:
+        for p in model.vision_model.parameters():
+            p.requires_grad_(False)
     cached = None
     if args.freeze_qformer:
         for n, p in model.named_parameters():
