@@ -1,6 +1,11 @@
 """Train the embedded default model `vidlm-shapes` on the synthetic shapes world (tools/synth).
 
-    nice -n 10 tools/.venv/bin/python tools/train/train.py --out models/vidlm-shapes
+    tools/.venv/bin/python tools/train/train.py --out models/vidlm-shapes    (tools/train/recipe.sh)
+
+The defaults are the shipped model's recipe: one run from nothing, under an hour on 2 CPU cores
+(stage 1, stage 1c with directions, stage 2 on the frozen Q-Former's cached outputs; 45 000 clips).
+The other switches (stage 1b, auxiliary heads, unfrozen stage 2, --init-from) are how the earlier
+models were made; models/vidlm-shapes/MODEL_CARD.md tells that history.
 
 Seeded and reproducible on CPU (2 threads). Steps:
  1. a byte-level BPE tokenizer on the world's text;
@@ -15,16 +20,15 @@ Seeded and reproducible on CPU (2 threads). Steps:
     size) through training-only heads (AuxHeads, not exported);
  4b. stage 1b (--event-steps, run 4): the video Q-Former alone learns each shape kind's event
     (direction of motion included) and timing from cached merged tokens, batches of 64 clips;
- 4c. stage 1c (--scene-steps, runs 5-7): the video Q-Former alone learns the scene table of every
+ 4c. stage 1c (--scene-steps; the shipped recipe's key stage): the video Q-Former alone learns the scene table of every
     clip and still (colour before/after, event, timing of each shape kind; --scene-directions adds
     each moving shape's direction) from cached merged tokens; --scene-head pooled reads it by
     attention pooling, the way the decoder reads its prefix;
  5. stage 2 (--steps): the whole model, all but the vision tower (--freeze-vision), or only the
-    projection and decoder on cached Q-Former outputs (--freeze-qformer); the language loss is on the answer tokens and EOS only,
-    mixing clip captions, clip QA, still captions and still QA; for the first half the auxiliary
-    heads also supervise the vision features and the Q-Former output (clip-level event of each
-    shape kind and its timing), with a weight that falls to 0 by 50 % of the steps, so the last
-    half optimises the answer loss alone;
+    projection and decoder on cached Q-Former outputs (--freeze-qformer, the default); the language
+    loss is on the answer tokens and EOS only, mixing clip captions, clip QA, still captions and
+    still QA; with --aux-weight > 0 (earlier runs, unfrozen) auxiliary heads also supervise the
+    vision features and the Q-Former output for the first --aux-until share of the steps;
  6. writes config.json, model.safetensors, tokenizer.json, tokenizer_config.json,
     preprocessor_config.json, loss.svg, train_log.json into --out.
 """
@@ -551,10 +555,10 @@ def loss_svg(steps, losses, path, title):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(ROOT, "models", "vidlm-shapes"))
-    ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--clips", type=int, default=12000)
-    ap.add_argument("--stills", type=int, default=4000)
-    ap.add_argument("--steps", type=int, default=5000)
+    ap.add_argument("--seed", type=int, default=2468)
+    ap.add_argument("--clips", type=int, default=45000)
+    ap.add_argument("--stills", type=int, default=5000)
+    ap.add_argument("--steps", type=int, default=6500)
     ap.add_argument("--clip-batch", type=int, default=12, help="clips per step")
     ap.add_argument("--clip-seqs", type=int, default=4, help="questions per clip per step")
     ap.add_argument("--still-batch", type=int, default=8)
@@ -565,22 +569,23 @@ def main():
     ap.add_argument("--vision-steps", type=int, default=3000, help="stage 1: vision tower pretraining steps")
     ap.add_argument("--vision-batch", type=int, default=64)
     ap.add_argument("--vision-lr", type=float, default=2e-3)
-    ap.add_argument("--aux-weight", type=float, default=0.5, help="auxiliary grounding loss weight (training only)")
+    ap.add_argument("--aux-weight", type=float, default=0.0, help="auxiliary grounding loss weight (training only)")
     ap.add_argument("--aux-until", type=float, default=0.5, help="share of training after which aux weight is 0")
     ap.add_argument("--event-steps", type=int, default=0,
                     help="stage 1b: video Q-Former event pretraining steps on cached merged tokens (needs --event-weight)")
     ap.add_argument("--event-batch", type=int, default=64)
     ap.add_argument("--event-lr", type=float, default=1e-3)
-    ap.add_argument("--scene-steps", type=int, default=0,
-                    help="stage 1c: video Q-Former scene-table pretraining steps on cached merged tokens (runs 5-7)")
+    ap.add_argument("--scene-steps", type=int, default=10000,
+                    help="stage 1c: video Q-Former scene-table pretraining steps on cached merged tokens (0 = off)")
     ap.add_argument("--scene-batch", type=int, default=64)
     ap.add_argument("--scene-head", choices=["flat", "pooled"], default="pooled",
                     help="how stage 1c reads the scene table from the query outputs (run 5: flat)")
     ap.add_argument("--scene-lr", type=float, default=1e-3)
-    ap.add_argument("--scene-directions", action="store_true",
-                    help="the scene table also holds each shape's direction of motion, toward/away included (run 7)")
-    ap.add_argument("--freeze-vision", action="store_true", help="stage 2 leaves the vision tower as it is")
-    ap.add_argument("--freeze-qformer", action="store_true",
+    ap.add_argument("--scene-directions", action=argparse.BooleanOptionalAction, default=True,
+                    help="the scene table also holds each shape's direction of motion, toward/away included")
+    ap.add_argument("--freeze-vision", action=argparse.BooleanOptionalAction, default=True,
+                    help="stage 2 leaves the vision tower as stage 1 left it")
+    ap.add_argument("--freeze-qformer", action=argparse.BooleanOptionalAction, default=True,
                     help="stage 2 leaves the vision tower, the video Q-Former, its queries and frame positions as "
                          "they are and trains the projection and decoder on their cached outputs")
     ap.add_argument("--qformer-lr-scale", type=float, default=1.0,
