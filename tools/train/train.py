@@ -1,11 +1,12 @@
 """Train the embedded default model `vidlm-shapes` on the synthetic shapes world (tools/synth).
 
-    tools/.venv/bin/python tools/train/train.py --out models/vidlm-shapes    (tools/train/recipe.sh)
+    tools/.venv/bin/python tools/train/train.py --out /tmp/vidlm-shapes-1h
 
-The defaults are the shipped model's recipe: one run from nothing, under an hour on 2 CPU cores
-(stage 1, stage 1c with directions, stage 2 on the frozen Q-Former's cached outputs; 45 000 clips).
-The other switches (stage 1b, auxiliary heads, unfrozen stage 2, --init-from) are how the earlier
-models were made; models/vidlm-shapes/MODEL_CARD.md tells that history.
+The defaults are one run from nothing in about 50 minutes on 2 CPU cores (stage 1, stage 1c with
+directions, stage 2 on the frozen Q-Former's cached outputs; 45 000 clips): held-out caption 89.3 %,
+QA 95.1 %, stills 100 %. The shipped weights are better (95.3 / 97.9 / 100) and came from seven
+chained runs that use the other switches too (stage 1b, auxiliary heads, unfrozen stage 2,
+--init-from): tools/train/recipe.sh. models/vidlm-shapes/MODEL_CARD.md tells both.
 
 Seeded and reproducible on CPU (2 threads). Steps:
  1. a byte-level BPE tokenizer on the world's text;
@@ -558,7 +559,7 @@ def main():
     ap.add_argument("--seed", type=int, default=2468)
     ap.add_argument("--clips", type=int, default=45000)
     ap.add_argument("--stills", type=int, default=5000)
-    ap.add_argument("--steps", type=int, default=6500)
+    ap.add_argument("--steps", type=int, default=5000)
     ap.add_argument("--clip-batch", type=int, default=12, help="clips per step")
     ap.add_argument("--clip-seqs", type=int, default=4, help="questions per clip per step")
     ap.add_argument("--still-batch", type=int, default=8)
@@ -566,7 +567,7 @@ def main():
     ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--warmup", type=int, default=150)
     ap.add_argument("--caption-p", type=float, default=0.4, help="share of questions that ask for the caption")
-    ap.add_argument("--vision-steps", type=int, default=3000, help="stage 1: vision tower pretraining steps")
+    ap.add_argument("--vision-steps", type=int, default=3500, help="stage 1: vision tower pretraining steps")
     ap.add_argument("--vision-batch", type=int, default=64)
     ap.add_argument("--vision-lr", type=float, default=2e-3)
     ap.add_argument("--aux-weight", type=float, default=0.0, help="auxiliary grounding loss weight (training only)")
