@@ -21,8 +21,8 @@ Seeded and reproducible on CPU (2 threads). Steps:
     size) through training-only heads (AuxHeads, not exported);
  4b. stage 1b (--event-steps, run 4): the video Q-Former alone learns each shape kind's event
     (direction of motion included) and timing from cached merged tokens, batches of 64 clips;
- 4c. stage 1c (--scene-steps; the shipped recipe's key stage): the video Q-Former alone learns the scene table of every
-    clip and still (colour before/after, event, timing of each shape kind; --scene-directions adds
+ 4c. stage 1c (--scene-steps; the key stage of both recipes): the video Q-Former alone learns
+    the scene table of every clip and still (colour before/after, event, timing of each shape kind; --scene-directions adds
     each moving shape's direction) from cached merged tokens; --scene-head pooled reads it by
     attention pooling, the way the decoder reads its prefix;
  5. stage 2 (--steps): the whole model, all but the vision tower (--freeze-vision), or only the
@@ -555,7 +555,8 @@ def loss_svg(steps, losses, path, title):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=os.path.join(ROOT, "models", "vidlm-shapes"))
+    # required: the defaults are not the shipped weights' recipe, so nothing overwrites models/ by default
+    ap.add_argument("--out", required=True, help="folder to write the model into")
     ap.add_argument("--seed", type=int, default=2468)
     ap.add_argument("--clips", type=int, default=45000)
     ap.add_argument("--stills", type=int, default=5000)
