@@ -22,9 +22,9 @@ Seeded and reproducible on CPU (2 threads). Steps:
  4b. stage 1b (--event-steps, run 4): the video Q-Former alone learns each shape kind's event
     (direction of motion included) and timing from cached merged tokens, batches of 64 clips;
  4c. stage 1c (--scene-steps; the key stage of both recipes): the video Q-Former alone learns
-    the scene table of every clip and still (colour before/after, event, timing of each shape kind; --scene-directions adds
-    each moving shape's direction) from cached merged tokens; --scene-head pooled reads it by
-    attention pooling, the way the decoder reads its prefix;
+    the scene table of every clip and still (colour before/after, event, timing of each shape
+    kind; --scene-directions adds each moving shape's direction) from cached merged tokens;
+    --scene-head pooled reads it by attention pooling, the way the decoder reads its prefix;
  5. stage 2 (--steps): the whole model, all but the vision tower (--freeze-vision), or only the
     projection and decoder on cached Q-Former outputs (--freeze-qformer, the default); the language
     loss is on the answer tokens and EOS only, mixing clip captions, clip QA, still captions and
