@@ -186,6 +186,8 @@ final class MergerParityTests: XCTestCase {
             .appendingPathComponent("meta.json"))) as! [String: Any]
         let rules = meta["key_map_rules"] as! [[Any]]
         XCTAssertEqual(rules.count, VideoLLaMAKeyMap.rules.count)
+        XCTAssertEqual(VideoLLaMAKeyMap.compiledRuleCount, VideoLLaMAKeyMap.rules.count,
+                       "every key-map pattern must compile")
         for (py, swift) in zip(rules, VideoLLaMAKeyMap.rules) {
             XCTAssertEqual(py[0] as? String, swift.pattern)
             XCTAssertEqual(py[1] as? String, swift.replacement)

@@ -22,13 +22,17 @@ public enum VideoLLaMAKeyMap {
         let rules: [(NSRegularExpression, String?)]
     }
 
-    private static let compiled = Compiled(rules: rules.map { rule in
-        // The patterns are constants; a failure here is a programming error caught by the tests.
-        let regex = try! NSRegularExpression(pattern: rule.pattern)
+    // The patterns are constants: one that fails to compile is dropped here and caught by the
+    // test that compares `compiledRuleCount` with `rules.count`, rather than crashing at load.
+    private static let compiled = Compiled(rules: rules.compactMap { rule -> (NSRegularExpression, String?)? in
+        guard let regex = try? NSRegularExpression(pattern: rule.pattern) else { return nil }
         // Python's \N → NSRegularExpression's $N.
         let template = rule.replacement.map { $0.replacingOccurrences(of: #"\\(\d)"#, with: "\\$$1", options: .regularExpression) }
         return (regex, template)
     })
+
+    /// How many of `rules` compiled (all of them, unless a pattern is malformed).
+    static var compiledRuleCount: Int { compiled.rules.count }
 
     /// The vidlm name of a Video-LLaMA checkpoint key; nil when the key is to be dropped.
     public static func sanitize(_ key: String) -> String? {
