@@ -555,7 +555,7 @@ def loss_svg(steps, losses, path, title):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    # required: the defaults are not the shipped weights' recipe, so nothing overwrites models/ by default
+    # required, so that a run never overwrites the shipped models/vidlm-shapes by accident
     ap.add_argument("--out", required=True, help="folder to write the model into")
     ap.add_argument("--seed", type=int, default=2468)
     ap.add_argument("--clips", type=int, default=45000)
