@@ -40,6 +40,7 @@ fixtures: $(PY)
 	$(PY) tools/parity/make_safetensors_fixtures.py
 	$(PY) tools/parity/make_preprocess_fixtures.py
 	$(PY) tools/parity/make_tokenizer_fixtures.py
+	$(PY) tools/parity/make_chat_template_fixtures.py
 
 bench: release $(PY)
 	scripts/install-deps.sh ffmpeg
