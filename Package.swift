@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "VidLMTensor", targets: ["VidLMTensor"]),
         .library(name: "VidLMMedia", targets: ["VidLMMedia"]),
+        .library(name: "VidLMJinja", targets: ["VidLMJinja"]),
         .library(name: "VidLMModels", targets: ["VidLMModels"]),
         .library(name: "VidLM", targets: ["VidLM"]),
         .executable(name: "vidlm", targets: ["vidlm"]),
@@ -49,10 +50,13 @@ let package = Package(
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             ]
         ),
-        // Model stages: vision core, bridge, decoders, tokenizers, families.
+        // A Jinja interpreter for chat templates (lexer, parser, evaluator, value model); it knows
+        // nothing about models.
+        .target(name: "VidLMJinja"),
+        // Model stages: vision core, bridge, decoders, tokenizers (+ chat templates), families.
         .target(
             name: "VidLMModels",
-            dependencies: ["VidLMTensor"]
+            dependencies: ["VidLMTensor", "VidLMJinja"]
         ),
         // The engine: model families, the decode → vision → bridge → generate pipeline.
         .target(
@@ -88,6 +92,10 @@ let package = Package(
         .testTarget(
             name: "VidLMTensorTests",
             dependencies: ["VidLMTensor", "VidLMTestSupport"]
+        ),
+        .testTarget(
+            name: "VidLMJinjaTests",
+            dependencies: ["VidLMJinja", "VidLMTestSupport"]
         ),
         .testTarget(
             name: "VidLMModelsTests",

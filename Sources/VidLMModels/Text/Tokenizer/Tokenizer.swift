@@ -22,6 +22,9 @@ public final class Tokenizer: Sendable {
     public let eosTokenIds: [Int]
     public let padTokenId: Int?
     public let unkTokenId: Int?
+    /// The named special tokens as text (`bos_token`, `eos_token`, `unk_token`, `sep_token`,
+    /// `pad_token`, `cls_token`, `mask_token`): what transformers passes to a chat template.
+    public let specialTokenStrings: [String: String]
     /// `model_max_length`, unless the config leaves it unlimited.
     public let modelMaxLength: Int?
     /// Distinct tokens, model vocabulary and added tokens together (the library's
@@ -94,6 +97,13 @@ public final class Tokenizer: Sendable {
         padTokenId = id(config.padToken)
         unkTokenId = id(config.unkToken)
         modelMaxLength = config.modelMaxLength
+        var named: [String: String] = [:]
+        for (key, token) in [("bos_token", config.bosToken), ("eos_token", config.eosTokens.first), ("unk_token", config.unkToken),
+                             ("sep_token", config.sepToken), ("pad_token", config.padToken), ("cls_token", config.clsToken),
+                             ("mask_token", config.maskToken)] {
+            if let token { named[key] = token.content }
+        }
+        specialTokenStrings = named
 
         // The post-processor of tokenizer.json decides (transformers 5 drops add_bos_token /
         // add_eos_token whenever tokenizer.json exists). Without one, the config's flags add
