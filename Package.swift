@@ -67,6 +67,7 @@ let package = Package(
             name: "vidlm",
             dependencies: [
                 "VidLM",
+                "VidLMJinja",
                 "VidLMMedia",
                 "VidLMModels",
                 "VidLMTensor",
@@ -76,7 +77,7 @@ let package = Package(
         // Side-by-side benchmarks drive this in-process timer (benchmarks/media/run.py).
         .executableTarget(
             name: "vidlm-bench",
-            dependencies: ["VidLMMedia", "VidLMTensor", "VidLMModels"],
+            dependencies: ["VidLMMedia", "VidLMTensor", "VidLMModels", "VidLMJinja"],
             path: "benchmarks/media/swift"
         ),
         // Fixture paths and the parity tolerance check every test target shares.

@@ -26,7 +26,7 @@ public struct JinjaLimits: Sendable {
     public var callDepth = 64
     /// Loop iterations in one render, over all loops.
     public var iterations = 2_000_000
-    /// Unicode scalars in the output and in any one string or list a template builds.
+    /// UTF-8 bytes of the output and of any one string (items of any one list) a template builds.
     public var size = 32 << 20
 
     public init() {}
@@ -61,8 +61,9 @@ final class Interpreter: @unchecked Sendable {
 
     private func emit(_ text: String, line: Int) throws(JinjaError) {
         output += text
-        if output.utf8.count > limits.size * 4 || output.unicodeScalars.count > limits.size {
-            throw .render("the rendered prompt grew past \(limits.size) characters", line: line)
+        // utf8.count is O(1) for native strings; counting scalars here would make rendering quadratic.
+        if output.utf8.count > limits.size {
+            throw .render("the rendered prompt grew past \(limits.size) bytes", line: line)
         }
     }
 
@@ -334,7 +335,7 @@ final class Interpreter: @unchecked Sendable {
         case .concat(let items, let line):
             var s = ""
             for e in items { s += try evaluate(e, scope).pythonString }
-            if s.unicodeScalars.count > limits.size { throw .render("a string grew past \(limits.size) characters", line: line) }
+            if s.utf8.count > limits.size { throw .render("a string grew past \(limits.size) bytes", line: line) }
             return .string(s)
         case .conditional(let value, let condition, let otherwise):
             if try evaluate(condition, scope).isTruthy { return try evaluate(value, scope) }

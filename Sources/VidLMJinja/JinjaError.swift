@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why a template could not be parsed or rendered: one sentence that names the template line.
 public enum JinjaError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The template text is not valid Jinja (unclosed block, bad expression, unknown filter).
@@ -46,7 +48,8 @@ public enum JinjaError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     private static func sentence(_ m: String) -> String {
-        let t = m.trimmingCharacters(in: .whitespacesAndNewlines)
+        // One line: a template's message may span several.
+        let t = m.split(whereSeparator: \.isNewline).joined(separator: " ").trimmingCharacters(in: .whitespaces)
         guard let last = t.last else { return "(no message)." }
         return ".!?".contains(last) ? t : t + "."
     }

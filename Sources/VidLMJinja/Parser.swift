@@ -5,6 +5,8 @@ struct Parser {
     private let tokens: [Token]
     private var index = 0
     private var depth = 0
+    /// The blocks being parsed (tag, line), innermost last, for "unexpected end tag" messages.
+    private var openBlocks: [(String, Int)] = []
     /// Nesting bound for blocks and expressions: a hostile template cannot exhaust the stack.
     static let maxDepth = 128
 
@@ -109,7 +111,8 @@ struct Parser {
     /// block that was never closed.
     private mutating func body(of tag: String, line: Int, ends: Set<String>) throws(JinjaError) -> ([Node], String) {
         try enter()
-        defer { depth -= 1 }
+        openBlocks.append((tag, line))
+        defer { depth -= 1; openBlocks.removeLast() }
         let (nodes, end) = try subparse(until: ends)
         guard let end else {
             let expected = ends.sorted().map { "'\($0)'" }.joined(separator: " or ")
@@ -159,6 +162,12 @@ struct Parser {
         case "extends", "block", "include", "import", "from", "autoescape", "trans", "pluralize", "do", "debug":
             throw .unsupported("the '\(tag)' tag is not supported in chat templates", line: line)
         default:
+            if tag.hasPrefix("end") || tag == "elif" || tag == "else" {
+                guard let (open, openLine) = openBlocks.last else {
+                    throw .syntax("'\(tag)' has no block to close", line: line)
+                }
+                throw .syntax("'\(tag)' cannot close the '\(open)' block opened on line \(openLine)", line: line)
+            }
             throw .syntax("encountered unknown tag '\(tag)'", line: line)
         }
     }

@@ -33,9 +33,11 @@ struct AnswerOptions: ParsableArguments {
 /// The JSON `ask`, `caption` and `image` print with --json.
 struct AnswerJSON: Encodable {
     struct Frame: Encodable { let index: Int; let seconds: Double }
-    struct PerFrame: Encodable { let frame: Frame?; let answer: String; let tokenIds: [Int] }
+    struct PerFrame: Encodable { let frame: Frame?; let answer: String; let tokenIds: [Int]; let promptTokenIds: [Int] }
     let answer: String
     let tokenIds: [Int]
+    /// The prompt the decoder saw, as the processor's `input_ids` (the first answer's).
+    let promptTokenIds: [Int]
     let frames: [Frame]
     let answers: [PerFrame]?
     let model: String
@@ -88,8 +90,11 @@ func answer(media: String?, question: String?, options: AnswerOptions, stillImag
             if options.json {
                 let frame = { (f: FrameInfo) in AnswerJSON.Frame(index: f.index, seconds: f.seconds) }
                 try printJSON(AnswerJSON(
-                    answer: result.answer, tokenIds: result.tokenIds, frames: result.frames.map(frame),
-                    answers: result.answers.count > 1 ? result.answers.map { .init(frame: $0.frame.map(frame), answer: $0.text, tokenIds: $0.tokenIds) } : nil,
+                    answer: result.answer, tokenIds: result.tokenIds, promptTokenIds: result.answers.first?.promptTokenIds ?? [],
+                    frames: result.frames.map(frame),
+                    answers: result.answers.count > 1
+                        ? result.answers.map { .init(frame: $0.frame.map(frame), answer: $0.text, tokenIds: $0.tokenIds, promptTokenIds: $0.promptTokenIds) }
+                        : nil,
                     model: directory.path, modelType: engine.model.modelType, finish: "\(result.finish)", timings: result.timings))
             } else {
                 out.write(Data("\n".utf8))

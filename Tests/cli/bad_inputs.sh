@@ -115,7 +115,7 @@ rm -rf "$work"/m-*
 
 # Good paths: an answer as JSON with the generated ids, and streamed text.
 if "$vidlm" ask "$clip" "what happens?" --model "$vidlm_tiny" --frames 2 --max-tokens 3 --json 2>/dev/null >"$work/answer.json" \
-   && grep -q '"token_ids"' "$work/answer.json" && grep -q '"frames"' "$work/answer.json"; then
+   && grep -q '"token_ids"' "$work/answer.json" && grep -q '"prompt_token_ids"' "$work/answer.json" && grep -q '"frames"' "$work/answer.json"; then
   passed=$((passed + 1))
 else
   failed=$((failed + 1)); echo "FAIL: ask good path"
@@ -126,6 +126,36 @@ else
   failed=$((failed + 1)); echo "FAIL: generate good path"
 fi
 rm -f "$work/answer.json"
+
+# Chat templates: a model whose template is broken, raises, or is missing; options that need --chat.
+mkdir -p "$work/m-chat"
+cp "$vidlm_tiny"/config.json "$vidlm_tiny"/model.safetensors "$vidlm_tiny"/tokenizer.json "$vidlm_tiny"/tokenizer_config.json "$work/m-chat/"
+expect_error "generate --chat without a template" generate --model "$work/m-chat" --prompt "hi" --chat
+expect_error "generate --system without --chat" generate --model "$work/m-chat" --prompt "hi" --system "be brief"
+printf '{%% for m in messages %%}\n{{ m.content }}\n{%% if m.role == "user" %%}\nU\n{%% endfor %%}\n' > "$work/m-chat/chat_template.jinja"
+expect_error "template with an unclosed if" generate --model "$work/m-chat" --prompt "hi" --chat
+printf 'a\n{{ raise_exception("Only user turns,\nplease.") if messages[0].role != "user" }}{{ messages[0].content }}' > "$work/m-chat/chat_template.jinja"
+expect_error "template that raises" generate --model "$work/m-chat" --prompt "hi" --system "s" --chat
+printf '{%% macro f(n) %%}{{ f(n + 1) }}{%% endmacro %%}{{ f(0) }}' > "$work/m-chat/chat_template.jinja"
+expect_error "template that recurses forever" generate --model "$work/m-chat" --prompt "hi" --chat
+printf '{%% for i in range(99999) %%}{%% for j in range(99999) %%}{%% endfor %%}{%% endfor %%}' > "$work/m-chat/chat_template.jinja"
+expect_error "template that loops (almost) forever" generate --model "$work/m-chat" --prompt "hi" --chat
+printf '{%% include "x.jinja" %%}' > "$work/m-chat/chat_template.jinja"
+expect_error "unsupported construct" generate --model "$work/m-chat" --prompt "hi" --chat
+printf '{{ messages | shout }}' > "$work/m-chat/chat_template.jinja"
+expect_error "unknown filter" generate --model "$work/m-chat" --prompt "hi" --chat
+printf '[{"role": "user", "content": ' > "$work/m-chat/messages.json"
+printf '{%% for m in messages %%}<{{ m.role }}>{{ m.content }}{%% endfor %%}{%% if add_generation_prompt %%}<assistant>{%% endif %%}' > "$work/m-chat/chat_template.jinja"
+expect_error "messages file that is not JSON" generate --model "$work/m-chat" --messages "$work/m-chat/messages.json" --chat
+# Good path: the rendered prompt and its ids come back in the JSON.
+printf '[{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}]' > "$work/m-chat/messages.json"
+if "$vidlm" generate --model "$work/m-chat" --messages "$work/m-chat/messages.json" --chat --max-tokens 2 --json 2>/dev/null >"$work/chat.json" \
+   && grep -q '"prompt" : "<system>s<user>hi<assistant>"' "$work/chat.json" && grep -q '"prompt_token_ids"' "$work/chat.json"; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); echo "FAIL: generate --chat good path: $(head -c 300 "$work/chat.json")"
+fi
+rm -rf "$work/m-chat" "$work/chat.json"
 
 # The good path writes the folder whole.
 if "$vidlm" frames "$media/cfr_bframes.mp4" --count 3 --output "$work/out" 2>/dev/null \

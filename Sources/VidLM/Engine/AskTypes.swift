@@ -63,6 +63,9 @@ public struct StageTimings: Sendable, Codable, Equatable {
 public struct Answer: Sendable, Codable, Equatable {
     public let text: String
     public let tokenIds: [Int]
+    /// The whole prompt as the processor builds `input_ids` (visual rows as the family's
+    /// placeholder id, -1 where it has none).
+    public let promptTokenIds: [Int]
     /// The frame this answer is about (image models answering per frame); nil for the clip.
     public let frame: FrameInfo?
 }

@@ -136,7 +136,7 @@ public final class Engine: Sendable {
                 report(.frameAnswer(frame))
                 let one = features.rows(i..<(i + 1))
                 let (answer, why) = try generate(features: one, question: question, options: options, timings: timings, report: report)
-                answers.append(Answer(text: answer.text, tokenIds: answer.tokenIds, frame: frame))
+                answers.append(Answer(text: answer.text, tokenIds: answer.tokenIds, promptTokenIds: answer.promptTokenIds, frame: frame))
                 finish = why
             }
         } else {
@@ -177,7 +177,7 @@ public final class Engine: Sendable {
         if !tail.isEmpty { report(.text(tail, tokenId: ids.last ?? -1)) }
         if finish == .cancelled { throw CancellationError() }
         let text = model.tokenizer.decode(ids, skipSpecialTokens: true).trimmingCharacters(in: .whitespaces)
-        return (Answer(text: text, tokenIds: ids, frame: nil), finish)
+        return (Answer(text: text, tokenIds: ids, promptTokenIds: prompt.inputIds, frame: nil), finish)
     }
 }
 

@@ -76,13 +76,14 @@ func run(_ o: Options) async throws -> [String: Any] {
             "frames": decoded, "threads": ThreadBudget.cores]
 }
 
-if CommandLine.arguments.count >= 2, ["vision", "sgemm", "text", "bandwidth", "bridge"].contains(CommandLine.arguments[1]) {
+if CommandLine.arguments.count >= 2, ["vision", "sgemm", "text", "bandwidth", "bridge", "template"].contains(CommandLine.arguments[1]) {
     do {
         let args = Array(CommandLine.arguments.dropFirst())
         let result: [String: Any]
         switch args[0] {
         case "text", "bandwidth": result = try TextBench.run(args)
         case "bridge": result = try BridgeBench.run(args)
+        case "template": result = try TemplateBench.run(args)
         default: result = try VisionBench.run(args)
         }
         let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
