@@ -46,6 +46,7 @@ bench: release $(PY)
 	scripts/install-deps.sh ffmpeg
 	benchmarks/media/run.sh
 	benchmarks/vision/run.sh
+	benchmarks/chat_template/run.sh
 
 clean:
 	rm -rf .build
