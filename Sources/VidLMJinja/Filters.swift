@@ -118,7 +118,9 @@ enum Filters {
 
     static func abs(_ i: Interpreter, _ v: JinjaValue, _ a: JinjaArguments) throws(JinjaError) -> JinjaValue {
         switch v {
-        case .int(let n): return .int(Swift.abs(n))
+        case .int(let n):
+            guard n != .min else { throw .runtime("an integer result is too large") }
+            return .int(Swift.abs(n))
         case .float(let d): return .float(Swift.abs(d))
         case .bool(let b): return .int(b ? 1 : 0)
         default: throw .runtime("bad operand type for abs(): '\(v.typeName)'")
@@ -151,6 +153,7 @@ enum Filters {
 
     static func center(_ i: Interpreter, _ v: JinjaValue, _ a: JinjaArguments) throws(JinjaError) -> JinjaValue {
         let s = text(v), width = a.value(0, "width")?.integer ?? 80
+        guard width <= i.limits.size else { throw .runtime("center() width \(width) is too large") }
         let n = s.unicodeScalars.count
         guard width > n else { return .string(s) }
         let total = width - n
@@ -248,7 +251,10 @@ enum Filters {
         let indention: String
         switch a.value(0, "width") {
         case .string(let s)?: indention = s
-        case let w?: indention = String(repeating: " ", count: Swift.max(0, w.integer ?? 4))
+        case let w?:
+            let n = w.integer ?? 4
+            guard n <= 10_000 else { throw .runtime("indent() width \(n) is too large") }
+            indention = String(repeating: " ", count: Swift.max(0, n))
         case nil: indention = "    "
         }
         let firstLine = a.value(1, "first")?.isTruthy ?? false
@@ -270,12 +276,16 @@ enum Filters {
         switch v {
         case .int: return v
         case .bool(let b): return .int(b ? 1 : 0)
-        case .float(let d): return d.isFinite ? .int(Int(d.rounded(.towardZero))) : fallback
+        case .float(let d):
+            guard d.isFinite else { return fallback }
+            guard let n = Int(exactly: d.rounded(.towardZero)) else { throw .runtime("\(PythonFormat.float(d)) does not fit a 64-bit integer") }
+            return .int(n)
         case .string(let s):
             let t = PythonString.strip(s, chars: nil, left: true, right: true).replacingOccurrences(of: "_", with: "")
             let base = a.value(1, "base")?.integer ?? 10
+            guard (2...36).contains(base) else { throw .runtime("int() base must be >= 2 and <= 36") }
             if let n = Int(t, radix: base) { return .int(n) }
-            if let d = Double(t), d.isFinite { return .int(Int(d.rounded(.towardZero))) }
+            if let d = Double(t), let n = Int(exactly: d.rounded(.towardZero)) { return .int(n) }
             return fallback
         default: return fallback
         }
@@ -459,6 +469,7 @@ enum Filters {
         case .string(let s)?: options.indent = s
         case let n?:
             guard let k = n.integer else { throw .runtime("indent must be an integer or a string") }
+            guard k <= 10_000 else { throw .runtime("tojson indent \(k) is too large") }
             options.indent = String(repeating: " ", count: Swift.max(0, k))
         }
         if options.indent != nil { options.itemSeparator = "," }
@@ -490,7 +501,7 @@ enum Filters {
         let killwords = a.value(1, "killwords")?.isTruthy ?? false
         let end = a.value(2, "end")?.pythonString ?? "..."
         let leeway = a.value(3, "leeway")?.integer ?? 5
-        if s.count <= length + leeway { return .string(text(v)) }
+        if length >= s.count || s.count - length <= leeway { return .string(text(v)) }
         let keep = Swift.max(0, length - end.unicodeScalars.count)
         if killwords { return .string(PythonString.string(s.prefix(keep)) + end) }
         var cut = PythonString.string(s.prefix(keep))

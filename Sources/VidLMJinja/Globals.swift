@@ -54,7 +54,11 @@ enum Globals {
         default: throw .runtime("range expected 1 to 3 arguments, got \(ints.count)")
         }
         guard step != 0 else { throw .runtime("range() arg 3 must not be zero") }
-        let count = step > 0 ? Swift.max(0, (stop - start + step - 1) / step) : Swift.max(0, (start - stop - step - 1) / -step)
+        // The span of two extreme Ints can overflow: then the range is far too big anyway.
+        let difference = step > 0 ? stop.subtractingReportingOverflow(start) : start.subtractingReportingOverflow(stop)
+        let span = difference.overflow ? Int.max : difference.partialValue
+        let magnitude = Int(clamping: step.magnitude)
+        let count = span <= 0 ? 0 : span / magnitude + (span % magnitude == 0 ? 0 : 1)
         guard count <= maxRange else {
             throw .runtime("Range too big. The sandbox blocks ranges larger than MAX_RANGE (\(maxRange)).")
         }

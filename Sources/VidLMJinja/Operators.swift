@@ -22,7 +22,9 @@ enum Operators {
         case ("+", .float(let d)): return .float(d)
         case ("-", _):
             guard let i = v.integer else { throw .runtime("bad operand type for unary -: '\(v.typeName)'") }
-            return .int(-i)
+            let r = 0.subtractingReportingOverflow(i)
+            if r.overflow { throw .runtime("an integer result is too large") }
+            return .int(r.partialValue)
         default:
             guard let i = v.integer else { throw .runtime("bad operand type for unary +: '\(v.typeName)'") }
             return .int(i)
@@ -40,11 +42,13 @@ enum Operators {
             return .tuple(x + y)
         case ("*", .string(let s), _), ("*", _, .string(let s)):
             guard let n = (a.integer ?? b.integer) else { throw unsupported(op, a, b) }
-            guard n <= 0 || s.unicodeScalars.count * n <= limit else { throw .runtime("a string grew past \(limit) characters") }
+            let size = s.utf8.count.multipliedReportingOverflow(by: Swift.max(n, 0))
+            guard !size.overflow, size.partialValue <= limit else { throw .runtime("a string grew past \(limit) bytes") }
             return .string(n > 0 ? String(repeating: s, count: n) : "")
         case ("*", .list(let x), _), ("*", _, .list(let x)):
             guard let n = (a.integer ?? b.integer) else { throw unsupported(op, a, b) }
-            guard n <= 0 || x.count * n <= limit else { throw .runtime("a list grew past \(limit) items") }
+            let size = x.count.multipliedReportingOverflow(by: Swift.max(n, 0))
+            guard !size.overflow, size.partialValue <= limit else { throw .runtime("a list grew past \(limit) items") }
             return .list(n > 0 ? Array([[JinjaValue]](repeating: x, count: n).joined()) : [])
         case ("%", .string(let s), _):
             return .string(try Format.percent(s, b))
@@ -86,7 +90,9 @@ enum Operators {
             return .float(Double(x) / Double(y))
         case "//", "%":
             guard y != 0 else { throw .runtime(op == "%" ? "integer modulo by zero" : "integer division or modulo by zero") }
-            var q = x / y, r = x % y
+            let qr = x.dividedReportingOverflow(by: y)
+            if qr.overflow { throw .runtime("an integer result is too large") }
+            var q = qr.partialValue, r = x - q * y
             if r != 0 && (r < 0) != (y < 0) { q -= 1; r += y }
             return .int(op == "//" ? q : r)
         case "**":
@@ -191,12 +197,15 @@ enum Format {
             while i < s.count, "-+ 0#".unicodeScalars.contains(s[i]) { flags.unicodeScalars.append(s[i]); i += 1 }
             var width = ""
             while i < s.count, ("0"..."9").contains(s[i]) { width.unicodeScalars.append(s[i]); i += 1 }
+            // Python would pad to any width; a bound keeps a hostile format from exhausting memory.
+            guard width.count <= 4 else { throw .runtime("a format width above 9999 is not supported") }
             var precision: String? = nil
             if i < s.count, s[i] == "." {
                 i += 1
                 var p = ""
                 while i < s.count, ("0"..."9").contains(s[i]) { p.unicodeScalars.append(s[i]); i += 1 }
                 precision = p.isEmpty ? "0" : p
+                guard p.count <= 3 else { throw .runtime("a format precision above 999 is not supported") }
             }
             guard i < s.count else { throw .runtime("incomplete format") }
             let conversion = s[i]
@@ -213,8 +222,11 @@ enum Format {
                 out += flags.contains("-") ? text + String(repeating: " ", count: pad) : String(repeating: " ", count: pad) + text
             case "d", "i", "x", "X", "o":
                 guard let n = v.number, n.isFinite else { throw .runtime("%\(conversion) format: a real number is required, not \(v.typeName)") }
+                guard let whole = v.integer ?? Int(exactly: n.rounded(.towardZero)) else {
+                    throw .runtime("\(v.pythonRepr) does not fit a 64-bit integer")
+                }
                 let c = conversion == "i" ? "d" : String(conversion)
-                out += String(format: spec + "ll" + c, Int64(n.rounded(.towardZero)))
+                out += String(format: spec + "ll" + c, Int64(whole))
             case "f", "F", "e", "E", "g", "G":
                 guard let n = v.number else { throw .runtime("must be real number, not \(v.typeName)") }
                 out += String(format: spec + String(conversion), n)

@@ -55,7 +55,7 @@ enum Predicates {
                 throw .runtime("the 'divisibleby' test needs integers")
             }
             guard d != 0 else { throw .runtime("integer division or modulo by zero") }
-            return n % d == 0
+            return n.remainderReportingOverflow(dividingBy: d).partialValue == 0
         },
         "eq": compare("=="), "equalto": compare("=="), "==": compare("=="),
         "ne": compare("!="), "!=": compare("!="),

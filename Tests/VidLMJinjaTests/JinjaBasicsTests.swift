@@ -62,6 +62,21 @@ final class JinjaBasicsTests: XCTestCase {
         }
     }
 
+    /// Values at the edges of 64-bit integers and of memory: an error or Python's answer, no trap.
+    func testArithmeticEdgesNeverTrap() throws {
+        let minInt = "(-9223372036854775807 - 1)"
+        for source in ["{{ -\(minInt) }}", "{{ \(minInt) // -1 }}", "{{ \(minInt) % -1 }}", "{{ \(minInt) | abs }}",
+                       "{{ 'ab' * 9223372036854775807 }}", "{{ [1] * 9223372036854775807 }}",
+                       "{{ range(-9223372036854775807, 9223372036854775807) }}", "{{ '%99999d' % 1 }}",
+                       "{{ 'x' | center(9223372036854775807) }}", "{{ 'x' | indent(9223372036854775807) }}",
+                       "{{ 2 ** 63 }}", "{{ 9223372036854775807 + 1 }}", "{{ '1' | int(base=99) }}",
+                       "{{ 1e300 | int }}", "{{ '%d' % 1e300 }}"] {
+            XCTAssertThrowsError(try render(source), source)
+        }
+        XCTAssertEqual(try render("{{ \(minInt) is divisibleby(-1) }} {{ 'abc' | truncate(9223372036854775807) }} {{ range(9223372036854775806, 9223372036854775807) | list }}"),
+                       "True abc [9223372036854775806]")
+    }
+
     func testJSONKeepsOrderAndIntegers() throws {
         let value = try JinjaJSON.parse(#"{"z": 1, "a": [1.0, 2, "\u00e9\ud83d\ude00"], "m": null}"#)
         XCTAssertEqual(try render("{{ v | tojson }} {{ v }}", ["v": value]),
