@@ -77,6 +77,13 @@ final class JinjaBasicsTests: XCTestCase {
                        "True abc [9223372036854775806]")
     }
 
+    func testStrftimeNowIsTheLocalDate() throws {
+        let year = Calendar.current.component(.year, from: Date())
+        let rendered = try render("{{ strftime_now('%Y') }}")
+        // Around midnight on New Year's Eve the two clocks may straddle the change.
+        XCTAssertTrue([year, year + 1].map(String.init).contains(rendered), rendered)
+    }
+
     func testJSONKeepsOrderAndIntegers() throws {
         let value = try JinjaJSON.parse(#"{"z": 1, "a": [1.0, 2, "\u00e9\ud83d\ude00"], "m": null}"#)
         XCTAssertEqual(try render("{{ v | tojson }} {{ v }}", ["v": value]),

@@ -9,12 +9,15 @@ public struct ChatTemplate: Sendable {
     public let source: String
     /// The file it came from (for messages), with the template's name where it was one of several.
     public let origin: String
+    /// Whose `apply_chat_template` this template follows (they prepare messages differently).
+    public let reader: Reader
     private let compiled: JinjaTemplate
 
     /// Compiles `source`; `origin` names it in errors.
-    public init(source: String, origin: String = "chat template") throws(ChatTemplateError) {
+    public init(source: String, origin: String = "chat template", reader: Reader = .tokenizer) throws(ChatTemplateError) {
         self.source = source
         self.origin = origin
+        self.reader = reader
         do { compiled = try JinjaTemplate(source) } catch { throw ChatTemplateError.template(origin: origin, error) }
     }
 
@@ -73,10 +76,10 @@ public struct ChatTemplate: Sendable {
                 let known = (main == nil ? [] : ["default"]) + named.map(\.0)
                 throw ChatTemplateError.noSuchTemplate(name: name, known: known)
             }
-            return try ChatTemplate(source: hit.1, origin: hit.2)
+            return try ChatTemplate(source: hit.1, origin: hit.2, reader: reader)
         }
-        if let main { return try ChatTemplate(source: main.0, origin: main.1) }
-        if let hit = named.first(where: { $0.0 == "default" }) { return try ChatTemplate(source: hit.1, origin: hit.2) }
+        if let main { return try ChatTemplate(source: main.0, origin: main.1, reader: reader) }
+        if let hit = named.first(where: { $0.0 == "default" }) { return try ChatTemplate(source: hit.1, origin: hit.2, reader: reader) }
         if !named.isEmpty { throw ChatTemplateError.noDefault(known: named.map(\.0)) }
         return nil
     }
@@ -116,16 +119,17 @@ public struct ChatTemplate: Sendable {
 
     // MARK: Rendering
 
-    /// What transformers does to each message before rendering: keys whose value is None are
-    /// dropped, and a message's reasoning given as `reasoning_content`, `thinking` or `reasoning`
-    /// is also offered as `thinking` (first) and `reasoning_content` (last).
-    static func normalize(_ message: JinjaValue) throws(ChatTemplateError) -> JinjaValue {
+    /// What transformers does to each message before rendering: the tokenizer's
+    /// `apply_chat_template` drops keys whose value is None (the processor's keeps them), and a
+    /// message's reasoning given as `reasoning_content`, `thinking` or `reasoning` is also offered
+    /// as `thinking` (first) and `reasoning_content` (last).
+    static func normalize(_ message: JinjaValue, dropNone: Bool) throws(ChatTemplateError) -> JinjaValue {
         guard case .dict(let d) = message else {
             throw ChatTemplateError.invalid(file: "the conversation", "every message must be an object, not \(message.typeName)")
         }
-        var kept = JinjaDict(d.pairs.filter { if case .none = $0.1 { return false } else { return true } })
+        var kept = dropNone ? JinjaDict(d.pairs.filter { if case .none = $0.1 { return false } else { return true } }) : d
         let reasoningFields = ["reasoning_content", "thinking", "reasoning"]
-        if let reasoning = reasoningFields.lazy.compactMap({ kept[$0] }).first {
+        if let reasoning = reasoningFields.lazy.compactMap({ kept[$0] }).first(where: { if case .none = $0 { return false } else { return true } }) {
             var aliased = JinjaDict([("thinking", reasoning)])
             for (k, v) in kept.pairs { aliased[k] = v }
             aliased["reasoning_content"] = reasoning
@@ -153,7 +157,7 @@ public struct ChatTemplate: Sendable {
         var context: [String: JinjaValue] = [:]
         for (k, v) in specialTokens { context[k] = .string(v) }
         for (k, v) in variables { context[k] = v }
-        context["messages"] = .list(try list.map(Self.normalize))
+        context["messages"] = .list(try list.map { m throws(ChatTemplateError) in try Self.normalize(m, dropNone: reader == .tokenizer) })
         context["tools"] = tools ?? JinjaValue.none
         context["documents"] = documents ?? JinjaValue.none
         context["add_generation_prompt"] = .bool(addGenerationPrompt)
