@@ -11,6 +11,9 @@ public enum FrameSelection: Sendable, Equatable {
     case timestamps([Double])
     /// Every frame in the range.
     case all
+    /// These frame indices (presentation order, 0-based), as a model's own sampling rule chose
+    /// them; out-of-range indices are an error, duplicates are taken once.
+    case indices([Int])
 }
 
 /// How precisely frames are found.
@@ -102,6 +105,12 @@ public enum SamplingPlanner {
             return dedupe(picked.sorted())
         case .all:
             return Array(first...max(first, last))
+        case .indices(let wanted):
+            guard !wanted.isEmpty else { throw .invalidRequest("At least one frame index is needed.") }
+            for i in wanted where i < 0 || i >= timeline.count {
+                throw .invalidRequest("Frame index \(i) is outside the clip's \(timeline.count) frames.")
+            }
+            return dedupe(wanted.sorted())
         }
     }
 
