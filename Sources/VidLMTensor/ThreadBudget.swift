@@ -14,29 +14,21 @@ public enum ThreadBudget {
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }
 
-    /// Threads for OpenBLAS and for vidlm's own parallel loops: all cores, set once.
-    /// (BLAS calls and Swift loops run one after another, never both at once.)
+    /// Workers for vidlm's parallel loops (and so for large BLAS products, which `BLAS` splits
+    /// across them): all cores.
     public static var computeThreads: Int { cores }
 
-    /// Applies `computeThreads` to OpenBLAS. Idempotent; the tensor kernels call it before use.
+    /// Sets OpenBLAS to one thread, once, before its first use. vidlm parallelises BLAS work
+    /// itself (`BLAS.sgemm`), so no call ever changes OpenBLAS's process-wide thread count: two
+    /// requests computing at once cannot change each other's threading.
     public static func configureBLAS() {
         _ = blasConfigured
     }
 
     private static let blasConfigured: Bool = {
-        openblas_set_num_threads(Int32(computeThreads))
+        openblas_set_num_threads(1)
         return true
     }()
-
-    /// Runs `body` with OpenBLAS limited to one thread, for loops that split many small GEMMs
-    /// across cores themselves (attention heads). Restores `computeThreads` afterwards.
-    public static func withSingleThreadedBLAS<R>(if condition: Bool = true, _ body: () throws -> R) rethrows -> R {
-        configureBLAS()
-        guard condition, computeThreads > 1 else { return try body() }
-        openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(Int32(computeThreads)) }
-        return try body()
-    }
 
     /// Process-wide settings for tensor work, applied once before the first tensor allocation:
     /// glibc would otherwise hand every activation buffer over 128 KiB back to the kernel and

@@ -54,71 +54,40 @@ struct Features: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let directory = URL(fileURLWithPath: model)
-            if stage != .vision {
-                try await writeLaterStage(directory)
+            let input: EngineInput = try pixels.map { .pixels(try readPixels($0)) } ?? .media(path: media!)
+            let request = try sampling.request(size: nil)
+            if stage == .vision, try TowerFeatures.isVisionOnly(directory) {
+                let features = try await TowerFeatures.encode(directory: directory, input: input, request: request)
+                try write(features, directory)
                 return
             }
-            let vision = try VisionLoader.load(directory: directory)
-            let input: Tensor
-            if let pixels {
-                input = try readPixels(pixels)
-            } else {
-                input = try await decodeAndPreprocess(media!, directory: directory, config: vision.model.config)
+            // A whole model: its family's encoder and prompt builder (the engine's seam).
+            let engine = try await Engine.load(directory: directory)
+            var options = AskOptions(frames: nil, fps: sampling.fps, start: sampling.start, end: sampling.end,
+                                     keyframes: sampling.keyframes)
+            if case .uniform(let count) = request.selection { options.frames = sampling.count ?? count }
+            let media = try await engine.encodedMedia(input, options: options)
+            if stage == .vision {
+                try write(media.features, directory)
+                return
             }
-            let out = try vision.model(input)
-            try SafetensorsWriter.write(["vision": out.lastHiddenState],
-                                        metadata: ["stage": stage.rawValue, "model": directory.lastPathComponent],
-                                        to: URL(fileURLWithPath: output))
+            let groups = engine.model.frameUse == .singleImage
+                ? media.parts.indices.map { EncodedMedia(kind: .image, frames: [media.frames[$0]], parts: [media.parts[$0]], durationSeconds: 0) }
+                : [media]
+            var outputs: [Tensor] = []
+            for group in groups {
+                let prompt = try engine.model.prepare(PromptRequest(messages: ChatMessage.oneTurn(question, about: group.kind), media: [group]))
+                guard let tensor = prompt.stages[stage.rawValue] else {
+                    throw CLIError(message: "The \(engine.model.modelType) family has no '\(stage.rawValue)' stage (it has \(prompt.stages.keys.sorted().joined(separator: ", "))).")
+                }
+                outputs.append(tensor)
+            }
+            try write(Tensor.concatenate(outputs), directory)
         }
     }
 
-    /// merged / bridge / projected through the engine's family for the model.
-    private func writeLaterStage(_ directory: URL) async throws {
-        let engine = try await Engine.load(directory: directory)
-        let input: EngineInput = try pixels.map { .pixels(try readPixels($0)) } ?? .media(path: media!)
-        let request = try sampling.request(size: nil)
-        var options = AskOptions(frames: nil, fps: sampling.fps, start: sampling.start, end: sampling.end,
-                                 keyframes: sampling.keyframes)
-        if case .uniform(let count) = request.selection { options.frames = sampling.count ?? count }
-        let (features, _) = try await engine.visionFeatures(input, options: options)
-        let frames = engine.model.frameUse == .singleImage ? (0..<features.shape[0]).map { features.rows($0..<($0 + 1)) } : [features]
-        var outputs: [Tensor] = []
-        for one in frames {
-            let prompt = try engine.model.prompt(features: one, question: question, framePositions: nil)
-            guard let tensor = prompt.stages[stage.rawValue] else {
-                throw CLIError(message: "The \(engine.model.modelType) family has no '\(stage.rawValue)' stage (it has \(prompt.stages.keys.sorted().joined(separator: ", "))).")
-            }
-            outputs.append(tensor)
-        }
-        try SafetensorsWriter.write([stage.rawValue: Tensor.concatenate(outputs)],
-                                    metadata: ["stage": stage.rawValue, "model": directory.lastPathComponent],
+    private func write(_ tensor: Tensor, _ directory: URL) throws {
+        try SafetensorsWriter.write([stage.rawValue: tensor], metadata: ["stage": stage.rawValue, "model": directory.lastPathComponent],
                                     to: URL(fileURLWithPath: output))
-    }
-
-    private func decodeAndPreprocess(_ path: String, directory: URL, config: VisionConfig) async throws -> Tensor {
-        let preprocess = try PreprocessConfig.forModel(directory: directory, imageSize: config.imageSize)
-        let request = try sampling.request(size: nil)
-        let decoder = try await MediaDecoder.open(path)
-        var frames: [RGBImage] = []
-        for try await frame in decoder.frames(request) { frames.append(frame.image) }
-        let pixels = try preprocess.preprocess(frames)
-        return Tensor(shape: pixels.shape, values: pixels.values)
-    }
-}
-
-extension PreprocessConfig {
-    /// The model's preprocessor_config.json, or BLIP-style squash-to-`imageSize` without one.
-    static func forModel(directory: URL, imageSize: Int) throws -> PreprocessConfig {
-        let url = directory.appendingPathComponent("preprocessor_config.json")
-        if let data = FileManager.default.contents(atPath: url.path) {
-            do {
-                return try PreprocessConfig.decode(json: data)
-            } catch let e as DecodingError {
-                throw CLIError(message: "\(url.path): \(ConfigError.describe(e))")
-            }
-        }
-        var config = PreprocessConfig.blip
-        config.size = .heightWidth(height: imageSize, width: imageSize)
-        return config
     }
 }

@@ -25,15 +25,34 @@ extension Engine {
     /// given) and `question`; `framePositions` overrides each frame's position index. Image
     /// families (one frame per prompt) score each frame on its own and average the scores.
     public func score(features: Tensor, question: String?, answer: String, framePositions: [Int]? = nil) throws -> AnswerScore {
+        let frames = (0..<features.shape[0]).map { FrameInfo(index: $0, seconds: 0) }
+        let parts = (0..<features.shape[0]).map { EncodedFrame(features: features.rows($0..<($0 + 1))) }
+        return try score(media: EncodedMedia(kind: .video, frames: frames, parts: parts, durationSeconds: 0),
+                         question: question, answer: answer, framePositions: framePositions)
+    }
+
+    /// Scores `answer` after the prompt the family builds for `media` (its parts in the order
+    /// given) and `question`; `framePositions` overrides each frame's position index or time.
+    public func score(media: EncodedMedia, question: String?, answer: String, framePositions: [Int]? = nil) throws -> AnswerScore {
         let ids = try answerIds(answer)
-        let groups = model.frameUse == .singleImage ? (0..<features.shape[0]).map { features.rows($0..<($0 + 1)) } : [features]
+        let groups = model.frameUse == .singleImage
+            ? media.parts.indices.map { EncodedMedia(kind: .image, frames: [media.frames[$0]], parts: [media.parts[$0]], durationSeconds: 0) }
+            : [media]
         var total = 0.0
         for group in groups {
-            let prompt = try model.prompt(features: group, question: question,
-                                          framePositions: model.frameUse == .singleImage ? nil : framePositions)
+            let request = PromptRequest(messages: ChatMessage.oneTurn(question, about: group.kind), media: [group],
+                                        framePositions: model.frameUse == .singleImage ? nil : framePositions)
+            let prompt = try model.prepare(request)
             let inputs = Tensor.concatenate([prompt.embeddings, try model.language.embed(ids)])
+            let n = prompt.embeddings.shape[0]
+            let next = prompt.positions.next(count: n, start: 0)
+            let positions: PositionIds = switch prompt.positions {
+            case .sequential: .sequential
+            case .explicit(let p): .explicit(p + (0..<ids.count).map { next + $0 })
+            case .multimodal(let axes): .multimodal(axes.map { $0 + (0..<ids.count).map { next + $0 } })
+            }
             var cache = model.language.makeCache(capacity: inputs.shape[0])
-            let logits = try model.language.prefill(inputEmbeddings: inputs, cache: &cache, logits: .all)
+            let logits = try model.language.prefill(inputEmbeddings: inputs, positions: positions, cache: &cache, logits: .all)
             let vocab = logits.shape[1], first = prompt.embeddings.shape[0] - 1
             total += logits.withFloats { l -> Double in
                 var sum = 0.0

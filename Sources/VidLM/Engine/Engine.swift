@@ -12,9 +12,9 @@ import VidLMTensor
 /// }
 /// ```
 /// Requests are independent: weights are shared read-only, each request has its own KV cache,
-/// so one engine serves concurrent requests. Ending the event stream (or cancelling the task
-/// iterating it) cancels the request: decoding stops before the next frame, generation before
-/// the next token.
+/// so one engine serves concurrent requests; `ComputeScheduler.shared` bounds how many compute
+/// at once. Ending the event stream (or cancelling the task iterating it) cancels the request:
+/// decoding stops before the next frame, generation before the next token.
 public final class Engine: Sendable {
     public let model: any VisionLanguageModel
     public let directory: URL
@@ -34,10 +34,21 @@ public final class Engine: Sendable {
 
     /// Answers `question` (nil: caption) about `input`, streaming events.
     public func ask(_ input: EngineInput, question: String?, options: AskOptions = AskOptions()) -> AsyncThrowingStream<EngineEvent, Error> {
+        let (messages, media) = oneTurn(input, question: question, options: options)
+        return respond(to: messages, media: media, options: options)
+    }
+
+    /// Answers the last turn of a conversation, streaming events. Each image or video part of
+    /// the messages takes, in order, the next entry of `media`; with `media` empty, the parts'
+    /// own sources are the files to open.
+    public func respond(to messages: [ChatMessage], media: [EngineInput] = [], options: AskOptions = AskOptions())
+        -> AsyncThrowingStream<EngineEvent, Error> {
         AsyncThrowingStream { continuation in
             let task = Task.detached(priority: .userInitiated) { [self] in
                 do {
-                    let result = try await run(input, question: question, options: options) { continuation.yield($0) }
+                    let result = try await ComputeScheduler.shared.run {
+                        try await run(messages, media: media, options: options) { continuation.yield($0) }
+                    }
                     continuation.yield(.finished(result))
                     continuation.finish()
                 } catch {
@@ -50,18 +61,33 @@ public final class Engine: Sendable {
 
     /// Runs a request to the end and returns its result (events other than the result dropped).
     public func answer(_ input: EngineInput, question: String?, options: AskOptions = AskOptions()) async throws -> AskResult {
-        try await run(input, question: question, options: options) { _ in }
+        let (messages, media) = oneTurn(input, question: question, options: options)
+        return try await ComputeScheduler.shared.run { try await run(messages, media: media, options: options) { _ in } }
+    }
+
+    /// A one-turn conversation about `input`: the media part, then the question.
+    private func oneTurn(_ input: EngineInput, question: String?, options: AskOptions) -> ([ChatMessage], [EngineInput]) {
+        (ChatMessage.oneTurn(question, about: options.stillImage ? .image : .video), [input])
     }
 
     // MARK: - Frames and features
 
-    /// The vision features [T, N, Dv] of the frames a request uses, with those frames.
+    /// The features [T, …] of the frames a request uses (the family's encoder), with those frames.
     public func visionFeatures(_ input: EngineInput, options: AskOptions = AskOptions()) async throws -> (features: Tensor, frames: [FrameInfo]) {
-        try await visionFeatures(input, options: options, timings: nil) { _ in }
+        let media = try await encode(input, options: options, timings: nil) { _ in }
+        return (media.features, media.frames)
     }
 
-    func visionFeatures(_ input: EngineInput, options: AskOptions, timings: RequestTimings?,
-                        report: @Sendable (EngineEvent) -> Void) async throws -> (features: Tensor, frames: [FrameInfo]) {
+    /// The media of `input` as the family encodes it (frames in order, with their times).
+    public func encodedMedia(_ input: EngineInput, options: AskOptions = AskOptions()) async throws -> EncodedMedia {
+        try await encode(input, options: options, timings: nil) { _ in }
+    }
+
+    /// The media of `input` as the family encodes it: pixel tensors directly, files decoded with
+    /// the frames the family's sampling rule picks. Decoding runs one frame ahead on the decoder
+    /// actor's own thread, so it overlaps encoding.
+    func encode(_ input: EngineInput, options: AskOptions, timings: RequestTimings?,
+                report: @Sendable (EngineEvent) -> Void) async throws -> EncodedMedia {
         switch input {
         case .pixels(let pixels):
             guard pixels.rank == 4, pixels.shape[1] == 3, pixels.shape[0] > 0 else {
@@ -70,95 +96,142 @@ public final class Engine: Sendable {
             let frames = (0..<pixels.shape[0]).map { FrameInfo(index: $0, seconds: 0) }
             report(.framesPlanned(frames))
             let clock = ContinuousClock.now
-            let features = try model.vision(pixels).lastHiddenState
+            let features = try model.encode(pixels: pixels)
             timings?.value.vision += seconds(since: clock)
             report(.encoded(done: frames.count, total: frames.count))
-            return (features, frames)
+            let kind: MediaKind = options.stillImage || (frames.count == 1 && model.frameUse == .singleImage) ? .image : .video
+            return EncodedMedia(kind: kind, frames: frames, parts: [EncodedFrame(features: features)], durationSeconds: 0)
         case .media(let path):
-            return try await encodeMedia(path, options: options, timings: timings, report: report)
+            return try await encodeFile(path, options: options, timings: timings, report: report)
         }
     }
 
-    private func frameRequest(_ options: AskOptions) throws -> FrameRequest {
+    private func encodeFile(_ path: String, options: AskOptions, timings: RequestTimings?,
+                            report: @Sendable (EngineEvent) -> Void) async throws -> EncodedMedia {
         if let frames = options.frames, frames < 1 { throw EngineError.invalidOption("the frame count must be at least 1, got \(frames)") }
-        let count = options.stillImage ? 1 : (options.frames ?? model.defaultFrameCount)
-        let selection: FrameSelection = if let fps = options.fps, !options.stillImage {
-            .fps(rate: fps, maxFrames: options.frames)
-        } else {
-            .uniform(count: count)
-        }
-        return FrameRequest(selection, start: options.start, end: options.end,
-                            mode: options.keyframes ? .nearestKeyframe : .exact)
-    }
-
-    /// Decodes the chosen frames and encodes each as it arrives: the decoder actor works on its own
-    /// thread one frame ahead, so decoding overlaps the vision tower.
-    private func encodeMedia(_ path: String, options: AskOptions, timings: RequestTimings?,
-                             report: @Sendable (EngineEvent) -> Void) async throws -> (features: Tensor, frames: [FrameInfo]) {
-        let request = try frameRequest(options)
         let decoder = try await MediaDecoder.open(path)
-        let plan = try await decoder.plan(request)
         let timeline = try await decoder.timeline()
-        let preprocessor = try ImagePreprocessor(model.preprocess)
+        let still = try await decoder.probe().isStillImage
+        let kind: MediaKind = options.stillImage || still || timeline.count == 1 ? .image : .video
+        let clip = ClipInfo(kind: kind, frameCount: timeline.count, durationSeconds: timeline.durationSeconds)
+        let selection: FrameSelection = options.stillImage
+            ? .uniform(count: 1)
+            : try model.frameSelection(for: clip, options: FrameOptions(count: options.frames, fps: options.fps,
+                                                                         start: options.start, end: options.end))
+        let request = FrameRequest(selection, start: options.start, end: options.end,
+                                   mode: options.keyframes ? .nearestKeyframe : .exact)
+        let plan = try await decoder.plan(request)
         report(.framesPlanned(plan.map { FrameInfo(index: $0, seconds: timeline.seconds(ofPts: timeline.pts[$0])) }))
-        var rows: [Tensor] = []
+        var parts: [EncodedFrame] = []
         var frames: [FrameInfo] = []
         var waitStart = ContinuousClock.now
         for try await frame in decoder.frames(request) {
             timings?.value.decode += seconds(since: waitStart)
             try Task.checkCancellation()
             let clock = ContinuousClock.now
-            let pixels = try preprocessor.preprocess([frame.image])
-            let features = try model.vision(Tensor(shape: pixels.shape, values: pixels.values)).lastHiddenState
-            rows.append(features)
+            parts.append(try model.encode(frame: frame.image, kind: kind))
             frames.append(FrameInfo(index: frame.index, seconds: frame.seconds))
             timings?.value.vision += seconds(since: clock)
             report(.encoded(done: frames.count, total: plan.count))
             waitStart = ContinuousClock.now
         }
-        guard !rows.isEmpty else { throw EngineError.noFrames(path) }
-        return (Tensor.concatenate(rows), frames)
+        guard !parts.isEmpty else { throw EngineError.noFrames(path) }
+        return EncodedMedia(kind: kind, frames: frames, parts: parts, durationSeconds: kind == .image ? 0 : timeline.durationSeconds)
     }
 
     // MARK: - Answering
 
-    private func run(_ input: EngineInput, question: String?, options: AskOptions,
+    private func run(_ messages: [ChatMessage], media inputs: [EngineInput], options: AskOptions,
                      report: @escaping @Sendable (EngineEvent) -> Void) async throws -> AskResult {
         try options.generation.validate()
         let timings = RequestTimings()
-        let (features, frames) = try await visionFeatures(input, options: options, timings: timings, report: report)
+        let sources = try mediaSources(messages, given: inputs)
+        var media: [EncodedMedia] = []
+        for source in sources {
+            media.append(try await encode(source, options: options, timings: timings, report: report))
+        }
+        // A part's type follows what the file turned out to be (a still image asked about as a
+        // clip is an image to a template that distinguishes them).
+        let messages = Self.matchingMediaKinds(messages, media.map(\.kind))
         var answers: [Answer] = []
         var finish = FinishReason.maxTokens
-        if model.frameUse == .singleImage && frames.count > 1 {
+        if model.frameUse == .singleImage, media.count == 1, media[0].frames.count > 1 {
             // An image model answers each frame on its own.
-            for (i, frame) in frames.enumerated() {
+            let clip = media[0]
+            for (i, frame) in clip.frames.enumerated() {
                 try Task.checkCancellation()
                 report(.frameAnswer(frame))
-                let one = features.rows(i..<(i + 1))
-                let (answer, why) = try generate(features: one, question: question, options: options, timings: timings, report: report)
+                let one = EncodedMedia(kind: .image, frames: [frame], parts: [EncodedFrame(features: clip.features.rows(i..<(i + 1)))],
+                                       durationSeconds: 0)
+                let request = PromptRequest(messages: messages, media: [one])
+                let (answer, why) = try generate(request, options: options, timings: timings, report: report)
                 answers.append(Answer(text: answer.text, tokenIds: answer.tokenIds, promptTokenIds: answer.promptTokenIds, frame: frame))
                 finish = why
             }
         } else {
-            let (answer, why) = try generate(features: features, question: question, options: options, timings: timings, report: report)
+            let (answer, why) = try generate(PromptRequest(messages: messages, media: media), options: options,
+                                             timings: timings, report: report)
             answers.append(answer)
             finish = why
         }
         return AskResult(answer: answers.map(\.text).joined(separator: "\n"), tokenIds: answers.flatMap(\.tokenIds),
-                         answers: answers, frames: frames, timings: timings.value, finish: finish)
+                         answers: answers, frames: media.flatMap(\.frames), timings: timings.value, finish: finish)
     }
 
-    private func generate(features: Tensor, question: String?, options: AskOptions, timings: RequestTimings,
+    static func matchingMediaKinds(_ messages: [ChatMessage], _ kinds: [MediaKind]) -> [ChatMessage] {
+        var next = 0
+        return messages.map { message in
+            guard case .parts(let parts) = message.content else { return message }
+            var out = message
+            out.content = .parts(parts.map { part in
+                switch part {
+                case .image(let source), .video(let source):
+                    defer { next += 1 }
+                    guard next < kinds.count else { return part }
+                    return kinds[next] == .image ? .image(source: source) : .video(source: source)
+                case .text:
+                    return part
+                }
+            })
+            return out
+        }
+    }
+
+    /// The input for each media part of `messages`, in order.
+    private func mediaSources(_ messages: [ChatMessage], given: [EngineInput]) throws -> [EngineInput] {
+        var sources: [String?] = []
+        for message in messages {
+            guard case .parts(let parts) = message.content else { continue }
+            for part in parts {
+                switch part {
+                case .image(let source), .video(let source): sources.append(source)
+                case .text: break
+                }
+            }
+        }
+        if !given.isEmpty {
+            guard given.count == sources.count else {
+                throw EngineError.invalidOption("the conversation has \(sources.count) media parts but \(given.count) media inputs were given")
+            }
+            return given
+        }
+        return try sources.map { source in
+            guard let source else { throw EngineError.invalidOption("a media part of the conversation names no file") }
+            return .media(path: source)
+        }
+    }
+
+    private func generate(_ request: PromptRequest, options: AskOptions, timings: RequestTimings,
                           report: @Sendable (EngineEvent) -> Void) throws -> (Answer, FinishReason) {
         var clock = ContinuousClock.now
-        let prompt = try model.prompt(features: features, question: question, framePositions: nil)
+        let prompt = try model.prepare(request)
         timings.value.bridge += seconds(since: clock)
         clock = ContinuousClock.now
         var detokenizer = model.tokenizer.streamingDetokenizer(skipSpecialTokens: true)
         var ids: [Int] = []
         var first = true
         let generator = TextGenerator(model: model.language)
-        let finish = try generator.generate(.embeddings(prompt.embeddings, penaltyContext: prompt.textIds),
+        let finish = try generator.generate(.embeddings(prompt.embeddings, positions: prompt.positions, penaltyContext: prompt.textIds),
                                             parameters: options.generation) { token in
             if first {
                 let s = seconds(since: clock)

@@ -154,16 +154,27 @@ public struct FrameOrderEvaluation: Sendable {
         return 1 / Double(ties + 1)
     }
 
-    /// Scores one clip (already decoded and encoded).
+    /// Scores one clip (already decoded and encoded) given as features [T, …].
     public func scoreClip(id: String, video: String, caption: String, features: Tensor, clipIndex: Int) throws -> ClipResult {
         let t = features.shape[0]
+        let media = EncodedMedia(kind: .video, frames: (0..<t).map { FrameInfo(index: $0, seconds: 0) },
+                                 parts: (0..<t).map { EncodedFrame(features: features.rows($0..<($0 + 1))) }, durationSeconds: 0)
+        return try scoreClip(id: id, video: video, caption: caption, media: media, clipIndex: clipIndex)
+    }
+
+    /// Scores one clip as the family encoded it. A perturbation reorders the frames' content;
+    /// each slot keeps its place (and time) in the clip.
+    public func scoreClip(id: String, video: String, caption: String, media: EncodedMedia, clipIndex: Int) throws -> ClipResult {
+        let t = media.parts.count
         let zeros = Array(repeating: 0, count: t)
-        func reorder(_ order: [Int]) -> Tensor { Tensor.concatenate(order.map { features.rows($0..<($0 + 1)) }) }
-        func score(_ x: Tensor, control: Bool) throws -> AnswerScore {
-            try engine.score(features: x, question: settings.question, answer: caption, framePositions: control ? zeros : nil)
+        func reorder(_ order: [Int]) -> EncodedMedia {
+            EncodedMedia(kind: media.kind, frames: media.frames, parts: order.map { media.parts[$0] }, durationSeconds: media.durationSeconds)
         }
-        let truth = try score(features, control: false)
-        let controlTruth = try score(features, control: true)
+        func score(_ x: EncodedMedia, control: Bool) throws -> AnswerScore {
+            try engine.score(media: x, question: settings.question, answer: caption, framePositions: control ? zeros : nil)
+        }
+        let truth = try score(media, control: false)
+        let controlTruth = try score(media, control: true)
         var rows: [ClipResult.Perturbation] = []
         for (name, order) in perturbations(frames: t, clipIndex: clipIndex) {
             try Task.checkCancellation()
@@ -190,11 +201,11 @@ public struct FrameOrderEvaluation: Sendable {
             try Task.checkCancellation()
             do {
                 let options = AskOptions(frames: settings.frames ?? max(2, engine.model.defaultFrameCount))
-                let (features, _) = try await engine.visionFeatures(.media(path: entry.url.path), options: options)
-                guard features.shape[0] >= 2 else {
-                    throw EngineError.invalidOption("the clip gave \(features.shape[0]) frame; frame order needs at least 2")
+                let media = try await engine.encodedMedia(.media(path: entry.url.path), options: options)
+                guard media.parts.count >= 2 else {
+                    throw EngineError.invalidOption("the clip gave \(media.parts.count) frame; frame order needs at least 2")
                 }
-                rows.append(try scoreClip(id: entry.id, video: entry.video, caption: entry.caption, features: features, clipIndex: i))
+                rows.append(try scoreClip(id: entry.id, video: entry.video, caption: entry.caption, media: media, clipIndex: i))
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
@@ -212,6 +223,9 @@ public struct FrameOrderEvaluation: Sendable {
         case .framePositions:
             signal = "learned frame position embeddings"
             control = "every frame given position index 0"
+        case .frameTimestamps:
+            signal = "each frame's time stated in the prompt"
+            control = "every frame given the first frame's time"
         case .none(let why):
             signal = "none: \(why)"
             control = "identical to the true-order run (the family has no frame position signal to remove)"

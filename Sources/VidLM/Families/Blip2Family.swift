@@ -17,11 +17,10 @@ public struct Blip2Family: VisionLanguageModel {
     public static let questionTemplate = "Question: {question} Answer:"
 
     public let modelType: String
-    public let vision: VisionTransformer
+    public let encoder: SingleTowerEncoder
     public let bridge: QFormerBridge
     public let language: any LanguageModel
     public let tokenizer: Tokenizer
-    public let preprocess: PreprocessConfig
     public let imageTokenId: Int?
     public var defaultFrameCount: Int { 1 }
     public var frameUse: FrameUse { .singleImage }
@@ -32,10 +31,17 @@ public struct Blip2Family: VisionLanguageModel {
         modelType = dir.modelType
         imageTokenId = dir.value("image_token_index") == nil ? nil : try dir.int("image_token_index")
         let parts = try QFormerCheckpoint(dir, instructionAware: false)
-        (vision, bridge, language, tokenizer, preprocess) = (parts.vision, parts.bridge, parts.language, parts.tokenizer, parts.preprocess)
+        (encoder, bridge, language, tokenizer) = (parts.encoder, parts.bridge, parts.language, parts.tokenizer)
     }
 
-    public func prompt(features: Tensor, question: String?, framePositions: [Int]?) throws -> PreparedPrompt {
+    public func encode(frame: RGBImage, kind: MediaKind) throws -> EncodedFrame { try encoder.encode(frame: frame) }
+    public func encode(pixels: Tensor) throws -> Tensor { try encoder.encode(pixels: pixels) }
+
+    public func prepare(_ request: PromptRequest) throws -> PreparedPrompt {
+        try buildPrompt(features: request.singleMedia(family: "BLIP-2").features, question: request.lastUserText)
+    }
+
+    func buildPrompt(features: Tensor, question: String?) throws -> PreparedPrompt {
         guard features.shape[0] == 1 else {
             throw EngineError.prompt("BLIP-2 takes one image per prompt, got \(features.shape[0]) frames")
         }

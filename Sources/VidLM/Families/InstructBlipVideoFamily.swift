@@ -17,12 +17,11 @@ public struct InstructBlipVideoFamily: VisionLanguageModel {
     public static let modelTypes = ["instructblipvideo", "instructblip"]
 
     public let modelType: String
-    public let vision: VisionTransformer
+    public let encoder: SingleTowerEncoder
     public let bridge: QFormerBridge
     public let language: any LanguageModel
     public let tokenizer: Tokenizer
     public let qformerTokenizer: Tokenizer
-    public let preprocess: PreprocessConfig
     public let videoTokenId: Int
     public var defaultFrameCount: Int { 4 }
     public var frameUse: FrameUse { .clip }
@@ -36,11 +35,18 @@ public struct InstructBlipVideoFamily: VisionLanguageModel {
         videoTokenId = dir.value("video_token_index") != nil || dir.value("image_token_index") == nil
             ? try dir.int("video_token_index") : try dir.int("image_token_index")
         let parts = try QFormerCheckpoint(dir, instructionAware: true)
-        (vision, bridge, language, tokenizer, preprocess) = (parts.vision, parts.bridge, parts.language, parts.tokenizer, parts.preprocess)
+        (encoder, bridge, language, tokenizer) = (parts.encoder, parts.bridge, parts.language, parts.tokenizer)
         qformerTokenizer = try dir.tokenizer(subfolder: "qformer_tokenizer")
     }
 
-    public func prompt(features: Tensor, question: String?, framePositions: [Int]?) throws -> PreparedPrompt {
+    public func encode(frame: RGBImage, kind: MediaKind) throws -> EncodedFrame { try encoder.encode(frame: frame) }
+    public func encode(pixels: Tensor) throws -> Tensor { try encoder.encode(pixels: pixels) }
+
+    public func prepare(_ request: PromptRequest) throws -> PreparedPrompt {
+        try buildPrompt(features: request.singleMedia(family: "InstructBLIP-Video").features, question: request.lastUserText)
+    }
+
+    func buildPrompt(features: Tensor, question: String?) throws -> PreparedPrompt {
         let asked = question ?? captionQuestion ?? ""
         let instruction = qformerTokenizer.encode(asked, addSpecialTokens: true)
         let out = try bridge.video(features, instruction: instruction, instructionMask: Array(repeating: true, count: instruction.count))

@@ -7,11 +7,10 @@ import VidLMTensor
 /// `vision_model.*`, `query_tokens`, `qformer.*`, `language_projection.*`, `language_model.*`,
 /// the preprocessor config and the decoder's tokenizer. Every weight of the checkpoint must be used.
 struct QFormerCheckpoint {
-    let vision: VisionTransformer
+    let encoder: SingleTowerEncoder
     let bridge: QFormerBridge
     let language: any LanguageModel
     let tokenizer: Tokenizer
-    let preprocess: PreprocessConfig
 
     init(_ dir: ModelDirectory, instructionAware: Bool) throws {
         let (visionConfig, visionPrefix) = try VisionLoader.visionConfig(from: dir.configData, file: dir.configPath)
@@ -21,9 +20,10 @@ struct QFormerCheckpoint {
         guard qformerConfig.encoderHiddenSize == visionConfig.hiddenSize else {
             throw ConfigError(file: dir.configPath, "'qformer_config.encoder_hidden_size' (\(qformerConfig.encoderHiddenSize)) must equal the vision hidden_size (\(visionConfig.hiddenSize)).")
         }
-        preprocess = try dir.preprocessConfig(imageSize: visionConfig.imageSize)
+        let preprocess = try dir.preprocessConfig(imageSize: visionConfig.imageSize)
         tokenizer = try dir.tokenizer()
         let store = try WeightStore(directory: dir.url)
+        let vision: VisionTransformer
         (vision, bridge, language) = try WeightBinder.load(store, ignoring: { $0.hasSuffix("rotary_emb.inv_freq") }) { weights in
             let vision = try VisionTransformer(config: visionConfig, weights: weights, prefix: visionPrefix)
             let text = try LanguageModelLoader.build(textConfig, weights: weights, prefix: textPrefix)
@@ -31,5 +31,6 @@ struct QFormerCheckpoint {
                                            instructionAware: instructionAware, weights: weights)
             return (vision, bridge, text)
         }
+        encoder = SingleTowerEncoder(tower: vision, preprocess: preprocess)
     }
 }

@@ -15,11 +15,10 @@ public struct VidLMFamily: VisionLanguageModel {
     public static let modelTypes = ["vidlm"]
 
     public let modelType: String
-    public let vision: VisionTransformer
+    public let encoder: SingleTowerEncoder
     public let bridge: VidLMBridge
     public let language: any LanguageModel
     public let tokenizer: Tokenizer
-    public let preprocess: PreprocessConfig
     public let defaultFrameCount: Int
     public let promptTemplate: String
     public let captionQuestion: String?
@@ -54,9 +53,10 @@ public struct VidLMFamily: VisionLanguageModel {
             throw ConfigError(file: dir.configPath, "'text_config.bos_token_id' is missing; the vidlm prompt starts with BOS.")
         }
         bosTokenId = bos
-        preprocess = try dir.preprocessConfig(imageSize: visionConfig.imageSize)
+        let preprocess = try dir.preprocessConfig(imageSize: visionConfig.imageSize)
         tokenizer = try dir.tokenizer()
         let store = try WeightStore(directory: dir.url)
+        let vision: VisionTransformer
         (vision, bridge, language) = try WeightBinder.load(store, ignoring: { $0.hasSuffix("rotary_emb.inv_freq") }) { weights in
             let vision = try VisionTransformer(config: visionConfig, weights: weights, prefix: "vision_model.")
             let merger = try TokenMerger(config: mergerConfig, vision: visionConfig, weights: weights, prefix: "merger.")
@@ -67,6 +67,15 @@ public struct VidLMFamily: VisionLanguageModel {
             let language = try LanguageModelLoader.build(textConfig, weights: weights, prefix: textPrefix)
             return (vision, bridge, language)
         }
+        encoder = SingleTowerEncoder(tower: vision, preprocess: preprocess)
+    }
+
+    public func encode(frame: RGBImage, kind: MediaKind) throws -> EncodedFrame { try encoder.encode(frame: frame) }
+    public func encode(pixels: Tensor) throws -> Tensor { try encoder.encode(pixels: pixels) }
+
+    public func prepare(_ request: PromptRequest) throws -> PreparedPrompt {
+        try buildPrompt(features: request.singleMedia(family: "vidlm").features, question: request.lastUserText,
+                        framePositions: request.framePositions)
     }
 
     /// The template's text before and after the visual rows, with the question filled in.
@@ -78,7 +87,7 @@ public struct VidLMFamily: VisionLanguageModel {
                 String(promptTemplate[r.upperBound...]).replacingOccurrences(of: "{question}", with: question))
     }
 
-    public func prompt(features: Tensor, question: String?, framePositions: [Int]?) throws -> PreparedPrompt {
+    func buildPrompt(features: Tensor, question: String?, framePositions: [Int]?) throws -> PreparedPrompt {
         let out = try bridge(features, framePositions: framePositions)
         let asked = question ?? captionQuestion ?? ""
         let (before, after) = promptParts(question: asked)

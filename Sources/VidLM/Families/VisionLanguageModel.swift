@@ -5,7 +5,7 @@ import VidLMTensor
 
 /// How a family uses the frames sampled from a clip.
 public enum FrameUse: Sendable, Equatable {
-    /// All frames form one input, in order (InstructBLIP-Video, vidlm).
+    /// All frames form one input, in order (InstructBLIP-Video, vidlm, SmolVLM).
     case clip
     /// The model sees one image at a time (BLIP-2): a clip is answered from its middle frame, or
     /// once per sampled frame when more than one is asked for.
@@ -16,14 +16,122 @@ public enum FrameUse: Sendable, Equatable {
 public enum OrderSignal: Sendable, Equatable {
     /// Frames carry learned position embeddings; the control run gives every frame position 0.
     case framePositions
+    /// The prompt states each frame's time (SmolVLM's "Frame from MM:SS"); the control run
+    /// gives every frame the first frame's time.
+    case frameTimestamps
     /// The model has no temporal signal, with the reason in words.
     case none(String)
+}
+
+/// A still image or a video: families treat them differently (tiling vs frame sampling).
+public enum MediaKind: String, Sendable, Equatable, Codable {
+    case image, video
+}
+
+/// What a clip is before any frame is decoded: what a family's frame-sampling rule needs.
+public struct ClipInfo: Sendable, Equatable {
+    public let kind: MediaKind
+    public let frameCount: Int
+    public let durationSeconds: Double
+    /// Frames per second over the whole clip (frame count / duration).
+    public var averageFPS: Double { durationSeconds > 0 ? Double(frameCount) / durationSeconds : 0 }
+
+    public init(kind: MediaKind, frameCount: Int, durationSeconds: Double) {
+        self.kind = kind
+        self.frameCount = frameCount
+        self.durationSeconds = durationSeconds
+    }
+}
+
+/// What a request asked of frame sampling (nil: the family decides).
+public struct FrameOptions: Sendable, Equatable {
+    public var count: Int?
+    public var fps: Double?
+    public var start: Double?
+    public var end: Double?
+
+    public init(count: Int? = nil, fps: Double? = nil, start: Double? = nil, end: Double? = nil) {
+        self.count = count
+        self.fps = fps
+        self.start = start
+        self.end = end
+    }
+}
+
+/// One decoded frame (or still image) after the family's encoder.
+public struct EncodedFrame: Sendable {
+    /// The family's features, first axis per image it made (a frame, or tiles + global image).
+    public let features: Tensor
+    /// Family-defined facts about them (e.g. SmolVLM's `rows` / `cols` of image tiles).
+    public let layout: [String: Int]
+
+    public init(features: Tensor, layout: [String: Int] = [:]) {
+        self.features = features
+        self.layout = layout
+    }
+}
+
+/// One piece of media of a conversation, encoded: what `prepare` splices into the prompt.
+public struct EncodedMedia: Sendable {
+    public let kind: MediaKind
+    /// The frames used (index, seconds): one for an image.
+    public let frames: [FrameInfo]
+    /// The encoded frames, in order.
+    public let parts: [EncodedFrame]
+    /// The clip's duration (0 for an image).
+    public let durationSeconds: Double
+
+    public init(kind: MediaKind, frames: [FrameInfo], parts: [EncodedFrame], durationSeconds: Double) {
+        self.kind = kind
+        self.frames = frames
+        self.parts = parts
+        self.durationSeconds = durationSeconds
+    }
+
+    /// Every part's features concatenated on the first axis (e.g. [T, N, Dv] for T frames).
+    public var features: Tensor {
+        parts.count == 1 ? parts[0].features : Tensor.concatenate(parts.map(\.features))
+    }
+}
+
+/// A conversation with its media encoded, in the order the media parts appear in the messages.
+public struct PromptRequest: Sendable {
+    public var messages: [ChatMessage]
+    public var media: [EncodedMedia]
+    public var addGenerationPrompt: Bool
+    /// Overrides each frame's position index or time (the frame-order control); nil: natural.
+    public var framePositions: [Int]?
+
+    public init(messages: [ChatMessage], media: [EncodedMedia], addGenerationPrompt: Bool = true, framePositions: [Int]? = nil) {
+        self.messages = messages
+        self.media = media
+        self.addGenerationPrompt = addGenerationPrompt
+        self.framePositions = framePositions
+    }
+
+    /// The one clip or image of a one-turn conversation, for families whose prompt rule has no
+    /// multi-turn or multi-media form (they have no chat template).
+    public func singleMedia(family: String) throws -> EncodedMedia {
+        guard media.count == 1, messages.count == 1, messages[0].role == "user" else {
+            throw EngineError.prompt("\(family) answers one question about one image or clip (its prompt rule has no multi-turn or multi-media form); got \(messages.count) message\(messages.count == 1 ? "" : "s") and \(media.count) media")
+        }
+        return media[0]
+    }
+
+    /// The text of the last user turn, or nil when it has none (captioning).
+    public var lastUserText: String? {
+        guard let last = messages.last(where: { $0.role == "user" }) else { return nil }
+        let text = last.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? nil : text
+    }
 }
 
 /// The decoder input a family built for one request, plus its intermediate stages.
 public struct PreparedPrompt: Sendable {
     /// Input embeddings [L, D]: text embeddings with the visual rows spliced in.
     public let embeddings: Tensor
+    /// The positions of those rows (sequential for most families).
+    public let positions: PositionIds
     /// The text token ids of the prompt (the repetition penalty's context; placeholders removed).
     public let textIds: [Int]
     /// The whole prompt as ids, visual rows shown as the family's placeholder id (-1 where the
@@ -31,32 +139,79 @@ public struct PreparedPrompt: Sendable {
     public let inputIds: [Int]
     /// Stage outputs for `vidlm features`: "merged" [.., E], "bridge" [.., H], "projected" [.., D].
     public let stages: [String: Tensor]
+
+    public init(embeddings: Tensor, positions: PositionIds = .sequential, textIds: [Int], inputIds: [Int], stages: [String: Tensor]) {
+        self.embeddings = embeddings
+        self.positions = positions
+        self.textIds = textIds
+        self.inputIds = inputIds
+        self.stages = stages
+    }
 }
 
-/// A loaded model of one family: the shared vision core, the family's bridge and prompt rules,
-/// and its decoder. Immutable and shareable across concurrent requests.
+/// A loaded model of one family. The family owns everything between decoded frames and decoder
+/// inputs — which frames it wants, preprocessing and tiling, its vision tower(s), token merging,
+/// bridge or projector, and how a conversation becomes decoder inputs (chat template or its
+/// documented prompt rule, visual rows spliced, position ids). The Engine owns media decoding,
+/// scheduling and generation and never names a vision class. Immutable and shareable across
+/// concurrent requests.
 public protocol VisionLanguageModel: Sendable {
     /// config.json's `model_type`.
     var modelType: String { get }
-    var vision: VisionTransformer { get }
     var language: any LanguageModel { get }
     var tokenizer: Tokenizer { get }
-    var preprocess: PreprocessConfig { get }
-    /// Frames sampled from a clip when the request does not say.
+    /// Frames sampled from a clip when the request gives neither a count nor a rate.
     var defaultFrameCount: Int { get }
     var frameUse: FrameUse { get }
     var orderSignal: OrderSignal { get }
-    /// The question asked when captioning.
+    /// The question asked when captioning (nil: the family captions with no text).
     var captionQuestion: String? { get }
-    /// The decoder input for vision features [T, N, Dv] (frames in order) and a question (nil =
-    /// caption). `framePositions` overrides each frame's position index (frame-order control).
-    func prompt(features: Tensor, question: String?, framePositions: [Int]?) throws -> PreparedPrompt
+
+    /// The frames of `clip` to decode. The default (`uniformSelection`) spreads the requested
+    /// count (or `defaultFrameCount`) evenly, or samples at the requested rate; a family with
+    /// its own sampling rule (SmolVLM's fps / max frames / skipped edges) overrides it.
+    func frameSelection(for clip: ClipInfo, options: FrameOptions) throws -> FrameSelection
+
+    /// One decoded frame or still image → its features (preprocessing, tiling, vision tower).
+    func encode(frame: RGBImage, kind: MediaKind) throws -> EncodedFrame
+
+    /// Ready `pixel_values` [T, 3, H, W] → features [T, …] (exact checks; no resizing).
+    func encode(pixels: Tensor) throws -> Tensor
+
+    /// A conversation and its encoded media → the decoder's input.
+    func prepare(_ request: PromptRequest) throws -> PreparedPrompt
 }
 
 extension VisionLanguageModel {
+    public func frameSelection(for clip: ClipInfo, options: FrameOptions) throws -> FrameSelection {
+        uniformSelection(for: clip, options: options)
+    }
+
+    /// The request's rate (capped by its count), else its count or `defaultFrameCount`, uniform.
+    public func uniformSelection(for clip: ClipInfo, options: FrameOptions) -> FrameSelection {
+        if clip.kind == .image { return .uniform(count: 1) }
+        if let fps = options.fps { return .fps(rate: fps, maxFrames: options.count) }
+        return .uniform(count: options.count ?? defaultFrameCount)
+    }
+
+    /// The decoder input for vision features [T, N, Dv] (frames in order) and a question (nil =
+    /// caption); `framePositions` overrides each frame's position index (frame-order control).
+    /// The single-media, one-question form of `prepare`.
+    public func prompt(features: Tensor, question: String?, framePositions: [Int]?) throws -> PreparedPrompt {
+        let t = features.rank >= 1 ? features.shape[0] : 1
+        let kind: MediaKind = t == 1 && frameUse == .singleImage ? .image : .video
+        let frames = (0..<t).map { FrameInfo(index: $0, seconds: 0) }
+        let media = EncodedMedia(kind: kind, frames: frames, parts: [EncodedFrame(features: features)], durationSeconds: 0)
+        return try prepare(PromptRequest(messages: ChatMessage.oneTurn(question, about: kind), media: [media],
+                                         framePositions: framePositions))
+    }
+
+    /// `encode(pixels:)` in the vision tower's calling form: `model.vision(pixels).lastHiddenState`.
+    public var vision: PixelEncoder { PixelEncoder(model: self) }
+
     /// Splices visual rows [V, D] into the embeddings of `ids` at the positions holding
     /// `placeholder` (there must be exactly V of them).
-    func splice(ids: [Int], placeholder: Int, visual: Tensor) throws -> Tensor {
+    public func splice(ids: [Int], placeholder: Int, visual: Tensor) throws -> Tensor {
         let positions = ids.indices.filter { ids[$0] == placeholder }
         let v = visual.shape[0], d = visual.shape[1]
         guard positions.count == v else {
@@ -73,5 +228,48 @@ extension VisionLanguageModel {
                 }
             }
         }
+    }
+}
+
+extension ChatMessage {
+    /// A one-turn conversation: the media, then the question (nil: caption).
+    public static func oneTurn(_ question: String?, about kind: MediaKind, source: String? = nil) -> [ChatMessage] {
+        var parts: [Part] = [kind == .image ? .image(source: source) : .video(source: source)]
+        if let question { parts.append(.text(question)) }
+        return [ChatMessage(role: "user", content: .parts(parts))]
+    }
+}
+
+/// A family's pixel encoder in the vision tower's calling form.
+public struct PixelEncoder: Sendable {
+    let model: any VisionLanguageModel
+
+    public struct Output: Sendable {
+        public let lastHiddenState: Tensor
+    }
+
+    public func callAsFunction(_ pixels: Tensor) throws -> Output {
+        Output(lastHiddenState: try model.encode(pixels: pixels))
+    }
+}
+
+/// What the families built on one ViT share: preprocessing a frame as the checkpoint's
+/// preprocessor config says and running the tower.
+public struct SingleTowerEncoder: Sendable {
+    public let tower: VisionTransformer
+    public let preprocess: PreprocessConfig
+
+    public init(tower: VisionTransformer, preprocess: PreprocessConfig) {
+        self.tower = tower
+        self.preprocess = preprocess
+    }
+
+    public func encode(frame: RGBImage) throws -> EncodedFrame {
+        let pixels = try ImagePreprocessor(preprocess).preprocess([frame])
+        return EncodedFrame(features: try encode(pixels: Tensor(shape: pixels.shape, values: pixels.values)))
+    }
+
+    public func encode(pixels: Tensor) throws -> Tensor {
+        try tower(pixels).lastHiddenState
     }
 }

@@ -10,6 +10,46 @@ public enum LogitsSelection: Sendable, Equatable {
     case none
 }
 
+/// The positions a decoder input occupies. Most prompts run at the next positions of the cache;
+/// a family whose visual span advances positions differently from its row count gives them
+/// explicitly, and later tokens continue after the largest.
+public enum PositionIds: Sendable, Equatable {
+    /// `cache.count ..< cache.count + L`.
+    case sequential
+    /// One position per input row (1-D RoPE, learned positions).
+    case explicit([Int])
+    /// Per-axis positions [axes][L] for multimodal RoPE (M-RoPE: time, height, width).
+    /// Decoders without M-RoPE reject them.
+    case multimodal([[Int]])
+
+    /// The positions of `count` rows starting at cache position `start` (nil: multimodal).
+    public func linear(count: Int, start: Int) -> [Int]? {
+        switch self {
+        case .sequential: return Array(start..<(start + count))
+        case .explicit(let p): return p
+        case .multimodal: return nil
+        }
+    }
+
+    /// Where text continues after this span (one past its largest position).
+    public func next(count: Int, start: Int) -> Int {
+        switch self {
+        case .sequential: return start + count
+        case .explicit(let p): return (p.max() ?? (start - 1)) + 1
+        case .multimodal(let axes): return (axes.compactMap { $0.max() }.max() ?? (start - 1)) + 1
+        }
+    }
+
+    /// Rows [range] of these positions (for chunked prefill).
+    public func rows(_ range: Range<Int>) -> PositionIds {
+        switch self {
+        case .sequential: return .sequential
+        case .explicit(let p): return .explicit(Array(p[range]))
+        case .multimodal(let axes): return .multimodal(axes.map { Array($0[range]) })
+        }
+    }
+}
+
 /// A decoder-only language model (LLaMA, OPT) working on token ids or on input embeddings, so a
 /// visual prefix can be spliced in at placeholder positions. Batch 1; models are immutable and
 /// shareable, per-request state lives in the `KVCache`.
@@ -33,6 +73,22 @@ public protocol LanguageModel: Sendable {
     /// Runs `inputEmbeddings` [L, embeddingWidth] at positions `cache.count ..< cache.count + L`,
     /// appending their keys and values to `cache`; returns logits as `logits` selects.
     func forward(inputEmbeddings: Tensor, cache: inout KVCache, logits: LogitsSelection) throws(LanguageModelError) -> Tensor
+
+    /// As above at the given positions (the keys still fill the cache's next rows). Decoders that
+    /// only run sequential positions get a default that rejects anything else.
+    func forward(inputEmbeddings: Tensor, positions: PositionIds, cache: inout KVCache,
+                 logits: LogitsSelection) throws(LanguageModelError) -> Tensor
+}
+
+extension LanguageModel {
+    public func forward(inputEmbeddings: Tensor, positions: PositionIds, cache: inout KVCache,
+                        logits: LogitsSelection) throws(LanguageModelError) -> Tensor {
+        let n = inputEmbeddings.rank == 2 ? inputEmbeddings.shape[0] : 0
+        guard positions == .sequential || positions.linear(count: n, start: cache.count) == Array(cache.count..<(cache.count + n)) else {
+            throw .badInput("this decoder runs sequential positions only")
+        }
+        return try forward(inputEmbeddings: inputEmbeddings, cache: &cache, logits: logits)
+    }
 }
 
 extension LanguageModel {
@@ -50,14 +106,15 @@ extension LanguageModel {
     /// long prompt (the attention scores are chunk × context). Intermediate chunks skip the LM
     /// head unless `.all` is asked for. Between chunks it honours task cancellation
     /// (`CancellationError`).
-    public func prefill(inputEmbeddings: Tensor, cache: inout KVCache, chunkSize: Int = 128,
-                        logits: LogitsSelection = .last) throws -> Tensor {
+    public func prefill(inputEmbeddings: Tensor, positions: PositionIds = .sequential, cache: inout KVCache,
+                        chunkSize: Int = 128, logits: LogitsSelection = .last) throws -> Tensor {
         guard inputEmbeddings.rank == 2 else {
             throw LanguageModelError.badInput("input embeddings must be [positions, \(embeddingWidth)], got \(inputEmbeddings.shape)")
         }
         let n = inputEmbeddings.shape[0]
+        try Self.checkPositions(positions, rows: n)
         let step = max(1, chunkSize)
-        if n <= step { return try forward(inputEmbeddings: inputEmbeddings, cache: &cache, logits: logits) }
+        if n <= step { return try forward(inputEmbeddings: inputEmbeddings, positions: positions, cache: &cache, logits: logits) }
         var collected: [Tensor] = []
         var last = Tensor.zeros([0, vocabularySize])
         var start = 0
@@ -65,11 +122,25 @@ extension LanguageModel {
             try Task.checkCancellation()
             let end = min(n, start + step)
             let chunkLogits: LogitsSelection = logits == .all ? .all : (end == n ? logits : .none)
-            last = try forward(inputEmbeddings: inputEmbeddings.rows(start..<end), cache: &cache, logits: chunkLogits)
+            last = try forward(inputEmbeddings: inputEmbeddings.rows(start..<end), positions: positions.rows(start..<end),
+                               cache: &cache, logits: chunkLogits)
             if logits == .all { collected.append(last) }
             start = end
         }
         return logits == .all ? Tensor.concatenate(collected) : last
+    }
+
+    /// Explicit positions must give one per row.
+    static func checkPositions(_ positions: PositionIds, rows: Int) throws(LanguageModelError) {
+        switch positions {
+        case .sequential: return
+        case .explicit(let p):
+            guard p.count == rows else { throw .badInput("\(p.count) position ids for \(rows) rows") }
+        case .multimodal(let axes):
+            guard !axes.isEmpty, axes.allSatisfy({ $0.count == rows }) else {
+                throw .badInput("multimodal position ids must give every axis \(rows) positions")
+            }
+        }
     }
 }
 

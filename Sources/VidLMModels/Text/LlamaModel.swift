@@ -122,7 +122,16 @@ public struct LlamaModel: LanguageModel {
     }
 
     public func forward(inputEmbeddings: Tensor, cache: inout KVCache, logits: LogitsSelection) throws(LanguageModelError) -> Tensor {
+        try forward(inputEmbeddings: inputEmbeddings, positions: .sequential, cache: &cache, logits: logits)
+    }
+
+    public func forward(inputEmbeddings: Tensor, positions: PositionIds, cache: inout KVCache,
+                        logits: LogitsSelection) throws(LanguageModelError) -> Tensor {
         let (n, start) = try TextForward.check(inputEmbeddings, width: config.hiddenSize, cache: cache, context: contextLength)
+        try Self.checkPositions(positions, rows: n)
+        guard let rowPositions = positions.linear(count: n, start: start) else {
+            throw .badInput("LLaMA uses 1-D rotary positions, not multimodal ones")
+        }
         guard cache.layerCount == layers.count, cache.width == config.keyValueWidth else {
             throw .badInput("the cache was made for another model")
         }
@@ -130,7 +139,7 @@ public struct LlamaModel: LanguageModel {
         let heads = config.numAttentionHeads, kvHeads = config.numKeyValueHeads, dh = config.headDim
         let qw = heads * dh, kvw = kvHeads * dh, qkvw = qw + 2 * kvw
         let scale = Float(1 / Double(dh).squareRoot())
-        let (cosTable, sinTable) = rotary.table(positions: start..<(start + n))
+        let (cosTable, sinTable) = rotary.table(positions: rowPositions)
         let half = dh / 2
         var x = inputEmbeddings.toF32()
         for (index, layer) in layers.enumerated() {

@@ -111,7 +111,17 @@ public struct OPTModel: LanguageModel {
     }
 
     public func forward(inputEmbeddings: Tensor, cache: inout KVCache, logits: LogitsSelection) throws(LanguageModelError) -> Tensor {
+        try forward(inputEmbeddings: inputEmbeddings, positions: .sequential, cache: &cache, logits: logits)
+    }
+
+    public func forward(inputEmbeddings: Tensor, positions: PositionIds, cache: inout KVCache,
+                        logits: LogitsSelection) throws(LanguageModelError) -> Tensor {
         let (n, start) = try TextForward.check(inputEmbeddings, width: config.wordEmbedProjDim, cache: cache, context: contextLength)
+        try Self.checkPositions(positions, rows: n)
+        guard let rowPositions = positions.linear(count: n, start: start),
+              rowPositions.allSatisfy({ $0 >= 0 && $0 < config.maxPositionEmbeddings }) else {
+            throw .badInput("OPT's learned positions cover 0..<\(config.maxPositionEmbeddings)")
+        }
         guard cache.layerCount == layers.count, cache.width == config.hiddenSize else {
             throw .badInput("the cache was made for another model")
         }
@@ -120,9 +130,9 @@ public struct OPTModel: LanguageModel {
         let scale = Float(1 / Double(dh).squareRoot())
         var x = inputEmbeddings.toF32()
         if let projectIn { x = x.mixedLinear(weight: projectIn) }
-        // Positions start..<start+n (no padding: transformers' cumsum(mask) - 1), plus the offset.
+        // Positions (sequential: start..<start+n, transformers' cumsum(mask) - 1), plus the offset.
         let off = OPTConfig.positionOffset
-        x = x + embedPositions.gatherRows(Array((start + off)..<(start + n + off)))
+        x = x + embedPositions.gatherRows(rowPositions.map { $0 + off })
         let preNorm = config.doLayerNormBefore
         for (index, layer) in layers.enumerated() {
             let qkv = (preNorm ? layer.attentionNorm(x) : x).mixedLinear(parts: layer.qkv)  // [n, 3D]

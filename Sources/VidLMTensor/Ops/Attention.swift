@@ -53,11 +53,9 @@ public enum Attention {
         let dh = d / heads
         let s = scale ?? 1 / Float(dh).squareRoot()
         // (batch, head) pairs are independent: split them across cores, each chunk with its own
-        // score buffer and single-threaded BLAS. The per-pair GEMMs are small (K = head width),
-        // where OpenBLAS's own threading costs more than it gains.
+        // score buffer and serial BLAS calls. The per-pair GEMMs are small (K = head width).
         let pairs = b * heads
         let work = UncheckedSendable((q, k, v, out))
-        ThreadBudget.withSingleThreadedBLAS(if: pairs > 1) {
         ParallelLoop.forEachChunk(pairs, minimumPerChunk: 2) { range in
             let (q, k, v, out) = work.value
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(lq * lk, 1))
@@ -69,7 +67,7 @@ public enum Attention {
                 let qh = q + bi * lq * qRow + h * dh
                 let kh = k + bi * lk * kRow + h * dh
                 let vh = v + bi * lk * vRow + h * dh
-                BLAS.sgemm(transposeA: false, transposeB: true, m: lq, n: lk, k: dh, alpha: s,
+                BLAS.sgemmSerial(transposeA: false, transposeB: true, m: lq, n: lk, k: dh, alpha: s,
                            a: qh, lda: qRow, b: kh, ldb: kRow, c: scores, ldc: lk)
                 for i in 0..<lq {
                     let row = scores + i * lk
@@ -81,10 +79,9 @@ public enum Attention {
                     if let pad { for j in 0..<lk where pad[j] { row[j] = -.infinity } }
                     Softmax.row(row, into: row, count: lk)
                 }
-                BLAS.sgemm(transposeA: false, transposeB: false, m: lq, n: dh, k: lk,
+                BLAS.sgemmSerial(transposeA: false, transposeB: false, m: lq, n: dh, k: lk,
                            a: scores, lda: lk, b: vh, ldb: vRow, c: out + bi * lq * d + h * dh, ldc: d)
             }
-        }
         }
     }
 }

@@ -64,26 +64,24 @@ public enum CachedAttention {
             return
         }
         // Longer chunks: heads split across cores, each worker with its own score buffer and
-        // single-threaded BLAS (the per-head GEMMs are small; K = head width).
+        // serial BLAS calls (the per-head GEMMs are small; K = head width).
         let work = UncheckedSendable((q, keys, values, out))
-        ThreadBudget.withSingleThreadedBLAS(if: heads > 1) {
-            ParallelLoop.forEachChunk(heads) { range in
-                let (q, keys, values, out) = work.value
-                let scores = UnsafeMutablePointer<Float>.allocate(capacity: queries * total)
-                defer { scores.deallocate() }
-                for h in range {
-                    let g = h / group
-                    BLAS.sgemm(transposeA: false, transposeB: true, m: queries, n: total, k: dh, alpha: scale,
-                               a: q + h * dh, lda: qStride, b: keys + g * dh, ldb: kvStride, c: scores, ldc: total)
-                    for i in 0..<queries {
-                        let row = scores + i * total
-                        let n = past + i + 1
-                        for j in n..<total { row[j] = -.infinity }
-                        Softmax.row(row, into: row, count: total)
-                    }
-                    BLAS.sgemm(transposeA: false, transposeB: false, m: queries, n: dh, k: total,
-                               a: scores, lda: total, b: values + g * dh, ldb: kvStride, c: out + h * dh, ldc: outStride)
+        ParallelLoop.forEachChunk(heads) { range in
+            let (q, keys, values, out) = work.value
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: queries * total)
+            defer { scores.deallocate() }
+            for h in range {
+                let g = h / group
+                BLAS.sgemmSerial(transposeA: false, transposeB: true, m: queries, n: total, k: dh, alpha: scale,
+                                 a: q + h * dh, lda: qStride, b: keys + g * dh, ldb: kvStride, c: scores, ldc: total)
+                for i in 0..<queries {
+                    let row = scores + i * total
+                    let n = past + i + 1
+                    for j in n..<total { row[j] = -.infinity }
+                    Softmax.row(row, into: row, count: total)
                 }
+                BLAS.sgemmSerial(transposeA: false, transposeB: false, m: queries, n: dh, k: total,
+                                 a: scores, lda: total, b: values + g * dh, ldb: kvStride, c: out + h * dh, ldc: outStride)
             }
         }
     }

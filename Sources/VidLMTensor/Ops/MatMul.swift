@@ -1,16 +1,66 @@
 import COpenBLAS
 
 /// Matrix products through OpenBLAS `cblas_sgemm` (f32).
+/// OpenBLAS runs single-threaded (set once by `ThreadBudget`); vidlm splits large products across
+/// its own workers. Nothing changes BLAS's thread count per call, so concurrent requests cannot
+/// disturb each other, and loops that already run in parallel call `sgemmSerial` directly.
 public enum BLAS {
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, row-major; op = transpose when asked.
-    /// `lda`, `ldb`, `ldc` are row strides of the matrices as stored.
-    @inline(__always)
+    /// `lda`, `ldb`, `ldc` are row strides of the matrices as stored. Large products are split
+    /// by columns of C (or rows, when C is tall and narrow) across `ThreadBudget.computeThreads`
+    /// workers; every element is still one OpenBLAS dot over the whole of k.
     public static func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let threads = ThreadBudget.computeThreads
+        // Below ~2 MFLOP the dispatch costs more than it saves.
+        guard threads > 1, m * n * k >= 1 << 20 else {
+            sgemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        let shared = UncheckedSendable((a, b, c))
+        if n >= 16 * threads || n >= m {
+            // Column blocks of 16 (whole SIMD tiles for OpenBLAS's kernels).
+            let units = (n + 15) / 16
+            ParallelLoop.forEachChunk(units) { range in
+                let (a, b, c) = shared.value
+                let c0 = range.lowerBound * 16, c1 = min(n, range.upperBound * 16)
+                sgemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: c1 - c0, k: k, alpha: alpha,
+                            a: a, lda: lda, b: transposeB ? b + c0 * ldb : b + c0, ldb: ldb, beta: beta, c: c + c0, ldc: ldc)
+            }
+        } else {
+            ParallelLoop.forEachChunk(m, minimumPerChunk: 4) { range in
+                let (a, b, c) = shared.value
+                let r0 = range.lowerBound
+                sgemmSerial(transposeA: transposeA, transposeB: transposeB, m: range.count, n: n, k: k, alpha: alpha,
+                            a: transposeA ? a + r0 : a + r0 * lda, lda: lda, b: b, ldb: ldb, beta: beta,
+                            c: c + r0 * ldc, ldc: ldc)
+            }
+        }
+    }
+
+    /// One single-threaded OpenBLAS call (for callers that already split work across cores).
+    @inline(__always)
+    public static func sgemmSerial(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+                                   a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                                   beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         ThreadBudget.configureBLAS()
         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// y[rows] = W[rows×k] · x (+ y when `accumulate`), row-major W, rows split across workers.
+    public static func sgemv(rows: Int, k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float>,
+                             y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        ThreadBudget.configureBLAS()
+        let shared = UncheckedSendable((w, x, y))
+        ParallelLoop.forEachChunk(rows, minimumPerChunk: max(16, (1 << 16) / max(k, 1))) { range in
+            let (w, x, y) = shared.value
+            let r0 = range.lowerBound
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(range.count), Int32(k), 1, w + r0 * ldw, Int32(ldw), x, 1,
+                        accumulate ? 1 : 0, y + r0, 1)
+        }
     }
 }
 

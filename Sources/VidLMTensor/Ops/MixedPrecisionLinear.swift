@@ -110,10 +110,8 @@ extension MixedPrecisionLinear {
     /// f32 weights through OpenBLAS.
     static func f32Linear(_ w: UnsafePointer<Float>, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
                           y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
-        ThreadBudget.configureBLAS()
         if m == 1 {
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(out), Int32(k), 1, w, Int32(k), x, 1,
-                        accumulate ? 1 : 0, y, 1)
+            BLAS.sgemv(rows: out, k: k, w: w, ldw: k, x: x, y: y, accumulate: accumulate)
         } else {
             BLAS.sgemm(transposeA: false, transposeB: true, m: m, n: out, k: k, a: x, lda: k, b: w, ldb: k,
                        beta: accumulate ? 1 : 0, c: y, ldc: ldy)

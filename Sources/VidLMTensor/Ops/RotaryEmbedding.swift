@@ -57,6 +57,11 @@ public struct RotaryEmbedding: Sendable, Equatable {
     /// cos and sin tables [positions.count, Dh/2] for consecutive positions (computed once per
     /// forward pass and shared by every layer).
     public func table(positions: Range<Int>) -> (cos: [Float], sin: [Float]) {
+        table(positions: Array(positions))
+    }
+
+    /// cos/sin rows for arbitrary positions (a visual span may repeat or skip positions).
+    public func table(positions: [Int]) -> (cos: [Float], sin: [Float]) {
         let half = headDim / 2
         var c = [Float](repeating: 0, count: positions.count * half)
         var s = c

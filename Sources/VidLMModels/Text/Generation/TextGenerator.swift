@@ -5,8 +5,9 @@ public enum GenerationPrompt: Sendable {
     /// Token ids (embedded by the model).
     case tokens([Int])
     /// Ready input embeddings [L, embeddingWidth] (e.g. a visual prefix spliced between text
-    /// embeddings), plus the ids the repetition penalty should count (the text part).
-    case embeddings(Tensor, penaltyContext: [Int])
+    /// embeddings), plus the ids the repetition penalty should count (the text part), at the
+    /// given positions (generated tokens continue after the largest).
+    case embeddings(Tensor, positions: PositionIds = .sequential, penaltyContext: [Int])
 }
 
 /// Called after each emitted token with every token generated so far; returning true ends
@@ -29,13 +30,15 @@ public struct TextGenerator: Sendable {
                          stopWhen: StopCondition? = nil, onToken: (Int) throws -> Bool) throws -> FinishReason {
         try parameters.validate()
         let embeddings: Tensor
+        var positions = PositionIds.sequential
         var context: [Int]
         switch prompt {
         case .tokens(let ids):
             guard !ids.isEmpty else { throw GenerationError.emptyPrompt }
             embeddings = try model.embed(ids)
             context = ids
-        case .embeddings(let e, let ids):
+        case .embeddings(let e, let p, let ids):
+            positions = p
             guard e.rank == 2, e.shape[0] > 0 else {
                 if e.rank == 2 { throw GenerationError.emptyPrompt }
                 throw LanguageModelError.badInput("input embeddings must be [positions, \(model.embeddingWidth)], got \(e.shape)")
@@ -52,10 +55,14 @@ public struct TextGenerator: Sendable {
         var cache = model.makeCache(capacity: promptLength + parameters.maxNewTokens)
         var logits: Tensor
         do {
-            logits = try model.prefill(inputEmbeddings: embeddings, cache: &cache, chunkSize: parameters.prefillChunkSize)
+            logits = try model.prefill(inputEmbeddings: embeddings, positions: positions, cache: &cache,
+                                       chunkSize: parameters.prefillChunkSize)
         } catch is CancellationError {
             return .cancelled
         }
+        // Where generated tokens go: right after the prompt, or after its largest explicit position.
+        var nextPosition = positions.next(count: promptLength, start: 0)
+        let sequential = positions == .sequential
         var sampler = TokenSampler(parameters: parameters)
         var generated: [Int] = []
         while true {
@@ -71,7 +78,17 @@ public struct TextGenerator: Sendable {
             if generated.count >= parameters.maxNewTokens { return .maxTokens }
             if cache.count >= model.contextLength { return .contextFull }
             if Task.isCancelled { return .cancelled }
-            logits = try model.forward(ids: [token], cache: &cache, logits: .last)
+            if sequential {
+                logits = try model.forward(ids: [token], cache: &cache, logits: .last)
+            } else {
+                let step: PositionIds = if case .multimodal(let axes) = positions {
+                    .multimodal(Array(repeating: [nextPosition], count: axes.count))
+                } else {
+                    .explicit([nextPosition])
+                }
+                logits = try model.forward(inputEmbeddings: model.embed([token]), positions: step, cache: &cache, logits: .last)
+            }
+            nextPosition += 1
         }
     }
 
