@@ -30,6 +30,66 @@ final class EngineReliabilityTests: XCTestCase {
         XCTAssertGreaterThan(Set(alone.values).count, 1, "different questions should give different answers")
     }
 
+    /// Engines of different families in one process, several requests computing at once: every
+    /// request gets the ids it gets alone (no shared mutable state, no BLAS threading toggled).
+    func testMixedFamiliesConcurrentlyMatchSequential() async throws {
+        let names = ["e2e_vidlm_tiny", "e2e_blip2_opt", "e2e_instructblipvideo_llama"]
+        var engines: [String: Engine] = [:]
+        var inputs: [String: Tensor] = [:]
+        for n in names {
+            engines[n] = try await Engine.load(directory: Fixtures.parity(n))
+            inputs[n] = try pixels(n)
+        }
+        let options = AskOptions(generation: .greedy(maxNewTokens: 10))
+        let jobs = names.flatMap { n in ["what happens?", "what is it?"].map { (n, $0) } }
+        var alone: [String: [Int]] = [:]
+        for (n, q) in jobs { alone[n + q] = try await engines[n]!.answer(.pixels(inputs[n]!), question: q, options: options).tokenIds }
+        let previous = await ComputeScheduler.shared.limit
+        await ComputeScheduler.shared.setLimit(jobs.count)
+        let together = try await withThrowingTaskGroup(of: (String, [Int]).self) { group in
+            for (n, q) in jobs {
+                let engine = engines[n]!, x = inputs[n]!
+                group.addTask { (n + q, try await engine.answer(.pixels(x), question: q, options: options).tokenIds) }
+            }
+            var out: [String: [Int]] = [:]
+            for try await (key, ids) in group { out[key] = ids }
+            return out
+        }
+        await ComputeScheduler.shared.setLimit(previous)
+        XCTAssertEqual(together, alone)
+    }
+
+    /// The scheduler lets `limit` requests compute at once and no more; a waiting request that is
+    /// cancelled leaves at once.
+    func testSchedulerBoundsConcurrentCompute() async throws {
+        let scheduler = ComputeScheduler(limit: 2)
+        let peak = PeakCounter()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<6 {
+                group.addTask {
+                    try await scheduler.run {
+                        peak.enter()
+                        try await Task.sleep(for: .milliseconds(30))
+                        peak.leave()
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        XCTAssertEqual(peak.maximum, 2)
+        let blocker = Task { try await scheduler.run { try await Task.sleep(for: .seconds(2)) } }
+        let blocker2 = Task { try await scheduler.run { try await Task.sleep(for: .seconds(2)) } }
+        try await Task.sleep(for: .milliseconds(50))
+        let waiter = Task { try await scheduler.run { 1 } }
+        try await Task.sleep(for: .milliseconds(20))
+        let start = ContinuousClock.now
+        waiter.cancel()
+        do { _ = try await waiter.value; XCTFail("a cancelled waiter should not run") } catch is CancellationError {}
+        XCTAssertLessThan(ContinuousClock.now - start, .milliseconds(500))
+        blocker.cancel()
+        blocker2.cancel()
+    }
+
     /// A cancelled request stops with CancellationError instead of running to max tokens, and
     /// ending the event stream early ends the request.
     func testCancellationStopsTheRequest() async throws {
@@ -150,4 +210,14 @@ final class EngineReliabilityTests: XCTestCase {
             XCTAssertTrue(error.description.contains("vidlm"))
         }
     }
+}
+
+/// Counts how many callers are inside at once.
+final class PeakCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var current = 0
+    private var peak = 0
+    func enter() { lock.lock(); current += 1; peak = max(peak, current); lock.unlock() }
+    func leave() { lock.lock(); current -= 1; lock.unlock() }
+    var maximum: Int { lock.lock(); defer { lock.unlock() }; return peak }
 }

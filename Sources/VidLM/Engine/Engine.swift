@@ -136,7 +136,8 @@ public final class Engine: Sendable {
             waitStart = ContinuousClock.now
         }
         guard !parts.isEmpty else { throw EngineError.noFrames(path) }
-        return EncodedMedia(kind: kind, frames: frames, parts: parts, durationSeconds: kind == .image ? 0 : timeline.durationSeconds)
+        return EncodedMedia(kind: kind, frames: frames, parts: parts, durationSeconds: kind == .image ? 0 : timeline.durationSeconds,
+                            clipFrameCount: timeline.count)
     }
 
     // MARK: - Answering

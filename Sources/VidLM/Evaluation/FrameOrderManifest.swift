@@ -22,7 +22,8 @@ public struct FrameOrderManifest: Sendable {
         guard let text = String(data: data, encoding: .utf8) else { throw .notUTF8(url.path) }
         let folder = url.deletingLastPathComponent()
         var entries: [Entry] = []
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // "\r\n" is one Character in Swift, so splitting on "\n" alone would run CRLF lines together.
+        for (i, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
             let line = i + 1
             let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
             if trimmed.isEmpty { continue }

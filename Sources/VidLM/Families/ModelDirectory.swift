@@ -98,6 +98,37 @@ public struct ModelDirectory: Sendable {
         return config
     }
 
+    /// Which processor's settings to read.
+    public enum ProcessorPart: String, Sendable {
+        case image = "image_processor"
+        case video = "video_processor"
+
+        /// The file published checkpoints carry for this part (transformers < 5 layout).
+        var separateFile: String { self == .image ? "preprocessor_config.json" : "video_preprocessor_config.json" }
+    }
+
+    /// A processor's settings as JSON, from either layout transformers reads: transformers 5's
+    /// `processor_config.json` with nested `image_processor` / `video_processor` sections, or the
+    /// separate `preprocessor_config.json` / `video_preprocessor_config.json` most published
+    /// checkpoints carry. Nil when the directory has neither. (Returned with its file's path.)
+    public func processorSettings(_ part: ProcessorPart) throws(ConfigError) -> (json: Data, file: String)? {
+        let combined = url.appendingPathComponent("processor_config.json")
+        if let data = FileManager.default.contents(atPath: combined.path) {
+            guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw ConfigError(file: combined.path, "is not a JSON object.")
+            }
+            if let section = object[part.rawValue] {
+                guard let dict = section as? [String: Any], let json = try? JSONSerialization.data(withJSONObject: dict) else {
+                    throw ConfigError(file: combined.path, "'\(part.rawValue)' must be an object.")
+                }
+                return (json, combined.path)
+            }
+        }
+        let separate = url.appendingPathComponent(part.separateFile)
+        if let data = FileManager.default.contents(atPath: separate.path) { return (data, separate.path) }
+        return nil
+    }
+
     /// The directory's tokenizer (or the one in `subfolder`).
     public func tokenizer(subfolder: String? = nil) throws -> Tokenizer {
         try Tokenizer.load(directory: subfolder.map { url.appendingPathComponent($0) } ?? url)

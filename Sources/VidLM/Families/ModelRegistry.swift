@@ -11,6 +11,7 @@ public enum ModelRegistry {
         for type in Blip2Family.modelTypes { table[type] = { try Blip2Family(directory: $0) } }
         for type in InstructBlipVideoFamily.modelTypes { table[type] = { try InstructBlipVideoFamily(directory: $0) } }
         for type in VidLMFamily.modelTypes { table[type] = { try VidLMFamily(directory: $0) } }
+        for type in SmolVLMFamily.modelTypes { table[type] = { try SmolVLMFamily(directory: $0) } }
         return table
     }()
 

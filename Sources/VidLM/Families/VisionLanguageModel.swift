@@ -80,12 +80,20 @@ public struct EncodedMedia: Sendable {
     public let parts: [EncodedFrame]
     /// The clip's duration (0 for an image).
     public let durationSeconds: Double
+    /// Frames in the whole clip (0 where unknown: an image, ready pixels).
+    public let clipFrameCount: Int
 
-    public init(kind: MediaKind, frames: [FrameInfo], parts: [EncodedFrame], durationSeconds: Double) {
+    public init(kind: MediaKind, frames: [FrameInfo], parts: [EncodedFrame], durationSeconds: Double, clipFrameCount: Int = 0) {
         self.kind = kind
         self.frames = frames
         self.parts = parts
         self.durationSeconds = durationSeconds
+        self.clipFrameCount = clipFrameCount
+    }
+
+    /// Frames per second over the whole clip (frame count / duration), or nil where unknown.
+    public var averageFPS: Double? {
+        clipFrameCount > 0 && durationSeconds > 0 ? Double(clipFrameCount) / durationSeconds : nil
     }
 
     /// Every part's features concatenated on the first axis (e.g. [T, N, Dv] for T frames).

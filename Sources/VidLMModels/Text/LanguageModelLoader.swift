@@ -90,6 +90,21 @@ public enum LanguageModelLoader {
         }
     }
 
+    /// VLMs whose decoder is not saved as `language_model.<causal LM>`: where its base model and
+    /// LM head live (Idefics3 / SmolVLM: `model.text_model.…` + `lm_head.weight`).
+    public static let vlmTextWeights: [String: TextWeightNames] = [
+        "smolvlm": TextWeightNames(base: "model.text_model.", lmHead: "lm_head.weight"),
+        "idefics3": TextWeightNames(base: "model.text_model.", lmHead: "lm_head.weight"),
+    ]
+
+    /// Builds a LLaMA decoder bound by explicit names (`vlmTextWeights`).
+    public static func build(_ config: TextConfig, weights: ParameterSource, names: TextWeightNames) throws -> any LanguageModel {
+        switch config {
+        case .llama(let c): return try LlamaModel(config: c, weights: weights, names: names)
+        case .opt: throw ConfigError(file: "config.json", "an OPT decoder is only read from language_model.* weights.")
+        }
+    }
+
     /// Reads `config.json` and the weights of `directory`. Every weight under the decoder's prefix
     /// must be used (a VLM's vision and bridge weights are left to their own loaders);
     /// `rotary_emb.inv_freq` buffers of old LLaMA checkpoints are ignored. `prefix` overrides the
@@ -100,10 +115,26 @@ public enum LanguageModelLoader {
             throw ConfigError(file: configURL.path, "not found; a model directory needs config.json.")
         }
         let (config, implied) = try textConfig(from: data, file: configURL.path)
-        let prefix = override ?? implied
         let store = try WeightStore(directory: directory)
+        struct Head: Decodable { let modelType: String? }
+        if override == nil, let type = (try? JSONDecoder.snakeCase.decode(Head.self, from: data))?.modelType,
+           let names = vlmTextWeights[type] {
+            return try WeightBinder.load(store, ignoring: { !($0.hasPrefix(names.base) || $0 == names.lmHead) || $0.hasSuffix("rotary_emb.inv_freq") }) {
+                try build(config, weights: $0, names: names)
+            }
+        }
+        let prefix = override ?? implied
         return try WeightBinder.load(store, ignoring: { !$0.hasPrefix(prefix) || $0.hasSuffix("rotary_emb.inv_freq") }) {
             try build(config, weights: $0, prefix: prefix)
         }
+    }
+}
+
+extension JSONDecoder {
+    /// A decoder for transformers' snake_case JSON keys.
+    static var snakeCase: JSONDecoder {
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        return d
     }
 }

@@ -7,6 +7,9 @@ public struct VisionConfig: Codable, Sendable, Equatable {
         case eva
         /// CLIP ViT: separate q/k/v, `pre_layrnorm`, post-norm on the pooled token only.
         case clip
+        /// SigLIP ViT (SigLIP, SmolVLM / Idefics3 towers): no class token, patch bias, CLIP's
+        /// q/k/v naming, post-norm on every token.
+        case siglip
     }
 
     public var kind: Kind
@@ -26,6 +29,9 @@ public struct VisionConfig: Codable, Sendable, Equatable {
     public static let evaModelTypes: Set<String> = ["blip_2_vision_model", "instructblip_vision_model",
                                                      "instructblipvideo_vision_model", "eva_vit"]
     public static let clipModelTypes: Set<String> = ["clip_vision_model"]
+    public static let siglipModelTypes: Set<String> = ["siglip_vision_model", "siglip2_vision_model", "smolvlm_vision", "idefics3_vision"]
+    /// Every vision model_type a tower can be built from.
+    public static var knownModelTypes: Set<String> { evaModelTypes.union(clipModelTypes).union(siglipModelTypes) }
 
     enum CodingKeys: String, CodingKey {
         case modelType, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numChannels
@@ -39,21 +45,31 @@ public struct VisionConfig: Codable, Sendable, Equatable {
             kind = .eva
         } else if Self.clipModelTypes.contains(modelType) {
             kind = .clip
+        } else if Self.siglipModelTypes.contains(modelType) {
+            kind = .siglip
         } else {
             throw DecodingError.dataCorruptedError(forKey: .modelType, in: c,
-                debugDescription: "unknown vision model_type '\(modelType)'; known: \((Self.evaModelTypes.union(Self.clipModelTypes)).sorted().joined(separator: ", "))")
+                debugDescription: "unknown vision model_type '\(modelType)'; known: \(Self.knownModelTypes.sorted().joined(separator: ", "))")
         }
-        let eva = kind == .eva
-        hiddenSize = try c.optional(.hiddenSize) ?? (eva ? 1408 : 768)
-        intermediateSize = try c.optional(.intermediateSize) ?? (eva ? 6144 : 3072)
-        numHiddenLayers = try c.optional(.numHiddenLayers) ?? (eva ? 39 : 12)
-        numAttentionHeads = try c.optional(.numAttentionHeads) ?? (eva ? 16 : 12)
+        // transformers' defaults per config class (SmolVLM / Idefics3 towers: SigLIP-SO400M width).
+        let d: (hidden: Int, inter: Int, layers: Int, heads: Int, patch: Int, act: String, eps: Float)
+        switch kind {
+        case .eva: d = (1408, 6144, 39, 16, 14, "gelu", 1e-6)
+        case .clip: d = (768, 3072, 12, 12, 32, "quick_gelu", 1e-5)
+        case .siglip:
+            d = modelType.hasPrefix("siglip") ? (768, 3072, 12, 12, 16, "gelu_pytorch_tanh", 1e-6)
+                                              : (1152, 3072, 12, 16, 32, "gelu_pytorch_tanh", 1e-6)
+        }
+        hiddenSize = try c.optional(.hiddenSize) ?? d.hidden
+        intermediateSize = try c.optional(.intermediateSize) ?? d.inter
+        numHiddenLayers = try c.optional(.numHiddenLayers) ?? d.layers
+        numAttentionHeads = try c.optional(.numAttentionHeads) ?? d.heads
         numChannels = try c.optional(.numChannels) ?? 3
         imageSize = try Self.side(c, .imageSize) ?? 224
-        patchSize = try Self.side(c, .patchSize) ?? (eva ? 14 : 32)
-        hiddenAct = try c.optional(.hiddenAct) ?? (eva ? "gelu" : "quick_gelu")
-        layerNormEps = try c.optional(.layerNormEps) ?? (eva ? 1e-6 : 1e-5)
-        qkvBias = try c.optional(.qkvBias) ?? eva
+        patchSize = try Self.side(c, .patchSize) ?? d.patch
+        hiddenAct = try c.optional(.hiddenAct) ?? d.act
+        layerNormEps = try c.optional(.layerNormEps) ?? d.eps
+        qkvBias = try c.optional(.qkvBias) ?? (kind == .eva)
         try validate(c)
     }
 
@@ -100,8 +116,10 @@ public struct VisionConfig: Codable, Sendable, Equatable {
     }
 
     public var patchesPerSide: Int { imageSize / patchSize }
-    /// Tokens per image, the class token included.
-    public var tokenCount: Int { patchesPerSide * patchesPerSide + 1 }
+    /// Whether the tower prepends a class token (EVA, CLIP; SigLIP has none).
+    public var hasClassToken: Bool { kind != .siglip }
+    /// Tokens per image, the class token included where there is one.
+    public var tokenCount: Int { patchesPerSide * patchesPerSide + (hasClassToken ? 1 : 0) }
 }
 
 import VidLMTensor

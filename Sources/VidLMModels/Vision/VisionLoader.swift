@@ -5,13 +5,16 @@ import VidLMTensor
 /// (`model_type` "clip_vision_model", "blip_2_vision_model", …) or a composite model whose
 /// config has a `vision_config` and whose weights live under `vision_model.`.
 public enum VisionLoader {
-    /// Composite model types whose vision tower is at `vision_model.` with `vision_config`.
-    static let composites: [String: String] = [
-        "blip-2": "blip_2_vision_model",
-        "instructblip": "instructblip_vision_model",
-        "instructblipvideo": "instructblipvideo_vision_model",
-        "clip": "clip_vision_model",
-        "vidlm": "blip_2_vision_model",
+    /// Composite model types: the vision_config's model type and where the tower's weights live.
+    static let composites: [String: (visionType: String, prefix: String)] = [
+        "blip-2": ("blip_2_vision_model", "vision_model."),
+        "instructblip": ("instructblip_vision_model", "vision_model."),
+        "instructblipvideo": ("instructblipvideo_vision_model", "vision_model."),
+        "clip": ("clip_vision_model", "vision_model."),
+        "siglip": ("siglip_vision_model", "vision_model."),
+        "vidlm": ("blip_2_vision_model", "vision_model."),
+        "smolvlm": ("smolvlm_vision", "model.vision_model."),
+        "idefics3": ("idefics3_vision", "model.vision_model."),
     ]
 
     public struct Loaded: Sendable {
@@ -42,11 +45,11 @@ public enum VisionLoader {
         guard let type = head.modelType else {
             throw ConfigError(file: file, "the required field 'model_type' is missing.")
         }
-        if VisionConfig.evaModelTypes.contains(type) || VisionConfig.clipModelTypes.contains(type) {
+        if VisionConfig.knownModelTypes.contains(type) {
             return (try ConfigError.decode(VisionConfig.self, from: data, file: file), "")
         }
-        guard let visionType = composites[type] else {
-            throw ConfigError(file: file, "unknown model_type '\(type)'; vision towers are read from \((composites.keys.sorted() + VisionConfig.evaModelTypes.union(VisionConfig.clipModelTypes).sorted()).joined(separator: ", ")).")
+        guard let (visionType, prefix) = composites[type] else {
+            throw ConfigError(file: file, "unknown model_type '\(type)'; vision towers are read from \((composites.keys.sorted() + VisionConfig.knownModelTypes.sorted()).joined(separator: ", ")).")
         }
         // The nested config may omit model_type: supply the one its parent implies.
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
@@ -62,7 +65,7 @@ public enum VisionLoader {
             throw ConfigError(file: file, "'vision_config' cannot be read.")
         }
         do {
-            return (try ConfigError.decode(VisionConfig.self, from: nested, file: file), "vision_model.")
+            return (try ConfigError.decode(VisionConfig.self, from: nested, file: file), prefix)
         } catch {
             throw ConfigError(file: file, error.message.replacingOccurrences(of: "'", with: "'vision_config.", options: [], range: error.message.range(of: "'")))
         }

@@ -11,8 +11,8 @@ public struct VisionTransformer: Sendable {
     public let config: VisionConfig
     let patchWeight: Tensor
     let patchBias: Tensor?
-    let classEmbedding: Tensor      // [D]
-    let positionEmbedding: Tensor   // [N + 1, D]
+    let classEmbedding: Tensor?     // [D] (none for SigLIP)
+    let positionEmbedding: Tensor   // [tokenCount, D]
     let preNorm: LayerNormWeights?
     let layers: [Layer]
     let postNorm: LayerNormWeights
@@ -58,6 +58,11 @@ public struct VisionTransformer: Sendable {
             classEmbedding = try weights.take(name("embeddings.class_embedding"), shape: [d]).toF32()
             positionEmbedding = try weights.take(name("embeddings.position_embedding.weight"), shape: [config.tokenCount, d]).toF32()
             preNorm = try LayerNormWeights(weights, name("pre_layrnorm"), width: d, eps: config.layerNormEps)
+        case .siglip:
+            patchBias = try weights.take(name("embeddings.patch_embedding.bias"), shape: [d]).toF32()
+            classEmbedding = nil
+            positionEmbedding = try weights.take(name("embeddings.position_embedding.weight"), shape: [config.tokenCount, d]).toF32()
+            preNorm = nil
         }
         var layers: [Layer] = []
         for i in 0..<config.numHiddenLayers {
@@ -82,7 +87,7 @@ public struct VisionTransformer: Sendable {
                 qkv = [(qkvWeight, qkvBias)]
                 outWeight = try weights.take(l("self_attn.projection.weight"), shape: [d, d]).toF32()
                 outBias = try weights.take(l("self_attn.projection.bias"), shape: [d]).toF32()
-            case .clip:
+            case .clip, .siglip:
                 qkv = try ["q_proj", "k_proj", "v_proj"].map {
                     (try weights.take(l("self_attn.\($0).weight"), shape: [d, d]).toF32(),
                      try weights.take(l("self_attn.\($0).bias"), shape: [d]).toF32())
@@ -124,16 +129,18 @@ public struct VisionTransformer: Sendable {
         }
         let b = pixels.shape[0], d = cfg.hiddenSize, n = cfg.tokenCount
         let patches = pixels.toF32().patchEmbedding(weight: patchWeight, bias: patchBias, patch: cfg.patchSize)
-        // [CLS; patches] + positions
+        // [CLS;] patches + positions
+        let first = classEmbedding == nil ? 0 : 1
+        let cls = classEmbedding ?? Tensor.zeros([d])
         var x = Tensor.make(shape: [b, n, d], uninitialized: true) { out in
-            classEmbedding.withFloats { cls in
+            cls.withFloats { cls in
                 patches.withFloats { pt in
                     positionEmbedding.withFloats { pos in
                         for bi in 0..<b {
                             let o = out.baseAddress! + bi * n * d
-                            for j in 0..<d { o[j] = cls[j] + pos[j] }
-                            for t in 1..<n {
-                                let src = pt.baseAddress! + (bi * (n - 1) + t - 1) * d
+                            if first == 1 { for j in 0..<d { o[j] = cls[j] + pos[j] } }
+                            for t in first..<n {
+                                let src = pt.baseAddress! + (bi * (n - first) + t - first) * d
                                 for j in 0..<d { o[t * d + j] = src[j] + pos[t * d + j] }
                             }
                         }
@@ -148,13 +155,14 @@ public struct VisionTransformer: Sendable {
             x = forward(layer, x)
             if keepHiddenStates { hidden.append(x) }
         }
-        let final = (cfg.kind == .eva && stopAfterLayer == nil) ? postNorm(x) : x
-        let cls = Tensor.make(shape: [b, d], uninitialized: true) { out in
+        let final = (cfg.kind != .clip && stopAfterLayer == nil) ? postNorm(x) : x
+        // The class token's post-norm (EVA, CLIP); SigLIP has none: its first token stands in.
+        let pooledRows = Tensor.make(shape: [b, d], uninitialized: true) { out in
             final.withFloats { f in
                 for bi in 0..<b { (out.baseAddress! + bi * d).update(from: f.baseAddress! + bi * n * d, count: d) }
             }
         }
-        return Output(lastHiddenState: final, pooled: postNorm(cls), hiddenStates: hidden)
+        return Output(lastHiddenState: final, pooled: cfg.kind == .siglip ? pooledRows : postNorm(pooledRows), hiddenStates: hidden)
     }
 
     private func forward(_ layer: Layer, _ x: Tensor) -> Tensor {

@@ -1,0 +1,57 @@
+import VidLMTensor
+
+/// Idefics3 / SmolVLM's connector: pixel shuffle (each s×s block of a frame's patch grid becomes
+/// one token with s² times the width) then a bias-free linear projection into the decoder's width.
+/// [N, g², D] → [N, (g/s)², D_text].
+public struct PixelShuffleConnector: Sendable {
+    public let scaleFactor: Int
+    let projection: Tensor   // [D_text, D·s²]
+
+    /// Binds `modality_projection.proj.weight` under `prefix` (e.g. "model.connector.").
+    public init(scaleFactor: Int, visionWidth: Int, textWidth: Int, weights: ParameterSource, prefix: String) throws {
+        self.scaleFactor = scaleFactor
+        projection = try weights.take(prefix + "modality_projection.proj.weight",
+                                      shape: [textWidth, visionWidth * scaleFactor * scaleFactor]).toF32()
+    }
+
+    public func callAsFunction(_ features: Tensor) throws(BridgeShapeError) -> Tensor {
+        try Self.pixelShuffle(features, scale: scaleFactor).linear(weight: projection)
+    }
+
+    /// transformers' `pixel_shuffle`: token (i', j') of the (g/s)² grid, channel l·(s·D) + k·D + c,
+    /// holds patch (i'·s + l, j'·s + k), channel c of the g×g grid.
+    public static func pixelShuffle(_ x: Tensor, scale s: Int) throws(BridgeShapeError) -> Tensor {
+        guard x.rank == 3 else { throw BridgeShapeError("pixel shuffle expects [images, tokens, width], got \(x.shape)") }
+        let (n, seq, d) = (x.shape[0], x.shape[1], x.shape[2])
+        let g = Int(Double(seq).squareRoot().rounded())
+        guard g * g == seq, s > 0, g % s == 0 else {
+            throw BridgeShapeError("pixel shuffle needs a square grid divisible by \(s), got \(seq) tokens")
+        }
+        let gs = g / s, width = d * s * s
+        return x.withFloats { src in
+            Tensor.make(shape: [n, gs * gs, width], uninitialized: true) { out in
+                for b in 0..<n {
+                    let frame = src.baseAddress! + b * seq * d
+                    for i2 in 0..<gs {
+                        for j2 in 0..<gs {
+                            let o = out.baseAddress! + ((b * gs + i2) * gs + j2) * width
+                            for l in 0..<s {
+                                for k in 0..<s {
+                                    let patch = frame + ((i2 * s + l) * g + (j2 * s + k)) * d
+                                    (o + l * s * d + k * d).update(from: patch, count: d)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Features whose shape a bridge cannot take.
+public struct BridgeShapeError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { "Invalid visual features: \(message)." }
+}
