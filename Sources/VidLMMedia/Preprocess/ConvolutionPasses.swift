@@ -1,8 +1,10 @@
 /// The two 8-bit separable passes of Pillow's `ImagingResample` for 3-band images
 /// (`_ImagingResampleHorizontal_8bpc` / `_ImagingResampleVertical_8bpc`, `bands == 3` branch).
 ///
-/// Each output sample is `clip8((1 << 21) + sum(pixel * weight))`: the accumulator starts at half a
-/// unit so the final arithmetic shift by 22 rounds to nearest, and the result is clamped to 0...255.
+/// Each output sample is `clip8((1 << (bits − 1)) + sum(pixel * weight))`: the accumulator starts at
+/// half a unit so the final arithmetic shift by the table's bits (Pillow: 22) rounds to nearest, and
+/// the result is clamped to 0...255. (torchvision's uint8 resize runs the same passes with its own
+/// table precision.)
 /// The clamp after the first pass (the intermediate picture is 8-bit too) is part of what
 /// makes the output Pillow's, so the passes write bytes, never wider intermediates.
 ///
@@ -11,11 +13,9 @@
 enum ConvolutionPasses {
     /// Pillow's `clip8`: `in >> PRECISION_BITS` looked up in a table that clamps to 0...255.
     @inline(__always)
-    static func clip8(_ sum: Int32) -> UInt8 {
-        UInt8(clamping: sum >> ResampleCoefficients.precisionBits)
+    static func clip8(_ sum: Int32, _ bits: Int32) -> UInt8 {
+        UInt8(clamping: sum >> bits)
     }
-
-    static let half: Int32 = 1 << (ResampleCoefficients.precisionBits - 1)
 
     /// Horizontal pass: rows `firstRow ..< firstRow + rowCount` of `src` (width `coeffs.inSize`)
     /// into `rowCount` rows of `dst` (width `coeffs.outSize`).
@@ -23,6 +23,7 @@ enum ConvolutionPasses {
         src: UnsafePointer<UInt8>, dst: UnsafeMutablePointer<UInt8>,
         firstRow: Int, rowCount: Int, coeffs: ResampleCoefficients
     ) {
+        let bits = coeffs.precisionBits, half: Int32 = bits > 0 ? 1 << (bits - 1) : 0
         let inStride = coeffs.inSize * 3
         let outWidth = coeffs.outSize
         let ksize = coeffs.kernelSize
@@ -44,9 +45,9 @@ enum ConvolutionPasses {
                                 p += 3
                             }
                             let o = lineOut + xx * 3
-                            o[0] = clip8(s0)
-                            o[1] = clip8(s1)
-                            o[2] = clip8(s2)
+                            o[0] = clip8(s0, bits)
+                            o[1] = clip8(s1, bits)
+                            o[2] = clip8(s2, bits)
                         }
                     }
                 }
@@ -63,6 +64,7 @@ enum ConvolutionPasses {
     ) {
         let n = width * 3
         let ksize = coeffs.kernelSize
+        let bits = coeffs.precisionBits, half: Int32 = bits > 0 ? 1 << (bits - 1) : 0
         // One accumulator row, reused for every output row (no per-pixel allocation).
         let acc = UnsafeMutablePointer<Int32>.allocate(capacity: n)
         defer { acc.deallocate() }
@@ -79,7 +81,7 @@ enum ConvolutionPasses {
                 }
                 let lineOut = dst + yy * n
                 for i in 0..<n {
-                    lineOut[i] = clip8(acc[i])
+                    lineOut[i] = clip8(acc[i], bits)
                 }
             }
         }

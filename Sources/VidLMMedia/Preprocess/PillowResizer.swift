@@ -30,6 +30,22 @@ public struct PillowResizer: Sendable {
 
     public init(inputWidth: Int, inputHeight: Int, outputWidth: Int, outputHeight: Int,
                 filter: ResampleFilter, passOrder: ResamplePassOrder = .pillow13) throws {
+        try self.init(inputWidth: inputWidth, inputHeight: inputHeight, outputWidth: outputWidth, outputHeight: outputHeight,
+                      filter: filter, passOrder: passOrder, torchvision: false)
+    }
+
+    /// torchvision's `resize` of a uint8 CPU tensor with antialiasing (what transformers'
+    /// torchvision image and video processors run): the same separable 8-bit passes, horizontal
+    /// first, with PyTorch's int16 weights (`ResampleCoefficients(torch:)`). Byte-identical to
+    /// torchvision; it differs from Pillow by ±1 on a fraction of a percent of the bytes.
+    public static func torchvision(inputWidth: Int, inputHeight: Int, outputWidth: Int, outputHeight: Int,
+                                   filter: ResampleFilter) throws -> PillowResizer {
+        try PillowResizer(inputWidth: inputWidth, inputHeight: inputHeight, outputWidth: outputWidth, outputHeight: outputHeight,
+                          filter: filter, passOrder: .horizontalFirst, torchvision: true)
+    }
+
+    private init(inputWidth: Int, inputHeight: Int, outputWidth: Int, outputHeight: Int,
+                 filter: ResampleFilter, passOrder: ResamplePassOrder, torchvision torch: Bool) throws {
         for (name, v) in [("input width", inputWidth), ("input height", inputHeight),
                           ("output width", outputWidth), ("output height", outputHeight)] where v <= 0 {
             throw PreprocessError.invalidSize(name, v)
@@ -54,9 +70,9 @@ public struct PillowResizer: Sendable {
             // (Pillow also builds the vertical table when only the width changes, to pick the rows
             // its horizontal pass needs; with an unchanged height that is every row, so it is skipped.)
             let vertical = needV
-                ? ResampleCoefficients(inSize: inputHeight, outSize: outputHeight, filter: filter) : nil
+                ? ResampleCoefficients(inSize: inputHeight, outSize: outputHeight, filter: filter, torch: torch) : nil
             let horizontal = needH
-                ? ResampleCoefficients(inSize: inputWidth, outSize: outputWidth, filter: filter) : nil
+                ? ResampleCoefficients(inSize: inputWidth, outSize: outputWidth, filter: filter, torch: torch) : nil
             plan = .convolve(horizontal: horizontal, vertical: vertical, horizontalFirst: horizontalFirst)
         }
     }
@@ -127,6 +143,12 @@ public struct PillowResizer: Sendable {
 }
 
 extension RGBImage {
+    /// torchvision's antialiased resize of this image as a uint8 tensor (see `PillowResizer.torchvision`).
+    public func resizedLikeTorchvision(width: Int, height: Int, filter: ResampleFilter) throws -> RGBImage {
+        try PillowResizer.torchvision(inputWidth: self.width, inputHeight: self.height, outputWidth: width,
+                                      outputHeight: height, filter: filter).resize(self)
+    }
+
     /// Pillow's `Image.resize((width, height), filter)`: the "squash" resize BlipImageProcessor uses
     /// for `size = {height, width}` (aspect ratio is not kept). Byte-identical to Pillow.
     /// Build a `PillowResizer` instead when resizing many frames of one size.

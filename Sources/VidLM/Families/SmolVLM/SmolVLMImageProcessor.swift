@@ -6,7 +6,8 @@ import VidLMTensor
 /// resize so the longest edge is `size.longest_edge`; for an image with splitting, resize up to
 /// whole tiles, cut it into `rows × cols` tiles of `max_image_size` (row-major) and add the whole
 /// picture squashed to one tile as the global image; otherwise (no splitting, video frames)
-/// squash to one tile. Then rescale and normalise. Resizes are Pillow-exact (`PillowResizer`).
+/// squash to one tile. Then rescale and normalise. Resizes reproduce torchvision's uint8
+/// antialiased resize byte for byte (`PillowResizer.torchvision`), which transformers uses here.
 public struct SmolVLMImageProcessor: Sendable {
     public let settings: SmolVLMProcessorConfig.Pixels
     /// Normalised value of each byte per channel: (x − mean/rescale) / (std/rescale), in f32 as
@@ -118,7 +119,8 @@ public struct SmolVLMImageProcessor: Sendable {
 
     private func resize(_ image: RGBImage, width: Int, height: Int) throws -> RGBImage {
         if image.width == width && image.height == height { return image }
-        return try image.resized(width: width, height: height, filter: settings.resample)
+        // transformers' SmolVLM processors resize uint8 tensors with torchvision.
+        return try image.resizedLikeTorchvision(width: width, height: height, filter: settings.resample)
     }
 
     private func crop(_ image: RGBImage, x: Int, y: Int, size: Int) -> RGBImage {
