@@ -24,8 +24,10 @@ Writes
                                                video_preprocessor_config.json + chat_template.json files
                                                most published checkpoints carry, and tokenizer_config.json
                                                in the published shape (extra_special_tokens as a dict,
-                                               tokenizer_class GPT2Tokenizer); checked to load back to the
-                                               same settings and to give the same ids and pixels on every case.
+                                               tokenizer_class GPT2Tokenizer) and config.json in the 4.x
+                                               shape (rope_theta flat, pad_token_id, torch_dtype); checked
+                                               to load back to the same config and processor settings and
+                                               to give the same ids and pixels on every case.
 
 Cases: image_split (100x61 PNG, splitting on), image_nosplit (70x111 PNG, do_image_splitting=False via
 processor_kwargs) and video (Tests/Fixtures/media/cfr_bframes.mp4: H.264 High with B-frames, 160x96, 25 fps,
@@ -648,6 +650,25 @@ def write_legacy(processor, model):
         shutil.rmtree(LEGACY)
     LEGACY.mkdir(parents=True)
     model.save_pretrained(LEGACY)
+    # config.json in the 4.x shape published checkpoints have: rope_theta flat in text_config (transformers 5
+    # writes rope_parameters), pad_token_id (5 writes _pad_token_id), torch_dtype (5 writes dtype).
+    cfg = json.loads((LEGACY / "config.json").read_text())
+    cfg["pad_token_id"] = cfg.pop("_pad_token_id")
+    for c in (cfg, cfg["text_config"], cfg["vision_config"]):
+        if "dtype" in c:
+            c["torch_dtype"] = c.pop("dtype")
+    rope = cfg["text_config"].pop("rope_parameters")
+    assert rope == {"rope_theta": 100000.0, "rope_type": "default"}, rope
+    cfg["text_config"]["rope_theta"] = rope["rope_theta"]
+    cfg["transformers_version"] = "4.50.0.dev0"
+    write_json(LEGACY / "config.json", cfg)
+    a = SmolVLMConfig.from_pretrained(OUT).to_dict()
+    b = SmolVLMConfig.from_pretrained(LEGACY).to_dict()
+    for d in (a, b):
+        for c in (d, d["text_config"], d["vision_config"]):
+            c.pop("transformers_version", None)
+            c.pop("dtype", None)
+    assert a == b, {k: (a.get(k), b.get(k)) for k in set(a) | set(b) if a.get(k) != b.get(k)}
     shutil.copy(OUT / "tokenizer.json", LEGACY / "tokenizer.json")
     write_json(LEGACY / "tokenizer_config.json", LEGACY_TOKENIZER_CONFIG)
     ip = processor.image_processor.to_dict()
@@ -885,6 +906,9 @@ QUIRKS = [
     "(MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS -> TokenizersBackend, tokenizer.json used as is); without a "
     "config.json next to it, AutoTokenizer would build a GPT2Tokenizer, which replaces the pre-tokenizer with a "
     "plain ByteLevel (dropping the Digits split).",
+    "transformers 5 config.json (smolvlm_tiny) writes text_config.rope_parameters {rope_theta, rope_type} and a "
+    "top-level _pad_token_id and dtype; the 4.x shape (smolvlm_tiny_legacy, like published checkpoints) has "
+    "text_config.rope_theta, pad_token_id and torch_dtype. Both load to the same SmolVLMConfig.",
 ]
 
 if __name__ == "__main__":
