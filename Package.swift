@@ -104,7 +104,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VidLMTests",
-            dependencies: ["VidLM", "VidLMMedia", "VidLMModels", "VidLMTensor", "VidLMTestSupport"]
+            dependencies: ["VidLM", "VidLMJinja", "VidLMMedia", "VidLMModels", "VidLMTensor", "VidLMTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

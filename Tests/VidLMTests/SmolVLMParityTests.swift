@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import VidLMJinja
 import VidLMMedia
 import VidLMModels
 import VidLMTensor
@@ -126,6 +127,32 @@ final class SmolVLMParityTests: XCTestCase {
         XCTAssertEqual(try family(legacy).processor.videoFPS, 1)
         XCTAssertEqual(try family(legacy).processor.videoMaxFrames, 8)
         XCTAssertEqual(try family(modern).template.source, try family(legacy).template.source)
+    }
+
+    /// The processor's own format for video conversations renders exactly as transformers'
+    /// (the fixture checkpoint's template is that format) on the chat-template corpus's
+    /// conversations, image-first, text-first, plain-string content and several turns.
+    func testVideoConversationFormatMatchesTheProcessors() async throws {
+        let ours = try XCTUnwrap(SmolVLMFamily.videoConversationTemplate)
+        let reference = try XCTUnwrap(try ChatTemplate.load(directory: Self.folder, reader: .processor))
+        let corpus = Fixtures.tests.appendingPathComponent("Fixtures/chat_templates/conversations.json")
+        guard case .list(let conversations) = try JinjaJSON.parse(String(contentsOf: corpus, encoding: .utf8)) else {
+            return XCTFail("conversations.json")
+        }
+        var compared = 0
+        for case .dict(let c) in conversations {
+            guard let messages = c["messages"] else { continue }
+            for generation in [false, true] {
+                let want: String
+                do { want = try reference.render(messages: messages, addGenerationPrompt: generation) } catch {
+                    XCTAssertThrowsError(try ours.render(messages: messages, addGenerationPrompt: generation))
+                    continue
+                }
+                XCTAssertEqual(try ours.render(messages: messages, addGenerationPrompt: generation), want)
+                compared += 1
+            }
+        }
+        XCTAssertGreaterThan(compared, 10)
     }
 
     /// transformers' `sample_frames` on clips of other lengths and rates (numpy's linspace with

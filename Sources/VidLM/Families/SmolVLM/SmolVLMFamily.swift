@@ -8,8 +8,9 @@ import VidLMTensor
 /// graph: a SigLIP tower per tile or frame → pixel shuffle + linear connector → LLaMA-style
 /// decoder (SmolLM2 / LLaMA-3). Images are split into tiles plus a global image, videos sampled
 /// as the video processor's `video_sampling` says; the checkpoint's chat template writes the
-/// conversation and the processor's expansion of `<image>` / `<video>` (tile markers, frame
-/// times) follows, as transformers' `SmolVLMProcessor` does.
+/// conversation (one with a video uses the processor's own format, as transformers does) and the
+/// processor's expansion of `<image>` / `<video>` (tile markers, frame times) follows, as
+/// transformers' `SmolVLMProcessor` does.
 public struct SmolVLMFamily: VisionLanguageModel {
     public static let modelTypes = ["smolvlm", "idefics3"]
 
@@ -88,6 +89,9 @@ public struct SmolVLMFamily: VisionLanguageModel {
         guard let fps = options.fps ?? processor.videoFPS, let maxFrames = options.count ?? processor.videoMaxFrames else {
             throw EngineError.invalidOption("the checkpoint's video processor has no 'video_sampling' (fps and max_frames); give --fps and --frames")
         }
+        if let limit = processor.videoMaxFrames, let asked = options.count, asked > limit {
+            throw EngineError.invalidOption("\(modelType) takes at most \(limit) frames per video (video_sampling.max_frames); \(asked) were asked for")
+        }
         if options.start != nil || options.end != nil { return .fps(rate: fps, maxFrames: maxFrames) }
         return .indices(Self.sampleIndices(frameCount: clip.frameCount, fps: clip.averageFPS, duration: clip.durationSeconds,
                                            targetFPS: fps, maxFrames: maxFrames))
@@ -137,9 +141,30 @@ public struct SmolVLMFamily: VisionLanguageModel {
 
     // MARK: Prompt
 
+    /// What `SmolVLMProcessor.apply_chat_template` renders a conversation holding a video with
+    /// (its built-in format, not the checkpoint's template): "<|im_start|>" then per message the
+    /// capitalised role, ":" before an image-first message and ": " otherwise, its text and
+    /// `<image>` / `<video>` parts, "<end_of_utterance>\n"; then "Assistant:" when generating.
+    static let videoConversationTemplate: ChatTemplate? = try? ChatTemplate(source: """
+        {{- '<|im_start|>' -}}
+        {%- for m in messages -%}
+        {%- set parts = m['content'] -%}
+        {{- m['role'] | capitalize -}}{{- ':' if parts[0]['type'] == 'image' else ': ' -}}
+        {%- for p in parts -%}
+        {%- if p['type'] == 'text' -%}{{- p['text'] -}}
+        {%- elif p['type'] in ['image', 'video'] -%}{{- '<' ~ p['type'] ~ '>' -}}
+        {%- endif -%}
+        {%- endfor -%}
+        {{- '<end_of_utterance>\n' -}}
+        {%- endfor -%}
+        {%- if add_generation_prompt -%}{{- 'Assistant:' -}}{%- endif -%}
+        """, origin: "SmolVLM's video conversation format")
+
     public func prepare(_ request: PromptRequest) throws -> PreparedPrompt {
-        let rendered = try template.render(request.messages, addGenerationPrompt: request.addGenerationPrompt,
-                                           specialTokens: tokenizer.specialTokenStrings)
+        let hasVideo = request.media.contains { $0.kind == .video }
+        let chosen = hasVideo ? (Self.videoConversationTemplate ?? template) : template
+        let rendered = try chosen.render(request.messages, addGenerationPrompt: request.addGenerationPrompt,
+                                         specialTokens: tokenizer.specialTokenStrings)
         // Each <image> / <video> the template wrote takes the next media of the conversation.
         var text = ""
         var rest = Substring(rendered)
