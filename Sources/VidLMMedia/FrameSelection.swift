@@ -70,7 +70,10 @@ public enum SamplingPlanner {
         let first = timeline.index(displayedAt: start)
         // The last frame whose display starts before `end`.
         var last = timeline.index(displayedAt: end)
-        if last > first, timeline.seconds(ofPts: timeline.pts[last]) >= end { last -= 1 }
+        if last > first, timeline.seconds(ofPts: timeline.pts[last]) >= end {
+            // Frames sharing that pts all start at `end`.
+            last = max(first, (timeline.indices(ofPts: timeline.pts[last])?.lowerBound ?? last) - 1)
+        }
 
         switch request.selection {
         case .uniform(let count):
@@ -104,7 +107,9 @@ public enum SamplingPlanner {
             }
             return dedupe(picked.sorted())
         case .all:
-            return Array(first...max(first, last))
+            // Frames sharing the first one's pts start with it.
+            let from = timeline.indices(ofPts: timeline.pts[first])?.lowerBound ?? first
+            return Array(from...max(first, last))
         case .indices(let wanted):
             guard !wanted.isEmpty else { throw .invalidRequest("At least one frame index is needed.") }
             for i in wanted where i < 0 || i >= timeline.count {

@@ -129,15 +129,14 @@ actor FrameMerger {
     /// run starts where a decoder would seek (see `Timeline.shouldSeek`).
     static func runs(_ indices: [Int], on t: Timeline, exact: Bool) -> [[Int]] {
         var runs: [[Int]] = []
-        var previousPts: Int64? = nil
+        var previous: Int? = nil
         for i in indices {
-            let p = t.pts[i]
-            if let prev = previousPts, exact, !t.shouldSeek(from: prev, to: p) {
+            if let prev = previous, exact, !t.shouldSeek(fromIndex: prev, toIndex: i) {
                 runs[runs.count - 1].append(i)
             } else {
                 runs.append([i])
             }
-            previousPts = p
+            previous = i
         }
         return runs
     }

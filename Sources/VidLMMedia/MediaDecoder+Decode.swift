@@ -8,29 +8,35 @@ extension MediaDecoder {
     /// key frame is behind the decoder's position; otherwise the decoder seeks to the last key
     /// frame presenting at or before the wanted frame. If decoding from there cannot produce the
     /// frame (open GOPs: leading frames need the previous GOP), it steps back one key frame more.
+    /// Each decoded frame is identified by its pts; frames sharing a pts by the order they come out.
     public func frame(at index: Int, size: PixelSize? = nil) throws(MediaError) -> VideoFrame {
         let t = try timeline()
         guard index >= 0, index < t.count else {
             throw .invalidRequest("Frame \(index) does not exist (the clip has \(t.count) frames).")
         }
         let target = t.pts[index]
-        if heldPts == target { return try output(held, pts: target, timeline: t, size: size) }
+        if heldIndex == index, heldIsExact, let p = heldPts {
+            return try output(held, index: index, pts: p, timeline: t, size: size)
+        }
 
-        var position = t.keyframePosition(before: target)
+        var position = t.keyframePosition(beforeIndex: index)
         var seeked = false
-        if needsSeek || heldPts.map({ target < $0 }) == true
-            || lastOutputPts.map({ t.shouldSeek(from: $0, to: target) }) == true {
+        if needsSeek || heldIndex.map({ index < $0 }) == true
+            || lastOutputIndex.map({ t.shouldSeek(fromIndex: $0, toIndex: index) }) == true {
             try seek(toKeyframe: position, on: t)
             seeked = true
         }
-        if let h = heldPts, h > target {
+        if let h = heldIndex, let p = heldPts, h > index {
             // Already past it without seeing it (damaged data): use what is there.
-            return try substitute(for: index, pts: h, timeline: t, size: size)
+            return try substitute(for: index, labelled: h, pts: p, timeline: t, size: size)
         }
+        // Skipping non-reference frames would lose count among frames that share a pts, or of
+        // frames identified by their place in the output.
+        let skipBefore: Int64? = t.hasSharedPts || t.timestampsFromDecodeOrder ? nil : target
         var firstAfterSeek = seeked
         while true {
             try Task.checkCancellation(or: path)
-            guard try nextFrame(before: target) else {
+            guard try nextFrame(before: skipBefore) else {
                 if firstAfterSeek && position > 0 {
                     // Nothing came out of this seek (the demuxer landed past the key frame).
                     position -= 1
@@ -38,35 +44,70 @@ extension MediaDecoder {
                     continue
                 }
                 // The stream ended first: the last frame decoded is the nearest we have.
-                if let h = heldPts { return try substitute(for: index, pts: h, timeline: t, size: size) }
+                if let h = heldIndex, let p = heldPts {
+                    return try substitute(for: index, labelled: h, pts: p, timeline: t, size: size)
+                }
                 throw .decodeFailed("frame \(index) of \(path) could not be decoded")
             }
-            guard let p = scratch.bestEffortTimestamp else { scratch.unref(); continue }
-            lastOutputPts = p
-            if p < target {
-                scratch.move(into: held)
-                heldPts = p
+            guard let (i, p, exact) = identifyDecoded(on: t) else { scratch.unref(); continue }
+            lastOutputIndex = i
+            if exact ? i < index : p < target {
+                hold(index: i, pts: p, exact: exact)
                 firstAfterSeek = false
                 continue
             }
-            if p > target && firstAfterSeek && position > 0 {
+            if (exact ? i > index : p > target) && firstAfterSeek && position > 0 {
                 // Started too late (e.g. an open-GOP leading frame): one key frame earlier.
                 scratch.unref()
                 position -= 1
                 try seek(toKeyframe: position, on: t)
                 continue
             }
-            scratch.move(into: held)
-            heldPts = p
-            if p != target { return try substitute(for: index, pts: p, timeline: t, size: size) }
-            return try output(held, pts: p, timeline: t, size: size)
+            hold(index: i, pts: p, exact: exact)
+            if !exact || i != index { return try substitute(for: index, labelled: i, pts: p, timeline: t, size: size) }
+            return try output(held, index: i, pts: p, timeline: t, size: size)
         }
+    }
+
+    /// Which frame the decoded frame in `scratch` is: its index, pts, and whether that is exact
+    /// (false: its pts is none of the timeline's, the index is the frame on screen then); nil
+    /// when it has no timestamp at all.
+    private func identifyDecoded(on t: Timeline) -> (Int, Int64, Bool)? {
+        if t.timestampsFromDecodeOrder {
+            // Closed GOPs: a key frame is the first of its GOP in decode and presentation order.
+            let i = lastOutputIndex.map { $0 + 1 } ?? anchorIndex ?? 0
+            return i < t.count ? (i, t.pts[i], true) : (t.count - 1, t.pts[t.count - 1], false)
+        }
+        guard let p = scratch.presentationTimestamp else { return nil }
+        if let i = label(decodedPts: p, on: t) { return (i, p, true) }
+        return (t.index(displayedAtPts: p), p, false)
+    }
+
+    /// The index of a decoded frame with pts `p`, nil if no frame of the timeline has that pts.
+    /// Frames that share a pts come out of the decoder one after another: the first of them
+    /// follows a frame presenting earlier (or a seek, which always lands on a key frame of a pts
+    /// of its own), each next one follows its predecessor.
+    private func label(decodedPts p: Int64, on t: Timeline) -> Int? {
+        guard let group = t.indices(ofPts: p) else { return nil }
+        if group.count > 1, let last = lastOutputIndex, group.contains(last) {
+            return min(last + 1, group.upperBound)
+        }
+        return group.lowerBound
+    }
+
+    /// Keeps the decoded frame in `scratch` as the held frame.
+    private func hold(index: Int, pts: Int64, exact: Bool) {
+        scratch.move(into: held)
+        heldPts = pts
+        heldIndex = index
+        heldIsExact = exact
     }
 
     /// The wanted frame cannot be decoded (damaged or missing data): the held frame stands in,
     /// reported under its own index, with a warning.
-    private func substitute(for index: Int, pts: Int64, timeline t: Timeline, size: PixelSize?) throws(MediaError) -> VideoFrame {
-        let frame = try output(held, pts: pts, timeline: t, size: size)
+    private func substitute(for index: Int, labelled heldIndex: Int, pts: Int64, timeline t: Timeline,
+                            size: PixelSize?) throws(MediaError) -> VideoFrame {
+        let frame = try output(held, index: heldIndex, pts: pts, timeline: t, size: size)
         Diagnostics.warn("\(path): frame \(index) could not be decoded (damaged or missing data); returning frame \(frame.index) instead.")
         return frame
     }
@@ -77,21 +118,29 @@ extension MediaDecoder {
         guard index >= 0, index < t.count else {
             throw .invalidRequest("Frame \(index) does not exist (the clip has \(t.count) frames).")
         }
-        let position = t.nearestKeyframePosition(to: t.pts[index])
+        var position = t.nearestKeyframePosition(to: t.pts[index])
         try seek(toKeyframe: position, on: t)
         while true {
             try Task.checkCancellation(or: path)
-            guard try nextFrame(before: nil) else { throw .decodeFailed("no frame could be decoded near frame \(index) of \(path)") }
-            guard let p = scratch.bestEffortTimestamp else { scratch.unref(); continue }
-            lastOutputPts = p
-            scratch.move(into: held)
-            heldPts = p
-            return try output(held, pts: p, timeline: t, size: size)
+            guard try nextFrame(before: nil) else {
+                // Nothing came out of this seek (an approximate demuxer seek, as in MPEG-TS, landed
+                // past the key frame): the key frame before it.
+                guard position > 0 else { throw .decodeFailed("no frame could be decoded near frame \(index) of \(path)") }
+                position -= 1
+                try seek(toKeyframe: position, on: t)
+                continue
+            }
+            guard let (i, p, exact) = identifyDecoded(on: t) else { scratch.unref(); continue }
+            lastOutputIndex = i
+            hold(index: i, pts: p, exact: exact)
+            return try output(held, index: i, pts: p, timeline: t, size: size)
         }
     }
 
     func seek(toKeyframe position: Int, on t: Timeline) throws(MediaError) {
         let codec = try openCodec()
+        let keyPts = t.keyframes[position].pts
+        anchorIndex = t.indices(ofPts: keyPts)?.lowerBound ?? t.index(displayedAtPts: keyPts)
         if atStart && position == 0 && !needsSeekAfterScan {
             needsSeek = false
             return
@@ -100,7 +149,8 @@ extension MediaDecoder {
         codec.flush()
         held.unref()
         heldPts = nil
-        lastOutputPts = nil
+        heldIndex = nil
+        lastOutputIndex = nil
         packetWaiting = false
         inputEnded = false
         needsSeek = false
@@ -193,7 +243,7 @@ extension MediaDecoder {
 
     /// Converts a decoded frame to an upright RGB value; `size` resizes with the Pillow-exact
     /// bicubic resampler, so exported frames are the pixels the image processors would make.
-    private func output(_ frame: Frame, pts: Int64, timeline t: Timeline, size: PixelSize?) throws(MediaError) -> VideoFrame {
+    private func output(_ frame: Frame, index: Int, pts: Int64, timeline t: Timeline, size: PixelSize?) throws(MediaError) -> VideoFrame {
         if let size, size.width <= 0 || size.height <= 0 || size.width > Self.maximumSide || size.height > Self.maximumSide {
             throw .invalidRequest("The output size \(size.width)x\(size.height) is not valid (1 to \(Self.maximumSide) pixels per side).")
         }
@@ -206,7 +256,6 @@ extension MediaDecoder {
                 throw .invalidRequest("Cannot resize to \(size.width)x\(size.height): \(error)")
             }
         }
-        let index = t.index(displayedAtPts: pts)
         return VideoFrame(index: index, pts: pts, seconds: t.seconds(ofPts: pts), image: upright)
     }
 }

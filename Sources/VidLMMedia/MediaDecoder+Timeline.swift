@@ -24,7 +24,8 @@ extension MediaDecoder {
 
     /// Constant-rate MP4/MOV: the sample table lists every sample's decode time and key flag.
     /// With a constant sample duration Δ, presentation times are the same grid shifted to the
-    /// stream's first pts, so `pts[i] = start + i·Δ`. Returns nil when that does not hold.
+    /// stream's first pts, so `pts[i] = start + i·Δ`. Returns nil when that does not hold, or when
+    /// a key frame's pts (read from its packet) is off that grid.
     private func timelineFromIndex() -> Timeline? {
         guard info.container.contains("mov") else { return nil }
         let st = format.stream(streamIndex)
@@ -45,6 +46,10 @@ extension MediaDecoder {
         for i in 1..<count where dts[i] - dts[i - 1] != delta { return nil }
         let start = st.pointee.start_time
         let pts = (0..<count).map { start + Int64($0) * delta }
+        // The seeks below move the read position whatever the outcome.
+        needsSeek = true
+        needsSeekAfterScan = true
+        atStart = false
         // A key frame's presentation time is not in the sample table (open GOPs shift it by
         // their leading frames): seek to each and read its packet. One small read per GOP.
         var keyframes: [Timeline.Keyframe] = []
@@ -54,11 +59,10 @@ extension MediaDecoder {
             // first key frame at or after this sample's decode time is this sample.
             guard av_seek_frame(format.pointer, Int32(streamIndex), dts[k], 0) >= 0,
                   let keyPts = try? readKeyframePts() else { return nil }
+            let offset = keyPts - start
+            guard offset >= 0, offset % delta == 0, offset / delta < Int64(count) else { return nil }
             keyframes.append(.init(seekTimestamp: keyPts, pts: keyPts))
         }
-        needsSeek = true
-        needsSeekAfterScan = true
-        atStart = false
         return Timeline(pts: pts, timeBase: av_q2d(st.pointee.time_base),
                         endPts: pts[count - 1] + delta, keyframes: keyframes)
     }
@@ -83,6 +87,7 @@ extension MediaDecoder {
         var lastDuration: Int64 = 0
         var maxPts = Int64.min
         var maxEnd = Int64.min
+        var decodeTimestampsOnly = false
         // A rewind may have left the first packet read already.
         var haveWaitingPacket = packetWaiting
         packetWaiting = false
@@ -102,6 +107,7 @@ extension MediaDecoder {
             guard packet.streamIndex == streamIndex, !packet.isDiscard else { continue }
             stats.packetsRead += 1
             guard let p = packet.pts ?? packet.dts else { continue }
+            if packet.pts == nil { decodeTimestampsOnly = true }
             pts.append(p)
             if packet.isKey { keyframes.append(.init(seekTimestamp: p, pts: p)) }
             if p > maxPts { maxPts = p; lastDuration = packet.duration }
@@ -111,18 +117,18 @@ extension MediaDecoder {
         needsSeekAfterScan = true
         atStart = false
         inputEnded = false
+        // Presentation order. Every packet is a frame: packets with equal pts are frames that
+        // share a timestamp (a container rounding times to its time base), not one frame twice.
         pts.sort()
-        var unique: [Int64] = []
-        unique.reserveCapacity(pts.count)
-        for p in pts where unique.last != p { unique.append(p) }
-        guard !unique.isEmpty else { throw .noFrames(path) }
-        if keyframes.isEmpty { keyframes = [.init(seekTimestamp: unique[0], pts: unique[0])] }
+        guard !pts.isEmpty else { throw .noFrames(path) }
+        if keyframes.isEmpty { keyframes = [.init(seekTimestamp: pts[0], pts: pts[0])] }
         // A frame without a stated duration lasts as long as the average frame.
         if lastDuration <= 0 {
-            lastDuration = unique.count > 1 ? max(1, (unique[unique.count - 1] - unique[0]) / Int64(unique.count - 1)) : 1
+            lastDuration = pts.count > 1 ? max(1, (pts[pts.count - 1] - pts[0]) / Int64(pts.count - 1)) : 1
         }
-        let end = max(maxEnd, unique[unique.count - 1] + lastDuration)
-        return Timeline(pts: unique, timeBase: av_q2d(timeBase), endPts: end, keyframes: keyframes)
+        let end = max(maxEnd, pts[pts.count - 1] + lastDuration)
+        return Timeline(pts: pts, timeBase: av_q2d(timeBase), endPts: end, keyframes: keyframes,
+                        timestampsFromDecodeOrder: decodeTimestampsOnly)
     }
 
     /// Back to the first packet. A seek to the stream start is tried first and checked: some
@@ -130,8 +136,9 @@ extension MediaDecoder {
     /// stream's first, the file is opened again.
     func rewind() throws(MediaError) {
         codec?.flush()
-        lastOutputPts = nil
+        lastOutputIndex = nil
         heldPts = nil
+        heldIndex = nil
         held.unref()
         packet.unref()
         packetWaiting = false

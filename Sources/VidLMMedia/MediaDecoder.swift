@@ -22,7 +22,11 @@ public actor MediaDecoder {
     let packet: Packet
     let scratch: Frame
     let held: Frame
+    /// The frame in `held`: its pts, its index, and whether its pts is one of the timeline's
+    /// (else the index is that of the frame on screen at its pts).
     var heldPts: Int64? = nil
+    var heldIndex: Int? = nil
+    var heldIsExact = false
     let scaler = ScaleContext()
 
     var info: MediaInfo!
@@ -36,7 +40,10 @@ public actor MediaDecoder {
     var atStart = true
     /// A timeline scan moved the read position: the next decode must seek.
     var needsSeekAfterScan = false
-    var lastOutputPts: Int64? = nil
+    /// Index of the frame the decoder output last since it last seeked.
+    var lastOutputIndex: Int? = nil
+    /// Index of the key frame the decoder last seeked to (its first output, closed GOPs).
+    var anchorIndex: Int? = nil
     var packetWaiting = false
     var inputEnded = false
     var warnedCorrupt = false
@@ -167,7 +174,10 @@ public actor MediaDecoder {
         var count: Int? = nil
         var countSource: String? = nil
         if st.pointee.nb_frames > 0 {
-            count = Int(st.pointee.nb_frames); countSource = "container"
+            // Only the MP4/MOV sample table counts frames exactly; an AVI header counts the empty
+            // chunks that stand for skipped frames too.
+            count = Int(st.pointee.nb_frames)
+            countSource = format.formatName.contains("mov") ? "container" : "estimated"
         } else if let fps, let d = duration ?? format.durationSeconds {
             count = Int((d * fps).rounded()); countSource = "estimated"
         }
@@ -181,6 +191,7 @@ public actor MediaDecoder {
             displayWidth: swapped ? h : w, displayHeight: swapped ? w : h,
             pixelFormat: pixelFormat,
             averageFrameRate: avg, realFrameRate: real, averageFps: fps,
+            averageFpsSource: fps == nil ? nil : "container",
             frameCount: count, frameCountSource: countSource,
             timeBase: "\(tb.num)/\(tb.den)",
             startPts: start, startSeconds: start.map { Double($0) * tbSeconds },
@@ -203,17 +214,34 @@ public actor MediaDecoder {
         return v
     }
 
-    /// Probe facts, completed by a scan when the container lacks duration or frame count.
+    /// Files up to this size are scanned by `probe()` when their container has no exact frame
+    /// count (Matroska, WebM, MPEG-TS, GIF, …). Larger ones get an estimate unless the container
+    /// lacks a duration too, or a timeline was built already.
+    public static let probeScanByteLimit: Int64 = 512 << 20
+
+    /// Probe facts, completed by the timeline where the container lacks them. Frame count and
+    /// average rate are exact ("scan") wherever the timeline was scanned; a container's exact
+    /// frame count (MP4/MOV sample table, AVI index) is used as is, so probing a long MP4 reads
+    /// no packets.
     public func probe() throws(MediaError) -> MediaInfo {
-        if info.video != nil, info.durationSeconds == nil || info.video?.frameCount == nil {
-            let t = try timeline()
-            if info.durationSeconds == nil {
-                info.durationSeconds = t.durationSeconds
-                info.durationSource = "scan"
-            }
-            if info.video?.frameCount == nil {
-                info.video?.frameCount = t.count
-                info.video?.frameCountSource = "scan"
+        guard let v = info.video, !info.isStillImage else { return info }
+        let exactCount = v.frameCountSource == "container"
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value
+        let small = size.map { $0 <= Self.probeScanByteLimit } ?? false
+        guard cachedTimeline != nil || info.durationSeconds == nil || v.frameCount == nil || (!exactCount && small) else {
+            return info
+        }
+        let t = try timeline()
+        if info.durationSeconds == nil {
+            info.durationSeconds = t.durationSeconds
+            info.durationSource = "scan"
+        }
+        if !exactCount {
+            info.video?.frameCount = t.count
+            info.video?.frameCountSource = "scan"
+            if t.durationSeconds > 0 {
+                info.video?.averageFps = Double(t.count) / t.durationSeconds
+                info.video?.averageFpsSource = "scan"
             }
         }
         return info

@@ -27,8 +27,14 @@ public struct VideoStreamInfo: Sendable, Codable, Equatable {
     /// e.g. "30000/1001"; nil when the container does not know it.
     public var averageFrameRate: String?
     public var realFrameRate: String?
+    /// Frames per second on average: the container's average rate, or (`averageFpsSource`
+    /// "scan") frame count / duration of the scanned timeline.
     public var averageFps: Double?
-    /// Frame count and where it came from: "container", "estimated" (duration × rate) or "scan".
+    /// Where `averageFps` came from: "container" or "scan".
+    public var averageFpsSource: String?
+    /// Frame count and where it came from: "container" (the container's exact count), "scan"
+    /// (every packet counted) or "estimated" (duration × the container's rate; only for files too
+    /// large to scan while probing).
     public var frameCount: Int?
     public var frameCountSource: String?
     public var timeBase: String

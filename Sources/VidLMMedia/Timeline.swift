@@ -2,27 +2,58 @@
 ///
 /// Frame index `i` is the `i`-th displayed frame: `pts[i]` is its presentation timestamp.
 /// Clip time 0 is the first displayed frame: `seconds(i) = (pts[i] - pts[0]) * timeBase`.
+///
+/// Timestamps never decrease but need not be distinct: a container that rounds times to its
+/// time base (Matroska and WebM keep milliseconds) can give two consecutive frames the same pts.
+/// Both are frames of the clip, in the order the decoder outputs them; the later one is the one on
+/// screen at that time.
 public struct Timeline: Sendable, Equatable {
-    /// Presentation timestamps, strictly increasing, in stream time base.
+    /// Presentation timestamps, non-decreasing, in stream time base.
     public let pts: [Int64]
     /// Stream time base as seconds per tick.
     public let timeBase: Double
     /// Where the clip ends: the last frame's pts plus its duration (stream time base).
     public let endPts: Int64
     /// Key frames in decode order: the seek timestamp libav understands (dts or pts) and the
-    /// presentation timestamp, which is exact when scanned and estimated otherwise.
+    /// presentation timestamp, which is exact when scanned and estimated otherwise. A key frame
+    /// whose pts another frame shares is left out (a decoder landing on it could not tell which
+    /// of those frames it is), except the first, where decoding starts from the beginning.
     public let keyframes: [Keyframe]
+    /// Whether some frames share a pts (see above).
+    public let hasSharedPts: Bool
+    /// The container gave decode timestamps only (AVI with B-frames, MPEG-4 ASP "packed"
+    /// streams): `pts` are those, sorted, i.e. the frame slots, and a decoded frame is identified
+    /// by its place in the decoder's output after the key frame decoding started from.
+    public let timestampsFromDecodeOrder: Bool
 
     public struct Keyframe: Sendable, Equatable {
         public let seekTimestamp: Int64
         public let pts: Int64
+
+        public init(seekTimestamp: Int64, pts: Int64) {
+            self.seekTimestamp = seekTimestamp
+            self.pts = pts
+        }
     }
 
-    public init(pts: [Int64], timeBase: Double, endPts: Int64, keyframes: [Keyframe]) {
+    public init(pts: [Int64], timeBase: Double, endPts: Int64, keyframes: [Keyframe],
+                timestampsFromDecodeOrder: Bool = false) {
         self.pts = pts
         self.timeBase = timeBase
         self.endPts = endPts
-        self.keyframes = keyframes
+        self.timestampsFromDecodeOrder = timestampsFromDecodeOrder
+        var shared = false
+        for i in 1..<max(1, pts.count) where pts[i] == pts[i - 1] { shared = true; break }
+        hasSharedPts = shared
+        guard shared else { self.keyframes = keyframes; return }
+        var kept: [Keyframe] = []
+        for (position, k) in keyframes.enumerated() {
+            if position == 0 { kept.append(k); continue }
+            let lo = Self.lowerBound(pts, k.pts)
+            let sharedHere = lo + 1 < pts.count && pts[lo] == k.pts && pts[lo + 1] == k.pts
+            if !sharedHere { kept.append(k) }
+        }
+        self.keyframes = kept
     }
 
     public var count: Int { pts.count }
@@ -41,19 +72,31 @@ public struct Timeline: Sendable, Equatable {
 
     /// Index of the last frame whose pts ≤ `p` (0 if `p` precedes every frame).
     public func index(displayedAtPts p: Int64) -> Int {
-        var lo = 0, hi = pts.count - 1
-        if p <= pts[0] { return 0 }
-        while lo < hi {
-            let mid = (lo + hi + 1) / 2
-            if pts[mid] <= p { lo = mid } else { hi = mid - 1 }
-        }
-        return lo
+        if p == .max { return pts.count - 1 }
+        return max(0, Self.lowerBound(pts, p + 1) - 1)
     }
 
-    /// Index of the frame with exactly this pts, if any.
+    /// Index of a frame with exactly this pts (the last of them when frames share it), if any.
     public func index(ofPts p: Int64) -> Int? {
         let i = index(displayedAtPts: p)
         return pts[i] == p ? i : nil
+    }
+
+    /// The indices of the frames with exactly this pts (one, or several sharing it); empty if none.
+    public func indices(ofPts p: Int64) -> ClosedRange<Int>? {
+        let lo = Self.lowerBound(pts, p)
+        guard lo < pts.count, pts[lo] == p else { return nil }
+        return lo...(Self.lowerBound(pts, p + 1) - 1)
+    }
+
+    /// First position in the sorted `values` whose value is ≥ `p`.
+    private static func lowerBound(_ values: [Int64], _ p: Int64) -> Int {
+        var lo = 0, hi = values.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if values[mid] < p { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
     }
 
     /// Position in `keyframes` of the last key frame that presents at or before `p`.
@@ -63,17 +106,28 @@ public struct Timeline: Sendable, Equatable {
         return best
     }
 
+    /// Position in `keyframes` of the last key frame that presents at or before frame `index`.
+    public func keyframePosition(beforeIndex index: Int) -> Int {
+        keyframePosition(before: pts[index])
+    }
+
     /// Frames a decoder may decode past rather than seek over: a seek restarts the decoder's
     /// pipeline, which costs about as much as decoding a few frames.
     public static let seekThresholdFrames = 4
 
-    /// Whether a decoder whose last output presented at `from` should seek to reach `target`:
-    /// yes when the target is behind it, or its key frame is well ahead of it.
+    /// Whether a decoder whose last output was frame `from` should seek to reach frame `to`:
+    /// yes when the target is not ahead of it, or its key frame is well ahead of it.
+    public func shouldSeek(fromIndex from: Int, toIndex to: Int) -> Bool {
+        if to <= from { return true }
+        let key = index(displayedAtPts: keyframes[keyframePosition(beforeIndex: to)].pts)
+        guard key > from else { return false }
+        return key - from > Self.seekThresholdFrames
+    }
+
+    /// `shouldSeek(fromIndex:toIndex:)` for the frames presenting at `from` and `target`.
     public func shouldSeek(from: Int64, to target: Int64) -> Bool {
         if target <= from { return true }
-        let key = keyframes[keyframePosition(before: target)].pts
-        guard key > from else { return false }
-        return index(displayedAtPts: key) - index(displayedAtPts: from) > Self.seekThresholdFrames
+        return shouldSeek(fromIndex: index(displayedAtPts: from), toIndex: index(displayedAtPts: target))
     }
 
     /// Position in `keyframes` of the key frame whose pts is nearest to `p`.

@@ -34,6 +34,17 @@ final class ProbeTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(info.durationSeconds), 2.0, accuracy: 1e-9)
     }
 
+    /// A long MP4 states its exact frame count in the sample table: probe reads no packet.
+    func testProbeOfLongMP4ReadsNoPackets() async throws {
+        let d = try await MediaDecoder.open(Fixtures.media("long_10h.mp4"))
+        let info = try await d.probe()
+        XCTAssertEqual(info.video?.frameCount, 36000)
+        XCTAssertEqual(info.video?.frameCountSource, "container")
+        XCTAssertEqual(info.video?.averageFpsSource, "container")
+        let read = await d.statistics.packetsRead
+        XCTAssertEqual(read, 0)
+    }
+
     func testAudioOnlyProbesButHasNoVideo() async throws {
         let d = try await MediaDecoder.open(Fixtures.media("audio_only.m4a"))
         let info = try await d.probe()

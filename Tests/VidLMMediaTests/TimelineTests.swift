@@ -32,5 +32,34 @@ final class TimelineTests: XCTestCase {
         XCTAssertFalse(t.shouldSeek(from: 50, to: 90), "key frame only 3 frames ahead")
         XCTAssertTrue(t.shouldSeek(from: 50, to: 20), "behind")
         XCTAssertEqual(t.durationSeconds, 1.0, accuracy: 1e-12)
+        XCTAssertFalse(t.hasSharedPts)
+        XCTAssertTrue(t.shouldSeek(fromIndex: 5, toIndex: 5), "not ahead")
+        XCTAssertFalse(t.shouldSeek(fromIndex: 1, toIndex: 5))
+        XCTAssertTrue(t.shouldSeek(fromIndex: 1, toIndex: 9))
+    }
+
+    /// Two frames with one pts (a container rounding times): both are frames; the later one is on
+    /// screen; a key frame sharing its pts is no seek point (a decoder landing there could not
+    /// tell which of the two it is), unless it is the first.
+    func testFramesSharingAPts() {
+        let t = Timeline(pts: [0, 0, 10, 20, 20, 30, 40, 50, 50, 60], timeBase: 0.01, endPts: 70,
+                         keyframes: [.init(seekTimestamp: 0, pts: 0), .init(seekTimestamp: 20, pts: 20),
+                                     .init(seekTimestamp: 40, pts: 40), .init(seekTimestamp: 50, pts: 50)])
+        XCTAssertTrue(t.hasSharedPts)
+        XCTAssertEqual(t.count, 10)
+        XCTAssertEqual(t.keyframes.map(\.pts), [0, 40])
+        XCTAssertEqual(t.index(displayedAtPts: 0), 1)
+        XCTAssertEqual(t.index(displayedAtPts: -5), 0)
+        XCTAssertEqual(t.index(displayedAtPts: 25), 4)
+        XCTAssertEqual(t.index(displayedAt: 0.5), 8)
+        XCTAssertEqual(t.indices(ofPts: 20), 3...4)
+        XCTAssertEqual(t.indices(ofPts: 30), 5...5)
+        XCTAssertNil(t.indices(ofPts: 35))
+        XCTAssertEqual(t.index(ofPts: 50), 8)
+        XCTAssertEqual(t.keyframePosition(beforeIndex: 8), 1)
+        XCTAssertTrue(t.shouldSeek(fromIndex: 4, toIndex: 3), "behind, though at the same pts")
+        XCTAssertFalse(t.shouldSeek(fromIndex: 3, toIndex: 4), "the next frame at the same pts")
+        let planned = try? SamplingPlanner.indices(for: FrameRequest(.all), on: t)
+        XCTAssertEqual(planned, Array(0..<10))
     }
 }

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Generate the deterministic test media in Tests/Fixtures/media/ and its manifest.json.
 
-Usage (from anywhere):  python3 tools/media/make_test_clips.py [--out DIR]
+Usage (from anywhere):  python3 tools/media/make_test_clips.py [--out DIR] [--only exactness]
+
+`--only exactness` rebuilds just exactness/ (one small clip per timeline path and container,
+CFR and VFR, and exactness/expected.json with ffprobe's pts for every frame).
 
 Needs: Python 3.9+, numpy, and the ffmpeg / ffprobe CLI (written against ffmpeg 5.1).
 Every file is rebuilt from scratch on every run; the script then decodes every file
@@ -660,6 +663,138 @@ def make_bad():
                   "cli_codes is the index code of every frame the ffmpeg CLI output." % len(codes))
 
 
+# --------------------------------------------------------------------------- exactness set
+
+EX_DIR = "exactness"
+EX_W, EX_H, EX_B = 96, 64, 6          # 16 code bits x 6 px = the full width
+EX_N1, EX_N2 = 40, 40                 # frames at 30 fps, then frames at 10 fps
+# setpts in the input time base 1/30: frames 0..39 one tick apart, 40..79 three ticks apart, and
+# frame 20 given frame 19's pts, which is what the issue-22 clip had (there through float
+# truncation in setpts=N/30/TB): two frames sharing one presentation timestamp.
+EX_SHARED = "if(eq(N,20),19,if(lt(N,%d),N,3*N-%d))" % (EX_N1, 2 * EX_N1)
+EX_RATE_CHANGE = "if(lt(N,%d),N,3*N-%d)" % (EX_N1, 2 * EX_N1)
+EX_X264 = [*X264_COMMON, "-qp", "18", "-bf", "3", "-g", "12", "-keyint_min", "12", "-sc_threshold", "0",
+           "-x264-params", "b-adapt=0:open-gop=0:scenecut=0"]
+EX_VP9 = ["-c:v", "libvpx-vp9", "-crf", "24", "-b:v", "0", "-g", "12", "-deadline", "good", "-cpu-used", "2",
+          "-threads", "1", "-row-mt", "0", "-auto-alt-ref", "1", "-lag-in-frames", "16"]
+EX_MJPEG = ["-c:v", "mjpeg", "-q:v", "4", "-pix_fmt", "yuvj420p"]
+
+
+def exact_frame(i, seed):
+    """96x64 picture for frame i: the code row (B = 6, no marker) over scrolling waves and a
+    bouncing box (no noise patch, so 80 frames stay small)."""
+    yy, xx = np.mgrid[0:EX_H, 0:EX_W].astype(np.int64)
+    r = _WAVE_R[(xx + 2 * i) % 53]
+    g = _WAVE_G[(2 * yy + xx - 6 * i) % 82]
+    bl = _WAVE_B[(xx - yy + i + seed) % 67]
+    img = np.stack([r, g, bl], -1).astype(np.uint8)
+    px = 8 + abs((i * 3 + seed * 7) % 120 - 60)
+    py = EX_B + 2 + abs((i * 2 + seed * 5) % 72 - 36)
+    img[py:py + 14, px:px + 14] = (40, 200, 90)
+    return code_block_image(i, EX_W, EX_H, EX_B, 0, bg=img)
+
+
+def make_exactness():
+    """One small clip per timeline path and container, CFR and VFR, each frame drawing its index,
+    plus exactness/expected.json: what ffprobe says about every frame (the Swift tests' oracle)."""
+    os.makedirs(path(EX_DIR), exist_ok=True)
+    vfr = ["-fps_mode", "passthrough", "-vf"]
+    specs = [
+        # name, extra input-side args, output args, VFR?, timeline path vidlm takes, note
+        ("cfr_h264.mp4", [], EX_X264, "sample_table",
+         "MP4, H.264 with B-frames, 30 fps: constant sample duration, so the sample table gives the timeline."),
+        ("cfr_h264.mkv", [], EX_X264, "packet_scan", "Matroska, H.264 with B-frames, 30 fps (1 ms time base)."),
+        ("cfr_h264.ts", [], [*EX_X264, "-f", "mpegts"], "packet_scan",
+         "MPEG-TS, H.264 with B-frames, 30 fps, 90 kHz, muxer start offset."),
+        ("cfr_vp9.webm", [], EX_VP9, "packet_scan",
+         "WebM, VP9 with alt-ref (hidden frames ride in superframes: one packet per shown frame), 30 fps."),
+        ("cfr_mjpeg.avi", [], EX_MJPEG, "packet_scan", "AVI, MJPEG (every frame a key frame), 30 fps."),
+        ("cfr_h264.avi", [], EX_X264, "packet_scan",
+         "AVI, H.264 with B-frames, 30 fps: packets carry decode timestamps only (no pts), so pts here are "
+         "the frame slots (sorted dts). ffprobe's best_effort_timestamp for frame n is n + 2 (the decoder's "
+         "reorder delay) and N/A for the last two frames."),
+        ("vfr_h264.mp4", [*vfr, "setpts='%s'" % EX_SHARED], [*EX_X264, "-video_track_timescale", "30"], "packet_scan",
+         "MP4 VFR: 40 frames at 30 fps then 40 at 10 fps; frames 19 and 20 share a pts (their packets both "
+         "say it; ffprobe's best_effort_timestamp turns to dts-derived values after it)."),
+        ("vfr_h264.mkv", [*vfr, "setpts='%s'" % EX_SHARED], EX_X264, "packet_scan",
+         "Matroska VFR: 40 frames at 30 fps then 40 at 10 fps; frames 19 and 20 share a pts (the issue-22 clip, "
+         "short)."),
+        ("ratechange_h264.mkv", [*vfr, "setpts='%s'" % EX_RATE_CHANGE], EX_X264, "packet_scan",
+         "Matroska VFR: 40 frames at 30 fps then 40 at 10 fps, every pts distinct."),
+        ("vfr_h264.ts", [*vfr, "setpts='%s'" % EX_SHARED], [*EX_X264, "-f", "mpegts"], "packet_scan",
+         "MPEG-TS VFR: 40 frames at 30 fps then 40 at 10 fps; frames 19 and 20 share a pts."),
+        ("vfr_vp9.webm", [*vfr, "setpts='%s'" % EX_SHARED], EX_VP9, "packet_scan",
+         "WebM VP9 VFR: 40 frames at 30 fps then 40 at 10 fps; frames 19 and 20 share a pts."),
+        ("vfr_mjpeg.avi", [*vfr, "setpts='%s'" % EX_RATE_CHANGE], EX_MJPEG, "packet_scan",
+         "AVI is constant-rate: the muxer writes the 10 fps part as one frame per 1/30 s slot with empty "
+         "chunks in between (the header's frame count, nb_frames, counts those too), so pts step 1 then 3."),
+    ]
+    n = EX_N1 + EX_N2
+    clips = {}
+    for name, filt, args, timeline_path, note in specs:
+        rel = os.path.join(EX_DIR, name)
+        encode_frames((exact_frame(i, 1) for i in range(n)), EX_W, EX_H, 30, [*filt, *args, *BITEXACT], rel)
+        js, err, rc = ffprobe(rel, "-show_format", "-show_streams", "-select_streams", "v:0")
+        assert rc == 0, (name, err)
+        st, fmt = js["streams"][0], js["format"]
+        pk, _, _ = ffprobe(rel, "-select_streams", "v:0", "-show_entries", "packet=pts,dts,duration,flags")
+        fr, _, _ = ffprobe(rel, "-select_streams", "v:0", "-show_entries", "frame=pts,best_effort_timestamp")
+        packets, frames = pk["packets"], fr["frames"]
+        # The oracle: each frame's pts as ffprobe shows it (the pts its packet carried); for a
+        # stream whose packets carry only dts, the sorted dts (the frame slots).
+        dts_only = all("pts" not in p for p in packets)
+        assert dts_only == ("decode timestamps only" in note), name
+        pts = sorted(p["dts"] for p in packets) if dts_only else [f["pts"] for f in frames]
+        assert len(frames) == n and len(packets) == n, (name, len(frames), len(packets))
+        assert dts_only or pts == sorted(p["pts"] for p in packets), (name, "frame pts are not the packets' pts")
+        assert all(a <= b for a, b in zip(pts, pts[1:])), name
+        dec, _ = decode_rgb(rel)
+        codes = [int(c) for c in read_codes(dec, EX_B)]
+        assert codes == list(range(n)), (name, codes)
+        shared = sorted({a for a, b in zip(pts, pts[1:]) if a == b})
+        assert bool(shared) == ("share a pts" in note), (name, shared)
+        end = max(p["pts" if not dts_only else "dts"] + int(p.get("duration", 0) or 0) for p in packets)
+        if all(int(p.get("duration", 0) or 0) <= 0 for p in packets):
+            end = pts[-1] + max(1, (pts[-1] - pts[0]) // (n - 1))
+        best_effort = [f.get("best_effort_timestamp") for f in frames]
+        clips[name] = {
+            "format_name": fmt["format_name"],
+            "codec_name": st["codec_name"],
+            "time_base": rat(st["time_base"]),
+            "frame_count": n,
+            "nb_frames": int(st["nb_frames"]) if st.get("nb_frames", "N/A") != "N/A" else None,
+            "timeline_path": timeline_path,
+            # MP4 counts its samples exactly (probe reads no packet); elsewhere probe scans.
+            "frame_count_source": "container" if "mp4" in fmt["format_name"] else "scan",
+            "pts": pts,
+            "end_pts": end,
+            "keyframe_pts": sorted(p["pts" if not dts_only else "dts"] for p in packets if "K" in p.get("flags", "")),
+            "decode_timestamps_only": dts_only,
+            "shared_pts": shared,
+            "best_effort_differs_at": [i for i, (a, b) in enumerate(zip(pts, best_effort)) if a != b],
+            "block": EX_B,
+            "note": note,
+            "bytes": os.path.getsize(path(rel)),
+            "sha256": hashlib.sha256(open(path(rel), "rb").read()).hexdigest(),
+        }
+        print("  %-28s %9d bytes" % (rel, clips[name]["bytes"]))
+    ver = run(["ffmpeg", "-version"]).stdout.decode().splitlines()[0]
+    doc = {
+        "schema": 1,
+        "generator": "tools/media/make_test_clips.py (--only exactness)",
+        "ffmpeg": ver,
+        "index_code": ("frame n (presentation order) shows n as 16 bits, LSB first: bit i is the B x B block at "
+                       "x = i*B, y = 0 (B = block); white = 1; read the centre pixel, luma >= 128 -> 1. No marker."),
+        "conventions": ("pts: every frame's pts in presentation order as ffprobe -show_frames prints it (equal to "
+                        "the sorted packet pts; frames may share one), or the sorted dts where packets carry no "
+                        "pts (decode_timestamps_only); end_pts: max(packet pts + duration); "
+                        "keyframe_pts: pts of packets flagged K; best_effort_differs_at: frames whose "
+                        "best_effort_timestamp is not their pts."),
+        "clips": dict(sorted(clips.items())),
+    }
+    open(path(os.path.join(EX_DIR, "expected.json")), "w").write(compact_json(doc) + "\n")
+
+
 # --------------------------------------------------------------------------- output
 
 def compact_json(obj, indent=0):
@@ -680,9 +815,15 @@ def main():
     global OUT
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=DEFAULT_OUT)
-    OUT = os.path.abspath(ap.parse_args().out)
+    ap.add_argument("--only", choices=["exactness"],
+                    help="rebuild only this set (exactness: the clips in exactness/ and expected.json)")
+    args = ap.parse_args()
+    OUT = os.path.abspath(args.out)
     os.makedirs(OUT, exist_ok=True)      # every output below is overwritten in place
     print("writing to", OUT)
+    if args.only == "exactness":
+        make_exactness()
+        return
     make_cfr_bframes()
     make_open_gop()
     make_vfr()
@@ -695,6 +836,7 @@ def main():
     make_long()
     make_images()
     make_bad()
+    make_exactness()
 
     ver = run(["ffmpeg", "-version"]).stdout.decode().splitlines()[0]
     manifest = {

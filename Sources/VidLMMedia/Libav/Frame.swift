@@ -18,6 +18,15 @@ final class Frame {
     var height: Int { Int(pointer.pointee.height) }
     var pixelFormat: AVPixelFormat { AVPixelFormat(rawValue: pointer.pointee.format) }
 
+    /// The frame's presentation timestamp as its packet stated it (the pts a packet scan sees),
+    /// else libav's best-effort guess. `best_effort_timestamp` alone is not used: once it has seen
+    /// two frames with the same pts it switches to dts-derived values for the rest of the stream,
+    /// which then no longer match the container's timestamps.
+    var presentationTimestamp: Int64? {
+        let p = pointer.pointee.pts
+        return p != vidlm_nopts_value() ? p : bestEffortTimestamp
+    }
+
     /// The presentation timestamp libav trusts most (pts, else guessed from dts).
     var bestEffortTimestamp: Int64? {
         let t = pointer.pointee.best_effort_timestamp
