@@ -171,6 +171,47 @@ final class SmolVLMParityTests: XCTestCase {
         XCTAssertEqual(EnglishNumber.words(115), "one hundred and fifteen")
     }
 
+    /// Requests the checkpoint cannot serve fail with one sentence: more frames than
+    /// `max_frames`, a video with no `video_sampling`, a conversation the template cannot place.
+    func testBadInputs() async throws {
+        let engine = try await Engine.load(directory: Self.folder)
+        let clip = Fixtures.repo.appendingPathComponent("Tests/Fixtures/media/cfr_bframes.mp4").path
+        do {
+            _ = try await engine.answer(.media(path: clip), question: "what?", options: AskOptions(frames: 100))
+            XCTFail("100 frames should be refused")
+        } catch let e as EngineError {
+            XCTAssertTrue(e.description.contains("at most 8 frames"), e.description)
+        }
+        // No video_sampling in the processor config.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smolvlm-nosampling-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for file in try FileManager.default.contentsOfDirectory(atPath: Self.folder.path) where file.contains(".") {
+            try FileManager.default.copyItem(at: Self.folder.appendingPathComponent(file), to: dir.appendingPathComponent(file))
+        }
+        let processorFile = dir.appendingPathComponent("processor_config.json")
+        var processor = try JSONSerialization.jsonObject(with: Data(contentsOf: processorFile)) as! [String: Any]
+        var video = processor["video_processor"] as! [String: Any]
+        for key in ["video_sampling", "fps", "num_frames"] { video[key] = nil }
+        processor["video_processor"] = video
+        try JSONSerialization.data(withJSONObject: processor).write(to: processorFile)
+        let bare = try await Engine.load(directory: dir)
+        do {
+            _ = try await bare.answer(.media(path: clip), question: "what?")
+            XCTFail("a video without video_sampling should be refused")
+        } catch let e as EngineError {
+            XCTAssertTrue(e.description.contains("video_sampling"), e.description)
+        }
+        // Two images in the conversation but one media given.
+        let messages = [ChatMessage(role: "user", content: .parts([.image(source: nil), .image(source: nil), .text("compare")]))]
+        do {
+            for try await _ in engine.respond(to: messages, media: [.media(path: clip)]) {}
+            XCTFail("mismatched media should be refused")
+        } catch let e as EngineError {
+            XCTAssertTrue(e.description.contains("media"), e.description)
+        }
+    }
+
     static func decodeStill(_ path: String) async throws -> RGBImage {
         let decoder = try await MediaDecoder.open(path)
         var out: RGBImage?
