@@ -11,7 +11,7 @@ public struct QFormer: Sendable {
     /// InstructBLIP-style word/position embeddings for instruction text; nil for BLIP-2.
     let textEmbeddings: TextEmbeddings?
     /// BLIP-2's LayerNorm on the query embeddings (InstructBLIP's lives in `textEmbeddings`).
-    let inputNorm: LayerNormWeights
+    let inputNorm: LayerNorm
     let layers: [Layer]
     let activation: Activation
 
@@ -23,20 +23,20 @@ public struct QFormer: Sendable {
     struct AttentionBlock: Sendable {
         let query: Linear, key: Linear, value: Linear
         let output: Linear
-        let norm: LayerNormWeights
+        let norm: LayerNorm
     }
 
-    struct FeedForward: Sendable {
-        let intermediate: Linear
-        let output: Linear
-        let norm: LayerNormWeights
+    /// BERT's post-norm feed-forward: `norm(mlp(x) + x)`.
+    struct PostNormFeedForward: Sendable {
+        let mlp: FeedForward
+        let norm: LayerNorm
     }
 
     struct Layer: Sendable {
         let selfAttention: AttentionBlock
         let crossAttention: AttentionBlock?
-        let queryFeedForward: FeedForward
-        let textFeedForward: FeedForward?
+        let queryFeedForward: PostNormFeedForward
+        let textFeedForward: PostNormFeedForward?
     }
 
     /// `textInput`: the InstructBLIP form (instruction tokens after the queries).
@@ -49,23 +49,25 @@ public struct QFormer: Sendable {
             textEmbeddings = TextEmbeddings(
                 words: try weights.take(prefix + "embeddings.word_embeddings.weight", shape: [config.vocabSize, h]).toF32(),
                 positions: try weights.take(prefix + "embeddings.position_embeddings.weight", shape: [config.maxPositionEmbeddings, h]).toF32())
-            inputNorm = try LayerNormWeights(weights, prefix + "embeddings.layernorm", width: h, eps: eps)
+            inputNorm = try LayerNorm(weights, prefix + "embeddings.layernorm", width: h, eps: eps)
         } else {
             textEmbeddings = nil
-            inputNorm = try LayerNormWeights(weights, prefix + "layernorm", width: h, eps: eps)
+            inputNorm = try LayerNorm(weights, prefix + "layernorm", width: h, eps: eps)
         }
         func attention(_ name: String, keyWidth: Int) throws -> AttentionBlock {
             AttentionBlock(
-                query: try Linear(weights, name + ".attention.query", input: h, output: h),
-                key: try Linear(weights, name + ".attention.key", input: keyWidth, output: h),
-                value: try Linear(weights, name + ".attention.value", input: keyWidth, output: h),
-                output: try Linear(weights, name + ".output.dense", input: h, output: h),
-                norm: try LayerNormWeights(weights, name + ".output.LayerNorm", width: h, eps: eps))
+                query: try Linear(weights, name + ".attention.query", input: h, output: h, widen: true),
+                key: try Linear(weights, name + ".attention.key", input: keyWidth, output: h, widen: true),
+                value: try Linear(weights, name + ".attention.value", input: keyWidth, output: h, widen: true),
+                output: try Linear(weights, name + ".output.dense", input: h, output: h, widen: true),
+                norm: try LayerNorm(weights, name + ".output.LayerNorm", width: h, eps: eps))
         }
-        func feedForward(_ intermediate: String, _ output: String) throws -> FeedForward {
-            FeedForward(intermediate: try Linear(weights, intermediate + ".dense", input: h, output: f),
-                        output: try Linear(weights, output + ".dense", input: f, output: h),
-                        norm: try LayerNormWeights(weights, output + ".LayerNorm", width: h, eps: eps))
+        let activation = self.activation
+        func feedForward(_ intermediate: String, _ output: String) throws -> PostNormFeedForward {
+            PostNormFeedForward(mlp: FeedForward(up: try Linear(weights, intermediate + ".dense", input: h, output: f, widen: true),
+                                                 down: try Linear(weights, output + ".dense", input: f, output: h, widen: true),
+                                                 activation: activation),
+                                norm: try LayerNorm(weights, output + ".LayerNorm", width: h, eps: eps))
         }
         var layers: [Layer] = []
         for i in 0..<config.numHiddenLayers {
@@ -142,24 +144,12 @@ public struct QFormer: Sendable {
         return block.norm(block.output(context) + x)
     }
 
-    private func feedForward(_ ff: FeedForward, _ x: Tensor) -> Tensor {
-        ff.norm(ff.output(ff.intermediate(x).activated(activation)) + x)
+    private func feedForward(_ ff: PostNormFeedForward, _ x: Tensor) -> Tensor {
+        ff.norm(ff.mlp(x) + x)
     }
 }
 
 /// A `nn.Linear`'s parameters (`name.weight` [out, in], `name.bias` [out]).
-struct Linear: Sendable {
-    let weight: Tensor
-    let bias: Tensor?
-
-    init(_ weights: ParameterSource, _ name: String, input: Int, output: Int, bias hasBias: Bool = true) throws {
-        weight = try weights.take(name + ".weight", shape: [output, input]).toF32()
-        bias = hasBias ? try weights.take(name + ".bias", shape: [output]).toF32() : nil
-    }
-
-    func callAsFunction(_ x: Tensor) -> Tensor { x.linear(weight: weight, bias: bias) }
-}
-
 public enum BridgeError: Error, Equatable, Sendable, CustomStringConvertible {
     case badInput(String)
     case widthMismatch(String)

@@ -13,21 +13,17 @@ public struct VisionTransformer: Sendable {
     let patchBias: Tensor?
     let classEmbedding: Tensor?     // [D] (none for SigLIP)
     let positionEmbedding: Tensor   // [tokenCount, D]
-    let preNorm: LayerNormWeights?
+    let preNorm: LayerNorm?
     let layers: [Layer]
-    let postNorm: LayerNormWeights
+    let postNorm: LayerNorm
     let activation: Activation
 
+    /// A pre-norm encoder block: LayerNorm → self-attention (q, k, v from one fused [3D, D]
+    /// weight for EVA or three [D, D] for CLIP / SigLIP, one [.., 3D] output either way) →
+    /// residual → LayerNorm → MLP → residual.
     struct Layer: Sendable {
-        let norm1: LayerNormWeights
-        /// q, k, v projections: one fused [3D, D] weight (EVA) or three [D, D] (CLIP), applied
-        /// into one [.., 3D] output either way.
-        let qkv: [(weight: Tensor, bias: Tensor?)]
-        let outWeight: Tensor
-        let outBias: Tensor?
-        let norm2: LayerNormWeights
-        let fc1Weight: Tensor, fc1Bias: Tensor
-        let fc2Weight: Tensor, fc2Bias: Tensor
+        let block: PreNormBlock<LayerNorm, FeedForward>
+        let attention: BidirectionalSelfAttention
     }
 
     public struct Output: Sendable {
@@ -57,7 +53,7 @@ public struct VisionTransformer: Sendable {
             patchBias = nil
             classEmbedding = try weights.take(name("embeddings.class_embedding"), shape: [d]).toF32()
             positionEmbedding = try weights.take(name("embeddings.position_embedding.weight"), shape: [config.tokenCount, d]).toF32()
-            preNorm = try LayerNormWeights(weights, name("pre_layrnorm"), width: d, eps: config.layerNormEps)
+            preNorm = try LayerNorm(weights, name("pre_layrnorm"), width: d, eps: config.layerNormEps)
         case .siglip:
             patchBias = try weights.take(name("embeddings.patch_embedding.bias"), shape: [d]).toF32()
             classEmbedding = nil
@@ -67,7 +63,7 @@ public struct VisionTransformer: Sendable {
         var layers: [Layer] = []
         for i in 0..<config.numHiddenLayers {
             let l = { (s: String) in name("encoder.layers.\(i).\(s)") }
-            let qkv: [(weight: Tensor, bias: Tensor?)], outWeight: Tensor, outBias: Tensor?
+            let qkv: [Linear], out: Linear
             switch config.kind {
             case .eva:
                 let qkvWeight = try weights.take(l("self_attn.qkv.weight"), shape: [3 * d, d]).toF32()
@@ -84,29 +80,24 @@ public struct VisionTransformer: Sendable {
                 } else {
                     qkvBias = nil
                 }
-                qkv = [(qkvWeight, qkvBias)]
-                outWeight = try weights.take(l("self_attn.projection.weight"), shape: [d, d]).toF32()
-                outBias = try weights.take(l("self_attn.projection.bias"), shape: [d]).toF32()
+                qkv = [Linear(weight: qkvWeight, bias: qkvBias)]
+                out = try Linear(weights, l("self_attn.projection"), input: d, output: d, widen: true)
             case .clip, .siglip:
-                qkv = try ["q_proj", "k_proj", "v_proj"].map {
-                    (try weights.take(l("self_attn.\($0).weight"), shape: [d, d]).toF32(),
-                     try weights.take(l("self_attn.\($0).bias"), shape: [d]).toF32())
-                }
-                outWeight = try weights.take(l("self_attn.out_proj.weight"), shape: [d, d]).toF32()
-                outBias = try weights.take(l("self_attn.out_proj.bias"), shape: [d]).toF32()
+                qkv = try ["q_proj", "k_proj", "v_proj"].map { try Linear(weights, l("self_attn.\($0)"), input: d, output: d, widen: true) }
+                out = try Linear(weights, l("self_attn.out_proj"), input: d, output: d, widen: true)
             }
             let inter = config.intermediateSize
+            let mlp = FeedForward(up: try Linear(weights, l("mlp.fc1"), input: d, output: inter, widen: true),
+                                  down: try Linear(weights, l("mlp.fc2"), input: inter, output: d, widen: true),
+                                  activation: activation)
             layers.append(Layer(
-                norm1: try LayerNormWeights(weights, l("layer_norm1"), width: d, eps: config.layerNormEps),
-                qkv: qkv, outWeight: outWeight, outBias: outBias,
-                norm2: try LayerNormWeights(weights, l("layer_norm2"), width: d, eps: config.layerNormEps),
-                fc1Weight: try weights.take(l("mlp.fc1.weight"), shape: [inter, d]).toF32(),
-                fc1Bias: try weights.take(l("mlp.fc1.bias"), shape: [inter]).toF32(),
-                fc2Weight: try weights.take(l("mlp.fc2.weight"), shape: [d, inter]).toF32(),
-                fc2Bias: try weights.take(l("mlp.fc2.bias"), shape: [d]).toF32()))
+                block: PreNormBlock(attentionNorm: try LayerNorm(weights, l("layer_norm1"), width: d, eps: config.layerNormEps),
+                                    mlpNorm: try LayerNorm(weights, l("layer_norm2"), width: d, eps: config.layerNormEps),
+                                    mlp: mlp),
+                attention: BidirectionalSelfAttention(qkv: FusedLinear(qkv), output: out, heads: config.numAttentionHeads)))
         }
         self.layers = layers
-        postNorm = try LayerNormWeights(weights, name("post_layernorm"), width: d, eps: config.layerNormEps)
+        postNorm = try LayerNorm(weights, name("post_layernorm"), width: d, eps: config.layerNormEps)
     }
 
     /// Encodes images [B, C, H, W] (H = W = `imageSize`). `keepHiddenStates` keeps every layer's
@@ -166,29 +157,8 @@ public struct VisionTransformer: Sendable {
     }
 
     private func forward(_ layer: Layer, _ x: Tensor) -> Tensor {
-        let heads = config.numAttentionHeads
-        let qkv = layer.norm1(x).linear(parts: layer.qkv)
-        let attended = Attention.fusedSelfAttention(qkv: qkv, heads: heads)
-        let h = x + attended.linear(weight: layer.outWeight, bias: layer.outBias)
-        let mlp = layer.norm2(h).linear(weight: layer.fc1Weight, bias: layer.fc1Bias)
-            .activated(activation).linear(weight: layer.fc2Weight, bias: layer.fc2Bias)
-        return h + mlp
+        layer.block(x) { (h: Tensor) -> Tensor in layer.attention(h) }
     }
-}
-
-/// A LayerNorm's parameters (`name.weight`, `name.bias`).
-struct LayerNormWeights: Sendable {
-    let weight: Tensor
-    let bias: Tensor
-    let eps: Float
-
-    init(_ weights: ParameterSource, _ name: String, width: Int, eps: Float) throws {
-        weight = try weights.take(name + ".weight", shape: [width]).toF32()
-        bias = try weights.take(name + ".bias", shape: [width]).toF32()
-        self.eps = eps
-    }
-
-    func callAsFunction(_ x: Tensor) -> Tensor { x.layerNorm(weight: weight, bias: bias, eps: eps) }
 }
 
 public enum VisionError: Error, Equatable, Sendable, CustomStringConvertible {

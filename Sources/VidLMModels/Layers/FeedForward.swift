@@ -1,0 +1,32 @@
+import VidLMTensor
+
+/// The two-layer MLP of ViTs, Q-Formers and OPT: `down(act(up(x)))`.
+public struct FeedForward: TensorLayer {
+    public let up: Linear
+    public let down: Linear
+    public let activation: Activation
+
+    public init(up: Linear, down: Linear, activation: Activation) {
+        self.up = up
+        self.down = down
+        self.activation = activation
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { down(up(x).activated(activation)) }
+}
+
+/// LLaMA's gated MLP (SwiGLU with SiLU): `down(act(gate(x)) · up(x))`, gate and up in one pass.
+public struct GatedFeedForward: TensorLayer {
+    /// gate then up, side by side.
+    public let gateUp: FusedLinear
+    public let down: Linear
+    public let activation: Activation
+
+    public init(gate: Linear, up: Linear, down: Linear, activation: Activation) {
+        gateUp = FusedLinear([gate, up])
+        self.down = down
+        self.activation = activation
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { down(gateUp(x).gatedActivation(activation)) }
+}

@@ -1,0 +1,52 @@
+import VidLMTensor
+
+/// Something that maps activations to activations: the layers below compose through it.
+public protocol TensorLayer: Sendable {
+    func callAsFunction(_ x: Tensor) -> Tensor
+}
+
+/// `torch.nn.Linear`: `x · Wᵀ + b` with W [out, in]. The weight stays in the dtype it is given
+/// (f32, bf16 or f16, through `mixedLinear`): this is the one place weight formats live, so a new
+/// format (quantized blocks) is added here and every tower, bridge and decoder can use it.
+public struct Linear: TensorLayer {
+    public let weight: Tensor
+    public let bias: Tensor?
+
+    public init(weight: Tensor, bias: Tensor? = nil) {
+        self.weight = weight
+        self.bias = bias
+    }
+
+    /// Binds `name.weight` [output, input] (and `name.bias` when `bias`). `widen` converts the
+    /// weight to f32 at load (towers and bridges compute in f32); otherwise f32, bf16 and f16
+    /// stay as stored and other dtypes are widened. `checkFinite` scans for Inf/NaN (decoders).
+    public init(_ weights: ParameterSource, _ name: String, input: Int, output: Int, bias hasBias: Bool = true,
+                widen: Bool = false, checkFinite: Bool = false) throws {
+        let w = try weights.take(name + ".weight", shape: [output, input])
+        weight = widen || !MixedPrecisionLinear.isSupported(w.dtype) ? w.toF32() : w
+        bias = hasBias ? try weights.take(name + ".bias", shape: [output]).toF32() : nil
+        if checkFinite {
+            try TextForward.checkFinite(weight, name + ".weight")
+            if let bias { try TextForward.checkFinite(bias, name + ".bias") }
+        }
+    }
+
+    public var inputWidth: Int { weight.shape[1] }
+    public var outputWidth: Int { weight.shape[0] }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.mixedLinear(weight: weight, bias: bias) }
+}
+
+/// Several projections of one input written side by side in one output (q, k, v; gate, up),
+/// each from its own weight: no stacked copy of the weights is ever made.
+public struct FusedLinear: TensorLayer {
+    public let parts: [Linear]
+
+    public init(_ parts: [Linear]) { self.parts = parts }
+
+    public var outputWidth: Int { parts.reduce(0) { $0 + $1.outputWidth } }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        x.mixedLinear(parts: parts.map { ($0.weight, $0.bias) })
+    }
+}

@@ -1,0 +1,102 @@
+import VidLMTensor
+
+/// A pre-norm transformer block: `h = x + attention(norm₁(x))`, then `h + mlp(norm₂(h))`. The
+/// attention is given per call because it differs by use: bidirectional over the whole sequence
+/// (towers) or causal over a KV cache at given positions (decoders).
+public struct PreNormBlock<Norm: TensorLayer, MLP: TensorLayer>: Sendable {
+    public let attentionNorm: Norm
+    public let mlpNorm: Norm
+    public let mlp: MLP
+
+    public init(attentionNorm: Norm, mlpNorm: Norm, mlp: MLP) {
+        self.attentionNorm = attentionNorm
+        self.mlpNorm = mlpNorm
+        self.mlp = mlp
+    }
+
+    public func callAsFunction<E: Error>(_ x: Tensor, attention: (Tensor) throws(E) -> Tensor) throws(E) -> Tensor {
+        let h = x + (try attention(attentionNorm(x)))
+        return h + mlp(mlpNorm(h))
+    }
+}
+
+/// Multi-head self-attention over the whole sequence (no mask), q/k/v from one fused projection.
+public struct BidirectionalSelfAttention: TensorLayer {
+    public let qkv: FusedLinear
+    public let output: Linear
+    public let heads: Int
+
+    public init(qkv: FusedLinear, output: Linear, heads: Int) {
+        self.qkv = qkv
+        self.output = output
+        self.heads = heads
+    }
+
+    /// x [B, L, D] → [B, L, D].
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        output(Attention.fusedSelfAttention(qkv: qkv(x), heads: heads))
+    }
+}
+
+/// Causal self-attention for decoding: q/k/v from one fused projection, optional rotary
+/// positions (LLaMA), grouped-query heads, keys and values appended to the request's KV cache.
+public struct CausalSelfAttention: Sendable {
+    public let qkv: FusedLinear
+    public let output: Linear
+    public let heads: Int
+    public let kvHeads: Int
+    public let headDim: Int
+
+    public init(qkv: FusedLinear, output: Linear, heads: Int, kvHeads: Int, headDim: Int) {
+        self.qkv = qkv
+        self.output = output
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+    }
+
+    /// x [n, D] at cache rows `start ..< start + n` of `layer`; `rotary` is the cos/sin table of
+    /// the rows' positions (nil: no rotary, positions were added to the input). The cache must
+    /// have been made writable (`prepareForWrite`) for this pass.
+    func callAsFunction(_ x: Tensor, cache: KVCache, layer: Int, start: Int,
+                        rotary: (cos: [Float], sin: [Float])?) -> Tensor {
+        let n = x.shape[0], dh = headDim
+        let qw = heads * dh, kvw = kvHeads * dh, qkvw = qw + 2 * kvw
+        let scale = Float(1 / Double(dh).squareRoot())
+        let half = dh / 2
+        let keys = cache.keys(layer: layer), values = cache.values(layer: layer)
+        let projected = qkv(x)
+        let attended = projected.withFloats { p in
+            Tensor.make(shape: [n, qw], uninitialized: true) { out in
+                guard let rotary else {
+                    for i in 0..<n {
+                        let row = p.baseAddress! + i * qkvw
+                        (keys + (start + i) * kvw).update(from: row + qw, count: kvw)
+                        (values + (start + i) * kvw).update(from: row + qw + kvw, count: kvw)
+                    }
+                    CachedAttention.attend(q: p.baseAddress!, qStride: qkvw, keys: keys, values: values, kvStride: kvw, past: start,
+                                           queries: n, heads: heads, kvHeads: kvHeads, headDim: dh, scale: scale,
+                                           out: out.baseAddress!, outStride: qw)
+                    return
+                }
+                let q = UnsafeMutablePointer<Float>.allocate(capacity: n * qw)
+                defer { q.deallocate() }
+                rotary.cos.withUnsafeBufferPointer { cb in
+                    rotary.sin.withUnsafeBufferPointer { sb in
+                        for i in 0..<n {
+                            let row = p.baseAddress! + i * qkvw
+                            let c = cb.baseAddress! + i * half, s = sb.baseAddress! + i * half
+                            RotaryEmbedding.rotate(row, into: q + i * qw, heads: heads, headDim: dh, cos: c, sin: s)
+                            RotaryEmbedding.rotate(row + qw, into: keys + (start + i) * kvw, heads: kvHeads, headDim: dh, cos: c, sin: s)
+                            (values + (start + i) * kvw).update(from: row + qw + kvw, count: kvw)
+                        }
+                    }
+                }
+                CachedAttention.attend(q: q, qStride: qw, keys: keys, values: values, kvStride: kvw, past: start,
+                                       queries: n, heads: heads, kvHeads: kvHeads, headDim: dh, scale: scale,
+                                       out: out.baseAddress!, outStride: qw)
+            }
+        }
+        return output(attended)
+    }
+}
