@@ -22,18 +22,17 @@ public struct LlamaModel: LanguageModel {
     public let config: LlamaConfig
     let embedTokens: Tensor        // [V, D], stored dtype
     let layers: [Layer]
-    let norm: Tensor               // f32 [D]
-    let lmHead: Tensor             // [V, D], stored dtype (embedTokens when tied)
+    let norm: RMSNorm
+    let lmHead: Linear             // [V, D], stored dtype (embedTokens when tied)
     let rotary: RotaryEmbedding
-    let activation: Activation
 
+    /// RMSNorm → causal self-attention with rotary positions → residual → RMSNorm → SwiGLU.
     struct Layer: Sendable {
-        let inputNorm: Tensor
-        let qkv: [(weight: Tensor, bias: Tensor?)]
-        let oProj: Tensor, oBias: Tensor?
-        let postNorm: Tensor
-        let gateUp: [(weight: Tensor, bias: Tensor?)]
-        let down: Tensor, downBias: Tensor?
+        let block: PreNormBlock<RMSNorm, GatedFeedForward>
+        let attention: CausalSelfAttention
+
+        /// The q, k, v projections' weights and biases (as stored).
+        var qkv: [(weight: Tensor, bias: Tensor?)] { attention.qkv.parts.map { ($0.weight, $0.bias) } }
     }
 
     public static func names(prefix: String = "") -> TextWeightNames {
@@ -51,51 +50,37 @@ public struct LlamaModel: LanguageModel {
         let d = config.hiddenSize, v = config.vocabSize, inter = config.intermediateSize
         let qw = config.numAttentionHeads * config.headDim, kvw = config.keyValueWidth
         let base = { (s: String) in names.base + s }
-        func matrix(_ name: String, _ shape: [Int]) throws -> Tensor {
-            let t = TextForward.matrix(try weights.take(name, shape: shape))
-            try TextForward.checkFinite(t, name)
-            return t
-        }
-        func vector(_ name: String, _ n: Int) throws -> Tensor {
-            let t = try weights.take(name, shape: [n]).toF32()
-            try TextForward.checkFinite(t, name)
-            return t
-        }
-        func bias(_ name: String, _ n: Int, _ present: Bool) throws -> Tensor? {
-            present ? try vector(name, n) : nil
-        }
-        activation = Activation(configName: config.hiddenAct) ?? .silu
+        let activation = Activation(configName: config.hiddenAct) ?? .silu
         embedTokens = TextForward.matrix(try weights.take(base("embed_tokens.weight"), shape: [v, d]))
         try TextForward.checkFinite(embedTokens, base("embed_tokens.weight"), full: true)
         var layers: [Layer] = []
         for i in 0..<config.numHiddenLayers {
             let l = { (s: String) in base("layers.\(i).\(s)") }
+            func linear(_ name: String, _ input: Int, _ output: Int, bias: Bool) throws -> Linear {
+                try Linear(weights, l(name), input: input, output: output, bias: bias, checkFinite: true)
+            }
             let ab = config.attentionBias, mb = config.mlpBias
-            let qkv: [(weight: Tensor, bias: Tensor?)] = [
-                (try matrix(l("self_attn.q_proj.weight"), [qw, d]), try bias(l("self_attn.q_proj.bias"), qw, ab)),
-                (try matrix(l("self_attn.k_proj.weight"), [kvw, d]), try bias(l("self_attn.k_proj.bias"), kvw, ab)),
-                (try matrix(l("self_attn.v_proj.weight"), [kvw, d]), try bias(l("self_attn.v_proj.bias"), kvw, ab)),
-            ]
-            let gateUp: [(weight: Tensor, bias: Tensor?)] = [
-                (try matrix(l("mlp.gate_proj.weight"), [inter, d]), try bias(l("mlp.gate_proj.bias"), inter, mb)),
-                (try matrix(l("mlp.up_proj.weight"), [inter, d]), try bias(l("mlp.up_proj.bias"), inter, mb)),
-            ]
+            let qkv = FusedLinear([try linear("self_attn.q_proj", d, qw, bias: ab), try linear("self_attn.k_proj", d, kvw, bias: ab),
+                                   try linear("self_attn.v_proj", d, kvw, bias: ab)])
+            let mlp = GatedFeedForward(gate: try linear("mlp.gate_proj", d, inter, bias: mb), up: try linear("mlp.up_proj", d, inter, bias: mb),
+                                       down: try linear("mlp.down_proj", inter, d, bias: mb), activation: activation)
             layers.append(Layer(
-                inputNorm: try vector(l("input_layernorm.weight"), d),
-                qkv: qkv,
-                oProj: try matrix(l("self_attn.o_proj.weight"), [d, qw]), oBias: try bias(l("self_attn.o_proj.bias"), d, ab),
-                postNorm: try vector(l("post_attention_layernorm.weight"), d),
-                gateUp: gateUp,
-                down: try matrix(l("mlp.down_proj.weight"), [d, inter]), downBias: try bias(l("mlp.down_proj.bias"), d, mb)))
+                block: PreNormBlock(attentionNorm: try RMSNorm(weights, l("input_layernorm"), width: d, eps: config.rmsNormEps, checkFinite: true),
+                                    mlpNorm: try RMSNorm(weights, l("post_attention_layernorm"), width: d, eps: config.rmsNormEps, checkFinite: true),
+                                    mlp: mlp),
+                attention: CausalSelfAttention(qkv: qkv, output: try linear("self_attn.o_proj", qw, d, bias: ab),
+                                               heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads, headDim: config.headDim)))
         }
         self.layers = layers
-        norm = try vector(base("norm.weight"), d)
+        norm = try RMSNorm(weights, base("norm"), width: d, eps: config.rmsNormEps, checkFinite: true)
         if config.tieWordEmbeddings {
             // transformers drops the tied copy when saving; a checkpoint that kept it is fine too.
             _ = try weights.takeIfPresent(names.lmHead, shape: [v, d])
-            lmHead = embedTokens
+            lmHead = Linear(weight: embedTokens)
         } else {
-            lmHead = try matrix(names.lmHead, [v, d])
+            let head = TextForward.matrix(try weights.take(names.lmHead, shape: [v, d]))
+            try TextForward.checkFinite(head, names.lmHead)
+            lmHead = Linear(weight: head)
         }
         rotary = RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta, scaling: config.ropeScaling)
     }
@@ -108,10 +93,10 @@ public struct LlamaModel: LanguageModel {
     public var keyValueWidth: Int { config.keyValueWidth }
     /// Bytes of weights read per decoded token (every matrix once; the embedding row aside).
     public var weightBytesPerToken: Int {
-        var n = lmHead.byteCount
+        var n = lmHead.weight.byteCount
         for l in layers {
-            n += l.qkv.reduce(0) { $0 + $1.weight.byteCount } + l.oProj.byteCount
-            n += l.gateUp.reduce(0) { $0 + $1.weight.byteCount } + l.down.byteCount
+            let a = l.attention, m = l.block.mlp
+            n += (a.qkv.parts + [a.output] + m.gateUp.parts + [m.down]).reduce(0) { $0 + $1.weight.byteCount }
         }
         return n
     }
@@ -136,42 +121,15 @@ public struct LlamaModel: LanguageModel {
             throw .badInput("the cache was made for another model")
         }
         cache.prepareForWrite()
-        let heads = config.numAttentionHeads, kvHeads = config.numKeyValueHeads, dh = config.headDim
-        let qw = heads * dh, kvw = kvHeads * dh, qkvw = qw + 2 * kvw
-        let scale = Float(1 / Double(dh).squareRoot())
-        let (cosTable, sinTable) = rotary.table(positions: rowPositions)
-        let half = dh / 2
+        let table = rotary.table(positions: rowPositions)
         var x = inputEmbeddings.toF32()
         for (index, layer) in layers.enumerated() {
-            let qkv = x.rmsNorm(weight: layer.inputNorm, eps: config.rmsNormEps).mixedLinear(parts: layer.qkv)
-            let keys = cache.keys(layer: index), values = cache.values(layer: index)
-            let attended = qkv.withFloats { p in
-                Tensor.make(shape: [n, qw], uninitialized: true) { out in
-                    let q = UnsafeMutablePointer<Float>.allocate(capacity: n * qw)
-                    defer { q.deallocate() }
-                    cosTable.withUnsafeBufferPointer { cb in
-                        sinTable.withUnsafeBufferPointer { sb in
-                            for i in 0..<n {
-                                let row = p.baseAddress! + i * qkvw
-                                let c = cb.baseAddress! + i * half, s = sb.baseAddress! + i * half
-                                RotaryEmbedding.rotate(row, into: q + i * qw, heads: heads, headDim: dh, cos: c, sin: s)
-                                RotaryEmbedding.rotate(row + qw, into: keys + (start + i) * kvw, heads: kvHeads, headDim: dh, cos: c, sin: s)
-                                (values + (start + i) * kvw).update(from: row + qw + kvw, count: kvw)
-                            }
-                        }
-                    }
-                    CachedAttention.attend(q: q, qStride: qw, keys: keys, values: values, kvStride: kvw, past: start,
-                                           queries: n, heads: heads, kvHeads: kvHeads, headDim: dh, scale: scale,
-                                           out: out.baseAddress!, outStride: qw)
-                }
+            x = layer.block(x) { (h: Tensor) -> Tensor in
+                layer.attention(h, cache: cache, layer: index, start: start, rotary: table)
             }
-            x = x + attended.mixedLinear(weight: layer.oProj, bias: layer.oBias)
-            let mlp = x.rmsNorm(weight: layer.postNorm, eps: config.rmsNormEps).mixedLinear(parts: layer.gateUp)
-                .gatedActivation(activation).mixedLinear(weight: layer.down, bias: layer.downBias)
-            x = x + mlp
         }
         cache.advance(by: n)
         guard let rows = TextForward.selectRows(x, logits) else { return Tensor.zeros([0, config.vocabSize]) }
-        return rows.rmsNorm(weight: norm, eps: config.rmsNormEps).mixedLinear(weight: lmHead)
+        return lmHead(norm(rows))
     }
 }
