@@ -151,6 +151,7 @@ extension MediaDecoder {
         heldPts = nil
         heldIndex = nil
         lastOutputIndex = nil
+        packet.unref()  // a packet still waiting belongs to the old position
         packetWaiting = false
         inputEnded = false
         needsSeek = false

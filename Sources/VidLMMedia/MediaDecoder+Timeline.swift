@@ -163,12 +163,16 @@ extension MediaDecoder {
     }
 
     /// Reads the next video packet into `packet`; true if it is a key frame presenting no later
-    /// than `first` (the stream's first frame), i.e. decoding can start there.
+    /// than `first` (the stream's first frame), i.e. decoding can start there. Only then does
+    /// `packet` keep its payload (a packet read over without unref leaks its buffers).
     private func readFirstVideoPacket(notAfter first: Int64) throws(AVError) -> Bool {
         while try format.readPacket(into: packet) {
             if packet.streamIndex == streamIndex {
-                guard packet.isKey, let ts = packet.pts ?? packet.dts else { return false }
-                return ts <= first
+                guard packet.isKey, let ts = packet.pts ?? packet.dts, ts <= first else {
+                    packet.unref()
+                    return false
+                }
+                return true
             }
             packet.unref()
         }

@@ -14,11 +14,9 @@ final class FormatContext {
         pointer = context
         guard probeStreams else { return }
         let info = avformat_find_stream_info(context, nil)
-        if info < 0 {
-            var owned: UnsafeMutablePointer<AVFormatContext>? = context
-            avformat_close_input(&owned)
-            throw AVError(code: info)
-        }
+        // Every stored property is set, so throwing runs deinit, which closes the input (closing
+        // it here as well freed it twice).
+        if info < 0 { throw AVError(code: info) }
     }
 
     deinit {
