@@ -18,12 +18,10 @@ public enum TextConfig: Sendable, Equatable {
 /// or "opt", or only `architectures` naming `LlamaForCausalLM` / `OPTForCausalLM`), or a VLM whose
 /// config has a `text_config` and whose decoder weights live under `language_model.`.
 public enum LanguageModelLoader {
-    /// model_type → family.
-    public static let modelTypes: [String: String] = ["llama": "llama", "opt": "opt"]
-    /// transformers class name → model_type, for configs without `model_type`.
-    public static let architectures: [String: String] = [
-        "LlamaForCausalLM": "llama", "LLaMAForCausalLM": "llama", "OPTForCausalLM": "opt",
-    ]
+    /// model_type → decoder (`ModelTypes.decoders`).
+    public static var modelTypes: [String: String] { ModelTypes.decoders }
+    /// transformers class name → decoder, for configs without `model_type`.
+    public static var architectures: [String: String] { ModelTypes.decoderArchitectures }
 
     /// The decoder config in a config.json and the prefix of its weights ("" for a causal LM,
     /// "language_model." for a VLM's `text_config`).
@@ -90,14 +88,7 @@ public enum LanguageModelLoader {
         }
     }
 
-    /// VLMs whose decoder is not saved as `language_model.<causal LM>`: where its base model and
-    /// LM head live (Idefics3 / SmolVLM: `model.text_model.…` + `lm_head.weight`).
-    public static let vlmTextWeights: [String: TextWeightNames] = [
-        "smolvlm": TextWeightNames(base: "model.text_model.", lmHead: "lm_head.weight"),
-        "idefics3": TextWeightNames(base: "model.text_model.", lmHead: "lm_head.weight"),
-    ]
-
-    /// Builds a LLaMA decoder bound by explicit names (`vlmTextWeights`).
+    /// Builds a LLaMA decoder bound by explicit names (`ModelTypes.composites[…].textWeights`).
     public static func build(_ config: TextConfig, weights: ParameterSource, names: TextWeightNames) throws -> any LanguageModel {
         switch config {
         case .llama(let c): return try LlamaModel(config: c, weights: weights, names: names)
@@ -118,7 +109,7 @@ public enum LanguageModelLoader {
         let store = try WeightStore(directory: directory)
         struct Head: Decodable { let modelType: String? }
         if override == nil, let type = (try? JSONDecoder.snakeCase.decode(Head.self, from: data))?.modelType,
-           let names = vlmTextWeights[type] {
+           let names = ModelTypes.composites[type]?.textWeights {
             return try WeightBinder.load(store, ignoring: { !($0.hasPrefix(names.base) || $0 == names.lmHead) || $0.hasSuffix("rotary_emb.inv_freq") }) {
                 try build(config, weights: $0, names: names)
             }

@@ -26,12 +26,8 @@ public struct VisionConfig: Codable, Sendable, Equatable {
     /// EVA only: q and v biases (k has none).
     public var qkvBias: Bool
 
-    public static let evaModelTypes: Set<String> = ["blip_2_vision_model", "instructblip_vision_model",
-                                                     "instructblipvideo_vision_model", "eva_vit"]
-    public static let clipModelTypes: Set<String> = ["clip_vision_model"]
-    public static let siglipModelTypes: Set<String> = ["siglip_vision_model", "siglip2_vision_model", "smolvlm_vision", "idefics3_vision"]
-    /// Every vision model_type a tower can be built from.
-    public static var knownModelTypes: Set<String> { evaModelTypes.union(clipModelTypes).union(siglipModelTypes) }
+    /// Every vision model_type a tower can be built from (`ModelTypes.visionTowers`).
+    public static var knownModelTypes: Set<String> { Set(ModelTypes.visionTowers.keys) }
 
     enum CodingKeys: String, CodingKey {
         case modelType, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numChannels
@@ -41,12 +37,8 @@ public struct VisionConfig: Codable, Sendable, Equatable {
     public init(from decoder: any Swift.Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         modelType = try c.decode(String.self, forKey: .modelType)
-        if Self.evaModelTypes.contains(modelType) {
-            kind = .eva
-        } else if Self.clipModelTypes.contains(modelType) {
-            kind = .clip
-        } else if Self.siglipModelTypes.contains(modelType) {
-            kind = .siglip
+        if let known = ModelTypes.visionTowers[modelType] {
+            kind = known
         } else {
             throw DecodingError.dataCorruptedError(forKey: .modelType, in: c,
                 debugDescription: "unknown vision model_type '\(modelType)'; known: \(Self.knownModelTypes.sorted().joined(separator: ", "))")

@@ -5,18 +5,6 @@ import VidLMTensor
 /// (`model_type` "clip_vision_model", "blip_2_vision_model", …) or a composite model whose
 /// config has a `vision_config` and whose weights live under `vision_model.`.
 public enum VisionLoader {
-    /// Composite model types: the vision_config's model type and where the tower's weights live.
-    static let composites: [String: (visionType: String, prefix: String)] = [
-        "blip-2": ("blip_2_vision_model", "vision_model."),
-        "instructblip": ("instructblip_vision_model", "vision_model."),
-        "instructblipvideo": ("instructblipvideo_vision_model", "vision_model."),
-        "clip": ("clip_vision_model", "vision_model."),
-        "siglip": ("siglip_vision_model", "vision_model."),
-        "vidlm": ("blip_2_vision_model", "vision_model."),
-        "smolvlm": ("smolvlm_vision", "model.vision_model."),
-        "idefics3": ("idefics3_vision", "model.vision_model."),
-    ]
-
     public struct Loaded: Sendable {
         public let model: VisionTransformer
         /// Where the weights were found (e.g. "vision_model." inside a BLIP-2 checkpoint).
@@ -48,9 +36,10 @@ public enum VisionLoader {
         if VisionConfig.knownModelTypes.contains(type) {
             return (try ConfigError.decode(VisionConfig.self, from: data, file: file), "")
         }
-        guard let (visionType, prefix) = composites[type] else {
-            throw ConfigError(file: file, "unknown model_type '\(type)'; vision towers are read from \((composites.keys.sorted() + VisionConfig.knownModelTypes.sorted()).joined(separator: ", ")).")
+        guard let composite = ModelTypes.composites[type] else {
+            throw ConfigError(file: file, "unknown model_type '\(type)'; vision towers are read from \((ModelTypes.composites.keys.sorted() + VisionConfig.knownModelTypes.sorted()).joined(separator: ", ")).")
         }
+        let (visionType, prefix) = (composite.visionType, composite.visionPrefix)
         // The nested config may omit model_type: supply the one its parent implies.
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw ConfigError(file: file, "is not a JSON object.")

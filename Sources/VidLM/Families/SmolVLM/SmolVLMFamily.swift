@@ -33,8 +33,7 @@ public struct SmolVLMFamily: VisionLanguageModel {
 
     public init(directory dir: ModelDirectory) throws {
         modelType = dir.modelType
-        let visionType = modelType == "idefics3" ? "idefics3_vision" : "smolvlm_vision"
-        let visionConfig = try Self.visionConfig(dir, defaultType: visionType)
+        let (visionConfig, towerPrefix) = try VisionLoader.visionConfig(from: dir.configData, file: dir.configPath)
         let (textConfig, _) = try LanguageModelLoader.textConfig(from: dir.configData, file: dir.configPath)
         let scale = try dir.int("scale_factor", default: 2)
         guard scale > 0, visionConfig.patchesPerSide % scale == 0 else {
@@ -56,26 +55,17 @@ public struct SmolVLMFamily: VisionLanguageModel {
             throw ConfigError(file: dir.url.path, "has no chat template (chat_template.json, chat_template.jinja or tokenizer_config.json's chat_template); SmolVLM prompts are written by it.")
         }
         self.template = template
-        let names = LanguageModelLoader.vlmTextWeights["smolvlm"]!
+        guard let names = ModelTypes.composites[modelType]?.textWeights else {
+            throw ConfigError(file: dir.configPath, "model_type '\(modelType)' has no weight layout in ModelTypes.")
+        }
         let store = try WeightStore(directory: dir.url)
         (tower, connector, language) = try WeightBinder.load(store, ignoring: { $0.hasSuffix("rotary_emb.inv_freq") }) { weights in
-            let tower = try VisionTransformer(config: visionConfig, weights: weights, prefix: "model.vision_model.")
+            let tower = try VisionTransformer(config: visionConfig, weights: weights, prefix: towerPrefix)
             let language = try LanguageModelLoader.build(textConfig, weights: weights, names: names)
             let connector = try PixelShuffleConnector(scaleFactor: scale, visionWidth: visionConfig.hiddenSize,
                                                       textWidth: language.embeddingWidth, weights: weights, prefix: "model.connector.")
             return (tower, connector, language)
         }
-    }
-
-    private static func visionConfig(_ dir: ModelDirectory, defaultType: String) throws -> VisionConfig {
-        guard var object = dir.value("vision_config") as? [String: Any] else {
-            throw ConfigError(file: dir.configPath, "'vision_config' must be an object.")
-        }
-        if object["model_type"] == nil { object["model_type"] = defaultType }
-        guard let data = try? JSONSerialization.data(withJSONObject: object) else {
-            throw ConfigError(file: dir.configPath, "'vision_config' cannot be read.")
-        }
-        return try ConfigError.decode(VisionConfig.self, from: data, file: dir.configPath)
     }
 
     // MARK: Frames

@@ -1,0 +1,46 @@
+/// Every `model_type` the model layer knows, in one place: vision towers, decoders, and how a
+/// composite (vision-language) checkpoint lays out its tower and decoder weights. Families
+/// (Sources/VidLM/Families) add one registry line each on top of this.
+public enum ModelTypes {
+    /// Vision tower configs by `model_type`, with the layout their weights follow.
+    public static let visionTowers: [String: VisionConfig.Kind] = [
+        "blip_2_vision_model": .eva, "instructblip_vision_model": .eva, "instructblipvideo_vision_model": .eva, "eva_vit": .eva,
+        "clip_vision_model": .clip,
+        "siglip_vision_model": .siglip, "siglip2_vision_model": .siglip, "smolvlm_vision": .siglip, "idefics3_vision": .siglip,
+    ]
+
+    /// Decoder configs by `model_type` → the decoder implementation ("llama" or "opt").
+    public static let decoders: [String: String] = ["llama": "llama", "opt": "opt"]
+    /// transformers class name → decoder, for configs without `model_type`.
+    public static let decoderArchitectures: [String: String] = [
+        "LlamaForCausalLM": "llama", "LLaMAForCausalLM": "llama", "OPTForCausalLM": "opt",
+    ]
+
+    /// Where a composite checkpoint keeps its parts.
+    public struct Composite: Sendable {
+        /// The `vision_config.model_type` implied when the nested config omits it.
+        public let visionType: String
+        /// Prefix of the tower's weights.
+        public let visionPrefix: String
+        /// The decoder's weights when they are not `language_model.<causal LM>`.
+        public let textWeights: TextWeightNames?
+    }
+
+    public static let composites: [String: Composite] = {
+        let standard = { (vision: String) in Composite(visionType: vision, visionPrefix: "vision_model.", textWeights: nil) }
+        let idefics = { (vision: String) in
+            Composite(visionType: vision, visionPrefix: "model.vision_model.",
+                      textWeights: TextWeightNames(base: "model.text_model.", lmHead: "lm_head.weight"))
+        }
+        return [
+            "blip-2": standard("blip_2_vision_model"),
+            "instructblip": standard("instructblip_vision_model"),
+            "instructblipvideo": standard("instructblipvideo_vision_model"),
+            "clip": standard("clip_vision_model"),
+            "siglip": standard("siglip_vision_model"),
+            "vidlm": standard("blip_2_vision_model"),
+            "smolvlm": idefics("smolvlm_vision"),
+            "idefics3": idefics("idefics3_vision"),
+        ]
+    }()
+}
