@@ -41,15 +41,20 @@ final class EngineReliabilityTests: XCTestCase {
             inputs[n] = try pixels(n)
         }
         let options = AskOptions(generation: .greedy(maxNewTokens: 10))
-        let jobs = names.flatMap { n in ["what happens?", "what is it?"].map { (n, $0) } }
+        let imageJobs = names.flatMap { n in ["what happens?", "what is it?"].map { (n, $0) } }
+        // SmolVLM2 decodes its own frames from a clip.
+        engines["smolvlm"] = try await Engine.load(directory: Fixtures.parity("smolvlm_tiny"))
+        let clip = Fixtures.repo.appendingPathComponent("Tests/Fixtures/media/cfr_bframes.mp4").path
+        let jobs = imageJobs + [("smolvlm", "Describe the video."), ("smolvlm", "What moves?")]
+        func input(_ n: String) -> EngineInput { n == "smolvlm" ? .media(path: clip) : .pixels(inputs[n]!) }
         var alone: [String: [Int]] = [:]
-        for (n, q) in jobs { alone[n + q] = try await engines[n]!.answer(.pixels(inputs[n]!), question: q, options: options).tokenIds }
+        for (n, q) in jobs { alone[n + q] = try await engines[n]!.answer(input(n), question: q, options: options).tokenIds }
         let previous = await ComputeScheduler.shared.limit
         await ComputeScheduler.shared.setLimit(jobs.count)
         let together = try await withThrowingTaskGroup(of: (String, [Int]).self) { group in
             for (n, q) in jobs {
-                let engine = engines[n]!, x = inputs[n]!
-                group.addTask { (n + q, try await engine.answer(.pixels(x), question: q, options: options).tokenIds) }
+                let engine = engines[n]!, x = input(n)
+                group.addTask { (n + q, try await engine.answer(x, question: q, options: options).tokenIds) }
             }
             var out: [String: [Int]] = [:]
             for try await (key, ids) in group { out[key] = ids }

@@ -83,14 +83,15 @@ public struct ModelDirectory: Sendable {
         }
     }
 
-    /// preprocessor_config.json, or a BLIP-style squash to `imageSize` when the directory has none.
+    /// The image processor's settings (`processor_config.json`'s `image_processor` section or
+    /// `preprocessor_config.json`), or a BLIP-style squash to `imageSize` when the directory has
+    /// neither.
     public func preprocessConfig(imageSize: Int) throws -> PreprocessConfig {
-        let file = url.appendingPathComponent("preprocessor_config.json")
-        if let data = FileManager.default.contents(atPath: file.path) {
+        if let (data, file) = try processorSettings(.image) {
             do {
                 return try PreprocessConfig.decode(json: data)
             } catch let e as DecodingError {
-                throw ConfigError(file: file.path, ConfigError.describe(e))
+                throw ConfigError(file: file, ConfigError.describe(e))
             }
         }
         var config = PreprocessConfig.blip
