@@ -48,6 +48,7 @@ bench: release $(PY)
 	benchmarks/media/run.sh
 	benchmarks/vision/run.sh
 	benchmarks/chat_template/run.sh
+	benchmarks/vlm/run.sh
 
 clean:
 	rm -rf .build

@@ -1,0 +1,227 @@
+"""Runs the timed part of the end-to-end VLM benchmark (benchmarks/vlm/run.sh calls it after the
+build, the models, the clip and the wait for a quiet machine) and writes results.json.
+
+Every measured request is a fresh process (`vidlm ask ... --json` or torch_bench.py) under
+/usr/bin/time (peak RSS, wall time); vidlm and transformers alternate run by run so drift in the
+machine's load hits both alike. Before a model's first timed run one untimed vidlm request
+(1 frame, 1 token) brings its weights into the page cache.
+
+    drive.py WORK RUNS OUT_JSON
+    env: VLM_ROWS (comma-separated row names, default all), VLM_RUNS_22B_F32 (runs for the 2.2B f32
+         rows, default RUNS), VLM_EXTRA_CORETYPE (default SkylakeX; "" skips the extra vidlm rows)
+"""
+from __future__ import annotations
+
+import hashlib
+import datetime
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+VIDLM = ROOT / ".build" / "release" / "vidlm"
+BENCH = ROOT / ".build" / "release" / "vidlm-bench"
+PY = ROOT / "tools" / ".venv" / "bin" / "python"
+THREADS = 2
+NEW_TOKENS = 32
+QUESTION = "Describe the video."
+MAIN_CORETYPE = "Haswell"
+ROWS = [
+    ("smolvlm2-256m-f32", "smolvlm", 8),
+    ("smolvlm2-256m-bf16", "smolvlm", 8),
+    ("smolvlm2-2.2b-f32", "smolvlm", 8),
+    ("smolvlm2-2.2b-bf16", "smolvlm", 8),
+    ("instructblipvideo-f32", "instructblipvideo", 4),
+]
+
+
+def loadavg() -> list[float]:
+    return [float(x) for x in pathlib.Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def log(msg: str) -> None:
+    print(f"[{datetime.datetime.now().strftime('%H:%M:%S')} load {loadavg()[0]:.2f}] {msg}", file=sys.stderr, flush=True)
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[str, int, float, float]:
+    """(stdout, peak RSS KB, wall seconds, load before) of one process under /usr/bin/time."""
+    before = loadavg()[0]
+    rss_file = pathlib.Path("/tmp/vidlm-vlm-bench-time")
+    full = ["/usr/bin/time", "-f", "%M %e", "-o", str(rss_file)] + cmd
+    proc = subprocess.run(full, env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"exit {proc.returncode}: {' '.join(cmd)}\n{proc.stderr[-4000:]}")
+    rss, wall = rss_file.read_text().split()[-2:]
+    return proc.stdout, int(rss), float(wall), before
+
+
+def vidlm_cmd(model: pathlib.Path, clip: pathlib.Path, frames: int, tokens: int) -> list[str]:
+    return [str(VIDLM), "ask", str(clip), QUESTION, "--model", str(model), "--frames", str(frames), "--json",
+            "--max-tokens", str(tokens)]
+
+
+def run_vidlm(model: pathlib.Path, clip: pathlib.Path, frames: int, coretype: str) -> dict:
+    env = {"VIDLM_THREADS": str(THREADS), "OPENBLAS_CORETYPE": coretype}
+    cmd = vidlm_cmd(model, clip, frames, NEW_TOKENS)
+    out, rss, wall, before = timed(cmd, env)
+    j = json.loads(out)
+    t = j["timings"]
+    ttft = t["decode"] + t["vision"] + t["bridge"] + t["prefill"]
+    n = len(j["token_ids"])
+    return {
+        "tool": "vidlm", "coretype": coretype, "command": " ".join(["VIDLM_THREADS=2", f"OPENBLAS_CORETYPE={coretype}"] + cmd),
+        "decode_seconds": t["decode"], "vision_seconds": t["vision"], "bridge_seconds": t["bridge"],
+        "prefill_seconds": t["prefill"], "ttft_seconds": ttft, "generation_seconds": t["generation"],
+        "tokens": n, "decode_tok_s": (n - 1) / t["generation"] if n > 1 and t["generation"] > 0 else 0.0,
+        "wall_seconds": wall, "load_seconds_est": wall - ttft - t["generation"], "peak_rss_kb": rss,
+        "prompt_tokens": len(j["prompt_token_ids"]), "prompt_token_ids": j["prompt_token_ids"],
+        "token_ids": j["token_ids"], "frame_indices": [f["index"] for f in j["frames"]],
+        "frame_seconds": [f["seconds"] for f in j["frames"]], "finish": j["finish"], "load_before": before,
+    }
+
+
+def run_torch(kind: str, model: pathlib.Path, media: pathlib.Path, frames: int) -> dict:
+    cmd = [str(PY), str(ROOT / "benchmarks" / "vlm" / "torch_bench.py"), kind, str(model), str(media), str(frames),
+           str(NEW_TOKENS), str(THREADS)]
+    out, rss, wall, before = timed(cmd, {"OPENBLAS_CORETYPE": MAIN_CORETYPE})
+    j = json.loads(out.strip().splitlines()[-1])
+    j.update({"peak_rss_kb_time": rss, "wall_seconds": wall, "load_before": before,
+              "command": " ".join(["OPENBLAS_CORETYPE=" + MAIN_CORETYPE] + cmd)})
+    return j
+
+
+def openblas_corename(coretype: str | None) -> str:
+    code = ("import ctypes; l = ctypes.CDLL('libopenblas.so.0'); l.openblas_get_corename.restype = ctypes.c_char_p; "
+            "print(l.openblas_get_corename().decode())")
+    env = dict(os.environ)
+    env.pop("OPENBLAS_CORETYPE", None)
+    if coretype:
+        env["OPENBLAS_CORETYPE"] = coretype
+    try:
+        return subprocess.run(["python3", "-c", code], env=env, capture_output=True, text=True, timeout=60).stdout.strip()
+    except Exception as e:  # noqa: BLE001
+        return f"unknown ({e})"
+
+
+def machine() -> dict:
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "Sources", "Package.swift"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    swift = subprocess.run(["/opt/swift/usr/bin/swift", "--version"], capture_output=True, text=True).stdout.splitlines()
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "avx512f": "avx512f" in flags, "avx512_bf16": "avx512_bf16" in flags,
+        "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "kernel": platform.release(), "git_head": git, "sources_modified_in_worktree": bool(dirty),
+        "swift": swift[0] if swift else "?",
+        "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE", "unset"),
+        "openblas_core_env": openblas_corename(os.environ.get("OPENBLAS_CORETYPE")),
+        "openblas_core_unset": openblas_corename(None),
+        "openblas_core_main": openblas_corename(MAIN_CORETYPE),
+    }
+
+
+def peaks(extra: str) -> dict:
+    out = {"vidlm_sgemm": {}}
+    for coretype in [MAIN_CORETYPE] + ([extra] if extra else []):
+        env = {**os.environ, "OPENBLAS_CORETYPE": coretype, "VIDLM_THREADS": str(THREADS)}
+        r = subprocess.run([str(BENCH), "sgemm", "--repeat", "5"], env=env, capture_output=True, text=True, cwd=ROOT)
+        out["vidlm_sgemm"][coretype] = json.loads(r.stdout) if r.returncode == 0 else {"error": r.stderr[-500:]}
+    r = subprocess.run([str(PY), str(ROOT / "benchmarks" / "vlm" / "peak.py"), str(THREADS), "5"],
+                       capture_output=True, text=True, cwd=ROOT)
+    out["torch"] = json.loads(r.stdout) if r.returncode == 0 else {"error": r.stderr[-500:]}
+    return out
+
+
+def compact(row: dict) -> None:
+    """Prompt ids are kept once per row (as a hash per run) with whether every run of both tools saw the same."""
+    runs = row.get("vidlm", []) + row.get("transformers", []) + row.get("vidlm_extra", [])
+    hashes = set()
+    for r in runs:
+        ids = r.pop("prompt_token_ids", None)
+        if ids is not None:
+            r["prompt_ids_sha1"] = hashlib.sha1(json.dumps(ids).encode()).hexdigest()
+            hashes.add(r["prompt_ids_sha1"])
+            row.setdefault("prompt_token_ids", " ".join(map(str, ids)))
+    row["same_prompt_ids_all_runs"] = len(hashes) == 1 if hashes else None
+
+
+def weights_bytes(model: pathlib.Path) -> int:
+    return sum(f.stat().st_size for f in model.glob("*.safetensors"))
+
+
+def main(work: pathlib.Path, runs: int, out_path: pathlib.Path) -> None:
+    clip = work / "clip.mp4"
+    frames4 = work / "frames4"
+    wanted = [r for r in os.environ.get("VLM_ROWS", "").split(",") if r]
+    runs_22b_f32 = int(os.environ.get("VLM_RUNS_22B_F32", runs))
+    extra = os.environ.get("VLM_EXTRA_CORETYPE", "SkylakeX")
+    results = {
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "loadavg_start": loadavg(), "threads": THREADS, "new_tokens": NEW_TOKENS, "question": QUESTION,
+        "main_coretype": MAIN_CORETYPE, "extra_coretype": extra or None, "runs": runs,
+        "clip": str(clip.relative_to(ROOT)),
+        "clip_probe": json.loads(subprocess.run([str(VIDLM), "probe", str(clip)], capture_output=True, text=True).stdout),
+        "frames4": json.loads((frames4 / "frames.json").read_text()),
+        "machine": machine(), "rows": [],
+    }
+    log("GEMM peak probes")
+    results["peaks"] = peaks(extra)
+    for name, kind, frames in ROWS:
+        if wanted and name not in wanted:
+            continue
+        model = work / name
+        row = {"name": name, "kind": kind, "frames": frames, "model": str(model.relative_to(ROOT))}
+        results["rows"].append(row)
+        if not (model / "config.json").exists():
+            row["skipped"] = f"{model} was not written (see make_models.py / disk space)"
+            continue
+        row["weights_bytes"] = weights_bytes(model)
+        row["config"] = json.loads((model / "config.json").read_text())
+        media = clip if kind == "smolvlm" else frames4
+        n = runs_22b_f32 if name == "smolvlm2-2.2b-f32" else runs
+        row["runs"] = n
+        try:
+            log(f"{name}: warm-up (untimed vidlm, 1 frame, 1 token)")
+            subprocess.run(vidlm_cmd(model, clip, 1, 1), env={**os.environ, "VIDLM_THREADS": str(THREADS),
+                                                               "OPENBLAS_CORETYPE": MAIN_CORETYPE},
+                           capture_output=True, check=True, cwd=ROOT)
+        except subprocess.CalledProcessError as e:
+            row["vidlm_error"] = {"command": " ".join(vidlm_cmd(model, clip, frames, NEW_TOKENS)),
+                                  "stderr": e.stderr.decode(errors="replace")[-2000:]}
+            log(f"{name}: vidlm failed: {row['vidlm_error']['stderr'].strip()}")
+        row["vidlm"], row["transformers"], row["vidlm_extra"] = [], [], []
+        for i in range(n):
+            if "vidlm_error" not in row:
+                log(f"{name}: vidlm run {i + 1}/{n}")
+                try:
+                    row["vidlm"].append(run_vidlm(model, clip, frames, MAIN_CORETYPE))
+                except RuntimeError as e:
+                    row["vidlm_error"] = {"stderr": str(e)[-3000:]}
+                    log(f"{name}: vidlm failed: {e}")
+            log(f"{name}: transformers run {i + 1}/{n}")
+            try:
+                row["transformers"].append(run_torch(kind, model, media, frames))
+            except RuntimeError as e:
+                row["transformers_error"] = {"stderr": str(e)[-3000:]}
+                log(f"{name}: transformers failed: {e}")
+                break
+        if extra and "vidlm_error" not in row:
+            for i in range(n):
+                log(f"{name}: vidlm ({extra}) run {i + 1}/{n}")
+                row["vidlm_extra"].append(run_vidlm(model, clip, frames, extra))
+        compact(row)
+        out_path.write_text(json.dumps(results, indent=1) + "\n")
+    results["loadavg_end"] = loadavg()
+    results["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    out_path.write_text(json.dumps(results, indent=1) + "\n")
+    log(f"wrote {out_path}")
+
+
+if __name__ == "__main__":
+    main(pathlib.Path(sys.argv[1]).resolve(), int(sys.argv[2]), pathlib.Path(sys.argv[3]).resolve())
