@@ -2,7 +2,7 @@
 SWIFT ?= swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: deps demo test build release bench fixtures clean
+.PHONY: deps demo test build release bench fixtures clean install install-files uninstall
 
 deps:
 	@scripts/install-deps.sh
@@ -23,7 +23,31 @@ demo: release
 test: deps
 	$(SWIFT) build --product vidlm
 	Tests/cli/bad_inputs.sh .build/debug/vidlm
+	Tests/cli/install.sh .build/debug/vidlm
 	$(SWIFT) test
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: a release build, then the binary into $(PREFIX)/bin
+# and the built-in model into $(PREFIX)/share/vidlm/models/vidlm-shapes, where the binary looks for
+# it (../share/vidlm/models beside its real path; docs/cli.md lists every place it looks).
+# install-files does the copying alone (VIDLM_BIN picks the binary; Tests/cli/install.sh uses it).
+PREFIX ?= /usr/local
+DESTDIR ?=
+VIDLM_BIN ?= .build/release/vidlm
+MODEL_FILES := $(wildcard models/vidlm-shapes/*.json) models/vidlm-shapes/model.safetensors models/vidlm-shapes/MODEL_CARD.md
+INSTALL_MODEL_DIR = $(DESTDIR)$(PREFIX)/share/vidlm/models/vidlm-shapes
+
+install: release
+	@$(MAKE) --no-print-directory install-files
+
+install-files:
+	install -d "$(DESTDIR)$(PREFIX)/bin" "$(INSTALL_MODEL_DIR)"
+	install -m 755 "$(VIDLM_BIN)" "$(DESTDIR)$(PREFIX)/bin/vidlm"
+	install -m 644 $(MODEL_FILES) "$(INSTALL_MODEL_DIR)/"
+
+uninstall:
+	rm -f "$(DESTDIR)$(PREFIX)/bin/vidlm"
+	rm -rf "$(INSTALL_MODEL_DIR)"
+	rmdir "$(DESTDIR)$(PREFIX)/share/vidlm/models" "$(DESTDIR)$(PREFIX)/share/vidlm" 2>/dev/null || true
 
 # Regenerates every committed fixture (Python tools + ffmpeg; never needed by CI).
 PY := tools/.venv/bin/python

@@ -7,7 +7,7 @@ import VidLMTensor
 
 /// Options shared by ask, caption and image.
 struct AnswerOptions: ParsableArguments {
-    @Option(help: "Model directory (default: $VIDLM_MODEL, else the embedded model).")
+    @Option(help: "Model directory (default: $VIDLM_MODEL, else the built-in demo model vidlm-shapes; see docs/cli.md).")
     var model: String?
 
     @Option(help: "Frames to sample uniformly (default: the model's; with --fps, the maximum).")
@@ -23,10 +23,19 @@ struct AnswerOptions: ParsableArguments {
     @Option(help: "A safetensors file with pixel_values [T, 3, H, W] to use instead of decoding the media.")
     var pixels: String?
 
-    func askOptions(stillImage: Bool) throws -> AskOptions {
+    @Option(help: "Penalty > 1 for tokens already seen (default: the model's generation_config.json, else 1).")
+    var repetitionPenalty: Float?
+
+    func askOptions(stillImage: Bool, directory: URL) throws -> AskOptions {
         if let frames, frames < 1 { throw CLIError(message: "--frames must be at least 1.") }
+        if let repetitionPenalty, !(repetitionPenalty > 0 && repetitionPenalty.isFinite) {
+            throw CLIError(message: "--repetition-penalty must be positive.")
+        }
+        let defaults = try GenerationDefaults.load(directory: directory)
+        let parameters = try sampling.parameters(repetitionPenalty: repetitionPenalty ?? defaults.repetitionPenalty ?? 1,
+                                                 badWordsIds: defaults.badWordsIds ?? [])
         return AskOptions(frames: frames, fps: range.fps, start: range.start, end: range.end, keyframes: range.keyframes,
-                          stillImage: stillImage, generation: try sampling.parameters())
+                          stillImage: stillImage, generation: parameters)
     }
 }
 
@@ -52,8 +61,9 @@ func answer(media: String?, question: String?, options: AnswerOptions, stillImag
         guard (media == nil) != (options.pixels == nil) else {
             throw CLIError(message: "Give either a media file or --pixels, not both.")
         }
-        let askOptions = try options.askOptions(stillImage: stillImage)
-        let directory = try ModelLocation.resolve(options.model)
+        let resolved = try ModelLocation.resolveModel(options.model)
+        let directory = resolved.url
+        let askOptions = try options.askOptions(stillImage: stillImage, directory: directory)
         if let question, question.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw CLIError(message: "The question is empty.")
         }
@@ -61,6 +71,7 @@ func answer(media: String?, question: String?, options: AnswerOptions, stillImag
         try await withInterruptCancellation {
             let engine = try await Engine.load(directory: directory)
             let out = FileHandle.standardOutput, err = FileHandle.standardError
+            if resolved.isBuiltIn && !options.json { err.writeIfTerminal(ModelLocation.builtInNotice) }
             var wroteText = false
             var result: AskResult?
             for try await event in engine.ask(input, question: question, options: askOptions) {

@@ -31,12 +31,12 @@ struct SamplingParameterOptions: ParsableArguments {
     var seed: UInt64 = 0
 
     /// The generation parameters, checked, with one sentence per bad value.
-    func parameters(topK: Int = 0, repetitionPenalty: Float = 1) throws -> GenerationParameters {
+    func parameters(topK: Int = 0, repetitionPenalty: Float = 1, badWordsIds: [[Int]] = []) throws -> GenerationParameters {
         if maxTokens < 1 { throw CLIError(message: "--max-tokens must be at least 1.") }
         if !(temperature >= 0) || !temperature.isFinite { throw CLIError(message: "--temperature must be 0 (greedy) or positive.") }
         if !(topP > 0 && topP <= 1) { throw CLIError(message: "--top-p must be in (0, 1].") }
         let parameters = GenerationParameters(maxNewTokens: maxTokens, temperature: temperature, topK: topK, topP: topP,
-                                              repetitionPenalty: repetitionPenalty, seed: seed)
+                                              repetitionPenalty: repetitionPenalty, badWordsIds: badWordsIds, seed: seed)
         try parameters.validate()
         return parameters
     }

@@ -165,5 +165,64 @@ else
   failed=$((failed + 1)); echo "FAIL: frames good path"
 fi
 rm -rf "$work/out"
+
+# The built-in model when the binary lives outside the checkout (issue 22). Copied alone, with no
+# model anywhere (HOME, XDG dirs and VIDLM_MODEL pointed away): one sentence that lists where it
+# looked and what to do. With the model under $XDG_DATA_HOME: the demo answer, and nothing on a
+# stderr that is not a terminal.
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+mkdir -p "$work/m-bin/bin" "$work/m-bin/home" "$work/m-bin/data/vidlm/models"
+cp "$vidlm" "$work/m-bin/bin/vidlm"
+copied() { (cd "$work/m-bin" && env -u VIDLM_MODEL -u XDG_DATA_HOME HOME="$work/m-bin/home" XDG_DATA_DIRS="$work/m-bin/none" "$@"); }
+copied "$work/m-bin/bin/vidlm" ask "$repo/samples/world/sequence.mp4" "what happens" >"$work/stdout" 2>"$work/stderr"
+rc=$?
+looked=yes
+for where in "$work/m-bin/bin/models/vidlm-shapes" "$work/m-bin/share/vidlm/models/vidlm-shapes" \
+             "$work/m-bin/home/.local/share/vidlm/models/vidlm-shapes" "$work/m-bin/none/vidlm/models/vidlm-shapes" \
+             "make install" "~/.local/share/vidlm/models/" "--model DIR"; do
+  grep -qF -- "$where" "$work/stderr" || looked="no ($where)"
+done
+if [ "$rc" -eq 1 ] && [ "$(wc -l <"$work/stderr")" -eq 1 ] && [ ! -s "$work/stdout" ] && [ "$looked" = yes ]; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); echo "FAIL: copied binary without a model (exit $rc, lists the places: $looked): $(head -c 600 "$work/stderr")"
+fi
+ln -s "$repo/models/vidlm-shapes" "$work/m-bin/data/vidlm/models/vidlm-shapes"
+demo="the blue square appears, then the triangle changes colour from red to yellow."
+copied env XDG_DATA_HOME="$work/m-bin/data" "$work/m-bin/bin/vidlm" ask "$repo/samples/world/sequence.mp4" "what happens" \
+  >"$work/stdout" 2>"$work/stderr"
+rc=$?
+if [ "$rc" -eq 0 ] && [ "$(cat "$work/stdout")" = "$demo" ] && [ ! -s "$work/stderr" ]; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); echo "FAIL: copied binary with the model in XDG_DATA_HOME (exit $rc): $(head -c 300 "$work/stdout") $(head -c 300 "$work/stderr")"
+fi
+# A model's generation_config.json that the engine cannot use: one sentence naming the file.
+mkdir -p "$work/m-gen"
+cp "$vidlm_tiny"/config.json "$vidlm_tiny"/model.safetensors "$vidlm_tiny"/tokenizer.json "$work/m-gen/"
+echo '{"bad_words_ids": [[5], []]}' > "$work/m-gen/generation_config.json"
+expect_error "generation config with an empty bad word" ask "$clip" "what happens?" --model "$work/m-gen"
+echo '{"repetition_penalty": "high"}' > "$work/m-gen/generation_config.json"
+expect_error "generation config with a wrong type" ask "$clip" "what happens?" --model "$work/m-gen"
+echo '{"repetition_penalty": 1.0, "bad_words_ids": [[5]]' > "$work/m-gen/generation_config.json"
+expect_error "generation config that is not JSON" ask "$clip" "what happens?" --model "$work/m-gen"
+expect_error "ask bad --repetition-penalty" ask "$clip" "what happens?" --model "$vidlm_tiny" --repetition-penalty 0
+# On a terminal the built-in model says once what it is; never with --json, never with --model.
+if command -v script >/dev/null; then
+  notice="built-in demo model"
+  on_tty() { script -qec "$1" /dev/null </dev/null 2>/dev/null | tr -d '\r'; }
+  q="$repo/samples/world/sequence.mp4 'what happens'"
+  plain=$(on_tty "env -u VIDLM_MODEL XDG_DATA_HOME='$work/m-bin/data' '$vidlm' ask $q")
+  json=$(on_tty "env -u VIDLM_MODEL XDG_DATA_HOME='$work/m-bin/data' '$vidlm' ask $q --json")
+  named=$(on_tty "'$vidlm' ask $q --model '$repo/models/vidlm-shapes'")
+  if [ "$(grep -c "$notice" <<<"$plain")" -eq 1 ] && grep -qF "$demo" <<<"$plain" \
+     && ! grep -q "$notice" <<<"$json" && grep -q '"answer"' <<<"$json" \
+     && ! grep -q "$notice" <<<"$named" && grep -qF "$demo" <<<"$named"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); echo "FAIL: built-in model notice on a terminal: $(head -c 400 <<<"$plain")"
+  fi
+fi
+rm -rf "$work"/m-*
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,5 +1,5 @@
-/// How to pick tokens and when to stop. transformers' semantics: the repetition penalty applies
-/// in every mode; temperature, top-k and top-p (in that order) only when sampling.
+/// How to pick tokens and when to stop. transformers' semantics: the repetition penalty and the
+/// bad-words ban apply in every mode; temperature, top-k and top-p (in that order) only when sampling.
 public struct GenerationParameters: Sendable, Equatable {
     /// Tokens to generate at most (stop tokens not counted; they are not emitted).
     public var maxNewTokens: Int
@@ -13,6 +13,9 @@ public struct GenerationParameters: Sendable, Equatable {
     /// > 1 discourages tokens already in the prompt or the output (CTRL / transformers:
     /// positive logits divided, negative ones multiplied). 1: off.
     public var repetitionPenalty: Float
+    /// Token sequences never generated (transformers' `bad_words_ids`): a one-id entry is never
+    /// chosen; a longer one bans its last id where the ids before it end the prompt ids + output.
+    public var badWordsIds: [[Int]]
     /// Seed of the sampler's random numbers: the same seed, model, prompt and parameters give the
     /// same tokens.
     public var seed: UInt64
@@ -22,12 +25,14 @@ public struct GenerationParameters: Sendable, Equatable {
     public var prefillChunkSize: Int
 
     public init(maxNewTokens: Int = 64, temperature: Float = 0, topK: Int = 0, topP: Float = 1,
-                repetitionPenalty: Float = 1, seed: UInt64 = 0, stopTokenIds: [Int]? = nil, prefillChunkSize: Int = 128) {
+                repetitionPenalty: Float = 1, badWordsIds: [[Int]] = [], seed: UInt64 = 0, stopTokenIds: [Int]? = nil,
+                prefillChunkSize: Int = 128) {
         self.maxNewTokens = maxNewTokens
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
         self.repetitionPenalty = repetitionPenalty
+        self.badWordsIds = badWordsIds
         self.seed = seed
         self.stopTokenIds = stopTokenIds
         self.prefillChunkSize = prefillChunkSize
@@ -45,6 +50,7 @@ public struct GenerationParameters: Sendable, Equatable {
         guard topK >= 0 else { throw bad("top-k must be 0 (off) or positive, got \(topK)") }
         guard topP > 0, topP <= 1 else { throw bad("top-p must be in (0, 1], got \(topP)") }
         guard repetitionPenalty > 0, repetitionPenalty.isFinite else { throw bad("repetition penalty must be positive, got \(repetitionPenalty)") }
+        guard badWordsIds.allSatisfy({ !$0.isEmpty }) else { throw bad("bad words must not be empty sequences") }
         guard prefillChunkSize > 0 else { throw bad("prefill chunk size must be positive, got \(prefillChunkSize)") }
     }
 }

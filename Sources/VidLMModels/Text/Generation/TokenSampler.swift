@@ -1,7 +1,7 @@
 import Foundation
 
-/// Picks the next token from logits as transformers' `generate` does: repetition penalty, then
-/// (sampling only) temperature, top-k, top-p, softmax and a draw from the seeded generator;
+/// Picks the next token from logits as transformers' `generate` does: repetition penalty, bad
+/// words, then (sampling only) temperature, top-k, top-p, softmax and a draw from the seeded generator;
 /// greedy takes the first index of the maximum (`torch.argmax`).
 public struct TokenSampler: Sendable {
     public let parameters: GenerationParameters
@@ -13,7 +13,7 @@ public struct TokenSampler: Sendable {
     }
 
     /// The next token for `logits` (one row of the vocabulary), given the ids seen so far
-    /// (`context`: prompt and generated, for the repetition penalty). Nil when the logits hold
+    /// (`context`: prompt and generated, for the repetition penalty and bad words). Nil when the logits hold
     /// Inf/NaN.
     public mutating func next(logits: [Float], context: [Int]) -> Int? {
         var scores = logits
@@ -24,6 +24,9 @@ public struct TokenSampler: Sendable {
                 let s = scores[id]
                 scores[id] = s < 0 ? s * penalty : s / penalty
             }
+        }
+        for word in parameters.badWordsIds where context.suffix(word.count - 1).elementsEqual(word.dropLast()) {
+            if let banned = word.last, banned >= 0, banned < scores.count { scores[banned] = -.infinity }
         }
         if parameters.isGreedy { return Self.argmax(scores) }
 
