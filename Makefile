@@ -76,3 +76,14 @@ bench: release $(PY)
 
 clean:
 	rm -rf .build
+
+# Coverage-guided fuzzing (docs/fuzzing.md): builds the libFuzzer + ASan targets of Fuzz/ and runs
+# each for FUZZ_SECONDS (libFuzzer -max_total_time), FUZZ_JOBS at a time, then prints execs,
+# coverage and crashes per target; exits non-zero if any target crashed, leaked or hung.
+# FUZZ_TARGETS picks some (safetensors shard-index config tokenizer-json tokenizer-text manifest media).
+FUZZ_SECONDS ?= 600
+FUZZ_JOBS ?= 1
+FUZZ_TARGETS ?=
+.PHONY: fuzz
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) Fuzz/run.sh $(FUZZ_TARGETS)
