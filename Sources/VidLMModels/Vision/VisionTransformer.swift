@@ -1,7 +1,9 @@
 import VidLMTensor
 
-/// The shared vision core: one ViT for BLIP-2's EVA and for CLIP, weights kept as f32
-/// (bf16/f16 checkpoints are widened once at load; the GEMMs run in f32 through OpenBLAS).
+/// The shared vision core: one ViT for BLIP-2's EVA, CLIP and SigLIP. Projection weights stay in
+/// their stored dtype (`Linear`): f32 through OpenBLAS, bf16 through the AVX-512 BF16 GEMM where
+/// the CPU has it (activations rounded to bf16 at each product, f32 sums — PyTorch's bf16
+/// matmul) or widened block by block; norms, attention and activations are f32.
 ///
 /// Outputs follow transformers: `hiddenStates[0]` is the embedding output (after CLIP's
 /// `pre_layrnorm`), `hiddenStates[i]` the output of layer i; `lastHiddenState` is the last layer
@@ -66,7 +68,7 @@ public struct VisionTransformer: Sendable {
             let qkv: [Linear], out: Linear
             switch config.kind {
             case .eva:
-                let qkvWeight = try weights.take(l("self_attn.qkv.weight"), shape: [3 * d, d]).toF32()
+                let qkvWeight = TextForward.matrix(try weights.take(l("self_attn.qkv.weight"), shape: [3 * d, d]))
                 let qkvBias: Tensor?
                 if config.qkvBias {
                     // transformers ≥ 5 stores the fused bias; older checkpoints q_bias + v_bias.
@@ -81,14 +83,14 @@ public struct VisionTransformer: Sendable {
                     qkvBias = nil
                 }
                 qkv = [Linear(weight: qkvWeight, bias: qkvBias)]
-                out = try Linear(weights, l("self_attn.projection"), input: d, output: d, widen: true)
+                out = try Linear(weights, l("self_attn.projection"), input: d, output: d)
             case .clip, .siglip:
-                qkv = try ["q_proj", "k_proj", "v_proj"].map { try Linear(weights, l("self_attn.\($0)"), input: d, output: d, widen: true) }
-                out = try Linear(weights, l("self_attn.out_proj"), input: d, output: d, widen: true)
+                qkv = try ["q_proj", "k_proj", "v_proj"].map { try Linear(weights, l("self_attn.\($0)"), input: d, output: d) }
+                out = try Linear(weights, l("self_attn.out_proj"), input: d, output: d)
             }
             let inter = config.intermediateSize
-            let mlp = FeedForward(up: try Linear(weights, l("mlp.fc1"), input: d, output: inter, widen: true),
-                                  down: try Linear(weights, l("mlp.fc2"), input: inter, output: d, widen: true),
+            let mlp = FeedForward(up: try Linear(weights, l("mlp.fc1"), input: d, output: inter),
+                                  down: try Linear(weights, l("mlp.fc2"), input: inter, output: d),
                                   activation: activation)
             layers.append(Layer(
                 block: PreNormBlock(attentionNorm: try LayerNorm(weights, l("layer_norm1"), width: d, eps: config.layerNormEps),
