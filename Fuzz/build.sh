@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets (libFuzzer + ASan) into ../.build-fuzz/$FUZZ_CONFIG (release by default:
-# optimized code keeps every precondition and overflow check, and runs 2-4x more inputs per second
+# optimized code keeps every precondition and overflow check, and runs 1.5-4x more inputs per second
 # than debug under ASan); retries when a source of the main package changes during the build.
 set -uo pipefail
 cd "$(dirname "$0")"

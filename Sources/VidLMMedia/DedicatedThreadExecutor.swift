@@ -12,8 +12,12 @@ public final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable 
     private var stopping = false
 
     public init(name: String) {
-        let thread = Thread { [self] in runLoop() }
-        thread.name = name
+        let thread = Thread { [self] in
+            // Set from inside: on Linux, Foundation names the OS thread only for the current
+            // thread (otherwise it inherits the name of whichever thread created it).
+            Thread.current.name = name
+            runLoop()
+        }
         thread.stackSize = 8 << 20
         thread.start()
     }

@@ -95,30 +95,36 @@ public enum FuzzSupport {
         done.wait()
     }
 
-    /// How many threads of this process have `name` (Linux: /proc/self/task/*/comm).
+    /// How many threads of this process are named `name` (Linux: /proc/self/task/*/comm).
     public static func threadCount(named name: String) -> Int {
         guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return 0 }
-        var n = 0
-        for task in tasks {
-            let fd = open("/proc/self/task/\(task)/comm", O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { continue }  // the thread ended meanwhile
-            var buffer = [UInt8](repeating: 0, count: 64)
-            let got = read(fd, &buffer, buffer.count)
-            close(fd)
-            if got > 0, String(decoding: buffer[..<got], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == name {
-                n += 1
-            }
-        }
-        return n
+        return tasks.filter { comm("/proc/self/task/\($0)/comm") == name }.count
+    }
+
+    private static func comm(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }  // the thread ended meanwhile
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let got = read(fd, &buffer, buffer.count)
+        guard got > 0 else { return nil }
+        return String(decoding: buffer[..<got], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Waits until no thread named `name` is left; traps after `timeout` seconds (a thread that
-    /// outlives its owner is a leak). Also makes leak checks deterministic: a thread that is still
-    /// exiting holds per-thread data LeakSanitizer can no longer see.
+    /// outlives its work is a leak). This also keeps leak checks exact: a thread that is still
+    /// exiting holds per-thread data (CoreFoundation's TSD table) LeakSanitizer no longer sees.
     public static func waitForThreadsToEnd(named name: String, timeout: Double = 5) {
         let deadline = Date().addingTimeInterval(timeout)
-        while threadCount(named: name) > 0 {
-            if Date() > deadline { fatalError("fuzz: \(threadCount(named: name)) '\(name)' thread(s) still running \(timeout) s after their work ended") }
+        var waited = 0
+        while true {
+            let n = threadCount(named: name)
+            if n == 0 {
+                if waited > 0 { note("waited \(waited) × 200 µs for '\(name)' threads to end") }
+                return
+            }
+            if Date() > deadline { fatalError("fuzz: \(n) '\(name)' thread(s) still running \(timeout) s after their work ended") }
+            waited += 1
             usleep(200)
         }
     }

@@ -55,6 +55,7 @@ public func fuzzMedia(_ bytes: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                 precondition(got <= planned.count, "more frames than planned")
                 FuzzSupport.note("\(got) of \(planned.count) frames")
             } catch {
+                precondition(error is MediaError, "frames threw \(type(of: error)): \(error)")
                 FuzzSupport.note("frames: \(error)")
             }
         }
@@ -64,7 +65,8 @@ public func fuzzMedia(_ bytes: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
         _ = try? await decoder.timeline(forceScan: true)
     }
-    // Every decoder (and so its thread) must be gone once the work is done.
+    // Every decoder must be gone once the work is done, and so its thread (DedicatedThreadExecutor
+    // names it; libav's decoding threads inherit the name).
     FuzzSupport.waitForThreadsToEnd(named: "vidlm-media")
     return 0
 }
