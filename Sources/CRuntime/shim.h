@@ -12,4 +12,13 @@ static inline void vidlm_keep_freed_memory(void) {
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif
 }
+
+// The opposite, for commands that only stream frames (no tensors): blocks over 128 KiB are
+// mapped and returned when freed, so a long export's RSS stays near what is live (glibc's
+// growing default threshold otherwise fragments the heap by tens of MiB over many frames).
+static inline void vidlm_return_freed_memory(void) {
+#if defined(__linux__) && defined(M_MMAP_THRESHOLD)
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
+}
 #endif

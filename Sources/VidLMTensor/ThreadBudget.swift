@@ -36,6 +36,14 @@ public enum ThreadBudget {
     /// system time); keeping freed blocks in the heap removes that.
     public static func configureRuntime() { _ = runtimeConfigured }
 
+    /// Heap settings for commands that stream decoded frames and build no tensors (`vidlm
+    /// frames`): freed large blocks go back to the kernel, so RSS does not creep up with the
+    /// number of frames written (measured in docs/benchmarks/long.md). Not for model work, which
+    /// `configureRuntime` tunes the other way.
+    public static func configureStreamingRuntime() {
+        vidlm_return_freed_memory()
+    }
+
     private static let runtimeConfigured: Bool = {
         vidlm_keep_freed_memory()
         return true

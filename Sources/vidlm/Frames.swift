@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VidLMMedia
+import VidLMTensor
 
 struct Frames: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,6 +27,7 @@ struct Frames: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let request = try sampling.request(size: try parseSize(size))
+            ThreadBudget.configureStreamingRuntime()
             try await withInterruptCancellation {
                 let decoder = try await MediaDecoder.open(media)
                 _ = try await decoder.plan(request)  // validates the request before any output exists
