@@ -41,6 +41,15 @@ final class VisionConfigTests: XCTestCase {
         XCTAssertEqual(i.modelType, "instructblipvideo_vision_model")
     }
 
+    /// SigLIP-SO400M's 384 px in 14 px patches (SmolVLM2-2.2B): 27 × 27 patches, no class token.
+    func testSigLIPSizesThatAreNotMultiples() throws {
+        let (c, prefix) = try decode(#"{"model_type": "smolvlm", "vision_config": {"image_size": 384, "patch_size": 14, "hidden_size": 1152, "num_attention_heads": 16}}"#)
+        XCTAssertEqual(c.kind, .siglip)
+        XCTAssertEqual(prefix, "model.vision_model.")
+        XCTAssertEqual(c.patchesPerSide, 27)
+        XCTAssertEqual(c.tokenCount, 729)
+    }
+
     func testBadConfigsFailWithOneSentence() {
         fails("not json", containing: "not valid JSON")
         fails(#"{"hidden_size": 8}"#, containing: "'model_type' is missing")

@@ -100,13 +100,17 @@ public struct VisionConfig: Codable, Sendable, Equatable {
         try check(numAttentionHeads > 0 && hiddenSize % numAttentionHeads == 0, .numAttentionHeads,
                   "must divide hidden_size \(hiddenSize)")
         try check(patchSize > 0, .patchSize, "must be positive")
-        try check(imageSize >= patchSize && imageSize % patchSize == 0, .imageSize,
+        // SigLIP towers publish sizes that are not multiples (SO400M: 384 px in 14 px patches,
+        // 27 × 27, as SmolVLM2-2.2B uses): their 'valid' patch convolution drops the remainder.
+        // EVA and CLIP checkpoints always divide evenly, so anything else there is a mistake.
+        try check(imageSize >= patchSize && (kind == .siglip || imageSize % patchSize == 0), .imageSize,
                   "must be a multiple of patch_size \(patchSize)")
         try check(numChannels > 0, .numChannels, "must be positive")
         try check(Activation(configName: hiddenAct) != nil, .hiddenAct, "unsupported activation '\(hiddenAct)'")
         try check(layerNormEps > 0, .layerNormEps, "must be positive")
     }
 
+    /// Patches per side of the image (a remainder narrower than a patch is not covered).
     public var patchesPerSide: Int { imageSize / patchSize }
     /// Whether the tower prepends a class token (EVA, CLIP; SigLIP has none).
     public var hasClassToken: Bool { kind != .siglip }
