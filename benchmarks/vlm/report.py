@@ -117,6 +117,8 @@ def summarize(runs: list[dict], tool: str) -> dict | None:
         "all_ttft": [r["ttft_seconds"] for r in runs],
         "all_decode": [r["decode_tok_s"] for r in runs],
         "load_before": [r.get("load_before") for r in runs],
+        "other_cores": max((r.get("other_cores_during") or 0.0) for r in runs),
+        "all_quiet": all(r.get("quiet", True) and (r.get("other_cores_during") or 0.0) <= 0.15 for r in runs),
     }
     if tool == "transformers":
         s["media"] = med([r["processor_seconds"] for r in runs])
@@ -155,14 +157,14 @@ def main(path: str) -> None:
     out.append("")
     out.append("| model | tool | OpenBLAS core | runs | TTFT s | vs transformers | media s | vision s | bridge s | prefill s "
                "| compute GFLOP/s | % of dtype peak | decode tok/s | vs transformers | tokens | peak RSS GiB | RSS limit GiB "
-               "| load s |")
-    out.append("|" + "---|" * 18)
+               "| load s | others' CPU (max) |")
+    out.append("|" + "---|" * 19)
     goals = []
     notes = []
     for row in res["rows"]:
         name = row["name"]
         if row.get("skipped"):
-            out.append(f"| {name} | – | – | – | skipped: {row['skipped']} |" + " |" * 13)
+            out.append(f"| {name} | – | – | – | skipped: {row['skipped']} |" + " |" * 14)
             continue
         cfg = row["config"]
         dtype = dtype_of(row)
@@ -199,7 +201,7 @@ def main(path: str) -> None:
                        f"{fmt(tt, '.2f')}{'×' if tt else ''} | {s['media']:.2f} | {s['vision']:.2f} | {s['bridge']:.3f} | "
                        f"{s['prefill']:.2f} | {fmt(g, '.0f')} | {fmt(f * 100 if f is not None else None, '.0f')} % | "
                        f"{s['decode_tok_s']:.2f} | {fmt(dd, '.2f')}{'×' if dd else ''} | {toks} | {s['rss']:.2f} | "
-                       f"{limit:.2f} | {fmt(s['load'], '.1f')} |")
+                       f"{limit:.2f} | {fmt(s['load'], '.1f')} | {s['other_cores']:.2f}{'' if s['all_quiet'] else ' (noisy)'} |")
             if label == "vidlm" and t:
                 target = 0.5 if (tf is not None and tf < 0.6) else 0.8
                 ok_t = tt <= target
