@@ -157,14 +157,14 @@ def main(path: str) -> None:
     out.append("")
     out.append("| model | tool | OpenBLAS core | runs | TTFT s | vs transformers | media s | vision s | bridge s | prefill s "
                "| compute GFLOP/s | % of dtype peak | decode tok/s | vs transformers | tokens | peak RSS GiB | RSS limit GiB "
-               "| load s | others' CPU (max) |")
-    out.append("|" + "---|" * 19)
+               "| load s | wall s | others' CPU (max) |")
+    out.append("|" + "---|" * 20)
     goals = []
     notes = []
     for row in res["rows"]:
         name = row["name"]
         if row.get("skipped"):
-            out.append(f"| {name} | – | – | – | skipped: {row['skipped']} |" + " |" * 14)
+            out.append(f"| {name} | – | – | – | skipped: {row['skipped']} |" + " |" * 15)
             continue
         cfg = row["config"]
         dtype = dtype_of(row)
@@ -201,7 +201,7 @@ def main(path: str) -> None:
                        f"{fmt(tt, '.2f')}{'×' if tt else ''} | {s['media']:.2f} | {s['vision']:.2f} | {s['bridge']:.3f} | "
                        f"{s['prefill']:.2f} | {fmt(g, '.0f')} | {fmt(f * 100 if f is not None else None, '.0f')} % | "
                        f"{s['decode_tok_s']:.2f} | {fmt(dd, '.2f')}{'×' if dd else ''} | {toks} | {s['rss']:.2f} | "
-                       f"{limit:.2f} | {fmt(s['load'], '.1f')} | {s['other_cores']:.2f}{'' if s['all_quiet'] else ' (noisy)'} |")
+                       f"{limit:.2f} | {fmt(s['load'], '.1f')} | {s['wall']:.1f} | {s['other_cores']:.2f}{'' if s['all_quiet'] else ' (noisy)'} |")
             if label == "vidlm" and t:
                 target = 0.5 if (tf is not None and tf < 0.6) else 0.8
                 ok_t = tt <= target
@@ -209,7 +209,7 @@ def main(path: str) -> None:
                 ok_r = s["rss"] <= limit
                 goals.append(
                     f"- {name}, vidlm ({core}): TTFT {tt:.2f}× transformers (goal ≤ {target}× because transformers "
-                    f"reaches {fmt(tf * 100 if tf is not None else None, '.0f')} % of the {dtype} peak "
+                    f"reaches {fmt(tf * 100 if tf is not None else None, '.1f')} % of the {dtype} peak "
                     f"{'< 60 %' if target == 0.5 else '≥ 60 %'}): {'met' if ok_t else 'NOT met'}; decode "
                     f"{dd:.2f}× (goal ≥ 1.5×): {'met' if ok_d else 'NOT met'}; peak RSS {s['rss']:.2f} GiB vs "
                     f"{limit:.2f} GiB (1.15 × {weights:.2f} GiB weights + 0.5 GiB): {'met' if ok_r else 'NOT met'}")
