@@ -32,9 +32,13 @@ public struct BidirectionalSelfAttention: TensorLayer {
         self.heads = heads
     }
 
+    /// Computed as a bf16 model is (q, k, probabilities, v rounded to bf16) when the projections
+    /// are stored in bf16, as PyTorch does for a tower loaded in its bf16 dtype.
+    public var computesInBF16: Bool { qkv.parts.allSatisfy { $0.weight.dtype == .bf16 } }
+
     /// x [B, L, D] → [B, L, D].
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        output(Attention.fusedSelfAttention(qkv: qkv(x), heads: heads))
+        output(Attention.fusedSelfAttention(qkv: qkv(x), heads: heads, bf16: computesInBF16))
     }
 }
 

@@ -1,5 +1,16 @@
+import CKernels
+
 /// Multi-head scaled-dot-product attention.
 public enum Attention {
+    /// Whether the fused AVX-512 kernel (`vidlm_attention_avx512`: tiles of query rows against
+    /// packed keys and values, no [Lq, Lk] score matrix per head) runs; decided once.
+    /// `VIDLM_PORTABLE_KERNELS=1` forces the Swift path (OpenBLAS per head), for comparison and tests.
+    public static let useFusedKernel: Bool = HalfPrecisionKernels.useAVX512
+
+    /// Whether `bf16` attention really rounds q, k, the probabilities and v to bf16 (AVX-512 BF16
+    /// dot products, as PyTorch's bf16 attention); elsewhere it is computed in f32.
+    public static let bf16Rounding: Bool = useFusedKernel && HalfPrecisionKernels.useAVX512BF16
+
     /// q [B, Lq, H·Dh], k and v [B, Lk, H·Dh] → [B, Lq, H·Dh]. `causal` masks keys after the
     /// query (aligned to the end when Lk > Lq, i.e. a KV cache); `keyPadding` [B][Lk] is true
     /// for keys to ignore. `scale` defaults to 1/√Dh.
@@ -7,7 +18,7 @@ public enum Attention {
     /// merged tokens: proportional attention).
     public static func scaledDotProduct(q: Tensor, k: Tensor, v: Tensor, heads: Int, causal: Bool = false,
                                         keyPadding: [[Bool]]? = nil, keyBias: [[Float]]? = nil,
-                                        scale: Float? = nil) -> Tensor {
+                                        scale: Float? = nil, bf16: Bool = false) -> Tensor {
         precondition(q.rank == 3 && k.rank == 3 && v.rank == 3, "attention expects [B, L, D] inputs")
         let (b, lq, d) = (q.shape[0], q.shape[1], q.shape[2])
         let lk = k.shape[1]
@@ -20,7 +31,7 @@ public enum Attention {
                     Tensor.make(shape: [b, lq, d], uninitialized: true) { out in
                         attend(batch: b, queries: lq, keys: lk, width: d, heads: heads,
                                q: qp.baseAddress!, qRow: d, k: kp.baseAddress!, kRow: d, v: vp.baseAddress!, vRow: d,
-                               out: out.baseAddress!, causal: causal, keyPadding: keyPadding, keyBias: keyBias, scale: scale)
+                               out: out.baseAddress!, causal: causal, keyPadding: keyPadding, keyBias: keyBias, scale: scale, bf16: bf16)
                     }
                 }
             }
@@ -29,8 +40,9 @@ public enum Attention {
 
     /// Self-attention from one fused projection qkv [B, L, 3·D] (q, k, v side by side, as
     /// `nn.Linear(D, 3D)` produces them) → [B, L, D], without splitting copies.
+    /// `bf16`: compute as a bf16 model does (see `bf16Rounding`).
     public static func fusedSelfAttention(qkv: Tensor, heads: Int, causal: Bool = false,
-                                          keyPadding: [[Bool]]? = nil, scale: Float? = nil) -> Tensor {
+                                          keyPadding: [[Bool]]? = nil, scale: Float? = nil, bf16: Bool = false) -> Tensor {
         precondition(qkv.rank == 3 && qkv.shape[2] % 3 == 0, "fused attention expects [B, L, 3D], got \(qkv.shape)")
         let (b, l, d) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
         precondition(d % heads == 0, "width \(d) is not divisible by \(heads) heads")
@@ -39,7 +51,7 @@ public enum Attention {
                 let base = p.baseAddress!
                 attend(batch: b, queries: l, keys: l, width: d, heads: heads,
                        q: base, qRow: 3 * d, k: base + d, kRow: 3 * d, v: base + 2 * d, vRow: 3 * d,
-                       out: out.baseAddress!, causal: causal, keyPadding: keyPadding, keyBias: nil, scale: scale)
+                       out: out.baseAddress!, causal: causal, keyPadding: keyPadding, keyBias: nil, scale: scale, bf16: bf16)
             }
         }
     }
@@ -49,9 +61,15 @@ public enum Attention {
     static func attend(batch b: Int, queries lq: Int, keys lk: Int, width d: Int, heads: Int,
                        q: UnsafePointer<Float>, qRow: Int, k: UnsafePointer<Float>, kRow: Int,
                        v: UnsafePointer<Float>, vRow: Int, out: UnsafeMutablePointer<Float>,
-                       causal: Bool, keyPadding: [[Bool]]?, keyBias: [[Float]]?, scale: Float?) {
+                       causal: Bool, keyPadding: [[Bool]]?, keyBias: [[Float]]?, scale: Float?, bf16: Bool = false) {
         let dh = d / heads
         let s = scale ?? 1 / Float(dh).squareRoot()
+        if useFusedKernel {
+            attendFused(batch: b, queries: lq, keys: lk, width: d, heads: heads, q: q, qRow: qRow, k: k, kRow: kRow,
+                        v: v, vRow: vRow, out: out, causal: causal, keyPadding: keyPadding, keyBias: keyBias, scale: s,
+                        bf16: bf16 && bf16Rounding)
+            return
+        }
         // (batch, head) pairs are independent: split them across cores, each chunk with its own
         // score buffer and serial BLAS calls. The per-pair GEMMs are small (K = head width).
         let pairs = b * heads
@@ -81,6 +99,41 @@ public enum Attention {
                 }
                 BLAS.sgemmSerial(transposeA: false, transposeB: false, m: lq, n: dh, k: lk,
                            a: scores, lda: lk, b: vh, ldb: vRow, c: out + bi * lq * d + h * dh, ldc: d)
+            }
+        }
+    }
+
+    /// The fused kernel per (batch, head) pair, pairs split across cores; padding and key biases
+    /// become one additive row per batch entry (−inf for a padded key).
+    static func attendFused(batch b: Int, queries lq: Int, keys lk: Int, width d: Int, heads: Int,
+                            q: UnsafePointer<Float>, qRow: Int, k: UnsafePointer<Float>, kRow: Int,
+                            v: UnsafePointer<Float>, vRow: Int, out: UnsafeMutablePointer<Float>,
+                            causal: Bool, keyPadding: [[Bool]]?, keyBias: [[Float]]?, scale: Float, bf16: Bool) {
+        let dh = d / heads
+        var biases: [[Float]]? = nil
+        if keyPadding != nil || keyBias != nil {
+            biases = (0..<b).map { bi in
+                (0..<lk).map { j in
+                    if let pad = keyPadding?[bi], pad[j] { return -Float.infinity }
+                    return keyBias?[bi][j] ?? 0
+                }
+            }
+        }
+        let scratchFloats = vidlm_attention_scratch_floats(lq, lk, dh)
+        let work = UncheckedSendable((q, k, v, out, biases))
+        ParallelLoop.forEachChunk(b * heads) { range in
+            let (q, k, v, out, biases) = work.value
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: scratchFloats * 4, alignment: 64)
+            defer { raw.deallocate() }
+            let scratch = raw.bindMemory(to: Float.self, capacity: scratchFloats)
+            for pair in range {
+                let bi = pair / heads, h = pair % heads
+                let run = { (bias: UnsafePointer<Float>?) in
+                    vidlm_attention_avx512(q + bi * lq * qRow + h * dh, qRow, k + bi * lk * kRow + h * dh, kRow,
+                                           v + bi * lk * vRow + h * dh, vRow, lq, lk, dh, scale, causal ? 1 : 0, bias,
+                                           out + bi * lq * d + h * dh, d, bf16 ? 1 : 0, scratch)
+                }
+                if let biases { biases[bi].withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
             }
         }
     }

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Causal attention of new positions against a key/value cache, with grouped-query heads (several
 /// query heads sharing one key/value head, as LLaMA's `num_key_value_heads`).
 public enum CachedAttention {
@@ -63,7 +65,24 @@ public enum CachedAttention {
             }
             return
         }
-        // Longer chunks: heads split across cores, each worker with its own score buffer and
+        // Longer chunks (prefill): the fused kernel per query head, heads split across cores.
+        if Attention.useFusedKernel {
+            let scratchFloats = vidlm_attention_scratch_floats(queries, total, dh)
+            let work = UncheckedSendable((q, keys, values, out))
+            ParallelLoop.forEachChunk(heads) { range in
+                let (q, keys, values, out) = work.value
+                let raw = UnsafeMutableRawPointer.allocate(byteCount: scratchFloats * 4, alignment: 64)
+                defer { raw.deallocate() }
+                let scratch = raw.bindMemory(to: Float.self, capacity: scratchFloats)
+                for h in range {
+                    let g = h / group
+                    vidlm_attention_avx512(q + h * dh, qStride, keys + g * dh, kvStride, values + g * dh, kvStride,
+                                           queries, total, dh, scale, 1, nil, out + h * dh, outStride, 0, scratch)
+                }
+            }
+            return
+        }
+        // Without it: heads split across cores, each worker with its own score buffer and
         // serial BLAS calls (the per-head GEMMs are small; K = head width).
         let work = UncheckedSendable((q, keys, values, out))
         ParallelLoop.forEachChunk(heads) { range in

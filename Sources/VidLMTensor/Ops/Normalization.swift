@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 extension Tensor {
@@ -53,6 +54,10 @@ enum Softmax {
     /// In-place-safe softmax of one row; a row of all -inf (fully masked) becomes zeros.
     @inline(__always)
     static func row(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count d: Int) {
+        if Attention.useFusedKernel {
+            vidlm_softmax_row_avx512(x, y, d)
+            return
+        }
         var m = -Float.infinity
         for i in 0..<d { m = max(m, x[i]) }
         if m == -Float.infinity {

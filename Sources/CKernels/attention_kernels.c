@@ -1,0 +1,431 @@
+#include "attention_kernels.h"
+#include <stdint.h>
+
+// Layout of one call (per head):
+//   keys, packed once: f32 → kt[d][LKP] (key index fastest, so 16 keys are one vector);
+//                      bf16 → kb[d/2][LKP] of 32-bit (k[j][2p], k[j][2p+1]) pairs.
+//   values, packed once: f32 → vp[j][DV]; bf16 → vb[j/2][DV] pairs (v[2t][d], v[2t+1][d]).
+//   then per tile of QT query rows: scores s[QT][LKP] = scale·q·kᵀ (+ bias, masked), exp'd in
+//   place, and out = (s · v) / row sums. MR query rows × up to 4 vectors of 16 keys (or output
+//   columns) are one register tile: 24 accumulators, MR + 4 loads per 24 FMAs.
+#define MR 6
+#define TILE_BYTES (128 * 1024)
+
+static size_t up16(size_t v) { return (v + 15) & ~(size_t)15; }
+
+static size_t tile_rows(size_t lkp) {
+    size_t qt = TILE_BYTES / (lkp * 4);
+    qt = qt / MR * MR;
+    if (qt < MR) qt = MR;
+    if (qt > 16 * MR) qt = 16 * MR;
+    return qt;
+}
+
+size_t vidlm_attention_scratch_floats(size_t lq, size_t lk, size_t dh) {
+    (void)lq;
+    size_t lkp = up16(lk + 1), dv = up16(dh), qt = tile_rows(lkp);
+    // packed keys + packed values + score tile + bf16 query/probability pairs + row sums, with
+    // 16 floats of alignment slack per region.
+    return dh * lkp + (lk + 1) * dv + qt * lkp + qt * (dh + 2) + qt * lkp / 2 + 2 * qt + 6 * 16;
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define TARGET_F __attribute__((target("avx512f")))
+
+static float *align16(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
+
+// e^x for 16 lanes: x = n·ln2 + r, |r| ≤ ln2/2, degree-6 polynomial, 2^n through the exponent.
+// Below −87.3 the result is 0 (masked logits are −inf).
+TARGET_F static inline __m512 exp16(__m512 x) {
+    const __m512 lo = _mm512_set1_ps(-87.33654f), hi = _mm512_set1_ps(88.72283f);
+    __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+    __m512 c = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(c, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), c);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512 e = _mm512_scalef_ps(p, n);
+    return _mm512_maskz_mov_ps((__mmask16)~under, e);
+}
+
+static inline __mmask16 tail_mask(size_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
+
+// Softmax numerator of one score row in place: s[j] = exp(s[j] − max) for j < n, 0 for j in
+// [n, width); returns Σ (0 when every logit is −inf).
+TARGET_F static float exp_row(float *s, size_t n, size_t width) {
+    __m512 mv = _mm512_set1_ps(-__builtin_inff());
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(s + j));
+    if (j < n) mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(_mm512_set1_ps(-__builtin_inff()), tail_mask(n - j), s + j));
+    float m = _mm512_reduce_max_ps(mv);
+    if (m == -__builtin_inff()) {
+        for (j = 0; j < width; j += 16) _mm512_storeu_ps(s + j, _mm512_setzero_ps());
+        return 0;
+    }
+    __m512 shift = _mm512_set1_ps(m), sum = _mm512_setzero_ps();
+    for (j = 0; j + 16 <= n; j += 16) {
+        __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), shift));
+        _mm512_storeu_ps(s + j, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    if (j < n) {
+        __mmask16 mk = tail_mask(n - j);
+        __m512 e = _mm512_maskz_mov_ps(mk, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s + j), shift)));
+        _mm512_storeu_ps(s + j, e);
+        sum = _mm512_add_ps(sum, e);
+        j += 16;
+    }
+    for (; j < width; j += 16) _mm512_storeu_ps(s + j, _mm512_setzero_ps());
+    return _mm512_reduce_add_ps(sum);
+}
+
+void vidlm_softmax_row_avx512(const float *x, float *y, size_t n);
+
+TARGET_F void vidlm_softmax_row_avx512(const float *x, float *y, size_t n) {
+    if (n == 0) return;
+    __m512 mv = _mm512_set1_ps(-__builtin_inff());
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(x + j));
+    if (j < n) mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(_mm512_set1_ps(-__builtin_inff()), tail_mask(n - j), x + j));
+    float m = _mm512_reduce_max_ps(mv);
+    if (m == -__builtin_inff()) {
+        for (j = 0; j < n; j++) y[j] = 0;
+        return;
+    }
+    __m512 shift = _mm512_set1_ps(m), sum = _mm512_setzero_ps();
+    for (j = 0; j + 16 <= n; j += 16) {
+        __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + j), shift));
+        _mm512_storeu_ps(y + j, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    if (j < n) {
+        __mmask16 mk = tail_mask(n - j);
+        __m512 e = _mm512_maskz_mov_ps(mk, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, x + j), shift)));
+        _mm512_mask_storeu_ps(y + j, mk, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (j = 0; j + 16 <= n; j += 16) _mm512_storeu_ps(y + j, _mm512_mul_ps(_mm512_loadu_ps(y + j), inv));
+    if (j < n) {
+        __mmask16 mk = tail_mask(n - j);
+        _mm512_mask_storeu_ps(y + j, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, y + j), inv));
+    }
+}
+
+// ---- f32 ----------------------------------------------------------------------------------
+
+// s[r][j0 + 16n …] = scale · Σ_d q[r][d]·kt[d][j0 + 16n …] for MR rows and NR vectors of keys.
+// Rows past the tile's end read the last row again (their results are not stored).
+#define F32_SCORES(NR)                                                                                              \
+    TARGET_F static void scores_f32_##NR(const float *const *qr, const float *kt, size_t lkp, size_t dh, float scale, \
+                                         float *s, size_t rows) {                                                    \
+        __m512 c[MR][NR];                                                                                            \
+        for (int r = 0; r < MR; r++)                                                                                 \
+            for (int n = 0; n < NR; n++) c[r][n] = _mm512_setzero_ps();                                               \
+        for (size_t d = 0; d < dh; d++) {                                                                            \
+            __m512 b[NR];                                                                                            \
+            for (int n = 0; n < NR; n++) b[n] = _mm512_load_ps(kt + d * lkp + 16 * n);                                 \
+            for (int r = 0; r < MR; r++) {                                                                           \
+                __m512 a = _mm512_set1_ps(qr[r][d]);                                                                 \
+                for (int n = 0; n < NR; n++) c[r][n] = _mm512_fmadd_ps(a, b[n], c[r][n]);                             \
+            }                                                                                                        \
+        }                                                                                                            \
+        __m512 sv = _mm512_set1_ps(scale);                                                                           \
+        for (size_t r = 0; r < rows; r++)                                                                            \
+            for (int n = 0; n < NR; n++) _mm512_store_ps(s + r * lkp + 16 * n, _mm512_mul_ps(c[r][n], sv));           \
+    }
+F32_SCORES(1)
+F32_SCORES(2)
+F32_SCORES(3)
+F32_SCORES(4)
+
+// o[r][16n …] = Σ_{j<jn} p[r][j]·vp[j][16n …] for MR rows and NV vectors of output columns,
+// stored ×inv[r] (masked to `width` columns).
+#define F32_VALUES(NV)                                                                                               \
+    TARGET_F static void values_f32_##NV(const float *p, size_t lkp, const float *vp, size_t dv, size_t jn,           \
+                                         float *const *o, const float *inv, size_t rows, size_t width) {             \
+        __m512 c[MR][NV];                                                                                            \
+        for (int r = 0; r < MR; r++)                                                                                 \
+            for (int n = 0; n < NV; n++) c[r][n] = _mm512_setzero_ps();                                               \
+        size_t last = rows - 1;                                                                                      \
+        const float *pr[MR];                                                                                         \
+        for (size_t r = 0; r < MR; r++) pr[r] = p + (r < rows ? r : last) * lkp;                                      \
+        for (size_t j = 0; j < jn; j++) {                                                                            \
+            __m512 b[NV];                                                                                            \
+            for (int n = 0; n < NV; n++) b[n] = _mm512_load_ps(vp + j * dv + 16 * n);                                  \
+            for (int r = 0; r < MR; r++) {                                                                           \
+                __m512 a = _mm512_set1_ps(pr[r][j]);                                                                 \
+                for (int n = 0; n < NV; n++) c[r][n] = _mm512_fmadd_ps(a, b[n], c[r][n]);                             \
+            }                                                                                                        \
+        }                                                                                                            \
+        for (size_t r = 0; r < rows; r++) {                                                                          \
+            __m512 iv = _mm512_set1_ps(inv[r]);                                                                      \
+            for (int n = 0; n < NV; n++) {                                                                           \
+                size_t col = 16 * (size_t)n;                                                                         \
+                if (col >= width) break;                                                                             \
+                _mm512_mask_storeu_ps(o[r] + col, tail_mask(width - col), _mm512_mul_ps(c[r][n], iv));               \
+            }                                                                                                        \
+        }                                                                                                            \
+    }
+F32_VALUES(1)
+F32_VALUES(2)
+F32_VALUES(3)
+F32_VALUES(4)
+
+// ---- bf16 ---------------------------------------------------------------------------------
+
+// Two floats → one 32-bit pair of bf16 (round to nearest even), lo in the low half.
+TARGET static inline uint32_t pair_bf16(float lo, float hi) {
+    __m128bh h = _mm_cvtneps_pbh(_mm_setr_ps(lo, hi, 0, 0));
+    return (uint32_t)_mm_cvtsi128_si32((__m128i)h);
+}
+
+// 16 floats → 16 bf16, interleaved with another 16 as (a[i], b[i]) 32-bit pairs.
+TARGET static inline __m512i interleave_bf16(__m512 a, __m512 b) {
+    __m512i ai = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(a));
+    __m512i bi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(b));
+    return _mm512_or_si512(ai, _mm512_slli_epi32(bi, 16));
+}
+
+#define BF16_SCORES(NR)                                                                                             \
+    TARGET static void scores_bf16_##NR(const uint32_t *const *qr, const uint32_t *kb, size_t lkp, size_t dp,        \
+                                        float scale, float *s, size_t rows) {                                        \
+        __m512 c[MR][NR];                                                                                            \
+        for (int r = 0; r < MR; r++)                                                                                 \
+            for (int n = 0; n < NR; n++) c[r][n] = _mm512_setzero_ps();                                               \
+        for (size_t d = 0; d < dp; d++) {                                                                            \
+            __m512bh b[NR];                                                                                          \
+            for (int n = 0; n < NR; n++) b[n] = (__m512bh)_mm512_load_si512(kb + d * lkp + 16 * n);                    \
+            for (int r = 0; r < MR; r++) {                                                                           \
+                __m512bh a = (__m512bh)_mm512_set1_epi32((int)qr[r][d]);                                             \
+                for (int n = 0; n < NR; n++) c[r][n] = _mm512_dpbf16_ps(c[r][n], a, b[n]);                            \
+            }                                                                                                        \
+        }                                                                                                            \
+        __m512 sv = _mm512_set1_ps(scale);                                                                           \
+        for (size_t r = 0; r < rows; r++)                                                                            \
+            for (int n = 0; n < NR; n++) _mm512_store_ps(s + r * lkp + 16 * n, _mm512_mul_ps(c[r][n], sv));           \
+    }
+BF16_SCORES(1)
+BF16_SCORES(2)
+BF16_SCORES(3)
+BF16_SCORES(4)
+
+#define BF16_VALUES(NV)                                                                                              \
+    TARGET static void values_bf16_##NV(const uint32_t *pb, size_t lkp2, const uint32_t *vb, size_t dv, size_t tn,    \
+                                        float *const *o, const float *inv, size_t rows, size_t width) {              \
+        __m512 c[MR][NV];                                                                                            \
+        for (int r = 0; r < MR; r++)                                                                                 \
+            for (int n = 0; n < NV; n++) c[r][n] = _mm512_setzero_ps();                                               \
+        size_t last = rows - 1;                                                                                      \
+        const uint32_t *pr[MR];                                                                                      \
+        for (size_t r = 0; r < MR; r++) pr[r] = pb + (r < rows ? r : last) * lkp2;                                    \
+        for (size_t t = 0; t < tn; t++) {                                                                            \
+            __m512bh b[NV];                                                                                          \
+            for (int n = 0; n < NV; n++) b[n] = (__m512bh)_mm512_load_si512(vb + t * dv + 16 * n);                     \
+            for (int r = 0; r < MR; r++) {                                                                           \
+                __m512bh a = (__m512bh)_mm512_set1_epi32((int)pr[r][t]);                                             \
+                for (int n = 0; n < NV; n++) c[r][n] = _mm512_dpbf16_ps(c[r][n], a, b[n]);                            \
+            }                                                                                                        \
+        }                                                                                                            \
+        for (size_t r = 0; r < rows; r++) {                                                                          \
+            __m512 iv = _mm512_set1_ps(inv[r]);                                                                      \
+            for (int n = 0; n < NV; n++) {                                                                           \
+                size_t col = 16 * (size_t)n;                                                                         \
+                if (col >= width) break;                                                                             \
+                _mm512_mask_storeu_ps(o[r] + col, tail_mask(width - col), _mm512_mul_ps(c[r][n], iv));               \
+            }                                                                                                        \
+        }                                                                                                            \
+    }
+BF16_VALUES(1)
+BF16_VALUES(2)
+BF16_VALUES(3)
+BF16_VALUES(4)
+
+// ---- driver -------------------------------------------------------------------------------
+
+TARGET void vidlm_attention_avx512(const float *q, size_t q_row, const float *k, size_t k_row, const float *v,
+                                   size_t v_row, size_t lq, size_t lk, size_t dh, float scale, int causal,
+                                   const float *key_bias, float *out, size_t out_row, int bf16, float *scratch) {
+    if (lq == 0 || dh == 0) return;
+    // lkp has room for one padding key past lk so pairs of keys (bf16) never read outside.
+    size_t lkp = up16(lk + 1), dv = up16(dh), qt = tile_rows(lkp), dp = (dh + 1) / 2, lkp2 = lkp / 2;
+    float *kt = align16(scratch);                          // dh · lkp floats, or dp · lkp pairs
+    float *vp = align16(kt + dh * lkp);                    // (lk + 1) · dv floats, or (lk+1)/2 · dv pairs
+    float *s = align16(vp + (lk + 1) * dv);                // qt · lkp
+    uint32_t *qb = (uint32_t *)align16(s + qt * lkp);      // qt · dp pairs
+    uint32_t *pb = (uint32_t *)align16((float *)qb + qt * (dh + 2)); // qt · lkp2 pairs
+    float *inv = align16((float *)pb + qt * lkp2);         // qt
+
+    if (lk == 0) {
+        for (size_t i = 0; i < lq; i++)
+            for (size_t d = 0; d < dh; d++) out[i * out_row + d] = 0;
+        return;
+    }
+    if (!bf16) {
+        for (size_t d = 0; d < dh; d++) {
+            float *row = kt + d * lkp;
+            for (size_t j = 0; j < lk; j++) row[j] = k[j * k_row + d];
+            for (size_t j = lk; j < lkp; j++) row[j] = 0;
+        }
+        for (size_t j = 0; j < lk; j++) {
+            float *row = vp + j * dv;
+            for (size_t d = 0; d < dh; d++) row[d] = v[j * v_row + d];
+            for (size_t d = dh; d < dv; d++) row[d] = 0;
+        }
+    } else {
+        uint32_t *kb = (uint32_t *)kt, *vb = (uint32_t *)vp;
+        for (size_t p = 0; p < dp; p++) {
+            uint32_t *row = kb + p * lkp;
+            size_t d0 = 2 * p, d1 = 2 * p + 1;
+            for (size_t j = 0; j < lk; j++) row[j] = pair_bf16(k[j * k_row + d0], d1 < dh ? k[j * k_row + d1] : 0.0f);
+            for (size_t j = lk; j < lkp; j++) row[j] = 0;
+        }
+        size_t tcount = (lk + 1) / 2;
+        for (size_t t = 0; t < tcount; t++) {
+            uint32_t *row = vb + t * dv;
+            const float *v0 = v + 2 * t * v_row, *v1 = v + (2 * t + 1) * v_row;
+            int has1 = 2 * t + 1 < lk;
+            size_t d = 0;
+            for (; d + 16 <= dh; d += 16)
+                _mm512_store_si512(row + d, interleave_bf16(_mm512_loadu_ps(v0 + d), has1 ? _mm512_loadu_ps(v1 + d) : _mm512_setzero_ps()));
+            if (d < dv) {
+                __mmask16 mk = tail_mask(dh - d);
+                _mm512_store_si512(row + d, interleave_bf16(_mm512_maskz_loadu_ps(mk, v0 + d),
+                                                            has1 ? _mm512_maskz_loadu_ps(mk, v1 + d) : _mm512_setzero_ps()));
+            }
+        }
+    }
+
+    size_t offset = lk - (lq < lk ? lq : lk);  // causal: query i sees keys ≤ i + offset
+    if (causal && lq > lk) offset = 0;
+    for (size_t i0 = 0; i0 < lq; i0 += qt) {
+        size_t rows = lq - i0 < qt ? lq - i0 : qt;
+        // keys any row of this tile can see
+        size_t seen = lk;
+        if (causal) {
+            size_t last = i0 + rows - 1 + offset + 1;
+            seen = last < lk ? last : lk;
+        }
+        size_t jv = up16(seen);  // key vectors to compute
+        if (bf16) {
+            for (size_t r = 0; r < rows; r++) {
+                const float *qr = q + (i0 + r) * q_row;
+                for (size_t p = 0; p < dp; p++)
+                    qb[r * dp + p] = pair_bf16(qr[2 * p], 2 * p + 1 < dh ? qr[2 * p + 1] : 0.0f);
+            }
+        }
+        for (size_t g = 0; g < rows; g += MR) {
+            size_t gr = rows - g < MR ? rows - g : MR;
+            for (size_t j0 = 0; j0 < jv; j0 += 64) {
+                size_t nv = (jv - j0) / 16;
+                if (nv > 4) nv = 4;
+                float *sg = s + g * lkp + j0;
+                if (!bf16) {
+                    const float *qr[MR];
+                    for (size_t r = 0; r < MR; r++) qr[r] = q + (i0 + g + (r < gr ? r : gr - 1)) * q_row;
+                    const float *kp = kt + j0;
+                    switch (nv) {
+                    case 1: scores_f32_1(qr, kp, lkp, dh, scale, sg, gr); break;
+                    case 2: scores_f32_2(qr, kp, lkp, dh, scale, sg, gr); break;
+                    case 3: scores_f32_3(qr, kp, lkp, dh, scale, sg, gr); break;
+                    default: scores_f32_4(qr, kp, lkp, dh, scale, sg, gr); break;
+                    }
+                } else {
+                    const uint32_t *qr[MR];
+                    for (size_t r = 0; r < MR; r++) qr[r] = qb + (g + (r < gr ? r : gr - 1)) * dp;
+                    const uint32_t *kp = (const uint32_t *)kt + j0;
+                    switch (nv) {
+                    case 1: scores_bf16_1(qr, kp, lkp, dp, scale, sg, gr); break;
+                    case 2: scores_bf16_2(qr, kp, lkp, dp, scale, sg, gr); break;
+                    case 3: scores_bf16_3(qr, kp, lkp, dp, scale, sg, gr); break;
+                    default: scores_bf16_4(qr, kp, lkp, dp, scale, sg, gr); break;
+                    }
+                }
+            }
+        }
+        // bias, mask, exp, sums
+        for (size_t r = 0; r < rows; r++) {
+            float *sr = s + r * lkp;
+            size_t n = causal ? i0 + r + offset + 1 : lk;
+            if (n > lk) n = lk;
+            if (key_bias) {
+                size_t j = 0;
+                for (; j + 16 <= n; j += 16) _mm512_storeu_ps(sr + j, _mm512_add_ps(_mm512_loadu_ps(sr + j), _mm512_loadu_ps(key_bias + j)));
+                if (j < n) {
+                    __mmask16 mk = tail_mask(n - j);
+                    _mm512_mask_storeu_ps(sr + j, mk, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, sr + j), _mm512_maskz_loadu_ps(mk, key_bias + j)));
+                }
+            }
+            float sum = exp_row(sr, n, jv + 16 <= lkp ? jv + 16 : lkp);
+            inv[r] = sum > 0 ? 1.0f / sum : 0.0f;
+            if (bf16) {
+                uint32_t *pr = pb + r * lkp2;
+                size_t tn = (jv + 1) / 2;
+                for (size_t t = 0; t < tn; t += 16) {
+                    // 32 probabilities → 16 pairs: even j in the low half, odd j in the high half
+                    __m512 a = _mm512_loadu_ps(sr + 2 * t), b = _mm512_loadu_ps(sr + 2 * t + 16);
+                    __m512i idx_even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+                    __m512i idx_odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+                    __m512 ev = _mm512_permutex2var_ps(a, idx_even, b), od = _mm512_permutex2var_ps(a, idx_odd, b);
+                    __mmask16 mk = tail_mask(tn - t);
+                    _mm512_mask_storeu_epi32(pr + t, mk, interleave_bf16(ev, od));
+                }
+            }
+        }
+        // values
+        for (size_t g = 0; g < rows; g += MR) {
+            size_t gr = rows - g < MR ? rows - g : MR;
+            size_t jn = causal ? i0 + g + gr - 1 + offset + 1 : lk;
+            if (jn > lk) jn = lk;
+            float *orow[MR];
+            for (size_t r = 0; r < MR; r++) orow[r] = out + (i0 + g + (r < gr ? r : gr - 1)) * out_row;
+            for (size_t c0 = 0; c0 < dv; c0 += 64) {
+                size_t nv = (dv - c0) / 16;
+                if (nv > 4) nv = 4;
+                float *oc[MR];
+                for (int r = 0; r < MR; r++) oc[r] = orow[r] + c0;
+                size_t width = dh - c0;
+                if (!bf16) {
+                    const float *pp = s + g * lkp, *vc = vp + c0;
+                    switch (nv) {
+                    case 1: values_f32_1(pp, lkp, vc, dv, jn, oc, inv + g, gr, width); break;
+                    case 2: values_f32_2(pp, lkp, vc, dv, jn, oc, inv + g, gr, width); break;
+                    case 3: values_f32_3(pp, lkp, vc, dv, jn, oc, inv + g, gr, width); break;
+                    default: values_f32_4(pp, lkp, vc, dv, jn, oc, inv + g, gr, width); break;
+                    }
+                } else {
+                    const uint32_t *pp = pb + g * lkp2, *vc = (const uint32_t *)vp + c0;
+                    size_t tn = (jn + 1) / 2;
+                    switch (nv) {
+                    case 1: values_bf16_1(pp, lkp2, vc, dv, tn, oc, inv + g, gr, width); break;
+                    case 2: values_bf16_2(pp, lkp2, vc, dv, tn, oc, inv + g, gr, width); break;
+                    case 3: values_bf16_3(pp, lkp2, vc, dv, tn, oc, inv + g, gr, width); break;
+                    default: values_bf16_4(pp, lkp2, vc, dv, tn, oc, inv + g, gr, width); break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#else
+
+void vidlm_attention_avx512(const float *q, size_t q_row, const float *k, size_t k_row, const float *v, size_t v_row,
+                            size_t lq, size_t lk, size_t dh, float scale, int causal, const float *key_bias,
+                            float *out, size_t out_row, int bf16, float *scratch) {
+    (void)q; (void)q_row; (void)k; (void)k_row; (void)v; (void)v_row; (void)lq; (void)lk; (void)dh; (void)scale;
+    (void)causal; (void)key_bias; (void)out; (void)out_row; (void)bf16; (void)scratch;
+}
+
+void vidlm_softmax_row_avx512(const float *x, float *y, size_t n) { (void)x; (void)y; (void)n; }
+
+#endif

@@ -1,0 +1,28 @@
+// Fused multi-head attention for one head on AVX-512F, chosen at run time (the Swift kernels in
+// Attention.swift / CachedAttention.swift are the portable fallback). Scores are computed a tile
+// of query rows at a time against all keys, so the [heads, Lq, Lk] score tensor is never
+// materialised: a tile is ≤ 128 KiB and stays in L2 with the head's packed keys and values.
+#ifndef VIDLM_ATTENTION_KERNELS_H
+#define VIDLM_ATTENTION_KERNELS_H
+
+#include <stddef.h>
+
+/// Floats of scratch (64-byte aligned, owned by the calling thread) the kernel needs for these sizes.
+size_t vidlm_attention_scratch_floats(size_t lq, size_t lk, size_t dh);
+
+/// out[i] = softmax_j(scale · q[i]·k[j] + key_bias[j], masked) · v for i in [0, lq), one head.
+/// q, k, v, out: rows of dh floats with row strides q_row, k_row, v_row, out_row (elements).
+/// causal != 0: query i sees keys j ≤ i + (lk − lq) (a KV cache ends with the queries).
+/// key_bias: lk floats added to every query's logits (−inf masks a key), or NULL.
+/// A query that sees no key gets zeros. `bf16` != 0 rounds q, k, the probabilities and v to bf16
+/// and multiplies them with the AVX-512 BF16 dot-product instruction (f32 sums), as PyTorch's
+/// bf16 attention does; call it so only when vidlm_avx512bf16_available() is 1.
+/// Call only when vidlm_avx512_available() is 1.
+void vidlm_attention_avx512(const float *q, size_t q_row, const float *k, size_t k_row, const float *v, size_t v_row,
+                            size_t lq, size_t lk, size_t dh, float scale, int causal, const float *key_bias,
+                            float *out, size_t out_row, int bf16, float *scratch);
+
+/// y = softmax(x) over n floats (in place allowed); a row of all −inf becomes zeros. AVX-512F.
+void vidlm_softmax_row_avx512(const float *x, float *y, size_t n);
+
+#endif

@@ -1,0 +1,165 @@
+import CKernels
+import XCTest
+@testable import VidLMTensor
+
+/// The fused AVX-512 attention kernel against a scalar reference in double precision: query-tile
+/// and key-vector edges (lengths around multiples of 6 and 16, and past one 128 KiB tile), head
+/// widths that are not multiples of 16, causal masks with a KV-cache offset, additive key biases
+/// with masked keys, rows that see no key, and strided (interleaved) q/k/v rows.
+final class AttentionKernelTests: XCTestCase {
+    private struct Case {
+        let lq, lk, dh: Int
+        let causal: Bool
+        let bias: Bool
+    }
+
+    private let cases: [Case] = [
+        Case(lq: 1, lk: 1, dh: 1, causal: false, bias: false),
+        Case(lq: 5, lk: 7, dh: 3, causal: false, bias: false),
+        Case(lq: 6, lk: 16, dh: 16, causal: true, bias: false),
+        Case(lq: 7, lk: 17, dh: 17, causal: false, bias: true),
+        Case(lq: 13, lk: 13, dh: 64, causal: true, bias: false),
+        Case(lq: 33, lk: 65, dh: 88, causal: false, bias: true),
+        Case(lq: 40, lk: 257, dh: 72, causal: false, bias: false),
+        Case(lq: 9, lk: 130, dh: 128, causal: true, bias: false),
+        Case(lq: 100, lk: 600, dh: 80, causal: false, bias: false),  // several query tiles
+        Case(lq: 70, lk: 70, dh: 200, causal: true, bias: true),     // output columns past 4 vectors
+    ]
+
+    private func requireAVX512(bf16: Bool) throws {
+        if vidlm_avx512_available() != 1 || (bf16 && vidlm_avx512bf16_available() != 1) {
+            throw XCTSkip("this CPU lacks AVX-512\(bf16 ? " BF16" : "F"); the Swift path runs instead")
+        }
+    }
+
+    func testF32KernelMatchesScalarReference() throws {
+        try requireAVX512(bf16: false)
+        for c in cases { try check(c, bf16: false) }
+    }
+
+    func testBF16KernelMatchesScalarBF16Reference() throws {
+        try requireAVX512(bf16: true)
+        for c in cases { try check(c, bf16: true) }
+    }
+
+    func testRowsThatSeeNoKeyAreZero() throws {
+        try requireAVX512(bf16: false)
+        let lq = 3, lk = 5, dh = 8
+        var rng = SplitMix(seed: 7)
+        let q = (0..<lq * dh).map { _ in rng.next() }, k = (0..<lk * dh).map { _ in rng.next() }
+        let v = (0..<lk * dh).map { _ in rng.next() }
+        let bias = [Float](repeating: -.infinity, count: lk)
+        var out = [Float](repeating: .nan, count: lq * dh)
+        run(q: q, qRow: dh, k: k, kRow: dh, v: v, vRow: dh, lq: lq, lk: lk, dh: dh, causal: false, bias: bias,
+            out: &out, outRow: dh, bf16: false)
+        XCTAssertEqual(out, [Float](repeating: 0, count: lq * dh))
+    }
+
+    func testSoftmaxRowMatchesReference() throws {
+        try requireAVX512(bf16: false)
+        var rng = SplitMix(seed: 3)
+        for n in [1, 5, 16, 17, 33, 1000] {
+            let x = (0..<n).map { _ in rng.next() * 30 }
+            var y = [Float](repeating: 0, count: n)
+            vidlm_softmax_row_avx512(x, &y, n)
+            let m = Double(x.max()!)
+            let e = x.map { Foundation.exp(Double($0) - m) }
+            let s = e.reduce(0, +)
+            for i in 0..<n { XCTAssertEqual(Double(y[i]), e[i] / s, accuracy: 1e-6, "n \(n) i \(i)") }
+        }
+        var y = [Float](repeating: 1, count: 3)
+        vidlm_softmax_row_avx512([-.infinity, -.infinity, -.infinity], &y, 3)
+        XCTAssertEqual(y, [0, 0, 0])
+    }
+
+    // MARK: - helpers
+
+    private func check(_ c: Case, bf16: Bool) throws {
+        var rng = SplitMix(seed: UInt64(c.lq * 1000 + c.lk * 10 + c.dh))
+        // q, k and v interleaved in one buffer of rows [q | k | v | pad], as a fused projection.
+        let row = 3 * c.dh + 5
+        let n = max(c.lq, c.lk)
+        let fused = (0..<n * row).map { _ in rng.next() * 2 }
+        let q = Array(fused), k = Array(fused), v = Array(fused)
+        var bias: [Float]? = nil
+        if c.bias {
+            bias = (0..<c.lk).map { j in j % 5 == 3 ? -.infinity : rng.next() }
+        }
+        var out = [Float](repeating: .nan, count: c.lq * (c.dh + 3))
+        let scale = Float(1 / Double(c.dh).squareRoot())
+        run(q: q, qRow: row, k: Array(k.dropFirst(c.dh)), kRow: row, v: Array(v.dropFirst(2 * c.dh)), vRow: row,
+            lq: c.lq, lk: c.lk, dh: c.dh, causal: c.causal, bias: bias, out: &out, outRow: c.dh + 3, bf16: bf16)
+        let round: (Float) -> Double = bf16 ? { Double(Self.bf16($0)) } : { Double($0) }
+        var worst = 0.0, magnitude = 0.0
+        for i in 0..<c.lq {
+            let visible = c.causal ? min(c.lk, i + (c.lk - min(c.lq, c.lk)) + 1) : c.lk
+            var logits = [Double](repeating: -.infinity, count: c.lk)
+            for j in 0..<visible {
+                var dot = 0.0
+                for d in 0..<c.dh { dot += round(fused[i * row + d]) * round(fused[j * row + c.dh + d]) }
+                logits[j] = Double(Float(dot) * scale) + Double(bias?[j] ?? 0)
+            }
+            let m = logits.max()!
+            for d in 0..<c.dh {
+                var expected = 0.0
+                if m > -.infinity {
+                    // bf16: the kernel rounds the unnormalised probabilities, then divides by the f32 sum.
+                    let e = logits.map { Foundation.exp($0 - m) }
+                    let sum = e.reduce(0, +)
+                    for j in 0..<c.lk where e[j] > 0 {
+                        expected += round(Float(e[j])) * round(fused[j * row + 2 * c.dh + d])
+                    }
+                    expected /= sum
+                }
+                let got = Double(out[i * (c.dh + 3) + d])
+                worst = max(worst, abs(got - expected))
+                magnitude = max(magnitude, abs(expected))
+            }
+            for d in c.dh..<(c.dh + 3) { XCTAssertTrue(out[i * (c.dh + 3) + d].isNaN, "wrote past the head's columns") }
+        }
+        // f32: sums in another order and a polynomial exp; bf16: the probabilities' rounding can
+        // fall on the other side of a tie where the kernel's exp differs in the last bit.
+        let tolerance = (bf16 ? 4e-3 : 2e-5) * max(magnitude, 1)
+        XCTAssertLessThanOrEqual(worst, tolerance, "lq \(c.lq) lk \(c.lk) dh \(c.dh) causal \(c.causal) bias \(c.bias) bf16 \(bf16)")
+    }
+
+    private func run(q: [Float], qRow: Int, k: [Float], kRow: Int, v: [Float], vRow: Int, lq: Int, lk: Int, dh: Int,
+                     causal: Bool, bias: [Float]?, out: inout [Float], outRow: Int, bf16: Bool) {
+        let count = vidlm_attention_scratch_floats(lq, lk, dh)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
+        defer { raw.deallocate() }
+        // Poison the scratch so anything read before it is written shows up as NaN.
+        let scratch = raw.bindMemory(to: Float.self, capacity: count)
+        scratch.initialize(repeating: .nan, count: count)
+        let scale = Float(1 / Double(dh).squareRoot())
+        if let bias {
+            bias.withUnsafeBufferPointer { b in
+                vidlm_attention_avx512(q, qRow, k, kRow, v, vRow, lq, lk, dh, scale, causal ? 1 : 0, b.baseAddress!, &out, outRow,
+                                       bf16 ? 1 : 0, scratch)
+            }
+        } else {
+            vidlm_attention_avx512(q, qRow, k, kRow, v, vRow, lq, lk, dh, scale, causal ? 1 : 0, nil, &out, outRow,
+                                   bf16 ? 1 : 0, scratch)
+        }
+    }
+
+    private static func bf16(_ x: Float) -> Float {
+        let bits = x.bitPattern
+        let rounded = (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) & 0xFFFF_0000
+        return Float(bitPattern: rounded)
+    }
+}
+
+/// A small deterministic generator (values in [-1, 1)).
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> Float {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return Float(z >> 40) / Float(1 << 24) * 2 - 1
+    }
+}
