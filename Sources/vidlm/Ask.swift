@@ -17,6 +17,8 @@ struct AnswerOptions: ParsableArguments {
 
     @OptionGroup var sampling: SamplingParameterOptions
 
+    @OptionGroup var precision: ComputeOptions
+
     @Flag(help: "Print one JSON object (answer, token_ids, frames, model, timings) instead of text.")
     var json = false
 
@@ -69,7 +71,7 @@ func answer(media: String?, question: String?, options: AnswerOptions, stillImag
         }
         let input: EngineInput = try options.pixels.map { .pixels(try readPixels($0)) } ?? .media(path: media!)
         try await withInterruptCancellation {
-            let engine = try await Engine.load(directory: directory)
+            let engine = try await Engine.load(directory: directory, compute: options.precision.compute)
             let out = FileHandle.standardOutput, err = FileHandle.standardError
             if resolved.isBuiltIn && !options.json { err.writeIfTerminal(ModelLocation.builtInNotice) }
             var wroteText = false

@@ -42,6 +42,8 @@ struct Features: AsyncParsableCommand {
 
     @OptionGroup var sampling: SamplingOptions
 
+    @OptionGroup var precision: ComputeOptions
+
     @Option(help: "The question, for instruction-aware Q-Formers (default: the family's caption prompt).")
     var question: String?
 
@@ -62,7 +64,7 @@ struct Features: AsyncParsableCommand {
                 return
             }
             // A whole model: its family's encoder and prompt builder (the engine's seam).
-            let engine = try await Engine.load(directory: directory)
+            let engine = try await Engine.load(directory: directory, compute: precision.compute)
             var options = AskOptions(frames: nil, fps: sampling.fps, start: sampling.start, end: sampling.end,
                                      keyframes: sampling.keyframes)
             if case .uniform(let count) = request.selection { options.frames = sampling.count ?? count }

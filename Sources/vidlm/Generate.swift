@@ -38,6 +38,8 @@ struct Generate: AsyncParsableCommand {
 
     @OptionGroup var sampling: SamplingParameterOptions
 
+    @OptionGroup var precision: ComputeOptions
+
     @Option(help: "Keep only the K most likely tokens when sampling (0: all).")
     var topK: Int = 0
 
@@ -71,7 +73,10 @@ struct Generate: AsyncParsableCommand {
         let directory = URL(fileURLWithPath: model)
         let parameters = try sampling.parameters(topK: topK, repetitionPenalty: repetitionPenalty)
         ThreadBudget.configureBLAS()
-        let language = try await Task.detached { try LanguageModelLoader.load(directory: directory) }.value
+        let compute = precision.compute
+        let language = try await Task.detached {
+            try ComputePrecision.$current.withValue(compute) { try LanguageModelLoader.load(directory: directory) }
+        }.value
         let tokenizer = try Tokenizer.load(directory: directory)
         let (ids, rendered) = try promptIds(directory: directory, tokenizer: tokenizer)
         guard !ids.isEmpty else { throw CLIError(message: "The prompt is empty after tokenization.") }

@@ -25,10 +25,12 @@ public final class Engine: Sendable {
     }
 
     /// Loads the model directory (config.json's `model_type` picks the family), off the caller's
-    /// executor.
-    public static func load(directory: URL) async throws -> Engine {
+    /// executor. `compute: .bf16` runs f32 checkpoints' projections in bf16 (see `ComputePrecision`).
+    public static func load(directory: URL, compute: ComputePrecision = .stored) async throws -> Engine {
         ThreadBudget.configureBLAS()
-        let model = try await Task.detached(priority: .userInitiated) { try ModelRegistry.load(directory) }.value
+        let model = try await Task.detached(priority: .userInitiated) {
+            try ComputePrecision.$current.withValue(compute) { try ModelRegistry.load(directory) }
+        }.value
         return Engine(model: model, directory: directory)
     }
 

@@ -19,11 +19,12 @@ public struct Linear: TensorLayer {
 
     /// Binds `name.weight` [output, input] (and `name.bias` when `bias`). `widen` converts the
     /// weight to f32 at load (towers and bridges compute in f32); otherwise f32, bf16 and f16
-    /// stay as stored and other dtypes are widened. `checkFinite` scans for Inf/NaN (decoders).
+    /// stay as stored (f32 becomes bf16 when the model loads with `ComputePrecision.bf16`) and
+    /// other dtypes are widened. `checkFinite` scans for Inf/NaN (decoders).
     public init(_ weights: ParameterSource, _ name: String, input: Int, output: Int, bias hasBias: Bool = true,
                 widen: Bool = false, checkFinite: Bool = false) throws {
         let w = try weights.take(name + ".weight", shape: [output, input])
-        weight = widen || !MixedPrecisionLinear.isSupported(w.dtype) ? w.toF32() : w
+        weight = widen || !MixedPrecisionLinear.isSupported(w.dtype) ? w.toF32() : ComputePrecision.projectionWeight(w)
         bias = hasBias ? try weights.take(name + ".bias", shape: [output]).toF32() : nil
         if checkFinite {
             try TextForward.checkFinite(weight, name + ".weight")

@@ -3,7 +3,8 @@ import VidLMTensor
 /// The shared vision core: one ViT for BLIP-2's EVA, CLIP and SigLIP. Projection weights stay in
 /// their stored dtype (`Linear`): f32 through OpenBLAS, bf16 through the AVX-512 BF16 GEMM where
 /// the CPU has it (activations rounded to bf16 at each product, f32 sums — PyTorch's bf16
-/// matmul) or widened block by block; norms, attention and activations are f32.
+/// matmul) or widened block by block; with bf16 projections attention is bf16 too (q, k,
+/// probabilities and v rounded, f32 sums); norms and activations are f32.
 ///
 /// Outputs follow transformers: `hiddenStates[0]` is the embedding output (after CLIP's
 /// `pre_layrnorm`), `hiddenStates[i]` the output of layer i; `lastHiddenState` is the last layer
@@ -82,7 +83,7 @@ public struct VisionTransformer: Sendable {
                 } else {
                     qkvBias = nil
                 }
-                qkv = [Linear(weight: qkvWeight, bias: qkvBias)]
+                qkv = [Linear(weight: ComputePrecision.projectionWeight(qkvWeight), bias: qkvBias)]
                 out = try Linear(weights, l("self_attn.projection"), input: d, output: d)
             case .clip, .siglip:
                 qkv = try ["q_proj", "k_proj", "v_proj"].map { try Linear(weights, l("self_attn.\($0)"), input: d, output: d) }
