@@ -14,6 +14,15 @@ public enum ThreadBudget {
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }
 
+    /// Frames a vision tower encodes in one batch (`VIDLM_VISION_BATCH`, default 4): one pass
+    /// over the tower's weights per batch, and (batch × heads) attention units to share among
+    /// the cores; activations grow with it (4 frames of a 1024-token, 768-wide SigLIP ≈ 50 MiB
+    /// at the MLP's widest).
+    public static var visionBatch: Int {
+        if let raw = ProcessInfo.processInfo.environment["VIDLM_VISION_BATCH"], let n = Int(raw), n > 0 { return min(n, 64) }
+        return 4
+    }
+
     /// Workers for vidlm's parallel loops (and so for large BLAS products, which `BLAS` splits
     /// across them): all cores.
     public static var computeThreads: Int { cores }

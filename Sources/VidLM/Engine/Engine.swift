@@ -126,17 +126,27 @@ public final class Engine: Sendable {
         report(.framesPlanned(plan.map { FrameInfo(index: $0, seconds: timeline.seconds(ofPts: timeline.pts[$0])) }))
         var parts: [EncodedFrame] = []
         var frames: [FrameInfo] = []
+        // Frames go through the tower `visionBatch` at a time (one pass over the weights each);
+        // the decoder keeps decoding the next frame meanwhile.
+        var pending: [VideoFrame] = []
+        func encodePending() throws {
+            try Task.checkCancellation()
+            let clock = ContinuousClock.now
+            parts += try model.encode(frames: pending.map(\.image), kind: kind)
+            frames += pending.map { FrameInfo(index: $0.index, seconds: $0.seconds) }
+            timings?.value.vision += seconds(since: clock)
+            pending.removeAll()
+            report(.encoded(done: frames.count, total: plan.count))
+        }
         var waitStart = ContinuousClock.now
         for try await frame in decoder.frames(request) {
             timings?.value.decode += seconds(since: waitStart)
             try Task.checkCancellation()
-            let clock = ContinuousClock.now
-            parts.append(try model.encode(frame: frame.image, kind: kind))
-            frames.append(FrameInfo(index: frame.index, seconds: frame.seconds))
-            timings?.value.vision += seconds(since: clock)
-            report(.encoded(done: frames.count, total: plan.count))
+            pending.append(frame)
+            if pending.count >= ThreadBudget.visionBatch { try encodePending() }
             waitStart = ContinuousClock.now
         }
+        if !pending.isEmpty { try encodePending() }
         guard !parts.isEmpty else { throw EngineError.noFrames(path) }
         return EncodedMedia(kind: kind, frames: frames, parts: parts, durationSeconds: kind == .image ? 0 : timeline.durationSeconds,
                             clipFrameCount: timeline.count)

@@ -183,6 +183,11 @@ public protocol VisionLanguageModel: Sendable {
     /// One decoded frame or still image → its features (preprocessing, tiling, vision tower).
     func encode(frame: RGBImage, kind: MediaKind) throws -> EncodedFrame
 
+    /// Several frames of one clip → their features, in order, equal to encoding them one by one.
+    /// A family whose frames share one shape runs them through the tower as one batch (one pass
+    /// over the weights for all of them); the default encodes them one at a time.
+    func encode(frames: [RGBImage], kind: MediaKind) throws -> [EncodedFrame]
+
     /// Ready `pixel_values` [T, 3, H, W] → features [T, …] (exact checks; no resizing).
     func encode(pixels: Tensor) throws -> Tensor
 
@@ -191,6 +196,10 @@ public protocol VisionLanguageModel: Sendable {
 }
 
 extension VisionLanguageModel {
+    public func encode(frames: [RGBImage], kind: MediaKind) throws -> [EncodedFrame] {
+        try frames.map { try encode(frame: $0, kind: kind) }
+    }
+
     public func frameSelection(for clip: ClipInfo, options: FrameOptions) throws -> FrameSelection {
         uniformSelection(for: clip, options: options)
     }
@@ -279,5 +288,13 @@ public struct SingleTowerEncoder: Sendable {
 
     public func encode(pixels: Tensor) throws -> Tensor {
         try tower(pixels).lastHiddenState
+    }
+
+    /// Frames preprocessed one by one, then one tower pass over all of them.
+    public func encode(frames: [RGBImage]) throws -> [EncodedFrame] {
+        guard frames.count > 1 else { return try frames.map { try encode(frame: $0) } }
+        let pixels = try ImagePreprocessor(preprocess).preprocess(frames)
+        let features = try encode(pixels: Tensor(shape: pixels.shape, values: pixels.values))
+        return (0..<frames.count).map { EncodedFrame(features: features.rows($0..<($0 + 1))) }
     }
 }
