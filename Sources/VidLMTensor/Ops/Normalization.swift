@@ -2,7 +2,8 @@ import CKernels
 import Foundation
 
 extension Tensor {
-    /// Layer normalisation over the last dimension (biased variance, as PyTorch).
+    /// Layer normalisation over the last dimension (biased variance, as PyTorch). With AVX-512F
+    /// the C kernel (two f32 passes per row); otherwise in double precision here.
     public func layerNorm(weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
         let d = shape[rank - 1]
         let rows = count / max(d, 1)
@@ -13,6 +14,14 @@ extension Tensor {
             Tensor.make(shape: shape, uninitialized: true) { y in
                 let xp = x.baseAddress!, yp = y.baseAddress!
                 ParallelLoop.forEachChunk(rows, minimumPerChunk: 16) { range in
+                    if HalfPrecisionKernels.useAVX512 {
+                        optionalPointer(w) { wp in
+                            optionalPointer(b) { bp in
+                                vidlm_layernorm_avx512(xp + range.lowerBound * d, yp + range.lowerBound * d, range.count, d, wp, bp, eps)
+                            }
+                        }
+                        return
+                    }
                     for r in range {
                         let row = xp + r * d, out = yp + r * d
                         var mean: Double = 0
@@ -71,4 +80,10 @@ enum Softmax {
         let inv = 1 / sum
         for i in 0..<d { y[i] *= inv }
     }
+}
+
+/// `body` with the array's base address, or nil for no array.
+private func optionalPointer<R>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let a else { return body(nil) }
+    return a.withUnsafeBufferPointer { body($0.baseAddress) }
 }
