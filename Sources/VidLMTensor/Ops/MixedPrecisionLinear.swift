@@ -3,7 +3,8 @@ import CKernels
 import Synchronization
 
 /// `x · Wᵀ + b` with W used in the dtype it was stored in: f32 weights go to OpenBLAS (`sgemv`
-/// for one row, `sgemm` otherwise); bf16/f16 weights are never widened as a whole — up to
+/// for one row, `sgemm` for a few) or, from `f32GEMMRowMinimum` rows on a CPU with AVX-512, to
+/// vidlm's own GEMM (`vidlm_f32_gemm_avx512`); bf16/f16 weights are never widened as a whole — up to
 /// `matvecRowLimit` input rows use the matrix-vector kernels (`HalfPrecisionKernels`, output rows
 /// shared among `ThreadBudget.computeThreads` workers). More rows with bf16 weights run the
 /// AVX-512 BF16 GEMM kernel where the CPU has it (x rounded to bf16, f32 sums, as PyTorch's bf16
@@ -107,10 +108,18 @@ extension Tensor {
 }
 
 extension MixedPrecisionLinear {
-    /// f32 weights through OpenBLAS.
+    /// Input rows from which f32 weights use vidlm's own AVX-512 GEMM (`f32GEMM`) instead of
+    /// OpenBLAS: x is packed once and shared by the workers, where splitting one OpenBLAS call
+    /// by columns made every worker pack all of x again (13 % of the EVA tower's time).
+    static let f32GEMMRowMinimum = 16
+
+    /// f32 weights: OpenBLAS `sgemv` for one row, vidlm's GEMM for many rows where the CPU has
+    /// AVX-512, else OpenBLAS `sgemm`.
     static func f32Linear(_ w: UnsafePointer<Float>, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
                           y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
-        if m == 1 {
+        if m >= f32GEMMRowMinimum && HalfPrecisionKernels.useAVX512 {
+            f32GEMM(w, x: x, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate)
+        } else if m == 1 {
             BLAS.sgemv(rows: out, k: k, w: w, ldw: k, x: x, y: y, accumulate: accumulate)
         } else {
             BLAS.sgemm(transposeA: false, transposeB: true, m: m, n: out, k: k, a: x, lda: k, b: w, ldb: k,
@@ -198,6 +207,44 @@ extension MixedPrecisionLinear {
 }
 
 extension MixedPrecisionLinear {
+    /// Output rows per work unit for `out` rows shared by `computeThreads` workers: small enough
+    /// that every worker gets about four (a 256-row k/v projection is 8 units, not 3 uneven ones),
+    /// at most 96 rows, a multiple of the kernels' 6-row tiles.
+    static func unitRows(out: Int) -> Int {
+        let threads = max(1, ThreadBudget.computeThreads)
+        let perWorker = (out + 4 * threads - 1) / (4 * threads)
+        return min(96, max(24, (perWorker + 5) / 6 * 6))
+    }
+
+    /// x packed once (shared read-only), then `vidlm_f32_gemm_avx512` over units of output rows
+    /// claimed dynamically by `computeThreads` workers, each packing its weight blocks into its
+    /// own scratch.
+    static func f32GEMM(_ w: UnsafePointer<Float>, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
+                        y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        let packedCount = vidlm_f32_packed_x_count(m, k)
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 4, alignment: 64)
+        defer { packed.deallocate() }
+        let xp = packed.bindMemory(to: Float.self, capacity: packedCount)
+        vidlm_f32_pack_x_avx512(x, k, m, k, xp)
+        let rowsPerUnit = unitRows(out: out)
+        let units = (out + rowsPerUnit - 1) / rowsPerUnit
+        let workers = min(max(1, ThreadBudget.computeThreads), units)
+        let next = Atomic<Int>(0)
+        let xpc = UnsafePointer(xp)
+        let scratchCount = vidlm_f32_gemm_scratch_count()
+        ParallelLoop.forEachChunk(workers) { _ in
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchCount * 4, alignment: 64)
+            defer { scratch.deallocate() }
+            let wp = scratch.bindMemory(to: Float.self, capacity: scratchCount)
+            while true {
+                let unit = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if unit >= units { break }
+                vidlm_f32_gemm_avx512(xpc, m, w, k, unit * rowsPerUnit, min(out, (unit + 1) * rowsPerUnit), y, ldy,
+                                      accumulate ? 1 : 0, wp)
+            }
+        }
+    }
+
     /// x rounded to bf16 and packed once (shared read-only), then the C kernel over units of
     /// output rows claimed dynamically by `computeThreads` workers (a worker slowed by another
     /// process does not hold the others up at the end). Units are small enough that every worker
@@ -210,11 +257,9 @@ extension MixedPrecisionLinear {
         let xp = packed.bindMemory(to: UInt16.self, capacity: packedCount)
         vidlm_bf16_pack_x_avx512bf16(x, k, m, k, xp)
         let w = (weight.storage.base + weight.byteOffset).assumingMemoryBound(to: UInt16.self)
-        let threads = max(1, ThreadBudget.computeThreads)
-        let perWorker: Int = (out + 4 * threads - 1) / (4 * threads)
-        let unitRows: Int = min(96, max(24, (perWorker + 5) / 6 * 6))
-        let units = (out + unitRows - 1) / unitRows
-        let workers = min(threads, units)
+        let rowsPerUnit = unitRows(out: out)
+        let units = (out + rowsPerUnit - 1) / rowsPerUnit
+        let workers = min(max(1, ThreadBudget.computeThreads), units)
         let next = Atomic<Int>(0)
         let xpc = UnsafePointer(xp)
         let scratchCount = vidlm_bf16_gemm_scratch_count()
@@ -225,7 +270,7 @@ extension MixedPrecisionLinear {
             while true {
                 let unit = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 if unit >= units { break }
-                vidlm_bf16_gemm_avx512bf16(xpc, m, w, k, unit * unitRows, min(out, (unit + 1) * unitRows), y, ldy,
+                vidlm_bf16_gemm_avx512bf16(xpc, m, w, k, unit * rowsPerUnit, min(out, (unit + 1) * rowsPerUnit), y, ldy,
                                            accumulate ? 1 : 0, wp)
             }
         }

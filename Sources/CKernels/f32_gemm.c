@@ -1,0 +1,147 @@
+#include "f32_gemm.h"
+
+// Tile and block sizes as the bf16 kernel's (bf16_gemm.c), with half the k elements per slice so
+// a packed weight block is the same 192 KiB: NB weight rows × KC floats stay in L2 while every
+// packed x group passes over them; a step is 16 k elements (one vector).
+#define MR 4
+#define NR 6  // MR · NR must be a multiple of 8 (reduce8)
+#define NB 48
+#define KC 1024
+
+static size_t round_up16(size_t v) { return (v + 15) & ~(size_t)15; }
+static size_t slice_len(size_t k, size_t k0) { return k - k0 < KC ? k - k0 : KC; }
+
+size_t vidlm_f32_packed_x_count(size_t m, size_t k) {
+    size_t groups = (m + MR - 1) / MR, total = 0;
+    for (size_t k0 = 0; k0 < k; k0 += KC) total += groups * MR * round_up16(slice_len(k, k0));
+    return total ? total : 1;
+}
+
+size_t vidlm_f32_gemm_scratch_count(void) { return (size_t)((NB + NR - 1) / NR) * NR * KC; }
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define TARGET __attribute__((target("avx512f")))
+
+static inline __mmask16 tail_mask(size_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
+
+TARGET void vidlm_f32_pack_x_avx512(const float *x, size_t ldx, size_t m, size_t k, float *packed) {
+    size_t groups = (m + MR - 1) / MR;
+    for (size_t k0 = 0; k0 < k; k0 += KC) {
+        size_t kc = slice_len(k, k0), steps = round_up16(kc) / 16;
+        for (size_t g = 0; g < groups; g++)
+            for (size_t s = 0; s < steps; s++)
+                for (size_t r = 0; r < MR; r++) {
+                    size_t row = g * MR + r, t = s * 16;
+                    float *dst = packed + ((g * steps + s) * MR + r) * 16;
+                    if (row >= m) {
+                        _mm512_store_ps(dst, _mm512_setzero_ps());
+                        continue;
+                    }
+                    _mm512_store_ps(dst, _mm512_maskz_loadu_ps(tail_mask(kc - t), x + row * ldx + k0 + t));
+                }
+        packed += groups * MR * steps * 16;
+    }
+}
+
+// Weight rows [r0, r1) of the k slice [k0, k0 + kc) → [tile][step][NR][16], zero padded.
+TARGET static void pack_w(const float *w, size_t ldw, size_t r0, size_t r1, size_t k0, size_t kc, float *out) {
+    size_t steps = round_up16(kc) / 16, tiles = (r1 - r0 + NR - 1) / NR;
+    for (size_t tile = 0; tile < tiles; tile++)
+        for (size_t j = 0; j < NR; j++) {
+            size_t r = r0 + tile * NR + j;
+            float *dst = out + tile * steps * NR * 16 + j * 16;
+            if (r >= r1) {
+                for (size_t s = 0; s < steps; s++) _mm512_store_ps(dst + s * NR * 16, _mm512_setzero_ps());
+                continue;
+            }
+            const float *src = w + r * ldw + k0;
+            for (size_t s = 0; s < steps; s++)
+                _mm512_store_ps(dst + s * NR * 16, _mm512_maskz_loadu_ps(tail_mask(kc - s * 16), src + s * 16));
+        }
+}
+
+// Sums of 8 accumulators at once (see bf16_gemm.c).
+TARGET static inline void reduce8(const __m512 *v, float *out) {
+    __m512 a[4], b[2];
+    for (int j = 0; j < 4; j++)
+        a[j] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * j], v[2 * j + 1], 0x44),
+                             _mm512_shuffle_f32x4(v[2 * j], v[2 * j + 1], 0xEE));
+    for (int j = 0; j < 2; j++)
+        b[j] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * j], a[2 * j + 1], 0x88),
+                             _mm512_shuffle_f32x4(a[2 * j], a[2 * j + 1], 0xDD));
+    __m512 u = _mm512_add_ps(_mm512_unpacklo_ps(b[0], b[1]), _mm512_unpackhi_ps(b[0], b[1]));
+    __m512 f = _mm512_add_ps(u, _mm512_shuffle_ps(u, u, 0x4E));
+    float t[16];
+    _mm512_storeu_ps(t, f);
+    for (int l = 0; l < 4; l++) {
+        out[l] = t[4 * l];
+        out[4 + l] = t[4 * l + 1];
+    }
+}
+
+TARGET static void tile(const float *a, const float *b, size_t steps, float *y, size_t ldy, size_t rows, size_t cols,
+                        int accumulate) {
+    __m512 c[MR][NR];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) c[i][j] = _mm512_setzero_ps();
+    for (size_t s = 0; s < steps; s++) {
+        __m512 bv[NR];
+        for (int j = 0; j < NR; j++) bv[j] = _mm512_load_ps(b + j * 16);
+        for (int i = 0; i < MR; i++) {
+            __m512 av = _mm512_load_ps(a + i * 16);
+            for (int j = 0; j < NR; j++) c[i][j] = _mm512_fmadd_ps(av, bv[j], c[i][j]);
+        }
+        a += MR * 16;
+        b += NR * 16;
+    }
+    float sums[MR * NR];
+    for (int q = 0; q < MR * NR; q += 8) reduce8(&c[0][0] + q, sums + q);
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j++) y[i * ldy + j] = accumulate ? y[i * ldy + j] + sums[i * NR + j] : sums[i * NR + j];
+}
+
+TARGET void vidlm_f32_gemm_avx512(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin,
+                                  size_t row_end, float *y, size_t ldy, int accumulate, float *wp) {
+    if (m == 0 || row_begin >= row_end) return;
+    if (k == 0) {
+        if (!accumulate)
+            for (size_t i = 0; i < m; i++)
+                for (size_t r = row_begin; r < row_end; r++) y[i * ldy + r] = 0;
+        return;
+    }
+    size_t groups = (m + MR - 1) / MR;
+    for (size_t k0 = 0; k0 < k; k0 += KC) {
+        size_t kc = slice_len(k, k0), steps = round_up16(kc) / 16;
+        int acc = k0 > 0 ? 1 : accumulate;
+        for (size_t n0 = row_begin; n0 < row_end; n0 += NB) {
+            size_t n1 = n0 + NB < row_end ? n0 + NB : row_end;
+            pack_w(w, k, n0, n1, k0, kc, wp);
+            size_t tiles = (n1 - n0 + NR - 1) / NR;
+            for (size_t g = 0; g < groups; g++) {
+                size_t rows = m - g * MR < MR ? m - g * MR : MR;
+                for (size_t t = 0; t < tiles; t++) {
+                    size_t r = n0 + t * NR, cols = n1 - r < NR ? n1 - r : NR;
+                    tile(packed_x + g * steps * MR * 16, wp + t * steps * NR * 16, steps, y + g * MR * ldy + r, ldy, rows,
+                         cols, acc);
+                }
+            }
+        }
+        packed_x += groups * MR * steps * 16;
+    }
+}
+
+#else
+
+void vidlm_f32_pack_x_avx512(const float *x, size_t ldx, size_t m, size_t k, float *packed) {
+    (void)x; (void)ldx; (void)m; (void)k; (void)packed;
+}
+
+void vidlm_f32_gemm_avx512(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin, size_t row_end,
+                           float *y, size_t ldy, int accumulate, float *scratch) {
+    (void)packed_x; (void)m; (void)w; (void)k; (void)row_begin; (void)row_end; (void)y; (void)ldy; (void)accumulate;
+    (void)scratch;
+}
+
+#endif

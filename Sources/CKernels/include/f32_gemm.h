@@ -1,0 +1,29 @@
+// An f32 GEMM on AVX-512F FMAs for the projections of towers, Q-Formers and prefill:
+// y = x · Wᵀ with W the checkpoint's [out, in] row-major matrix, the same structure as the bf16
+// kernel (bf16_gemm.h): x packed once per product and shared read-only by every thread, blocks
+// of weight rows packed per call into the caller's scratch, an MR × NR register tile of 16-lane
+// partial sums along k. Its speed does not depend on which OpenBLAS kernel an environment
+// variable selects; OpenBLAS remains the fallback without AVX-512.
+#ifndef VIDLM_F32_GEMM_H
+#define VIDLM_F32_GEMM_H
+
+#include <stddef.h>
+
+/// Number of floats of packed x for an m × k input (at least 1).
+size_t vidlm_f32_packed_x_count(size_t m, size_t k);
+
+/// Packs x (m rows of k floats, row stride ldx) into `packed` (vidlm_f32_packed_x_count(m, k)
+/// floats, 64-byte aligned). Call only when vidlm_avx512_available() is 1.
+void vidlm_f32_pack_x_avx512(const float *x, size_t ldx, size_t m, size_t k, float *packed);
+
+/// Floats of the per-thread weight scratch vidlm_f32_gemm_avx512 needs.
+size_t vidlm_f32_gemm_scratch_count(void);
+
+/// y[i·ldy + r] (=, or += when `accumulate` is 1) Σₜ x[i][t]·w[r·k + t] for i in [0, m),
+/// r in [row_begin, row_end); `packed_x` from vidlm_f32_pack_x_avx512 with the same m, k.
+/// `scratch`: vidlm_f32_gemm_scratch_count() floats, 64-byte aligned, owned by the calling thread.
+/// Call only when vidlm_avx512_available() is 1.
+void vidlm_f32_gemm_avx512(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin, size_t row_end,
+                           float *y, size_t ldy, int accumulate, float *scratch);
+
+#endif

@@ -1,0 +1,105 @@
+import CKernels
+import XCTest
+@testable import VidLMTensor
+
+/// vidlm's GEMM kernels (f32 FMA, bf16 dot product) against a double-precision reference: sizes
+/// around the 4-row x groups, 6-row weight tiles, 48-row weight blocks and the k slices (1024
+/// floats / 2048 bf16), odd k, row ranges that start inside a block, and accumulation into y.
+final class GemmKernelTests: XCTestCase {
+    private let shapes: [(m: Int, k: Int, n: Int)] = [
+        (1, 1, 1), (3, 5, 7), (4, 16, 6), (5, 17, 13), (17, 33, 49), (9, 1023, 50), (6, 1025, 97),
+        (13, 2049, 31), (33, 3000, 12),
+    ]
+
+    private func requireAVX512(bf16: Bool) throws {
+        if vidlm_avx512_available() != 1 || (bf16 && vidlm_avx512bf16_available() != 1) {
+            throw XCTSkip("this CPU lacks AVX-512\(bf16 ? " BF16" : "F"); OpenBLAS / the widening path runs instead")
+        }
+    }
+
+    func testF32GemmMatchesReference() throws {
+        try requireAVX512(bf16: false)
+        for s in shapes {
+            for accumulate in [false, true] { try check(s, bf16: false, accumulate: accumulate) }
+        }
+    }
+
+    func testBF16GemmMatchesReference() throws {
+        try requireAVX512(bf16: true)
+        for s in shapes {
+            for accumulate in [false, true] { try check(s, bf16: true, accumulate: accumulate) }
+        }
+    }
+
+    /// The Linear layer's f32 path (own GEMM from 16 rows, OpenBLAS below) against the reference.
+    func testLinearF32AcrossTheGemmThreshold() throws {
+        var rng = SplitMix(seed: 21)
+        for m in [1, 15, 16, 40] {
+            let k = 70, n = 53
+            let x = Tensor(shape: [m, k], values: (0..<m * k).map { _ in rng.next() })
+            let w = Tensor(shape: [n, k], values: (0..<n * k).map { _ in rng.next() })
+            let b = Tensor(shape: [n], values: (0..<n).map { _ in rng.next() })
+            let y = x.mixedLinear(weight: w, bias: b).floats()
+            let xs = x.floats(), ws = w.floats(), bs = b.floats()
+            for i in 0..<m {
+                for r in 0..<n {
+                    var e = Double(bs[r])
+                    for t in 0..<k { e += Double(xs[i * k + t]) * Double(ws[r * k + t]) }
+                    XCTAssertEqual(Double(y[i * n + r]), e, accuracy: 1e-4, "m \(m) row \(i) out \(r)")
+                }
+            }
+        }
+    }
+
+    private func check(_ s: (m: Int, k: Int, n: Int), bf16: Bool, accumulate: Bool) throws {
+        var rng = SplitMix(seed: UInt64(s.m * 7919 + s.k * 31 + s.n))
+        let x = (0..<s.m * s.k).map { _ in rng.next() }
+        let wf = (0..<s.n * s.k).map { _ in rng.next() }
+        let ldy = s.n + 3
+        let initial = (0..<s.m * ldy).map { _ in rng.next() }
+        var y = initial
+        // Rows [begin, end) only: a range starting inside a weight block.
+        let begin = s.n > 7 ? 7 : 0, end = s.n
+        let round: (Float) -> Float = bf16 ? { Self.bf16($0) } : { $0 }
+        if bf16 {
+            let w = wf.map { Self.bf16Bits($0) }
+            let packedCount = vidlm_bf16_packed_x_count(s.m, s.k)
+            let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 2, alignment: 64)
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: vidlm_bf16_gemm_scratch_count() * 2, alignment: 64)
+            defer { packed.deallocate(); scratch.deallocate() }
+            let xp = packed.bindMemory(to: UInt16.self, capacity: packedCount)
+            vidlm_bf16_pack_x_avx512bf16(x, s.k, s.m, s.k, xp)
+            vidlm_bf16_gemm_avx512bf16(xp, s.m, w, s.k, begin, end, &y, ldy, accumulate ? 1 : 0,
+                                       scratch.bindMemory(to: UInt16.self, capacity: vidlm_bf16_gemm_scratch_count()))
+        } else {
+            let packedCount = vidlm_f32_packed_x_count(s.m, s.k)
+            let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 4, alignment: 64)
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: vidlm_f32_gemm_scratch_count() * 4, alignment: 64)
+            defer { packed.deallocate(); scratch.deallocate() }
+            let xp = packed.bindMemory(to: Float.self, capacity: packedCount)
+            vidlm_f32_pack_x_avx512(x, s.k, s.m, s.k, xp)
+            vidlm_f32_gemm_avx512(xp, s.m, wf, s.k, begin, end, &y, ldy, accumulate ? 1 : 0,
+                                  scratch.bindMemory(to: Float.self, capacity: vidlm_f32_gemm_scratch_count()))
+        }
+        for i in 0..<s.m {
+            for r in 0..<ldy {
+                let got = y[i * ldy + r]
+                guard r >= begin && r < end else {
+                    XCTAssertEqual(got, initial[i * ldy + r], "\(s) bf16 \(bf16): wrote outside rows \(begin)..<\(end)")
+                    continue
+                }
+                var e = accumulate ? Double(initial[i * ldy + r]) : 0
+                for t in 0..<s.k { e += Double(round(x[i * s.k + t])) * Double(round(wf[r * s.k + t])) }
+                XCTAssertEqual(Double(got), e, accuracy: 2e-5 * Double(s.k).squareRoot() + 1e-5,
+                               "\(s) bf16 \(bf16) accumulate \(accumulate) row \(i) out \(r)")
+            }
+        }
+    }
+
+    private static func bf16Bits(_ x: Float) -> UInt16 {
+        let bits = x.bitPattern
+        return UInt16((bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
+    }
+
+    private static func bf16(_ x: Float) -> Float { Float(bitPattern: UInt32(bf16Bits(x)) << 16) }
+}
