@@ -1,10 +1,12 @@
 #include "f32_gemm.h"
 
-// Tile and block sizes as the bf16 kernel's (bf16_gemm.c), with half the k elements per slice so
-// a packed weight block is the same 192 KiB: NB weight rows × KC floats stay in L2 while every
-// packed x group passes over them; a step is 16 k elements (one vector).
-#define MR 4
-#define NR 6  // MR · NR must be a multiple of 8 (reduce8)
+// Block sizes as the bf16 kernel's (bf16_gemm.c), with half the k elements per slice so a packed
+// weight block is the same 192 KiB: NB weight rows × KC floats stay in L2 while every packed x
+// group passes over them; a step is 16 k elements (one vector). The register tile is 8 x rows ×
+// 3 weight rows (the bf16 kernel's 4 × 6 ran at 72-86 % of the FMA peak here, 8 × 3 at 86-90 %;
+// clang -O2, AMD Zen 4, benchmarks/e2e/kernels.c).
+#define MR 8
+#define NR 3  // MR · NR must be a multiple of 8 (reduce8)
 #define NB 48
 #define KC 1024
 

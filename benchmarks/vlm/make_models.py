@@ -220,7 +220,7 @@ def smolvlm(out: pathlib.Path, shape: str, dtypes: list[str]) -> None:
     save_pair(model, processor, out, shape, dtypes)
 
 
-def instructblipvideo(out: pathlib.Path) -> None:
+def instructblipvideo(out: pathlib.Path, dtypes: list[str] = ["f32"]) -> None:
     tok = llama_tokenizer()
     qtok = PreTrainedTokenizerFast.from_pretrained(str(TOKENIZERS / "bert"))
     video = tok.convert_tokens_to_ids("<video>")
@@ -248,7 +248,7 @@ def instructblipvideo(out: pathlib.Path) -> None:
         if not (folder / "qformer_tokenizer" / "tokenizer.json").exists():
             qtok.save_pretrained(folder / "qformer_tokenizer")
 
-    save_pair(model, processor, out, "instructblipvideo", ["f32"], extra)
+    save_pair(model, processor, out, "instructblipvideo", dtypes, extra)
 
 
 def main(out: pathlib.Path, only: list[str]) -> None:

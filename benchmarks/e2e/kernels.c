@@ -1,0 +1,134 @@
+// Per-core peaks and vidlm's kernels on the shapes of the benchmark's towers and decoders, timed by
+// the thread's own CPU clock (CLOCK_THREAD_CPUTIME_ID), one thread, best of 5, so the figure is
+// the kernel's rate while it runs even on a shared machine. Prints one JSON object.
+//   peaks: AVX-512 FMA (f32) and vdpbf16ps (bf16) issue rates with no memory traffic;
+//   gemm: vidlm_f32_gemm_avx512 / vidlm_bf16_gemm_avx512bf16 (packing included) and OpenBLAS
+//         sgemm (single-threaded) on y = x·Wᵀ shapes (m tokens, k in, n out);
+//   attention: vidlm_attention_avx512 (f32 and bf16) over L tokens of width dh, one head.
+// Built by benchmarks/e2e/run.sh against Sources/CKernels and -lopenblas.
+#include <cblas.h>
+#include <immintrin.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "attention_kernels.h"
+#include "bf16_gemm.h"
+#include "f32_gemm.h"
+
+void openblas_set_num_threads(int);
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static void *alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
+
+__attribute__((target("avx512f,avx512bf16,avx512bw,avx512vl"), noinline)) static double peak_bf16(long it) {
+    __m512 c[12];
+    for (int i = 0; i < 12; i++) c[i] = _mm512_setzero_ps();
+    __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3c00);
+    double t0 = now();
+    for (long i = 0; i < it; i++) {
+        for (int j = 0; j < 12; j++) c[j] = _mm512_dpbf16_ps(c[j], a, b);
+        __asm__ volatile("" ::"v"(a));
+    }
+    double t = now() - t0;
+    float s = 0;
+    for (int i = 0; i < 12; i++) s += _mm512_reduce_add_ps(c[i]);
+    if (s == 1) printf(" ");
+    return it * 12.0 * 64 / t / 1e9;
+}
+
+__attribute__((target("avx512f"), noinline)) static double peak_fma(long it) {
+    __m512 c[12];
+    for (int i = 0; i < 12; i++) c[i] = _mm512_setzero_ps();
+    __m512 a = _mm512_set1_ps(1.0001f), b = _mm512_set1_ps(0.5f);
+    double t0 = now();
+    for (long i = 0; i < it; i++) {
+        for (int j = 0; j < 12; j++) c[j] = _mm512_fmadd_ps(c[j], a, b);
+        __asm__ volatile("" ::"v"(a));
+    }
+    double t = now() - t0;
+    float s = 0;
+    for (int i = 0; i < 12; i++) s += _mm512_reduce_add_ps(c[i]);
+    if (s == 1) printf(" ");
+    return it * 12.0 * 32 / t / 1e9;
+}
+
+static double best_of(double v[5]) {
+    double b = v[0];
+    for (int i = 1; i < 5; i++) b = v[i] > b ? v[i] : b;
+    return b;
+}
+
+static void gemm(const char *name, size_t m, size_t k, size_t n, int first) {
+    float *x = alloc64(m * k * 4), *wf = alloc64(n * k * 4), *y = alloc64(m * n * 4);
+    uint16_t *wb = alloc64(n * k * 2);
+    for (size_t i = 0; i < m * k; i++) x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    for (size_t i = 0; i < n * k; i++) { wf[i] = (float)((i * 40503u) % 1000) / 50000.0f; wb[i] = 0x3c23; }
+    double flop = 2.0 * m * n * k, r_f32[5], r_bf16[5], r_ob[5];
+    float *xp32 = alloc64(vidlm_f32_packed_x_count(m, k) * 4), *s32 = alloc64(vidlm_f32_gemm_scratch_count() * 4);
+    uint16_t *xp16 = alloc64(vidlm_bf16_packed_x_count(m, k) * 2), *s16 = alloc64(vidlm_bf16_gemm_scratch_count() * 2);
+    for (int r = 0; r < 5; r++) {
+        double t0 = now();
+        vidlm_f32_pack_x_avx512(x, k, m, k, xp32);
+        vidlm_f32_gemm_avx512(xp32, m, wf, k, 0, n, y, n, 0, s32);
+        r_f32[r] = flop / (now() - t0) / 1e9;
+        t0 = now();
+        vidlm_bf16_pack_x_avx512bf16(x, k, m, k, xp16);
+        vidlm_bf16_gemm_avx512bf16(xp16, m, wb, k, 0, n, y, n, 0, s16);
+        r_bf16[r] = flop / (now() - t0) / 1e9;
+        t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1, x, (int)k, wf, (int)k, 0, y, (int)n);
+        r_ob[r] = flop / (now() - t0) / 1e9;
+    }
+    printf("%s\n  {\"shape\": \"%s\", \"m\": %zu, \"k\": %zu, \"n\": %zu, \"vidlm_f32\": %.1f, \"vidlm_bf16\": %.1f, \"openblas_f32\": %.1f}",
+           first ? "" : ",", name, m, k, n, best_of(r_f32), best_of(r_bf16), best_of(r_ob));
+    free(x); free(wf); free(y); free(wb); free(xp32); free(s32); free(xp16); free(s16);
+}
+
+static void attention(const char *name, size_t l, size_t dh, int first) {
+    size_t row = 3 * dh;
+    float *qkv = alloc64(l * row * 4), *out = alloc64(l * dh * 4);
+    for (size_t i = 0; i < l * row; i++) qkv[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    float *s = alloc64(vidlm_attention_scratch_floats(l, l, dh) * 4);
+    double flop = 4.0 * l * l * dh, rf[5], rb[5];
+    for (int r = 0; r < 5; r++) {
+        double t0 = now();
+        vidlm_attention_avx512(qkv, row, qkv + dh, row, qkv + 2 * dh, row, l, l, dh, 0.125f, 0, NULL, out, dh, 0, s);
+        rf[r] = flop / (now() - t0) / 1e9;
+        t0 = now();
+        vidlm_attention_avx512(qkv, row, qkv + dh, row, qkv + 2 * dh, row, l, l, dh, 0.125f, 0, NULL, out, dh, 1, s);
+        rb[r] = flop / (now() - t0) / 1e9;
+    }
+    printf("%s\n  {\"shape\": \"%s\", \"tokens\": %zu, \"head_dim\": %zu, \"vidlm_f32\": %.1f, \"vidlm_bf16\": %.1f}",
+           first ? "" : ",", name, l, dh, best_of(rf), best_of(rb));
+    free(qkv); free(out); free(s);
+}
+
+int main(void) {
+    openblas_set_num_threads(1);
+    double pf[5], pb[5];
+    for (int r = 0; r < 5; r++) { pf[r] = peak_fma(50000000); pb[r] = peak_bf16(50000000); }
+    printf("{\"clock\": \"CLOCK_THREAD_CPUTIME_ID\", \"threads\": 1, \"peak_fma_f32\": %.1f, \"peak_dot_bf16\": %.1f,\n\"gemm\": [",
+           best_of(pf), best_of(pb));
+    // EVA ViT-g (4 frames x 257 tokens): qkv, fc1, fc2; SigLIP-SO400M (8 x 729): fc1; SigLIP-B/16 at
+    // 512 px (1024 tokens): qkv; TinyLlama prefill (135 tokens): gate+up; OPT-2.7B prefill: fc1.
+    gemm("EVA ViT-g qkv", 1028, 1408, 4224, 1);
+    gemm("EVA ViT-g fc1", 1028, 1408, 6144, 0);
+    gemm("EVA ViT-g fc2", 1028, 6144, 1408, 0);
+    gemm("SigLIP-SO400M fc1", 2916, 1152, 4304, 0);
+    gemm("SigLIP-B/16 qkv", 1024, 768, 2304, 0);
+    gemm("TinyLlama prefill gate+up", 135, 2048, 11264, 0);
+    gemm("OPT-2.7B prefill fc1", 48, 2560, 10240, 0);
+    printf("],\n\"attention\": [");
+    attention("EVA ViT-g", 257, 88, 1);
+    attention("SigLIP-SO400M", 729, 72, 0);
+    attention("SigLIP-B/16 512 px", 1024, 64, 0);
+    printf("]}\n");
+    return 0;
+}
