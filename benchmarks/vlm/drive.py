@@ -14,7 +14,8 @@ the process's own user + system time): a run during which others averaged > 0.15
 repeated (at most twice; the discarded attempts are kept in results.json).
 
     drive.py WORK RUNS OUT_JSON
-    env: VLM_ROWS (comma-separated row names, default all), VLM_RUNS_22B_F32 (runs for the 2.2B f32
+    env: VLM_SUITE=e2e (benchmarks/e2e's rows, one run each; RUNS is ignored),
+         VLM_ROWS (comma-separated row names, default all), VLM_RUNS_22B_F32 (runs for the 2.2B f32
          rows, default RUNS), VLM_EXTRA_CORETYPE (default SkylakeX; "" skips the extra vidlm rows)
 """
 from __future__ import annotations
@@ -46,6 +47,18 @@ ROWS = [
     ("smolvlm2-2.2b-f32", "smolvlm", 8),
     ("smolvlm2-2.2b-bf16", "smolvlm", 8),
     ("instructblipvideo-f32", "instructblipvideo", 4),
+]
+# benchmarks/e2e (VLM_SUITE=e2e, issue 24): (row name, model folder, kind, frames, extra vidlm
+# arguments, whether transformers runs on this row). A row without transformers is compared with
+# the transformers runs of the row of the same model folder and frames by the report.
+E2E_ROWS = [
+    ("instructblipvideo-f32-4", "instructblipvideo-f32", "instructblipvideo", 4, [], True),
+    ("instructblipvideo-f32-4-compute-bf16", "instructblipvideo-f32", "instructblipvideo", 4, ["--compute", "bf16"], False),
+    ("instructblipvideo-bf16-4", "instructblipvideo-bf16", "instructblipvideo", 4, [], True),
+    ("instructblipvideo-f32-8", "instructblipvideo-f32", "instructblipvideo", 8, [], True),
+    ("instructblipvideo-bf16-8", "instructblipvideo-bf16", "instructblipvideo", 8, [], True),
+    ("blip2-opt2.7b-bf16-image", "blip2-opt2.7b-bf16", "blip2", 1, [], True),
+    ("smolvlm2-2.2b-bf16-8", "smolvlm2-2.2b-bf16", "smolvlm", 8, [], True),
 ]
 
 
@@ -112,21 +125,35 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[str, int, float, dict]:
         log(f"other processes used {cond['other_cores_during']:.2f} cores during the run: measuring again")
 
 
-def vidlm_cmd(model: pathlib.Path, clip: pathlib.Path, frames: int, tokens: int) -> list[str]:
+def vidlm_cmd(model: pathlib.Path, clip: pathlib.Path, frames: int, tokens: int, extra: list[str] | None = None) -> list[str]:
     return [str(VIDLM), "ask", str(clip), QUESTION, "--model", str(model), "--frames", str(frames), "--json",
-            "--max-tokens", str(tokens)]
+            "--max-tokens", str(tokens)] + (extra or [])
 
 
-def run_vidlm(model: pathlib.Path, clip: pathlib.Path, frames: int, coretype: str) -> dict:
-    env = {"VIDLM_THREADS": str(THREADS), "OPENBLAS_CORETYPE": coretype}
-    cmd = vidlm_cmd(model, clip, frames, NEW_TOKENS)
-    out, rss, wall, cond = timed(cmd, env)
+def coretype_env(coretype: str) -> tuple[dict[str, str], list[str]]:
+    """The environment for an OpenBLAS core type ("default": unset, OpenBLAS picks by CPUID) and
+    its words for the recorded command."""
+    if coretype == "default":
+        return {}, []
+    return {"OPENBLAS_CORETYPE": coretype}, [f"OPENBLAS_CORETYPE={coretype}"]
+
+
+def run_vidlm(model: pathlib.Path, clip: pathlib.Path, frames: int, coretype: str, extra: list[str] | None = None) -> dict:
+    core_env, core_words = coretype_env(coretype)
+    env = {"VIDLM_THREADS": str(THREADS), **core_env}
+    cmd = vidlm_cmd(model, clip, frames, NEW_TOKENS, extra)
+    saved = os.environ.pop("OPENBLAS_CORETYPE", None) if coretype == "default" else None
+    try:
+        out, rss, wall, cond = timed(cmd, env)
+    finally:
+        if saved is not None:
+            os.environ["OPENBLAS_CORETYPE"] = saved
     j = json.loads(out)
     t = j["timings"]
     ttft = t["decode"] + t["vision"] + t["bridge"] + t["prefill"]
     n = len(j["token_ids"])
     return {
-        "tool": "vidlm", "coretype": coretype, "command": " ".join(["VIDLM_THREADS=2", f"OPENBLAS_CORETYPE={coretype}"] + cmd),
+        "tool": "vidlm", "coretype": coretype, "command": " ".join(["VIDLM_THREADS=2"] + core_words + cmd),
         "decode_seconds": t["decode"], "vision_seconds": t["vision"], "bridge_seconds": t["bridge"],
         "prefill_seconds": t["prefill"], "ttft_seconds": ttft, "generation_seconds": t["generation"],
         "tokens": n, "decode_tok_s": (n - 1) / t["generation"] if n > 1 and t["generation"] > 0 else 0.0,
@@ -208,6 +235,73 @@ def weights_bytes(model: pathlib.Path) -> int:
     return sum(f.stat().st_size for f in model.glob("*.safetensors"))
 
 
+def kernel_probe() -> dict:
+    """benchmarks/e2e/kernels.c (built by run.sh): per-core FMA / BF16-dot peaks and vidlm's kernels
+    on the towers' shapes, by thread CPU time."""
+    exe = pathlib.Path(os.environ.get("E2E_KERNELS", "/tmp/vidlm-e2e-kernels"))
+    if not exe.exists():
+        return {"error": f"{exe} was not built"}
+    r = subprocess.run([str(exe)], capture_output=True, text=True, cwd=ROOT)
+    return json.loads(r.stdout) if r.returncode == 0 else {"error": r.stderr[-500:]}
+
+
+def main_e2e(work: pathlib.Path, out_path: pathlib.Path) -> None:
+    """One run per row and tool (issue 24's benchmark), vidlm under this workplace's Haswell core
+    type and under OpenBLAS's own choice."""
+    clip = work / "clip.mp4"
+    wanted = [r for r in os.environ.get("VLM_ROWS", "").split(",") if r]
+    coretypes = [MAIN_CORETYPE, "default"]
+    results = {
+        "suite": "e2e", "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "loadavg_start": loadavg(), "threads": THREADS, "new_tokens": NEW_TOKENS, "question": QUESTION,
+        "coretypes": coretypes, "clip": str(clip.relative_to(ROOT)),
+        "clip_probe": json.loads(subprocess.run([str(VIDLM), "probe", str(clip)], capture_output=True, text=True).stdout),
+        "machine": machine(), "rows": [],
+    }
+    log("kernel probes and GEMM peaks")
+    results["kernels"] = kernel_probe()
+    results["peaks"] = peaks("")
+    for name, folder, kind, frames, extra, with_torch in E2E_ROWS:
+        if wanted and name not in wanted:
+            continue
+        model = work / folder
+        row = {"name": name, "kind": kind, "frames": frames, "model": str(model.relative_to(ROOT)), "vidlm_args": extra,
+               "transformers_runs": with_torch}
+        results["rows"].append(row)
+        if not (model / "config.json").exists():
+            row["skipped"] = f"{model} was not written"
+            continue
+        row["weights_bytes"] = weights_bytes(model)
+        row["config"] = json.loads((model / "config.json").read_text())
+        media = {"smolvlm": clip, "instructblipvideo": work / f"frames{frames}", "blip2": work / "image.png"}[kind]
+        vidlm_media = media if kind == "blip2" else clip
+        subprocess.run(vidlm_cmd(model, vidlm_media, 1, 1, extra), env={**os.environ, "VIDLM_THREADS": str(THREADS)},
+                       capture_output=True, cwd=ROOT)
+        row["vidlm"], row["transformers"], row["vidlm_extra"] = [], [], []
+        for coretype in coretypes:
+            log(f"{name}: vidlm ({coretype})")
+            try:
+                r = run_vidlm(model, vidlm_media, frames, coretype, extra)
+                (row["vidlm"] if coretype == MAIN_CORETYPE else row["vidlm_extra"]).append(r)
+            except RuntimeError as e:
+                row["vidlm_error"] = {"stderr": str(e)[-3000:]}
+                log(f"{name}: vidlm failed: {e}")
+                break
+        if with_torch:
+            log(f"{name}: transformers")
+            try:
+                row["transformers"].append(run_torch(kind, model, media, frames))
+            except RuntimeError as e:
+                row["transformers_error"] = {"stderr": str(e)[-3000:]}
+                log(f"{name}: transformers failed: {e}")
+        compact(row)
+        out_path.write_text(json.dumps(results, indent=1) + "\n")
+    results["loadavg_end"] = loadavg()
+    results["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    out_path.write_text(json.dumps(results, indent=1) + "\n")
+    log(f"wrote {out_path}")
+
+
 def main(work: pathlib.Path, runs: int, out_path: pathlib.Path) -> None:
     clip = work / "clip.mp4"
     frames4 = work / "frames4"
@@ -277,4 +371,7 @@ def main(work: pathlib.Path, runs: int, out_path: pathlib.Path) -> None:
 
 
 if __name__ == "__main__":
-    main(pathlib.Path(sys.argv[1]).resolve(), int(sys.argv[2]), pathlib.Path(sys.argv[3]).resolve())
+    if os.environ.get("VLM_SUITE") == "e2e":
+        main_e2e(pathlib.Path(sys.argv[1]).resolve(), pathlib.Path(sys.argv[3]).resolve())
+    else:
+        main(pathlib.Path(sys.argv[1]).resolve(), int(sys.argv[2]), pathlib.Path(sys.argv[3]).resolve())

@@ -3,6 +3,7 @@
 
     torch_bench.py smolvlm MODEL_DIR CLIP FRAMES NEW_TOKENS THREADS
     torch_bench.py instructblipvideo MODEL_DIR FRAMES_DIR FRAMES NEW_TOKENS THREADS
+    torch_bench.py blip2 MODEL_DIR IMAGE 1 NEW_TOKENS THREADS
 
 smolvlm: AutoProcessor.apply_chat_template on the conversation [user: video CLIP + "Describe the
 video."] with processor_kwargs num_frames=FRAMES (torchcodec decodes and samples by the video
@@ -78,7 +79,7 @@ def main(kind: str, folder: str, media: str, frames: int, new_tokens: int, threa
     if kind == "smolvlm":
         timer.hook(model.model.vision_model, "vision")
         timer.hook(model.model.connector, "bridge")
-    else:
+    else:  # instructblipvideo, blip2
         timer.hook(model.vision_model, "vision")
         timer.hook(model.qformer, "bridge")
         timer.hook(model.language_projection, "bridge")
@@ -92,6 +93,11 @@ def main(kind: str, folder: str, media: str, frames: int, new_tokens: int, threa
             inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
                                                    return_dict=True, return_tensors="pt",
                                                    processor_kwargs={"num_frames": frames})
+        elif kind == "blip2":
+            from PIL import Image
+            image = Image.open(media).convert("RGB")
+            # Blip2Processor: the query placeholders, then the prompt vidlm's BLIP-2 family builds.
+            inputs = processor(images=image, text=f"Question: {QUESTION} Answer:", return_tensors="pt")
         else:
             from PIL import Image
             listing = json.loads((pathlib.Path(media) / "frames.json").read_text())
