@@ -100,11 +100,15 @@ public struct Tensor: Sendable {
         switch target {
         case .f32: return f
         case .bf16, .f16:
-            let storage = TensorStorage(byteCount: count * 2)
-            let out = storage.mutableBase.assumingMemoryBound(to: UInt16.self)
+            let storage = TensorStorage(byteCount: count * 2, zeroed: false)
+            let out = UncheckedSendable(storage.mutableBase.assumingMemoryBound(to: UInt16.self))
             f.withFloats { src in
-                for i in 0..<src.count {
-                    out[i] = target == .bf16 ? HalfPrecision.floatToBF16(src[i]) : HalfPrecision.floatToF16(src[i])
+                // Split across cores: `--compute bf16` converts every projection of a model at load.
+                let input = UncheckedSendable(src.baseAddress!)
+                ParallelLoop.forEachChunk(src.count, minimumPerChunk: 1 << 16) { range in
+                    for i in range {
+                        out.value[i] = target == .bf16 ? HalfPrecision.floatToBF16(input.value[i]) : HalfPrecision.floatToF16(input.value[i])
+                    }
                 }
             }
             return Tensor(shape: shape, dtype: target, storage: storage)

@@ -29,6 +29,20 @@ public final class TensorStorage: @unchecked Sendable {
 
     deinit { allocation?.deallocate() }
 
+    /// For storage borrowed from a read-only file mapping: tells the kernel this process no longer
+    /// needs the pages of bytes [offset, offset + count) (they leave its resident set; reading them
+    /// again faults them back in from the file). Used when a weight was converted at load and only
+    /// the converted copy is kept, so the source does not stay resident beside it. No-op for
+    /// memory vidlm allocated.
+    public func releasePages(offset: Int, count: Int) {
+        guard allocation == nil, count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: base) + offset) / page * page
+        let end = (Int(bitPattern: base) + offset + count + page - 1) / page * page
+        guard let p = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(p, end - start, MADV_DONTNEED)
+    }
+
     /// Writable access; only for storage this process allocated and has not shared yet.
     var mutableBase: UnsafeMutableRawPointer {
         guard let allocation else { preconditionFailure("mapped tensor storage is read-only") }

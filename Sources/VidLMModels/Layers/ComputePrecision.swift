@@ -14,8 +14,13 @@ public enum ComputePrecision: String, Sendable, CaseIterable {
     /// sets it around the family's loader; layers read it while binding weights).
     @TaskLocal public static var current: ComputePrecision = .stored
 
-    /// `weight` as the projection layers of the model being loaded should hold it.
+    /// `weight` as the projection layers of the model being loaded should hold it. A converted
+    /// weight's source pages are released, so a bf16-computing model's resident set is about its
+    /// bf16 copy, not f32 + bf16.
     public static func projectionWeight(_ weight: Tensor) -> Tensor {
-        current == .bf16 && weight.dtype == .f32 ? weight.converted(to: .bf16) : weight
+        guard current == .bf16 && weight.dtype == .f32 else { return weight }
+        let converted = weight.converted(to: .bf16)
+        weight.storage.releasePages(offset: weight.byteOffset, count: weight.count * weight.dtype.byteSize)
+        return converted
     }
 }
