@@ -112,7 +112,7 @@ extension MediaDecoder {
         return frame
     }
 
-    /// Approximate mode: the first frame decoded after seeking to the key frame nearest `index`.
+    /// Approximate mode: the key frame nearest `index` (the first frame decoded from it).
     public func keyframe(near index: Int, size: PixelSize? = nil) throws(MediaError) -> VideoFrame {
         let t = try timeline()
         guard index >= 0, index < t.count else {
@@ -120,19 +120,41 @@ extension MediaDecoder {
         }
         var position = t.nearestKeyframePosition(to: t.pts[index])
         try seek(toKeyframe: position, on: t)
+        // The key frame's own index: a demuxer whose seeks are approximate (MPEG-TS scans
+        // timestamps) may land on an earlier key frame, or past this one (then it seeks to the
+        // key frame before); frames before the target are decoded and passed over (the latest
+        // is kept in case the stream ends first).
+        let target = anchorIndex ?? 0
+        var passed = false
         while true {
             try Task.checkCancellation(or: path)
             guard try nextFrame(before: nil) else {
-                // Nothing came out of this seek (an approximate demuxer seek, as in MPEG-TS, landed
-                // past the key frame): the key frame before it.
+                if passed, let i = heldIndex, let p = heldPts {
+                    lastOutputIndex = i
+                    return try output(held, index: i, pts: p, timeline: t, size: size)
+                }
+                // Nothing came out of this seek (it landed past the key frame): the key frame
+                // before it, decoding on to the target.
                 guard position > 0 else { throw .decodeFailed("no frame could be decoded near frame \(index) of \(path)") }
                 position -= 1
                 try seek(toKeyframe: position, on: t)
                 continue
             }
             guard let (i, p, exact) = identifyDecoded(on: t) else { scratch.unref(); continue }
-            lastOutputIndex = i
+            if i > target && !passed && position > 0 {
+                // The seek landed past the key frame (its first frame is a later one): from the
+                // key frame before, decoding on to the target.
+                scratch.unref()
+                position -= 1
+                try seek(toKeyframe: position, on: t)
+                continue
+            }
             hold(index: i, pts: p, exact: exact)
+            if i < target {
+                passed = true
+                continue
+            }
+            lastOutputIndex = i
             return try output(held, index: i, pts: p, timeline: t, size: size)
         }
     }

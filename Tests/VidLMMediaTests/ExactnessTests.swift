@@ -179,11 +179,30 @@ final class ExactnessTests: XCTestCase {
         for name in ExactnessSet.names {
             let c = ExactnessSet.clip(name)
             let d = try await MediaDecoder.open(ExactnessSet.path(name))
-            let frames = try await collect(d.frames(FrameRequest(.uniform(count: 8), mode: .nearestKeyframe)))
+            let request = FrameRequest(.uniform(count: 8), mode: .nearestKeyframe)
+            let frames = try await collect(d.frames(request))
             XCTAssertFalse(frames.isEmpty, name)
+            let plan = try await d.plan(request)
+            XCTAssertEqual(frames.map(\.index), plan, "\(name): every planned key frame comes out")
             checkFrames(frames, name)
             for f in frames { XCTAssertTrue(c.keyframePts.contains(f.pts), "\(name): \(f.index) is not a key frame") }
         }
+    }
+
+    /// MPEG-TS seeks are approximate: a seek to the second key frame of this 4-frame clip (key
+    /// frames 0 and 2) lands elsewhere, and key-frame mode used to return frame 0 twice (the
+    /// repeat then dropped), so 2 planned frames gave 1.
+    func testKeyframeModeOnAnApproximateSeekDemuxer() async throws {
+        let path = Fixtures.root.appendingPathComponent("media/tiny_mpeg2.ts").path
+        let d = try await MediaDecoder.open(path)
+        let request = FrameRequest(.uniform(count: 2), mode: .nearestKeyframe)
+        let plan = try await d.plan(request)
+        XCTAssertEqual(plan, [0, 2])
+        let frames = try await collect(d.frames(request))
+        XCTAssertEqual(frames.map(\.index), [0, 2])
+        let near3 = try await d.keyframe(near: 3), near0 = try await d.keyframe(near: 0)
+        XCTAssertEqual(near3.index, 2)
+        XCTAssertEqual(near0.index, 0)
     }
 
     /// probe counts frames exactly: from the MP4 sample table, else by scanning; the average rate
