@@ -31,33 +31,12 @@ size_t vidlm_attention_scratch_floats(size_t lq, size_t lk, size_t dh) {
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "simd_math.h"
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define TARGET_F __attribute__((target("avx512f")))
 
 static float *align16(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
-
-// e^x for 16 lanes: x = n·ln2 + r, |r| ≤ ln2/2, degree-6 polynomial, 2^n through the exponent.
-// Below −87.3 the result is 0 (masked logits are −inf).
-TARGET_F static inline __m512 exp16(__m512 x) {
-    const __m512 lo = _mm512_set1_ps(-87.33654f), hi = _mm512_set1_ps(88.72283f);
-    __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
-    __m512 c = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(c, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), c);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    __m512 e = _mm512_scalef_ps(p, n);
-    return _mm512_maskz_mov_ps((__mmask16)~under, e);
-}
-
-static inline __mmask16 tail_mask(size_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
 
 // Softmax numerator of one score row in place: s[j] = exp(s[j] − max) for j < n, 0 for j in
 // [n, width); returns Σ (0 when every logit is −inf).
@@ -65,7 +44,7 @@ TARGET_F static float exp_row(float *s, size_t n, size_t width) {
     __m512 mv = _mm512_set1_ps(-__builtin_inff());
     size_t j = 0;
     for (; j + 16 <= n; j += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(s + j));
-    if (j < n) mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(_mm512_set1_ps(-__builtin_inff()), tail_mask(n - j), s + j));
+    if (j < n) mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(_mm512_set1_ps(-__builtin_inff()), vidlm_tail_mask(n - j), s + j));
     float m = _mm512_reduce_max_ps(mv);
     if (m == -__builtin_inff()) {
         for (j = 0; j < width; j += 16) _mm512_storeu_ps(s + j, _mm512_setzero_ps());
@@ -73,13 +52,13 @@ TARGET_F static float exp_row(float *s, size_t n, size_t width) {
     }
     __m512 shift = _mm512_set1_ps(m), sum = _mm512_setzero_ps();
     for (j = 0; j + 16 <= n; j += 16) {
-        __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), shift));
+        __m512 e = vidlm_exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), shift));
         _mm512_storeu_ps(s + j, e);
         sum = _mm512_add_ps(sum, e);
     }
     if (j < n) {
-        __mmask16 mk = tail_mask(n - j);
-        __m512 e = _mm512_maskz_mov_ps(mk, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s + j), shift)));
+        __mmask16 mk = vidlm_tail_mask(n - j);
+        __m512 e = _mm512_maskz_mov_ps(mk, vidlm_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s + j), shift)));
         _mm512_storeu_ps(s + j, e);
         sum = _mm512_add_ps(sum, e);
         j += 16;
@@ -88,14 +67,12 @@ TARGET_F static float exp_row(float *s, size_t n, size_t width) {
     return _mm512_reduce_add_ps(sum);
 }
 
-void vidlm_softmax_row_avx512(const float *x, float *y, size_t n);
-
 TARGET_F void vidlm_softmax_row_avx512(const float *x, float *y, size_t n) {
     if (n == 0) return;
     __m512 mv = _mm512_set1_ps(-__builtin_inff());
     size_t j = 0;
     for (; j + 16 <= n; j += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(x + j));
-    if (j < n) mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(_mm512_set1_ps(-__builtin_inff()), tail_mask(n - j), x + j));
+    if (j < n) mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(_mm512_set1_ps(-__builtin_inff()), vidlm_tail_mask(n - j), x + j));
     float m = _mm512_reduce_max_ps(mv);
     if (m == -__builtin_inff()) {
         for (j = 0; j < n; j++) y[j] = 0;
@@ -103,20 +80,20 @@ TARGET_F void vidlm_softmax_row_avx512(const float *x, float *y, size_t n) {
     }
     __m512 shift = _mm512_set1_ps(m), sum = _mm512_setzero_ps();
     for (j = 0; j + 16 <= n; j += 16) {
-        __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + j), shift));
+        __m512 e = vidlm_exp16(_mm512_sub_ps(_mm512_loadu_ps(x + j), shift));
         _mm512_storeu_ps(y + j, e);
         sum = _mm512_add_ps(sum, e);
     }
     if (j < n) {
-        __mmask16 mk = tail_mask(n - j);
-        __m512 e = _mm512_maskz_mov_ps(mk, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, x + j), shift)));
+        __mmask16 mk = vidlm_tail_mask(n - j);
+        __m512 e = _mm512_maskz_mov_ps(mk, vidlm_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, x + j), shift)));
         _mm512_mask_storeu_ps(y + j, mk, e);
         sum = _mm512_add_ps(sum, e);
     }
     __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
     for (j = 0; j + 16 <= n; j += 16) _mm512_storeu_ps(y + j, _mm512_mul_ps(_mm512_loadu_ps(y + j), inv));
     if (j < n) {
-        __mmask16 mk = tail_mask(n - j);
+        __mmask16 mk = vidlm_tail_mask(n - j);
         _mm512_mask_storeu_ps(y + j, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, y + j), inv));
     }
 }
@@ -172,7 +149,7 @@ F32_SCORES(4)
             for (int n = 0; n < NV; n++) {                                                                           \
                 size_t col = 16 * (size_t)n;                                                                         \
                 if (col >= width) break;                                                                             \
-                _mm512_mask_storeu_ps(o[r] + col, tail_mask(width - col), _mm512_mul_ps(c[r][n], iv));               \
+                _mm512_mask_storeu_ps(o[r] + col, vidlm_tail_mask(width - col), _mm512_mul_ps(c[r][n], iv));               \
             }                                                                                                        \
         }                                                                                                            \
     }
@@ -241,7 +218,7 @@ BF16_SCORES(4)
             for (int n = 0; n < NV; n++) {                                                                           \
                 size_t col = 16 * (size_t)n;                                                                         \
                 if (col >= width) break;                                                                             \
-                _mm512_mask_storeu_ps(o[r] + col, tail_mask(width - col), _mm512_mul_ps(c[r][n], iv));               \
+                _mm512_mask_storeu_ps(o[r] + col, vidlm_tail_mask(width - col), _mm512_mul_ps(c[r][n], iv));               \
             }                                                                                                        \
         }                                                                                                            \
     }
@@ -298,7 +275,7 @@ TARGET void vidlm_attention_avx512(const float *q, size_t q_row, const float *k,
             for (; d + 16 <= dh; d += 16)
                 _mm512_store_si512(row + d, interleave_bf16(_mm512_loadu_ps(v0 + d), has1 ? _mm512_loadu_ps(v1 + d) : _mm512_setzero_ps()));
             if (d < dv) {
-                __mmask16 mk = tail_mask(dh - d);
+                __mmask16 mk = vidlm_tail_mask(dh - d);
                 _mm512_store_si512(row + d, interleave_bf16(_mm512_maskz_loadu_ps(mk, v0 + d),
                                                             has1 ? _mm512_maskz_loadu_ps(mk, v1 + d) : _mm512_setzero_ps()));
             }
@@ -361,7 +338,7 @@ TARGET void vidlm_attention_avx512(const float *q, size_t q_row, const float *k,
                 size_t j = 0;
                 for (; j + 16 <= n; j += 16) _mm512_storeu_ps(sr + j, _mm512_add_ps(_mm512_loadu_ps(sr + j), _mm512_loadu_ps(key_bias + j)));
                 if (j < n) {
-                    __mmask16 mk = tail_mask(n - j);
+                    __mmask16 mk = vidlm_tail_mask(n - j);
                     _mm512_mask_storeu_ps(sr + j, mk, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, sr + j), _mm512_maskz_loadu_ps(mk, key_bias + j)));
                 }
             }
@@ -376,7 +353,7 @@ TARGET void vidlm_attention_avx512(const float *q, size_t q_row, const float *k,
                     __m512i idx_even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
                     __m512i idx_odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
                     __m512 ev = _mm512_permutex2var_ps(a, idx_even, b), od = _mm512_permutex2var_ps(a, idx_odd, b);
-                    __mmask16 mk = tail_mask(tn - t);
+                    __mmask16 mk = vidlm_tail_mask(tn - t);
                     _mm512_mask_storeu_epi32(pr + t, mk, interleave_bf16(ev, od));
                 }
             }

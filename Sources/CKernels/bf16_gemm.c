@@ -23,6 +23,7 @@ size_t vidlm_bf16_gemm_scratch_count(void) { return (size_t)((NB + NR - 1) / NR)
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "simd_math.h"
 
 int vidlm_avx512bf16_available(void) {
     __builtin_cpu_init();
@@ -80,26 +81,6 @@ TARGET static void pack_w(const uint16_t *w, size_t ldw, size_t r0, size_t r1, s
         }
 }
 
-// Sums of 8 accumulators at once: three rounds of shuffles and adds that halve the partial sums
-// of two vectors together, 22 instructions where eight _mm512_reduce_add_ps take about 64
-// (3-4 % of the whole GEMM at KC 2048).
-TARGET static inline void reduce8(const __m512 *v, float *out) {
-    __m512 a[4], b[2];
-    for (int j = 0; j < 4; j++)  // lanes: [v2j 0+2, v2j 1+3, v2j+1 0+2, v2j+1 1+3]
-        a[j] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * j], v[2 * j + 1], 0x44),
-                             _mm512_shuffle_f32x4(v[2 * j], v[2 * j + 1], 0xEE));
-    for (int j = 0; j < 2; j++)  // 128-bit lane l holds four partial sums of v(4j + l)
-        b[j] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * j], a[2 * j + 1], 0x88),
-                             _mm512_shuffle_f32x4(a[2 * j], a[2 * j + 1], 0xDD));
-    __m512 u = _mm512_add_ps(_mm512_unpacklo_ps(b[0], b[1]), _mm512_unpackhi_ps(b[0], b[1]));
-    __m512 f = _mm512_add_ps(u, _mm512_shuffle_ps(u, u, 0x4E));  // lane l: [sum v(l), sum v(4 + l), …]
-    float t[16];
-    _mm512_storeu_ps(t, f);
-    for (int l = 0; l < 4; l++) {
-        out[l] = t[4 * l];
-        out[4 + l] = t[4 * l + 1];
-    }
-}
 
 // One MR × NR tile over `steps` packed steps; writes the `rows` × `cols` corner that exists.
 TARGET static void tile(const uint16_t *a, const uint16_t *b, size_t steps, float *y, size_t ldy, size_t rows,
@@ -118,7 +99,7 @@ TARGET static void tile(const uint16_t *a, const uint16_t *b, size_t steps, floa
         b += NR * 32;
     }
     float sums[MR * NR];
-    for (int q = 0; q < MR * NR; q += 8) reduce8(&c[0][0] + q, sums + q);
+    for (int q = 0; q < MR * NR; q += 8) vidlm_reduce8(&c[0][0] + q, sums + q);
     for (size_t i = 0; i < rows; i++)
         for (size_t j = 0; j < cols; j++) y[i * ldy + j] = accumulate ? y[i * ldy + j] + sums[i * NR + j] : sums[i * NR + j];
 }

@@ -2,28 +2,9 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "simd_math.h"
 
 #define TARGET __attribute__((target("avx512f")))
-
-static inline __mmask16 tail_mask(size_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
-
-// e^x: range reduction by ln 2, degree-6 polynomial (relative error ~2e-7), 0 below −87.3.
-TARGET static inline __m512 exp16(__m512 x) {
-    const __m512 lo = _mm512_set1_ps(-87.33654f), hi = _mm512_set1_ps(88.72283f);
-    __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
-    __m512 c = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(c, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), c);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_maskz_mov_ps((__mmask16)~under, _mm512_scalef_ps(p, n));
-}
 
 // erf: Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), odd.
 TARGET static inline __m512 erf16(__m512 x) {
@@ -35,7 +16,7 @@ TARGET static inline __m512 erf16(__m512 x) {
     p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
     p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
     p = _mm512_mul_ps(p, t);
-    __m512 y = _mm512_fnmadd_ps(p, exp16(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(a, a))), _mm512_set1_ps(1.0f));
+    __m512 y = _mm512_fnmadd_ps(p, vidlm_exp16(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(a, a))), _mm512_set1_ps(1.0f));
     // copy x's sign onto y
     __m512i sign = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u));
     return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(y), sign));
@@ -44,12 +25,12 @@ TARGET static inline __m512 erf16(__m512 x) {
 // tanh(u) = 1 − 2 / (e^{2u} + 1), u clamped to ±9 (tanh is ±1 in f32 beyond).
 TARGET static inline __m512 tanh16(__m512 u) {
     __m512 c = _mm512_min_ps(_mm512_max_ps(u, _mm512_set1_ps(-9.0f)), _mm512_set1_ps(9.0f));
-    __m512 e = exp16(_mm512_add_ps(c, c));
+    __m512 e = vidlm_exp16(_mm512_add_ps(c, c));
     return _mm512_sub_ps(_mm512_set1_ps(1.0f), _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
 }
 
 TARGET static inline __m512 sigmoid16(__m512 x) {
-    __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), x));
+    __m512 e = vidlm_exp16(_mm512_sub_ps(_mm512_setzero_ps(), x));
     return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
 }
 
@@ -72,7 +53,7 @@ TARGET void vidlm_activation_avx512(int kind, const float *x, float *y, size_t n
     size_t i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, activate16(kind, _mm512_loadu_ps(x + i)));
     if (i < n) {
-        __mmask16 m = tail_mask(n - i);
+        __mmask16 m = vidlm_tail_mask(n - i);
         _mm512_mask_storeu_ps(y + i, m, activate16(kind, _mm512_maskz_loadu_ps(m, x + i)));
     }
 }
@@ -90,7 +71,7 @@ TARGET void vidlm_layernorm_avx512(const float *x, float *y, size_t rows, size_t
             s0 = _mm512_add_ps(s0, _mm512_loadu_ps(row + i));
             s1 = _mm512_add_ps(s1, _mm512_loadu_ps(row + i + 16));
         }
-        for (; i < d; i += 16) s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(tail_mask(d - i), row + i));
+        for (; i < d; i += 16) s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(vidlm_tail_mask(d - i), row + i));
         float mean = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) / (float)d;
         __m512 mv = _mm512_set1_ps(mean);
         __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps();
@@ -100,14 +81,14 @@ TARGET void vidlm_layernorm_avx512(const float *x, float *y, size_t rows, size_t
             v1 = _mm512_fmadd_ps(b, b, v1);
         }
         for (; i < d; i += 16) {
-            __mmask16 m = tail_mask(d - i);
+            __mmask16 m = vidlm_tail_mask(d - i);
             __m512 a = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, row + i), mv);
             v0 = _mm512_fmadd_ps(a, a, v0);
         }
         float variance = _mm512_reduce_add_ps(_mm512_add_ps(v0, v1)) / (float)d;
         __m512 inv = _mm512_set1_ps(1.0f / __builtin_sqrtf(variance + eps));
         for (i = 0; i < d; i += 16) {
-            __mmask16 m = tail_mask(d - i);
+            __mmask16 m = vidlm_tail_mask(d - i);
             __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + i), mv), inv);
             if (weight) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, weight + i));
             if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + i));

@@ -23,10 +23,9 @@ size_t vidlm_f32_gemm_scratch_count(void) { return (size_t)((NB + NR - 1) / NR) 
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "simd_math.h"
 
 #define TARGET __attribute__((target("avx512f")))
-
-static inline __mmask16 tail_mask(size_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
 
 TARGET void vidlm_f32_pack_x_avx512(const float *x, size_t ldx, size_t m, size_t k, float *packed) {
     size_t groups = (m + MR - 1) / MR;
@@ -41,7 +40,7 @@ TARGET void vidlm_f32_pack_x_avx512(const float *x, size_t ldx, size_t m, size_t
                         _mm512_store_ps(dst, _mm512_setzero_ps());
                         continue;
                     }
-                    _mm512_store_ps(dst, _mm512_maskz_loadu_ps(tail_mask(kc - t), x + row * ldx + k0 + t));
+                    _mm512_store_ps(dst, _mm512_maskz_loadu_ps(vidlm_tail_mask(kc - t), x + row * ldx + k0 + t));
                 }
         packed += groups * MR * steps * 16;
     }
@@ -60,28 +59,10 @@ TARGET static void pack_w(const float *w, size_t ldw, size_t r0, size_t r1, size
             }
             const float *src = w + r * ldw + k0;
             for (size_t s = 0; s < steps; s++)
-                _mm512_store_ps(dst + s * NR * 16, _mm512_maskz_loadu_ps(tail_mask(kc - s * 16), src + s * 16));
+                _mm512_store_ps(dst + s * NR * 16, _mm512_maskz_loadu_ps(vidlm_tail_mask(kc - s * 16), src + s * 16));
         }
 }
 
-// Sums of 8 accumulators at once (see bf16_gemm.c).
-TARGET static inline void reduce8(const __m512 *v, float *out) {
-    __m512 a[4], b[2];
-    for (int j = 0; j < 4; j++)
-        a[j] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * j], v[2 * j + 1], 0x44),
-                             _mm512_shuffle_f32x4(v[2 * j], v[2 * j + 1], 0xEE));
-    for (int j = 0; j < 2; j++)
-        b[j] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * j], a[2 * j + 1], 0x88),
-                             _mm512_shuffle_f32x4(a[2 * j], a[2 * j + 1], 0xDD));
-    __m512 u = _mm512_add_ps(_mm512_unpacklo_ps(b[0], b[1]), _mm512_unpackhi_ps(b[0], b[1]));
-    __m512 f = _mm512_add_ps(u, _mm512_shuffle_ps(u, u, 0x4E));
-    float t[16];
-    _mm512_storeu_ps(t, f);
-    for (int l = 0; l < 4; l++) {
-        out[l] = t[4 * l];
-        out[4 + l] = t[4 * l + 1];
-    }
-}
 
 TARGET static void tile(const float *a, const float *b, size_t steps, float *y, size_t ldy, size_t rows, size_t cols,
                         int accumulate) {
@@ -99,7 +80,7 @@ TARGET static void tile(const float *a, const float *b, size_t steps, float *y, 
         b += NR * 16;
     }
     float sums[MR * NR];
-    for (int q = 0; q < MR * NR; q += 8) reduce8(&c[0][0] + q, sums + q);
+    for (int q = 0; q < MR * NR; q += 8) vidlm_reduce8(&c[0][0] + q, sums + q);
     for (size_t i = 0; i < rows; i++)
         for (size_t j = 0; j < cols; j++) y[i * ldy + j] = accumulate ? y[i * ldy + j] + sums[i * NR + j] : sums[i * NR + j];
 }

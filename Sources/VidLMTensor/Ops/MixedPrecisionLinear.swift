@@ -207,72 +207,58 @@ extension MixedPrecisionLinear {
 }
 
 extension MixedPrecisionLinear {
-    /// Output rows per work unit for `out` rows shared by `computeThreads` workers: small enough
-    /// that every worker gets about four (a 256-row k/v projection is 8 units, not 3 uneven ones),
-    /// at most 96 rows, a multiple of the kernels' 6-row tiles.
-    static func unitRows(out: Int) -> Int {
+    /// Runs `body(scratch, rows)` over units of `out` output rows claimed dynamically by
+    /// `computeThreads` workers (a worker slowed by another process does not hold the others up
+    /// at the end), each worker with its own 64-byte aligned scratch of `scratchBytes`. Units are
+    /// small enough that every worker gets about four (a 256-row k/v projection is 8 units, not 3
+    /// uneven ones), at most 96 rows, a multiple of the kernels' 6-row tiles.
+    static func forEachRowUnit(out: Int, scratchBytes: Int, _ body: (UnsafeMutableRawPointer, Range<Int>) -> Void) {
         let threads = max(1, ThreadBudget.computeThreads)
         let perWorker = (out + 4 * threads - 1) / (4 * threads)
-        return min(96, max(24, (perWorker + 5) / 6 * 6))
+        let rowsPerUnit = min(96, max(24, (perWorker + 5) / 6 * 6))
+        let units = (out + rowsPerUnit - 1) / rowsPerUnit
+        let next = Atomic<Int>(0)
+        ParallelLoop.forEachChunk(min(threads, units)) { _ in
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64)
+            defer { scratch.deallocate() }
+            while true {
+                let unit = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if unit >= units { break }
+                body(scratch, (unit * rowsPerUnit)..<min(out, (unit + 1) * rowsPerUnit))
+            }
+        }
     }
 
-    /// x packed once (shared read-only), then `vidlm_f32_gemm_avx512` over units of output rows
-    /// claimed dynamically by `computeThreads` workers, each packing its weight blocks into its
-    /// own scratch.
+    /// x packed once (shared read-only), then `vidlm_f32_gemm_avx512` over units of output rows,
+    /// each worker packing its weight blocks into its own scratch.
     static func f32GEMM(_ w: UnsafePointer<Float>, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
         let packedCount = vidlm_f32_packed_x_count(m, k)
         let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 4, alignment: 64)
         defer { packed.deallocate() }
-        let xp = packed.bindMemory(to: Float.self, capacity: packedCount)
-        vidlm_f32_pack_x_avx512(x, k, m, k, xp)
-        let rowsPerUnit = unitRows(out: out)
-        let units = (out + rowsPerUnit - 1) / rowsPerUnit
-        let workers = min(max(1, ThreadBudget.computeThreads), units)
-        let next = Atomic<Int>(0)
-        let xpc = UnsafePointer(xp)
+        let xp = UnsafePointer(packed.bindMemory(to: Float.self, capacity: packedCount))
+        vidlm_f32_pack_x_avx512(x, k, m, k, UnsafeMutablePointer(mutating: xp))
         let scratchCount = vidlm_f32_gemm_scratch_count()
-        ParallelLoop.forEachChunk(workers) { _ in
-            let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchCount * 4, alignment: 64)
-            defer { scratch.deallocate() }
-            let wp = scratch.bindMemory(to: Float.self, capacity: scratchCount)
-            while true {
-                let unit = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                if unit >= units { break }
-                vidlm_f32_gemm_avx512(xpc, m, w, k, unit * rowsPerUnit, min(out, (unit + 1) * rowsPerUnit), y, ldy,
-                                      accumulate ? 1 : 0, wp)
-            }
+        forEachRowUnit(out: out, scratchBytes: scratchCount * 4) { scratch, rows in
+            vidlm_f32_gemm_avx512(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0,
+                                  scratch.bindMemory(to: Float.self, capacity: scratchCount))
         }
     }
 
-    /// x rounded to bf16 and packed once (shared read-only), then the C kernel over units of
-    /// output rows claimed dynamically by `computeThreads` workers (a worker slowed by another
-    /// process does not hold the others up at the end). Units are small enough that every worker
-    /// gets about four (a 256-row k/v projection is 8 units, not 3 uneven ones) and at most 96 rows.
+    /// x rounded to bf16 and packed once (shared read-only), then `vidlm_bf16_gemm_avx512bf16`
+    /// over units of output rows.
     static func bf16GEMM(weight: Tensor, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
                          y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
         let packedCount = vidlm_bf16_packed_x_count(m, k)
         let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 2, alignment: 64)
         defer { packed.deallocate() }
-        let xp = packed.bindMemory(to: UInt16.self, capacity: packedCount)
-        vidlm_bf16_pack_x_avx512bf16(x, k, m, k, xp)
+        let xp = UnsafePointer(packed.bindMemory(to: UInt16.self, capacity: packedCount))
+        vidlm_bf16_pack_x_avx512bf16(x, k, m, k, UnsafeMutablePointer(mutating: xp))
         let w = (weight.storage.base + weight.byteOffset).assumingMemoryBound(to: UInt16.self)
-        let rowsPerUnit = unitRows(out: out)
-        let units = (out + rowsPerUnit - 1) / rowsPerUnit
-        let workers = min(max(1, ThreadBudget.computeThreads), units)
-        let next = Atomic<Int>(0)
-        let xpc = UnsafePointer(xp)
         let scratchCount = vidlm_bf16_gemm_scratch_count()
-        ParallelLoop.forEachChunk(workers) { _ in
-            let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchCount * 2, alignment: 64)
-            defer { scratch.deallocate() }
-            let wp = scratch.bindMemory(to: UInt16.self, capacity: scratchCount)
-            while true {
-                let unit = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                if unit >= units { break }
-                vidlm_bf16_gemm_avx512bf16(xpc, m, w, k, unit * rowsPerUnit, min(out, (unit + 1) * rowsPerUnit), y, ldy,
-                                           accumulate ? 1 : 0, wp)
-            }
+        forEachRowUnit(out: out, scratchBytes: scratchCount * 2) { scratch, rows in
+            vidlm_bf16_gemm_avx512bf16(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0,
+                                       scratch.bindMemory(to: UInt16.self, capacity: scratchCount))
         }
     }
 }
