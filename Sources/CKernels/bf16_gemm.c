@@ -84,7 +84,7 @@ TARGET static void pack_w(const uint16_t *w, size_t ldw, size_t r0, size_t r1, s
 
 // One MR × NR tile over `steps` packed steps; writes the `rows` × `cols` corner that exists.
 TARGET static void tile(const uint16_t *a, const uint16_t *b, size_t steps, float *y, size_t ldy, size_t rows,
-                        size_t cols, int accumulate) {
+                        size_t cols, int accumulate, const float *bias) {
     __m512 c[MR][NR];
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NR; j++) c[i][j] = _mm512_setzero_ps();
@@ -101,17 +101,21 @@ TARGET static void tile(const uint16_t *a, const uint16_t *b, size_t steps, floa
     float sums[MR * NR];
     for (int q = 0; q < MR * NR; q += 8) vidlm_reduce8(&c[0][0] + q, sums + q);
     for (size_t i = 0; i < rows; i++)
-        for (size_t j = 0; j < cols; j++) y[i * ldy + j] = accumulate ? y[i * ldy + j] + sums[i * NR + j] : sums[i * NR + j];
+        for (size_t j = 0; j < cols; j++) {
+            float base = accumulate ? y[i * ldy + j] : 0.0f;
+            if (bias) base += bias[j];
+            y[i * ldy + j] = base + sums[i * NR + j];
+        }
 }
 
 TARGET void vidlm_bf16_gemm_avx512bf16(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k,
                                        size_t row_begin, size_t row_end, float *y, size_t ldy, int accumulate,
-                                       uint16_t *wp) {
+                                       const float *bias, uint16_t *wp) {
     if (m == 0 || row_begin >= row_end) return;
     if (k == 0) {
-        if (!accumulate)
-            for (size_t i = 0; i < m; i++)
-                for (size_t r = row_begin; r < row_end; r++) y[i * ldy + r] = 0;
+        for (size_t i = 0; i < m; i++)
+            for (size_t r = row_begin; r < row_end; r++)
+                y[i * ldy + r] = (accumulate ? y[i * ldy + r] : 0.0f) + (bias ? bias[r] : 0.0f);
         return;
     }
     size_t groups = (m + MR - 1) / MR;
@@ -127,7 +131,7 @@ TARGET void vidlm_bf16_gemm_avx512bf16(const uint16_t *packed_x, size_t m, const
                 for (size_t t = 0; t < tiles; t++) {
                     size_t r = n0 + t * NR, cols = n1 - r < NR ? n1 - r : NR;
                     tile(packed_x + g * steps * MR * 32, wp + t * steps * NR * 32, steps, y + g * MR * ldy + r, ldy, rows,
-                         cols, acc);
+                         cols, acc, bias && k0 == 0 ? bias + r : NULL);
                 }
             }
         }
@@ -144,8 +148,8 @@ void vidlm_bf16_pack_x_avx512bf16(const float *x, size_t ldx, size_t m, size_t k
 }
 
 void vidlm_bf16_gemm_avx512bf16(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
-                                size_t row_end, float *y, size_t ldy, int accumulate, uint16_t *scratch) {
-    (void)packed_x; (void)m; (void)w; (void)k; (void)row_begin; (void)row_end; (void)y; (void)ldy; (void)accumulate;
+                                size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, uint16_t *scratch) {
+    (void)bias; (void)packed_x; (void)m; (void)w; (void)k; (void)row_begin; (void)row_end; (void)y; (void)ldy; (void)accumulate;
     (void)scratch;
 }
 

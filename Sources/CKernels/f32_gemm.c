@@ -65,7 +65,7 @@ TARGET static void pack_w(const float *w, size_t ldw, size_t r0, size_t r1, size
 
 
 TARGET static void tile(const float *a, const float *b, size_t steps, float *y, size_t ldy, size_t rows, size_t cols,
-                        int accumulate) {
+                        int accumulate, const float *bias) {
     __m512 c[MR][NR];
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NR; j++) c[i][j] = _mm512_setzero_ps();
@@ -82,16 +82,20 @@ TARGET static void tile(const float *a, const float *b, size_t steps, float *y, 
     float sums[MR * NR];
     for (int q = 0; q < MR * NR; q += 8) vidlm_reduce8(&c[0][0] + q, sums + q);
     for (size_t i = 0; i < rows; i++)
-        for (size_t j = 0; j < cols; j++) y[i * ldy + j] = accumulate ? y[i * ldy + j] + sums[i * NR + j] : sums[i * NR + j];
+        for (size_t j = 0; j < cols; j++) {
+            float base = accumulate ? y[i * ldy + j] : 0.0f;
+            if (bias) base += bias[j];
+            y[i * ldy + j] = base + sums[i * NR + j];
+        }
 }
 
 TARGET void vidlm_f32_gemm_avx512(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin,
-                                  size_t row_end, float *y, size_t ldy, int accumulate, float *wp) {
+                                  size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, float *wp) {
     if (m == 0 || row_begin >= row_end) return;
     if (k == 0) {
-        if (!accumulate)
-            for (size_t i = 0; i < m; i++)
-                for (size_t r = row_begin; r < row_end; r++) y[i * ldy + r] = 0;
+        for (size_t i = 0; i < m; i++)
+            for (size_t r = row_begin; r < row_end; r++)
+                y[i * ldy + r] = (accumulate ? y[i * ldy + r] : 0.0f) + (bias ? bias[r] : 0.0f);
         return;
     }
     size_t groups = (m + MR - 1) / MR;
@@ -107,7 +111,7 @@ TARGET void vidlm_f32_gemm_avx512(const float *packed_x, size_t m, const float *
                 for (size_t t = 0; t < tiles; t++) {
                     size_t r = n0 + t * NR, cols = n1 - r < NR ? n1 - r : NR;
                     tile(packed_x + g * steps * MR * 16, wp + t * steps * NR * 16, steps, y + g * MR * ldy + r, ldy, rows,
-                         cols, acc);
+                         cols, acc, bias && k0 == 0 ? bias + r : NULL);
                 }
             }
         }
@@ -122,8 +126,8 @@ void vidlm_f32_pack_x_avx512(const float *x, size_t ldx, size_t m, size_t k, flo
 }
 
 void vidlm_f32_gemm_avx512(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin, size_t row_end,
-                           float *y, size_t ldy, int accumulate, float *scratch) {
-    (void)packed_x; (void)m; (void)w; (void)k; (void)row_begin; (void)row_end; (void)y; (void)ldy; (void)accumulate;
+                           float *y, size_t ldy, int accumulate, const float *bias, float *scratch) {
+    (void)bias; (void)packed_x; (void)m; (void)w; (void)k; (void)row_begin; (void)row_end; (void)y; (void)ldy; (void)accumulate;
     (void)scratch;
 }
 

@@ -4,7 +4,8 @@ import XCTest
 
 /// vidlm's GEMM kernels (f32 FMA, bf16 dot product) against a double-precision reference: sizes
 /// around the 4-row x groups, 6-row weight tiles, 48-row weight blocks and the k slices (1024
-/// floats / 2048 bf16), odd k, row ranges that start inside a block, and accumulation into y.
+/// floats / 2048 bf16), odd k, row ranges that start inside a block, accumulation into y and the
+/// bias the kernels add as they store.
 final class GemmKernelTests: XCTestCase {
     private let shapes: [(m: Int, k: Int, n: Int)] = [
         (1, 1, 1), (3, 5, 7), (4, 16, 6), (5, 17, 13), (17, 33, 49), (9, 1023, 50), (6, 1025, 97),
@@ -57,6 +58,7 @@ final class GemmKernelTests: XCTestCase {
         let wf = (0..<s.n * s.k).map { _ in rng.next() }
         let ldy = s.n + 3
         let initial = (0..<s.m * ldy).map { _ in rng.next() }
+        let bias = (0..<s.n).map { _ in rng.next() }
         var y = initial
         // Rows [begin, end) only: a range starting inside a weight block.
         let begin = s.n > 7 ? 7 : 0, end = s.n
@@ -69,7 +71,7 @@ final class GemmKernelTests: XCTestCase {
             defer { packed.deallocate(); scratch.deallocate() }
             let xp = packed.bindMemory(to: UInt16.self, capacity: packedCount)
             vidlm_bf16_pack_x_avx512bf16(x, s.k, s.m, s.k, xp)
-            vidlm_bf16_gemm_avx512bf16(xp, s.m, w, s.k, begin, end, &y, ldy, accumulate ? 1 : 0,
+            vidlm_bf16_gemm_avx512bf16(xp, s.m, w, s.k, begin, end, &y, ldy, accumulate ? 1 : 0, bias,
                                        scratch.bindMemory(to: UInt16.self, capacity: vidlm_bf16_gemm_scratch_count()))
         } else {
             let packedCount = vidlm_f32_packed_x_count(s.m, s.k)
@@ -78,7 +80,7 @@ final class GemmKernelTests: XCTestCase {
             defer { packed.deallocate(); scratch.deallocate() }
             let xp = packed.bindMemory(to: Float.self, capacity: packedCount)
             vidlm_f32_pack_x_avx512(x, s.k, s.m, s.k, xp)
-            vidlm_f32_gemm_avx512(xp, s.m, wf, s.k, begin, end, &y, ldy, accumulate ? 1 : 0,
+            vidlm_f32_gemm_avx512(xp, s.m, wf, s.k, begin, end, &y, ldy, accumulate ? 1 : 0, bias,
                                   scratch.bindMemory(to: Float.self, capacity: vidlm_f32_gemm_scratch_count()))
         }
         for i in 0..<s.m {
@@ -88,7 +90,7 @@ final class GemmKernelTests: XCTestCase {
                     XCTAssertEqual(got, initial[i * ldy + r], "\(s) bf16 \(bf16): wrote outside rows \(begin)..<\(end)")
                     continue
                 }
-                var e = accumulate ? Double(initial[i * ldy + r]) : 0
+                var e = (accumulate ? Double(initial[i * ldy + r]) : 0) + Double(bias[r])
                 for t in 0..<s.k { e += Double(round(x[i * s.k + t])) * Double(round(wf[r * s.k + t])) }
                 XCTAssertEqual(Double(got), e, accuracy: 2e-5 * Double(s.k).squareRoot() + 1e-5,
                                "\(s) bf16 \(bf16) accumulate \(accumulate) row \(i) out \(r)")

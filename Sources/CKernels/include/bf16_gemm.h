@@ -26,12 +26,13 @@ void vidlm_bf16_pack_x_avx512bf16(const float *x, size_t ldx, size_t m, size_t k
 /// Number of uint16 elements of the per-thread weight scratch vidlm_bf16_gemm_avx512bf16 needs.
 size_t vidlm_bf16_gemm_scratch_count(void);
 
-/// y[i·ldy + r] (=, or += when `accumulate` is 1) Σₜ bf16(x[i][t])·w[r·k + t] for i in [0, m),
-/// r in [row_begin, row_end); `packed_x` from vidlm_bf16_pack_x_avx512bf16 with the same m, k;
+/// y[i·ldy + r] (=, or += when `accumulate` is 1) bias[r] + Σₜ bf16(x[i][t])·w[r·k + t] for i in
+/// [0, m), r in [row_begin, row_end); `bias` (f32, indexed by output row) may be NULL;
+/// `packed_x` from vidlm_bf16_pack_x_avx512bf16 with the same m, k;
 /// w holds bf16, any alignment; sums are f32. `scratch`: vidlm_bf16_gemm_scratch_count()
 /// elements, 64-byte aligned, owned by the calling thread.
 /// Call only when vidlm_avx512bf16_available() is 1.
 void vidlm_bf16_gemm_avx512bf16(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
-                                size_t row_end, float *y, size_t ldy, int accumulate, uint16_t *scratch);
+                                size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, uint16_t *scratch);
 
 #endif

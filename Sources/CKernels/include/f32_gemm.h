@@ -19,11 +19,12 @@ void vidlm_f32_pack_x_avx512(const float *x, size_t ldx, size_t m, size_t k, flo
 /// Floats of the per-thread weight scratch vidlm_f32_gemm_avx512 needs.
 size_t vidlm_f32_gemm_scratch_count(void);
 
-/// y[i·ldy + r] (=, or += when `accumulate` is 1) Σₜ x[i][t]·w[r·k + t] for i in [0, m),
-/// r in [row_begin, row_end); `packed_x` from vidlm_f32_pack_x_avx512 with the same m, k.
+/// y[i·ldy + r] (=, or += when `accumulate` is 1) bias[r] + Σₜ x[i][t]·w[r·k + t] for i in [0, m),
+/// r in [row_begin, row_end); `bias` (indexed by output row) may be NULL; `packed_x` from
+/// vidlm_f32_pack_x_avx512 with the same m, k.
 /// `scratch`: vidlm_f32_gemm_scratch_count() floats, 64-byte aligned, owned by the calling thread.
 /// Call only when vidlm_avx512_available() is 1.
 void vidlm_f32_gemm_avx512(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin, size_t row_end,
-                           float *y, size_t ldy, int accumulate, float *scratch);
+                           float *y, size_t ldy, int accumulate, const float *bias, float *scratch);
 
 #endif

@@ -73,18 +73,22 @@ extension Tensor {
                     let dst = y + column
                     let isHalf = p.weight.dtype != .f32
                     if isHalf && useMatvec { continue }
-                    if let bias = p.bias {
-                        bias.withFloats { b in
-                            for r in 0..<m { (dst + r * total).update(from: b.baseAddress!, count: out) }
-                        }
+                    // vidlm's GEMMs add the bias as they store; other paths start from it.
+                    let fusesBias = isHalf ? MixedPrecisionLinear.usesBF16GEMM(p.weight.dtype) : MixedPrecisionLinear.usesF32GEMM(m: m)
+                    let biasValues = p.bias?.floats()
+                    if let biasValues, !fusesBias {
+                        for r in 0..<m { (dst + r * total).update(from: biasValues, count: out) }
                     }
-                    if isHalf {
-                        MixedPrecisionLinear.halfGEMM(weight: p.weight, x: x, m: m, k: k, out: out, y: dst, ldy: total,
-                                                      accumulate: p.bias != nil)
-                    } else {
-                        p.weight.withFloats { w in
-                            MixedPrecisionLinear.f32Linear(w.baseAddress!, x: x, m: m, k: k, out: out, y: dst, ldy: total,
-                                                           accumulate: p.bias != nil)
+                    let accumulate = biasValues != nil && !fusesBias
+                    biasPointer(fusesBias ? biasValues : nil) { bias in
+                        if isHalf {
+                            MixedPrecisionLinear.halfGEMM(weight: p.weight, x: x, m: m, k: k, out: out, y: dst, ldy: total,
+                                                          accumulate: accumulate, bias: bias)
+                        } else {
+                            p.weight.withFloats { w in
+                                MixedPrecisionLinear.f32Linear(w.baseAddress!, x: x, m: m, k: k, out: out, y: dst, ldy: total,
+                                                               accumulate: accumulate, bias: bias)
+                            }
                         }
                     }
                 }
@@ -113,12 +117,18 @@ extension MixedPrecisionLinear {
     /// by columns made every worker pack all of x again (13 % of the EVA tower's time).
     static let f32GEMMRowMinimum = 16
 
+    /// Whether f32 weights with `m` input rows take vidlm's GEMM (which adds the bias itself).
+    static func usesF32GEMM(m: Int) -> Bool { m >= f32GEMMRowMinimum && HalfPrecisionKernels.useAVX512 }
+
+    /// Whether half-precision weights of `dtype` (beyond the matrix-vector rows) take the BF16 GEMM.
+    static func usesBF16GEMM(_ dtype: DType) -> Bool { dtype == .bf16 && HalfPrecisionKernels.useAVX512BF16 }
+
     /// f32 weights: OpenBLAS `sgemv` for one row, vidlm's GEMM for many rows where the CPU has
-    /// AVX-512, else OpenBLAS `sgemm`.
+    /// AVX-512, else OpenBLAS `sgemm`. `bias` is only for vidlm's GEMM (`usesF32GEMM`).
     static func f32Linear(_ w: UnsafePointer<Float>, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
-                          y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
-        if m >= f32GEMMRowMinimum && HalfPrecisionKernels.useAVX512 {
-            f32GEMM(w, x: x, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate)
+                          y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>? = nil) {
+        if usesF32GEMM(m: m) {
+            f32GEMM(w, x: x, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate, bias: bias)
         } else if m == 1 {
             BLAS.sgemv(rows: out, k: k, w: w, ldw: k, x: x, y: y, accumulate: accumulate)
         } else {
@@ -176,10 +186,11 @@ extension MixedPrecisionLinear {
     /// bf16 weights on a CPU with AVX-512 BF16: `bf16GEMM`. Otherwise widens blocks of weight rows
     /// into scratch (in parallel), then `sgemm`s each block. Rows are widened in the shuffle-free
     /// `deinterleave` order and x's rows rearranged to match.
+    /// `bias` is only for the BF16 GEMM (`usesBF16GEMM`).
     static func halfGEMM(weight: Tensor, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
-                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
-        if weight.dtype == .bf16 && HalfPrecisionKernels.useAVX512BF16 {
-            bf16GEMM(weight: weight, x: x, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate)
+                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>? = nil) {
+        if usesBF16GEMM(weight.dtype) {
+            bf16GEMM(weight: weight, x: x, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate, bias: bias)
             return
         }
         let xs = UnsafeMutablePointer<Float>.allocate(capacity: max(m * k, 1))
@@ -232,7 +243,7 @@ extension MixedPrecisionLinear {
     /// x packed once (shared read-only), then `vidlm_f32_gemm_avx512` over units of output rows,
     /// each worker packing its weight blocks into its own scratch.
     static func f32GEMM(_ w: UnsafePointer<Float>, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
-                        y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+                        y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>?) {
         let packedCount = vidlm_f32_packed_x_count(m, k)
         let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 4, alignment: 64)
         defer { packed.deallocate() }
@@ -240,7 +251,7 @@ extension MixedPrecisionLinear {
         vidlm_f32_pack_x_avx512(x, k, m, k, UnsafeMutablePointer(mutating: xp))
         let scratchCount = vidlm_f32_gemm_scratch_count()
         forEachRowUnit(out: out, scratchBytes: scratchCount * 4) { scratch, rows in
-            vidlm_f32_gemm_avx512(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0,
+            vidlm_f32_gemm_avx512(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0, bias,
                                   scratch.bindMemory(to: Float.self, capacity: scratchCount))
         }
     }
@@ -248,7 +259,7 @@ extension MixedPrecisionLinear {
     /// x rounded to bf16 and packed once (shared read-only), then `vidlm_bf16_gemm_avx512bf16`
     /// over units of output rows.
     static func bf16GEMM(weight: Tensor, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
-                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>?) {
         let packedCount = vidlm_bf16_packed_x_count(m, k)
         let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 2, alignment: 64)
         defer { packed.deallocate() }
@@ -257,7 +268,7 @@ extension MixedPrecisionLinear {
         let w = (weight.storage.base + weight.byteOffset).assumingMemoryBound(to: UInt16.self)
         let scratchCount = vidlm_bf16_gemm_scratch_count()
         forEachRowUnit(out: out, scratchBytes: scratchCount * 2) { scratch, rows in
-            vidlm_bf16_gemm_avx512bf16(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0,
+            vidlm_bf16_gemm_avx512bf16(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0, bias,
                                        scratch.bindMemory(to: UInt16.self, capacity: scratchCount))
         }
     }
@@ -286,4 +297,10 @@ extension Tensor {
             }
         }
     }
+}
+
+/// `body` with the array's base address, or nil for no array.
+private func biasPointer<R>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let a else { return body(nil) }
+    return a.withUnsafeBufferPointer { body($0.baseAddress) }
 }
