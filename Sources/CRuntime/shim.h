@@ -5,10 +5,15 @@
 #endif
 
 // Keeps large freed blocks in glibc's heap instead of returning them to the kernel, so
-// per-layer activation buffers are reused rather than page-faulted in again. No-op elsewhere.
+// per-layer activation buffers are reused rather than page-faulted in (and zeroed) again. glibc
+// refuses an mmap threshold above 32 MiB (HEAP_MAX_SIZE / 2), and blocks above it would still be
+// mapped and unmapped on every use (a batch of frames' MLP activations is ~50 MiB), so mmap is
+// turned off for malloc altogether (M_MMAP_MAX 0): every block comes from the heap (files are
+// still mapped by their own mmap calls). No-op elsewhere.
 static inline void vidlm_keep_freed_memory(void) {
 #if defined(__linux__) && defined(M_MMAP_THRESHOLD)
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+    mallopt(M_MMAP_MAX, 0);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif
 }
