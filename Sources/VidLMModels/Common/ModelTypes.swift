@@ -41,6 +41,10 @@ public enum ModelTypes {
             "vidlm": standard("blip_2_vision_model"),
             "smolvlm": idefics("smolvlm_vision"),
             "idefics3": idefics("idefics3_vision"),
+            // transformers 5 layout; published (4.x) checkpoints use vision_tower.vision_model.,
+            // multi_modal_projector. and language_model.{model.,lm_head.}: the family reads both.
+            "llava": Composite(visionType: "clip_vision_model", visionPrefix: "model.vision_tower.",
+                               textWeights: TextWeightNames(base: "model.language_model.", lmHead: "lm_head.weight")),
         ]
     }()
 }
