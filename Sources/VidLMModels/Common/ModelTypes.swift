@@ -10,10 +10,10 @@ public enum ModelTypes {
     ]
 
     /// Decoder configs by `model_type` → the decoder implementation ("llama" or "opt").
-    public static let decoders: [String: String] = ["llama": "llama", "opt": "opt"]
+    public static let decoders: [String: String] = ["llama": "llama", "mistral": "llama", "opt": "opt"]
     /// transformers class name → decoder, for configs without `model_type`.
     public static let decoderArchitectures: [String: String] = [
-        "LlamaForCausalLM": "llama", "LLaMAForCausalLM": "llama", "OPTForCausalLM": "opt",
+        "LlamaForCausalLM": "llama", "LLaMAForCausalLM": "llama", "MistralForCausalLM": "llama", "OPTForCausalLM": "opt",
     ]
 
     /// Where a composite checkpoint keeps its parts.
@@ -32,6 +32,8 @@ public enum ModelTypes {
             Composite(visionType: vision, visionPrefix: "model.vision_model.",
                       textWeights: TextWeightNames(base: "model.text_model.", lmHead: "lm_head.weight"))
         }
+        let llava = Composite(visionType: "clip_vision_model", visionPrefix: "model.vision_tower.",
+                              textWeights: TextWeightNames(base: "model.language_model.", lmHead: "lm_head.weight"))
         return [
             "blip-2": standard("blip_2_vision_model"),
             "instructblip": standard("instructblip_vision_model"),
@@ -43,8 +45,8 @@ public enum ModelTypes {
             "idefics3": idefics("idefics3_vision"),
             // transformers 5 layout; published (4.x) checkpoints use vision_tower.vision_model.,
             // multi_modal_projector. and language_model.{model.,lm_head.}: the family reads both.
-            "llava": Composite(visionType: "clip_vision_model", visionPrefix: "model.vision_tower.",
-                               textWeights: TextWeightNames(base: "model.language_model.", lmHead: "lm_head.weight")),
+            "llava": llava,
+            "llava_next": llava,
         ]
     }()
 }

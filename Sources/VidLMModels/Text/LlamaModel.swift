@@ -15,7 +15,7 @@ public struct TextWeightNames: Sendable, Equatable {
     }
 }
 
-/// LLaMA-family decoder (LLaMA 1/2/3, Vicuna, TinyLlama): RMSNorm, RoPE (default, linear,
+/// LLaMA-family decoder (LLaMA 1/2/3, Vicuna, TinyLlama, Mistral with its sliding window): RMSNorm, RoPE (default, linear,
 /// llama3), SwiGLU MLP, grouped-query attention. Weights stay in their stored dtype (f32, bf16 or
 /// f16; see `mixedLinear`); activations, the KV cache and logits are f32.
 public struct LlamaModel: LanguageModel {
@@ -69,7 +69,8 @@ public struct LlamaModel: LanguageModel {
                                     mlpNorm: try RMSNorm(weights, l("post_attention_layernorm"), width: d, eps: config.rmsNormEps, checkFinite: true),
                                     mlp: mlp),
                 attention: CausalSelfAttention(qkv: qkv, output: try linear("self_attn.o_proj", qw, d, bias: ab),
-                                               heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads, headDim: config.headDim)))
+                                               heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads, headDim: config.headDim,
+                                               window: config.slidingWindow)))
         }
         self.layers = layers
         norm = try RMSNorm(weights, base("norm"), width: d, eps: config.rmsNormEps, checkFinite: true)

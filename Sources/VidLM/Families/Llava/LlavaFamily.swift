@@ -41,7 +41,7 @@ public struct LlavaFamily: VisionLanguageModel {
         if !settings.keepClassToken && !visionConfig.hasClassToken {
             throw ConfigError(file: dir.configPath, "'vision_feature_select_strategy' \"default\" drops a class token the \(visionConfig.modelType) tower does not have; use \"full\".")
         }
-        processor = try LlavaProcessorSettings(directory: dir, towerImageSize: visionConfig.imageSize)
+        processor = try LlavaProcessorSettings(directory: dir)
         let rows = visionConfig.patchesPerSide * visionConfig.patchesPerSide + (settings.keepClassToken && visionConfig.hasClassToken ? 1 : 0)
         if let counted = processor.processorTokenCount(side: visionConfig.imageSize), counted != rows {
             throw ConfigError(file: dir.url.appendingPathComponent("processor_config.json").path,

@@ -86,7 +86,13 @@ public struct LlavaProcessorSettings: Sendable {
     public let additionalTokens: Int
     public let strategy: String?
 
-    public init(directory dir: ModelDirectory, towerImageSize: Int) throws {
+    /// LLaVA-NeXT's `image_grid_pinpoints` ([height, width] pairs) when the image processor has them.
+    public let gridPinpoints: [[Int]]?
+    public let imageFile: String
+
+    /// `padToSquare`: whether `do_pad` means LLaVA-1.5's pad to a square (LLaVA-NeXT's `do_pad`
+    /// pads batches of tiles, which a single request never needs).
+    public init(directory dir: ModelDirectory, padToSquare squarePad: Bool = true) throws {
         guard let (json, file) = try dir.processorSettings(.image) else {
             throw ConfigError(file: dir.url.path, "has no image processor settings (preprocessor_config.json or processor_config.json); LLaVA images are sized by them.")
         }
@@ -97,8 +103,10 @@ public struct LlavaProcessorSettings: Sendable {
             throw ConfigError(file: file, ConfigError.describe(e))
         }
         let object = (try? JSONSerialization.jsonObject(with: json) as? [String: Any]) ?? [:]
+        imageFile = file
+        gridPinpoints = try Self.pinpoints(object["image_grid_pinpoints"], key: "image_grid_pinpoints", file: file)
         var pad = false
-        if let v = object["do_pad"], !(v is NSNull) {
+        if squarePad, let v = object["do_pad"], !(v is NSNull) {
             guard let b = v as? Bool else { throw ConfigError(file: file, "'do_pad' must be true or false.") }
             pad = b
         }
@@ -118,6 +126,15 @@ public struct LlavaProcessorSettings: Sendable {
         patchSize = (top["patch_size"] as? NSNumber)?.intValue
         additionalTokens = (top["num_additional_image_tokens"] as? NSNumber)?.intValue ?? 0
         strategy = top["vision_feature_select_strategy"] as? String
+    }
+
+    /// A list of [height, width] pairs of positive integers (nil when absent).
+    public static func pinpoints(_ value: Any?, key: String, file: String) throws -> [[Int]]? {
+        guard let value, !(value is NSNull) else { return nil }
+        guard let list = value as? [[Int]], !list.isEmpty, list.allSatisfy({ $0.count == 2 && $0[0] > 0 && $0[1] > 0 }) else {
+            throw ConfigError(file: file, "'\(key)' must be a non-empty list of [height, width] pairs of positive integers.")
+        }
+        return list
     }
 
     /// What `LlavaProcessor.replace_image_token` counts for a picture of `side` pixels
