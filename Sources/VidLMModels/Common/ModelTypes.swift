@@ -47,6 +47,7 @@ public enum ModelTypes {
             // multi_modal_projector. and language_model.{model.,lm_head.}: the family reads both.
             "llava": llava,
             "llava_next": llava,
+            "llava_next_video": llava,
         ]
     }()
 }

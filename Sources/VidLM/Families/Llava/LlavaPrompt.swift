@@ -32,6 +32,33 @@ public struct LlavaPrompt: Sendable {
         return tokenizer.encode(text, addSpecialTokens: !startsWithBOS)
     }
 
+    /// `rendered` with each placeholder expanded: every occurrence of a token of `expansions`
+    /// takes the next count listed for that token, in order (images and videos each keep their
+    /// own order, as the processors replace them). Every count must be used.
+    public func ids(rendered: String, expansions: [(token: String, count: Int)]) throws -> [Int] {
+        var queues: [String: [Int]] = [:]
+        for e in expansions { queues[e.token, default: []].append(e.count) }
+        let tokens = Array(Set(expansions.map(\.token) + [imageToken]))
+        var text = "", rest = Substring(rendered)
+        while let hit = tokens.compactMap({ t in rest.range(of: t).map { (t, $0) } }).min(by: { $0.1.lowerBound < $1.1.lowerBound }) {
+            text += rest[..<hit.1.lowerBound]
+            rest = rest[hit.1.upperBound...]
+            guard var queue = queues[hit.0], !queue.isEmpty else {
+                let given = expansions.filter { $0.token == hit.0 }.count
+                throw EngineError.prompt("the prompt holds more \(hit.0) placeholders than the conversation has media for them (\(given))")
+            }
+            text += String(repeating: hit.0, count: queue.removeFirst())
+            queues[hit.0] = queue
+        }
+        text += rest
+        if let (token, left) = queues.first(where: { !$0.value.isEmpty }) {
+            throw EngineError.prompt("the chat template placed \(expansions.filter { $0.token == token }.count - left.count) \(token) placeholder(s) but the conversation has \(expansions.filter { $0.token == token }.count) such media")
+        }
+        let bos = tokenizer.specialTokenStrings["bos_token"]
+        let startsWithBOS = bos.map { !$0.isEmpty && text.hasPrefix($0) } ?? false
+        return tokenizer.encode(text, addSpecialTokens: !startsWithBOS)
+    }
+
     /// The conversation with each video part replaced by one image part per frame, for
     /// processors that take pictures only (LLaVA-1.5): a clip becomes its frames, in order.
     /// `frameCounts` gives the frames of each media part, in the order the parts appear.
