@@ -10,10 +10,11 @@ public enum ModelTypes {
     ]
 
     /// Decoder configs by `model_type` → the decoder implementation ("llama" or "opt").
-    public static let decoders: [String: String] = ["llama": "llama", "mistral": "llama", "opt": "opt"]
+    public static let decoders: [String: String] = ["llama": "llama", "mistral": "llama", "qwen2": "llama", "opt": "opt"]
     /// transformers class name → decoder, for configs without `model_type`.
     public static let decoderArchitectures: [String: String] = [
-        "LlamaForCausalLM": "llama", "LLaMAForCausalLM": "llama", "MistralForCausalLM": "llama", "OPTForCausalLM": "opt",
+        "LlamaForCausalLM": "llama", "LLaMAForCausalLM": "llama", "MistralForCausalLM": "llama", "Qwen2ForCausalLM": "llama",
+        "OPTForCausalLM": "opt",
     ]
 
     /// Where a composite checkpoint keeps its parts.
@@ -48,6 +49,8 @@ public enum ModelTypes {
             "llava": llava,
             "llava_next": llava,
             "llava_next_video": llava,
+            "llava_onevision": Composite(visionType: "siglip_vision_model", visionPrefix: "model.vision_tower.",
+                                         textWeights: llava.textWeights),
         ]
     }()
 }

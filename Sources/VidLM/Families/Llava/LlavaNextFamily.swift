@@ -105,11 +105,7 @@ public struct LlavaNextFamily: VisionLanguageModel {
         let stride = try dir.int("spatial_pool_stride", default: 2)
         guard stride > 0 else { throw ConfigError(file: dir.configPath, "'spatial_pool_stride' must be positive.") }
         let tokenId = try dir.value("video_token_index") != nil ? dir.int("video_token_index") : dir.int("video_token_id", default: 32000)
-        var token = "<video>"
-        if let data = FileManager.default.contents(atPath: dir.url.appendingPathComponent("processor_config.json").path),
-           let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let t = o["video_token"] as? String {
-            token = t
-        }
+        let token = images.videoToken
         guard tokenizer.id(forToken: token) == tokenId else {
             throw ConfigError(file: dir.configPath, "'video_token_index' \(tokenId) is not the tokenizer's id of \(token).")
         }

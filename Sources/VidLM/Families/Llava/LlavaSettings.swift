@@ -15,11 +15,13 @@ public struct LlavaSettings: Sendable, Equatable {
     public var projectorActivation: Activation
     public var projectorBias: Bool
 
-    public init(directory dir: ModelDirectory, towerLayers: Int) throws {
+    /// The defaults are `LlavaConfig`'s; other LLaVA configs give theirs.
+    public init(directory dir: ModelDirectory, towerLayers: Int, defaultLayer: Int = -2, defaultStrategy: String = "default",
+                defaultImageToken: Int = 32000) throws {
         let file = dir.configPath
         let raw: [Int]
         switch dir.value("vision_feature_layer") {
-        case nil: raw = [-2]
+        case nil: raw = [defaultLayer]
         case let n as Int: raw = [n]
         case let list as [Int] where !list.isEmpty: raw = list
         default: throw ConfigError(file: file, "'vision_feature_layer' must be an integer or a non-empty list of integers.")
@@ -31,13 +33,13 @@ public struct LlavaSettings: Sendable, Equatable {
             }
             return resolved
         }
-        let strategy = try dir.string("vision_feature_select_strategy", default: "default")
+        let strategy = try dir.string("vision_feature_select_strategy", default: defaultStrategy)
         guard strategy == "default" || strategy == "full" else {
             throw ConfigError(file: file, "'vision_feature_select_strategy' must be \"default\" or \"full\", not \"\(strategy)\".")
         }
         keepClassToken = strategy == "full"
         // transformers 5 reads either name (attribute_map image_token_id → image_token_index).
-        imageTokenId = try dir.value("image_token_index") != nil ? dir.int("image_token_index") : dir.int("image_token_id", default: 32000)
+        imageTokenId = try dir.value("image_token_index") != nil ? dir.int("image_token_index") : dir.int("image_token_id", default: defaultImageToken)
         let act = try dir.string("projector_hidden_act", default: "gelu")
         guard let activation = Activation(configName: act) else {
             throw ConfigError(file: file, "'projector_hidden_act' \"\(act)\" is not a supported activation.")
@@ -80,6 +82,7 @@ public struct LlavaSettings: Sendable, Equatable {
 public struct LlavaProcessorSettings: Sendable {
     public let image: TorchvisionImageProcessor
     public let imageToken: String
+    public let videoToken: String
     /// `patch_size`, `num_additional_image_tokens`, `vision_feature_select_strategy` when the
     /// processor config gives them (transformers' processor counts tokens with these).
     public let patchSize: Int?
@@ -123,6 +126,7 @@ public struct LlavaProcessorSettings: Sendable {
             top = o
         }
         imageToken = top["image_token"] as? String ?? "<image>"
+        videoToken = top["video_token"] as? String ?? "<video>"
         patchSize = (top["patch_size"] as? NSNumber)?.intValue
         additionalTokens = (top["num_additional_image_tokens"] as? NSNumber)?.intValue ?? 0
         strategy = top["vision_feature_select_strategy"] as? String
