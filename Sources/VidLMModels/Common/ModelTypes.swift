@@ -49,6 +49,7 @@ public enum ModelTypes {
             "llava": llava,
             "llava_next": llava,
             "llava_next_video": llava,
+            "video_llava": llava,
             "llava_onevision": Composite(visionType: "siglip_vision_model", visionPrefix: "model.vision_tower.",
                                          textWeights: llava.textWeights),
         ]
