@@ -4,18 +4,20 @@ import VidLM
 
 struct Classify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Zero-shot classification of an image or a clip with a CLIP model.",
+        abstract: "Zero-shot classification of an image or a clip with a CLIP or SigLIP model.",
         discussion: """
         Each label (through --template, e.g. "a photo of {}.") is embedded by the model's text \
-        tower and compared with the picture's embedding; the probabilities are the softmax of \
-        CLIP's scaled similarities. A clip is scored on --frames uniformly spread frames (default \
-        8) and the frames' probabilities are averaged; --json adds the per-frame table.
+        tower and compared with the picture's embedding. CLIP's probabilities are the softmax of \
+        its scaled similarities over the labels; SigLIP's are an independent sigmoid per label \
+        (scale and bias learned), so they need not sum to 1. A clip is scored on --frames \
+        uniformly spread frames (default 8) and the frames' probabilities are averaged; --json \
+        adds the per-frame table.
         """)
 
     @Argument(help: "An image or video file.")
     var media: String
 
-    @Option(help: "Model directory (a CLIP checkpoint: config.json model_type clip).")
+    @Option(help: "Model directory (config.json model_type clip or siglip).")
     var model: String?
 
     @Option(help: "Comma-separated labels, e.g. \"a cat,a dog\".")

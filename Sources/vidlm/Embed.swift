@@ -5,7 +5,7 @@ import VidLMTensor
 
 struct Embed: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "L2-normalised CLIP embeddings of an image, a clip's frames, or a text.",
+        abstract: "L2-normalised CLIP / SigLIP embeddings of an image, a clip's frames, or a text.",
         discussion: """
         An image gives one embedding, a clip one per frame (--frames, default 8) plus their \
         normalised mean, a text (--text) one embedding; all in the model's shared image–text \
@@ -19,7 +19,7 @@ struct Embed: AsyncParsableCommand {
     @Option(help: "Embed this text instead of media.")
     var text: String?
 
-    @Option(help: "Model directory (a CLIP checkpoint: config.json model_type clip).")
+    @Option(help: "Model directory (config.json model_type clip or siglip).")
     var model: String?
 
     @Option(help: "Frames embedded from a clip (default 8).")

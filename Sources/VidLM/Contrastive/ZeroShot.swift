@@ -3,7 +3,7 @@ import VidLMMedia
 import VidLMModels
 import VidLMTensor
 
-/// Zero-shot classification and embeddings with a CLIP model: pictures through the checkpoint's
+/// Zero-shot classification and embeddings with a CLIP or SigLIP model: pictures through the checkpoint's
 /// image processor and image tower, labels through its tokenizer (with an optional prompt
 /// template) and text tower, compared in the shared embedding space. A clip is scored frame by
 /// frame and the frames' probabilities averaged.
@@ -25,7 +25,7 @@ public struct ZeroShot: Sendable {
         let model = try ContrastiveModel.load(directory: directory)
         let dir = try ModelDirectory(directory)
         var preprocess = try dir.preprocessConfig(imageSize: model.vision.config.imageSize)
-        if try dir.processorSettings(.image) == nil { preprocess = .clip }
+        if try dir.processorSettings(.image) == nil { preprocess = model.isSigmoid ? .siglip : .clip }
         let images: TorchvisionImageProcessor
         do { images = try TorchvisionImageProcessor(preprocess) } catch {
             throw ConfigError(file: directory.path, "its image processor settings cannot be used: \(error)")
@@ -51,8 +51,11 @@ public struct ZeroShot: Sendable {
         return cleaned.map { template.replacingOccurrences(of: "{}", with: $0) }
     }
 
-    /// The ids the processor gives a text (special tokens added).
-    public func ids(_ text: String) -> [Int] { tokenizer.encode(text, addSpecialTokens: true) }
+    /// The ids the text tower reads for a text: the tokenizer's (special tokens added), padded to
+    /// SigLIP's fixed length where the model is SigLIP.
+    public func ids(_ text: String) -> [Int] {
+        model.textInput(tokenizer.encode(text, addSpecialTokens: true), pad: tokenizer.padTokenId)
+    }
 
     /// Normalised text embeddings [M, P].
     public func textEmbeddings(_ texts: [String]) throws -> Tensor {
