@@ -30,6 +30,12 @@ public struct ZeroShot: Sendable {
         do { images = try TorchvisionImageProcessor(preprocess) } catch {
             throw ConfigError(file: directory.path, "its image processor settings cannot be used: \(error)")
         }
+        if !FileManager.default.fileExists(atPath: directory.appendingPathComponent("tokenizer.json").path) {
+            let sentencePiece = FileManager.default.fileExists(atPath: directory.appendingPathComponent("spiece.model").path)
+            throw ConfigError(file: directory.path, sentencePiece
+                ? "has only a SentencePiece model (spiece.model, SigLIP's original tokenizer), which vidlm does not read; the text tower needs a tokenizer.json (SigLIP-2 checkpoints ship one)."
+                : "has no tokenizer.json; the text tower needs one.")
+        }
         return ZeroShot(model: model, tokenizer: try dir.tokenizer(), images: images)
     }
 
