@@ -32,6 +32,7 @@ public struct LlavaFamily: VisionLanguageModel {
 
     public init(directory dir: ModelDirectory) throws {
         modelType = dir.modelType
+        try LlavaSettings.requireSubconfigs(dir)
         let (visionConfig, _) = try VisionLoader.visionConfig(from: dir.configData, file: dir.configPath)
         guard visionConfig.kind == .clip || visionConfig.kind == .siglip else {
             throw ConfigError(file: dir.configPath, "LLaVA reads a CLIP or SigLIP tower; 'vision_config.model_type' is '\(visionConfig.modelType)'.")

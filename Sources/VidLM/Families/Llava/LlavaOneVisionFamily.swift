@@ -42,6 +42,7 @@ public struct LlavaOneVisionFamily: VisionLanguageModel {
 
     public init(directory dir: ModelDirectory) throws {
         modelType = dir.modelType
+        try LlavaSettings.requireSubconfigs(dir)
         let (visionConfig, _) = try VisionLoader.visionConfig(from: dir.configData, file: dir.configPath)
         let (textConfig, _) = try LanguageModelLoader.textConfig(from: dir.configData, file: dir.configPath)
         // transformers' LlavaOnevisionConfig defaults: the last layer, every token.

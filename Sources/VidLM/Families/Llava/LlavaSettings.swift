@@ -15,6 +15,14 @@ public struct LlavaSettings: Sendable, Equatable {
     public var projectorActivation: Activation
     public var projectorBias: Bool
 
+    /// A LLaVA config.json must nest its tower and decoder configs (vidlm does not invent
+    /// transformers' default 7B shapes for a file that leaves them out).
+    public static func requireSubconfigs(_ dir: ModelDirectory) throws {
+        for key in ["vision_config", "text_config"] where dir.value(key) == nil {
+            throw ConfigError(file: dir.configPath, "the required field '\(key)' is missing (a \(dir.modelType) config nests its vision tower and decoder configs).")
+        }
+    }
+
     /// The defaults are `LlavaConfig`'s; other LLaVA configs give theirs.
     public init(directory dir: ModelDirectory, towerLayers: Int, defaultLayer: Int = -2, defaultStrategy: String = "default",
                 defaultImageToken: Int = 32000) throws {

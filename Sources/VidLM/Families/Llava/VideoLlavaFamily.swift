@@ -35,6 +35,7 @@ public struct VideoLlavaFamily: VisionLanguageModel {
 
     public init(directory dir: ModelDirectory) throws {
         modelType = dir.modelType
+        try LlavaSettings.requireSubconfigs(dir)
         let (visionConfig, _) = try VisionLoader.visionConfig(from: dir.configData, file: dir.configPath)
         let (textConfig, _) = try LanguageModelLoader.textConfig(from: dir.configData, file: dir.configPath)
         settings = try LlavaSettings(directory: dir, towerLayers: visionConfig.numHiddenLayers)
