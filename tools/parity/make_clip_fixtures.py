@@ -15,7 +15,8 @@ logit_scale) + processor as `save_pretrained` writes them, and
             labels: per-frame logits and probabilities, their mean.
     text:   one free text → text_embeds.
 The tokenizer is CLIP's pipeline (NFC, whitespace runs → " ", lowercase; CLIP's split regex + ByteLevel; BPE
-with "</w>" word ends; <|startoftext|> … <|endoftext|>) with merges trained here on ENGLISH.
+with "</w>" word ends; <|startoftext|> … <|endoftext|>) with 180 merges learned here on ENGLISH by a small
+deterministic trainer (learn_merges).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ import torch
 import transformers
 from PIL import Image, ImageDraw
 from safetensors.torch import save_file
-from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+from tokenizers import pre_tokenizers
 from transformers import AutoProcessor, CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -50,22 +51,43 @@ There are three people standing in the street; one of them is holding an umbrell
 """
 
 
+def learn_merges(count: int) -> list[tuple[str, str]]:
+    """A small byte-pair trainer with a fixed tie-break (the tokenizers library's trainer breaks ties in
+    hash order, so its merges change from run to run): words as CLIP's pre-tokenizer splits the lowercased
+    corpus (letters, single digits, other symbols; all ASCII here, which ByteLevel leaves as is), the last
+    symbol of each word carrying "</w>"; each step merges the most frequent adjacent pair, the
+    lexicographically smallest on ties."""
+    import collections
+    import re
+    words = collections.Counter(re.findall(r"'s|'t|'re|'ve|'m|'ll|'d|[a-z]+|[0-9]|[^\sa-z0-9]+", ENGLISH.lower()))
+    split = {w: tuple(w[:-1]) + (w[-1] + "</w>",) for w in words}
+    merges = []
+    for _ in range(count):
+        pairs = collections.Counter()
+        for w, n in words.items():
+            sym = split[w]
+            for a, b in zip(sym, sym[1:]):
+                pairs[(a, b)] += n
+        if not pairs:
+            break
+        best = min(pairs, key=lambda p: (-pairs[p], p))
+        merges.append(best)
+        for w in words:
+            sym, out, i = split[w], [], 0
+            while i < len(sym):
+                if i + 1 < len(sym) and (sym[i], sym[i + 1]) == best:
+                    out.append(sym[i] + sym[i + 1])
+                    i += 2
+                else:
+                    out.append(sym[i])
+                    i += 1
+            split[w] = tuple(out)
+    return merges
+
+
 def build_tokenizer() -> CLIPTokenizer:
-    trainer_tok = Tokenizer(models.BPE(continuing_subword_prefix="", end_of_word_suffix="</w>"))
-    trainer_tok.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "),
-                                                   normalizers.Lowercase()])
-    trainer_tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(r"""'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""),
-                             behavior="removed", invert=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False),
-    ])
-    alphabet = pre_tokenizers.ByteLevel.alphabet()
-    trainer = trainers.BpeTrainer(vocab_size=700, initial_alphabet=alphabet, end_of_word_suffix="</w>",
-                                  show_progress=False)
-    trainer_tok.train_from_iterator(ENGLISH.splitlines(), trainer)
-    data = json.loads(trainer_tok.to_str())
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in data["model"]["merges"]]
-    base = sorted(alphabet)
+    merges = learn_merges(180)
+    base = sorted(pre_tokenizers.ByteLevel.alphabet())
     vocab = {}
     for t in base + [t + "</w>" for t in base]:
         vocab.setdefault(t, len(vocab))
