@@ -243,9 +243,9 @@ public struct LlavaOneVisionFamily: VisionLanguageModel {
         for (tokenId, rows) in [(settings.imageTokenId, imageRows), (videoTokenId, videoRows)] where !rows.isEmpty {
             embeddings = try LlavaNextFamily.place(Tensor.concatenate(rows), into: embeddings, at: ids.indices.filter { ids[$0] == tokenId })
         }
-        var stages: [String: Tensor] = [:]
-        if !imageRows.isEmpty { stages["projected"] = Tensor.concatenate(imageRows) }
-        if !videoRows.isEmpty { stages["projected_video"] = Tensor.concatenate(videoRows) }
+        // `vidlm features --stage projected`: every visual row, the images' then the clips'.
+        let visual = imageRows + videoRows
+        let stages: [String: Tensor] = visual.isEmpty ? [:] : ["projected": Tensor.concatenate(visual)]
         return PreparedPrompt(embeddings: embeddings, textIds: ids.filter { $0 != settings.imageTokenId && $0 != videoTokenId },
                               inputIds: ids, stages: stages)
     }
