@@ -113,7 +113,7 @@ public struct LlavaNextFamily: VisionLanguageModel {
         var pixels = images.image
         if let (json, file) = try dir.processorSettings(.video) {
             do {
-                pixels = try TorchvisionImageProcessor(try PreprocessConfig.decode(json: json))
+                pixels = try TorchvisionImageProcessor(try PreprocessConfig.decode(json: json, family: .clip))
             } catch let e as DecodingError {
                 throw ConfigError(file: file, ConfigError.describe(e))
             } catch {

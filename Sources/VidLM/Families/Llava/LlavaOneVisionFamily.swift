@@ -56,7 +56,7 @@ public struct LlavaOneVisionFamily: VisionLanguageModel {
             throw ConfigError(file: dir.configPath, "'vision_aspect_ratio' must be \"anyres_max_N\" with N ≥ 1, not \"\(aspect)\".")
         }
         maxTiles = n
-        processor = try LlavaProcessorSettings(directory: dir, padToSquare: false)
+        processor = try LlavaProcessorSettings(directory: dir, padToSquare: false, defaults: nil)
         pinpoints = try LlavaProcessorSettings.pinpoints(dir.value("image_grid_pinpoints"), key: "image_grid_pinpoints", file: dir.configPath)
             ?? processor.gridPinpoints ?? Self.defaultPinpoints
         if let p = processor.gridPinpoints, p != pinpoints {

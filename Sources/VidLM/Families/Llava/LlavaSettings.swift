@@ -103,13 +103,16 @@ public struct LlavaProcessorSettings: Sendable {
 
     /// `padToSquare`: whether `do_pad` means LLaVA-1.5's pad to a square (LLaVA-NeXT's `do_pad`
     /// pads batches of tiles, which a single request never needs).
-    public init(directory dir: ModelDirectory, padToSquare squarePad: Bool = true) throws {
+    /// `defaults`: the transformers class whose attributes fill fields the file leaves out (the
+    /// LLaVA, LLaVA-NeXT and Video-LLaVA image processors all have CLIP's); nil reads it from
+    /// `image_processor_type`.
+    public init(directory dir: ModelDirectory, padToSquare squarePad: Bool = true, defaults: PreprocessConfig.Family? = .clip) throws {
         guard let (json, file) = try dir.processorSettings(.image) else {
             throw ConfigError(file: dir.url.path, "has no image processor settings (preprocessor_config.json or processor_config.json); LLaVA images are sized by them.")
         }
         let config: PreprocessConfig
         do {
-            config = try PreprocessConfig.decode(json: json)
+            config = try PreprocessConfig.decode(json: json, family: defaults)
         } catch let e as DecodingError {
             throw ConfigError(file: file, ConfigError.describe(e))
         }

@@ -48,7 +48,7 @@ public struct VideoLlavaFamily: VisionLanguageModel {
         }
         var video = processor.image
         if let (json, file) = try dir.processorSettings(.video) {
-            do { video = try TorchvisionImageProcessor(try PreprocessConfig.decode(json: json)) } catch let e as DecodingError {
+            do { video = try TorchvisionImageProcessor(try PreprocessConfig.decode(json: json, family: .clip)) } catch let e as DecodingError {
                 throw ConfigError(file: file, ConfigError.describe(e))
             } catch { throw ConfigError(file: file, "\(error)") }
         }
