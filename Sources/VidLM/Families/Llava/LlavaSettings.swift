@@ -115,6 +115,8 @@ public struct LlavaProcessorSettings: Sendable {
             config = try PreprocessConfig.decode(json: json, family: defaults)
         } catch let e as DecodingError {
             throw ConfigError(file: file, ConfigError.describe(e))
+        } catch {
+            throw ConfigError(file: file, "\(error)")
         }
         let object = (try? JSONSerialization.jsonObject(with: json) as? [String: Any]) ?? [:]
         imageFile = file
