@@ -225,9 +225,9 @@ final class TextConfigTests: XCTestCase {
 
     func testErrors() {
         XCTAssertEqual(error(#"{"model_type": "bert"}"#),
-                       "unknown language model_type 'bert'; supported: llama, opt (or a config with a text_config holding one).")
+                       "unknown language model_type 'bert'; supported: llama, mistral, opt, qwen2 (or a config with a text_config holding one).")
         XCTAssertEqual(error(#"{"architectures": ["BertModel"]}"#),
-                       "unknown architecture 'BertModel' and no model_type; supported: LLaMAForCausalLM, LlamaForCausalLM, OPTForCausalLM.")
+                       "unknown architecture 'BertModel' and no model_type; supported: LLaMAForCausalLM, LlamaForCausalLM, MistralForCausalLM, OPTForCausalLM, Qwen2ForCausalLM.")
         XCTAssertEqual(error(#"{"hidden_size": 8}"#), "the required field 'model_type' is missing.")
         XCTAssertEqual(error(#"{"model_type": "llama", "hidden_size": "big"}"#), "'hidden_size' must be a number.")
         XCTAssertEqual(error(#"{"model_type": "opt", "do_layer_norm_before": 1}"#), "'do_layer_norm_before' must be true or false.")
@@ -244,7 +244,7 @@ final class TextConfigTests: XCTestCase {
                        "'text_config.ffn_dim' must be a number.")
         XCTAssertEqual(error(#"{"model_type": "blip-2", "text_config": 3}"#), "'text_config' must be an object.")
         XCTAssertEqual(error(#"{"model_type": "blip-2", "text_config": {"model_type": "t5"}}"#),
-                       "unknown language model_type 't5'; supported: llama, opt (or a config with a text_config holding one).")
+                       "unknown language model_type 't5'; supported: llama, mistral, opt, qwen2 (or a config with a text_config holding one).")
         XCTAssertEqual(error("[1, 2]"), "is not a JSON object.")
         XCTAssertNotNil(error("{nope"))
     }

@@ -206,12 +206,12 @@ final class EngineReliabilityTests: XCTestCase {
     func testUnknownModelType() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("unknown-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try Data(#"{"model_type": "llava"}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
+        try Data(#"{"model_type": "not_a_model"}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
         do {
             _ = try await Engine.load(directory: dir)
             XCTFail("unknown model_type must not load")
         } catch let error as EngineError {
-            XCTAssertEqual(error, .unknownModelType("llava", known: ModelRegistry.knownModelTypes))
+            XCTAssertEqual(error, .unknownModelType("not_a_model", known: ModelRegistry.knownModelTypes))
             XCTAssertTrue(error.description.contains("vidlm"))
         }
     }

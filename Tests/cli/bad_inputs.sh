@@ -37,6 +37,16 @@ frames "$media/cfr_bframes.mp4" --size 0x10
 expect_error "count 0" frames "$media/cfr_bframes.mp4" --count 0 --output "$work/out"
 expect_error "probe missing" probe /nonexistent.mp4
 expect_error "probe text" probe "$media/text.mp4"
+clip="$media/../parity/clip_tiny"
+image="$clip/cases/image/input.png"
+expect_error "classify no labels" classify "$image" --model "$clip" --labels ""
+expect_error "classify empty labels" classify "$image" --model "$clip" --labels ",,"
+expect_error "classify template without {}" classify "$image" --model "$clip" --labels "a,b" --template "a photo"
+expect_error "classify without a text tower" classify "$image" --model "$media/../parity/llava_tiny" --labels "a,b"
+expect_error "classify missing media" classify /nonexistent.png --model "$clip" --labels "a,b"
+expect_error "classify zero frames" classify "$media/cfr_bframes.mp4" --model "$clip" --labels "a,b" --frames 0
+expect_error "embed without a text tower" embed "$image" --model "$media/../parity/llava_tiny" --json
+expect_error "embed text too long" embed --text "$(printf 'word %.0s' $(seq 1 60))" --model "$clip" --json
 
 # features: bad model directories and bad pixel files; the output file never appears.
 parity="$(cd "$(dirname "$0")/../Fixtures/parity" && pwd)"

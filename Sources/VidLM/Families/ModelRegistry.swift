@@ -12,6 +12,10 @@ public enum ModelRegistry {
         for type in InstructBlipVideoFamily.modelTypes { table[type] = { try InstructBlipVideoFamily(directory: $0) } }
         for type in VidLMFamily.modelTypes { table[type] = { try VidLMFamily(directory: $0) } }
         for type in SmolVLMFamily.modelTypes { table[type] = { try SmolVLMFamily(directory: $0) } }
+        for type in LlavaFamily.modelTypes { table[type] = { try LlavaFamily(directory: $0) } }
+        for type in LlavaNextFamily.modelTypes { table[type] = { try LlavaNextFamily(directory: $0) } }
+        for type in LlavaOneVisionFamily.modelTypes { table[type] = { try LlavaOneVisionFamily(directory: $0) } }
+        for type in VideoLlavaFamily.modelTypes { table[type] = { try VideoLlavaFamily(directory: $0) } }
         return table
     }()
 

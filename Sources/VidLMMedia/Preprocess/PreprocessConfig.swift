@@ -33,7 +33,7 @@ public struct PreprocessConfig: Sendable, Equatable {
             var t = processorType
             for suffix in ["Fast", "Pil"] where t.hasSuffix(suffix) { t.removeLast(suffix.count) }
             switch t {
-            case "CLIPImageProcessor", "CLIPFeatureExtractor": self = .clip
+            case "CLIPImageProcessor", "CLIPFeatureExtractor", "LlavaImageProcessor": self = .clip
             case "BlipImageProcessor": self = .blip
             case "SiglipImageProcessor": self = .siglip
             default: self = .base

@@ -10,10 +10,11 @@ public enum ModelTypes {
     ]
 
     /// Decoder configs by `model_type` → the decoder implementation ("llama" or "opt").
-    public static let decoders: [String: String] = ["llama": "llama", "opt": "opt"]
+    public static let decoders: [String: String] = ["llama": "llama", "mistral": "llama", "qwen2": "llama", "opt": "opt"]
     /// transformers class name → decoder, for configs without `model_type`.
     public static let decoderArchitectures: [String: String] = [
-        "LlamaForCausalLM": "llama", "LLaMAForCausalLM": "llama", "OPTForCausalLM": "opt",
+        "LlamaForCausalLM": "llama", "LLaMAForCausalLM": "llama", "MistralForCausalLM": "llama", "Qwen2ForCausalLM": "llama",
+        "OPTForCausalLM": "opt",
     ]
 
     /// Where a composite checkpoint keeps its parts.
@@ -32,6 +33,8 @@ public enum ModelTypes {
             Composite(visionType: vision, visionPrefix: "model.vision_model.",
                       textWeights: TextWeightNames(base: "model.text_model.", lmHead: "lm_head.weight"))
         }
+        let llava = Composite(visionType: "clip_vision_model", visionPrefix: "model.vision_tower.",
+                              textWeights: TextWeightNames(base: "model.language_model.", lmHead: "lm_head.weight"))
         return [
             "blip-2": standard("blip_2_vision_model"),
             "instructblip": standard("instructblip_vision_model"),
@@ -41,6 +44,14 @@ public enum ModelTypes {
             "vidlm": standard("blip_2_vision_model"),
             "smolvlm": idefics("smolvlm_vision"),
             "idefics3": idefics("idefics3_vision"),
+            // transformers 5 layout; published (4.x) checkpoints use vision_tower.vision_model.,
+            // multi_modal_projector. and language_model.{model.,lm_head.}: the family reads both.
+            "llava": llava,
+            "llava_next": llava,
+            "llava_next_video": llava,
+            "video_llava": llava,
+            "llava_onevision": Composite(visionType: "siglip_vision_model", visionPrefix: "model.vision_tower.",
+                                         textWeights: llava.textWeights),
         ]
     }()
 }

@@ -43,20 +43,43 @@ public struct BidirectionalSelfAttention: TensorLayer {
 }
 
 /// Causal self-attention for decoding: q/k/v from one fused projection, optional rotary
-/// positions (LLaMA), grouped-query heads, keys and values appended to the request's KV cache.
+/// positions (LLaMA), grouped-query heads, keys and values appended to the request's KV cache,
+/// and an optional sliding window (Mistral: a position sees at most `window` positions, itself
+/// included).
 public struct CausalSelfAttention: Sendable {
     public let qkv: FusedLinear
     public let output: Linear
     public let heads: Int
     public let kvHeads: Int
     public let headDim: Int
+    public let window: Int?
 
-    public init(qkv: FusedLinear, output: Linear, heads: Int, kvHeads: Int, headDim: Int) {
+    public init(qkv: FusedLinear, output: Linear, heads: Int, kvHeads: Int, headDim: Int, window: Int? = nil) {
         self.qkv = qkv
         self.output = output
         self.heads = heads
         self.kvHeads = kvHeads
         self.headDim = headDim
+        self.window = window
+    }
+
+    /// `CachedAttention.attend` for queries at cache rows `start ..< start + n`, limited to the
+    /// window: while every query's window still reaches row 0 it is plain causal attention;
+    /// otherwise each query attends on its own to the last `window` rows up to itself.
+    private func attend(q: UnsafePointer<Float>, qStride: Int, keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>,
+                        kvw: Int, start: Int, n: Int, scale: Float, out: UnsafeMutablePointer<Float>, outStride: Int) {
+        guard let window, start + n > window else {
+            CachedAttention.attend(q: q, qStride: qStride, keys: keys, values: values, kvStride: kvw, past: start,
+                                   queries: n, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale,
+                                   out: out, outStride: outStride)
+            return
+        }
+        for i in 0..<n {
+            let position = start + i, first = max(0, position - window + 1)
+            CachedAttention.attend(q: q + i * qStride, qStride: qStride, keys: keys + first * kvw, values: values + first * kvw,
+                                   kvStride: kvw, past: position - first, queries: 1, heads: heads, kvHeads: kvHeads,
+                                   headDim: headDim, scale: scale, out: out + i * outStride, outStride: outStride)
+        }
     }
 
     /// x [n, D] at cache rows `start ..< start + n` of `layer`; `rotary` is the cos/sin table of
@@ -78,9 +101,8 @@ public struct CausalSelfAttention: Sendable {
                         (keys + (start + i) * kvw).update(from: row + qw, count: kvw)
                         (values + (start + i) * kvw).update(from: row + qw + kvw, count: kvw)
                     }
-                    CachedAttention.attend(q: p.baseAddress!, qStride: qkvw, keys: keys, values: values, kvStride: kvw, past: start,
-                                           queries: n, heads: heads, kvHeads: kvHeads, headDim: dh, scale: scale,
-                                           out: out.baseAddress!, outStride: qw)
+                    attend(q: p.baseAddress!, qStride: qkvw, keys: keys, values: values, kvw: kvw, start: start, n: n,
+                           scale: scale, out: out.baseAddress!, outStride: qw)
                     return
                 }
                 let q = UnsafeMutablePointer<Float>.allocate(capacity: n * qw)
@@ -96,9 +118,8 @@ public struct CausalSelfAttention: Sendable {
                         }
                     }
                 }
-                CachedAttention.attend(q: q, qStride: qw, keys: keys, values: values, kvStride: kvw, past: start,
-                                       queries: n, heads: heads, kvHeads: kvHeads, headDim: dh, scale: scale,
-                                       out: out.baseAddress!, outStride: qw)
+                attend(q: q, qStride: qw, keys: keys, values: values, kvw: kvw, start: start, n: n,
+                       scale: scale, out: out.baseAddress!, outStride: qw)
             }
         }
         return output(attended)

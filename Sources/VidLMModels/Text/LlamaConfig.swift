@@ -1,7 +1,10 @@
 import VidLMTensor
 
 /// A LLaMA-family decoder's configuration from config.json (top level, or a VLM's `text_config`),
-/// with transformers' `LlamaConfig` defaults for absent fields.
+/// with transformers' `LlamaConfig` defaults for absent fields — or `MistralConfig`'s for
+/// model_type "mistral" (the same graph with a sliding attention window, `sliding_window`), or
+/// `Qwen2Config`'s for "qwen2" (biases on q/k/v but not o_proj; its optional sliding window is
+/// not supported).
 ///
 /// RoPE: `rope_theta` (default 10000) and scaling from transformers ≤ 4's `rope_scaling`
 /// (`{"type"|"rope_type": "linear"|"llama3", ...}`) or transformers 5's `rope_parameters`
@@ -23,18 +26,23 @@ public struct LlamaConfig: Decodable, Sendable, Equatable {
     public var ropeScaling: RotaryEmbedding.Scaling
     public var tieWordEmbeddings: Bool
     public var attentionBias: Bool
+    /// Biases of the q/k/v projections and of o_proj (LLaMA: both `attention_bias`; Qwen2: q/k/v only).
+    public var qkvBias: Bool
+    public var outputBias: Bool
     public var mlpBias: Bool
     public var bosTokenId: Int?
     public var eosTokenIds: [Int]
     public var padTokenId: Int?
+    /// Mistral's `sliding_window`: each position attends to at most this many (itself included).
+    public var slidingWindow: Int?
 
-    public static let modelTypes: Set<String> = ["llama"]
+    public static let modelTypes: Set<String> = ["llama", "mistral", "qwen2"]
 
     enum CodingKeys: String, CodingKey {
         case modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads
         case numKeyValueHeads, headDim, hiddenAct, maxPositionEmbeddings, rmsNormEps, ropeTheta
         case ropeScaling, ropeParameters, tieWordEmbeddings, attentionBias, mlpBias
-        case bosTokenId, eosTokenId, padTokenId
+        case bosTokenId, eosTokenId, padTokenId, slidingWindow, useSlidingWindow
     }
 
     /// `rope_scaling` / `rope_parameters` as written in config.json.
@@ -55,23 +63,34 @@ public struct LlamaConfig: Decodable, Sendable, Equatable {
             throw DecodingError.dataCorruptedError(forKey: .modelType, in: c,
                 debugDescription: "'\(modelType)' is not a LLaMA model type (\(Self.modelTypes.sorted().joined(separator: ", ")))")
         }
-        vocabSize = try c.optional(.vocabSize) ?? 32000
+        let mistral = modelType == "mistral", qwen = modelType == "qwen2"
+        vocabSize = try c.optional(.vocabSize) ?? (qwen ? 151936 : 32000)
         hiddenSize = try c.optional(.hiddenSize) ?? 4096
-        intermediateSize = try c.optional(.intermediateSize) ?? 11008
+        intermediateSize = try c.optional(.intermediateSize) ?? (mistral ? 14336 : qwen ? 22016 : 11008)
         numHiddenLayers = try c.optional(.numHiddenLayers) ?? 32
         numAttentionHeads = try c.optional(.numAttentionHeads) ?? 32
-        numKeyValueHeads = try c.optional(.numKeyValueHeads) ?? numAttentionHeads
+        numKeyValueHeads = try c.optional(.numKeyValueHeads) ?? (mistral ? 8 : numAttentionHeads)
         try Self.check(numAttentionHeads > 0, .numAttentionHeads, "must be positive", c)
         headDim = try c.optional(.headDim) ?? hiddenSize / numAttentionHeads
         hiddenAct = try c.optional(.hiddenAct) ?? "silu"
-        maxPositionEmbeddings = try c.optional(.maxPositionEmbeddings) ?? 2048
+        maxPositionEmbeddings = try c.optional(.maxPositionEmbeddings) ?? (mistral ? 4096 * 32 : qwen ? 32768 : 2048)
         rmsNormEps = try c.optional(.rmsNormEps) ?? 1e-6
         tieWordEmbeddings = try c.optional(.tieWordEmbeddings) ?? false
         attentionBias = try c.optional(.attentionBias) ?? false
+        qkvBias = qwen || attentionBias
+        outputBias = !qwen && attentionBias
         mlpBias = try c.optional(.mlpBias) ?? false
-        bosTokenId = try c.optional(.bosTokenId) ?? (c.contains(.bosTokenId) ? nil : 1)
-        eosTokenIds = try TokenIds.decode(c, .eosTokenId) ?? (c.contains(.eosTokenId) ? [] : [2])
+        // Qwen2Config has no default BOS / EOS.
+        bosTokenId = try c.optional(.bosTokenId) ?? (c.contains(.bosTokenId) || qwen ? nil : 1)
+        eosTokenIds = try TokenIds.decode(c, .eosTokenId) ?? (c.contains(.eosTokenId) || qwen ? [] : [2])
         padTokenId = try c.optional(.padTokenId)
+        // null turns the window off; absent means MistralConfig's 4096 (LLaMA has none).
+        let window: Int? = try c.optional(.slidingWindow)
+        slidingWindow = mistral ? (c.contains(.slidingWindow) ? window : 4096) : nil
+        if qwen, try c.optional(.useSlidingWindow) ?? false {
+            throw DecodingError.dataCorruptedError(forKey: .useSlidingWindow, in: c,
+                debugDescription: "Qwen2's sliding window (per-layer, from max_window_layers) is not supported")
+        }
 
         // RoPE: legacy rope_scaling first (transformers: `rope_scaling or rope_parameters`).
         let topTheta: Double? = try c.optional(.ropeTheta)
@@ -130,6 +149,7 @@ public struct LlamaConfig: Decodable, Sendable, Equatable {
         try Self.check(maxPositionEmbeddings > 0, .maxPositionEmbeddings, "must be positive", c)
         try Self.check(rmsNormEps > 0, .rmsNormEps, "must be positive", c)
         try Self.check(ropeTheta > 0 && ropeTheta.isFinite, .ropeTheta, "must be positive", c)
+        try Self.check(slidingWindow.map { $0 > 0 } ?? true, .slidingWindow, "must be positive (or null for no window)", c)
     }
 
     public var keyValueWidth: Int { numKeyValueHeads * headDim }

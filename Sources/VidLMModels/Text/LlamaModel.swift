@@ -15,7 +15,7 @@ public struct TextWeightNames: Sendable, Equatable {
     }
 }
 
-/// LLaMA-family decoder (LLaMA 1/2/3, Vicuna, TinyLlama): RMSNorm, RoPE (default, linear,
+/// LLaMA-family decoder (LLaMA 1/2/3, Vicuna, TinyLlama, Mistral with its sliding window, Qwen2): RMSNorm, RoPE (default, linear,
 /// llama3), SwiGLU MLP, grouped-query attention. Weights stay in their stored dtype (f32, bf16 or
 /// f16; see `mixedLinear`); activations, the KV cache and logits are f32.
 public struct LlamaModel: LanguageModel {
@@ -59,7 +59,7 @@ public struct LlamaModel: LanguageModel {
             func linear(_ name: String, _ input: Int, _ output: Int, bias: Bool) throws -> Linear {
                 try Linear(weights, l(name), input: input, output: output, bias: bias, checkFinite: true)
             }
-            let ab = config.attentionBias, mb = config.mlpBias
+            let ab = config.qkvBias, ob = config.outputBias, mb = config.mlpBias
             let qkv = FusedLinear([try linear("self_attn.q_proj", d, qw, bias: ab), try linear("self_attn.k_proj", d, kvw, bias: ab),
                                    try linear("self_attn.v_proj", d, kvw, bias: ab)])
             let mlp = GatedFeedForward(gate: try linear("mlp.gate_proj", d, inter, bias: mb), up: try linear("mlp.up_proj", d, inter, bias: mb),
@@ -68,8 +68,9 @@ public struct LlamaModel: LanguageModel {
                 block: PreNormBlock(attentionNorm: try RMSNorm(weights, l("input_layernorm"), width: d, eps: config.rmsNormEps, checkFinite: true),
                                     mlpNorm: try RMSNorm(weights, l("post_attention_layernorm"), width: d, eps: config.rmsNormEps, checkFinite: true),
                                     mlp: mlp),
-                attention: CausalSelfAttention(qkv: qkv, output: try linear("self_attn.o_proj", qw, d, bias: ab),
-                                               heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads, headDim: config.headDim)))
+                attention: CausalSelfAttention(qkv: qkv, output: try linear("self_attn.o_proj", qw, d, bias: ob),
+                                               heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads, headDim: config.headDim,
+                                               window: config.slidingWindow)))
         }
         self.layers = layers
         norm = try RMSNorm(weights, base("norm"), width: d, eps: config.rmsNormEps, checkFinite: true)

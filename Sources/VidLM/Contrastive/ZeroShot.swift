@@ -1,0 +1,183 @@
+import Foundation
+import VidLMMedia
+import VidLMModels
+import VidLMTensor
+
+/// Zero-shot classification and embeddings with a CLIP or SigLIP model: pictures through the checkpoint's
+/// image processor and image tower, labels through its tokenizer (with an optional prompt
+/// template) and text tower, compared in the shared embedding space. A clip is scored frame by
+/// frame and the frames' probabilities averaged.
+public struct ZeroShot: Sendable {
+    public let model: ContrastiveModel
+    public let tokenizer: Tokenizer
+    public let images: TorchvisionImageProcessor
+    /// Frames scored from a clip when the request gives no count.
+    public static let defaultFrameCount = 8
+
+    public init(model: ContrastiveModel, tokenizer: Tokenizer, images: TorchvisionImageProcessor) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.images = images
+    }
+
+    /// Loads the model, tokenizer and image processor of `directory`.
+    public static func load(directory: URL) throws -> ZeroShot {
+        let model = try ContrastiveModel.load(directory: directory)
+        let dir = try ModelDirectory(directory)
+        var preprocess = try dir.preprocessConfig(imageSize: model.vision.config.imageSize)
+        if try dir.processorSettings(.image) == nil { preprocess = model.isSigmoid ? .siglip : .clip }
+        let images: TorchvisionImageProcessor
+        do { images = try TorchvisionImageProcessor(preprocess) } catch {
+            throw ConfigError(file: directory.path, "its image processor settings cannot be used: \(error)")
+        }
+        if !FileManager.default.fileExists(atPath: directory.appendingPathComponent("tokenizer.json").path) {
+            let sentencePiece = FileManager.default.fileExists(atPath: directory.appendingPathComponent("spiece.model").path)
+            throw ConfigError(file: directory.path, sentencePiece
+                ? "has only a SentencePiece model (spiece.model, SigLIP's original tokenizer), which vidlm does not read; the text tower needs a tokenizer.json (SigLIP-2 checkpoints ship one)."
+                : "has no tokenizer.json; the text tower needs one.")
+        }
+        return ZeroShot(model: model, tokenizer: try dir.tokenizer(), images: images)
+    }
+
+    // MARK: Text
+
+    /// The texts the labels become: `template` with "{}" replaced by each label, or the labels.
+    public static func prompts(labels: [String], template: String?) throws -> [String] {
+        let cleaned = labels.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        guard !cleaned.isEmpty, !cleaned.allSatisfy(\.isEmpty) else {
+            throw EngineError.invalidOption("give at least one non-empty label")
+        }
+        if let i = cleaned.firstIndex(of: "") {
+            throw EngineError.invalidOption("label \(i + 1) is empty")
+        }
+        guard let template else { return cleaned }
+        guard template.contains("{}") else {
+            throw EngineError.invalidOption("the template must contain {} where the label goes (e.g. \"a photo of {}.\")")
+        }
+        return cleaned.map { template.replacingOccurrences(of: "{}", with: $0) }
+    }
+
+    /// The ids the text tower reads for a text: the tokenizer's (special tokens added), padded to
+    /// SigLIP's fixed length where the model is SigLIP.
+    public func ids(_ text: String) -> [Int] {
+        model.textInput(tokenizer.encode(text, addSpecialTokens: true), pad: tokenizer.padTokenId)
+    }
+
+    /// Normalised text embeddings [M, P].
+    public func textEmbeddings(_ texts: [String]) throws -> Tensor {
+        Tensor.concatenate(try texts.map { try model.textEmbedding(ids($0)) })
+    }
+
+    // MARK: Images
+
+    /// Normalised image embeddings [N, P] of pictures.
+    public func imageEmbeddings(_ pictures: [RGBImage]) throws -> Tensor {
+        try model.imageEmbeddings(try images.pixels(pictures))
+    }
+
+    /// The frames of a file: its one picture, or `frames` (default 8) uniformly spread frames of a
+    /// clip; with their indices and times.
+    public static func decode(_ path: String, frames count: Int?) async throws -> (kind: MediaKind, frames: [FrameInfo], images: [RGBImage]) {
+        if let count, count < 1 { throw EngineError.invalidOption("the frame count must be at least 1, got \(count)") }
+        let decoder = try await MediaDecoder.open(path)
+        let timeline = try await decoder.timeline()
+        let still = try await decoder.probe().isStillImage
+        let kind: MediaKind = still || timeline.count == 1 ? .image : .video
+        let request = FrameRequest(.uniform(count: kind == .image ? 1 : (count ?? defaultFrameCount)))
+        var infos: [FrameInfo] = [], images: [RGBImage] = []
+        for try await frame in decoder.frames(request) {
+            try Task.checkCancellation()
+            infos.append(FrameInfo(index: frame.index, seconds: frame.seconds))
+            images.append(frame.image)
+        }
+        guard !images.isEmpty else { throw EngineError.noFrames(path) }
+        return (kind, infos, images)
+    }
+
+    // MARK: Classification
+
+    /// Scores of one picture or frame.
+    public struct FrameScores: Sendable, Codable, Equatable {
+        public let index: Int
+        public let seconds: Double
+        public let logits: [Float]
+        public let probabilities: [Float]
+    }
+
+    public struct Classification: Sendable, Codable, Equatable {
+        public let kind: MediaKind
+        public let labels: [String]
+        public let texts: [String]
+        /// Per label: the probability for an image, the frames' mean for a clip.
+        public let probabilities: [Float]
+        public let frames: [FrameScores]
+
+        /// Labels with their probabilities, most likely first.
+        public var ranked: [(label: String, probability: Float)] {
+            zip(labels, probabilities).sorted { $0.1 > $1.1 }.map { (label: $0.0, probability: $0.1) }
+        }
+    }
+
+    /// Scores pictures (one image, or a clip's frames) against labels.
+    public func classify(_ pictures: [RGBImage], frames: [FrameInfo], kind: MediaKind, labels: [String], template: String?) throws -> Classification {
+        let texts = try Self.prompts(labels: labels, template: template)
+        let textEmbeds = try textEmbeddings(texts)
+        let logits = model.logits(images: try imageEmbeddings(pictures), texts: textEmbeds)
+        let probabilities = model.probabilities(logits)
+        let m = texts.count, l = logits.floats(), p = probabilities.floats()
+        let scores = frames.enumerated().map { i, f in
+            FrameScores(index: f.index, seconds: f.seconds, logits: Array(l[i * m..<(i + 1) * m]), probabilities: Array(p[i * m..<(i + 1) * m]))
+        }
+        var mean = [Float](repeating: 0, count: m)
+        for s in scores { for j in 0..<m { mean[j] += s.probabilities[j] } }
+        let count = Float(max(scores.count, 1))
+        return Classification(kind: kind, labels: labels.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }, texts: texts,
+                              probabilities: mean.map { $0 / count }, frames: scores)
+    }
+
+    /// Decodes `path` and classifies it (see `classify(_:frames:kind:labels:template:)`).
+    public func classify(path: String, labels: [String], template: String?, frames count: Int? = nil) async throws -> Classification {
+        // Labels are checked before any decoding.
+        _ = try Self.prompts(labels: labels, template: template)
+        let (kind, infos, pictures) = try await Self.decode(path, frames: count)
+        return try classify(pictures, frames: infos, kind: kind, labels: labels, template: template)
+    }
+}
+
+extension ZeroShot {
+    /// What `embed` made: one row per picture (an image, a clip's frames) or for the text.
+    public struct Embeddings: Sendable {
+        public struct Frame: Sendable, Codable, Equatable {
+            public let index: Int
+            public let seconds: Double
+        }
+        /// "image", "video" or "text".
+        public let kind: String
+        public let frames: [Frame]?
+        /// Normalised embeddings [N, P].
+        public let embeddings: Tensor
+        /// A clip's frames averaged and normalised again [P] (nil otherwise).
+        public let mean: Tensor?
+    }
+
+    /// Embeds a media file (its picture, or `frames` frames of a clip) or a text.
+    public func embed(path: String?, text: String?, frames count: Int? = nil) async throws -> Embeddings {
+        if let text {
+            let t = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !t.isEmpty else { throw EngineError.invalidOption("the text to embed is empty") }
+            return Embeddings(kind: "text", frames: nil, embeddings: try textEmbeddings([text]), mean: nil)
+        }
+        guard let path else { throw EngineError.invalidOption("give a media file or a text to embed") }
+        let (kind, infos, pictures) = try await Self.decode(path, frames: count)
+        let rows = try imageEmbeddings(pictures)
+        var mean: Tensor? = nil
+        if kind == .video {
+            let n = rows.shape[0], p = rows.shape[1], v = rows.floats()
+            var sum = [Float](repeating: 0, count: p)
+            for i in 0..<n { for k in 0..<p { sum[k] += v[i * p + k] } }
+            mean = ContrastiveModel.normalized(Tensor(shape: [1, p], values: sum)).reshaped([p])
+        }
+        return Embeddings(kind: kind.rawValue, frames: infos.map { Embeddings.Frame(index: $0.index, seconds: $0.seconds) },
+                          embeddings: rows, mean: mean)
+    }
+}

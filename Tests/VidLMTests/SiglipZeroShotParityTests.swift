@@ -1,0 +1,72 @@
+import Foundation
+import XCTest
+import VidLMMedia
+import VidLMModels
+import VidLMTensor
+@testable import VidLM
+
+/// SigLIP zero-shot classification and embeddings against transformers 5.23's `SiglipModel` on a
+/// tiny random checkpoint (tools/parity/make_siglip_fixtures.py): padded text ids, pixels, the
+/// attention-pooled image embeddings, the bidirectional text tower's embeddings,
+/// `logits_per_image` with the learned bias and the sigmoid probabilities, for an image and a
+/// clip's frames.
+final class SiglipZeroShotParityTests: XCTestCase {
+    static let folder = Fixtures.parity("siglip_tiny")
+
+    private func load(_ name: String) throws -> (meta: [String: Any], expected: SafetensorsFile, folder: URL) {
+        let folder = Self.folder.appendingPathComponent("cases/\(name)")
+        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("meta.json"))) as! [String: Any]
+        return (meta, try SafetensorsFile(url: folder.appendingPathComponent("expected.safetensors")), folder)
+    }
+
+    func testImageClassification() async throws {
+        let (meta, expected, folder) = try load("image")
+        let zero = try ZeroShot.load(directory: Self.folder)
+        XCTAssertTrue(zero.model.isSigmoid)
+        let labels = meta["labels"] as! [String], template = meta["template"] as! String
+        let texts = try ZeroShot.prompts(labels: labels, template: template)
+        XCTAssertEqual(texts.map(zero.ids), meta["input_ids"] as? [[Int]], "ids padded to 64")
+        let path = folder.appendingPathComponent("input.png").path
+        let image = try await SmolVLMParityTests.decodeStill(path)
+        assertClose(try zero.images.pixels([image]), try expected.tensor("pixel_values"), tolerance: 1e-6, "pixel values")
+        let imageEmbeds = try zero.imageEmbeddings([image])
+        assertClose(imageEmbeds, try expected.tensor("image_embeds"), "image embeddings (attention pooling head)")
+        let textEmbeds = try zero.textEmbeddings(texts)
+        assertClose(textEmbeds, try expected.tensor("text_embeds"), "text embeddings")
+        XCTAssertEqual(zero.model.logitBias ?? 0, Float(meta["logit_bias"] as! Double), accuracy: 1e-6)
+        assertClose(zero.model.logits(images: imageEmbeds, texts: textEmbeds), try expected.tensor("logits_per_image"), "logits_per_image")
+        let result = try await zero.classify(path: path, labels: labels, template: template)
+        assertClose(Tensor(shape: [1, labels.count], values: result.probabilities), try expected.tensor("probabilities"), "sigmoid probabilities")
+    }
+
+    func testClipFramesAveraged() async throws {
+        let (meta, expected, _) = try load("frames")
+        let zero = try ZeroShot.load(directory: Self.folder)
+        let labels = meta["labels"] as! [String], template = meta["template"] as! String
+        let path = Fixtures.repo.appendingPathComponent(meta["video"] as! String).path
+        let result = try await zero.classify(path: path, labels: labels, template: template, frames: 3)
+        XCTAssertEqual(result.frames.map(\.index), meta["frame_indices"] as? [Int])
+        assertClose(Tensor(shape: [3, labels.count], values: result.frames.flatMap(\.logits)), try expected.tensor("logits_per_image"), "per-frame logits")
+        assertClose(Tensor(shape: [3, labels.count], values: result.frames.flatMap(\.probabilities)), try expected.tensor("probabilities"), "per-frame probabilities")
+        for (a, b) in zip(result.probabilities, (meta["mean_probabilities"] as! [Double]).map(Float.init)) {
+            XCTAssertEqual(a, b, accuracy: 1e-5, "mean probabilities")
+        }
+    }
+
+    /// A SigLIP tower without its pooling head has no image embedding: one sentence at load.
+    func testTowerWithoutHead() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("siglip-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for file in try FileManager.default.contentsOfDirectory(atPath: Self.folder.path) where file.contains(".") {
+            try FileManager.default.copyItem(at: Self.folder.appendingPathComponent(file), to: dir.appendingPathComponent(file))
+        }
+        let config = dir.appendingPathComponent("config.json")
+        var o = try JSONSerialization.jsonObject(with: Data(contentsOf: config)) as! [String: Any]
+        var vision = o["vision_config"] as! [String: Any]
+        vision["vision_use_head"] = false
+        o["vision_config"] = vision
+        try JSONSerialization.data(withJSONObject: o).write(to: config)
+        XCTAssertThrowsError(try ZeroShot.load(directory: dir)) { XCTAssertTrue("\($0)".contains("no pooling head"), "\($0)") }
+    }
+}
