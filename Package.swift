@@ -10,10 +10,16 @@ let package = Package(
         .library(name: "VidLMModels", targets: ["VidLMModels"]),
         .library(name: "VidLM", targets: ["VidLM"]),
         .executable(name: "vidlm", targets: ["vidlm"]),
+        // The HTTP server has its own product so `make demo` does not compile the NIO stack;
+        // `vidlm serve` runs this binary (docs/server.md).
+        .library(name: "VidLMServer", targets: ["VidLMServer"]),
+        .executable(name: "vidlm-server", targets: ["vidlm-server"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         // FFmpeg's libraries. pkg-config's libavformat.pc pulls in avcodec/avutil/swscale flags;
@@ -74,6 +80,27 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The OpenAI-compatible HTTP server over one shared Engine (routes, limits, auth, metrics,
+        // the embedded web page).
+        .target(
+            name: "VidLMServer",
+            dependencies: [
+                "VidLM",
+                "VidLMMedia",
+                "VidLMModels",
+                "VidLMTensor",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "vidlm-server",
+            dependencies: [
+                "VidLMServer",
+                "VidLM",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         // Side-by-side benchmarks drive this in-process timer (benchmarks/media/run.py).
         .executableTarget(
             name: "vidlm-bench",
@@ -101,6 +128,10 @@ let package = Package(
         .testTarget(
             name: "VidLMModelsTests",
             dependencies: ["VidLMModels", "VidLMTestSupport"]
+        ),
+        .testTarget(
+            name: "VidLMServerTests",
+            dependencies: ["VidLMServer", "VidLM", "VidLMTestSupport"]
         ),
         .testTarget(
             name: "VidLMTests",
