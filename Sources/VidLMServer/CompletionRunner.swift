@@ -11,6 +11,8 @@ struct CompletionOutcome: Sendable {
     var promptTokens: Int
     var completionTokens: Int
     var frames: [FrameInfo]
+    /// The generated ids (those the stop string cut are included up to where it matched).
+    var tokenIds: [Int]
 }
 
 /// Runs one checked request on the shared engine: the conversation fitted to the family, the
@@ -42,6 +44,7 @@ struct CompletionRunner: Sendable {
         let fitted = ConversationFit.fit(request.messages, for: engine.model)
         var stops = StopMatcher(request.stops)
         var promptTokens = 0, completionTokens = 0
+        var tokenIds: [Int] = []
         var frames: [FrameInfo] = []
         var firstToken: ContinuousClock.Instant?
         var lastToken = arrival
@@ -62,7 +65,8 @@ struct CompletionRunner: Sendable {
                     frames = planned
                 case .prefilled(let positions, _):
                     promptTokens = positions
-                case .text(let piece, _):
+                case .text(let piece, let tokenId):
+                    tokenIds.append(tokenId)
                     let now = ContinuousClock.now
                     if firstToken == nil {
                         firstToken = now
@@ -91,6 +95,7 @@ struct CompletionRunner: Sendable {
             let tail = stops.flush()
             try await send(tail)
             completionTokens = result.tokenIds.count
+            tokenIds = result.tokenIds
             frames = result.frames
             if case .stopToken = result.finish { finish = "stop" }
         } else if finish != "stop" {
@@ -102,7 +107,7 @@ struct CompletionRunner: Sendable {
         }
         metrics.countTokens(prompt: promptTokens, completion: completionTokens)
         return CompletionOutcome(text: String(stops.emitted.drop(while: { $0 == " " })), finishReason: finish, promptTokens: promptTokens,
-                                 completionTokens: completionTokens, frames: frames)
+                                 completionTokens: completionTokens, frames: frames, tokenIds: tokenIds)
     }
 
     /// Engine and media errors as the client should see them: bad requests with the reason

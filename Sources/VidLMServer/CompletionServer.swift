@@ -17,8 +17,16 @@ public final class CompletionServer: Sendable {
     let mediaRoot: MediaRoot?
     let apiKey: APIKey?
     let started = Int(Date().timeIntervalSince1970)
+    /// Tests only: runs once a completion holds its slot, inside the task that a disconnect or
+    /// the deadline cancels (it lets a test hold a slot for as long as it needs).
+    let beforeCompute: (@Sendable () async throws -> Void)?
 
-    public init(engine: Engine, configuration: ServerConfiguration) throws {
+    public convenience init(engine: Engine, configuration: ServerConfiguration) throws {
+        try self.init(engine: engine, configuration: configuration, beforeCompute: nil)
+    }
+
+    init(engine: Engine, configuration: ServerConfiguration, beforeCompute: (@Sendable () async throws -> Void)?) throws {
+        self.beforeCompute = beforeCompute
         guard configuration.maxConcurrent >= 1 else { throw ServerSetupError("--max-concurrent must be at least 1.") }
         guard configuration.queueLimit >= 0 else { throw ServerSetupError("--queue must not be negative.") }
         guard configuration.maxBodyBytes >= 1024 else { throw ServerSetupError("--max-body-mb must be positive.") }
@@ -39,8 +47,12 @@ public final class CompletionServer: Sendable {
     /// Serves until the calling task is cancelled; `onListening` gets the bound port.
     public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         // The gate decides how many compute; the engine's scheduler must not hold them back further.
+        let previousLimit = await ComputeScheduler.shared.limit
         await ComputeScheduler.shared.setLimit(configuration.maxConcurrent)
-        defer { uploads.removeAll() }
+        defer {
+            uploads.removeAll()
+            Task { await ComputeScheduler.shared.setLimit(previousLimit) }
+        }
         let app = Application(
             responder: Responder(server: self),
             server: .http1(configuration: .init(additionalChannelHandlers: [DisconnectHandler()])),
@@ -48,7 +60,7 @@ public final class CompletionServer: Sendable {
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
             logger: {
                 var logger = Logger(label: "vidlm-serve")
-                logger.logLevel = .error
+                logger.logLevel = .critical
                 return logger
             }()
         )
@@ -183,13 +195,14 @@ public final class CompletionServer: Sendable {
             ticket.release()
             throw error
         }
-        let runner = self.runner, model = modelName
+        let runner = self.runner, model = modelName, beforeCompute = self.beforeCompute
         let remaining = max(0.001, seconds(deadline - ContinuousClock.now))
         if !parsed.stream {
             defer { media.cleanUp(); ticket.release() }
             let outcome = try await cancellingOnDisconnect(channel) {
                 try await withDeadline(remaining) {
-                    try await runner.run(parsed, media: media, arrival: arrival) { _ in }
+                    try await beforeCompute?()
+                    return try await runner.run(parsed, media: media, arrival: arrival) { _ in }
                 }
             }
             return (json(OpenAIResponses.completion(id: id, created: created, model: model, outcome: outcome)), outcome.completionTokens)
@@ -207,7 +220,8 @@ public final class CompletionServer: Sendable {
                 do {
                     let outcome = try await cancellingOnDisconnect(channel) {
                         try await withDeadline(remaining) {
-                            try await runner.run(parsed, media: media, arrival: arrival) { piece in
+                            try await beforeCompute?()
+                            return try await runner.run(parsed, media: media, arrival: arrival) { piece in
                                 events.continuation.yield(OpenAIResponses.chunk(id: id, created: created, model: model,
                                                                                delta: ["content": piece], finishReason: nil))
                             }

@@ -26,7 +26,7 @@ enum OpenAIResponses {
                 "logprobs": NSNull(),
             ] as [String: Any]],
             "usage": usage(outcome),
-            "vidlm": ["frames": frames(outcome.frames)],
+            "vidlm": ["frames": frames(outcome.frames), "token_ids": outcome.tokenIds] as [String: Any],
         ] as [String: Any])
     }
 
