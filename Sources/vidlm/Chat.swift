@@ -1,0 +1,201 @@
+import ArgumentParser
+import Foundation
+import VidLM
+import VidLMMedia
+import VidLMModels
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `vidlm chat [MEDIA]`: a conversation in the terminal about a clip or an image. Answers stream;
+/// `/video PATH` and `/image PATH` attach media to the next question, `/reset` starts over,
+/// `/quit` (or end of input) leaves; Ctrl-C stops the answer being written, not the session.
+struct Chat: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Talk about a clip or an image in the terminal (multi-turn, streaming).",
+        discussion: """
+        Type a question and press Enter. Commands: /video PATH, /image PATH (attach media to the \
+        next question), /reset (forget the conversation), /quit. Ctrl-C stops the current answer. \
+        Models with a chat template see the whole conversation (the oldest turns are dropped, with \
+        a notice, when it outgrows the context); the others answer each question about the media on \
+        its own.
+        """)
+
+    @Argument(help: "A video or image to talk about (or attach one later with /video or /image).")
+    var media: String?
+
+    @Option(help: "Model directory (default: $VIDLM_MODEL, else the built-in demo model vidlm-shapes).")
+    var model: String?
+
+    @Option(help: "Frames to sample uniformly (default: the model's).")
+    var frames: Int?
+
+    @OptionGroup var sampling: SamplingParameterOptions
+
+    func run() async throws {
+        try await runReportingErrors {
+            if let frames, frames < 1 { throw CLIError(message: "--frames must be at least 1.") }
+            if let media, !FileManager.default.fileExists(atPath: media) { throw CLIError(message: "\(media): no such file.") }
+            let resolved = try ModelLocation.resolveModel(model)
+            let defaults = try GenerationDefaults.load(directory: resolved.url)
+            let parameters = try sampling.parameters(repetitionPenalty: defaults.repetitionPenalty ?? 1,
+                                                     badWordsIds: defaults.badWordsIds ?? [])
+            let engine = try await Engine.load(directory: resolved.url)
+            var session = ChatSession(engine: engine, options: AskOptions(frames: frames, generation: parameters))
+            if let media { session.attach(media, kind: Self.kind(of: media)) }
+            try await session.loop(builtIn: resolved.isBuiltIn)
+        }
+    }
+
+    static func kind(of path: String) -> MediaKind {
+        let ext = (path as NSString).pathExtension.lowercased()
+        return ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"].contains(ext) ? .image : .video
+    }
+}
+
+/// The state of one terminal conversation: the turns so far and media waiting for the next question.
+struct ChatSession {
+    let engine: Engine
+    let options: AskOptions
+    var messages: [ChatMessage] = []
+    var pending: [ChatMessage.Part] = []
+    /// Every media part of the conversation (what a /reset keeps, so questions go on about it).
+    var current: [ChatMessage.Part] = []
+    let out = FileHandle.standardOutput
+    let err = FileHandle.standardError
+    let interactive = isatty(STDIN_FILENO) != 0
+
+    init(engine: Engine, options: AskOptions) {
+        self.engine = engine
+        self.options = options
+    }
+
+    mutating func attach(_ path: String, kind: MediaKind) {
+        let part: ChatMessage.Part = kind == .image ? .image(source: path) : .video(source: path)
+        pending.append(part)
+        current = [part]
+    }
+
+    func say(_ text: String) { err.write(Data(("vidlm: " + text + "\n").utf8)) }
+
+    mutating func loop(builtIn: Bool) async throws {
+        if builtIn && interactive { err.write(Data(ModelLocation.builtInNotice.utf8)) }
+        if !engine.model.takesConversations {
+            say("this model answers each question about the media on its own; it does not see earlier turns.")
+        }
+        if interactive { say("type a question, /video PATH, /image PATH, /reset or /quit; Ctrl-C stops an answer.") }
+        while true {
+            if interactive { out.write(Data("> ".utf8)) }
+            guard let line = readLine(strippingNewline: true) else { break }
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if text.isEmpty { continue }
+            if text == "/quit" || text == "/exit" { break }
+            if text == "/reset" {
+                messages = []
+                pending = current
+                say("conversation cleared.")
+                continue
+            }
+            if text.hasPrefix("/video ") || text.hasPrefix("/image ") {
+                let path = String(text.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+                guard FileManager.default.fileExists(atPath: path) else {
+                    say("\(path): no such file.")
+                    continue
+                }
+                attach(path, kind: text.hasPrefix("/image") ? .image : .video)
+                say("attached \(path) to the next question.")
+                continue
+            }
+            if text.hasPrefix("/") {
+                say("unknown command \(text.split(separator: " ")[0]); use /video PATH, /image PATH, /reset or /quit.")
+                continue
+            }
+            guard !(pending.isEmpty && current.isEmpty) else {
+                say("attach a clip or an image first: /video PATH or /image PATH.")
+                continue
+            }
+            try await ask(text)
+        }
+    }
+
+    /// Asks `question` (with any pending media), streams the answer, and keeps the turn when it
+    /// completes. A prompt too long for the context drops the oldest turns and tries again.
+    mutating func ask(_ question: String) async throws {
+        let user = ChatMessage(role: "user", content: .parts(pending + [.text(question)]))
+        var conversation = messages + [user]
+        while true {
+            let fitted = ConversationFit.fit(conversation, for: engine.model)
+            do {
+                let answer = try await stream(fitted.messages)
+                guard let answer else {
+                    say("answer stopped.")
+                    return
+                }
+                messages = conversation + [ChatMessage.assistant(answer)]
+                pending = []
+                return
+            } catch GenerationError.promptTooLong {
+                guard let dropped = Self.dropOldestTurn(&conversation) else {
+                    say("the question and its media do not fit the model's context; ask with fewer frames (--frames).")
+                    return
+                }
+                say("the conversation outgrew the model's context: dropped the oldest \(dropped) message\(dropped == 1 ? "" : "s").")
+            } catch let error as EngineError {
+                say(error.description)
+                return
+            } catch let error as MediaError {
+                say(error.description)
+                pending = []
+                return
+            }
+        }
+    }
+
+    /// Removes the oldest question and its answer; their media moves to the next question so
+    /// the conversation stays about it. Returns how many messages went, or nil when only the
+    /// current question is left.
+    static func dropOldestTurn(_ conversation: inout [ChatMessage]) -> Int? {
+        guard conversation.count >= 3 else { return nil }
+        var media: [ChatMessage.Part] = []
+        if case .parts(let parts) = conversation[0].content {
+            media = parts.filter { if case .text = $0 { return false } else { return true } }
+        }
+        var rest = Array(conversation.dropFirst(2))
+        if !media.isEmpty {
+            switch rest[0].content {
+            case .parts(let parts): rest[0].content = .parts(media + parts)
+            case .text(let text): rest[0].content = .parts(media + [.text(text)])
+            }
+        }
+        conversation = rest
+        return 2
+    }
+
+    /// Streams one answer to stdout; nil when Ctrl-C stopped it.
+    func stream(_ messages: [ChatMessage]) async throws -> String? {
+        let engine = self.engine, options = self.options, out = self.out
+        let task = Task { () -> String in
+            var text = ""
+            for try await event in engine.respond(to: messages, options: options) {
+                if case .text(let piece, _) = event {
+                    let shown = text.isEmpty ? String(piece.drop(while: { $0 == " " })) : piece
+                    text += shown
+                    out.write(Data(shown.utf8))
+                }
+            }
+            out.write(Data("\n".utf8))
+            return text
+        }
+        signal(SIGINT, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler { task.cancel() }
+        source.resume()
+        defer { source.cancel() }
+        do {
+            return try await task.value
+        } catch is CancellationError {
+            out.write(Data("\n".utf8))
+            return nil
+        }
+    }
+}
