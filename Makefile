@@ -2,16 +2,27 @@
 SWIFT ?= swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: deps demo test build release bench fixtures clean install install-files uninstall
+.PHONY: deps demo test build release server server-release bench fixtures clean install install-files uninstall
 
 deps:
 	@scripts/install-deps.sh
 
 build: deps
-	$(SWIFT) build
+	$(SWIFT) build --product vidlm
 
+# The CLI alone: the HTTP server (Hummingbird + SwiftNIO, minutes to compile on 2 cores) is its
+# own product, so `make demo` never builds it.
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --product vidlm
+
+# `vidlm serve` runs vidlm-server from the same folder as vidlm (docs/server.md).
+server: deps
+	$(SWIFT) build --product vidlm
+	$(SWIFT) build --product vidlm-server
+
+server-release: deps
+	$(SWIFT) build -c release --product vidlm
+	$(SWIFT) build -c release --product vidlm-server
 
 # The main job: the embedded model (models/vidlm-shapes) answers a question about a sample clip
 # (true caption: "the blue square appears, then the triangle changes colour from red to yellow.",
@@ -24,6 +35,7 @@ test: deps
 	$(SWIFT) build --product vidlm
 	Tests/cli/bad_inputs.sh .build/debug/vidlm
 	Tests/cli/install.sh .build/debug/vidlm
+	Tests/cli/chat_batch.sh .build/debug/vidlm
 	$(SWIFT) test
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: a release build, then the binary into $(PREFIX)/bin
