@@ -131,7 +131,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VidLMServerTests",
-            dependencies: ["VidLMServer", "VidLM", "VidLMTestSupport"]
+            dependencies: ["VidLMServer", "VidLM", "VidLMModels", "VidLMTestSupport"]
         ),
         .testTarget(
             name: "VidLMTests",

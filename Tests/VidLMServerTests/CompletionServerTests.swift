@@ -45,6 +45,25 @@ final class CompletionServerTests: XCTestCase {
         await s.stop()
     }
 
+    /// A follow-up turn: the built-in family answers the last question about the conversation's
+    /// media (ConversationFit), so a conversation gives the answer the lone question gives.
+    func testFollowUpTurnIsAnsweredAboutTheConversationsMedia() async throws {
+        let s = try await RunningServer.start()
+        let conversation: [[String: Any]] = [
+            ["role": "system", "content": "You describe clips."],
+            videoMessages("world/sequence.mp4", question: "what colour is the square?")[0],
+            ["role": "assistant", "content": "blue."],
+            ["role": "user", "content": "what happens"],
+        ]
+        let r = try await s.post(["messages": conversation])
+        XCTAssertEqual(r.status, 200, r.text)
+        XCTAssertEqual(try content(r), sequenceCaption)
+        // Without any media the family has nothing to look at: a 400, not a crash.
+        let textOnly = try await s.post(["messages": [["role": "user", "content": "what happens"]]])
+        XCTAssertEqual(textOnly.status, 400, textOnly.text)
+        await s.stop()
+    }
+
     func testMaxTokensGivesLength() async throws {
         let s = try await RunningServer.start()
         let r = try await s.post(["messages": videoMessages("world/sequence.mp4"), "max_tokens": 3])

@@ -1,4 +1,6 @@
 import Foundation
+import VidLM
+import VidLMModels
 import XCTest
 @testable import VidLMServer
 
@@ -143,6 +145,30 @@ final class ServerLimitsTests: XCTestCase {
 }
 
 final class ServerPartsTests: XCTestCase {
+    func testConversationFitForOneTurnFamilies() async throws {
+        let model = try await SharedEngine.engine().model
+        XCTAssertFalse(model.takesConversations)
+        let messages = [
+            ChatMessage.system("be brief"),
+            ChatMessage(role: "user", content: .parts([.video(source: "a.mp4"), .text("first?")])),
+            ChatMessage.assistant("one"),
+            ChatMessage(role: "user", content: .parts([.image(source: "b.png"), .text("second?")])),
+        ]
+        let fitted = ConversationFit.fit(messages, for: model)
+        XCTAssertTrue(fitted.droppedHistory)
+        XCTAssertEqual(fitted.messages.count, 1)
+        XCTAssertEqual(fitted.messages[0].role, "user")
+        guard case .parts(let parts) = fitted.messages[0].content else { return XCTFail("expected parts") }
+        XCTAssertEqual(parts.count, 3)
+        if case .video(let a) = parts[0], case .image(let b) = parts[1], case .text(let q) = parts[2] {
+            XCTAssertEqual([a, b, q], ["a.mp4", "b.png", "second?"])
+        } else {
+            XCTFail("media parts in order, then the last question: \(parts)")
+        }
+        let single = [ChatMessage(role: "user", content: .parts([.video(source: "a.mp4"), .text("q")]))]
+        XCTAssertFalse(ConversationFit.fit(single, for: model).droppedHistory)
+    }
+
     func testStopMatcherHoldsBackPossibleStops() {
         var m = StopMatcher(["END"])
         XCTAssertEqual(m.feed("abc E").0, "abc ")
