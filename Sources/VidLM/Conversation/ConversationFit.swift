@@ -5,6 +5,10 @@ import VidLMModels
 public protocol ConversationalModel: VisionLanguageModel {}
 
 extension SmolVLMFamily: ConversationalModel {}
+extension LlavaFamily: ConversationalModel {}
+extension LlavaNextFamily: ConversationalModel {}
+extension LlavaOneVisionFamily: ConversationalModel {}
+extension VideoLlavaFamily: ConversationalModel {}
 
 extension VisionLanguageModel {
     /// True when the family's prompt can hold a multi-turn conversation.
