@@ -39,7 +39,10 @@ NEW_TOKENS = 32
 QUESTION = "Describe the video."
 MAIN_CORETYPE = "Haswell"
 QUIET_CORES = 0.15         # other processes' average CPU use allowed before a run starts
-INTERFERENCE_CORES = 0.15  # ... and during it (else the run is repeated, up to RETRIES times)
+# ... and during it (else the run is repeated, up to RETRIES times). Under `chrt -f` (the e2e run
+# on a machine shared with builds) the kernel's RT throttling still lends others 5 % of each
+# core, ~0.1-0.2 cores: VLM_INTERFERENCE_CORES raises the limit for such runs.
+INTERFERENCE_CORES = float(os.environ.get("VLM_INTERFERENCE_CORES", "0.15"))
 RETRIES = 2
 ROWS = [
     ("smolvlm2-256m-f32", "smolvlm", 8),
