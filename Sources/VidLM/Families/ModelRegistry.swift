@@ -15,6 +15,7 @@ public enum ModelRegistry {
         for type in LlavaFamily.modelTypes { table[type] = { try LlavaFamily(directory: $0) } }
         for type in LlavaNextFamily.modelTypes { table[type] = { try LlavaNextFamily(directory: $0) } }
         for type in LlavaOneVisionFamily.modelTypes { table[type] = { try LlavaOneVisionFamily(directory: $0) } }
+        for type in QwenVLFamily.modelTypes { table[type] = { try QwenVLFamily(directory: $0) } }
         for type in VideoLlavaFamily.modelTypes { table[type] = { try VideoLlavaFamily(directory: $0) } }
         return table
     }()

@@ -35,8 +35,13 @@ public struct LlamaConfig: Decodable, Sendable, Equatable {
     public var padTokenId: Int?
     /// Mistral's `sliding_window`: each position attends to at most this many (itself included).
     public var slidingWindow: Int?
+    /// M-RoPE's `mrope_section` (Qwen2-VL, Qwen2.5-VL): how many of the Dh/2 rotary frequencies
+    /// follow the time, height and width position; nil for 1-D rotary positions.
+    public var mropeSection: [Int]?
 
-    public static let modelTypes: Set<String> = ["llama", "mistral", "qwen2"]
+    /// The Qwen-VL decoders (`Qwen2VLTextConfig`, `Qwen2_5_VLTextConfig`): Qwen2 with M-RoPE.
+    public static let multimodalRopeTypes: Set<String> = ["qwen2_vl_text", "qwen2_5_vl_text"]
+    public static let modelTypes: Set<String> = Set(["llama", "mistral", "qwen2"]).union(multimodalRopeTypes)
 
     enum CodingKeys: String, CodingKey {
         case modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads
@@ -54,6 +59,7 @@ public struct LlamaConfig: Decodable, Sendable, Equatable {
         var highFreqFactor: Double?
         var originalMaxPositionEmbeddings: Int?
         var ropeTheta: Double?
+        var mropeSection: [Int]?
     }
 
     public init(from decoder: any Swift.Decoder) throws {
@@ -63,8 +69,9 @@ public struct LlamaConfig: Decodable, Sendable, Equatable {
             throw DecodingError.dataCorruptedError(forKey: .modelType, in: c,
                 debugDescription: "'\(modelType)' is not a LLaMA model type (\(Self.modelTypes.sorted().joined(separator: ", ")))")
         }
-        let mistral = modelType == "mistral", qwen = modelType == "qwen2"
-        vocabSize = try c.optional(.vocabSize) ?? (qwen ? 151936 : 32000)
+        let mistral = modelType == "mistral", qwenVL = Self.multimodalRopeTypes.contains(modelType)
+        let qwen = modelType == "qwen2" || qwenVL
+        vocabSize = try c.optional(.vocabSize) ?? (qwenVL ? 152064 : qwen ? 151936 : 32000)
         hiddenSize = try c.optional(.hiddenSize) ?? 4096
         intermediateSize = try c.optional(.intermediateSize) ?? (mistral ? 14336 : qwen ? 22016 : 11008)
         numHiddenLayers = try c.optional(.numHiddenLayers) ?? 32
@@ -74,7 +81,7 @@ public struct LlamaConfig: Decodable, Sendable, Equatable {
         headDim = try c.optional(.headDim) ?? hiddenSize / numAttentionHeads
         hiddenAct = try c.optional(.hiddenAct) ?? "silu"
         maxPositionEmbeddings = try c.optional(.maxPositionEmbeddings) ?? (mistral ? 4096 * 32 : qwen ? 32768 : 2048)
-        rmsNormEps = try c.optional(.rmsNormEps) ?? 1e-6
+        rmsNormEps = try c.optional(.rmsNormEps) ?? (qwenVL ? 1e-5 : 1e-6)
         tieWordEmbeddings = try c.optional(.tieWordEmbeddings) ?? false
         attentionBias = try c.optional(.attentionBias) ?? false
         qkvBias = qwen || attentionBias
@@ -99,13 +106,17 @@ public struct LlamaConfig: Decodable, Sendable, Equatable {
         let (params, key): (RopeParameters?, CodingKeys) = legacy != nil ? (legacy, .ropeScaling) : (current, .ropeParameters)
         ropeTheta = params?.ropeTheta ?? topTheta ?? 10000
         ropeScaling = try Self.scaling(params, key: key, maxPositions: maxPositionEmbeddings, c)
+        // Qwen2VLTextConfig's default section when the checkpoint names none.
+        mropeSection = qwenVL ? (params?.mropeSection ?? [16, 24, 24]) : nil
         try validate(c)
     }
 
     private static func scaling(_ p: RopeParameters?, key: CodingKeys, maxPositions: Int,
                                 _ c: KeyedDecodingContainer<CodingKeys>) throws -> RotaryEmbedding.Scaling {
         guard let p else { return .none }
-        let type = p.ropeType ?? p.type ?? "default"
+        var type = p.ropeType ?? p.type ?? "default"
+        // Qwen2-VL's legacy `{"type": "mrope"}` is default RoPE with an M-RoPE section.
+        if type == "mrope" { type = "default" }
         func need(_ value: Double?, _ name: String) throws -> Float {
             guard let value else {
                 throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "rope type '\(type)' needs '\(name)'")
@@ -150,6 +161,10 @@ public struct LlamaConfig: Decodable, Sendable, Equatable {
         try Self.check(rmsNormEps > 0, .rmsNormEps, "must be positive", c)
         try Self.check(ropeTheta > 0 && ropeTheta.isFinite, .ropeTheta, "must be positive", c)
         try Self.check(slidingWindow.map { $0 > 0 } ?? true, .slidingWindow, "must be positive (or null for no window)", c)
+        if let section = mropeSection {
+            try Self.check(section.count == 3 && section.allSatisfy { $0 >= 0 } && section.reduce(0, +) == headDim / 2, .ropeParameters,
+                           "'mrope_section' must be three non-negative counts summing to head_dim / 2 (\(headDim / 2)), got \(section)", c)
+        }
     }
 
     public var keyValueWidth: Int { numKeyValueHeads * headDim }

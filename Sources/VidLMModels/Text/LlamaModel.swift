@@ -115,14 +115,19 @@ public struct LlamaModel: LanguageModel {
                         logits: LogitsSelection) throws(LanguageModelError) -> Tensor {
         let (n, start) = try TextForward.check(inputEmbeddings, width: config.hiddenSize, cache: cache, context: contextLength)
         try Self.checkPositions(positions, rows: n)
-        guard let rowPositions = positions.linear(count: n, start: start) else {
-            throw .badInput("LLaMA uses 1-D rotary positions, not multimodal ones")
+        let table: (cos: [Float], sin: [Float])
+        if let rowPositions = positions.linear(count: n, start: start) {
+            table = rotary.table(positions: rowPositions)
+        } else if case .multimodal(let axes) = positions, let section = config.mropeSection, axes.count == section.count {
+            table = rotary.table(axes: axes, section: section)
+        } else {
+            throw .badInput(config.mropeSection == nil ? "LLaMA uses 1-D rotary positions, not multimodal ones"
+                                                       : "M-RoPE takes one position row per mrope_section entry")
         }
         guard cache.layerCount == layers.count, cache.width == config.keyValueWidth else {
             throw .badInput("the cache was made for another model")
         }
         cache.prepareForWrite()
-        let table = rotary.table(positions: rowPositions)
         var x = inputEmbeddings.toF32()
         for (index, layer) in layers.enumerated() {
             x = layer.block(x) { (h: Tensor) -> Tensor in

@@ -75,6 +75,28 @@ public struct RotaryEmbedding: Sendable, Equatable {
         return (c, s)
     }
 
+    /// M-RoPE (Qwen2-VL): cos/sin rows where frequency i follows the position of the axis whose
+    /// `section` span holds it (time for the first section[0] frequencies, then height, then
+    /// width); `axes` [axis][row]. Both halves of a head share the angles, as in `table(positions:)`.
+    public func table(axes: [[Int]], section: [Int]) -> (cos: [Float], sin: [Float]) {
+        let half = headDim / 2, rows = axes.first?.count ?? 0
+        var axisOf = [Int](repeating: max(section.count - 1, 0), count: half)
+        var i = 0
+        for (axis, width) in section.enumerated() {
+            for _ in 0..<width where i < half { axisOf[i] = axis; i += 1 }
+        }
+        var c = [Float](repeating: 0, count: rows * half)
+        var s = c
+        for row in 0..<rows {
+            for i in 0..<half {
+                let angle = Float(axes[axisOf[i]][row]) * inverseFrequencies[i]  // float32 product, as PyTorch
+                c[row * half + i] = Float(Foundation.cos(Double(angle))) * attentionScaling
+                s[row * half + i] = Float(Foundation.sin(Double(angle))) * attentionScaling
+            }
+        }
+        return (c, s)
+    }
+
     /// Rotates `heads` head vectors of one row from `src` into `dst` (which may be `src`) with
     /// the table row `cos`/`sin` (each Dh/2 long): out = x·cos + rotate_half(x)·sin.
     @inline(__always)

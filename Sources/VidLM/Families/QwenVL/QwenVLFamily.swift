@@ -1,0 +1,220 @@
+import Foundation
+import VidLMMedia
+import VidLMModels
+import VidLMTensor
+
+/// Qwen2-VL (`Qwen2VLForConditionalGeneration`, model_type `qwen2_vl`): pictures at their own
+/// resolution (smart_resize) and clips sampled by the video processor's rule go through the Qwen
+/// ViT (frame pairs merged by the Conv3d patch embedding, 2×2 patch merger); the checkpoint's
+/// chat template writes `<|vision_start|><|image_pad|><|vision_end|>` (or `<|video_pad|>`), each
+/// pad expanded to the media's visual tokens; the Qwen2 decoder runs M-RoPE positions (time,
+/// height, width) built as `get_rope_index` builds them.
+///
+/// Clip frames are only preprocessed by `encode(frames:)` (the Engine hands them over in batches
+/// that may split a frame pair); the tower runs over the whole clip in `prepare`.
+public struct QwenVLFamily: VisionLanguageModel {
+    public static let modelTypes = ["qwen2_vl"]
+
+    public let modelType: String
+    public let tower: QwenVisionTower
+    public let language: any LanguageModel
+    public let tokenizer: Tokenizer
+    public let template: ChatTemplate
+    public let images: QwenVLProcessor
+    public let videos: QwenVLProcessor
+    public let prompts: LlavaPrompt
+    public let imageToken = "<|image_pad|>", videoToken = "<|video_pad|>"
+    public let imageTokenId: Int
+    public let videoTokenId: Int
+
+    public var defaultFrameCount: Int { 8 }
+    public var frameUse: FrameUse { .clip }
+    public var orderSignal: OrderSignal { .framePositions }
+    public var captionQuestion: String? { "Describe this video." }
+
+    public init(directory dir: ModelDirectory) throws {
+        modelType = dir.modelType
+        guard let root = try? JSONSerialization.jsonObject(with: dir.configData) as? [String: Any] else {
+            throw ConfigError(file: dir.configPath, "is not a JSON object.")
+        }
+        guard let vision = root["vision_config"] as? [String: Any] else {
+            throw ConfigError(file: dir.configPath, "has no 'vision_config' object.")
+        }
+        let visionConfig = try QwenVisionConfig(vision, flavor: .qwen2, file: dir.configPath)
+        let textConfig = try Self.textConfig(root, type: "qwen2_vl_text", file: dir.configPath)
+        guard let (imageJSON, imageFile) = try dir.processorSettings(.image) else {
+            throw ConfigError(file: dir.url.path, "has no image processor settings (processor_config.json or preprocessor_config.json).")
+        }
+        images = try QwenVLProcessor(json: imageJSON, file: imageFile, video: false)
+        if let (videoJSON, videoFile) = try dir.processorSettings(.video) {
+            videos = try QwenVLProcessor(json: videoJSON, file: videoFile, video: true)
+        } else {
+            // Without video settings transformers builds the video processor from the image ones.
+            videos = try QwenVLProcessor(json: imageJSON, file: imageFile, video: true)
+        }
+        for p in [images, videos] where p.patchSize != visionConfig.patchSize || p.mergeSize != visionConfig.mergeSize
+            || p.temporalPatchSize != visionConfig.temporalPatchSize {
+            throw ConfigError(file: imageFile, "its patch_size / merge_size / temporal_patch_size (\(p.patchSize), \(p.mergeSize), \(p.temporalPatchSize)) differ from the vision tower's (\(visionConfig.patchSize), \(visionConfig.mergeSize), \(visionConfig.temporalPatchSize)).")
+        }
+        tokenizer = try dir.tokenizer()
+        imageTokenId = try dir.int("image_token_id", default: 151655)
+        videoTokenId = try dir.int("video_token_id", default: 151656)
+        guard tokenizer.id(forToken: imageToken) == imageTokenId, tokenizer.id(forToken: videoToken) == videoTokenId else {
+            throw ConfigError(file: dir.configPath, "'image_token_id' / 'video_token_id' (\(imageTokenId), \(videoTokenId)) are not the tokenizer's ids of \(imageToken) and \(videoToken).")
+        }
+        prompts = LlavaPrompt(tokenizer: tokenizer, imageToken: imageToken, imageTokenId: imageTokenId)
+        guard let template = try ChatTemplate.load(directory: dir.url, reader: .processor) else {
+            throw ConfigError(file: dir.url.path, "has no chat template (chat_template.json, chat_template.jinja or tokenizer_config.json's chat_template); Qwen-VL prompts are written by it.")
+        }
+        self.template = template
+        let store = try WeightStore(directory: dir.url)
+        // transformers 5 saves model.visual. / model.language_model.; published checkpoints visual. / model.
+        let nested = store.contains("model.language_model.embed_tokens.weight")
+        let names = TextWeightNames(base: nested ? "model.language_model." : "model.", lmHead: "lm_head.weight")
+        (tower, language) = try WeightBinder.load(store, ignoring: { $0.hasSuffix("rotary_emb.inv_freq") }) { weights in
+            let tower = try QwenVisionTower(config: visionConfig, weights: weights, prefix: nested ? "model.visual." : "visual.")
+            let language = try LanguageModelLoader.build(.llama(textConfig), weights: weights, names: names)
+            return (tower, language)
+        }
+        guard visionConfig.outputWidth == language.embeddingWidth else {
+            throw ConfigError(file: dir.configPath, "the vision merger writes \(visionConfig.outputWidth) features but the decoder takes \(language.embeddingWidth).")
+        }
+    }
+
+    /// The decoder config: `text_config` (transformers 5), or the top-level fields of published
+    /// checkpoints, read as `type` (Qwen2 with M-RoPE).
+    static func textConfig(_ root: [String: Any], type: String, file: String) throws -> LlamaConfig {
+        var text = (root["text_config"] as? [String: Any]) ?? root.filter { $0.key != "vision_config" }
+        text["model_type"] = type
+        if text["tie_word_embeddings"] == nil, let tied = root["tie_word_embeddings"] { text["tie_word_embeddings"] = tied }
+        guard let data = try? JSONSerialization.data(withJSONObject: text) else { throw ConfigError(file: file, "'text_config' cannot be read.") }
+        return try ConfigError.decode(LlamaConfig.self, from: data, file: file)
+    }
+
+    // MARK: Frames
+
+    public func frameSelection(for clip: ClipInfo, options: FrameOptions) throws -> FrameSelection {
+        if clip.kind == .image { return .uniform(count: 1) }
+        if let fps = options.fps, !(fps > 0) { throw EngineError.invalidOption("the sampling rate must be positive, got \(fps) fps") }
+        if options.start != nil || options.end != nil {
+            return .fps(rate: options.fps ?? videos.fps ?? 2.0, maxFrames: options.count ?? videos.maxFrames)
+        }
+        return .indices(try videos.sampleIndices(totalFrames: clip.frameCount, clipFPS: clip.averageFPS,
+                                                 count: options.count ?? (options.fps == nil ? videos.numFrames : nil), fps: options.fps))
+    }
+
+    // MARK: Encoding
+
+    /// A picture → its merged features [tokens, D] with its grid; a clip frame → its resized,
+    /// normalised pixels (the tower runs over frame pairs in `prepare`).
+    public func encode(frame: RGBImage, kind: MediaKind) throws -> EncodedFrame {
+        if kind == .video {
+            return EncodedFrame(features: try videos.pixels([frame], video: true), layout: ["pixels": 1])
+        }
+        let (patches, grid) = images.patches(try images.pixels([frame], video: false))
+        return EncodedFrame(features: try tower(patches, grid: grid), layout: ["t": grid.t, "h": grid.h, "w": grid.w])
+    }
+
+    /// Ready pixels [T, 3, H, W] (T = 1: a picture; more: one clip) → merged features [tokens, D].
+    public func encode(pixels: Tensor) throws -> Tensor {
+        guard pixels.rank == 4, pixels.shape[1] == 3 else { throw EngineError.invalidOption("pixel_values must be [frames, 3, height, width], got \(pixels.shape)") }
+        let (patches, grid) = images.patches(pixels)
+        return try tower(patches, grid: grid)
+    }
+
+    /// A clip's frames → its merged features and grid.
+    public func encodeClip(_ media: EncodedMedia) throws -> (features: Tensor, grid: PatchGrid) {
+        guard media.parts.allSatisfy({ $0.layout["pixels"] == 1 }) else {
+            throw EngineError.prompt("Qwen-VL clips must be encoded frame by frame with the family (their pixels are merged in pairs)")
+        }
+        let (patches, grid) = videos.patches(Tensor.concatenate(media.parts.map(\.features)))
+        return (try tower(patches, grid: grid), grid)
+    }
+
+    // MARK: Prompt
+
+    public func prepare(_ request: PromptRequest) throws -> PreparedPrompt {
+        var imageRows: [Tensor] = [], videoRows: [Tensor] = []
+        var imageGrids: [PatchGrid] = [], videoGrids: [PatchGrid] = []
+        var expansions: [(token: String, count: Int)] = []
+        for media in request.media {
+            if media.kind == .video {
+                let (features, grid) = try encodeClip(media)
+                videoRows.append(features); videoGrids.append(grid)
+                expansions.append((videoToken, features.shape[0]))
+            } else {
+                for part in media.parts {
+                    guard let t = part.layout["t"], let h = part.layout["h"], let w = part.layout["w"] else {
+                        throw EngineError.prompt("Qwen-VL picture features need their patch grid (encode frames with the family)")
+                    }
+                    imageRows.append(part.features); imageGrids.append(PatchGrid(t: t, h: h, w: w))
+                    expansions.append((imageToken, part.features.shape[0]))
+                }
+            }
+        }
+        let rendered = try template.render(request.messages, addGenerationPrompt: request.addGenerationPrompt,
+                                           specialTokens: tokenizer.specialTokenStrings)
+        let ids = try prompts.ids(rendered: rendered, expansions: expansions)
+        var embeddings = try language.embed(ids.map { $0 == imageTokenId || $0 == videoTokenId ? 0 : $0 })
+        for (tokenId, rows) in [(imageTokenId, imageRows), (videoTokenId, videoRows)] where !rows.isEmpty {
+            embeddings = try LlavaNextFamily.place(Tensor.concatenate(rows), into: embeddings, at: ids.indices.filter { ids[$0] == tokenId })
+        }
+        let positions = try QwenRopeIndex.positions(ids: ids, imageTokenId: imageTokenId, videoTokenId: videoTokenId,
+                                                    imageGrids: imageGrids, videoGrids: videoGrids, mergeSize: tower.config.mergeSize,
+                                                    framePositions: request.framePositions)
+        let visual = imageRows + videoRows
+        return PreparedPrompt(embeddings: embeddings, positions: .multimodal(positions),
+                              textIds: ids.filter { $0 != imageTokenId && $0 != videoTokenId }, inputIds: ids,
+                              stages: visual.isEmpty ? [:] : ["projected": Tensor.concatenate(visual)])
+    }
+}
+
+/// transformers' `get_rope_index` for the Qwen-VL line: text runs take consecutive positions on
+/// all three axes; a visual run of grid t × h × w (merged h/m × w/m) starts at the current
+/// position p — time p + ⌊k · interval⌋ for temporal patch k, height p + row, width p + column —
+/// and the text after it continues at p + max(h, w) / m (transformers 5.23's rule).
+public enum QwenRopeIndex {
+    /// [3][ids.count] positions. `timeIntervals[i]` is the i-th video's time step per temporal
+    /// patch (Qwen2.5-VL: second_per_grid_t × tokens_per_second; 1 otherwise). `framePositions`
+    /// (the frame-order control) replaces each temporal patch's index with its first frame's
+    /// given position divided by the frames per patch.
+    public static func positions(ids: [Int], imageTokenId: Int, videoTokenId: Int, imageGrids: [PatchGrid], videoGrids: [PatchGrid],
+                                 mergeSize m: Int, timeIntervals: [Double]? = nil, temporalPatchSize: Int = 2,
+                                 framePositions: [Int]? = nil) throws -> [[Int]] {
+        var axes: [[Int]] = [[], [], []]
+        var current = 0, i = 0
+        var nextImage = 0, nextVideo = 0
+        while i < ids.count {
+            let kind = ids[i] == imageTokenId ? 1 : ids[i] == videoTokenId ? 2 : 0
+            var j = i
+            while j < ids.count && (ids[j] == imageTokenId ? 1 : ids[j] == videoTokenId ? 2 : 0) == kind { j += 1 }
+            if kind == 0 {
+                for k in 0..<(j - i) { for a in 0..<3 { axes[a].append(current + k) } }
+                current += j - i
+            } else {
+                let isVideo = kind == 2
+                let grids = isVideo ? videoGrids : imageGrids
+                let index = isVideo ? nextVideo : nextImage
+                guard index < grids.count else { throw EngineError.prompt("the prompt has more visual spans than media") }
+                let grid = grids[index]
+                if isVideo { nextVideo += 1 } else { nextImage += 1 }
+                let (lh, lw) = (grid.h / m, grid.w / m)
+                guard grid.t * lh * lw == j - i else {
+                    throw EngineError.prompt("a visual span of \(j - i) tokens does not match its \(grid.t)×\(lh)×\(lw) grid")
+                }
+                let interval = isVideo ? (timeIntervals?[index] ?? 1) : 1
+                for t in 0..<grid.t {
+                    var slot = Double(t)
+                    if isVideo, let fp = framePositions, t * temporalPatchSize < fp.count { slot = Double(fp[t * temporalPatchSize] / temporalPatchSize) }
+                    let time = Int(slot * interval) + current
+                    for y in 0..<lh { for x in 0..<lw {
+                        axes[0].append(time); axes[1].append(current + y); axes[2].append(current + x)
+                    } }
+                }
+                current += max(grid.h, grid.w) / m
+            }
+            i = j
+        }
+        return axes
+    }
+}

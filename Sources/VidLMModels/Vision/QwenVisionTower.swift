@@ -1,0 +1,250 @@
+import Foundation
+import VidLMTensor
+
+/// The Qwen-VL vision tower's configuration (`Qwen2VLVisionConfig`, `Qwen2_5_VLVisionConfig`)
+/// with transformers' defaults for absent fields.
+public struct QwenVisionConfig: Sendable, Equatable {
+    /// Qwen2-VL: LayerNorm + two-layer MLP, every block attends within a frame. Qwen2.5-VL:
+    /// RMSNorm + SwiGLU, window attention except in `fullAttentionBlocks`.
+    public enum Flavor: Sendable, Equatable { case qwen2, qwen2_5 }
+
+    public var flavor: Flavor
+    public var depth: Int
+    public var width: Int
+    public var heads: Int
+    public var intermediateSize: Int
+    public var outputWidth: Int
+    public var activation: Activation
+    public var patchSize: Int
+    public var temporalPatchSize: Int
+    public var mergeSize: Int
+    public var channels: Int
+    public var ropeTheta: Double
+    /// Qwen2.5-VL: the attention window in pixels and the blocks that attend over the whole frame.
+    public var windowSize: Int
+    public var fullAttentionBlocks: [Int]
+
+    public var headDim: Int { width / heads }
+    /// Floats of one flattened patch as the processor writes it: channel × time × patch².
+    public var patchFloats: Int { channels * temporalPatchSize * patchSize * patchSize }
+
+    /// Reads `vision_config` (`file` names the config in errors).
+    public init(_ v: [String: Any], flavor: Flavor, file: String) throws {
+        func int(_ key: String, _ fallback: Int) throws -> Int {
+            guard let raw = v[key], !(raw is NSNull) else { return fallback }
+            guard let n = raw as? Int, n > 0 else { throw ConfigError(file: file, "'vision_config.\(key)' must be a positive integer.") }
+            return n
+        }
+        self.flavor = flavor
+        let qwen2 = flavor == .qwen2
+        depth = try int("depth", 32)
+        width = try int(qwen2 ? "embed_dim" : "hidden_size", qwen2 ? 1280 : 3584)
+        heads = try int("num_heads", 16)
+        intermediateSize = qwen2 ? width * (try int("mlp_ratio", 4)) : try int("intermediate_size", 3420)
+        outputWidth = try int(qwen2 ? "hidden_size" : "out_hidden_size", qwen2 ? 3584 : 3584)
+        let act = v["hidden_act"] as? String ?? (qwen2 ? "quick_gelu" : "silu")
+        guard let a = Activation(configName: act) else { throw ConfigError(file: file, "'vision_config.hidden_act' \"\(act)\" is not supported.") }
+        activation = a
+        patchSize = try int("patch_size", 14)
+        temporalPatchSize = try int("temporal_patch_size", 2)
+        mergeSize = try int("spatial_merge_size", 2)
+        channels = try int("in_channels", 3)
+        let rope = v["rope_parameters"] as? [String: Any]
+        ropeTheta = (rope?["rope_theta"] as? Double) ?? (rope?["rope_theta"] as? Int).map(Double.init) ?? 10000
+        windowSize = try int("window_size", 112)
+        fullAttentionBlocks = (v["fullatt_block_indexes"] as? [Int]) ?? (qwen2 ? [] : [7, 15, 23, 31])
+        guard width % heads == 0, headDim % 4 == 0 else {
+            throw ConfigError(file: file, "the vision width \(width) must split into \(heads) heads of a multiple of 4 (2-D rotary positions).")
+        }
+        if !qwen2, windowSize % (patchSize * mergeSize) != 0 {
+            throw ConfigError(file: file, "'vision_config.window_size' (\(windowSize)) must be a multiple of patch_size × spatial_merge_size.")
+        }
+    }
+}
+
+/// One picture's or clip's patch grid: `t` temporal patches (frame pairs) of `h` × `w` patches.
+public struct PatchGrid: Sendable, Equatable {
+    public let t: Int, h: Int, w: Int
+    public init(t: Int, h: Int, w: Int) { self.t = t; self.h = h; self.w = w }
+    public var patches: Int { t * h * w }
+}
+
+/// The Qwen2-VL / Qwen2.5-VL ViT (`Qwen2VisionTransformerPretrainedModel`,
+/// `Qwen2_5_VisionTransformerPretrainedModel`): a Conv3d patch embedding over
+/// `temporal_patch_size` frames (a matrix product: the kernel covers the whole patch), 2-D rotary
+/// positions (height, width) on q and k, pre-norm blocks, then the 2×2 patch merger MLP. Patches
+/// arrive in the processor's order (each 2×2 merge block's four patches consecutive). Computes
+/// in f32.
+public struct QwenVisionTower: Sendable {
+    public let config: QwenVisionConfig
+    let patchEmbed: Linear
+    let blocks: [Block]
+    let mergerNorm: any TensorLayer
+    let mergerUp: Linear
+    let mergerDown: Linear
+    let inverseFrequencies: [Float]
+
+    struct Block: Sendable {
+        let norm1: any TensorLayer
+        let norm2: any TensorLayer
+        let qkv: Linear
+        let proj: Linear
+        let mlp: any TensorLayer
+    }
+
+    public init(config: QwenVisionConfig, weights: ParameterSource, prefix: String) throws {
+        self.config = config
+        let e = config.width, p = config.patchSize
+        let conv = try weights.take(prefix + "patch_embed.proj.weight", shape: [e, config.channels, config.temporalPatchSize, p, p]).toF32()
+        patchEmbed = Linear(weight: conv.reshaped([e, config.patchFloats]))
+        func norm(_ name: String, _ width: Int) throws -> any TensorLayer {
+            config.flavor == .qwen2 ? try LayerNorm(weights, name, width: width, eps: 1e-6)
+                                    : try RMSNorm(weights, name, width: width, eps: 1e-6)
+        }
+        var blocks: [Block] = []
+        for i in 0..<config.depth {
+            let b = prefix + "blocks.\(i)."
+            let mlp: any TensorLayer
+            if config.flavor == .qwen2 {
+                mlp = FeedForward(up: try Linear(weights, b + "mlp.fc1", input: e, output: config.intermediateSize, widen: true),
+                                  down: try Linear(weights, b + "mlp.fc2", input: config.intermediateSize, output: e, widen: true),
+                                  activation: config.activation)
+            } else {
+                mlp = GatedFeedForward(gate: try Linear(weights, b + "mlp.gate_proj", input: e, output: config.intermediateSize, widen: true),
+                                       up: try Linear(weights, b + "mlp.up_proj", input: e, output: config.intermediateSize, widen: true),
+                                       down: try Linear(weights, b + "mlp.down_proj", input: config.intermediateSize, output: e, widen: true),
+                                       activation: config.activation)
+            }
+            blocks.append(Block(norm1: try norm(b + "norm1", e), norm2: try norm(b + "norm2", e),
+                                qkv: try Linear(weights, b + "attn.qkv", input: e, output: 3 * e, widen: true),
+                                proj: try Linear(weights, b + "attn.proj", input: e, output: e, widen: true), mlp: mlp))
+        }
+        self.blocks = blocks
+        let merged = e * config.mergeSize * config.mergeSize
+        mergerNorm = try norm(prefix + "merger.ln_q", e)
+        mergerUp = try Linear(weights, prefix + "merger.mlp.0", input: merged, output: merged, widen: true)
+        mergerDown = try Linear(weights, prefix + "merger.mlp.2", input: merged, output: config.outputWidth, widen: true)
+        // Axial rotary: Dh/4 frequencies over a Dh/2-wide space, shared by height and width.
+        let spatial = config.headDim / 2
+        inverseFrequencies = (0..<(spatial / 2)).map { i in 1 / powf(Float(config.ropeTheta), Float(2 * i) / Float(spatial)) }
+    }
+
+    /// Visual tokens of a grid (after the 2×2 merge).
+    public func tokens(_ grid: PatchGrid) -> Int { grid.patches / (config.mergeSize * config.mergeSize) }
+
+    /// Patches [grid.patches, patchFloats] of one picture or clip → merged features [tokens, outputWidth].
+    public func callAsFunction(_ patches: Tensor, grid: PatchGrid) throws -> Tensor {
+        guard patches.rank == 2, patches.shape == [grid.patches, config.patchFloats] else {
+            throw ConfigError(file: "pixel_values", "a \(grid.t)×\(grid.h)×\(grid.w) grid needs [\(grid.patches), \(config.patchFloats)] patches, got \(patches.shape)")
+        }
+        let m = config.mergeSize
+        guard grid.h % m == 0, grid.w % m == 0 else {
+            throw ConfigError(file: "pixel_values", "the patch grid \(grid.h)×\(grid.w) is not a multiple of the merge size \(m)")
+        }
+        var x = patchEmbed(patches.toF32())
+        let rotary = rotaryTable(grid)
+        let segments = attentionSegments(grid)
+        for (i, block) in blocks.enumerated() {
+            let full = config.flavor == .qwen2 || config.fullAttentionBlocks.contains(i)
+            let h = block.norm1(x)
+            x = x + attention(block, h, rotary: rotary, segments: full ? segments.full : segments.windows)
+            x = x + block.mlp(block.norm2(x))
+        }
+        let n = grid.patches / (m * m)
+        let merged = mergerNorm(x).reshaped([n, config.width * m * m])
+        return mergerDown(mergerUp(merged).activated(.gelu))
+    }
+
+    /// Per patch (processor order), the cos/sin row of its height and width position: Dh/4
+    /// angles of the row, then Dh/4 of the column ([patches, Dh/2]).
+    func rotaryTable(_ grid: PatchGrid) -> (cos: [Float], sin: [Float]) {
+        let m = config.mergeSize, half = config.headDim / 2, quarter = half / 2
+        var c = [Float](repeating: 0, count: grid.patches * half), s = c
+        var row = 0
+        for _ in 0..<grid.t {
+            for by in 0..<(grid.h / m) { for bx in 0..<(grid.w / m) { for iy in 0..<m { for ix in 0..<m {
+                let (py, px) = (by * m + iy, bx * m + ix)
+                for j in 0..<quarter {
+                    for (k, p) in [(j, py), (quarter + j, px)] {
+                        let angle = Float(p) * inverseFrequencies[j]
+                        c[row * half + k] = Float(Foundation.cos(Double(angle)))
+                        s[row * half + k] = Float(Foundation.sin(Double(angle)))
+                    }
+                }
+                row += 1
+            } } } }
+        }
+        return (c, s)
+    }
+
+    /// Groups of patch rows that attend to each other: each frame pair's patches (full attention),
+    /// and for Qwen2.5-VL each window of `window_size` pixels within a frame pair.
+    func attentionSegments(_ grid: PatchGrid) -> (full: [[Int]], windows: [[Int]]) {
+        let perFrame = grid.h * grid.w
+        let full = (0..<grid.t).map { Array(($0 * perFrame)..<(($0 + 1) * perFrame)) }
+        guard config.flavor == .qwen2_5 else { return (full, full) }
+        let m = config.mergeSize, unit = m * m
+        let side = config.windowSize / config.patchSize / m      // merged tokens per window side
+        let (gh, gw) = (grid.h / m, grid.w / m)
+        var windows: [[Int]] = []
+        for t in 0..<grid.t {
+            for wy in stride(from: 0, to: gh, by: side) {
+                for wx in stride(from: 0, to: gw, by: side) {
+                    var rows: [Int] = []
+                    for y in wy..<min(wy + side, gh) {
+                        for x in wx..<min(wx + side, gw) {
+                            let token = t * gh * gw + y * gw + x
+                            rows += Array((token * unit)..<((token + 1) * unit))
+                        }
+                    }
+                    windows.append(rows)
+                }
+            }
+        }
+        return (full, windows)
+    }
+
+    /// Self-attention of `x` [N, E] with 2-D rotary positions, each segment attending within itself.
+    func attention(_ block: Block, _ x: Tensor, rotary: (cos: [Float], sin: [Float]), segments: [[Int]]) -> Tensor {
+        let n = x.shape[0], e = config.width, dh = config.headDim, heads = config.heads, half = dh / 2
+        let qkv = block.qkv(x)
+        var q = [Float](repeating: 0, count: n * e), k = q, v = q
+        qkv.withFloats { p in
+            rotary.cos.withUnsafeBufferPointer { cb in
+                rotary.sin.withUnsafeBufferPointer { sb in
+                    q.withUnsafeMutableBufferPointer { qb in
+                        k.withUnsafeMutableBufferPointer { kb in
+                            v.withUnsafeMutableBufferPointer { vb in
+                                for i in 0..<n {
+                                    let row = p.baseAddress! + i * 3 * e
+                                    let c = cb.baseAddress! + i * half, s = sb.baseAddress! + i * half
+                                    RotaryEmbedding.rotate(row, into: qb.baseAddress! + i * e, heads: heads, headDim: dh, cos: c, sin: s)
+                                    RotaryEmbedding.rotate(row + e, into: kb.baseAddress! + i * e, heads: heads, headDim: dh, cos: c, sin: s)
+                                    (vb.baseAddress! + i * e).update(from: row + 2 * e, count: e)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        var out = [Float](repeating: 0, count: n * e)
+        // Segments of one length run as one batch.
+        var byLength: [Int: [[Int]]] = [:]
+        for seg in segments { byLength[seg.count, default: []].append(seg) }
+        for (length, group) in byLength.sorted(by: { $0.key < $1.key }) {
+            func gather(_ src: [Float]) -> Tensor {
+                var buf = [Float](repeating: 0, count: group.count * length * e)
+                for (b, seg) in group.enumerated() {
+                    for (j, r) in seg.enumerated() { buf.replaceSubrange((b * length + j) * e..<(b * length + j + 1) * e, with: src[r * e..<(r + 1) * e]) }
+                }
+                return Tensor(shape: [group.count, length, e], values: buf)
+            }
+            let attended = Attention.scaledDotProduct(q: gather(q), k: gather(k), v: gather(v), heads: heads).floats()
+            for (b, seg) in group.enumerated() {
+                for (j, r) in seg.enumerated() { out.replaceSubrange(r * e..<(r + 1) * e, with: attended[(b * length + j) * e..<(b * length + j + 1) * e]) }
+            }
+        }
+        return block.proj(Tensor(shape: [n, e], values: out))
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import XCTest
+import VidLMMedia
+import VidLMModels
+import VidLMTensor
+@testable import VidLM
+
+/// The Qwen-VL line against transformers 5.23 on tiny random checkpoints
+/// (tools/parity/make_qwen2_vl_fixtures.py): a 100x61 picture (smart_resize), a clip sampled at
+/// the video processor's fps through vidlm's decoder (frame pairs), and both in one message —
+/// pixel patches and grids, merged vision features, get_rope_index's M-RoPE positions, last
+/// logits and greedy ids (which continue M-RoPE positions from the prompt's largest).
+class QwenVLParityCase: XCTestCase {
+    class var fixture: String { "qwen2_vl_tiny" }
+    var folder: URL { Fixtures.parity(Self.fixture) }
+
+    func load(_ name: String) throws -> (meta: [String: Any], expected: SafetensorsFile) {
+        let case_ = folder.appendingPathComponent("cases/\(name)")
+        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: case_.appendingPathComponent("meta.json"))) as! [String: Any]
+        return (meta, try SafetensorsFile(url: case_.appendingPathComponent("expected.safetensors")))
+    }
+
+    func files(_ meta: [String: Any]) -> [String] {
+        let content = (meta["messages"] as! [[String: Any]])[0]["content"] as! [[String: Any]]
+        return content.compactMap { $0["path"] as? String }.map { Fixtures.repo.appendingPathComponent($0).path }
+    }
+
+    func messages(_ meta: [String: Any]) -> [ChatMessage] {
+        let content = (meta["messages"] as! [[String: Any]])[0]["content"] as! [[String: Any]]
+        let parts: [ChatMessage.Part] = content.map { c in
+            switch c["type"] as! String {
+            case "image": return .image(source: nil)
+            case "video": return .video(source: nil)
+            default: return .text(c["text"] as! String)
+            }
+        }
+        return [ChatMessage(role: "user", content: .parts(parts))]
+    }
+
+    func ints(_ t: Tensor) -> [Int] { t.toF32().floats().map { Int($0) } }
+
+    func family(_ engine: Engine) throws -> QwenVLFamily { try XCTUnwrap(engine.model as? QwenVLFamily) }
+
+    /// Prompt ids, M-RoPE positions, last logits; then greedy ids through the Engine.
+    func checkConversation(_ name: String) async throws {
+        let (meta, expected) = try load(name)
+        let engine = try await Engine.load(directory: folder)
+        let family = try family(engine)
+        let paths = files(meta)
+        var media: [EncodedMedia] = []
+        for path in paths { media.append(try await engine.encodedMedia(.media(path: path), options: AskOptions())) }
+        let prompt = try family.prepare(PromptRequest(messages: messages(meta), media: media))
+        XCTAssertEqual(prompt.inputIds, meta["input_ids"] as? [Int], "\(name): prompt ids as the processor builds them")
+        guard case .multimodal(let axes) = prompt.positions else { return XCTFail("\(name): Qwen-VL prompts carry M-RoPE positions") }
+        let want = ints(try expected.tensor("position_ids")), n = prompt.inputIds.count
+        XCTAssertEqual(axes, (0..<3).map { Array(want[($0 * n)..<(($0 + 1) * n)]) }, "\(name): get_rope_index positions")
+        if media.contains(where: { $0.kind == .video }), let clip = media.first(where: { $0.kind == .video }) {
+            XCTAssertEqual(clip.frames.map(\.index), ints(try expected.tensor("frame_indices")), "\(name): sampled frames")
+        }
+        var cache = family.language.makeCache(capacity: n)
+        let logits = try family.language.prefill(inputEmbeddings: prompt.embeddings, positions: prompt.positions, cache: &cache, chunkSize: 16)
+        assertClose(logits.reshaped([logits.count]), try expected.tensor("logits_last"), "\(name): last logits")
+        let generated = meta["generated_ids"] as! [Int]
+        let options = AskOptions(generation: GenerationParameters(maxNewTokens: generated.count, stopTokenIds: []))
+        var ids: [Int] = []
+        for try await event in engine.respond(to: messages(meta), media: paths.map { .media(path: $0) }, options: options) {
+            if case .finished(let result) = event { ids = result.tokenIds }
+        }
+        XCTAssertEqual(ids, generated, "\(name): greedy ids")
+    }
+}
+
+final class QwenVLParityTests: QwenVLParityCase {
+    func testPictureAtItsOwnResolution() async throws {
+        let (meta, expected) = try load("image")
+        let engine = try await Engine.load(directory: folder)
+        let family = try family(engine)
+        let picture = try await SmolVLMParityTests.decodeStill(files(meta)[0])
+        let (patches, grid) = family.images.patches(try family.images.pixels([picture], video: false))
+        XCTAssertEqual([grid.t, grid.h, grid.w], ints(try expected.tensor("image_grid_thw")), "image_grid_thw")
+        assertClose(patches, try expected.tensor("pixel_values"), tolerance: 1e-6, "pixel patches")
+        assertClose(try family.tower(patches, grid: grid), try expected.tensor("image_features"), "merged vision features")
+        try await checkConversation("image")
+    }
+
+    func testClipSampledAtTheProcessorsRate() async throws {
+        let (meta, expected) = try load("video")
+        let engine = try await Engine.load(directory: folder)
+        let family = try family(engine)
+        let clip = try await engine.encodedMedia(.media(path: files(meta)[0]), options: AskOptions())
+        XCTAssertEqual(clip.frames.map(\.index), ints(try expected.tensor("frame_indices")), "frames sampled as sample_frames at fps 2")
+        let decoder = try await MediaDecoder.open(files(meta)[0])
+        var frames: [RGBImage] = []
+        for try await frame in decoder.frames(FrameRequest(.indices(clip.frames.map(\.index)))) { frames.append(frame.image) }
+        XCTAssertEqual(frames.flatMap { $0.pixels.map(Float.init) }, try expected.tensor("frames_uint8").floats(), "decoded frames equal torchcodec's")
+        let (patches, grid) = family.videos.patches(try family.videos.pixels(frames, video: true))
+        XCTAssertEqual([grid.t, grid.h, grid.w], ints(try expected.tensor("video_grid_thw")), "video_grid_thw")
+        assertClose(patches, try expected.tensor("pixel_values_videos"), tolerance: 1e-6, "video pixel patches")
+        let (features, _) = try family.encodeClip(clip)
+        assertClose(features, try expected.tensor("video_features"), "merged clip features")
+        try await checkConversation("video")
+    }
+
+    func testPictureAndClipInOneMessage() async throws {
+        try await checkConversation("image_video")
+    }
+
+    func testSamplingAndResizeRules() throws {
+        // smart_resize: round to the factor; above max_pixels shrink by floor; below min_pixels grow by ceil.
+        XCTAssertEqual(try QwenVLProcessor.smartResize(height: 61, width: 100, factor: 28, minPixels: 3136, maxPixels: 12544).height, 56)
+        XCTAssertTrue(try QwenVLProcessor.smartResize(height: 96, width: 160, factor: 28, minPixels: 1568, maxPixels: 6272) == (56, 84))
+        XCTAssertTrue(try QwenVLProcessor.smartResize(height: 30, width: 30, factor: 28, minPixels: 3136, maxPixels: 12544) == (56, 56))
+        XCTAssertThrowsError(try QwenVLProcessor.smartResize(height: 20, width: 100, factor: 28, minPixels: 3136, maxPixels: 12544))
+        let json = Data(#"{"min_pixels": 100, "max_pixels": 50}"#.utf8)
+        XCTAssertThrowsError(try QwenVLProcessor(json: json, file: "p.json", video: false)) { error in
+            XCTAssertTrue("\(error)".contains("max_pixels (50) must be at least min_pixels (100)"), "\(error)")
+        }
+        let video = try QwenVLProcessor(json: Data(#"{"fps": 2.0, "min_frames": 4, "max_frames": 16}"#.utf8), file: "v.json", video: true)
+        XCTAssertEqual(try video.sampleIndices(totalFrames: 100, clipFPS: 25, count: nil, fps: nil), [0, 12, 25, 37, 50, 62, 75, 87])
+        XCTAssertEqual(try video.sampleIndices(totalFrames: 100, clipFPS: 25, count: 3, fps: nil), [0, 25, 50, 75])
+        XCTAssertThrowsError(try video.sampleIndices(totalFrames: 1, clipFPS: 25, count: nil, fps: nil))
+        XCTAssertThrowsError(try video.sampleIndices(totalFrames: 100, clipFPS: 25, count: nil, fps: 0))
+    }
+
+    /// The frame-order control gives every temporal patch the first one's time position.
+    func testOrderControlFlattensTheTimeAxis() throws {
+        let grid = PatchGrid(t: 3, h: 2, w: 2)
+        let ids = [5, 9, 9, 9, 6]
+        let natural = try QwenRopeIndex.positions(ids: ids, imageTokenId: 8, videoTokenId: 9, imageGrids: [], videoGrids: [grid], mergeSize: 2)
+        XCTAssertEqual(natural[0], [0, 1, 2, 3, 2])
+        let control = try QwenRopeIndex.positions(ids: ids, imageTokenId: 8, videoTokenId: 9, imageGrids: [], videoGrids: [grid], mergeSize: 2,
+                                                  framePositions: [0, 0, 0, 0, 0, 0])
+        XCTAssertEqual(control[0], [0, 1, 1, 1, 2])
+        XCTAssertEqual(control[1], natural[1])
+    }
+}
