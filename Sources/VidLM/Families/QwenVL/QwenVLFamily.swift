@@ -3,7 +3,10 @@ import VidLMMedia
 import VidLMModels
 import VidLMTensor
 
-/// Qwen2-VL (`Qwen2VLForConditionalGeneration`, model_type `qwen2_vl`): pictures at their own
+/// Qwen2-VL (`Qwen2VLForConditionalGeneration`, model_type `qwen2_vl`) and Qwen2.5-VL
+/// (`Qwen2_5_VLForConditionalGeneration`, `qwen2_5_vl`: RMSNorm + SwiGLU vision blocks, window
+/// attention outside `fullatt_block_indexes`, video time positions in real seconds through
+/// `second_per_grid_ts` × `tokens_per_second`): pictures at their own
 /// resolution (smart_resize) and clips sampled by the video processor's rule go through the Qwen
 /// ViT (frame pairs merged by the Conv3d patch embedding, 2×2 patch merger); the checkpoint's
 /// chat template writes `<|vision_start|><|image_pad|><|vision_end|>` (or `<|video_pad|>`), each
@@ -13,7 +16,7 @@ import VidLMTensor
 /// Clip frames are only preprocessed by `encode(frames:)` (the Engine hands them over in batches
 /// that may split a frame pair); the tower runs over the whole clip in `prepare`.
 public struct QwenVLFamily: VisionLanguageModel {
-    public static let modelTypes = ["qwen2_vl"]
+    public static let modelTypes = ["qwen2_vl", "qwen2_5_vl"]
 
     public let modelType: String
     public let tower: QwenVisionTower
@@ -26,6 +29,8 @@ public struct QwenVLFamily: VisionLanguageModel {
     public let imageToken = "<|image_pad|>", videoToken = "<|video_pad|>"
     public let imageTokenId: Int
     public let videoTokenId: Int
+    /// Qwen2.5-VL's `vision_config.tokens_per_second` (nil: Qwen2-VL, one time step per frame pair).
+    public let tokensPerSecond: Int?
 
     public var defaultFrameCount: Int { 8 }
     public var frameUse: FrameUse { .clip }
@@ -40,8 +45,16 @@ public struct QwenVLFamily: VisionLanguageModel {
         guard let vision = root["vision_config"] as? [String: Any] else {
             throw ConfigError(file: dir.configPath, "has no 'vision_config' object.")
         }
-        let visionConfig = try QwenVisionConfig(vision, flavor: .qwen2, file: dir.configPath)
-        let textConfig = try Self.textConfig(root, type: "qwen2_vl_text", file: dir.configPath)
+        let qwen2 = modelType == "qwen2_vl"
+        let visionConfig = try QwenVisionConfig(vision, flavor: qwen2 ? .qwen2 : .qwen2_5, file: dir.configPath)
+        let textConfig = try Self.textConfig(root, type: qwen2 ? "qwen2_vl_text" : "qwen2_5_vl_text", file: dir.configPath)
+        if qwen2 {
+            tokensPerSecond = nil
+        } else {
+            let tps = vision["tokens_per_second"] as? Int ?? 4
+            guard tps > 0 else { throw ConfigError(file: dir.configPath, "'vision_config.tokens_per_second' must be positive.") }
+            tokensPerSecond = tps
+        }
         guard let (imageJSON, imageFile) = try dir.processorSettings(.image) else {
             throw ConfigError(file: dir.url.path, "has no image processor settings (processor_config.json or preprocessor_config.json).")
         }
@@ -133,14 +146,28 @@ public struct QwenVLFamily: VisionLanguageModel {
 
     // MARK: Prompt
 
+    /// Time positions per temporal patch of a clip: 1 (Qwen2-VL), or Qwen2.5-VL's
+    /// `tokens_per_second × second_per_grid_t` with second_per_grid_t = temporal_patch_size /
+    /// sampled fps (frames used / clip frames × clip fps; 24 where the clip's rate is unknown, as
+    /// `VideoMetadata.sampled_fps`), in float32 as the model multiplies it.
+    public func timeInterval(_ media: EncodedMedia) -> Float {
+        guard let tps = tokensPerSecond else { return 1 }
+        var sampled = 24.0
+        if let fps = media.averageFPS, media.clipFrameCount > 0 {
+            sampled = Double(media.frames.count) / Double(media.clipFrameCount) * fps
+        }
+        return Float(tps) * Float(Double(tower.config.temporalPatchSize) / sampled)
+    }
+
     public func prepare(_ request: PromptRequest) throws -> PreparedPrompt {
         var imageRows: [Tensor] = [], videoRows: [Tensor] = []
-        var imageGrids: [PatchGrid] = [], videoGrids: [PatchGrid] = []
+        var imageGrids: [PatchGrid] = [], videoGrids: [PatchGrid] = [], intervals: [Float] = []
         var expansions: [(token: String, count: Int)] = []
         for media in request.media {
             if media.kind == .video {
                 let (features, grid) = try encodeClip(media)
                 videoRows.append(features); videoGrids.append(grid)
+                intervals.append(timeInterval(media))
                 expansions.append((videoToken, features.shape[0]))
             } else {
                 for part in media.parts {
@@ -161,6 +188,7 @@ public struct QwenVLFamily: VisionLanguageModel {
         }
         let positions = try QwenRopeIndex.positions(ids: ids, imageTokenId: imageTokenId, videoTokenId: videoTokenId,
                                                     imageGrids: imageGrids, videoGrids: videoGrids, mergeSize: tower.config.mergeSize,
+                                                    timeIntervals: intervals, temporalPatchSize: tower.config.temporalPatchSize,
                                                     framePositions: request.framePositions)
         let visual = imageRows + videoRows
         return PreparedPrompt(embeddings: embeddings, positions: .multimodal(positions),
@@ -179,7 +207,7 @@ public enum QwenRopeIndex {
     /// (the frame-order control) replaces each temporal patch's index with its first frame's
     /// given position divided by the frames per patch.
     public static func positions(ids: [Int], imageTokenId: Int, videoTokenId: Int, imageGrids: [PatchGrid], videoGrids: [PatchGrid],
-                                 mergeSize m: Int, timeIntervals: [Double]? = nil, temporalPatchSize: Int = 2,
+                                 mergeSize m: Int, timeIntervals: [Float]? = nil, temporalPatchSize: Int = 2,
                                  framePositions: [Int]? = nil) throws -> [[Int]] {
         var axes: [[Int]] = [[], [], []]
         var current = 0, i = 0
@@ -202,11 +230,11 @@ public enum QwenRopeIndex {
                 guard grid.t * lh * lw == j - i else {
                     throw EngineError.prompt("a visual span of \(j - i) tokens does not match its \(grid.t)×\(lh)×\(lw) grid")
                 }
-                let interval = isVideo ? (timeIntervals?[index] ?? 1) : 1
+                let interval: Float = isVideo ? (timeIntervals.map { index < $0.count ? $0[index] : 1 } ?? 1) : 1
                 for t in 0..<grid.t {
-                    var slot = Double(t)
-                    if isVideo, let fp = framePositions, t * temporalPatchSize < fp.count { slot = Double(fp[t * temporalPatchSize] / temporalPatchSize) }
-                    let time = Int(slot * interval) + current
+                    var slot = t
+                    if isVideo, let fp = framePositions, t * temporalPatchSize < fp.count { slot = fp[t * temporalPatchSize] / temporalPatchSize }
+                    let time = Int(Float(slot) * interval) + current
                     for y in 0..<lh { for x in 0..<lw {
                         axes[0].append(time); axes[1].append(current + y); axes[2].append(current + x)
                     } }

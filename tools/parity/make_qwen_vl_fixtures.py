@@ -1,6 +1,6 @@
-"""Builds the Qwen2-VL (model_type `qwen2_vl`) parity fixtures (no downloads, deterministic):
+"""Builds the Qwen-VL parity fixtures (no downloads, deterministic):
 
-    tools/.venv/bin/python tools/parity/make_qwen2_vl_fixtures.py
+    tools/.venv/bin/python tools/parity/make_qwen_vl_fixtures.py [qwen2_vl] [qwen2_5_vl]
 
 The oracle is transformers 5.23 (`Qwen2VLForConditionalGeneration`, `Qwen2VLProcessor` with the torchvision
 `Qwen2VLImageProcessor` and `Qwen2VLVideoProcessor`).
@@ -15,6 +15,9 @@ the grids tiny. cases/<name>:
   video:        cfr_bframes.mp4 sampled as the video processor samples it at fps 2 (8 frames, torchcodec exact
                 seek, what vidlm decodes): the same set.
   image_video:  the picture and the clip in one message.
+Tests/Fixtures/parity/qwen2_5_vl_tiny/ is the same set for Qwen2.5-VL (`Qwen2_5_VLForConditionalGeneration`,
+`Qwen2_5_VLProcessor`): RMSNorm + SwiGLU vision blocks, window attention (56 px windows, full attention in blocks
+1 and 3), the clip sampled at fps 3 so second_per_grid_ts x tokens_per_second is a fractional time step.
 Greedy ids are checked against a cache-free argmax loop.
 """
 from __future__ import annotations
@@ -32,6 +35,9 @@ from tokenizers import AddedToken, Tokenizer
 from transformers import (
     AutoProcessor,
     PreTrainedTokenizerFast,
+    Qwen2_5_VLConfig,
+    Qwen2_5_VLForConditionalGeneration,
+    Qwen2_5_VLProcessor,
     Qwen2VLConfig,
     Qwen2VLForConditionalGeneration,
     Qwen2VLImageProcessor,
@@ -46,7 +52,6 @@ from make_llava_fixtures import VIDEO, make_image, rel, write_json  # noqa: E402
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOKENIZER = ROOT / "Tests" / "Fixtures" / "tokenizers" / "qwen2" / "tokenizer.json"
 NEW_TOKENS = 24
-VIDEO_FPS = 2.0
 # Qwen2-VL-Instruct's chat template (one line per Jinja statement as the checkpoint writes it).
 TEMPLATE = (
     "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}{% for message in messages %}"
@@ -148,7 +153,7 @@ def decode(indices):
 
 
 def build(family_out, config_cls, model_cls, image_cls, video_cls, processor_cls, text_extra, vision_config, seed,
-          processor_extra=None):
+          fps, processor_extra=None):
     tokenizer = build_tokenizer()
     ids = tokenizer.convert_tokens_to_ids
     text_config = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
@@ -164,7 +169,7 @@ def build(family_out, config_cls, model_cls, image_cls, video_cls, processor_cls
     pixels = dict(image_mean=[0.48145466, 0.4578275, 0.40821073], image_std=[0.26862954, 0.26130258, 0.27577711])
     processor = processor_cls(
         image_processor=image_cls(size={"shortest_edge": 28 * 28 * 4, "longest_edge": 28 * 28 * 16}, **pixels),
-        video_processor=video_cls(size={"shortest_edge": 28 * 28 * 2, "longest_edge": 28 * 28 * 8}, fps=VIDEO_FPS,
+        video_processor=video_cls(size={"shortest_edge": 28 * 28 * 2, "longest_edge": 28 * 28 * 8}, fps=fps,
                                   min_frames=4, max_frames=16, **pixels),
         tokenizer=tokenizer, chat_template=TEMPLATE, **(processor_extra or {}))
     if family_out.exists():
@@ -177,7 +182,7 @@ def build(family_out, config_cls, model_cls, image_cls, video_cls, processor_cls
     return processor, model
 
 
-def run_all(out, processor, model, generator, seed, video_kwargs=lambda meta: {}):
+def run_all(out, processor, model, generator, seed, fps, with_metadata=False):
     folder = out / "cases"
     (folder / "image").mkdir(parents=True)
     make_image(100, 61, 0.0).save(folder / "image" / "input.png", optimize=True)
@@ -186,10 +191,15 @@ def run_all(out, processor, model, generator, seed, video_kwargs=lambda meta: {}
     _, meta = decode([0])
     metadata = VideoMetadata(total_num_frames=meta.num_frames, fps=meta.average_fps, duration=meta.duration_seconds,
                              width=meta.width, height=meta.height)
-    indices = processor.video_processor.sample_frames(metadata, fps=VIDEO_FPS).tolist()
+    indices = processor.video_processor.sample_frames(metadata, fps=fps).tolist()
     frames, _ = decode(indices)
     clip = frames.permute(0, 3, 1, 2)
-    vkw = dict(videos_kwargs=dict(do_sample_frames=False, **video_kwargs(meta)))
+    extra = {}
+    if with_metadata:
+        # The sampled frames' rate (second_per_grid_ts) comes from the metadata, as when the processor samples.
+        extra["video_metadata"] = [VideoMetadata(total_num_frames=meta.num_frames, fps=meta.average_fps, duration=meta.duration_seconds,
+                                                 width=meta.width, height=meta.height, frames_indices=indices)]
+    vkw = dict(videos_kwargs=dict(do_sample_frames=False, **extra))
     text = "What is in this image?"
     run_case(out, "image", processor, model, [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}],
              [{"role": "user", "content": [{"type": "image", "path": image_path}, {"type": "text", "text": text}]}],
@@ -197,7 +207,8 @@ def run_all(out, processor, model, generator, seed, video_kwargs=lambda meta: {}
     text = "Describe the video."
     run_case(out, "video", processor, model, [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": text}]}],
              [{"role": "user", "content": [{"type": "video", "path": rel(VIDEO)}, {"type": "text", "text": text}]}],
-             videos=[clip], extra={"frames_uint8": frames, "frame_indices": torch.tensor(indices, dtype=torch.int64)}, **vkw)
+             videos=[clip], extra={**({} if with_metadata else {"frames_uint8": frames}),
+                                   "frame_indices": torch.tensor(indices, dtype=torch.int64)}, **vkw)
     text = "Does the picture appear in the video?"
     run_case(out, "image_video", processor, model,
              [{"role": "user", "content": [{"type": "image"}, {"type": "video"}, {"type": "text", "text": text}]}],
@@ -208,7 +219,7 @@ def run_all(out, processor, model, generator, seed, video_kwargs=lambda meta: {}
     write_json(out / "oracle.json", {
         "generator": generator,
         "versions": {"python": sys.version.split()[0], "transformers": transformers.__version__, "torch": torch.__version__},
-        "seed": seed, "video_fps": VIDEO_FPS, "frame_indices": indices,
+        "seed": seed, "video_fps": fps, "frame_indices": indices,
         "weight_names": sorted({k.split(".layers.")[0].split(".blocks.")[0] for k in model.state_dict()}),
     })
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
@@ -218,14 +229,29 @@ def run_all(out, processor, model, generator, seed, video_kwargs=lambda meta: {}
 
 def main():
     transformers.logging.set_verbosity_error()
-    out = ROOT / "Tests" / "Fixtures" / "parity" / "qwen2_vl_tiny"
-    vision = dict(depth=2, embed_dim=32, hidden_size=64, num_heads=4, mlp_ratio=2, hidden_act="quick_gelu",
-                  patch_size=14, spatial_merge_size=2, temporal_patch_size=2, in_channels=3)
-    processor, model = build(out, Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor,
-                             Qwen2VLVideoProcessor, Qwen2VLProcessor,
-                             dict(rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]}),
-                             vision, 20261221)
-    run_all(out, processor, model, "tools/parity/make_qwen2_vl_fixtures.py", 20261221)
+    which = sys.argv[1:] or ["qwen2_vl", "qwen2_5_vl"]
+    if "qwen2_vl" in which:
+        out = ROOT / "Tests" / "Fixtures" / "parity" / "qwen2_vl_tiny"
+        vision = dict(depth=2, embed_dim=32, hidden_size=64, num_heads=4, mlp_ratio=2, hidden_act="quick_gelu",
+                      patch_size=14, spatial_merge_size=2, temporal_patch_size=2, in_channels=3)
+        processor, model = build(out, Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor,
+                                 Qwen2VLVideoProcessor, Qwen2VLProcessor,
+                                 dict(rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]}),
+                                 vision, 20261221, fps=2.0)
+        run_all(out, processor, model, "tools/parity/make_qwen_vl_fixtures.py qwen2_vl", 20261221, fps=2.0)
+    if "qwen2_5_vl" in which:
+        out = ROOT / "Tests" / "Fixtures" / "parity" / "qwen2_5_vl_tiny"
+        # window_size 56 px = 2x2 merged tokens per window: the 2x4 picture has two windows, the 2x3 clip frames a
+        # 2x2 and a 2x1 window; blocks 1 and 3 attend over whole frames.
+        vision = dict(depth=4, hidden_size=32, intermediate_size=48, out_hidden_size=64, num_heads=4, hidden_act="silu",
+                      patch_size=14, spatial_merge_size=2, temporal_patch_size=2, in_channels=3, window_size=56,
+                      fullatt_block_indexes=[1, 3], tokens_per_second=4)
+        processor, model = build(out, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2VLImageProcessor,
+                                 Qwen2VLVideoProcessor, Qwen2_5_VLProcessor,
+                                 dict(rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]}),
+                                 vision, 20261222, fps=3.0)
+        # fps 3: 12 frames, second_per_grid_t 2/3, time step 4 x 2/3 = 2.67 (truncated positions 0, 2, 5, 8, ...).
+        run_all(out, processor, model, "tools/parity/make_qwen_vl_fixtures.py qwen2_5_vl", 20261222, fps=3.0, with_metadata=True)
 
 
 if __name__ == "__main__":
