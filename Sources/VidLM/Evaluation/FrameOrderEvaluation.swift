@@ -223,6 +223,9 @@ public struct FrameOrderEvaluation: Sendable {
         case .framePositions:
             signal = "learned frame position embeddings"
             control = "every frame given position index 0"
+        case .rotaryTimePositions:
+            signal = "M-RoPE time positions of the frame pairs"
+            control = "every frame pair given the first pair's time position (height and width positions kept)"
         case .frameTimestamps:
             signal = "each frame's time stated in the prompt"
             control = "every frame given the first frame's time"

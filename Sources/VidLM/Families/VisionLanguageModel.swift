@@ -19,6 +19,9 @@ public enum OrderSignal: Sendable, Equatable {
     /// The prompt states each frame's time (SmolVLM's "Frame from MM:SS"); the control run
     /// gives every frame the first frame's time.
     case frameTimestamps
+    /// Frames carry M-RoPE time positions (Qwen-VL: one per frame pair); the control run gives
+    /// every frame pair the first pair's time position, keeping height and width positions.
+    case rotaryTimePositions
     /// The model has no temporal signal, with the reason in words.
     case none(String)
 }

@@ -34,7 +34,7 @@ public struct QwenVLFamily: VisionLanguageModel {
 
     public var defaultFrameCount: Int { 8 }
     public var frameUse: FrameUse { .clip }
-    public var orderSignal: OrderSignal { .framePositions }
+    public var orderSignal: OrderSignal { .rotaryTimePositions }
     public var captionQuestion: String? { "Describe this video." }
 
     public init(directory dir: ModelDirectory) throws {
