@@ -246,3 +246,6 @@ public enum QwenRopeIndex {
         return axes
     }
 }
+
+/// The checkpoint's chat template writes whole conversations (system turn, earlier turns).
+extension QwenVLFamily: ConversationalModel {}
