@@ -102,6 +102,14 @@ expect_error "generate unknown model_type" generate --model "$work/m-unknown" --
 expect_error "generate missing tokenizer" generate --model "$work/m-notok" --prompt "hi"
 expect_error "generate bad top-p" generate --model "$vidlm_tiny" --prompt "hi" --top-p 0
 expect_error "features stage the family lacks" features "$media/still.png" --model "$parity/e2e_blip2_opt" --stage merged --output "$work/out"
+# Qwen-VL: a picture below patch x merge, a zero sampling rate, max_pixels below min_pixels.
+qwen="$parity/qwen2_vl_tiny"
+expect_error "qwen picture below 28 px" ask "$qwen/cases/bad/too_small.png" "what is it?" --model "$qwen"
+expect_error "qwen fps 0" ask "$media/cfr_bframes.mp4" "what happens?" --fps 0 --model "$qwen"
+mkdir -p "$work/m-qwenpix" && cp -r "$qwen"/*.json "$qwen"/*.jinja "$qwen"/*.safetensors "$work/m-qwenpix"/
+sed -i 's/"longest_edge": 12544/"longest_edge": 100/' "$work/m-qwenpix/processor_config.json"
+expect_error "qwen max_pixels below min_pixels" ask "$media/still.png" "what is it?" --model "$work/m-qwenpix"
+rm -rf "$work/m-qwenpix"
 # eval frame-order: manifest errors name the line; K = 0 with shuffle; missing/corrupt clips
 # are rows in the report and make the exit status 1 at the end (checked separately below).
 mkdir -p "$work/m-eval"

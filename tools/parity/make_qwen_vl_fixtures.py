@@ -187,6 +187,9 @@ def run_all(out, processor, model, generator, seed, fps, with_metadata=False):
     (folder / "image").mkdir(parents=True)
     make_image(100, 61, 0.0).save(folder / "image" / "input.png", optimize=True)
     picture = Image.open(folder / "image" / "input.png").convert("RGB")
+    # Bad input for Tests/cli/bad_inputs.sh: a picture smaller than patch x merge (28 px) on a side.
+    (folder / "bad").mkdir(parents=True)
+    make_image(20, 12, 0.5).save(folder / "bad" / "too_small.png", optimize=True)
     image_path = rel(folder / "image" / "input.png")
     _, meta = decode([0])
     metadata = VideoMetadata(total_num_frames=meta.num_frames, fps=meta.average_fps, duration=meta.duration_seconds,

@@ -10,9 +10,7 @@ public enum ModelTypes {
     ]
 
     /// Decoder configs by `model_type` → the decoder implementation ("llama" or "opt").
-    public static let decoders: [String: String] = [
-        "llama": "llama", "mistral": "llama", "qwen2": "llama", "qwen2_vl_text": "llama", "qwen2_5_vl_text": "llama", "opt": "opt",
-    ]
+    public static let decoders: [String: String] = ["llama": "llama", "mistral": "llama", "qwen2": "llama", "opt": "opt"]
     /// transformers class name → decoder, for configs without `model_type`.
     public static let decoderArchitectures: [String: String] = [
         "LlamaForCausalLM": "llama", "LLaMAForCausalLM": "llama", "MistralForCausalLM": "llama", "Qwen2ForCausalLM": "llama",
