@@ -98,6 +98,18 @@ class QwenVLParityCase: XCTestCase {
         assertClose(patches, try expected.tensor("pixel_values_videos"), tolerance: 1e-6, "video pixel patches")
         let (features, _) = try family.encodeClip(clip)
         assertClose(features, try expected.tensor("video_features"), "merged clip features")
+        // The frame-order control: every frame pair at the first pair's time, height and width kept.
+        let ask = PromptRequest(messages: messages(meta), media: [clip])
+        guard case .multimodal(let natural) = try family.prepare(ask).positions,
+              case .multimodal(let control) = try family.prepare(PromptRequest(messages: ask.messages, media: [clip],
+                                                                                framePositions: Array(repeating: 0, count: clip.frames.count))).positions
+        else { return XCTFail("Qwen-VL prompts carry M-RoPE positions") }
+        let ids = try family.prepare(ask).inputIds
+        let span = ids.indices.filter { ids[$0] == family.videoTokenId }
+        XCTAssertGreaterThan(Set(span.map { natural[0][$0] }).count, 1, "the clip's time positions differ per frame pair")
+        XCTAssertEqual(Set(span.map { control[0][$0] }), [natural[0][span[0]]], "control: one time position for the clip")
+        XCTAssertEqual(control[1], natural[1], "control keeps height positions")
+        XCTAssertEqual(control[2], natural[2], "control keeps width positions")
         try await checkConversation("video")
     }
 
