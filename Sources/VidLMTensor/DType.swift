@@ -10,15 +10,38 @@ public enum DType: String, Sendable, CaseIterable, Codable {
     case i8 = "I8"
     case u8 = "U8"
     case bool = "BOOL"
+    /// llama.cpp's block formats (see `BlockQuantization`): blocks of 32 elements along the last
+    /// dimension, each `blockBytes` long. Only `Linear` weights use them; in a safetensors file
+    /// they are stored as U8 `[rows, blocks, blockBytes]` (see `QuantizedSafetensors`).
+    case q8_0 = "Q8_0"
+    case q4_0 = "Q4_0"
 
+    /// Bytes of one element; for a block format, bytes of one block (use `byteCount(elements:)`).
     public var byteSize: Int {
         switch self {
         case .f64, .i64: 8
         case .f32, .i32: 4
         case .f16, .bf16, .i16: 2
         case .i8, .u8, .bool: 1
+        case .q8_0: 34
+        case .q4_0: 18
         }
     }
+
+    /// Elements per stored unit: 32 for block formats, 1 otherwise.
+    public var blockElements: Int { isBlockQuantized ? 32 : 1 }
+
+    public var isBlockQuantized: Bool { self == .q8_0 || self == .q4_0 }
+
+    /// Bytes that `elements` elements take (a multiple of `blockElements` for block formats).
+    @inline(__always)
+    public func byteCount(elements: Int) -> Int { elements / blockElements * byteSize }
+
+    /// The alignment of the stored units: block formats start with an f16 scale.
+    public var alignment: Int { isBlockQuantized ? 2 : byteSize }
+
+    /// The dtypes a safetensors header may name (block formats are stored as U8).
+    public static let fileTypes: [DType] = allCases.filter { !$0.isBlockQuantized }
 
     public var isFloatingPoint: Bool { self == .f32 || self == .f16 || self == .bf16 || self == .f64 }
 }

@@ -9,7 +9,9 @@ public struct Tensor: Sendable {
 
     public init(shape: [Int], dtype: DType, storage: TensorStorage, byteOffset: Int = 0) {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension")
-        precondition(byteOffset + Tensor.elementCount(shape) * dtype.byteSize <= storage.byteCount,
+        precondition(!dtype.isBlockQuantized || (shape.last ?? 0) % dtype.blockElements == 0,
+                     "a \(dtype.rawValue) tensor's last dimension must be a multiple of \(dtype.blockElements)")
+        precondition(byteOffset + dtype.byteCount(elements: Tensor.elementCount(shape)) <= storage.byteCount,
                      "tensor exceeds its storage")
         self.shape = shape
         self.dtype = dtype
@@ -44,7 +46,7 @@ public struct Tensor: Sendable {
 
     public var count: Int { Tensor.elementCount(shape) }
     public var rank: Int { shape.count }
-    public var byteCount: Int { count * dtype.byteSize }
+    public var byteCount: Int { dtype.byteCount(elements: count) }
     public var rawBytes: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: storage.base + byteOffset, count: byteCount)
     }
@@ -87,6 +89,8 @@ public struct Tensor: Sendable {
                 for i in 0..<n { out[i] = Float(src.load(fromByteOffset: i, as: Int8.self)) }
             case .u8, .bool:
                 for i in 0..<n { out[i] = Float(src.load(fromByteOffset: i, as: UInt8.self)) }
+            case .q8_0, .q4_0:
+                BlockQuantization.dequantize(UnsafeRawPointer(src), format: dtype, count: n, into: out.baseAddress!)
             case .f32:
                 break
             }
@@ -127,7 +131,7 @@ public struct Tensor: Sendable {
     public func slice(_ index: Int) -> Tensor {
         precondition(rank >= 1 && index >= 0 && index < shape[0], "slice \(index) out of range for \(shape)")
         let inner = Array(shape.dropFirst())
-        let stride = Tensor.elementCount(inner) * dtype.byteSize
+        let stride = dtype.byteCount(elements: Tensor.elementCount(inner))
         return Tensor(shape: inner, dtype: dtype, storage: storage, byteOffset: byteOffset + index * stride)
     }
 
@@ -136,7 +140,7 @@ public struct Tensor: Sendable {
         precondition(rank >= 1 && range.lowerBound >= 0 && range.upperBound <= shape[0], "rows \(range) out of range for \(shape)")
         var s = shape
         s[0] = range.count
-        let stride = Tensor.elementCount(Array(shape.dropFirst())) * dtype.byteSize
+        let stride = dtype.byteCount(elements: Tensor.elementCount(Array(shape.dropFirst())))
         return Tensor(shape: s, dtype: dtype, storage: storage, byteOffset: byteOffset + range.lowerBound * stride)
     }
 }

@@ -6,8 +6,8 @@ public protocol TensorLayer: Sendable {
 }
 
 /// `torch.nn.Linear`: `x · Wᵀ + b` with W [out, in]. The weight stays in the dtype it is given
-/// (f32, bf16 or f16, through `mixedLinear`): this is the one place weight formats live, so a new
-/// format (quantized blocks) is added here and every tower, bridge and decoder can use it.
+/// (f32, bf16, f16, or llama.cpp's q8_0 / q4_0 blocks, through `mixedLinear`): this is the one
+/// place weight formats live, so every tower, bridge and decoder can use each of them.
 public struct Linear: TensorLayer {
     public let weight: Tensor
     public let bias: Tensor?
@@ -17,14 +17,16 @@ public struct Linear: TensorLayer {
         self.bias = bias
     }
 
-    /// Binds `name.weight` [output, input] (and `name.bias` when `bias`). `widen` converts the
-    /// weight to f32 at load (towers and bridges compute in f32); otherwise f32, bf16 and f16
-    /// stay as stored (f32 becomes bf16 when the model loads with `ComputePrecision.bf16`) and
-    /// other dtypes are widened. `checkFinite` scans for Inf/NaN (decoders).
+    /// Binds `name.weight` [output, input] (and `name.bias` when `bias`). `widen` converts a
+    /// half-precision weight to f32 at load (towers and bridges compute in f32); otherwise f32,
+    /// bf16 and f16 stay as stored (f32 becomes bf16 when the model loads with
+    /// `ComputePrecision.bf16`) and other dtypes are widened. Block-quantized weights always stay
+    /// quantized (a quantized model was asked for). `checkFinite` scans for Inf/NaN (decoders).
     public init(_ weights: ParameterSource, _ name: String, input: Int, output: Int, bias hasBias: Bool = true,
                 widen: Bool = false, checkFinite: Bool = false) throws {
         let w = try weights.take(name + ".weight", shape: [output, input])
-        weight = widen || !MixedPrecisionLinear.isSupported(w.dtype) ? w.toF32() : ComputePrecision.projectionWeight(w)
+        weight = w.dtype.isBlockQuantized ? w
+            : widen || !MixedPrecisionLinear.isSupported(w.dtype) ? w.toF32() : ComputePrecision.projectionWeight(w)
         bias = hasBias ? try weights.take(name + ".bias", shape: [output]).toF32() : nil
         if checkFinite {
             try TextForward.checkFinite(weight, name + ".weight")

@@ -20,7 +20,9 @@ public enum MixedPrecisionLinear {
     /// Floats in the widened weight block of the GEMM path.
     static let blockFloats = 1 << 20
 
-    public static func isSupported(_ dtype: DType) -> Bool { dtype == .f32 || dtype == .bf16 || dtype == .f16 }
+    public static func isSupported(_ dtype: DType) -> Bool {
+        dtype == .f32 || dtype == .bf16 || dtype == .f16 || dtype.isBlockQuantized
+    }
 }
 
 extension Tensor {
@@ -38,6 +40,7 @@ extension Tensor {
     /// Several projections of the same input side by side in one output [..., Σ outᵢ] (e.g. q, k,
     /// v or gate, up), each straight from its own weight in its own dtype.
     public func mixedLinear(parts: [(weight: Tensor, bias: Tensor?)]) -> Tensor {
+        if parts.contains(where: { $0.weight.dtype.isBlockQuantized }) { return quantizedLinear(parts: parts) }
         let k = shape[rank - 1]
         let m = count / max(k, 1)
         let outs = parts.map { $0.weight.shape[0] }

@@ -77,9 +77,9 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
         case let .badEntry(file, tensor, reason):
             return "\(file): tensor '\(tensor)' \(reason)."
         case let .unknownDType(file, tensor, dtype):
-            return "\(file): tensor '\(tensor)' has unsupported dtype '\(dtype)' (supported: \(DType.allCases.map(\.rawValue).joined(separator: ", ")))."
+            return "\(file): tensor '\(tensor)' has unsupported dtype '\(dtype)' (supported: \(DType.fileTypes.map(\.rawValue).joined(separator: ", ")))."
         case let .sizeMismatch(file, tensor, dtype, shape, begin, end):
-            let needed = Tensor.elementCount(shape) * dtype.byteSize
+            let needed = dtype.byteCount(elements: Tensor.elementCount(shape))
             return "\(file): tensor '\(tensor)' has data_offsets [\(begin), \(end)] but \(dtype.rawValue) \(shape) needs \(needed) bytes."
         case let .offsetsOutOfBounds(file, tensor, begin, end, dataSize):
             if begin > end {

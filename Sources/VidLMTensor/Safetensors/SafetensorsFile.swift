@@ -80,7 +80,7 @@ public final class SafetensorsFile: @unchecked Sendable {
         let info = try info(name)
         let start = region.base + dataStart + info.dataOffsets.lowerBound
         let storage: TensorStorage
-        if Int(bitPattern: start) % info.dtype.byteSize == 0 {
+        if Int(bitPattern: start) % info.dtype.alignment == 0 {
             storage = TensorStorage(borrowing: start, byteCount: info.byteCount, owner: self)
         } else {
             storage = TensorStorage(byteCount: info.byteCount)

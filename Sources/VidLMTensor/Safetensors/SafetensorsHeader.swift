@@ -40,6 +40,9 @@ struct SafetensorsHeader {
             }
         }
         try checkNoOverlap(tensors.values, file: file)
+        if let format = try QuantizedSafetensors.format(metadata, file: file) {
+            tensors = try QuantizedSafetensors.blockTables(tensors, format: format, file: file)
+        }
         return SafetensorsHeader(tensors: tensors, metadata: metadata)
     }
 
@@ -76,7 +79,7 @@ struct SafetensorsHeader {
         guard case let .string(dtypeName) = dtypeValue else {
             throw bad("has dtype \(dtypeValue.kindDescription), expected a string")
         }
-        guard let dtype = DType(rawValue: dtypeName) else {
+        guard let dtype = DType(rawValue: dtypeName), !dtype.isBlockQuantized else {
             throw .unknownDType(file: file, tensor: name, dtype: dtypeName)
         }
 

@@ -65,6 +65,7 @@ public enum SafetensorsWriter {
         if tensors[SafetensorsHeader.metadataKey] != nil {
             throw .invalidInput(file: file, reason: "'\(SafetensorsHeader.metadataKey)' is reserved and cannot name a tensor")
         }
+        let metadata = try QuantizedSafetensors.metadata(for: tensors, adding: metadata, file: file)
         let order = tensors.sorted { a, b in
             let (ra, rb) = (rank(a.value.dtype), rank(b.value.dtype))
             return ra != rb ? ra > rb : a.key.utf8.lexicographicallyPrecedes(b.key.utf8)
@@ -93,9 +94,9 @@ public enum SafetensorsWriter {
             separator()
             HeaderJSON.Writer.appendString(name, to: &json)
             json += Array(":{\"dtype\":".utf8)
-            HeaderJSON.Writer.appendString(t.dtype.rawValue, to: &json)
+            HeaderJSON.Writer.appendString(t.dtype.isBlockQuantized ? DType.u8.rawValue : t.dtype.rawValue, to: &json)
             json += Array(",\"shape\":".utf8)
-            HeaderJSON.Writer.appendIntArray(t.shape, to: &json)
+            HeaderJSON.Writer.appendIntArray(QuantizedSafetensors.storedShape(t), to: &json)
             json += Array(",\"data_offsets\":".utf8)
             HeaderJSON.Writer.appendIntArray([offset, offset + t.byteCount], to: &json)
             json.append(UInt8(ascii: "}"))
@@ -114,18 +115,21 @@ public enum SafetensorsWriter {
     }
 
     /// The reference implementation's dtype order (its `Dtype` enum); data is laid out descending.
+    /// Block tables (stored as U8, 2-byte aligned for their f16 scales) come right after the
+    /// 2-byte types, before any odd-sized byte tensor.
     private static func rank(_ d: DType) -> Int {
         switch d {
         case .bool: 0
         case .u8: 1
         case .i8: 2
-        case .i16: 3
-        case .f16: 4
-        case .bf16: 5
-        case .i32: 6
-        case .f32: 7
-        case .f64: 8
-        case .i64: 9
+        case .q8_0, .q4_0: 3
+        case .i16: 4
+        case .f16: 5
+        case .bf16: 6
+        case .i32: 7
+        case .f32: 8
+        case .f64: 9
+        case .i64: 10
         }
     }
 

@@ -93,7 +93,7 @@ public final class WeightBinder {
     /// Zeros of `shape` backed by anonymous zero pages, so even a missing embedding matrix of
     /// gigabytes costs nothing unless read.
     static func placeholder(shape: [Int], dtype: DType) -> Tensor {
-        let bytes = Tensor.elementCount(shape) * dtype.byteSize
+        let bytes = dtype.byteCount(elements: Tensor.elementCount(shape))
         guard let region = try? MappedRegion(zeroBytes: bytes) else {
             return Tensor(shape: shape, dtype: dtype, storage: TensorStorage(byteCount: bytes))
         }

@@ -1,0 +1,42 @@
+// Kernels for y = x · Wᵀ with W in llama.cpp's block formats (q8_0: f16 scale + 32 int8, 34
+// bytes; q4_0: f16 scale + 16 bytes of nibbles, 18 bytes; blocks of 32 along each row) and x
+// quantized per 32-element block to int8 with an f32 scale (round to nearest even), as
+// llama.cpp does for its integer dot products.
+//
+// Every path computes the same floats in the same order, so results agree bit for bit:
+//   per block b: scale = f16(w.d) · x.d; for lane j in 0..<8, p = Σ_{t<4} w[4j+t]·x[4j+t] (exact
+//   int); acc[(b mod 2)·8 + j] = fma(float(p), scale, acc[…]); then
+//   h8[i] = acc[i] + acc[i+8], h4[i] = h8[i] + h8[i+4], h2[i] = h4[i] + h4[i+2], y = h2[0] + h2[1].
+// The AVX-512 paths hold the 16 accumulators in one register; the portable path is plain C.
+#ifndef VIDLM_QUANT_KERNELS_H
+#define VIDLM_QUANT_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    VIDLM_Q8_0 = 0,
+    VIDLM_Q4_0 = 1,
+};
+
+enum {
+    VIDLM_QPATH_PORTABLE = 0,
+    VIDLM_QPATH_AVX512BW = 1,   // AVX-512 F+BW (maddubs)
+    VIDLM_QPATH_AVX512VNNI = 2, // AVX-512 F+BW+VNNI (vpdpbusd)
+};
+
+/// The fastest path this CPU runs.
+int vidlm_quant_best_path(void);
+
+/// Quantizes one row of k floats (k a multiple of 32) into k int8 `qs`, k/32 scales `d`
+/// (amax/127; values round(x · (1/d)) to nearest even) and k/4 lane sums `sums` (Σ of each 4
+/// consecutive int8 values: the vector paths need them).
+void vidlm_quantize_x_row(const float *x, size_t k, int8_t *qs, float *d, int32_t *sums, int path);
+
+/// y[i·ldy + r] = Σ_t W[r, t] · x_i[t] for r in [row_begin, row_end), i in [0, m); W rows of
+/// k/32 blocks in `format` (row stride k/32 · block bytes); x rows as vidlm_quantize_x_row
+/// writes them, row strides k, k/32 and k/4.
+void vidlm_quant_matmul(int format, int path, const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
+                        const int8_t *xqs, const float *xd, const int32_t *xsums, size_t m, float *y, size_t ldy);
+
+#endif

@@ -1,0 +1,251 @@
+#include "quant_kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+// f16 → f32, exact (so every path gets the same scale whatever converts it).
+static inline float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1Fu, mant = h & 0x3FFu;
+    uint32_t bits;
+    if (exp == 0x1F) {
+        bits = sign | 0x7F800000u | (mant << 13);
+    } else if (exp == 0) {
+        // zero or subnormal: mant · 2^-24, exact in f32
+        union { uint32_t u; float f; } v;
+        float f = (float)mant * 5.9604644775390625e-08f;
+        v.f = f;
+        return (sign ? -v.f : v.f);
+    } else {
+        bits = sign | ((exp + 112u) << 23) | (mant << 13);
+    }
+    union { uint32_t u; float f; } v = { bits };
+    return v.f;
+}
+
+static inline size_t block_bytes(int format) { return format == VIDLM_Q8_0 ? 34 : 18; }
+
+// The weight values of block `blk` as signed integers (q4_0: nibble − 8; element j < 16 is the
+// low nibble of byte j, element j + 16 its high nibble).
+static inline void decode_block(int format, const uint8_t *blk, int32_t out[32]) {
+    if (format == VIDLM_Q8_0) {
+        for (int t = 0; t < 32; t++) out[t] = (int8_t)blk[2 + t];
+    } else {
+        for (int t = 0; t < 16; t++) {
+            out[t] = (int32_t)(blk[2 + t] & 0x0F) - 8;
+            out[t + 16] = (int32_t)(blk[2 + t] >> 4) - 8;
+        }
+    }
+}
+
+static inline float reduce16(const float acc[16]) {
+    float h8[8], h4[4], h2[2];
+    for (int i = 0; i < 8; i++) h8[i] = acc[i] + acc[i + 8];
+    for (int i = 0; i < 4; i++) h4[i] = h8[i] + h8[i + 4];
+    for (int i = 0; i < 2; i++) h2[i] = h4[i] + h4[i + 2];
+    return h2[0] + h2[1];
+}
+
+static void quantize_x_row_portable(const float *x, size_t k, int8_t *qs, float *d, int32_t *sums) {
+    for (size_t b = 0; b < k / 32; b++) {
+        const float *src = x + b * 32;
+        float amax = 0.0f;
+        for (int t = 0; t < 32; t++) {
+            float a = fabsf(src[t]);
+            if (a > amax) amax = a;
+        }
+        float scale = amax / 127.0f;
+        float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+        d[b] = scale;
+        for (int t = 0; t < 32; t++) qs[b * 32 + t] = (int8_t)lrintf(src[t] * inv);
+        for (int j = 0; j < 8; j++) {
+            const int8_t *q = qs + b * 32 + 4 * j;
+            sums[b * 8 + j] = (int32_t)q[0] + q[1] + q[2] + q[3];
+        }
+    }
+}
+
+static float dot_portable(int format, const uint8_t *w, const int8_t *xq, const float *xd, size_t blocks) {
+    float acc[16] = { 0 };
+    int32_t wv[32];
+    const size_t bb = block_bytes(format);
+    for (size_t b = 0; b < blocks; b++) {
+        const uint8_t *blk = w + b * bb;
+        decode_block(format, blk, wv);
+        const float scale = f16_to_f32((uint16_t)(blk[0] | (blk[1] << 8))) * xd[b];
+        const int8_t *q = xq + b * 32;
+        float *a = acc + (b & 1) * 8;
+        for (int j = 0; j < 8; j++) {
+            int32_t p = wv[4 * j] * q[4 * j] + wv[4 * j + 1] * q[4 * j + 1] + wv[4 * j + 2] * q[4 * j + 2] +
+                        wv[4 * j + 3] * q[4 * j + 3];
+            a[j] = fmaf((float)p, scale, a[j]);
+        }
+    }
+    return reduce16(acc);
+}
+
+static void matmul_portable(int format, const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
+                            const int8_t *xqs, const float *xd, size_t m, float *y, size_t ldy) {
+    const size_t blocks = k / 32, row_bytes = blocks * block_bytes(format);
+    for (size_t r = row_begin; r < row_end; r++)
+        for (size_t i = 0; i < m; i++)
+            y[i * ldy + r] = dot_portable(format, w + r * row_bytes, xqs + i * k, xd + i * blocks, blocks);
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+// Software prefetch distance in bytes of weights (a few rows' worth of blocks ahead).
+#define QPREFETCH 2048
+
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,f16c,fma")))
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,f16c,fma")))
+
+int vidlm_quant_best_path(void) {
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl"))
+        return VIDLM_QPATH_PORTABLE;
+    return __builtin_cpu_supports("avx512vnni") ? VIDLM_QPATH_AVX512VNNI : VIDLM_QPATH_AVX512BW;
+}
+
+AVX512_TARGET
+static inline float reduce16_avx512(__m512 acc) {
+    __m256 h8 = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));
+    __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+    __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+    __m128 h1 = _mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1));
+    return _mm_cvtss_f32(h1);
+}
+
+AVX512_TARGET
+static void quantize_x_row_avx512(const float *x, size_t k, int8_t *qs, float *d, int32_t *sums) {
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
+    for (size_t b = 0; b < k / 32; b++) {
+        __m512 v0 = _mm512_loadu_ps(x + b * 32), v1 = _mm512_loadu_ps(x + b * 32 + 16);
+        __m512 m = _mm512_max_ps(_mm512_and_ps(v0, absmask), _mm512_and_ps(v1, absmask));
+        float amax = _mm512_reduce_max_ps(m);
+        float scale = amax / 127.0f;
+        float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+        d[b] = scale;
+        __m512 iv = _mm512_set1_ps(inv);
+        // cvtps rounds to nearest even (MXCSR default), as lrintf does.
+        __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, iv));
+        __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, iv));
+        _mm_storeu_si128((__m128i *)(qs + b * 32), _mm512_cvtepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(qs + b * 32 + 16), _mm512_cvtepi32_epi8(q1));
+        // lane sums of 4 consecutive values: pairwise adds of the 32-bit lanes
+        __m512i s01 = _mm512_add_epi32(_mm512_permutex2var_epi32(q0, _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0), q1),
+                                       _mm512_permutex2var_epi32(q0, _mm512_setr_epi32(1, 5, 9, 13, 17, 21, 25, 29, 0, 0, 0, 0, 0, 0, 0, 0), q1));
+        __m512i s23 = _mm512_add_epi32(_mm512_permutex2var_epi32(q0, _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 0, 0, 0, 0, 0, 0, 0, 0), q1),
+                                       _mm512_permutex2var_epi32(q0, _mm512_setr_epi32(3, 7, 11, 15, 19, 23, 27, 31, 0, 0, 0, 0, 0, 0, 0, 0), q1));
+        _mm256_storeu_si256((__m256i *)(sums + b * 8), _mm512_castsi512_si256(_mm512_add_epi32(s01, s23)));
+    }
+}
+
+// 64 bytes: the signed weights of blocks b and b+1 (b+1 only when `two`).
+AVX512_TARGET
+static inline __m512i load_pair_signed(int format, const uint8_t *blk, int two) {
+    if (format == VIDLM_Q8_0) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(blk + 2));
+        __m256i b = two ? _mm256_loadu_si256((const __m256i *)(blk + 36)) : _mm256_setzero_si256();
+        return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+    }
+    __m128i a = _mm_loadu_si128((const __m128i *)(blk + 2));
+    __m128i b = two ? _mm_loadu_si128((const __m128i *)(blk + 20)) : _mm_setzero_si128();
+    __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1);
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+    // [lo_a, lo_b, hi_a, hi_b] → [lo_a, hi_a, lo_b, hi_b]
+    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    v = _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));
+    return _mm512_sub_epi8(v, _mm512_set1_epi8(8));
+}
+
+// Scales of blocks b and b+1 times x's: lanes 0-7 and 8-15.
+AVX512_TARGET
+static inline __m512 pair_scales(const uint8_t *blk, size_t bb, const float *xd, int two) {
+    uint16_t h0, h1 = 0;
+    memcpy(&h0, blk, 2);
+    if (two) memcpy(&h1, blk + bb, 2);
+    __m128 ws = _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, 0, 0, (short)h1, (short)h0));
+    float s0 = _mm_cvtss_f32(ws) * xd[0];
+    float s1 = two ? _mm_cvtss_f32(_mm_shuffle_ps(ws, ws, 1)) * xd[1] : 0.0f;
+    return _mm512_insertf32x8(_mm512_set1_ps(s0), _mm256_set1_ps(s1), 1);
+}
+
+// Up to 4 x rows against one weight row; the sign of w moves onto x so that |w| is unsigned
+// (maddubs / dpbusd multiply unsigned by signed bytes). |w| ≤ 127 and |x| ≤ 127, so maddubs'
+// 16-bit pair sums (≤ 32258) never saturate.
+#define DEFINE_ROW_KERNEL(NAME, TARGET, DOT)                                                                  \
+    TARGET static void NAME(int format, const uint8_t *wrow, size_t blocks, const int8_t *xq, size_t ldq,    \
+                            const float *xd, size_t ldd, size_t nx, float *y, size_t ldy) {                  \
+        const size_t bb = block_bytes(format);                                                              \
+        __m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() }; \
+        const __m512i ones16 = _mm512_set1_epi16(1);                                                        \
+        (void)ones16;                                                                                       \
+        for (size_t b = 0; b < blocks; b += 2) {                                                            \
+            const int two = b + 1 < blocks;                                                                 \
+            const uint8_t *blk = wrow + b * bb;                                                             \
+            _mm_prefetch((const char *)blk + QPREFETCH, _MM_HINT_T0);                                       \
+            __m512i w = load_pair_signed(format, blk, two);                                                 \
+            __m512i aw = _mm512_abs_epi8(w);                                                                \
+            __mmask64 neg = _mm512_movepi8_mask(w);                                                         \
+            __mmask16 lanes = two ? 0xFFFF : 0x00FF;                                                        \
+            for (size_t i = 0; i < nx; i++) {                                                               \
+                __m512i xv = two ? _mm512_loadu_si512((const void *)(xq + i * ldq + b * 32))                \
+                                 : _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(xq + i * ldq + b * 32))); \
+                __m512i sx = _mm512_mask_sub_epi8(xv, neg, _mm512_setzero_si512(), xv);                     \
+                __m512i p = DOT;                                                                            \
+                __m512 sc = pair_scales(blk, bb, xd + i * ldd + b, two);                                    \
+                acc[i] = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(p), sc, acc[i], lanes);                  \
+            }                                                                                               \
+        }                                                                                                   \
+        for (size_t i = 0; i < nx; i++) y[i * ldy] = reduce16_avx512(acc[i]);                               \
+    }
+
+DEFINE_ROW_KERNEL(row_avx512bw, AVX512_TARGET, _mm512_madd_epi16(_mm512_maddubs_epi16(aw, sx), ones16))
+DEFINE_ROW_KERNEL(row_avx512vnni, VNNI_TARGET, _mm512_dpbusd_epi32(_mm512_setzero_si512(), aw, sx))
+
+static void matmul_avx512(int vnni, int format, const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
+                          const int8_t *xqs, const float *xd, size_t m, float *y, size_t ldy) {
+    const size_t blocks = k / 32, row_bytes = blocks * block_bytes(format);
+    for (size_t r = row_begin; r < row_end; r++) {
+        for (size_t i = 0; i < m; i += 4) {
+            size_t nx = m - i < 4 ? m - i : 4;
+            if (vnni)
+                row_avx512vnni(format, w + r * row_bytes, blocks, xqs + i * k, k, xd + i * blocks, blocks, nx, y + i * ldy + r, ldy);
+            else
+                row_avx512bw(format, w + r * row_bytes, blocks, xqs + i * k, k, xd + i * blocks, blocks, nx, y + i * ldy + r, ldy);
+        }
+    }
+}
+
+void vidlm_quantize_x_row(const float *x, size_t k, int8_t *qs, float *d, int32_t *sums, int path) {
+    if (path != VIDLM_QPATH_PORTABLE) quantize_x_row_avx512(x, k, qs, d, sums);
+    else quantize_x_row_portable(x, k, qs, d, sums);
+}
+
+void vidlm_quant_matmul(int format, int path, const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
+                        const int8_t *xqs, const float *xd, const int32_t *xsums, size_t m, float *y, size_t ldy) {
+    (void)xsums;
+    if (path == VIDLM_QPATH_PORTABLE) matmul_portable(format, w, k, row_begin, row_end, xqs, xd, m, y, ldy);
+    else matmul_avx512(path == VIDLM_QPATH_AVX512VNNI, format, w, k, row_begin, row_end, xqs, xd, m, y, ldy);
+}
+
+#else
+
+int vidlm_quant_best_path(void) { return VIDLM_QPATH_PORTABLE; }
+
+void vidlm_quantize_x_row(const float *x, size_t k, int8_t *qs, float *d, int32_t *sums, int path) {
+    (void)path;
+    quantize_x_row_portable(x, k, qs, d, sums);
+}
+
+void vidlm_quant_matmul(int format, int path, const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
+                        const int8_t *xqs, const float *xd, const int32_t *xsums, size_t m, float *y, size_t ldy) {
+    (void)path; (void)xsums;
+    matmul_portable(format, w, k, row_begin, row_end, xqs, xd, m, y, ldy);
+}
+
+#endif

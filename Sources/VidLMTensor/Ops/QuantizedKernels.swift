@@ -1,0 +1,100 @@
+import CKernels
+
+/// The integer kernels for block-quantized weights (Sources/CKernels/quant_kernels.c), the
+/// path chosen once per process, and the scalar reference they all agree with bit for bit.
+public enum QuantizedKernels {
+    /// Which implementation runs the products.
+    public enum Path: Int32, Sendable, CaseIterable {
+        case portable = 0, avx512bw = 1, avx512vnni = 2
+
+        /// Whether this CPU runs `self`.
+        public var isAvailable: Bool { rawValue <= QuantizedKernels.best.rawValue }
+    }
+
+    /// The fastest path this CPU runs (VNNI's vpdpbusd where present).
+    public static let best: Path = Path(rawValue: vidlm_quant_best_path()) ?? .portable
+
+    static func code(_ format: DType) -> Int32 { format == .q8_0 ? Int32(VIDLM_Q8_0) : Int32(VIDLM_Q4_0) }
+
+    /// x rows quantized per 32-block to int8 (what the kernels multiply).
+    public struct QuantizedRows {
+        public let m: Int, k: Int
+        public var values: [Int8]
+        public var scales: [Float]
+        public var sums: [Int32]
+
+        /// Quantizes `m` rows of `k` floats (k a multiple of 32) with `path`.
+        public init(_ x: UnsafePointer<Float>, m: Int, k: Int, path: Path = QuantizedKernels.best) {
+            precondition(k % 32 == 0, "quantized rows need whole blocks of 32")
+            self.m = m
+            self.k = k
+            values = [Int8](repeating: 0, count: max(m * k, 1))
+            scales = [Float](repeating: 0, count: max(m * k / 32, 1))
+            sums = [Int32](repeating: 0, count: max(m * k / 4, 1))
+            values.withUnsafeMutableBufferPointer { q in
+                scales.withUnsafeMutableBufferPointer { d in
+                    sums.withUnsafeMutableBufferPointer { s in
+                        let (qp, dp, sp) = (q.baseAddress!, d.baseAddress!, s.baseAddress!)
+                        ParallelLoop.forEachChunk(m, minimumPerChunk: max(1, (1 << 16) / max(k, 1))) { rows in
+                            for i in rows {
+                                vidlm_quantize_x_row(x + i * k, k, qp + i * k, dp + i * (k / 32), sp + i * (k / 4), path.rawValue)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// y[i·ldy + r] = row r of `weight` (a block table) · x row i, for r in `rows`, i in 0..<m.
+    public static func matmul(weight: UnsafeRawPointer, format: DType, k: Int, rows: Range<Int>, x: QuantizedRows,
+                              y: UnsafeMutablePointer<Float>, ldy: Int, path: Path = QuantizedKernels.best) {
+        x.values.withUnsafeBufferPointer { q in
+            x.scales.withUnsafeBufferPointer { d in
+                x.sums.withUnsafeBufferPointer { s in
+                    vidlm_quant_matmul(code(format), path.rawValue, weight.assumingMemoryBound(to: UInt8.self), k,
+                                       rows.lowerBound, rows.upperBound, q.baseAddress!, d.baseAddress!, s.baseAddress!,
+                                       x.m, y, ldy)
+                }
+            }
+        }
+    }
+}
+
+/// The scalar reference every path must equal bit for bit (see quant_kernels.h for the order).
+public enum QuantizedReference {
+    /// One row quantized: values, scale per block (amax/127, round to nearest even).
+    public static func quantizeRow(_ x: [Float]) -> (values: [Int8], scales: [Float]) {
+        var values: [Int8] = [], scales: [Float] = []
+        for b in 0..<(x.count / 32) {
+            let block = x[(b * 32)..<(b * 32 + 32)]
+            let amax = block.reduce(Float(0)) { max($0, abs($1)) }
+            let d = amax / 127
+            let id: Float = d != 0 ? 1 / d : 0
+            scales.append(d)
+            for v in block { values.append(Int8((v * id).rounded(.toNearestOrEven))) }
+        }
+        return (values, scales)
+    }
+
+    /// One weight row (a block table of k/32 blocks) · one quantized x row.
+    public static func dot(weightRow w: UnsafeRawPointer, format: DType, k: Int, values: [Int8], scales: [Float]) -> Float {
+        var acc = [Float](repeating: 0, count: 16)
+        for b in 0..<(k / 32) {
+            let blk = w + b * format.byteSize
+            let scale = BlockQuantization.scale(blk) * scales[b]
+            for j in 0..<8 {
+                var p: Int32 = 0
+                for t in (4 * j)..<(4 * j + 4) {
+                    p += BlockQuantization.value(blk, format: format, t) * Int32(values[b * 32 + t])
+                }
+                let lane = (b % 2) * 8 + j
+                acc[lane] = acc[lane].addingProduct(Float(p), scale)
+            }
+        }
+        let h8 = (0..<8).map { acc[$0] + acc[$0 + 8] }
+        let h4 = (0..<4).map { h8[$0] + h8[$0 + 4] }
+        let h2 = (0..<2).map { h4[$0] + h4[$0 + 2] }
+        return h2[0] + h2[1]
+    }
+}

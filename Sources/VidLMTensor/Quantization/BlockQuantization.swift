@@ -1,0 +1,99 @@
+/// llama.cpp's block formats, bit for bit: a row of k weights (k a multiple of 32) is k/32 blocks.
+/// - q8_0 (34 bytes): f16 scale d = amax/127, then 32 int8 values round(x/d) (half away from zero).
+/// - q4_0 (18 bytes): f16 scale d = v/−8 where v is the first element of largest magnitude, then
+///   16 bytes: byte j holds element j in its low nibble and element j+16 in its high nibble, each
+///   min(15, trunc(x/d + 8.5)); the value is (nibble − 8)·d.
+/// These are the reference quantizers (ggml's `quantize_row_q8_0_ref` / `_q4_0_ref`, the `gguf`
+/// package's numpy ones); `Tests/Fixtures/quant` proves the bytes equal the `gguf` package's.
+public enum BlockQuantization {
+    public static let blockElements = 32
+
+    /// "q8_0" → .q8_0, "q4_0" → .q4_0 (case-insensitive); nil for anything else.
+    public static func format(named name: String) -> DType? {
+        switch name.lowercased() {
+        case "q8_0": .q8_0
+        case "q4_0": .q4_0
+        default: nil
+        }
+    }
+
+    public static func name(of format: DType) -> String { format.rawValue.lowercased() }
+
+    /// Quantizes `count` floats (a multiple of 32) into `count/32` blocks at `out`.
+    public static func quantize(_ x: UnsafePointer<Float>, format: DType, count: Int, into out: UnsafeMutableRawPointer) {
+        precondition(format.isBlockQuantized && count % blockElements == 0, "quantize: \(format) needs whole blocks")
+        for b in 0..<(count / blockElements) {
+            let src = x + b * blockElements
+            let blk = out + b * format.byteSize
+            if format == .q8_0 {
+                quantizeQ8Block(src, into: blk)
+            } else {
+                quantizeQ4Block(src, into: blk)
+            }
+        }
+    }
+
+    static func quantizeQ8Block(_ src: UnsafePointer<Float>, into blk: UnsafeMutableRawPointer) {
+        var amax: Float = 0
+        for t in 0..<32 { amax = max(amax, abs(src[t])) }
+        let d = amax / 127
+        let id: Float = d != 0 ? 1 / d : 0
+        blk.storeBytes(of: Float16(d).bitPattern.littleEndian, as: UInt16.self)
+        for t in 0..<32 {
+            // ggml's roundf / the gguf package's sign(v)·floor(|v| + 0.5): half away from zero.
+            let v = src[t] * id
+            blk.storeBytes(of: Int8(v.rounded(.toNearestOrAwayFromZero)), toByteOffset: 2 + t, as: Int8.self)
+        }
+    }
+
+    static func quantizeQ4Block(_ src: UnsafePointer<Float>, into blk: UnsafeMutableRawPointer) {
+        var amax: Float = 0, vmax: Float = 0
+        for t in 0..<32 where amax < abs(src[t]) {
+            amax = abs(src[t])
+            vmax = src[t]
+        }
+        let d = vmax / -8
+        let id: Float = d != 0 ? 1 / d : 0
+        blk.storeBytes(of: Float16(d).bitPattern.littleEndian, as: UInt16.self)
+        func nibble(_ v: Float) -> UInt8 { UInt8(min(15, Int8((v * id + 8.5).rounded(.towardZero)))) }
+        for j in 0..<16 {
+            blk.storeBytes(of: nibble(src[j]) | nibble(src[j + 16]) << 4, toByteOffset: 2 + j, as: UInt8.self)
+        }
+    }
+
+    /// The scale of the block at `blk`.
+    @inline(__always)
+    static func scale(_ blk: UnsafeRawPointer) -> Float {
+        Float(Float16(bitPattern: UInt16(littleEndian: blk.loadUnaligned(as: UInt16.self))))
+    }
+
+    /// The signed integer value of element t (0..<32) of the block at `blk`.
+    @inline(__always)
+    static func value(_ blk: UnsafeRawPointer, format: DType, _ t: Int) -> Int32 {
+        if format == .q8_0 { return Int32(blk.load(fromByteOffset: 2 + t, as: Int8.self)) }
+        let byte = blk.load(fromByteOffset: 2 + t % 16, as: UInt8.self)
+        return Int32(t < 16 ? byte & 0x0F : byte >> 4) - 8
+    }
+
+    /// Widens `count` elements (whole blocks) to f32: value · scale.
+    public static func dequantize(_ src: UnsafeRawPointer, format: DType, count: Int, into out: UnsafeMutablePointer<Float>) {
+        for b in 0..<(count / blockElements) {
+            let blk = src + b * format.byteSize
+            let d = scale(blk)
+            for t in 0..<32 { out[b * 32 + t] = Float(value(blk, format: format, t)) * d }
+        }
+    }
+}
+
+extension Tensor {
+    /// This tensor (f32, bf16 or f16; last dimension a multiple of 32) in a block format.
+    public func quantized(to format: DType) -> Tensor {
+        precondition(format.isBlockQuantized, "quantized(to:) needs a block format")
+        precondition(dtype.isFloatingPoint, "cannot quantize \(dtype) values")
+        let storage = TensorStorage(byteCount: format.byteCount(elements: count))
+        withFloats { f in
+            BlockQuantization.quantize(f.baseAddress!, format: format, count: count, into: storage.mutableBase)
+        }
+        return Tensor(shape: shape, dtype: format, storage: storage)
+    }
+}
