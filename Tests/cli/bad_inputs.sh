@@ -241,6 +241,28 @@ if command -v script >/dev/null; then
     failed=$((failed + 1)); echo "FAIL: built-in model notice on a terminal: $(head -c 400 <<<"$plain")"
   fi
 fi
+# quantize: bad types, parts, models and outputs; the output folder never appears, nor its
+# temporary twin. A good quantized copy first (it loads and answers), then errors around it.
+shapes="$repo/models/vidlm-shapes"
+if "$vidlm" quantize "$shapes" "$work/m-q8" --type q8_0 >"$work/stdout" 2>/dev/null && [ ! -s "$work/stdout" ] \
+   && "$vidlm" ask "$clip" "what happens?" --model "$work/m-q8" >"$work/stdout" 2>/dev/null && [ -s "$work/stdout" ]; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); echo "FAIL: quantize q8_0 then ask"
+fi
+expect_error "quantize unknown type" quantize "$shapes" "$work/out" --type q5_1
+expect_error "quantize unknown part" quantize "$shapes" "$work/out" --type q8_0 --skip decoder
+expect_error "quantize missing model" quantize "$work/none" "$work/out" --type q8_0
+expect_error "quantize inner size not a multiple of 32" quantize "$vidlm_tiny" "$work/out" --type q4_0
+expect_error "quantize already quantized" quantize "$work/m-q8" "$work/out" --type q4_0
+mkdir -p "$work/m-exists"
+expect_error "quantize into an existing folder" quantize "$shapes" "$work/m-exists" --type q8_0
+# A block table whose header says 68-byte blocks (same byte count): corrupted, refused on load.
+cp -r "$work/m-q8" "$work/m-corrupt"
+LC_ALL=C sed -i '0,/,6,34\]/s//,3,68]/' "$work/m-corrupt/model.safetensors"
+expect_error "ask with a corrupted block table" ask "$clip" "what happens?" --model "$work/m-corrupt"
+cp "$shapes/config.json" "$work/m-corrupt/config.json"  # no quantization_config: the table is what fails
+expect_error "quantize a corrupted block table" quantize "$work/m-corrupt" "$work/out" --type q8_0
 rm -rf "$work"/m-*
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

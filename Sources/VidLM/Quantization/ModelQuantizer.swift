@@ -203,7 +203,9 @@ public enum QuantizeError: Error, CustomStringConvertible, Equatable {
         case let .unknownComponent(name):
             return "Unknown part '\(name)' for --skip; known parts: vision, bridge."
         case let .innerSize(name, shape, format):
-            return "Cannot quantize '\(name)' \(shape) to \(BlockQuantization.name(of: format)): its inner size \(shape.last ?? 0) is not a multiple of \(format.blockElements) (skip its part with --skip vision,bridge where it belongs there)."
+            let part = ModelQuantizer.component(of: name)
+            let hint = part == .decoder ? "" : "; leave the \(part.rawValue) unquantized with --skip \(part.rawValue)"
+            return "Cannot quantize '\(name)' \(shape) to \(BlockQuantization.name(of: format)): its inner size \(shape.last ?? 0) is not a multiple of \(format.blockElements)\(hint)."
         case let .nonFinite(name, index):
             return "Cannot quantize '\(name)': element \(index) is Inf or NaN."
         case let .nothingToQuantize(path):
