@@ -38,9 +38,10 @@ static inline void decode_block(int format, const uint8_t *blk, int32_t out[32])
     }
 }
 
-static inline float reduce16(const float acc[16]) {
-    float h8[8], h4[4], h2[2];
-    for (int i = 0; i < 8; i++) h8[i] = acc[i] + acc[i + 8];
+static inline float reduce64(const float acc[64]) {
+    float t[16], h8[8], h4[4], h2[2];
+    for (int i = 0; i < 16; i++) t[i] = (acc[i] + acc[16 + i]) + (acc[32 + i] + acc[48 + i]);
+    for (int i = 0; i < 8; i++) h8[i] = t[i] + t[i + 8];
     for (int i = 0; i < 4; i++) h4[i] = h8[i] + h8[i + 4];
     for (int i = 0; i < 2; i++) h2[i] = h4[i] + h4[i + 2];
     return h2[0] + h2[1];
@@ -60,13 +61,13 @@ static void quantize_x_row_portable(const float *x, size_t k, int8_t *qs, float 
         for (int t = 0; t < 32; t++) qs[b * 32 + t] = (int8_t)lrintf(src[t] * inv);
         for (int j = 0; j < 8; j++) {
             const int8_t *q = qs + b * 32 + 4 * j;
-            sums[b * 8 + j] = (int32_t)q[0] + q[1] + q[2] + q[3];
+            sums[b * 8 + j] = -128 * ((int32_t)q[0] + q[1] + q[2] + q[3]);
         }
     }
 }
 
 static float dot_portable(int format, const uint8_t *w, const int8_t *xq, const float *xd, size_t blocks) {
-    float acc[16] = { 0 };
+    float acc[64] = { 0 };
     int32_t wv[32];
     const size_t bb = block_bytes(format);
     for (size_t b = 0; b < blocks; b++) {
@@ -74,14 +75,14 @@ static float dot_portable(int format, const uint8_t *w, const int8_t *xq, const 
         decode_block(format, blk, wv);
         const float scale = f16_to_f32((uint16_t)(blk[0] | (blk[1] << 8))) * xd[b];
         const int8_t *q = xq + b * 32;
-        float *a = acc + (b & 1) * 8;
+        float *a = acc + ((b >> 1) & 3) * 16 + (b & 1) * 8;
         for (int j = 0; j < 8; j++) {
             int32_t p = wv[4 * j] * q[4 * j] + wv[4 * j + 1] * q[4 * j + 1] + wv[4 * j + 2] * q[4 * j + 2] +
                         wv[4 * j + 3] * q[4 * j + 3];
             a[j] = fmaf((float)p, scale, a[j]);
         }
     }
-    return reduce16(acc);
+    return reduce64(acc);
 }
 
 static void matmul_portable(int format, const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
@@ -139,17 +140,19 @@ static void quantize_x_row_avx512(const float *x, size_t k, int8_t *qs, float *d
                                        _mm512_permutex2var_epi32(q0, _mm512_setr_epi32(1, 5, 9, 13, 17, 21, 25, 29, 0, 0, 0, 0, 0, 0, 0, 0), q1));
         __m512i s23 = _mm512_add_epi32(_mm512_permutex2var_epi32(q0, _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 0, 0, 0, 0, 0, 0, 0, 0), q1),
                                        _mm512_permutex2var_epi32(q0, _mm512_setr_epi32(3, 7, 11, 15, 19, 23, 27, 31, 0, 0, 0, 0, 0, 0, 0, 0), q1));
-        _mm256_storeu_si256((__m256i *)(sums + b * 8), _mm512_castsi512_si256(_mm512_add_epi32(s01, s23)));
+        __m512i lane = _mm512_add_epi32(s01, s23);
+        _mm256_storeu_si256((__m256i *)(sums + b * 8), _mm512_castsi512_si256(_mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(lane, 7))));
     }
 }
 
-// 64 bytes: the signed weights of blocks b and b+1 (b+1 only when `two`).
+// 64 bytes: the weights of blocks b and b+1 (b+1 only when `two`) as unsigned bytes u = w + B,
+// B = 128 (q8_0: the int8 with its top bit flipped) or 8 (q4_0: the nibble itself).
 AVX512_TARGET
-static inline __m512i load_pair_signed(int format, const uint8_t *blk, int two) {
+static inline __m512i load_pair_unsigned(int format, const uint8_t *blk, int two) {
     if (format == VIDLM_Q8_0) {
         __m256i a = _mm256_loadu_si256((const __m256i *)(blk + 2));
         __m256i b = two ? _mm256_loadu_si256((const __m256i *)(blk + 36)) : _mm256_setzero_si256();
-        return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+        return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1), _mm512_set1_epi8((char)0x80));
     }
     __m128i a = _mm_loadu_si128((const __m128i *)(blk + 2));
     __m128i b = two ? _mm_loadu_si128((const __m128i *)(blk + 20)) : _mm_setzero_si128();
@@ -158,65 +161,104 @@ static inline __m512i load_pair_signed(int format, const uint8_t *blk, int two) 
     __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
     // [lo_a, lo_b, hi_a, hi_b] → [lo_a, hi_a, lo_b, hi_b]
     __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-    v = _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));
-    return _mm512_sub_epi8(v, _mm512_set1_epi8(8));
+    return _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));
 }
 
-// Scales of blocks b and b+1 times x's: lanes 0-7 and 8-15.
-AVX512_TARGET
-static inline __m512 pair_scales(const uint8_t *blk, size_t bb, const float *xd, int two) {
-    uint16_t h0, h1 = 0;
-    memcpy(&h0, blk, 2);
-    if (two) memcpy(&h1, blk + bb, 2);
-    __m128 ws = _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, 0, 0, (short)h1, (short)h0));
-    float s0 = _mm_cvtss_f32(ws) * xd[0];
-    float s1 = two ? _mm_cvtss_f32(_mm_shuffle_ps(ws, ws, 1)) * xd[1] : 0.0f;
-    return _mm512_insertf32x8(_mm512_set1_ps(s0), _mm256_set1_ps(s1), 1);
-}
+// The kernels take 16 blocks at a time: their 16 f16 weight scales are gathered (stride: the
+// block size) and widened at once, multiplied by the x rows' 16 scales, and each block pair's
+// scale vector (lanes 0-7: block b, 8-15: block b+1) is a permutation of that register. Block
+// pairs rotate over 4 accumulators per x row, so 4 FMA chains are in flight.
+//
+// Integer products, exact on both paths: the VNNI path multiplies u = w + B by x (vpdpbusd:
+// unsigned × signed bytes) starting from the x row's correction −B·Σx of each 4-element lane
+// (−128·Σx is stored; q4_0's −8·Σx is that shifted right by 4). The BW path moves the sign of w
+// onto x so that |w| is unsigned; |w| ≤ 127 and |x| ≤ 127, so maddubs' 16-bit pair sums (≤ 32258)
+// never saturate. NX (1-4 x rows) is a compile-time constant in each instance, so the
+// accumulators stay in registers; each weight pair is decoded once for all NX rows.
+#define BW_PREP                                                                                          \
+    __m512i w = _mm512_sub_epi8(u, format == VIDLM_Q8_0 ? _mm512_set1_epi8((char)0x80) : _mm512_set1_epi8(8)); \
+    __m512i aw = _mm512_abs_epi8(w);                                                                     \
+    __mmask64 neg = _mm512_movepi8_mask(w);
+#define BW_DOT(XV, CORR)                                                                                 \
+    _mm512_madd_epi16(_mm512_maddubs_epi16(aw, _mm512_mask_sub_epi8(XV, neg, _mm512_setzero_si512(), XV)), ones16)
+#define VNNI_PREP
+#define VNNI_DOT(XV, CORR) _mm512_dpbusd_epi32(format == VIDLM_Q8_0 ? (CORR) : _mm512_srai_epi32((CORR), 4), u, XV)
 
-// Up to 4 x rows against one weight row; the sign of w moves onto x so that |w| is unsigned
-// (maddubs / dpbusd multiply unsigned by signed bytes). |w| ≤ 127 and |x| ≤ 127, so maddubs'
-// 16-bit pair sums (≤ 32258) never saturate.
-#define DEFINE_ROW_KERNEL(NAME, TARGET, DOT)                                                                  \
-    TARGET static void NAME(int format, const uint8_t *wrow, size_t blocks, const int8_t *xq, size_t ldq,    \
-                            const float *xd, size_t ldd, size_t nx, float *y, size_t ldy) {                  \
-        const size_t bb = block_bytes(format);                                                              \
-        __m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() }; \
-        const __m512i ones16 = _mm512_set1_epi16(1);                                                        \
-        (void)ones16;                                                                                       \
-        for (size_t b = 0; b < blocks; b += 2) {                                                            \
-            const int two = b + 1 < blocks;                                                                 \
-            const uint8_t *blk = wrow + b * bb;                                                             \
-            _mm_prefetch((const char *)blk + QPREFETCH, _MM_HINT_T0);                                       \
-            __m512i w = load_pair_signed(format, blk, two);                                                 \
-            __m512i aw = _mm512_abs_epi8(w);                                                                \
-            __mmask64 neg = _mm512_movepi8_mask(w);                                                         \
-            __mmask16 lanes = two ? 0xFFFF : 0x00FF;                                                        \
-            for (size_t i = 0; i < nx; i++) {                                                               \
-                __m512i xv = two ? _mm512_loadu_si512((const void *)(xq + i * ldq + b * 32))                \
-                                 : _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(xq + i * ldq + b * 32))); \
-                __m512i sx = _mm512_mask_sub_epi8(xv, neg, _mm512_setzero_si512(), xv);                     \
-                __m512i p = DOT;                                                                            \
-                __m512 sc = pair_scales(blk, bb, xd + i * ldd + b, two);                                    \
-                acc[i] = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(p), sc, acc[i], lanes);                  \
-            }                                                                                               \
-        }                                                                                                   \
-        for (size_t i = 0; i < nx; i++) y[i * ldy] = reduce16_avx512(acc[i]);                               \
+#define DEFINE_ROW_KERNEL(NAME, TARGET, PREP, DOT, NX)                                                    \
+    TARGET static void NAME(int format, const uint8_t *wrow, size_t blocks, const int8_t *xq, size_t ldq,  \
+                            const float *xd, size_t ldd, const int32_t *xc, size_t ldc, float *y, size_t ldy) { \
+        const size_t bb = block_bytes(format);                                                            \
+        __m512 acc[NX][4];                                                                                \
+        for (int i = 0; i < NX; i++)                                                                      \
+            for (int a = 0; a < 4; a++) acc[i][a] = _mm512_setzero_ps();                                  \
+        const __m512i ones16 = _mm512_set1_epi16(1);                                                      \
+        (void)ones16; (void)xc; (void)ldc;                                                                \
+        const __m512i offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), \
+                                                   _mm512_set1_epi32((int)bb));                           \
+        const __m512i pair0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);            \
+        const __m512i two = _mm512_set1_epi32(2);                                                         \
+        for (size_t b0 = 0; b0 < blocks; b0 += 16) {                                                      \
+            const size_t nb = blocks - b0 < 16 ? blocks - b0 : 16;                                        \
+            const __mmask16 bm = (__mmask16)(nb == 16 ? 0xFFFFu : ((1u << nb) - 1u));                     \
+            __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), bm, offsets, wrow + b0 * bb, 1); \
+            __m512 ws = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));                                        \
+            __m512 sc[NX];                                                                                \
+            for (int i = 0; i < NX; i++) sc[i] = _mm512_mul_ps(ws, _mm512_maskz_loadu_ps(bm, xd + i * ldd + b0)); \
+            __m512i pidx = pair0;                                                                         \
+            for (size_t bq = b0; bq < b0 + nb; bq += 8) {                                                 \
+                _Pragma("GCC unroll 4")                                                                   \
+                for (int a = 0; a < 4; a++) {                                                             \
+                    const size_t b = bq + 2 * (size_t)a;                                                  \
+                    if (b >= b0 + nb) break;                                                              \
+                    const int pairs = b + 1 < blocks;                                                     \
+                    const uint8_t *blk = wrow + b * bb;                                                   \
+                    _mm_prefetch((const char *)blk + QPREFETCH, _MM_HINT_T0);                             \
+                    __m512i u = load_pair_unsigned(format, blk, pairs);                                   \
+                    PREP                                                                                  \
+                    const __mmask16 lanes = pairs ? 0xFFFF : 0x00FF;                                      \
+                    _Pragma("GCC unroll 4")                                                               \
+                    for (int i = 0; i < NX; i++) {                                                        \
+                        __m512i xv = pairs ? _mm512_loadu_si512((const void *)(xq + i * ldq + b * 32))    \
+                                           : _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(xq + i * ldq + b * 32))); \
+                        __m512i corr = pairs ? _mm512_loadu_si512((const void *)(xc + i * ldc + b * 8))   \
+                                             : _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(xc + i * ldc + b * 8))); \
+                        (void)corr;                                                                       \
+                        __m512i p = DOT(xv, corr);                                                        \
+                        __m512 s = _mm512_permutexvar_ps(pidx, sc[i]);                                    \
+                        acc[i][a] = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(p), s, acc[i][a], lanes);   \
+                    }                                                                                     \
+                    pidx = _mm512_add_epi32(pidx, two);                                                   \
+                }                                                                                         \
+            }                                                                                             \
+        }                                                                                                 \
+        for (int i = 0; i < NX; i++)                                                                      \
+            y[i * ldy] = reduce16_avx512(_mm512_add_ps(_mm512_add_ps(acc[i][0], acc[i][1]),               \
+                                                       _mm512_add_ps(acc[i][2], acc[i][3])));             \
     }
 
-DEFINE_ROW_KERNEL(row_avx512bw, AVX512_TARGET, _mm512_madd_epi16(_mm512_maddubs_epi16(aw, sx), ones16))
-DEFINE_ROW_KERNEL(row_avx512vnni, VNNI_TARGET, _mm512_dpbusd_epi32(_mm512_setzero_si512(), aw, sx))
+DEFINE_ROW_KERNEL(row_bw_1, AVX512_TARGET, BW_PREP, BW_DOT, 1)
+DEFINE_ROW_KERNEL(row_bw_2, AVX512_TARGET, BW_PREP, BW_DOT, 2)
+DEFINE_ROW_KERNEL(row_bw_3, AVX512_TARGET, BW_PREP, BW_DOT, 3)
+DEFINE_ROW_KERNEL(row_bw_4, AVX512_TARGET, BW_PREP, BW_DOT, 4)
+DEFINE_ROW_KERNEL(row_vnni_1, VNNI_TARGET, VNNI_PREP, VNNI_DOT, 1)
+DEFINE_ROW_KERNEL(row_vnni_2, VNNI_TARGET, VNNI_PREP, VNNI_DOT, 2)
+DEFINE_ROW_KERNEL(row_vnni_3, VNNI_TARGET, VNNI_PREP, VNNI_DOT, 3)
+DEFINE_ROW_KERNEL(row_vnni_4, VNNI_TARGET, VNNI_PREP, VNNI_DOT, 4)
+
+typedef void (*row_kernel)(int, const uint8_t *, size_t, const int8_t *, size_t, const float *, size_t,
+                           const int32_t *, size_t, float *, size_t);
 
 static void matmul_avx512(int vnni, int format, const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
-                          const int8_t *xqs, const float *xd, size_t m, float *y, size_t ldy) {
+                          const int8_t *xqs, const float *xd, const int32_t *xc, size_t m, float *y, size_t ldy) {
+    static const row_kernel bw[4] = { row_bw_1, row_bw_2, row_bw_3, row_bw_4 };
+    static const row_kernel vn[4] = { row_vnni_1, row_vnni_2, row_vnni_3, row_vnni_4 };
+    const row_kernel *kernels = vnni ? vn : bw;
     const size_t blocks = k / 32, row_bytes = blocks * block_bytes(format);
     for (size_t r = row_begin; r < row_end; r++) {
         for (size_t i = 0; i < m; i += 4) {
             size_t nx = m - i < 4 ? m - i : 4;
-            if (vnni)
-                row_avx512vnni(format, w + r * row_bytes, blocks, xqs + i * k, k, xd + i * blocks, blocks, nx, y + i * ldy + r, ldy);
-            else
-                row_avx512bw(format, w + r * row_bytes, blocks, xqs + i * k, k, xd + i * blocks, blocks, nx, y + i * ldy + r, ldy);
+            kernels[nx - 1](format, w + r * row_bytes, blocks, xqs + i * k, k, xd + i * blocks, blocks, xc + i * (k / 4), k / 4,
+                            y + i * ldy + r, ldy);
         }
     }
 }
@@ -228,9 +270,8 @@ void vidlm_quantize_x_row(const float *x, size_t k, int8_t *qs, float *d, int32_
 
 void vidlm_quant_matmul(int format, int path, const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
                         const int8_t *xqs, const float *xd, const int32_t *xsums, size_t m, float *y, size_t ldy) {
-    (void)xsums;
     if (path == VIDLM_QPATH_PORTABLE) matmul_portable(format, w, k, row_begin, row_end, xqs, xd, m, y, ldy);
-    else matmul_avx512(path == VIDLM_QPATH_AVX512VNNI, format, w, k, row_begin, row_end, xqs, xd, m, y, ldy);
+    else matmul_avx512(path == VIDLM_QPATH_AVX512VNNI, format, w, k, row_begin, row_end, xqs, xd, xsums, m, y, ldy);
 }
 
 #else

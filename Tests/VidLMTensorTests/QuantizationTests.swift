@@ -41,10 +41,11 @@ final class QuantizationTests: XCTestCase {
     func testEveryPathEqualsTheScalarReferenceBitForBit() throws {
         let paths = QuantizedKernels.Path.allCases.filter(\.isAvailable)
         XCTAssertTrue(paths.contains(.portable))
-        // k: one block, an odd number of blocks (the vector paths' half step), a long row;
+        // k: one block, an odd number of blocks (the vector paths' half step), 17 blocks (one
+        // 16-block scale group and one more), two whole groups;
         // m: below, at and past the 4-row tile.
         for format in [DType.q8_0, .q4_0] {
-            for k in [32, 160, 1024] {
+            for k in [32, 160, 544, 1024] {
                 for m in [1, 3, 4, 5, 9] {
                     let rows = 7
                     let w = Tensor(shape: [rows, k], values: Self.values(rows * k, seed: UInt64(k * 31 + m)))

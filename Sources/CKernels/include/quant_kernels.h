@@ -5,9 +5,11 @@
 //
 // Every path computes the same floats in the same order, so results agree bit for bit:
 //   per block b: scale = f16(w.d) · x.d; for lane j in 0..<8, p = Σ_{t<4} w[4j+t]·x[4j+t] (exact
-//   int); acc[(b mod 2)·8 + j] = fma(float(p), scale, acc[…]); then
-//   h8[i] = acc[i] + acc[i+8], h4[i] = h8[i] + h8[i+4], h2[i] = h4[i] + h4[i+2], y = h2[0] + h2[1].
-// The AVX-512 paths hold the 16 accumulators in one register; the portable path is plain C.
+//   int); a = ((b / 2) mod 4)·16 + (b mod 2)·8 + j; acc[a] = fma(float(p), scale, acc[a]); then
+//   t[i] = (acc[i] + acc[16+i]) + (acc[32+i] + acc[48+i]), h8[i] = t[i] + t[i+8],
+//   h4[i] = h8[i] + h8[i+4], h2[i] = h4[i] + h4[i+2], y = h2[0] + h2[1].
+// The AVX-512 paths hold the 64 accumulators in 4 registers (4 FMA chains in flight); the
+// portable path is plain C.
 #ifndef VIDLM_QUANT_KERNELS_H
 #define VIDLM_QUANT_KERNELS_H
 
@@ -29,8 +31,8 @@ enum {
 int vidlm_quant_best_path(void);
 
 /// Quantizes one row of k floats (k a multiple of 32) into k int8 `qs`, k/32 scales `d`
-/// (amax/127; values round(x · (1/d)) to nearest even) and k/4 lane sums `sums` (Σ of each 4
-/// consecutive int8 values: the vector paths need them).
+/// (amax/127; values round(x · (1/d)) to nearest even) and k/4 corrections `sums`: −128 · the
+/// sum of each 4 consecutive int8 values (the VNNI path multiplies w + 128 by x and starts there).
 void vidlm_quantize_x_row(const float *x, size_t k, int8_t *qs, float *d, int32_t *sums, int path);
 
 /// y[i·ldy + r] = Σ_t W[r, t] · x_i[t] for r in [row_begin, row_end), i in [0, m); W rows of

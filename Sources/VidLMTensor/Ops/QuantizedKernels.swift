@@ -21,6 +21,7 @@ public enum QuantizedKernels {
         public let m: Int, k: Int
         public var values: [Int8]
         public var scales: [Float]
+        /// −128 · the sum of each 4 consecutive values (the VNNI path's starting point).
         public var sums: [Int32]
 
         /// Quantizes `m` rows of `k` floats (k a multiple of 32) with `path`.
@@ -79,7 +80,7 @@ public enum QuantizedReference {
 
     /// One weight row (a block table of k/32 blocks) · one quantized x row.
     public static func dot(weightRow w: UnsafeRawPointer, format: DType, k: Int, values: [Int8], scales: [Float]) -> Float {
-        var acc = [Float](repeating: 0, count: 16)
+        var acc = [Float](repeating: 0, count: 64)
         for b in 0..<(k / 32) {
             let blk = w + b * format.byteSize
             let scale = BlockQuantization.scale(blk) * scales[b]
@@ -88,11 +89,16 @@ public enum QuantizedReference {
                 for t in (4 * j)..<(4 * j + 4) {
                     p += BlockQuantization.value(blk, format: format, t) * Int32(values[b * 32 + t])
                 }
-                let lane = (b % 2) * 8 + j
+                let lane = (b / 2 % 4) * 16 + (b % 2) * 8 + j
                 acc[lane] = acc[lane].addingProduct(Float(p), scale)
             }
         }
-        let h8 = (0..<8).map { acc[$0] + acc[$0 + 8] }
+        let t: [Float] = (0..<16).map { i in
+            let low: Float = acc[i] + acc[16 + i]
+            let high: Float = acc[32 + i] + acc[48 + i]
+            return low + high
+        }
+        let h8 = (0..<8).map { t[$0] + t[$0 + 8] }
         let h4 = (0..<4).map { h8[$0] + h8[$0 + 4] }
         let h2 = (0..<2).map { h4[$0] + h4[$0 + 2] }
         return h2[0] + h2[1]
