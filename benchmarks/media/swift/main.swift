@@ -7,6 +7,7 @@
 //   vidlm-bench sgemm [--m M --n N --k K] [--repeat R]
 //   vidlm-bench text --model DIR [--prompt-tokens P] [--new-tokens N] [--runs R]   (TextBench.swift)
 //   vidlm-bench bandwidth [--mib M] [--runs R]                                    (TextBench.swift)
+//   vidlm-bench agreement --model DIR --quantized QDIR [--positions P]                (QuantBench.swift)
 //   vidlm-bench bridge DIR [--runs R] [--clips A,B] [--mergers A,B]                (BridgeBench.swift)
 import Foundation
 import VidLMMedia
@@ -76,7 +77,7 @@ func run(_ o: Options) async throws -> [String: Any] {
             "frames": decoded, "threads": ThreadBudget.cores]
 }
 
-if CommandLine.arguments.count >= 2, ["vision", "sgemm", "text", "bandwidth", "bridge", "template"].contains(CommandLine.arguments[1]) {
+if CommandLine.arguments.count >= 2, ["vision", "sgemm", "text", "bandwidth", "bridge", "template", "agreement"].contains(CommandLine.arguments[1]) {
     do {
         let args = Array(CommandLine.arguments.dropFirst())
         let result: [String: Any]
@@ -84,6 +85,7 @@ if CommandLine.arguments.count >= 2, ["vision", "sgemm", "text", "bandwidth", "b
         case "text", "bandwidth": result = try TextBench.run(args)
         case "bridge": result = try BridgeBench.run(args)
         case "template": result = try TemplateBench.run(args)
+        case "agreement": result = try QuantBench.run(args)
         default: result = try VisionBench.run(args)
         }
         let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])

