@@ -154,14 +154,11 @@ static inline __m512i load_pair_unsigned(int format, const uint8_t *blk, int two
         __m256i b = two ? _mm256_loadu_si256((const __m256i *)(blk + 36)) : _mm256_setzero_si256();
         return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1), _mm512_set1_epi8((char)0x80));
     }
-    __m128i a = _mm_loadu_si128((const __m128i *)(blk + 2));
-    __m128i b = two ? _mm_loadu_si128((const __m128i *)(blk + 20)) : _mm_setzero_si128();
-    __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1);
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
-    // [lo_a, lo_b, hi_a, hi_b] → [lo_a, hi_a, lo_b, hi_b]
-    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-    return _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));
+    // [a, a, b, b] (16-byte lanes), then the high nibbles in lanes 1 and 3: [lo_a, hi_a, lo_b, hi_b].
+    __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(blk + 2)));
+    if (two) v = _mm512_mask_broadcast_i32x4(v, 0xFF00, _mm_loadu_si128((const __m128i *)(blk + 20)));
+    v = _mm512_mask_srli_epi16(v, 0xFF00FF00u, v, 4);
+    return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
 }
 
 // The kernels take 16 blocks at a time: their 16 f16 weight scales are gathered (stride: the
