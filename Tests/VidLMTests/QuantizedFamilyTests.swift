@@ -26,6 +26,10 @@ final class QuantizedFamilyTests: XCTestCase {
                media: "samples/clip.mp4", decoderWeight: "language_model.model.layers.0.self_attn.q_proj.weight"),
         Family(name: "SmolVLM", folder: TestFixtures.parity("smolvlm_tiny"),
                media: "samples/photo.png", decoderWeight: "model.text_model.layers.0.mlp.down_proj.weight"),
+        Family(name: "LLaVA / LLaMA", folder: TestFixtures.parity("llava_tiny"),
+               media: "samples/photo.png", decoderWeight: "language_model.model.layers.0.mlp.down_proj.weight"),
+        Family(name: "LLaVA-OneVision / Qwen2", folder: TestFixtures.parity("llava_onevision_tiny"),
+               media: "samples/clip.mp4", decoderWeight: "language_model.model.layers.0.self_attn.q_proj.weight"),
     ]
 
     /// Last-position logits and prompt ids for `media` + the caption question.
