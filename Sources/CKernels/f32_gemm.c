@@ -67,7 +67,7 @@ TARGET static void pack_w(const float *w, size_t ldw, size_t r0, size_t r1, size
 // One MR × NR tile over `steps` packed steps → its MR·NR sums (row-major). Kept apart from the
 // store so that nothing but the accumulators competes for registers: with the bias store in the
 // same function clang -O2 stopped keeping c[][] in registers and the kernel ran at half speed.
-TARGET __attribute__((noinline)) static void tile(const float *a, const float *b, size_t steps, float *sums) {
+TARGET static void tile(const float *a, const float *b, size_t steps, float *sums) {
     __m512 c[MR][NR];
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NR; j++) c[i][j] = _mm512_setzero_ps();

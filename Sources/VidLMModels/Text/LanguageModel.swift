@@ -103,18 +103,21 @@ extension LanguageModel {
     }
 
     /// `forward` in chunks of at most `chunkSize` positions, bounding the activation memory of a
-    /// long prompt (the attention scores are chunk × context). Intermediate chunks skip the LM
-    /// head unless `.all` is asked for. Between chunks it honours task cancellation
-    /// (`CancellationError`).
+    /// long prompt (chunk × the MLP width; attention works on tiles of the chunk). Every chunk
+    /// reads all the weights once and a small chunk multiplies at a low rate, so chunks are as
+    /// large as the bound allows and of equal size (263 positions by 128 were 128 + 128 + 7).
+    /// Intermediate chunks skip the LM head unless `.all` is asked for. Between chunks it honours
+    /// task cancellation (`CancellationError`).
     public func prefill(inputEmbeddings: Tensor, positions: PositionIds = .sequential, cache: inout KVCache,
-                        chunkSize: Int = 128, logits: LogitsSelection = .last) throws -> Tensor {
+                        chunkSize: Int = GenerationParameters.defaultPrefillChunkSize, logits: LogitsSelection = .last) throws -> Tensor {
         guard inputEmbeddings.rank == 2 else {
             throw LanguageModelError.badInput("input embeddings must be [positions, \(embeddingWidth)], got \(inputEmbeddings.shape)")
         }
         let n = inputEmbeddings.shape[0]
         try Self.checkPositions(positions, rows: n)
-        let step = max(1, chunkSize)
-        if n <= step { return try forward(inputEmbeddings: inputEmbeddings, positions: positions, cache: &cache, logits: logits) }
+        if n <= max(1, chunkSize) { return try forward(inputEmbeddings: inputEmbeddings, positions: positions, cache: &cache, logits: logits) }
+        let chunks = (n + max(1, chunkSize) - 1) / max(1, chunkSize)
+        let step = (n + chunks - 1) / chunks
         var collected: [Tensor] = []
         var last = Tensor.zeros([0, vocabularySize])
         var start = 0

@@ -21,12 +21,16 @@ public struct GenerationParameters: Sendable, Equatable {
     public var seed: UInt64
     /// Ids that end generation; nil uses the model's `eos_token_id`.
     public var stopTokenIds: [Int]?
-    /// Prompt positions per forward pass while prefilling.
+    /// Prompt positions per forward pass while prefilling (at most; see `LanguageModel.prefill`).
     public var prefillChunkSize: Int
+
+    /// 512 positions: a chunk's activations stay a few tens of MiB (512 × a 14336-wide MLP is
+    /// 28 MiB), and prompts of several video frames prefill in one pass over the weights.
+    public static let defaultPrefillChunkSize = 512
 
     public init(maxNewTokens: Int = 64, temperature: Float = 0, topK: Int = 0, topP: Float = 1,
                 repetitionPenalty: Float = 1, badWordsIds: [[Int]] = [], seed: UInt64 = 0, stopTokenIds: [Int]? = nil,
-                prefillChunkSize: Int = 128) {
+                prefillChunkSize: Int = GenerationParameters.defaultPrefillChunkSize) {
         self.maxNewTokens = maxNewTokens
         self.temperature = temperature
         self.topK = topK
