@@ -293,11 +293,16 @@ public struct SingleTowerEncoder: Sendable {
         try tower(pixels).lastHiddenState
     }
 
-    /// Frames preprocessed one by one, then one tower pass over all of them.
+    /// Frames preprocessed one by one, then tower passes over batches of them
+    /// (`ThreadBudget.visionBatch(tokensPerFrame:)` frames each).
     public func encode(frames: [RGBImage]) throws -> [EncodedFrame] {
-        guard frames.count > 1 else { return try frames.map { try encode(frame: $0) } }
-        let pixels = try ImagePreprocessor(preprocess).preprocess(frames)
-        let features = try encode(pixels: Tensor(shape: pixels.shape, values: pixels.values))
-        return (0..<frames.count).map { EncodedFrame(features: features.rows($0..<($0 + 1))) }
+        let batch = ThreadBudget.visionBatch(tokensPerFrame: tower.config.tokenCount)
+        return try stride(from: 0, to: frames.count, by: batch).flatMap { start -> [EncodedFrame] in
+            let group = Array(frames[start..<min(frames.count, start + batch)])
+            guard group.count > 1 else { return try group.map { try encode(frame: $0) } }
+            let pixels = try ImagePreprocessor(preprocess).preprocess(group)
+            let features = try encode(pixels: Tensor(shape: pixels.shape, values: pixels.values))
+            return (0..<group.count).map { EncodedFrame(features: features.rows($0..<($0 + 1))) }
+        }
     }
 }

@@ -124,13 +124,17 @@ public struct SmolVLMFamily: VisionLanguageModel {
         }
     }
 
-    /// Video frames (one square tile each) through the tower as one batch; images one by one
-    /// (each has its own tiling).
+    /// Video frames (one square tile each) through the tower in batches
+    /// (`ThreadBudget.visionBatch(tokensPerFrame:)`); images one by one (each has its own tiling).
     public func encode(frames: [RGBImage], kind: MediaKind) throws -> [EncodedFrame] {
-        guard kind == .video, frames.count > 1 else { return try frames.map { try encode(frame: $0, kind: kind) } }
-        let pixels = Tensor.concatenate(try frames.map { try videoFrames.frame($0) })
-        let features = try encode(pixels: pixels)
-        return (0..<frames.count).map { EncodedFrame(features: features.rows($0..<($0 + 1))) }
+        guard kind == .video else { return try frames.map { try encode(frame: $0, kind: kind) } }
+        let batch = ThreadBudget.visionBatch(tokensPerFrame: tower.config.tokenCount)
+        return try stride(from: 0, to: frames.count, by: batch).flatMap { start -> [EncodedFrame] in
+            let group = frames[start..<min(frames.count, start + batch)]
+            let pixels = Tensor.concatenate(try group.map { try videoFrames.frame($0) })
+            let features = try encode(pixels: pixels)
+            return (0..<group.count).map { EncodedFrame(features: features.rows($0..<($0 + 1))) }
+        }
     }
 
     /// The tower's output for tiles or frames [N, 3, S, S] → [N, (S/patch)², D].
