@@ -1,5 +1,6 @@
 import Foundation
 import VidLMModels
+import VidLMTensor
 
 /// How the LLaVA processors turn a rendered chat template into ids: every image placeholder the
 /// template wrote becomes as many placeholders as that picture has visual rows (the processor's
@@ -79,5 +80,25 @@ public struct LlavaPrompt: Sendable {
             }
             return ChatMessage(role: message.role, content: .parts(out), extra: message.extra)
         }
+    }
+
+    /// The decoder's input for a conversation whose pictures and clips were projected into rows
+    /// (in the order of `expansions`): `messages` rendered by `template`, each placeholder expanded
+    /// to its rows, the rows written over the placeholders' embeddings. Stage `projected` holds
+    /// every visual row, the images' then the clips' (`vidlm features --stage projected`).
+    func prepared(_ messages: [ChatMessage], addGenerationPrompt: Bool, template: ChatTemplate, language: any LanguageModel,
+                  imageRows: [Tensor], videoRows: [Tensor], videoTokenId: Int,
+                  expansions: [(token: String, count: Int)]) throws -> PreparedPrompt {
+        let rendered = try template.render(messages, addGenerationPrompt: addGenerationPrompt,
+                                           specialTokens: tokenizer.specialTokenStrings)
+        let ids = try self.ids(rendered: rendered, expansions: expansions)
+        var embeddings = try language.embed(ids.map { $0 == imageTokenId || $0 == videoTokenId ? 0 : $0 })
+        for (tokenId, rows) in [(imageTokenId, imageRows), (videoTokenId, videoRows)] where !rows.isEmpty {
+            embeddings = try LlavaNextFamily.place(Tensor.concatenate(rows), into: embeddings, at: ids.indices.filter { ids[$0] == tokenId })
+        }
+        let visual = imageRows + videoRows
+        let stages: [String: Tensor] = visual.isEmpty ? [:] : ["projected": Tensor.concatenate(visual)]
+        return PreparedPrompt(embeddings: embeddings, textIds: ids.filter { $0 != imageTokenId && $0 != videoTokenId },
+                              inputIds: ids, stages: stages)
     }
 }

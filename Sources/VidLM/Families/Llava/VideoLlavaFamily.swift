@@ -133,17 +133,8 @@ public struct VideoLlavaFamily: VisionLanguageModel {
                 expansions.append((processor.imageToken, rows.shape[0]))
             }
         }
-        let rendered = try template.render(request.messages, addGenerationPrompt: request.addGenerationPrompt,
-                                           specialTokens: tokenizer.specialTokenStrings)
-        let ids = try prompts.ids(rendered: rendered, expansions: expansions)
-        var embeddings = try language.embed(ids.map { $0 == settings.imageTokenId || $0 == videoTokenId ? 0 : $0 })
-        for (tokenId, rows) in [(settings.imageTokenId, imageRows), (videoTokenId, videoRows)] where !rows.isEmpty {
-            embeddings = try LlavaNextFamily.place(Tensor.concatenate(rows), into: embeddings, at: ids.indices.filter { ids[$0] == tokenId })
-        }
-        // `vidlm features --stage projected`: every visual row, the images' then the clips'.
-        let visual = imageRows + videoRows
-        let stages: [String: Tensor] = visual.isEmpty ? [:] : ["projected": Tensor.concatenate(visual)]
-        return PreparedPrompt(embeddings: embeddings, textIds: ids.filter { $0 != settings.imageTokenId && $0 != videoTokenId },
-                              inputIds: ids, stages: stages)
+        return try prompts.prepared(request.messages, addGenerationPrompt: request.addGenerationPrompt, template: template,
+                                    language: language, imageRows: imageRows, videoRows: videoRows, videoTokenId: videoTokenId,
+                                    expansions: expansions)
     }
 }
