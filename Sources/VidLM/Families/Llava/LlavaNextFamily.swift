@@ -82,19 +82,8 @@ public struct LlavaNextFamily: VisionLanguageModel {
             throw ConfigError(file: dir.url.path, "has no chat template (chat_template.json, chat_template.jinja or tokenizer_config.json's chat_template); LLaVA-NeXT prompts are written by it.")
         }
         self.template = template
-        let store = try WeightStore(directory: dir.url)
-        let layout = LlavaSettings.Layout.of(store)
-        let newlineName = store.contains("model.image_newline") ? "model.image_newline" : "image_newline"
-        let settings = self.settings
-        (tower, projector, language, imageNewline) = try WeightBinder.load(store, ignoring: { $0.hasSuffix("rotary_emb.inv_freq") }) { weights in
-            let tower = try VisionTransformer(config: visionConfig, weights: weights, prefix: layout.tower)
-            let language = try LanguageModelLoader.build(textConfig, weights: weights, names: layout.text)
-            let projector = try MultiModalProjector(input: visionConfig.hiddenSize * settings.featureLayers.count,
-                                                    output: language.embeddingWidth, activation: settings.projectorActivation,
-                                                    bias: settings.projectorBias, weights: weights, prefix: layout.projector)
-            let newline = try weights.take(newlineName, shape: [language.embeddingWidth]).toF32()
-            return (tower, projector, language, newline)
-        }
+        (tower, projector, language, imageNewline) = try LlavaNextFamily.loadWeights(dir, vision: visionConfig, text: textConfig,
+                                                                                    settings: settings)
     }
 
     /// `spatial_pool_*`, `video_token_index` and the video processor of a LLaVA-NeXT-Video checkpoint.
@@ -274,6 +263,24 @@ public struct LlavaNextFamily: VisionLanguageModel {
         return try prompts.prepared(request.messages, addGenerationPrompt: request.addGenerationPrompt, template: template,
                                     language: language, imageRows: imageRows, videoRows: videoRows, videoTokenId: video.tokenId,
                                     expansions: expansions)
+    }
+
+    /// The tower, projector, decoder and `image_newline` of a LLaVA-NeXT-style checkpoint
+    /// (LLaVA-NeXT, -NeXT-Video, -OneVision), bound strictly (`WeightBinder`).
+    static func loadWeights(_ dir: ModelDirectory, vision visionConfig: VisionConfig, text textConfig: TextConfig,
+                            settings: LlavaSettings) throws -> (VisionTransformer, MultiModalProjector, any LanguageModel, Tensor) {
+        let store = try WeightStore(directory: dir.url)
+        let layout = LlavaSettings.Layout.of(store)
+        let newlineName = store.contains("model.image_newline") ? "model.image_newline" : "image_newline"
+        return try WeightBinder.load(store, ignoring: { $0.hasSuffix("rotary_emb.inv_freq") }) { weights in
+            let tower = try VisionTransformer(config: visionConfig, weights: weights, prefix: layout.tower)
+            let language = try LanguageModelLoader.build(textConfig, weights: weights, names: layout.text)
+            let projector = try MultiModalProjector(input: visionConfig.hiddenSize * settings.featureLayers.count,
+                                                    output: language.embeddingWidth, activation: settings.projectorActivation,
+                                                    bias: settings.projectorBias, weights: weights, prefix: layout.projector)
+            let newline = try weights.take(newlineName, shape: [language.embeddingWidth]).toF32()
+            return (tower, projector, language, newline)
+        }
     }
 
     /// `embeddings` with `rows` written at `positions` (as many as rows).

@@ -88,19 +88,8 @@ public struct LlavaOneVisionFamily: VisionLanguageModel {
             throw ConfigError(file: dir.url.path, "has no chat template (chat_template.json, chat_template.jinja or tokenizer_config.json's chat_template); LLaVA-OneVision prompts are written by it.")
         }
         self.template = template
-        let store = try WeightStore(directory: dir.url)
-        let layout = LlavaSettings.Layout.of(store)
-        let newlineName = store.contains("model.image_newline") ? "model.image_newline" : "image_newline"
-        let settings = self.settings
-        (tower, projector, language, imageNewline) = try WeightBinder.load(store, ignoring: { $0.hasSuffix("rotary_emb.inv_freq") }) { weights in
-            let tower = try VisionTransformer(config: visionConfig, weights: weights, prefix: layout.tower)
-            let language = try LanguageModelLoader.build(textConfig, weights: weights, names: layout.text)
-            let projector = try MultiModalProjector(input: visionConfig.hiddenSize * settings.featureLayers.count,
-                                                    output: language.embeddingWidth, activation: settings.projectorActivation,
-                                                    bias: settings.projectorBias, weights: weights, prefix: layout.projector)
-            let newline = try weights.take(newlineName, shape: [language.embeddingWidth]).toF32()
-            return (tower, projector, language, newline)
-        }
+        (tower, projector, language, imageNewline) = try LlavaNextFamily.loadWeights(dir, vision: visionConfig, text: textConfig,
+                                                                                    settings: settings)
     }
 
     /// `LlavaOnevisionImageProcessor`'s default pinpoints: 1–6 × 1–6 tiles of 384 pixels.
