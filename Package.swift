@@ -38,6 +38,12 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
         ),
+        // zlib: the PNG writer deflates rows as it goes (libavcodec links it too).
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
+        ),
         // libc settings the tensor runtime makes once (heap behaviour); header-only.
         .systemLibrary(name: "CRuntime"),
         // AVX-512 bf16 matrix-vector kernel for decoding, chosen at run time (the Swift kernels
@@ -52,6 +58,7 @@ let package = Package(
             name: "VidLMMedia",
             dependencies: [
                 "CFFmpeg",
+                "CZlib",
                 "VidLMTensor",
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             ]

@@ -38,8 +38,7 @@ public enum FrameFolderWriter {
         do {
             for try await frame in frames {
                 let name = String(format: "frame-%03d.png", written.count)
-                let png = try PNGEncoder.encode(frame.image)
-                try write(png, to: staging.appendingPathComponent(name))
+                try PNGEncoder.write(frame.image, to: staging.appendingPathComponent(name))
                 written.append(ExportedFrame(index: frame.index, pts: frame.pts, seconds: frame.seconds,
                                              file: name, width: frame.image.width, height: frame.image.height))
             }

@@ -6,7 +6,8 @@ extension MediaDecoder {
     ///
     /// Frames are split into runs that decode without seeking; runs go round-robin to up to
     /// `ThreadBudget.cores` independent decoders of the same file (parallel GOPs), each of which
-    /// decodes at most one frame ahead of the consumer (backpressure). Ending the iteration or
+    /// decodes at most one frame ahead of the consumer (backpressure; for pictures too large for
+    /// that, see `ThreadBudget.decoders(forSegments:pictureBytes:)`, none ahead). Ending the iteration or
     /// cancelling the consuming task stops all decoding.
     public nonisolated func frames(_ request: FrameRequest) -> AsyncThrowingStream<VideoFrame, Error> {
         let merger = FrameMerger(primary: self, request: request)
@@ -35,6 +36,8 @@ actor FrameMerger {
     private var channels: [AsyncThrowingChannel<VideoFrame, Error>] = []
     private var producers: [Task<Void, Never>] = []
     private var lastIndex: Int? = nil
+    /// The frames to decode on demand with `primary` alone, when decoding ahead is off.
+    private var lockstep: [Int]? = nil
 
     init(primary: MediaDecoder, request: FrameRequest) {
         self.primary = primary
@@ -60,6 +63,16 @@ actor FrameMerger {
     }
 
     private func nextFromWorkers() async throws -> VideoFrame? {
+        if let targets = lockstep {
+            guard cursor < targets.count else { return nil }
+            try Task.checkCancellation()
+            let index = targets[cursor]
+            cursor += 1
+            return switch request.mode {
+            case .exact: try await primary.frame(at: index, size: request.size)
+            case .nearestKeyframe: try await primary.keyframe(near: index, size: request.size)
+            }
+        }
         guard cursor < order.count else { return nil }
         if Task.isCancelled {
             for p in producers { p.cancel() }
@@ -82,9 +95,17 @@ actor FrameMerger {
         let timeline = try await primary.timeline()
         let jobs = try await primary.plan(request)
         let runs = Self.runs(jobs, on: timeline, exact: request.mode == .exact)
-        let (workerCount, threadsEach) = ThreadBudget.decoders(forSegments: runs.count)
+        // Decoded pictures are 4:2:0 in the common case (1.5 bytes a pixel).
+        let pictureBytes = await primary.info.video.map { $0.width * $0.height * 3 / 2 } ?? 0
+        let (workerCount, threadsEach, decodeAhead) = ThreadBudget.decoders(forSegments: runs.count, pictureBytes: pictureBytes)
         // The primary decoder is worker 0; the others open concurrently.
         await primary.useDecoderThreads(threadsEach)
+        if !decodeAhead {
+            // Pictures so large that one more in flight would break the memory bound: the one
+            // decoder works only when asked for the next frame.
+            lockstep = jobs
+            return
+        }
         var decoders: [MediaDecoder] = [primary]
         if workerCount > 1 {
             let primary = self.primary

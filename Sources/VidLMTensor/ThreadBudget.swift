@@ -78,4 +78,30 @@ public enum ThreadBudget {
         let n = max(1, min(cores, segments))
         return (n, max(1, cores / n))
     }
+
+    /// Decoded pictures all decoders of one request may hold at once, in bytes.
+    public static let decodedPictureBudget = 256 << 20
+
+    /// `decoders(forSegments:)` for pictures of `pictureBytes` each (as decoded, 4:2:0), and
+    /// whether decoders may work one frame ahead of the consumer. A decoder holds about four
+    /// reference pictures plus one per frame thread, so for very large pictures (8K: 50 MB each)
+    /// parallel decoders and frame threads would multiply memory past the bound a user can expect
+    /// (docs/benchmarks/long.md): they are given up, decoders first, until the estimate fits
+    /// `decodedPictureBudget` or one single-threaded decoder is left. Working ahead keeps one more
+    /// RGB picture (twice the 4:2:0 bytes) alive; it is given up last, when even that does not fit.
+    public static func decoders(forSegments segments: Int, pictureBytes: Int)
+        -> (decoders: Int, threadsEach: Int, decodeAhead: Bool) {
+        var (n, t) = decoders(forSegments: segments)
+        let bytes = max(0, pictureBytes)
+        func estimate(_ n: Int, _ t: Int) -> Int { n * (4 + t) * bytes }
+        while estimate(n, t) > decodedPictureBudget, n > 1 || t > 1 {
+            if n > 1 {
+                n -= 1
+                t = max(1, cores / n)
+            } else {
+                t -= 1
+            }
+        }
+        return (n, t, estimate(n, t) + 2 * bytes <= decodedPictureBudget)
+    }
 }

@@ -43,11 +43,13 @@ final class QuantizationTests: XCTestCase {
         XCTAssertTrue(paths.contains(.portable))
         // k: one block, an odd number of blocks (the vector paths' half step), 17 blocks (one
         // 16-block scale group and one more), two whole groups;
-        // m: below, at and past the 4-row tile.
+        // m: below, at and past the 4-row tile; from gemmMinimumRows on, the panel GEMM with its
+        // 8/4/2/1-row tails; rows: one partial 16-row panel, and two whole ones plus a partial one.
         for format in [DType.q8_0, .q4_0] {
             for k in [32, 160, 544, 1024] {
-                for m in [1, 3, 4, 5, 9] {
-                    let rows = 7
+                for m in [1, 3, 4, 5, 7, 8, 9, 15, 23] {
+                    let rows = m >= QuantizedReference.gemmMinimumRows && k == 160 ? 37 : 7
+                    let reference = m >= QuantizedReference.gemmMinimumRows ? QuantizedReference.gemmDot : QuantizedReference.dot
                     let w = Tensor(shape: [rows, k], values: Self.values(rows * k, seed: UInt64(k * 31 + m)))
                         .quantized(to: format)
                     var x = Self.values(m * k, seed: UInt64(k + m), scale: 3)
@@ -61,8 +63,7 @@ final class QuantizationTests: XCTestCase {
                         let r = QuantizedReference.quantizeRow(Array(x[(i * k)..<(i * k + k)]))
                         refRows.append(r)
                         for j in 0..<rows {
-                            expected[i * rows + j] = QuantizedReference.dot(weightRow: wBase + j * rowBytes, format: format, k: k,
-                                                                            values: r.values, scales: r.scales)
+                            expected[i * rows + j] = reference(wBase + j * rowBytes, format, k, r.values, r.scales)
                         }
                     }
                     for path in paths {

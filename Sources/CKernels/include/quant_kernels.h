@@ -10,6 +10,13 @@
 //   h4[i] = h8[i] + h8[i+4], h2[i] = h4[i] + h4[i+2], y = h2[0] + h2[1].
 // The AVX-512 paths hold the 64 accumulators in 4 registers (4 FMA chains in flight); the
 // portable path is plain C.
+//
+// From VIDLM_QGEMM_MIN_ROWS x rows on (prefill, vision), every path instead runs the panel GEMM,
+// whose order is: per output, p_b = Σ_{t<32} w[t]·x[t] over block b (exact int), then
+// y = fma(float(p_b), f16(w.d) · x.d, y) over b = 0, 1, … starting from 0. The AVX-512 paths
+// repack 16 weight rows at a time so that one 512-bit integer dot product works on 4 bytes of 16
+// rows against 4 broadcast bytes of x: a block's 16 row dots are complete in 16 integer lanes,
+// and each needs one convert and one FMA (not one per 4 products).
 #ifndef VIDLM_QUANT_KERNELS_H
 #define VIDLM_QUANT_KERNELS_H
 
@@ -26,6 +33,9 @@ enum {
     VIDLM_QPATH_AVX512BW = 1,   // AVX-512 F+BW (maddubs)
     VIDLM_QPATH_AVX512VNNI = 2, // AVX-512 F+BW+VNNI (vpdpbusd)
 };
+
+/// x rows from which vidlm_quant_matmul runs the panel GEMM.
+#define VIDLM_QGEMM_MIN_ROWS 8
 
 /// The fastest path this CPU runs.
 int vidlm_quant_best_path(void);

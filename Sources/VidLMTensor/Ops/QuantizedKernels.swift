@@ -78,7 +78,24 @@ public enum QuantizedReference {
         return (values, scales)
     }
 
-    /// One weight row (a block table of k/32 blocks) · one quantized x row.
+    /// x rows from which the kernels run the panel GEMM, whose order `gemmDot` gives.
+    public static let gemmMinimumRows = Int(VIDLM_QGEMM_MIN_ROWS)
+
+    /// `dot` in the panel GEMM's order (m ≥ `gemmMinimumRows`): one FMA chain over the blocks,
+    /// each block's exact integer dot times the product of the two scales.
+    public static func gemmDot(weightRow w: UnsafeRawPointer, format: DType, k: Int, values: [Int8], scales: [Float]) -> Float {
+        var acc: Float = 0
+        for b in 0..<(k / 32) {
+            let blk = w + b * format.byteSize
+            var p: Int32 = 0
+            for t in 0..<32 { p += BlockQuantization.value(blk, format: format, t) * Int32(values[b * 32 + t]) }
+            acc = acc.addingProduct(Float(p), BlockQuantization.scale(blk) * scales[b])
+        }
+        return acc
+    }
+
+    /// One weight row (a block table of k/32 blocks) · one quantized x row (fewer than
+    /// `gemmMinimumRows` rows).
     public static func dot(weightRow w: UnsafeRawPointer, format: DType, k: Int, values: [Int8], scales: [Float]) -> Float {
         var acc = [Float](repeating: 0, count: 64)
         for b in 0..<(k / 32) {

@@ -61,7 +61,9 @@ enum QuantizedLinearDispatch {
         let threads = max(1, ThreadBudget.computeThreads)
         let byBytes = max(1, (1 << 16) / rowBytes)
         let bySpread = max(1, (rowsTotal + 8 * threads - 1) / (8 * threads))
-        let unitRows = x.m > 4 ? min(byBytes, bySpread) : byBytes
+        var unitRows = x.m > 4 ? min(byBytes, bySpread) : byBytes
+        // The panel GEMM repacks 16 weight rows at a time: whole panels per unit.
+        if x.m >= QuantizedReference.gemmMinimumRows { unitRows = (unitRows + 15) / 16 * 16 }
         let units = (rowsTotal + unitRows - 1) / unitRows
         let workers = min(threads, units)
         let next = Atomic<Int>(0)
