@@ -108,6 +108,11 @@ public final class Engine: Sendable {
         }
     }
 
+    /// Decoded pictures waiting for the tower at most (bytes): an 8K frame (100 MB as RGB) goes
+    /// through on its own instead of in a batch of four, keeping memory within the bound of
+    /// docs/benchmarks/long.md.
+    static let pendingPictureBytes = 96 << 20
+
     private func encodeFile(_ path: String, options: AskOptions, timings: RequestTimings?,
                             report: @Sendable (EngineEvent) -> Void) async throws -> EncodedMedia {
         if let frames = options.frames, frames < 1 { throw EngineError.invalidOption("the frame count must be at least 1, got \(frames)") }
@@ -143,7 +148,8 @@ public final class Engine: Sendable {
             timings?.value.decode += seconds(since: waitStart)
             try Task.checkCancellation()
             pending.append(frame)
-            if pending.count >= ThreadBudget.visionBatch { try encodePending() }
+            let pendingBytes = pending.reduce(0) { $0 + $1.image.pixels.count }
+            if pending.count >= ThreadBudget.visionBatch || pendingBytes >= Self.pendingPictureBytes { try encodePending() }
             waitStart = ContinuousClock.now
         }
         if !pending.isEmpty { try encodePending() }
