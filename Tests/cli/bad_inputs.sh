@@ -110,6 +110,15 @@ mkdir -p "$work/m-qwenpix" && cp -r "$qwen"/*.json "$qwen"/*.jinja "$qwen"/*.saf
 sed -i 's/"longest_edge": 12544/"longest_edge": 100/' "$work/m-qwenpix/processor_config.json"
 expect_error "qwen max_pixels below min_pixels" ask "$media/still.png" "what is it?" --model "$work/m-qwenpix"
 rm -rf "$work/m-qwenpix"
+# Qwen3-VL: the same, and a clip of fewer frames than its temporal patch.
+qwen3="$parity/qwen3_vl_tiny"
+expect_error "qwen3 picture below 32 px" ask "$qwen/cases/bad/too_small.png" "what is it?" --model "$qwen3"
+expect_error "qwen3 fps 0" ask "$media/cfr_bframes.mp4" "what happens?" --fps 0 --model "$qwen3"
+expect_error "qwen3 one frame" ask "$media/cfr_bframes.mp4" "what happens?" --frames 1 --model "$qwen3"
+mkdir -p "$work/m-qwen3pix" && cp -r "$qwen3"/*.json "$qwen3"/*.jinja "$qwen3"/*.safetensors "$work/m-qwen3pix"/
+sed -i 's/"longest_edge": 16384/"longest_edge": 100/' "$work/m-qwen3pix/processor_config.json"
+expect_error "qwen3 max_pixels below min_pixels" ask "$media/still.png" "what is it?" --model "$work/m-qwen3pix"
+rm -rf "$work/m-qwen3pix"
 # eval frame-order: manifest errors name the line; K = 0 with shuffle; missing/corrupt clips
 # are rows in the report and make the exit status 1 at the end (checked separately below).
 mkdir -p "$work/m-eval"

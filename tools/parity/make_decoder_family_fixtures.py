@@ -10,6 +10,10 @@ expected.safetensors (logits at every prompt position, 24 greedy ids with EOS di
 cache-free argmax loop):
   mistral_tiny_window: GQA (4 heads / 2 KV), sliding_window 32 under a 90-token prompt.
   qwen2_tiny_tied:     q/k/v biases (o_proj none), tied embeddings, rope_theta 1e6.
+  qwen2_tiny_window:   Qwen2 with use_sliding_window, sliding_window 16 and max_window_layers 1 over 3 layers: layer 0
+                       attends to the whole 90-token prompt, layers 1 and 2 to the last 16 positions.
+
+    tools/.venv/bin/python tools/parity/make_decoder_family_fixtures.py [name ...]   (default: all)
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import json
 import math
 import pathlib
 import shutil
+import sys
 
 import torch
 import transformers
@@ -82,10 +87,18 @@ def main():
     transformers.logging.set_verbosity_error()
     common = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, max_position_embeddings=256, rms_norm_eps=1e-5, eos_token_id=2, bos_token_id=1)
-    build("mistral_tiny_window", MistralForCausalLM, MistralConfig(sliding_window=32, tie_word_embeddings=False, **common), SEED)
-    build("qwen2_tiny_tied", Qwen2ForCausalLM,
-          Qwen2Config(tie_word_embeddings=True, rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}, **common),
-          SEED + 10)
+    which = sys.argv[1:] or ["mistral_tiny_window", "qwen2_tiny_tied", "qwen2_tiny_window"]
+    if "mistral_tiny_window" in which:
+        build("mistral_tiny_window", MistralForCausalLM, MistralConfig(sliding_window=32, tie_word_embeddings=False, **common), SEED)
+    if "qwen2_tiny_tied" in which:
+        build("qwen2_tiny_tied", Qwen2ForCausalLM,
+              Qwen2Config(tie_word_embeddings=True, rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}, **common),
+              SEED + 10)
+    if "qwen2_tiny_window" in which:
+        config = Qwen2Config(tie_word_embeddings=False, rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
+                             use_sliding_window=True, sliding_window=16, max_window_layers=1, **{**common, "num_hidden_layers": 3})
+        assert config.layer_types == ["full_attention", "sliding_attention", "sliding_attention"], config.layer_types
+        build("qwen2_tiny_window", Qwen2ForCausalLM, config, SEED + 23)
 
 
 if __name__ == "__main__":

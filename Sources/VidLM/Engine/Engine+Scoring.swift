@@ -52,7 +52,8 @@ extension Engine {
             case .multimodal(let axes): .multimodal(axes.map { $0 + (0..<ids.count).map { next + $0 } })
             }
             var cache = model.language.makeCache(capacity: inputs.shape[0])
-            let logits = try model.language.prefill(inputEmbeddings: inputs, positions: positions, cache: &cache, logits: .all)
+            let logits = try model.language.prefill(inputEmbeddings: inputs, positions: positions, residuals: prompt.residuals,
+                                                    cache: &cache, logits: .all)
             let vocab = logits.shape[1], first = prompt.embeddings.shape[0] - 1
             total += logits.withFloats { l -> Double in
                 var sum = 0.0

@@ -250,7 +250,8 @@ public final class Engine: Sendable {
         var ids: [Int] = []
         var first = true
         let generator = TextGenerator(model: model.language)
-        let finish = try generator.generate(.embeddings(prompt.embeddings, positions: prompt.positions, penaltyContext: prompt.textIds),
+        let finish = try generator.generate(.embeddings(prompt.embeddings, positions: prompt.positions, penaltyContext: prompt.textIds,
+                                                        residuals: prompt.residuals),
                                             parameters: options.generation) { token in
             if first {
                 let s = seconds(since: clock)

@@ -16,6 +16,7 @@ public enum ModelRegistry {
         for type in LlavaNextFamily.modelTypes { table[type] = { try LlavaNextFamily(directory: $0) } }
         for type in LlavaOneVisionFamily.modelTypes { table[type] = { try LlavaOneVisionFamily(directory: $0) } }
         for type in QwenVLFamily.modelTypes { table[type] = { try QwenVLFamily(directory: $0) } }
+        for type in Qwen3VLFamily.modelTypes { table[type] = { try Qwen3VLFamily(directory: $0) } }
         for type in VideoLlavaFamily.modelTypes { table[type] = { try VideoLlavaFamily(directory: $0) } }
         return table
     }()

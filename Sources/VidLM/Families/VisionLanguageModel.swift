@@ -150,13 +150,18 @@ public struct PreparedPrompt: Sendable {
     public let inputIds: [Int]
     /// Stage outputs for `vidlm features`: "merged" [.., E], "bridge" [.., H], "projected" [.., D].
     public let stages: [String: Tensor]
+    /// Additions to the decoder's hidden states after its first layers (Qwen3-VL's DeepStack
+    /// features at the visual rows); nil for most families.
+    public let residuals: LayerResiduals?
 
-    public init(embeddings: Tensor, positions: PositionIds = .sequential, textIds: [Int], inputIds: [Int], stages: [String: Tensor]) {
+    public init(embeddings: Tensor, positions: PositionIds = .sequential, textIds: [Int], inputIds: [Int], stages: [String: Tensor],
+                residuals: LayerResiduals? = nil) {
         self.embeddings = embeddings
         self.positions = positions
         self.textIds = textIds
         self.inputIds = inputIds
         self.stages = stages
+        self.residuals = residuals
     }
 }
 

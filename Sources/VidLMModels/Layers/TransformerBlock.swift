@@ -44,8 +44,8 @@ public struct BidirectionalSelfAttention: TensorLayer {
 
 /// Causal self-attention for decoding: q/k/v from one fused projection, optional rotary
 /// positions (LLaMA), grouped-query heads, keys and values appended to the request's KV cache,
-/// and an optional sliding window (Mistral: a position sees at most `window` positions, itself
-/// included).
+/// an optional sliding window (Mistral: a position sees at most `window` positions, itself
+/// included), and optional RMSNorms over each q and k head before the rotary positions (Qwen3).
 public struct CausalSelfAttention: Sendable {
     public let qkv: FusedLinear
     public let output: Linear
@@ -53,14 +53,40 @@ public struct CausalSelfAttention: Sendable {
     public let kvHeads: Int
     public let headDim: Int
     public let window: Int?
+    /// Qwen3's `q_norm` / `k_norm`: RMSNorm weights [headDim] shared by every head, and their eps.
+    public let headNorms: (q: [Float], k: [Float], eps: Float)?
 
-    public init(qkv: FusedLinear, output: Linear, heads: Int, kvHeads: Int, headDim: Int, window: Int? = nil) {
+    public init(qkv: FusedLinear, output: Linear, heads: Int, kvHeads: Int, headDim: Int, window: Int? = nil,
+                headNorms: (q: [Float], k: [Float], eps: Float)? = nil) {
         self.qkv = qkv
         self.output = output
         self.heads = heads
         self.kvHeads = kvHeads
         self.headDim = headDim
         self.window = window
+        self.headNorms = headNorms
+    }
+
+    /// RMSNorm of each q and k head of the projected rows [n, q | k | v], in place (f32, as
+    /// transformers' Qwen3 RMSNorm: x · rsqrt(mean(x²) + eps) · weight).
+    private func normalizeHeads(_ projected: Tensor) -> Tensor {
+        guard let norms = headNorms else { return projected }
+        let n = projected.shape[0], dh = headDim, qw = heads * dh, kvw = kvHeads * dh, stride = qw + 2 * kvw
+        var values = projected.toF32().floats()
+        values.withUnsafeMutableBufferPointer { p in
+            for i in 0..<n {
+                for (offset, count, weight) in [(0, heads, norms.q), (qw, kvHeads, norms.k)] {
+                    for h in 0..<count {
+                        let x = p.baseAddress! + i * stride + offset + h * dh
+                        var sum: Float = 0
+                        for j in 0..<dh { sum += x[j] * x[j] }
+                        let scale = 1 / (sum / Float(dh) + norms.eps).squareRoot()
+                        for j in 0..<dh { x[j] = weight[j] * (x[j] * scale) }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [n, stride], values: values)
     }
 
     /// `CachedAttention.attend` for queries at cache rows `start ..< start + n`, limited to the
@@ -92,7 +118,7 @@ public struct CausalSelfAttention: Sendable {
         let scale = Float(1 / Double(dh).squareRoot())
         let half = dh / 2
         let keys = cache.keys(layer: layer), values = cache.values(layer: layer)
-        let projected = qkv(x)
+        let projected = normalizeHeads(qkv(x))
         let attended = projected.withFloats { p in
             Tensor.make(shape: [n, qw], uninitialized: true) { out in
                 guard let rotary else {

@@ -50,6 +50,42 @@ public enum PositionIds: Sendable, Equatable {
     }
 }
 
+/// Additions to a decoder's hidden states after its first layers, at some prompt rows: Qwen3-VL's
+/// DeepStack adds the features of early vision blocks to the visual tokens' states after decoder
+/// layers 0, 1, …. A family supplies them with its prompt (`PreparedPrompt.residuals`); the
+/// decoder adds `layers[i]` after layer i, so the Engine and generator only pass them through.
+public struct LayerResiduals: Sendable {
+    /// The prompt rows that receive the additions (any order; no row twice).
+    public let rows: [Int]
+    /// `layers[i]`: [rows.count, D], added after decoder layer i (layers past the last decoder
+    /// layer are ignored, as transformers does).
+    public let layers: [Tensor]
+
+    public init(rows: [Int], layers: [Tensor]) {
+        self.rows = rows
+        self.layers = layers
+    }
+
+    /// The additions for prompt rows `range`, rows counted from its start (a prefill chunk);
+    /// nil when none falls in it.
+    public func slice(_ range: Range<Int>) -> LayerResiduals? {
+        let picked = rows.indices.filter { range.contains(rows[$0]) }
+        guard !picked.isEmpty else { return nil }
+        if picked.count == rows.count && range.lowerBound == 0 { return self }
+        return LayerResiduals(rows: picked.map { rows[$0] - range.lowerBound }, layers: layers.map { $0.gatherRows(picked) })
+    }
+
+    /// Rows and shapes agree with a pass over `count` rows of width `width`.
+    func check(count: Int, width: Int) throws(LanguageModelError) {
+        guard rows.allSatisfy({ $0 >= 0 && $0 < count }), Set(rows).count == rows.count else {
+            throw .badInput("per-layer additions name rows outside the \(count) input rows, or one row twice")
+        }
+        for t in layers where t.shape != [rows.count, width] {
+            throw .badInput("per-layer additions must be [\(rows.count), \(width)], got \(t.shape)")
+        }
+    }
+}
+
 /// A decoder-only language model (LLaMA, OPT) working on token ids or on input embeddings, so a
 /// visual prefix can be spliced in at placeholder positions. Batch 1; models are immutable and
 /// shareable, per-request state lives in the `KVCache`.
@@ -78,6 +114,11 @@ public protocol LanguageModel: Sendable {
     /// only run sequential positions get a default that rejects anything else.
     func forward(inputEmbeddings: Tensor, positions: PositionIds, cache: inout KVCache,
                  logits: LogitsSelection) throws(LanguageModelError) -> Tensor
+
+    /// As above, adding `residuals` to the hidden states after the first layers (DeepStack).
+    /// Decoders without the hook get a default that rejects any.
+    func forward(inputEmbeddings: Tensor, positions: PositionIds, residuals: LayerResiduals?, cache: inout KVCache,
+                 logits: LogitsSelection) throws(LanguageModelError) -> Tensor
 }
 
 extension LanguageModel {
@@ -88,6 +129,12 @@ extension LanguageModel {
             throw .badInput("this decoder runs sequential positions only")
         }
         return try forward(inputEmbeddings: inputEmbeddings, cache: &cache, logits: logits)
+    }
+
+    public func forward(inputEmbeddings: Tensor, positions: PositionIds, residuals: LayerResiduals?, cache: inout KVCache,
+                        logits: LogitsSelection) throws(LanguageModelError) -> Tensor {
+        guard residuals == nil else { throw .badInput("this decoder takes no per-layer additions") }
+        return try forward(inputEmbeddings: inputEmbeddings, positions: positions, cache: &cache, logits: logits)
     }
 }
 
@@ -108,14 +155,18 @@ extension LanguageModel {
     /// large as the bound allows and of equal size (263 positions by 128 were 128 + 128 + 7).
     /// Intermediate chunks skip the LM head unless `.all` is asked for. Between chunks it honours
     /// task cancellation (`CancellationError`).
-    public func prefill(inputEmbeddings: Tensor, positions: PositionIds = .sequential, cache: inout KVCache,
-                        chunkSize: Int = GenerationParameters.defaultPrefillChunkSize, logits: LogitsSelection = .last) throws -> Tensor {
+    /// `residuals` (DeepStack) are split with the chunks.
+    public func prefill(inputEmbeddings: Tensor, positions: PositionIds = .sequential, residuals: LayerResiduals? = nil,
+                        cache: inout KVCache, chunkSize: Int = GenerationParameters.defaultPrefillChunkSize,
+                        logits: LogitsSelection = .last) throws -> Tensor {
         guard inputEmbeddings.rank == 2 else {
             throw LanguageModelError.badInput("input embeddings must be [positions, \(embeddingWidth)], got \(inputEmbeddings.shape)")
         }
         let n = inputEmbeddings.shape[0]
         try Self.checkPositions(positions, rows: n)
-        if n <= max(1, chunkSize) { return try forward(inputEmbeddings: inputEmbeddings, positions: positions, cache: &cache, logits: logits) }
+        if n <= max(1, chunkSize) {
+            return try forward(inputEmbeddings: inputEmbeddings, positions: positions, residuals: residuals, cache: &cache, logits: logits)
+        }
         let chunks = (n + max(1, chunkSize) - 1) / max(1, chunkSize)
         let step = (n + chunks - 1) / chunks
         var collected: [Tensor] = []
@@ -126,7 +177,7 @@ extension LanguageModel {
             let end = min(n, start + step)
             let chunkLogits: LogitsSelection = logits == .all ? .all : (end == n ? logits : .none)
             last = try forward(inputEmbeddings: inputEmbeddings.rows(start..<end), positions: positions.rows(start..<end),
-                               cache: &cache, logits: chunkLogits)
+                               residuals: residuals?.slice(start..<end), cache: &cache, logits: chunkLogits)
             if logits == .all { collected.append(last) }
             start = end
         }

@@ -3,8 +3,10 @@ import VidLMTensor
 /// A LLaMA-family decoder's configuration from config.json (top level, or a VLM's `text_config`),
 /// with transformers' `LlamaConfig` defaults for absent fields — or `MistralConfig`'s for
 /// model_type "mistral" (the same graph with a sliding attention window, `sliding_window`), or
-/// `Qwen2Config`'s for "qwen2" (biases on q/k/v but not o_proj; its optional sliding window is
-/// not supported).
+/// `Qwen2Config`'s for "qwen2" (biases on q/k/v but not o_proj; with `use_sliding_window` the
+/// layers from `max_window_layers` on — or those `layer_types` names "sliding_attention" — attend
+/// within `sliding_window`), or `Qwen3VLTextConfig`'s for "qwen3_vl_text" (Qwen3: RMSNorm of
+/// each q and k head, no biases, interleaved M-RoPE).
 ///
 /// RoPE: `rope_theta` (default 10000) and scaling from transformers ≤ 4's `rope_scaling`
 /// (`{"type"|"rope_type": "linear"|"llama3", ...}`) or transformers 5's `rope_parameters`
@@ -33,21 +35,30 @@ public struct LlamaConfig: Decodable, Sendable, Equatable {
     public var bosTokenId: Int?
     public var eosTokenIds: [Int]
     public var padTokenId: Int?
-    /// Mistral's `sliding_window`: each position attends to at most this many (itself included).
+    /// Mistral's and Qwen2's `sliding_window`: each position attends to at most this many (itself
+    /// included), in the layers `slidingWindowLayers` lists (nil: every layer, as Mistral).
     public var slidingWindow: Int?
+    /// Qwen2's windowed layers (`layer_types`, or the layers from `max_window_layers` on).
+    public var slidingWindowLayers: [Int]?
+    /// Qwen3: an RMSNorm over each head of q and k (`q_norm`, `k_norm`) before the rotary positions.
+    public var headNorm: Bool
+    /// Qwen3-VL's M-RoPE layout: frequency i follows height when i % 3 == 1 and i < 3·section[1],
+    /// width when i % 3 == 2 and i < 3·section[2], time otherwise (Qwen2-VL: consecutive blocks).
+    public var mropeInterleaved: Bool
     /// M-RoPE's `mrope_section` (Qwen2-VL, Qwen2.5-VL): how many of the Dh/2 rotary frequencies
     /// follow the time, height and width position; nil for 1-D rotary positions.
     public var mropeSection: [Int]?
 
-    /// The Qwen-VL decoders (`Qwen2VLTextConfig`, `Qwen2_5_VLTextConfig`): Qwen2 with M-RoPE.
-    public static let multimodalRopeTypes: Set<String> = ["qwen2_vl_text", "qwen2_5_vl_text"]
+    /// The Qwen-VL decoders (`Qwen2VLTextConfig`, `Qwen2_5_VLTextConfig`: Qwen2 with M-RoPE;
+    /// `Qwen3VLTextConfig`: Qwen3 with interleaved M-RoPE).
+    public static let multimodalRopeTypes: Set<String> = ["qwen2_vl_text", "qwen2_5_vl_text", "qwen3_vl_text"]
     public static let modelTypes: Set<String> = Set(["llama", "mistral", "qwen2"]).union(multimodalRopeTypes)
 
     enum CodingKeys: String, CodingKey {
         case modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads
         case numKeyValueHeads, headDim, hiddenAct, maxPositionEmbeddings, rmsNormEps, ropeTheta
         case ropeScaling, ropeParameters, tieWordEmbeddings, attentionBias, mlpBias
-        case bosTokenId, eosTokenId, padTokenId, slidingWindow, useSlidingWindow
+        case bosTokenId, eosTokenId, padTokenId, slidingWindow, useSlidingWindow, maxWindowLayers, layerTypes
     }
 
     /// `rope_scaling` / `rope_parameters` as written in config.json.
@@ -69,34 +80,53 @@ public struct LlamaConfig: Decodable, Sendable, Equatable {
             throw DecodingError.dataCorruptedError(forKey: .modelType, in: c,
                 debugDescription: "'\(modelType)' is not a LLaMA model type (\(Self.modelTypes.sorted().joined(separator: ", ")))")
         }
-        let mistral = modelType == "mistral", qwenVL = Self.multimodalRopeTypes.contains(modelType)
+        let mistral = modelType == "mistral", qwen3 = modelType == "qwen3_vl_text"
+        let qwenVL = Self.multimodalRopeTypes.contains(modelType) && !qwen3
+        // Qwen2 proper (q/k/v biases, the per-layer window); Qwen3-VL's decoder is Qwen3.
         let qwen = modelType == "qwen2" || qwenVL
-        vocabSize = try c.optional(.vocabSize) ?? (qwenVL ? 152064 : qwen ? 151936 : 32000)
+        vocabSize = try c.optional(.vocabSize) ?? (qwenVL ? 152064 : qwen || qwen3 ? 151936 : 32000)
         hiddenSize = try c.optional(.hiddenSize) ?? 4096
-        intermediateSize = try c.optional(.intermediateSize) ?? (mistral ? 14336 : qwen ? 22016 : 11008)
+        intermediateSize = try c.optional(.intermediateSize) ?? (mistral ? 14336 : qwen || qwen3 ? 22016 : 11008)
         numHiddenLayers = try c.optional(.numHiddenLayers) ?? 32
         numAttentionHeads = try c.optional(.numAttentionHeads) ?? 32
         numKeyValueHeads = try c.optional(.numKeyValueHeads) ?? (mistral ? 8 : numAttentionHeads)
         try Self.check(numAttentionHeads > 0, .numAttentionHeads, "must be positive", c)
-        headDim = try c.optional(.headDim) ?? hiddenSize / numAttentionHeads
+        // Qwen3VLTextConfig's head_dim is 128 whatever the width.
+        headDim = try c.optional(.headDim) ?? (qwen3 ? 128 : hiddenSize / numAttentionHeads)
         hiddenAct = try c.optional(.hiddenAct) ?? "silu"
-        maxPositionEmbeddings = try c.optional(.maxPositionEmbeddings) ?? (mistral ? 4096 * 32 : qwen ? 32768 : 2048)
+        maxPositionEmbeddings = try c.optional(.maxPositionEmbeddings) ?? (mistral ? 4096 * 32 : qwen ? 32768 : qwen3 ? 128000 : 2048)
         rmsNormEps = try c.optional(.rmsNormEps) ?? (qwenVL ? 1e-5 : 1e-6)
         tieWordEmbeddings = try c.optional(.tieWordEmbeddings) ?? false
         attentionBias = try c.optional(.attentionBias) ?? false
         qkvBias = qwen || attentionBias
         outputBias = !qwen && attentionBias
+        headNorm = qwen3
         mlpBias = try c.optional(.mlpBias) ?? false
         // Qwen2Config has no default BOS / EOS.
         bosTokenId = try c.optional(.bosTokenId) ?? (c.contains(.bosTokenId) || qwen ? nil : 1)
         eosTokenIds = try TokenIds.decode(c, .eosTokenId) ?? (c.contains(.eosTokenId) || qwen ? [] : [2])
         padTokenId = try c.optional(.padTokenId)
-        // null turns the window off; absent means MistralConfig's 4096 (LLaMA has none).
+        // null turns the window off; absent means MistralConfig's / Qwen2Config's 4096 (LLaMA has none).
         let window: Int? = try c.optional(.slidingWindow)
-        slidingWindow = mistral ? (c.contains(.slidingWindow) ? window : 4096) : nil
-        if qwen, try c.optional(.useSlidingWindow) ?? false {
-            throw DecodingError.dataCorruptedError(forKey: .useSlidingWindow, in: c,
-                debugDescription: "Qwen2's sliding window (per-layer, from max_window_layers) is not supported")
+        let defaultWindow = c.contains(.slidingWindow) ? window : 4096
+        slidingWindow = nil
+        slidingWindowLayers = nil
+        if mistral {
+            slidingWindow = defaultWindow
+        } else if qwen {
+            // Qwen2Config: the window only with `use_sliding_window`; `layer_types` (saved by
+            // transformers 5) or else the layers from `max_window_layers` on use it.
+            let types: [String]? = try c.optional(.layerTypes)
+            if let types {
+                try Self.check(types.count == numHiddenLayers && types.allSatisfy({ $0 == "full_attention" || $0 == "sliding_attention" }),
+                               .layerTypes, "must name \(numHiddenLayers) layers, each \"full_attention\" or \"sliding_attention\"", c)
+            }
+            if try c.optional(.useSlidingWindow) ?? false, let size = defaultWindow {
+                let first: Int = try c.optional(.maxWindowLayers) ?? (qwenVL ? 80 : 28)
+                slidingWindow = size
+                slidingWindowLayers = types.map { t in t.indices.filter { t[$0] == "sliding_attention" } }
+                    ?? Array(min(max(first, 0), numHiddenLayers)..<numHiddenLayers)
+            }
         }
 
         // RoPE: legacy rope_scaling first (transformers: `rope_scaling or rope_parameters`).
@@ -104,10 +134,12 @@ public struct LlamaConfig: Decodable, Sendable, Equatable {
         let legacy: RopeParameters? = try c.optional(.ropeScaling)
         let current: RopeParameters? = try c.optional(.ropeParameters)
         let (params, key): (RopeParameters?, CodingKeys) = legacy != nil ? (legacy, .ropeScaling) : (current, .ropeParameters)
-        ropeTheta = params?.ropeTheta ?? topTheta ?? 10000
+        ropeTheta = params?.ropeTheta ?? topTheta ?? (qwen3 ? 500000 : 10000)
         ropeScaling = try Self.scaling(params, key: key, maxPositions: maxPositionEmbeddings, c)
-        // Qwen2VLTextConfig's default section when the checkpoint names none.
-        mropeSection = qwenVL ? (params?.mropeSection ?? [16, 24, 24]) : nil
+        // Qwen2VLTextConfig's / Qwen3VLTextConfig's default section when the checkpoint names none.
+        mropeSection = qwenVL ? (params?.mropeSection ?? [16, 24, 24]) : qwen3 ? (params?.mropeSection ?? [24, 20, 20]) : nil
+        // transformers' Qwen3-VL always interleaves (it ignores `mrope_interleaved`).
+        mropeInterleaved = qwen3
         try validate(c)
     }
 
@@ -165,6 +197,12 @@ public struct LlamaConfig: Decodable, Sendable, Equatable {
             try Self.check(section.count == 3 && section.allSatisfy { $0 >= 0 } && section.reduce(0, +) == headDim / 2, .ropeParameters,
                            "'mrope_section' must be three non-negative counts summing to head_dim / 2 (\(headDim / 2)), got \(section)", c)
         }
+    }
+
+    /// The attention window of decoder layer `layer` (nil: it attends to every earlier position).
+    public func window(layer: Int) -> Int? {
+        guard let slidingWindow else { return nil }
+        return slidingWindowLayers.map { $0.contains(layer) ? slidingWindow : nil } ?? slidingWindow
     }
 
     public var keyValueWidth: Int { numKeyValueHeads * headDim }

@@ -70,7 +70,12 @@ public struct LlamaModel: LanguageModel {
                                     mlp: mlp),
                 attention: CausalSelfAttention(qkv: qkv, output: try linear("self_attn.o_proj", qw, d, bias: ob),
                                                heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads, headDim: config.headDim,
-                                               window: config.slidingWindow)))
+                                               window: config.window(layer: i),
+                                               headNorms: config.headNorm
+                                                   ? (try RMSNorm(weights, l("self_attn.q_norm"), width: config.headDim, eps: config.rmsNormEps, checkFinite: true).weight.floats(),
+                                                      try RMSNorm(weights, l("self_attn.k_norm"), width: config.headDim, eps: config.rmsNormEps, checkFinite: true).weight.floats(),
+                                                      config.rmsNormEps)
+                                                   : nil)))
         }
         self.layers = layers
         norm = try RMSNorm(weights, base("norm"), width: d, eps: config.rmsNormEps, checkFinite: true)
@@ -84,6 +89,18 @@ public struct LlamaModel: LanguageModel {
             lmHead = Linear(weight: head)
         }
         rotary = RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta, scaling: config.ropeScaling)
+    }
+
+    /// `x` with `addend`'s i-th row added to its row `rows[i]`.
+    static func add(_ addend: Tensor, to x: Tensor, rows: [Int]) -> Tensor {
+        let d = x.shape[1]
+        var values = x.floats()
+        addend.toF32().withFloats { a in
+            for (i, r) in rows.enumerated() {
+                for j in 0..<d { values[r * d + j] += a[i * d + j] }
+            }
+        }
+        return Tensor(shape: x.shape, values: values)
     }
 
     public var vocabularySize: Int { config.vocabSize }
@@ -113,13 +130,20 @@ public struct LlamaModel: LanguageModel {
 
     public func forward(inputEmbeddings: Tensor, positions: PositionIds, cache: inout KVCache,
                         logits: LogitsSelection) throws(LanguageModelError) -> Tensor {
+        try forward(inputEmbeddings: inputEmbeddings, positions: positions, residuals: nil, cache: &cache, logits: logits)
+    }
+
+    /// `residuals.layers[i]` is added to the rows `residuals.rows` after layer i (DeepStack).
+    public func forward(inputEmbeddings: Tensor, positions: PositionIds, residuals: LayerResiduals?, cache: inout KVCache,
+                        logits: LogitsSelection) throws(LanguageModelError) -> Tensor {
         let (n, start) = try TextForward.check(inputEmbeddings, width: config.hiddenSize, cache: cache, context: contextLength)
         try Self.checkPositions(positions, rows: n)
+        try residuals?.check(count: n, width: config.hiddenSize)
         let table: (cos: [Float], sin: [Float])
         if let rowPositions = positions.linear(count: n, start: start) {
             table = rotary.table(positions: rowPositions)
         } else if case .multimodal(let axes) = positions, let section = config.mropeSection, axes.count == section.count {
-            table = rotary.table(axes: axes, section: section)
+            table = rotary.table(axes: axes, section: section, interleaved: config.mropeInterleaved)
         } else {
             throw .badInput(config.mropeSection == nil ? "LLaMA uses 1-D rotary positions, not multimodal ones"
                                                        : "M-RoPE takes one position row per mrope_section entry")
@@ -133,6 +157,7 @@ public struct LlamaModel: LanguageModel {
             x = layer.block(x) { (h: Tensor) -> Tensor in
                 layer.attention(h, cache: cache, layer: index, start: start, rotary: table)
             }
+            if let residuals, index < residuals.layers.count { x = Self.add(residuals.layers[index], to: x, rows: residuals.rows) }
         }
         cache.advance(by: n)
         guard let rows = TextForward.selectRows(x, logits) else { return Tensor.zeros([0, config.vocabSize]) }

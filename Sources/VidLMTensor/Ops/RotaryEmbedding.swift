@@ -78,12 +78,21 @@ public struct RotaryEmbedding: Sendable, Equatable {
     /// M-RoPE (Qwen2-VL): cos/sin rows where frequency i follows the position of the axis whose
     /// `section` span holds it (time for the first section[0] frequencies, then height, then
     /// width); `axes` [axis][row]. Both halves of a head share the angles, as in `table(positions:)`.
-    public func table(axes: [[Int]], section: [Int]) -> (cos: [Float], sin: [Float]) {
+    /// `interleaved` (Qwen3-VL): axis a ≥ 1 takes the frequencies i ≡ a (mod 3) below
+    /// 3·section[a], time the rest — so every axis spans low and high frequencies.
+    public func table(axes: [[Int]], section: [Int], interleaved: Bool = false) -> (cos: [Float], sin: [Float]) {
         let half = headDim / 2, rows = axes.first?.count ?? 0
         var axisOf = [Int](repeating: max(section.count - 1, 0), count: half)
-        var i = 0
-        for (axis, width) in section.enumerated() {
-            for _ in 0..<width where i < half { axisOf[i] = axis; i += 1 }
+        if interleaved {
+            for i in 0..<half {
+                axisOf[i] = 0
+                for axis in 1..<max(section.count, 1) where i % 3 == axis && i < 3 * section[axis] { axisOf[i] = axis }
+            }
+        } else {
+            var i = 0
+            for (axis, width) in section.enumerated() {
+                for _ in 0..<width where i < half { axisOf[i] = axis; i += 1 }
+            }
         }
         var c = [Float](repeating: 0, count: rows * half)
         var s = c

@@ -9,7 +9,17 @@ import VidLMTensor
 /// normalise, then the patch layout the tower reads — per temporal patch, each 2×2 merge block's
 /// four patches consecutive, each patch channel × time × row × column. A still image is repeated
 /// to fill the temporal patch; a clip with an odd frame count repeats its last frame.
+///
+/// `rule` .qwen3 reads a `Qwen3VLVideoProcessor` instead: its defaults (16 px patches, mean and
+/// std 0.5, fps 2, 768 tokens a frame), its `smart_resize` that weighs the frame count against
+/// `max_pixels` (and enlarges frames smaller than patch × merge), its per-frame cap and its
+/// sampling (`linspace` over the clip, not a fixed stride).
 public struct QwenVLProcessor: Sendable {
+    /// Which processor's rules apply to clips: `Qwen2VLVideoProcessor` (Qwen2-VL, Qwen2.5-VL) or
+    /// `Qwen3VLVideoProcessor` (Qwen3-VL). Pictures follow `Qwen2VLImageProcessor` either way.
+    public enum VideoRule: Sendable, Equatable { case qwen2, qwen3 }
+
+    public let rule: VideoRule
     public let minPixels: Int
     public let maxPixels: Int
     public let patchSize: Int
@@ -32,7 +42,9 @@ public struct QwenVLProcessor: Sendable {
 
     /// Reads a processor section (transformers 5's nested `image_processor` / `video_processor` or
     /// a published `preprocessor_config.json`); absent fields take the class defaults.
-    public init(json: Data, file: String, video: Bool) throws {
+    public init(json: Data, file: String, video: Bool, rule: VideoRule = .qwen2) throws {
+        self.rule = rule
+        let qwen3Video = video && rule == .qwen3
         guard let o = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else {
             throw ConfigError(file: file, "is not a JSON object.")
         }
@@ -48,28 +60,28 @@ public struct QwenVLProcessor: Sendable {
         }
         let size = o["size"] as? [String: Any]
         // `min_pixels` / `max_pixels` win over `size`, as the processors' __init__ does.
-        minPixels = try int("min_pixels") ?? (size?["shortest_edge"] as? Int) ?? (video ? 128 * 28 * 28 : 56 * 56)
-        maxPixels = try int("max_pixels") ?? (size?["longest_edge"] as? Int) ?? (video ? 28 * 28 * 768 : 28 * 28 * 1280)
+        minPixels = try int("min_pixels") ?? (size?["shortest_edge"] as? Int) ?? (qwen3Video ? 128 * 32 * 32 : video ? 128 * 28 * 28 : 56 * 56)
+        maxPixels = try int("max_pixels") ?? (size?["longest_edge"] as? Int) ?? (qwen3Video ? 32 * 32 * 768 : video ? 28 * 28 * 768 : 28 * 28 * 1280)
         guard minPixels > 0, maxPixels >= minPixels else {
             throw ConfigError(file: file, "max_pixels (\(maxPixels)) must be at least min_pixels (\(minPixels)).")
         }
-        patchSize = try int("patch_size") ?? 14
+        patchSize = try int("patch_size") ?? (qwen3Video ? 16 : 14)
         temporalPatchSize = try int("temporal_patch_size") ?? 2
         mergeSize = try int("merge_size") ?? 2
         let code = try int("resample") ?? ResampleFilter.bicubic.rawValue
         guard let filter = ResampleFilter(rawValue: code) else { throw ConfigError(file: file, "'resample' \(code) is not a PIL filter.") }
         resample = filter
-        mean = (o["image_mean"] as? [Double]) ?? PreprocessConfig.openAIClipMean
-        std = (o["image_std"] as? [Double]) ?? PreprocessConfig.openAIClipStd
+        mean = (o["image_mean"] as? [Double]) ?? (qwen3Video ? [0.5, 0.5, 0.5] : PreprocessConfig.openAIClipMean)
+        std = (o["image_std"] as? [Double]) ?? (qwen3Video ? [0.5, 0.5, 0.5] : PreprocessConfig.openAIClipStd)
         guard mean.count == 3, std.count == 3 else { throw ConfigError(file: file, "'image_mean' and 'image_std' need three values.") }
         rescaleFactor = try double("rescale_factor") ?? 1.0 / 255.0
-        fps = try double("fps")
-        if let fps, fps <= 0 { throw ConfigError(file: file, "'fps' must be positive.") }
+        fps = try double("fps") ?? (qwen3Video ? 2 : nil)
+        if let fps, !(fps > 0) || !fps.isFinite { throw ConfigError(file: file, "'fps' must be positive, got \(fps).") }
         numFrames = try int("num_frames")
         minFrames = try int("min_frames") ?? 4
         maxFrames = try int("max_frames") ?? 768
         capPixelsPerFrame = o["cap_pixels_per_frame"] as? Bool ?? false
-        maxVideoTokens = try int("max_video_tokens") ?? 128000
+        maxVideoTokens = try int("max_video_tokens") ?? (qwen3Video ? 768 : 128000)
     }
 
     /// transformers' `smart_resize` (Python's round-half-even, floor and ceil in float64).
@@ -95,8 +107,53 @@ public struct QwenVLProcessor: Sendable {
         return (hBar, wBar)
     }
 
+    /// `Qwen3VLVideoProcessor`'s `smart_resize`: the clip's frame count (rounded to the temporal
+    /// patch) times the frame area is held within `minPixels` … `maxPixels`; frames smaller than
+    /// the factor are first enlarged (truncated to whole pixels), as transformers does.
+    public static func smartResize(frames: Int, height: Int, width: Int, temporalFactor: Int, factor: Int,
+                                   minPixels: Int, maxPixels: Int) throws -> (height: Int, width: Int) {
+        guard frames >= temporalFactor else {
+            throw EngineError.invalidOption("the clip gives \(frames) frame\(frames == 1 ? "" : "s") but Qwen3-VL video needs at least \(temporalFactor) (one temporal patch)")
+        }
+        guard height > 0, width > 0 else { throw EngineError.invalidOption("a \(width)x\(height) frame has no pixels") }
+        var (h, w) = (Double(height), Double(width))
+        let f = Double(factor)
+        if height < factor || width < factor {
+            let scale = max(f / h, f / w)
+            (h, w) = ((h * scale).rounded(.towardZero), (w * scale).rounded(.towardZero))
+        }
+        guard max(h, w) / min(h, w) <= 200 else {
+            throw EngineError.invalidOption("a \(width)x\(height) frame's aspect ratio is above 200, which Qwen-VL processors refuse")
+        }
+        var hBar = Int((h / f).rounded(.toNearestOrEven)) * factor
+        var wBar = Int((w / f).rounded(.toNearestOrEven)) * factor
+        let tBar = Int((Double(frames) / Double(temporalFactor)).rounded(.toNearestOrEven)) * temporalFactor
+        let t = Double(frames)
+        if tBar * hBar * wBar > maxPixels {
+            let beta = (t * h * w / Double(maxPixels)).squareRoot()
+            hBar = max(factor, Int((h / beta / f).rounded(.down)) * factor)
+            wBar = max(factor, Int((w / beta / f).rounded(.down)) * factor)
+        } else if tBar * hBar * wBar < minPixels {
+            let beta = (Double(minPixels) / (t * h * w)).squareRoot()
+            hBar = Int((h * beta / f).rounded(.up)) * factor
+            wBar = Int((w * beta / f).rounded(.up)) * factor
+        }
+        return (hBar, wBar)
+    }
+
     /// The frames' size after resizing (the first frame's size decides, as for a batched clip).
     public func targetSize(height: Int, width: Int, frames: Int, video: Bool) throws -> (height: Int, width: Int) {
+        if video && rule == .qwen3 {
+            var limit = maxPixels
+            if capPixelsPerFrame {
+                // Qwen3VLVideoProcessor.resize: per-frame pixels capped at max_video_tokens patches or
+                // the budget's even share, at least 1.05 × min_pixels; the budget is that × frames.
+                let perFrame = max(min(maxVideoTokens * factor * factor, maxPixels / max(frames, 1)), Int(Double(minPixels) * 1.05))
+                limit = perFrame * frames
+            }
+            return try Self.smartResize(frames: frames, height: height, width: width, temporalFactor: temporalPatchSize, factor: factor,
+                                        minPixels: minPixels, maxPixels: limit)
+        }
         var limit = maxPixels
         if video && capPixelsPerFrame {
             let total = Int(Double(maxVideoTokens * factor * factor) * 0.9)
@@ -154,6 +211,7 @@ public struct QwenVLProcessor: Sendable {
         guard totalFrames >= 2 else {
             throw EngineError.invalidOption("the clip has \(totalFrames) frame\(totalFrames == 1 ? "" : "s"); Qwen-VL video needs at least two")
         }
+        if rule == .qwen3 { return try qwen3Indices(totalFrames: totalFrames, clipFPS: clipFPS, count: count, fps: requested) }
         var n: Int
         if let count {
             n = Int((Double(count) / Double(tp)).rounded(.toNearestOrEven)) * tp
@@ -173,5 +231,27 @@ public struct QwenVLProcessor: Sendable {
         let step = Double(totalFrames) / Double(n)
         let count = Int((Double(totalFrames) / step).rounded(.up))
         return (0..<count).map { Int(Float(Double($0) * step)) }
+    }
+
+    /// `Qwen3VLVideoProcessor.sample_frames`: `count` frames, or ⌊duration × fps⌋ within
+    /// `min_frames` … `max_frames` and the clip (any count: an odd one is padded with the last
+    /// frame later); indices numpy's `linspace(0, total − 1, n)` rounded half to even. A clip
+    /// whose rate is unknown counts as 24 fps, as transformers does.
+    func qwen3Indices(totalFrames: Int, clipFPS: Double, count: Int?, fps requested: Double?) throws -> [Int] {
+        var n: Int
+        if let count {
+            n = count
+        } else {
+            let rate = requested ?? fps ?? 2.0
+            guard rate > 0, rate.isFinite else { throw EngineError.invalidOption("the sampling rate must be positive, got \(rate) fps") }
+            let clipRate = clipFPS > 0 ? clipFPS : 24
+            n = Int(Double(totalFrames) / clipRate * rate)
+            n = min(max(n, minFrames), maxFrames, totalFrames)
+        }
+        guard n >= temporalPatchSize else {
+            throw EngineError.invalidOption("\(n) frame\(n == 1 ? " was" : "s were") asked for but Qwen3-VL video needs at least \(temporalPatchSize) (one temporal patch)")
+        }
+        let stop = Double(totalFrames - 1), step = stop / Double(n - 1)
+        return (0..<n).map { i in Int((i == n - 1 ? stop : Double(i) * step).rounded(.toNearestOrEven)) }
     }
 }

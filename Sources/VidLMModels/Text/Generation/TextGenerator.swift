@@ -6,8 +6,9 @@ public enum GenerationPrompt: Sendable {
     case tokens([Int])
     /// Ready input embeddings [L, embeddingWidth] (e.g. a visual prefix spliced between text
     /// embeddings), plus the ids the repetition penalty should count (the text part), at the
-    /// given positions (generated tokens continue after the largest).
-    case embeddings(Tensor, positions: PositionIds = .sequential, penaltyContext: [Int])
+    /// given positions (generated tokens continue after the largest), with the family's
+    /// per-layer additions to the prompt rows (DeepStack), if any.
+    case embeddings(Tensor, positions: PositionIds = .sequential, penaltyContext: [Int], residuals: LayerResiduals? = nil)
 }
 
 /// Called after each emitted token with every token generated so far; returning true ends
@@ -31,14 +32,16 @@ public struct TextGenerator: Sendable {
         try parameters.validate()
         let embeddings: Tensor
         var positions = PositionIds.sequential
+        var residuals: LayerResiduals?
         var context: [Int]
         switch prompt {
         case .tokens(let ids):
             guard !ids.isEmpty else { throw GenerationError.emptyPrompt }
             embeddings = try model.embed(ids)
             context = ids
-        case .embeddings(let e, let p, let ids):
+        case .embeddings(let e, let p, let ids, let r):
             positions = p
+            residuals = r
             guard e.rank == 2, e.shape[0] > 0 else {
                 if e.rank == 2 { throw GenerationError.emptyPrompt }
                 throw LanguageModelError.badInput("input embeddings must be [positions, \(model.embeddingWidth)], got \(e.shape)")
@@ -55,7 +58,7 @@ public struct TextGenerator: Sendable {
         var cache = model.makeCache(capacity: promptLength + parameters.maxNewTokens)
         var logits: Tensor
         do {
-            logits = try model.prefill(inputEmbeddings: embeddings, positions: positions, cache: &cache,
+            logits = try model.prefill(inputEmbeddings: embeddings, positions: positions, residuals: residuals, cache: &cache,
                                        chunkSize: parameters.prefillChunkSize)
         } catch is CancellationError {
             return .cancelled
