@@ -17,7 +17,7 @@ struct Classify: AsyncParsableCommand {
     @Argument(help: "An image or video file.")
     var media: String
 
-    @Option(help: "Model directory (config.json model_type clip or siglip).")
+    @Option(help: "Model directory (config.json model_type clip, siglip or siglip2).")
     var model: String?
 
     @Option(help: "Comma-separated labels, e.g. \"a cat,a dog\".")

@@ -19,7 +19,7 @@ struct Embed: AsyncParsableCommand {
     @Option(help: "Embed this text instead of media.")
     var text: String?
 
-    @Option(help: "Model directory (config.json model_type clip or siglip).")
+    @Option(help: "Model directory (config.json model_type clip, siglip or siglip2).")
     var model: String?
 
     @Option(help: "Frames embedded from a clip (default 8).")

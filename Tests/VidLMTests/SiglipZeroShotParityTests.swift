@@ -28,7 +28,7 @@ final class SiglipZeroShotParityTests: XCTestCase {
         XCTAssertEqual(texts.map(zero.ids), meta["input_ids"] as? [[Int]], "ids padded to 64")
         let path = folder.appendingPathComponent("input.png").path
         let image = try await SmolVLMParityTests.decodeStill(path)
-        assertClose(try zero.images.pixels([image]), try expected.tensor("pixel_values"), tolerance: 1e-6, "pixel values")
+        assertClose(try XCTUnwrap(zero.images).pixels([image]), try expected.tensor("pixel_values"), tolerance: 1e-6, "pixel values")
         let imageEmbeds = try zero.imageEmbeddings([image])
         assertClose(imageEmbeds, try expected.tensor("image_embeds"), "image embeddings (attention pooling head)")
         let textEmbeds = try zero.textEmbeddings(texts)
@@ -68,5 +68,34 @@ final class SiglipZeroShotParityTests: XCTestCase {
         o["vision_config"] = vision
         try JSONSerialization.data(withJSONObject: o).write(to: config)
         XCTAssertThrowsError(try ZeroShot.load(directory: dir)) { XCTAssertTrue("\($0)".contains("no pooling head"), "\($0)") }
+    }
+
+    /// A SigLIP checkpoint with only `spiece.model` (the original releases) loads its SentencePiece
+    /// tokenizer: the ids equal transformers' `SiglipTokenizer` (fixture of
+    /// tools/parity/make_sentencepiece_fixtures.py) padded with `</s>` on the right, and it classifies.
+    func testSentencePieceOnlyCheckpoint() async throws {
+        let spiece = Fixtures.repo.appendingPathComponent("Tests/Fixtures/tokenizers/siglip_spiece_unigram")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("siglip-spm-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for file in ["config.json", "model.safetensors", "processor_config.json"] {
+            try FileManager.default.copyItem(at: Self.folder.appendingPathComponent(file), to: dir.appendingPathComponent(file))
+        }
+        for file in ["spiece.model", "tokenizer_config.json"] {
+            try FileManager.default.copyItem(at: spiece.appendingPathComponent(file), to: dir.appendingPathComponent(file))
+        }
+        let zero = try ZeroShot.load(directory: dir)
+        XCTAssertTrue(zero.tokenizer is SiglipSentencePieceTokenizer)
+        let fixture = try JSONSerialization.jsonObject(with: Data(contentsOf: spiece.appendingPathComponent("cases.json"))) as! [String: Any]
+        for c in fixture["cases"] as! [[String: Any]] {
+            XCTAssertEqual(zero.ids(c["text"] as! String), c["input_ids"] as? [Int], "ids of \((c["text"] as! String).debugDescription)")
+        }
+        let path = Self.folder.appendingPathComponent("cases/image/input.png").path
+        let result = try await zero.classify(path: path, labels: ["a cat", "a dog"], template: "a photo of {}.")
+        XCTAssertEqual(result.probabilities.count, 2)
+
+        // A damaged spiece.model is one sentence at load.
+        try Data([0x0A, 0x05, 0x0A]).write(to: dir.appendingPathComponent("spiece.model"))
+        XCTAssertThrowsError(try ZeroShot.load(directory: dir)) { XCTAssertTrue("\($0)".contains("not a valid SentencePiece model"), "\($0)") }
     }
 }

@@ -9,34 +9,64 @@ import VidLMTensor
 /// frame and the frames' probabilities averaged.
 public struct ZeroShot: Sendable {
     public let model: ContrastiveModel
-    public let tokenizer: Tokenizer
-    public let images: TorchvisionImageProcessor
+    /// The checkpoint's tokenizer: tokenizer.json (siglip2: rebuilt as transformers'
+    /// `Siglip2Tokenizer`) or a SentencePiece `spiece.model`.
+    public let tokenizer: any TextIdEncoder
+    /// The fixed-size image processor (CLIP, SigLIP); nil for NaFlex.
+    public let images: TorchvisionImageProcessor?
+    /// SigLIP-2 NaFlex's image processor (patch sequences at each picture's aspect ratio).
+    public let naflexImages: NaFlexImageProcessor?
     /// Frames scored from a clip when the request gives no count.
     public static let defaultFrameCount = 8
 
-    public init(model: ContrastiveModel, tokenizer: Tokenizer, images: TorchvisionImageProcessor) {
+    public init(model: ContrastiveModel, tokenizer: any TextIdEncoder, images: TorchvisionImageProcessor?, naflexImages: NaFlexImageProcessor? = nil) {
         self.model = model
         self.tokenizer = tokenizer
         self.images = images
+        self.naflexImages = naflexImages
     }
 
     /// Loads the model, tokenizer and image processor of `directory`.
     public static func load(directory: URL) throws -> ZeroShot {
         let model = try ContrastiveModel.load(directory: directory)
         let dir = try ModelDirectory(directory)
-        var preprocess = try dir.preprocessConfig(imageSize: model.vision.config.imageSize)
+        let tokenizer = try loadTokenizer(dir, model: model)
+        if let tower = model.naflex {
+            let naflex: NaFlexImageProcessor
+            if let (data, file) = try dir.processorSettings(.image) {
+                naflex = try NaFlexImageProcessor(json: data, file: file)
+            } else {
+                naflex = try NaFlexImageProcessor(patchSize: tower.config.patchSize, normalize: .siglip)
+            }
+            guard naflex.patchSize == tower.config.patchSize else {
+                throw ConfigError(file: directory.path, "its image processor cuts \(naflex.patchSize)-pixel patches but the image tower's patch_size is \(tower.config.patchSize).")
+            }
+            return ZeroShot(model: model, tokenizer: tokenizer, images: nil, naflexImages: naflex)
+        }
+        guard let vision = model.vision else { throw ConfigError(file: directory.path, "has no image tower.") }
+        var preprocess = try dir.preprocessConfig(imageSize: vision.config.imageSize)
         if try dir.processorSettings(.image) == nil { preprocess = model.isSigmoid ? .siglip : .clip }
         let images: TorchvisionImageProcessor
         do { images = try TorchvisionImageProcessor(preprocess) } catch {
             throw ConfigError(file: directory.path, "its image processor settings cannot be used: \(error)")
         }
-        if !FileManager.default.fileExists(atPath: directory.appendingPathComponent("tokenizer.json").path) {
-            let sentencePiece = FileManager.default.fileExists(atPath: directory.appendingPathComponent("spiece.model").path)
-            throw ConfigError(file: directory.path, sentencePiece
-                ? "has only a SentencePiece model (spiece.model, SigLIP's original tokenizer), which vidlm does not read; the text tower needs a tokenizer.json (SigLIP-2 checkpoints ship one)."
-                : "has no tokenizer.json; the text tower needs one.")
+        return ZeroShot(model: model, tokenizer: tokenizer, images: images)
+    }
+
+    /// tokenizer.json (siglip2: as `Siglip2Tokenizer`), or for SigLIP a SentencePiece `spiece.model`.
+    static func loadTokenizer(_ dir: ModelDirectory, model: ContrastiveModel) throws -> any TextIdEncoder {
+        let directory = dir.url
+        if FileManager.default.fileExists(atPath: directory.appendingPathComponent("tokenizer.json").path) {
+            return model.isNaFlex ? try Tokenizer.siglip2(directory: directory) : try dir.tokenizer()
         }
-        return ZeroShot(model: model, tokenizer: try dir.tokenizer(), images: images)
+        let spiece = directory.appendingPathComponent("spiece.model")
+        if FileManager.default.fileExists(atPath: spiece.path) {
+            guard model.modelType == "siglip" else {
+                throw ConfigError(file: directory.path, "has only a SentencePiece model (spiece.model); vidlm reads one for SigLIP (model_type siglip) checkpoints, and this is '\(model.modelType)', which needs a tokenizer.json.")
+            }
+            return try SiglipSentencePieceTokenizer.load(directory: directory)
+        }
+        throw ConfigError(file: directory.path, "has no tokenizer.json (or, for SigLIP, spiece.model); the text tower needs one.")
     }
 
     // MARK: Text
@@ -57,22 +87,36 @@ public struct ZeroShot: Sendable {
         return cleaned.map { template.replacingOccurrences(of: "{}", with: $0) }
     }
 
-    /// The ids the text tower reads for a text: the tokenizer's (special tokens added), padded to
-    /// SigLIP's fixed length where the model is SigLIP.
-    public func ids(_ text: String) -> [Int] {
-        model.textInput(tokenizer.encode(text, addSpecialTokens: true), pad: tokenizer.padTokenId)
+    /// The ids and attention mask the text tower reads for a text: the tokenizer's (special
+    /// tokens added); for SigLIP truncated and padded to its fixed length as
+    /// `tokenizer(text, padding="max_length", max_length=64, truncation=True)` does.
+    public func textInput(_ text: String) -> (ids: [Int], mask: [Int]) {
+        let ids = tokenizer.encode(text, truncatingTo: model.isSigmoid ? model.paddedTextLength : nil)
+        return model.textInput(ids, pad: tokenizer.padTokenId, padLeft: tokenizer.padsLeft)
     }
+
+    /// The ids the text tower reads for a text (see `textInput`).
+    public func ids(_ text: String) -> [Int] { textInput(text).ids }
 
     /// Normalised text embeddings [M, P].
     public func textEmbeddings(_ texts: [String]) throws -> Tensor {
-        Tensor.concatenate(try texts.map { try model.textEmbedding(ids($0)) })
+        Tensor.concatenate(try texts.map { text in
+            let input = textInput(text)
+            return try model.textEmbedding(input.ids, mask: model.masksTextPadding ? input.mask : nil)
+        })
     }
 
     // MARK: Images
 
     /// Normalised image embeddings [N, P] of pictures.
     public func imageEmbeddings(_ pictures: [RGBImage]) throws -> Tensor {
-        try model.imageEmbeddings(try images.pixels(pictures))
+        if let naflexImages {
+            guard !pictures.isEmpty else { throw PreprocessError.noFrames }
+            let patches = try pictures.map { try naflexImages.patches($0) }
+            return try model.imageEmbeddings(patches: patches.map { ($0.rows, $0.height, $0.width) })
+        }
+        guard let images else { throw EngineError.invalidOption("the model has no image processor") }
+        return try model.imageEmbeddings(try images.pixels(pictures))
     }
 
     /// The frames of a file: its one picture, or `frames` (default 8) uniformly spread frames of a

@@ -1,3 +1,4 @@
+import Foundation
 import VidLMTensor
 
 /// The text tower configuration of CLIP (`CLIPTextConfig`) or SigLIP (`SiglipTextConfig`), with
@@ -110,9 +111,15 @@ public struct ContrastiveTextTower: Sendable {
         return ids.firstIndex(of: config.eosTokenId) ?? ids.count - 1
     }
 
-    /// One unpadded token sequence → its pooled output [D] (after `final_layer_norm`).
-    public func pooled(_ ids: [Int]) throws(LanguageModelError) -> Tensor {
+    /// One token sequence → its pooled output [D] (after `final_layer_norm`). SigLIP's `keyMask`
+    /// (1 = token, 0 = padding, as transformers' `attention_mask`) hides padding from every
+    /// position's attention; the pooled row is still the last one.
+    public func pooled(_ ids: [Int], keyMask: [Int]? = nil) throws(LanguageModelError) -> Tensor {
         guard !ids.isEmpty else { throw .badInput("no token ids") }
+        if let keyMask {
+            guard keyMask.count == ids.count else { throw .badInput("the attention mask has \(keyMask.count) entries for \(ids.count) ids") }
+            guard keyMask.contains(where: { $0 != 0 }) else { throw .badInput("the attention mask hides every token") }
+        }
         guard ids.count <= config.maxPositionEmbeddings else {
             throw .contextOverflow(positions: ids.count, context: config.maxPositionEmbeddings)
         }
@@ -121,7 +128,13 @@ public struct ContrastiveTextTower: Sendable {
         var x = tokenEmbedding.gatherRows(ids) + positionEmbedding.rows(0..<n)
         if config.siglip {
             x = x.reshaped([1, n, d])
-            for layer in layers { x = layer.block(x) { (h: Tensor) -> Tensor in layer.bidirectional(h) } }
+            let visible = keyMask.map { $0.map { $0 != 0 } }
+            for layer in layers {
+                x = layer.block(x) { (h: Tensor) -> Tensor in
+                    guard let visible, visible.contains(false) else { return layer.bidirectional(h) }
+                    return Self.maskedAttention(layer.bidirectional, h.reshaped([n, d]), visible: visible).reshaped([1, n, d])
+                }
+            }
             return finalNorm(x.reshaped([n, d]).rows((n - 1)..<n)).reshaped([d])
         }
         // The causal mask is the KV cache's: each row attends to the rows before it.
@@ -133,5 +146,34 @@ public struct ContrastiveTextTower: Sendable {
         cache.advance(by: n)
         let at = poolingIndex(ids)
         return finalNorm(x.rows(at..<(at + 1))).reshaped([d])
+    }
+
+    /// Bidirectional self-attention where hidden keys get no weight (transformers adds the dtype's
+    /// minimum to their scores, which the softmax turns into exact zeros). Texts are at most
+    /// `max_position_embeddings` long, so plain loops do.
+    static func maskedAttention(_ attention: BidirectionalSelfAttention, _ x: Tensor, visible: [Bool]) -> Tensor {
+        let n = x.shape[0], d = x.shape[1], heads = attention.heads, dh = d / heads
+        let qkv = attention.qkv(x).floats()            // [n, 3D]: q | k | v
+        let scale = 1 / Float(Double(dh).squareRoot())
+        var out = [Float](repeating: 0, count: n * d)
+        var scores = [Float](repeating: 0, count: n)
+        for h in 0..<heads {
+            for i in 0..<n {
+                var top = -Float.infinity
+                for j in 0..<n where visible[j] {
+                    var s: Float = 0
+                    for t in 0..<dh { s += qkv[i * 3 * d + h * dh + t] * qkv[j * 3 * d + d + h * dh + t] }
+                    scores[j] = s * scale
+                    top = max(top, scores[j])
+                }
+                var sum: Float = 0
+                for j in 0..<n where visible[j] { scores[j] = exp(scores[j] - top); sum += scores[j] }
+                for j in 0..<n where visible[j] {
+                    let p = scores[j] / sum
+                    for t in 0..<dh { out[i * d + h * dh + t] += p * qkv[j * 3 * d + 2 * d + h * dh + t] }
+                }
+            }
+        }
+        return attention.output(Tensor(shape: [n, d], values: out))
     }
 }

@@ -30,6 +30,8 @@ public final class Tokenizer: Sendable {
     /// Distinct tokens, model vocabulary and added tokens together (the library's
     /// `get_vocab_size(with_added_tokens: true)`).
     public let vocabularySize: Int
+    /// Padding goes on the left (`padding_side`; only the siglip2 tokenizer sets it here).
+    public let padsLeft: Bool
 
     static let file = "tokenizer.json"
 
@@ -53,8 +55,9 @@ public final class Tokenizer: Sendable {
     }
 
     /// Builds a tokenizer from the two files' contents.
-    public init(tokenizerJSON: Data, configJSON: Data? = nil) throws(TokenizerError) {
+    public init(tokenizerJSON: Data, configJSON: Data? = nil, padsLeft: Bool = false) throws(TokenizerError) {
         let file = Tokenizer.file
+        self.padsLeft = padsLeft
         let root = try TokenizerJSONObject(try TokenizerJSON.parse(tokenizerJSON, file: file), path: "", file: file)
         let config = try configJSON.map { data throws(TokenizerError) in try TokenizerConfig(data) } ?? TokenizerConfig()
 
