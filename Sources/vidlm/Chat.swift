@@ -15,7 +15,8 @@ struct Chat: AsyncParsableCommand {
         abstract: "Talk about a clip or an image in the terminal (multi-turn, streaming).",
         discussion: """
         Type a question and press Enter. Commands: /video PATH, /image PATH (attach media to the \
-        next question), /reset (forget the conversation), /quit. Ctrl-C stops the current answer. \
+        next question), /reset (forget the conversation), /quit. Ctrl-C stops the current answer \
+        (the session goes on); at the prompt it drops the line being typed (/quit or Ctrl-D leaves). \
         Models with a chat template see the whole conversation (the oldest turns are dropped, with \
         a notice, when it outgrows the context); the others answer each question about the media on \
         its own.
@@ -63,11 +64,14 @@ struct ChatSession {
     var current: [ChatMessage.Part] = []
     let out = FileHandle.standardOutput
     let err = FileHandle.standardError
-    let interactive = isatty(STDIN_FILENO) != 0
+    let interactive: Bool
+    let interrupt: ChatInterrupt
 
     init(engine: Engine, options: AskOptions) {
         self.engine = engine
         self.options = options
+        interactive = isatty(STDIN_FILENO) != 0
+        interrupt = ChatInterrupt(interactive: interactive)
     }
 
     mutating func attach(_ path: String, kind: MediaKind) {
@@ -84,6 +88,8 @@ struct ChatSession {
             say("this model answers each question about the media on its own; it does not see earlier turns.")
         }
         if interactive { say("type a question, /video PATH, /image PATH, /reset or /quit; Ctrl-C stops an answer.") }
+        interrupt.install()
+        defer { interrupt.uninstall() }
         while true {
             if interactive { out.write(Data("> ".utf8)) }
             guard let line = readLine(strippingNewline: true) else { break }
@@ -119,27 +125,34 @@ struct ChatSession {
     }
 
     /// Asks `question` (with any pending media), streams the answer, and keeps the turn when it
-    /// completes. A prompt too long for the context drops the oldest turns and tries again.
+    /// completes. A prompt that leaves no room for a whole answer (--max-tokens, at most half the
+    /// context) drops the oldest turns and tries again, so answers are not cut short by history.
     mutating func ask(_ question: String) async throws {
         let user = ChatMessage(role: "user", content: .parts(pending + [.text(question)]))
         var conversation = messages + [user]
+        var options = self.options
+        options.generation.answerRoom = max(1, min(options.generation.maxNewTokens, engine.model.language.contextLength / 2))
         while true {
             let fitted = ConversationFit.fit(conversation, for: engine.model)
             do {
-                let answer = try await stream(fitted.messages)
+                let answer = try await stream(fitted.messages, options: options)
                 guard let answer else {
-                    say("answer stopped.")
+                    say("answer stopped (Ctrl-C); it is not kept in the conversation.")
                     return
                 }
                 messages = conversation + [ChatMessage.assistant(answer)]
                 pending = []
                 return
             } catch GenerationError.promptTooLong {
-                guard let dropped = Self.dropOldestTurn(&conversation) else {
+                if Self.dropOldestTurn(&conversation) != nil {
+                    say("the conversation outgrew the model's context: dropped its oldest question and answer.")
+                } else if options.generation.answerRoom > 1 {
+                    // The question alone: answer in whatever room it leaves.
+                    options.generation.answerRoom = 1
+                } else {
                     say("the question and its media do not fit the model's context; ask with fewer frames (--frames).")
                     return
                 }
-                say("the conversation outgrew the model's context: dropped the oldest \(dropped) message\(dropped == 1 ? "" : "s").")
             } catch let error as EngineError {
                 say(error.description)
                 return
@@ -172,30 +185,76 @@ struct ChatSession {
     }
 
     /// Streams one answer to stdout; nil when Ctrl-C stopped it.
-    func stream(_ messages: [ChatMessage]) async throws -> String? {
-        let engine = self.engine, options = self.options, out = self.out
+    func stream(_ messages: [ChatMessage], options: AskOptions) async throws -> String? {
+        let engine = self.engine, out = self.out
         let task = Task { () -> String in
             var text = ""
-            for try await event in engine.respond(to: messages, options: options) {
-                if case .text(let piece, _) = event {
-                    let shown = text.isEmpty ? String(piece.drop(while: { $0 == " " })) : piece
-                    text += shown
-                    out.write(Data(shown.utf8))
+            do {
+                for try await event in engine.respond(to: messages, options: options) {
+                    if case .text(let piece, _) = event {
+                        let shown = text.isEmpty ? String(piece.drop(while: { $0 == " " })) : piece
+                        text += shown
+                        out.write(Data(shown.utf8))
+                    }
                 }
+            } catch where Task.isCancelled {
+                throw CancellationError()
             }
+            // A cancelled stream just ends (the iterator returns nil), so the loop finishing is
+            // no proof the answer is whole.
+            try Task.checkCancellation()
             out.write(Data("\n".utf8))
             return text
         }
-        signal(SIGINT, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler { task.cancel() }
-        source.resume()
-        defer { source.cancel() }
+        interrupt.answering(task)
+        defer { interrupt.answering(nil) }
         do {
             return try await task.value
         } catch is CancellationError {
             out.write(Data("\n".utf8))
             return nil
+        }
+    }
+}
+
+/// Ctrl-C during a chat. The session installs one handler for its whole life, so the signal
+/// means the same at every moment: an answer being written is stopped; at the prompt the
+/// terminal has already dropped the half-typed line and we only say how to leave (a stray
+/// second Ctrl-C just after an answer ends must not end the session). With input from a pipe
+/// there is no prompt to return to, so it ends the process as Ctrl-C normally does.
+final class ChatInterrupt: @unchecked Sendable {
+    private let lock = NSLock()
+    private var answer: Task<String, Error>?
+    private var source: DispatchSourceSignal?
+    let interactive: Bool
+
+    init(interactive: Bool) { self.interactive = interactive }
+
+    func install() {
+        signal(SIGINT, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler { [weak self] in self?.fired() }
+        source.resume()
+        lock.withLock { self.source = source }
+    }
+
+    func uninstall() {
+        lock.withLock { source?.cancel(); source = nil }
+        signal(SIGINT, SIG_DFL)
+    }
+
+    /// The answer Ctrl-C should stop now (nil: none is being written).
+    func answering(_ task: Task<String, Error>?) { lock.withLock { answer = task } }
+
+    private func fired() {
+        if let task = lock.withLock({ answer }) {
+            task.cancel()
+        } else if interactive {
+            FileHandle.standardError.write(Data("\nvidlm: Ctrl-C stops an answer; type /quit or press Ctrl-D to leave.\n".utf8))
+            FileHandle.standardOutput.write(Data("> ".utf8))
+        } else {
+            signal(SIGINT, SIG_DFL)
+            raise(SIGINT)
         }
     }
 }

@@ -312,6 +312,17 @@ final class GenerationTests: XCTestCase {
         XCTAssertThrowsError(try g.generate(.tokens([]), parameters: .greedy(maxNewTokens: 4))) { error in
             XCTAssertEqual(error as? GenerationError, .emptyPrompt)
         }
+        // answerRoom: a 60-token prompt leaves 4 positions; asking room for 5 refuses before any
+        // work, room for 4 answers (and the context ends it), room 0 is not a setting.
+        let sixty = Array(repeating: 7, count: 60)
+        XCTAssertThrowsError(try g.generate(.tokens(sixty), parameters: GenerationParameters(maxNewTokens: 8, answerRoom: 5))) { error in
+            XCTAssertEqual(error as? GenerationError, .promptTooLong(tokens: 60, context: 64))
+        }
+        let fits = try g.generate(.tokens(sixty), parameters: GenerationParameters(maxNewTokens: 8, stopTokenIds: [], answerRoom: 4))
+        XCTAssertEqual(fits.finish, .contextFull)
+        XCTAssertThrowsError(try g.generate(.tokens(ids), parameters: GenerationParameters(answerRoom: 0))) { error in
+            guard case .invalidParameter = error as? GenerationError else { return XCTFail("\(error)") }
+        }
         XCTAssertThrowsError(try g.generate(.tokens(ids), parameters: GenerationParameters(topP: 0))) { error in
             guard case .invalidParameter = error as? GenerationError else { return XCTFail("\(error)") }
         }

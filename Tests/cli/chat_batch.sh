@@ -30,6 +30,110 @@ check "chat from a pipe prints just the answer" '[ "$(cat "$work/piped")" = "$ca
 "$vidlm" chat "$samples/nope.mp4" < /dev/null > "$work/out" 2> "$work/err"; rc=$?
 check "chat with a missing file: exit 1, one line" '[ "$rc" -eq 1 ] && [ "$(wc -l < "$work/err")" -eq 1 ]'
 
+# --- chat in a terminal, step by step. script(1) runs chat in a pseudo-terminal whose input is a
+# FIFO we write to only when the transcript shows the chat is ready, so Ctrl-C (byte 3, which the
+# terminal turns into SIGINT) lands at a known moment: while an answer streams, or at the prompt.
+# Every wait is bounded (60 s); script and chat get killed after 120 s whatever happens.
+pty_start() {  # NAME COMMAND...: starts the session; its transcript is $work/NAME.raw
+  pty=$1; shift
+  mkfifo "$work/$pty.in"
+  timeout -k 5 120 script -q -e -c "exec $(printf '%q ' "$@")" /dev/null < "$work/$pty.in" > "$work/$pty.raw" 2>&1 &
+  pty_pid=$!
+  exec 3> "$work/$pty.in"
+}
+transcript() { tr -d '\r' < "$work/$pty.raw"; }
+send() { printf '%b' "$1" >&3; }
+until_true() {  # CONDITION (evaluated): polls every 20 ms, gives up after 60 s
+  local deadline=$((SECONDS + 60))
+  until eval "$1"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then echo "timed out waiting for: $1" >&2; return 1; fi
+    sleep 0.02
+  done
+}
+prompts() { transcript | grep -c '^> '; }
+pty_end() { exec 3>&-; wait "$pty_pid"; }  # the exit status of chat (script -e passes it on)
+# The text between the line after the one equal to $1 and the next line starting with $2.
+between() { transcript | awk -v a="$1" -v b="$2" 'on && index($0, b) == 1 { exit } on { print } $0 == a { on = 1 }'; }
+
+# A tiny random SmolVLM (Tests/Fixtures/parity/smolvlm_tiny, chat template, context 2048) whose
+# generation_config.json bans its end token, so every answer is exactly --max-tokens tokens of
+# noise (long enough to be interrupted, the same length whatever the numerics), and bans every
+# token whose bytes are not printable ASCII (ids 0-1, 96-221, 223-257 of its byte-level BPE; the
+# special tokens 460-500), so answers are one line of plain text a shell can compare.
+fixture="$(cd "$(dirname "$0")/../Fixtures/parity/smolvlm_tiny" && pwd)"
+tiny="$work/tiny"; mkdir -p "$tiny"
+for f in chat_template.jinja config.json model.safetensors processor_config.json tokenizer.json tokenizer_config.json; do
+  ln -s "$fixture/$f" "$tiny/$f"
+done
+banned=$(for r in "0 1" "96 221" "223 257" "460 500"; do seq $r; done | sed 's/.*/[&]/' | paste -sd, -)
+echo "{\"bos_token_id\": 0, \"eos_token_id\": 460, \"pad_token_id\": 1, \"bad_words_ids\": [$banned]}" > "$tiny/generation_config.json"
+long=1000
+expect_a1=$(printf 'what happens\n' | "$vidlm" chat "$samples/world/sequence.mp4" --model "$tiny" --frames 2 --max-tokens "$long" 2> /dev/null)
+expect_a2=$(printf 'describe it\n' | "$vidlm" chat "$samples/world/sequence.mp4" --model "$tiny" --frames 2 --max-tokens "$long" 2> /dev/null)
+check "the two noise answers differ and are long, one printable line each" \
+  '[ "$expect_a1" != "$expect_a2" ] && [ "${#expect_a1}" -gt 500 ] && ! printf "%s\n%s" "$expect_a1" "$expect_a2" | grep -q "[^ -~]"'
+
+# (a) Ctrl-C while an answer streams stops it, says so, and the session goes on.
+pty_start stop "$vidlm" chat "$samples/world/sequence.mp4" --model "$tiny" --frames 2 --max-tokens "$long"
+until_true '[ "$(prompts)" -ge 1 ]' && send 'what happens\n'
+# The answer has started: the line after the question holds some text.
+until_true '[ "$(between "> what happens" "vidlm:" | head -c 8 | wc -c)" -ge 8 ]' && send '\003'
+until_true 'transcript | grep -q "answer stopped"' && until_true '[ "$(prompts)" -ge 2 ]' && send 'describe it\n'
+until_true '[ "$(prompts)" -ge 3 ]' && send '/quit\n'
+pty_end; rc=$?
+stopped=$(between "> what happens" "vidlm: answer stopped" | sed 's/\^C//g')
+check "chat after Ctrl-C and /quit exits 0 (got $rc)" '[ "$rc" -eq 0 ]'
+check "Ctrl-C says the answer stopped, once" \
+  '[ "$(transcript | grep -cx "vidlm: answer stopped (Ctrl-C); it is not kept in the conversation.")" -eq 1 ]'
+check "the stopped answer was cut: a strict, non-empty prefix of the whole one" \
+  '[ -n "$stopped" ] && [ "${#stopped}" -lt "${#expect_a1}" ] && [ "${expect_a1#"$stopped"}" != "$expect_a1" ]'
+check "the next question is answered in full, as in a fresh conversation (the stopped turn is not kept)" \
+  '[ "$(between "> describe it" "> ")" = "$expect_a2" ]'
+
+# (b) Ctrl-C at the prompt drops the half-typed line, says how to leave, and the session goes on
+# (before any answer, when the old handler was not installed yet, and after one).
+pty_start prompt "$vidlm" chat "$samples/world/sequence.mp4"
+until_true '[ "$(prompts)" -ge 1 ]' && send '/frob'
+until_true 'transcript | grep -q "/frob"' && send '\003'
+until_true '[ "$(prompts)" -ge 2 ]' && send 'what happens\n'
+until_true '[ "$(prompts)" -ge 3 ]' && send '/qu'
+until_true 'transcript | grep -q "^> /qu"' && send '\003'
+until_true '[ "$(prompts)" -ge 4 ]' && send 'what happens\n'
+until_true '[ "$(prompts)" -ge 5 ]' && send '/quit\n'
+pty_end; rc=$?
+check "chat with Ctrl-C at the prompt exits 0 on /quit (got $rc)" '[ "$rc" -eq 0 ]'
+check "Ctrl-C at the prompt says how to leave, each time" \
+  '[ "$(transcript | grep -cx "vidlm: Ctrl-C stops an answer; type /quit or press Ctrl-D to leave.")" -eq 2 ]'
+check "the half-typed lines were dropped (no /frobwhat…, no early /quit): both questions answered" \
+  '[ "$(transcript | grep -cx "$caption")" -eq 2 ] && ! transcript | grep -q "unknown command"'
+
+# (c) A conversation longer than the context (the tiny model with a 200-position context, 2
+# frames = 122 prompt positions, 8-token answers): the oldest turns go, chat says so, answers go on.
+ctx="$work/ctx"; mkdir -p "$ctx"
+cp -P "$tiny"/* "$ctx"/ && rm "$ctx/config.json"
+sed 's/"max_position_embeddings": 2048/"max_position_embeddings": 200/' "$fixture/config.json" > "$ctx/config.json"
+check "the short-context model really has 200 positions" 'grep -q "\"max_position_embeddings\": 200" "$ctx/config.json"'
+pty_start overflow "$vidlm" chat "$samples/world/sequence.mp4" --model "$ctx" --frames 2 --max-tokens 8
+questions="what happens|and then|why|what colour|where|how many|who|when|which one|is it red"
+n=0
+IFS='|' read -ra qs <<< "$questions"
+for q in "${qs[@]}"; do
+  n=$((n + 1))
+  until_true '[ "$(prompts)" -ge '"$n"' ]' && send "$q\n"
+done
+until_true '[ "$(prompts)" -ge '"$((n + 1))"' ]' && send '/quit\n'
+pty_end; rc=$?
+dropped="vidlm: the conversation outgrew the model's context: dropped its oldest question and answer."
+check "chat with an overflowing conversation exits 0 (got $rc)" '[ "$rc" -eq 0 ]'
+check "chat says when it drops the oldest turns" '[ "$(transcript | grep -cxF "$dropped")" -ge 2 ]'
+check "the first turns fit: no drop before the fourth question" \
+  '! transcript | awk -v d="$dropped" "/^> what colour/ { exit } \$0 == d { found = 1 } END { exit !found }"'
+answered=0
+for q in "${qs[@]}"; do
+  [ -n "$(between "> $q" "> " | grep -vxF "$dropped" | tr -d '[:space:]')" ] && answered=$((answered + 1))
+done
+check "every question of the overflowing conversation is answered ($answered of ${#qs[@]})" '[ "$answered" -eq "${#qs[@]}" ]'
+
 # --- batch: three items, one failing.
 cat > "$work/m.jsonl" <<JSON
 {"id": "seq", "media": "$samples/world/sequence.mp4", "question": "what happens"}

@@ -23,6 +23,11 @@ public struct GenerationParameters: Sendable, Equatable {
     public var stopTokenIds: [Int]?
     /// Prompt positions per forward pass while prefilling (at most; see `LanguageModel.prefill`).
     public var prefillChunkSize: Int
+    /// Context positions the prompt must leave free for the answer; a longer prompt throws
+    /// `promptTooLong` before any work. 1 (the default) only needs room for one token. A
+    /// conversation that would rather drop its oldest turns than have answers cut short by the
+    /// context asks for `maxNewTokens` (the terminal chat does).
+    public var answerRoom: Int
 
     /// 512 positions: a chunk's activations stay a few tens of MiB (512 × a 14336-wide MLP is
     /// 28 MiB), and prompts of several video frames prefill in one pass over the weights.
@@ -30,7 +35,7 @@ public struct GenerationParameters: Sendable, Equatable {
 
     public init(maxNewTokens: Int = 64, temperature: Float = 0, topK: Int = 0, topP: Float = 1,
                 repetitionPenalty: Float = 1, badWordsIds: [[Int]] = [], seed: UInt64 = 0, stopTokenIds: [Int]? = nil,
-                prefillChunkSize: Int = GenerationParameters.defaultPrefillChunkSize) {
+                prefillChunkSize: Int = GenerationParameters.defaultPrefillChunkSize, answerRoom: Int = 1) {
         self.maxNewTokens = maxNewTokens
         self.temperature = temperature
         self.topK = topK
@@ -40,6 +45,7 @@ public struct GenerationParameters: Sendable, Equatable {
         self.seed = seed
         self.stopTokenIds = stopTokenIds
         self.prefillChunkSize = prefillChunkSize
+        self.answerRoom = answerRoom
     }
 
     /// Greedy decoding of up to `maxNewTokens` tokens.
@@ -56,6 +62,7 @@ public struct GenerationParameters: Sendable, Equatable {
         guard repetitionPenalty > 0, repetitionPenalty.isFinite else { throw bad("repetition penalty must be positive, got \(repetitionPenalty)") }
         guard badWordsIds.allSatisfy({ !$0.isEmpty }) else { throw bad("bad words must not be empty sequences") }
         guard prefillChunkSize > 0 else { throw bad("prefill chunk size must be positive, got \(prefillChunkSize)") }
+        guard answerRoom >= 1 else { throw bad("the answer room must be at least 1, got \(answerRoom)") }
     }
 }
 

@@ -50,7 +50,7 @@ public struct TextGenerator: Sendable {
             context = ids
         }
         let promptLength = embeddings.shape[0]
-        guard promptLength < model.contextLength else {
+        guard promptLength + parameters.answerRoom <= model.contextLength else {
             throw GenerationError.promptTooLong(tokens: promptLength, context: model.contextLength)
         }
         guard parameters.maxNewTokens > 0 else { return .maxTokens }
