@@ -168,12 +168,32 @@ final class CompletionServerTests: XCTestCase {
             (["messages": [["role": "wizard", "content": "hi"]]], "messages[0].role"),
             (["messages": [["role": "user", "content": [["type": "audio", "audio": "x"]]]]], "messages[0].content[0].type"),
             (["messages": "hello"], "messages"),
+            // Known fields of the wrong type name the field (never coerced, never ignored).
+            (["messages": videoMessages("world/sequence.mp4"), "max_tokens": "10"], "max_tokens"),
+            (["messages": videoMessages("world/sequence.mp4"), "max_completion_tokens": true], "max_completion_tokens"),
+            (["messages": videoMessages("world/sequence.mp4"), "stream": "yes"], "stream"),
+            (["messages": videoMessages("world/sequence.mp4"), "seed": 1.5], "seed"),
+            (["messages": videoMessages("world/sequence.mp4"), "n": "2"], "n"),
+            (["messages": videoMessages("world/sequence.mp4"), "top_p": "high"], "top_p"),
+            (["messages": videoMessages("world/sequence.mp4"), "frame_sampling": "all"], "frame_sampling"),
+            (["messages": videoMessages("world/sequence.mp4"), "frame_sampling": ["fps": "2"]], "frame_sampling.fps"),
+            (["messages": videoMessages("world/sequence.mp4"), "stream": true, "stream_options": ["include_usage": "yes"]],
+             "stream_options.include_usage"),
+            (["messages": [["role": "user", "content": [["type": "text", "text": 5]]]]], "messages[0].content[0].text"),
+            (["messages": [["role": "user", "content": [["type": "video_url", "video_url": ["url": 5]], ["type": "text", "text": "what"]]]]],
+             "messages[0].content[0].video_url.url"),
+            (["messages": [["role": 7, "content": "hi"]]], "messages[0].role"),
         ]
         for (body, param) in cases {
             let r = try await s.post(body)
             XCTAssertEqual(r.status, 400, "\(body): \(r.text)")
             XCTAssertEqual(try errorObject(r)["param"] as? String, param, r.text)
         }
+        // Fields the server does not know are ignored whatever their type (clients send many).
+        let extra = try await s.post(["messages": videoMessages("world/sequence.mp4"), "user": ["id": 1], "logprobs": false,
+                                      "presence_penalty": "none", "metadata": [1, 2, 3], "vidlm_future_option": NSNull()])
+        XCTAssertEqual(extra.status, 200, extra.text)
+        XCTAssertEqual(try content(extra), sequenceCaption)
         // A clip that does not exist under the root: the server still serves afterwards.
         let missing = try await s.post(["messages": videoMessages("world/nope.mp4")])
         XCTAssertEqual(missing.status, 400)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# `vidlm chat` through a pseudo-terminal (script(1)) and `vidlm batch` (results, per-item errors,
-# exit status, --resume after a torn line, --shard I/N, bad manifests), against the built-in model.
+# `vidlm chat` through a pseudo-terminal (script(1)): commands, Ctrl-C while an answer streams and
+# at the prompt, a conversation outgrowing the context; and `vidlm batch` (results, per-item errors,
+# exit status, --resume after a torn line and of failed items, --shard I/N, bad manifests). Against
+# the built-in model, and a tiny random SmolVLM fixture where a chat template or long answers matter.
 # Usage: Tests/cli/chat_batch.sh path/to/vidlm
 set -u
 vidlm=$(cd "$(dirname "${1:?usage: $0 path/to/vidlm}")" && pwd)/$(basename "$1")
@@ -163,6 +165,17 @@ check "resume cuts the torn line and completes every item" \
   '[ "$(wc -l < "$work/resumed.jsonl")" -eq 4 ] && python_free_ids=$(grep -o "\"id\":\"[^\"]*\"" "$work/resumed.jsonl" | sort | tr -d "\n") && [ "$python_free_ids" = "$(grep -o "\"id\":\"[^\"]*\"" "$work/all.jsonl" | sort | tr -d "\n")" ]'
 check "every resumed line is whole JSON" '! grep -q "\"answ$" "$work/resumed.jsonl"'
 
+# --resume tries failed items again: their new line follows the old one, nothing else runs twice.
+printf '{"id": "seq", "media": "%s/world/sequence.mp4", "question": "what happens"}\n{"id": "late", "media": "%s/late.mp4", "question": "what happens"}\n' \
+  "$samples" "$work" > "$work/late.jsonl"
+"$vidlm" batch "$work/late.jsonl" --output "$work/late-out.jsonl" 2> /dev/null; rc=$?
+check "the item whose clip is missing fails (exit $rc)" '[ "$rc" -eq 1 ] && grep "\"id\":\"late\"" "$work/late-out.jsonl" | grep -q "\"error\""'
+cp "$samples/world/sequence.mp4" "$work/late.mp4"
+"$vidlm" batch "$work/late.jsonl" --output "$work/late-out.jsonl" --resume 2> /dev/null; rc=$?
+check "resume answers the failed item and exits 0 (got $rc)" '[ "$rc" -eq 0 ]'
+check "resume appends the retried item after its error line, the answered item untouched" \
+  '[ "$(wc -l < "$work/late-out.jsonl")" -eq 3 ] && [ "$(grep -c "\"id\":\"seq\"" "$work/late-out.jsonl")" -eq 1 ] && tail -n 1 "$work/late-out.jsonl" | grep "\"id\":\"late\"" | grep -q "$caption"'
+
 # --shard: the shards split the items without overlap and together cover them all.
 for i in 0 1; do "$vidlm" batch "$work/m.jsonl" --output "$work/shard$i.jsonl" --shard "$i/2" 2> /dev/null; done
 ids() { grep -o "\"id\":\"[^\"]*\"" "$@" | sed 's/.*"id"://' | sort; }
@@ -188,6 +201,10 @@ printf '{"media": "a.mp4", "frames": 0}\n' > "$work/frames.jsonl"
 bad "frames 0" "$work/frames.jsonl"
 bad "shard 3/2" "$work/m.jsonl" --shard 3/2
 bad "shard x" "$work/m.jsonl" --shard x
+bad "shard 2/0" "$work/m.jsonl" --shard 2/0
+bad "shard -1/2" "$work/m.jsonl" --shard=-1/2
+bad "shard 1/2/3" "$work/m.jsonl" --shard 1/2/3
+check "a bad shard names the form it wants" 'grep -q "must be I/N with 0 ≤ I < N" "$work/err"'
 bad "missing manifest" "$work/none.jsonl"
 
 echo "chat/batch: $passed passed, $failed failed"
