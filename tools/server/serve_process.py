@@ -1,6 +1,8 @@
 """Starts `vidlm-server` on a free loopback port for the tools/server checks and stops it."""
+import collections
 import re
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -26,6 +28,10 @@ class Server:
         if self.url is None:
             self.stop()
             raise SystemExit("vidlm-server did not start")
+        # Keep reading stderr (its last lines kept for messages): a server that logs every request
+        # would otherwise block on a full pipe in a long run (the load test).
+        self.log_tail = collections.deque(maxlen=50)
+        threading.Thread(target=lambda: self.log_tail.extend(self.process.stderr), daemon=True).start()
 
     def stop(self):
         self.process.terminate()
