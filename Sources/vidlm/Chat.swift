@@ -131,7 +131,11 @@ struct ChatSession {
         let user = ChatMessage(role: "user", content: .parts(pending + [.text(question)]))
         var conversation = messages + [user]
         var options = self.options
-        options.generation.answerRoom = max(1, min(options.generation.maxNewTokens, engine.model.language.contextLength / 2))
+        // Families without a chat template see only the media and this question: no history to drop.
+        let conversational = engine.model.takesConversations
+        if conversational {
+            options.generation.answerRoom = max(1, min(options.generation.maxNewTokens, engine.model.language.contextLength / 2))
+        }
         while true {
             let fitted = ConversationFit.fit(conversation, for: engine.model)
             do {
@@ -144,13 +148,13 @@ struct ChatSession {
                 pending = []
                 return
             } catch GenerationError.promptTooLong {
-                if Self.dropOldestTurn(&conversation) != nil {
+                if conversational, Self.dropOldestTurn(&conversation) != nil {
                     say("the conversation outgrew the model's context: dropped its oldest question and answer.")
                 } else if options.generation.answerRoom > 1 {
                     // The question alone: answer in whatever room it leaves.
                     options.generation.answerRoom = 1
                 } else {
-                    say("the question and its media do not fit the model's context; ask with fewer frames (--frames).")
+                    say("the question and its media do not fit the model's context; ask a shorter question or use fewer frames (--frames).")
                     return
                 }
             } catch let error as EngineError {

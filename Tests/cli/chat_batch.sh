@@ -29,6 +29,10 @@ check "chat confirms /reset" 'grep -q "conversation cleared" "$work/chat.txt"'
 # End of input (no /quit) also ends the session; a missing media file is one error line.
 printf 'what happens\n' | "$vidlm" chat "$samples/world/sequence.mp4" > "$work/piped" 2>/dev/null
 check "chat from a pipe prints just the answer" '[ "$(cat "$work/piped")" = "$caption" ]'
+# A question too long for the built-in model's 128 positions: said plainly, no history to drop.
+printf 'what happens\n%s\n' "$(printf 'why %.0s' $(seq 1 60))" | "$vidlm" chat "$samples/world/sequence.mp4" > "$work/piped" 2> "$work/err"; rc=$?
+check "chat says a question does not fit the context and goes on (exit $rc)" \
+  '[ "$rc" -eq 0 ] && grep -q "do not fit the model.s context" "$work/err" && ! grep -q "outgrew" "$work/err" && [ "$(cat "$work/piped")" = "$caption" ]'
 "$vidlm" chat "$samples/nope.mp4" < /dev/null > "$work/out" 2> "$work/err"; rc=$?
 check "chat with a missing file: exit 1, one line" '[ "$rc" -eq 1 ] && [ "$(wc -l < "$work/err")" -eq 1 ]'
 
