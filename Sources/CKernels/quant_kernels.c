@@ -116,6 +116,67 @@ static void gemm_portable(int format, const uint8_t *w, size_t k, size_t row_beg
     }
 }
 
+static inline int is_r16(int format) { return format == VIDLM_Q8_0_R16 || format == VIDLM_Q4_0_R16; }
+
+// Bytes of one 16-row block-panel of the R16 layout: 16 f16 scales, then the 4-byte groups.
+static inline size_t r16_block_bytes(int q4) { return q4 ? 32 + 256 : 32 + 512; }
+
+void vidlm_quant_interleave(int format, const uint8_t *w, size_t rows, size_t k, uint8_t *out) {
+    const int q4 = format == VIDLM_Q4_0;
+    const size_t blocks = k / 32, bb = block_bytes(format), row_bytes = blocks * bb, pb = r16_block_bytes(q4);
+    const int groups = q4 ? 4 : 8;
+    for (size_t p = 0; p < rows / 16; p++)
+        for (size_t b = 0; b < blocks; b++) {
+            uint8_t *dst = out + (p * blocks + b) * pb;
+            for (int i = 0; i < 16; i++) {
+                const uint8_t *blk = w + (p * 16 + i) * row_bytes + b * bb;
+                dst[2 * i] = blk[0];
+                dst[2 * i + 1] = blk[1];
+                for (int g = 0; g < groups; g++)
+                    for (int t = 0; t < 4; t++) {
+                        const uint8_t v = blk[2 + 4 * g + t];
+                        dst[32 + g * 64 + i * 4 + t] = q4 ? v : (uint8_t)(v ^ 0x80);
+                    }
+            }
+        }
+}
+
+// The signed values of row `i` of an R16 block-panel, in element order.
+static inline void decode_r16(int q4, const uint8_t *blk, int i, int32_t out[32]) {
+    for (int j = 0; j < (q4 ? 16 : 32); j++) {
+        const uint8_t v = blk[32 + (j / 4) * 64 + i * 4 + j % 4];
+        if (q4) {
+            out[j] = (int32_t)(v & 0x0F) - 8;
+            out[j + 16] = (int32_t)(v >> 4) - 8;
+        } else {
+            out[j] = (int32_t)(int8_t)(v ^ 0x80);
+        }
+    }
+}
+
+static void gemm_portable_r16(int q4, const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
+                              const int8_t *xqs, const float *xd, size_t m, float *y, size_t ldy) {
+    const size_t blocks = k / 32, pb = r16_block_bytes(q4);
+    int32_t wv[32];
+    for (size_t r = row_begin; r < row_end; r++) {
+        const uint8_t *panel = w + (r / 16) * blocks * pb;
+        const int lane = (int)(r % 16);
+        for (size_t i = 0; i < m; i++) {
+            float acc = 0.0f;
+            for (size_t b = 0; b < blocks; b++) {
+                const uint8_t *blk = panel + b * pb;
+                decode_r16(q4, blk, lane, wv);
+                const int8_t *q = xqs + i * k + b * 32;
+                int32_t p = 0;
+                for (int t = 0; t < 32; t++) p += wv[t] * q[t];
+                const float scale = f16_to_f32((uint16_t)(blk[2 * lane] | (blk[2 * lane + 1] << 8))) * xd[i * blocks + b];
+                acc = fmaf((float)p, scale, acc);
+            }
+            y[i * ldy + r] = acc;
+        }
+    }
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdlib.h>
@@ -284,78 +345,80 @@ static void matmul_avx512(int vnni, int format, const uint8_t *w, size_t k, size
     }
 }
 
-// ---- Panel GEMM (m ≥ VIDLM_QGEMM_MIN_ROWS) ----
+// ---- Panel kernels (R16 weights; row-layout weights with m ≥ VIDLM_QGEMM_MIN_ROWS) ----
 //
-// A panel is 16 weight rows repacked per block b into 8 groups of 64 bytes: group g holds bytes
-// 4g..4g+3 of the block of each of the 16 rows, as u = w + 128 (lane i = row i); the 16 row
-// scales of block b follow as floats. 16-bit offsets are gathered, so rows past the end of the
-// range are masked to zero.
+// One 512-bit integer dot product multiplies 4 bytes of each of 16 rows (lane i = row i) by 4
+// broadcast bytes of x; after a block's 8 groups the 16 lanes hold the 16 rows' exact block dots,
+// each then converted and added with one FMA (the panel-GEMM order).
+
+// Row-layout rows [0, n) (n ≤ 16; missing rows zero) repacked into one R16 panel, with gathers
+// (16 rows at a time).
 AVX512_TARGET
-static void repack_panel(int format, const uint8_t *w, size_t row_bytes, size_t blocks, size_t n, uint8_t *panel,
-                         float *scales) {
-    const size_t bb = block_bytes(format);
+static void repack_panel(int format, const uint8_t *w, size_t row_bytes, size_t blocks, size_t n, uint8_t *panel) {
+    const int q4 = format == VIDLM_Q4_0;
+    const size_t bb = block_bytes(format), pb = r16_block_bytes(q4);
     const __mmask16 rows = (__mmask16)(n >= 16 ? 0xFFFFu : ((1u << n) - 1u));
     const __m512i row_offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                                    _mm512_set1_epi32((int)row_bytes));
-    const __m512i bias = _mm512_set1_epi8((char)0x80), low4 = _mm512_set1_epi8(0x0F), q4bias = _mm512_set1_epi8(120);
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
     for (size_t b = 0; b < blocks; b++) {
         const uint8_t *blk = w + b * bb;
+        uint8_t *out = panel + b * pb;
         __m512i g16 = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), rows, row_offsets, blk, 1);
-        _mm512_store_ps(scales + b * 16, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g16)));
-        uint8_t *out = panel + b * 512;
-        if (format == VIDLM_Q8_0) {
-            for (int g = 0; g < 8; g++) {
-                __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), rows, row_offsets, blk + 2 + 4 * g, 1);
-                _mm512_store_si512((void *)(out + g * 64), _mm512_xor_si512(v, bias));
-            }
-        } else {
-            // q4_0: element j < 16 is the low nibble of byte j, element j + 16 its high nibble;
-            // u = nibble − 8 + 128.
-            for (int g = 0; g < 4; g++) {
-                __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), rows, row_offsets, blk + 2 + 4 * g, 1);
-                _mm512_store_si512((void *)(out + g * 64), _mm512_add_epi8(_mm512_and_si512(v, low4), q4bias));
-                _mm512_store_si512((void *)(out + (g + 4) * 64),
-                                   _mm512_add_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), low4), q4bias));
-            }
+        _mm256_storeu_si256((__m256i *)out, _mm512_cvtepi32_epi16(g16));
+        for (int g = 0; g < (q4 ? 4 : 8); g++) {
+            __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), rows, row_offsets, blk + 2 + 4 * g, 1);
+            _mm512_storeu_si512((void *)(out + 32 + g * 64), q4 ? v : _mm512_xor_si512(v, bias));
         }
     }
 }
 
-// Group dot products of one x row against a panel block: VNNI multiplies u by x from the
-// block's correction −128·Σx; BW recovers w = u − 128 and moves its sign onto x (|w| ≤ 128,
-// |x| ≤ 127: maddubs' pair sums never saturate) and starts from 0.
-#define PANEL_INIT_VNNI(CORR) _mm512_set1_epi32(CORR)
-#define PANEL_DOT_VNNI(ACC, U, XB) _mm512_dpbusd_epi32(ACC, U, XB)
-#define PANEL_INIT_BW(CORR) _mm512_setzero_si512()
-#define PANEL_DOT_BW(ACC, U, XB)                                                                          \
+// VNNI multiplies u (q8_0: w + 128; q4_0: the nibble, w + 8) by x from the block's correction
+// (−128·Σx, or −8·Σx = that / 16); BW recovers w and moves its sign onto x (|w| ≤ 128, |x| ≤ 127:
+// maddubs' pair sums never saturate) and starts from 0.
+#define PANEL_INIT_VNNI(CORR, Q4) _mm512_set1_epi32((Q4) ? (CORR) >> 4 : (CORR))
+#define PANEL_DOT_VNNI(ACC, U, XB, Q4) _mm512_dpbusd_epi32(ACC, U, XB)
+#define PANEL_INIT_BW(CORR, Q4) _mm512_setzero_si512()
+#define PANEL_DOT_BW(ACC, U, XB, Q4)                                                                      \
     ({                                                                                                    \
-        __m512i w_ = _mm512_xor_si512(U, _mm512_set1_epi8((char)0x80));                                  \
+        __m512i w_ = (Q4) ? _mm512_sub_epi8(U, _mm512_set1_epi8(8)) : _mm512_xor_si512(U, _mm512_set1_epi8((char)0x80)); \
         __m512i xs_ = _mm512_mask_sub_epi8(XB, _mm512_movepi8_mask(w_), _mm512_setzero_si512(), XB);      \
         _mm512_add_epi32(ACC, _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_abs_epi8(w_), xs_),           \
                                                 _mm512_set1_epi16(1)));                                   \
     })
 
-#define DEFINE_PANEL_KERNEL(NAME, TARGET, INIT, DOT, NX)                                                  \
-    TARGET static void NAME(const uint8_t *panel, const float *scales, size_t blocks, const int8_t *xq,    \
-                            size_t ldq, const float *xd, size_t ldd, const int32_t *corr, size_t ldc,      \
-                            float *y, size_t ldy, __mmask16 rows) {                                       \
+#define DEFINE_PANEL_KERNEL(NAME, TARGET, INIT, DOT, NX, Q4)                                              \
+    TARGET static void NAME(const uint8_t *panel, size_t blocks, const int8_t *xq, size_t ldq,            \
+                            const float *xd, size_t ldd, const int32_t *corr, size_t ldc, float *y,        \
+                            size_t ldy, __mmask16 rows) {                                                 \
+        const size_t pb = r16_block_bytes(Q4);                                                            \
         __m512 out[NX];                                                                                   \
         for (int c = 0; c < NX; c++) out[c] = _mm512_setzero_ps();                                        \
         for (size_t b = 0; b < blocks; b++) {                                                             \
-            const uint8_t *pb = panel + b * 512;                                                          \
+            const uint8_t *blk = panel + b * pb;                                                          \
+            _mm_prefetch((const char *)blk + 4 * pb, _MM_HINT_T0);                                        \
+            _mm_prefetch((const char *)blk + 4 * pb + 256, _MM_HINT_T0);                                  \
+            const __m512 ws = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));                  \
             __m512i u[8];                                                                                 \
-            for (int g = 0; g < 8; g++) u[g] = _mm512_load_si512((const void *)(pb + g * 64));            \
-            const __m512 ws = _mm512_load_ps(scales + b * 16);                                            \
+            if (Q4) {                                                                                     \
+                const __m512i low4 = _mm512_set1_epi8(0x0F);                                              \
+                for (int g = 0; g < 4; g++) {                                                             \
+                    const __m512i v = _mm512_loadu_si512((const void *)(blk + 32 + g * 64));              \
+                    u[g] = _mm512_and_si512(v, low4);                                                     \
+                    u[g + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);                           \
+                }                                                                                         \
+            } else {                                                                                      \
+                for (int g = 0; g < 8; g++) u[g] = _mm512_loadu_si512((const void *)(blk + 32 + g * 64)); \
+            }                                                                                             \
             _Pragma("GCC unroll 8")                                                                       \
             for (int c = 0; c < NX; c++) {                                                                \
                 const int8_t *xb = xq + c * ldq + b * 32;                                                 \
-                __m512i acc = INIT(corr[c * ldc + b]);                                                    \
-                (void)corr;                                                                               \
+                __m512i acc = INIT(corr[c * ldc + b], Q4);                                                \
                 _Pragma("GCC unroll 8")                                                                   \
                 for (int g = 0; g < 8; g++) {                                                             \
                     int32_t x4;                                                                           \
-                    memcpy(&x4, xb + 4 * g, 4);                                                           \
-                    acc = DOT(acc, u[g], _mm512_set1_epi32(x4));                                          \
+                    memcpy(&x4, xb + 4 * g, 4);                                                             \
+                    acc = DOT(acc, u[g], _mm512_set1_epi32(x4), Q4);                                      \
                 }                                                                                         \
                 const __m512 sc = _mm512_mul_ps(ws, _mm512_set1_ps(xd[c * ldd + b]));                     \
                 out[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), sc, out[c]);                             \
@@ -364,52 +427,57 @@ static void repack_panel(int format, const uint8_t *w, size_t row_bytes, size_t 
         for (int c = 0; c < NX; c++) _mm512_mask_storeu_ps(y + c * ldy, rows, out[c]);                    \
     }
 
-DEFINE_PANEL_KERNEL(panel_vnni_8, VNNI_TARGET, PANEL_INIT_VNNI, PANEL_DOT_VNNI, 8)
-DEFINE_PANEL_KERNEL(panel_vnni_4, VNNI_TARGET, PANEL_INIT_VNNI, PANEL_DOT_VNNI, 4)
-DEFINE_PANEL_KERNEL(panel_vnni_2, VNNI_TARGET, PANEL_INIT_VNNI, PANEL_DOT_VNNI, 2)
-DEFINE_PANEL_KERNEL(panel_vnni_1, VNNI_TARGET, PANEL_INIT_VNNI, PANEL_DOT_VNNI, 1)
-DEFINE_PANEL_KERNEL(panel_bw_8, AVX512_TARGET, PANEL_INIT_BW, PANEL_DOT_BW, 8)
-DEFINE_PANEL_KERNEL(panel_bw_4, AVX512_TARGET, PANEL_INIT_BW, PANEL_DOT_BW, 4)
-DEFINE_PANEL_KERNEL(panel_bw_2, AVX512_TARGET, PANEL_INIT_BW, PANEL_DOT_BW, 2)
-DEFINE_PANEL_KERNEL(panel_bw_1, AVX512_TARGET, PANEL_INIT_BW, PANEL_DOT_BW, 1)
+DEFINE_PANEL_KERNEL(q8_vnni_8, VNNI_TARGET, PANEL_INIT_VNNI, PANEL_DOT_VNNI, 8, 0)
+DEFINE_PANEL_KERNEL(q8_vnni_4, VNNI_TARGET, PANEL_INIT_VNNI, PANEL_DOT_VNNI, 4, 0)
+DEFINE_PANEL_KERNEL(q8_vnni_2, VNNI_TARGET, PANEL_INIT_VNNI, PANEL_DOT_VNNI, 2, 0)
+DEFINE_PANEL_KERNEL(q8_vnni_1, VNNI_TARGET, PANEL_INIT_VNNI, PANEL_DOT_VNNI, 1, 0)
+DEFINE_PANEL_KERNEL(q8_bw_8, AVX512_TARGET, PANEL_INIT_BW, PANEL_DOT_BW, 8, 0)
+DEFINE_PANEL_KERNEL(q8_bw_4, AVX512_TARGET, PANEL_INIT_BW, PANEL_DOT_BW, 4, 0)
+DEFINE_PANEL_KERNEL(q8_bw_2, AVX512_TARGET, PANEL_INIT_BW, PANEL_DOT_BW, 2, 0)
+DEFINE_PANEL_KERNEL(q8_bw_1, AVX512_TARGET, PANEL_INIT_BW, PANEL_DOT_BW, 1, 0)
+DEFINE_PANEL_KERNEL(q4_vnni_8, VNNI_TARGET, PANEL_INIT_VNNI, PANEL_DOT_VNNI, 8, 1)
+DEFINE_PANEL_KERNEL(q4_vnni_4, VNNI_TARGET, PANEL_INIT_VNNI, PANEL_DOT_VNNI, 4, 1)
+DEFINE_PANEL_KERNEL(q4_vnni_2, VNNI_TARGET, PANEL_INIT_VNNI, PANEL_DOT_VNNI, 2, 1)
+DEFINE_PANEL_KERNEL(q4_vnni_1, VNNI_TARGET, PANEL_INIT_VNNI, PANEL_DOT_VNNI, 1, 1)
+DEFINE_PANEL_KERNEL(q4_bw_8, AVX512_TARGET, PANEL_INIT_BW, PANEL_DOT_BW, 8, 1)
+DEFINE_PANEL_KERNEL(q4_bw_4, AVX512_TARGET, PANEL_INIT_BW, PANEL_DOT_BW, 4, 1)
+DEFINE_PANEL_KERNEL(q4_bw_2, AVX512_TARGET, PANEL_INIT_BW, PANEL_DOT_BW, 2, 1)
+DEFINE_PANEL_KERNEL(q4_bw_1, AVX512_TARGET, PANEL_INIT_BW, PANEL_DOT_BW, 1, 1)
 
-typedef void (*panel_kernel)(const uint8_t *, const float *, size_t, const int8_t *, size_t, const float *, size_t,
+typedef void (*panel_kernel)(const uint8_t *, size_t, const int8_t *, size_t, const float *, size_t,
                              const int32_t *, size_t, float *, size_t, __mmask16);
 
-static int gemm_avx512(int vnni, int format, const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
-                       const int8_t *xqs, const float *xd, const int32_t *xsums, size_t m, float *y, size_t ldy) {
-    const size_t blocks = k / 32, row_bytes = blocks * block_bytes(format);
-    uint8_t *panel = aligned_alloc(64, blocks * 512);
-    float *scales = aligned_alloc(64, blocks * 16 * sizeof(float));
-    int32_t *corr = malloc(m * blocks * sizeof(int32_t));
-    if (!panel || !scales || !corr) {
-        free(panel); free(scales); free(corr);
-        return 0;
+// All x rows against one R16 panel, 8 rows at a time then 4/2/1.
+static void panel_rows(int vnni, int q4, const uint8_t *panel, size_t blocks, size_t k, const int8_t *xqs,
+                       const float *xd, const int32_t *corr, size_t m, float *y, size_t ldy, __mmask16 rows) {
+    static const panel_kernel table[2][2][4] = {
+        { { q8_bw_1, q8_bw_2, q8_bw_4, q8_bw_8 }, { q8_vnni_1, q8_vnni_2, q8_vnni_4, q8_vnni_8 } },
+        { { q4_bw_1, q4_bw_2, q4_bw_4, q4_bw_8 }, { q4_vnni_1, q4_vnni_2, q4_vnni_4, q4_vnni_8 } },
+    };
+    const panel_kernel *kernels = table[q4][vnni];
+    size_t i = 0;
+    while (i < m) {
+        const size_t left = m - i;
+        const int which = left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;
+        kernels[which](panel, blocks, xqs + i * k, k, xd + i * blocks, blocks, corr + i * blocks, blocks, y + i * ldy, ldy, rows);
+        i += (size_t)1 << which;
     }
-    // Each block's correction −128·Σx from the 8 per-4 sums quantize_x_row stored.
-    for (size_t i = 0; i < m; i++)
-        for (size_t b = 0; b < blocks; b++) {
-            const int32_t *s = xsums + i * (k / 4) + b * 8;
-            corr[i * blocks + b] = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
-        }
-    const panel_kernel *kernels;
-    static const panel_kernel vn[4] = { panel_vnni_1, panel_vnni_2, panel_vnni_4, panel_vnni_8 };
-    static const panel_kernel bw[4] = { panel_bw_1, panel_bw_2, panel_bw_4, panel_bw_8 };
-    kernels = vnni ? vn : bw;
+}
+
+// Row-layout weights, m ≥ VIDLM_QGEMM_MIN_ROWS: each 16 rows repacked into a scratch panel.
+// Returns 0 when the scratch cannot be allocated.
+static int gemm_avx512(int vnni, int format, const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
+                       const int8_t *xqs, const float *xd, const int32_t *corr, size_t m, float *y, size_t ldy) {
+    const int q4 = format == VIDLM_Q4_0;
+    const size_t blocks = k / 32, row_bytes = blocks * block_bytes(format);
+    uint8_t *panel = aligned_alloc(64, (blocks * r16_block_bytes(q4) + 63) / 64 * 64);
+    if (!panel) return 0;
     for (size_t r0 = row_begin; r0 < row_end; r0 += 16) {
         const size_t n = row_end - r0 < 16 ? row_end - r0 : 16;
-        repack_panel(format, w + r0 * row_bytes, row_bytes, blocks, n, panel, scales);
-        const __mmask16 rows = (__mmask16)(n >= 16 ? 0xFFFFu : ((1u << n) - 1u));
-        size_t i = 0;
-        while (i < m) {
-            const size_t left = m - i;
-            const int which = left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;
-            kernels[which](panel, scales, blocks, xqs + i * k, k, xd + i * blocks, blocks, corr + i * blocks, blocks,
-                           y + i * ldy + r0, ldy, rows);
-            i += (size_t)1 << which;
-        }
+        repack_panel(format, w + r0 * row_bytes, row_bytes, blocks, n, panel);
+        panel_rows(vnni, q4, panel, blocks, k, xqs, xd, corr, m, y + r0, ldy, (__mmask16)(n >= 16 ? 0xFFFFu : ((1u << n) - 1u)));
     }
-    free(panel); free(scales); free(corr);
+    free(panel);
     return 1;
 }
 
@@ -418,17 +486,59 @@ void vidlm_quantize_x_row(const float *x, size_t k, int8_t *qs, float *d, int32_
     else quantize_x_row_portable(x, k, qs, d, sums);
 }
 
+// Each block's correction −128·Σx from the 8 per-4 sums quantize_x_row stored.
+static void block_corrections(const int32_t *xsums, size_t k, size_t m, int32_t *corr) {
+    const size_t blocks = k / 32;
+    for (size_t i = 0; i < m; i++)
+        for (size_t b = 0; b < blocks; b++) {
+            const int32_t *s = xsums + i * (k / 4) + b * 8;
+            corr[i * blocks + b] = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+        }
+}
+
 void vidlm_quant_matmul(int format, int path, const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
-                        const int8_t *xqs, const float *xd, const int32_t *xsums, size_t m, float *y, size_t ldy) {
-    if (m >= VIDLM_QGEMM_MIN_ROWS) {
-        // Out of memory for the panel scratch: the portable GEMM has the same order.
-        if (path == VIDLM_QPATH_PORTABLE ||
-            !gemm_avx512(path == VIDLM_QPATH_AVX512VNNI, format, w, k, row_begin, row_end, xqs, xd, xsums, m, y, ldy))
-            gemm_portable(format, w, k, row_begin, row_end, xqs, xd, m, y, ldy);
+                        const int8_t *xqs, const float *xd, const int32_t *xsums, const int32_t *xcorr, size_t m,
+                        float *y, size_t ldy) {
+    const int panels = is_r16(format) || m >= VIDLM_QGEMM_MIN_ROWS;
+    if (!panels) {
+        if (path == VIDLM_QPATH_PORTABLE) matmul_portable(format, w, k, row_begin, row_end, xqs, xd, m, y, ldy);
+        else matmul_avx512(path == VIDLM_QPATH_AVX512VNNI, format, w, k, row_begin, row_end, xqs, xd, xsums, m, y, ldy);
         return;
     }
-    if (path == VIDLM_QPATH_PORTABLE) matmul_portable(format, w, k, row_begin, row_end, xqs, xd, m, y, ldy);
-    else matmul_avx512(path == VIDLM_QPATH_AVX512VNNI, format, w, k, row_begin, row_end, xqs, xd, xsums, m, y, ldy);
+    if (path == VIDLM_QPATH_PORTABLE) {
+        if (is_r16(format)) gemm_portable_r16(format == VIDLM_Q4_0_R16, w, k, row_begin, row_end, xqs, xd, m, y, ldy);
+        else gemm_portable(format, w, k, row_begin, row_end, xqs, xd, m, y, ldy);
+        return;
+    }
+    const size_t blocks = k / 32;
+    int32_t *owned = NULL;
+    const int32_t *corr = xcorr;
+    if (!corr) {
+        owned = malloc(m * blocks * sizeof(int32_t));
+        if (!owned) {
+            // No memory for the corrections: the portable path computes the same floats.
+            if (is_r16(format)) gemm_portable_r16(format == VIDLM_Q4_0_R16, w, k, row_begin, row_end, xqs, xd, m, y, ldy);
+            else gemm_portable(format, w, k, row_begin, row_end, xqs, xd, m, y, ldy);
+            return;
+        }
+        block_corrections(xsums, k, m, owned);
+        corr = owned;
+    }
+    const int vnni = path == VIDLM_QPATH_AVX512VNNI;
+    if (is_r16(format)) {
+        const int q4 = format == VIDLM_Q4_0_R16;
+        const size_t pb = r16_block_bytes(q4);
+        // Ranges need not start or end on a panel: the rows outside it are computed, not stored.
+        for (size_t p = row_begin / 16; p * 16 < row_end; p++) {
+            const size_t lo = row_begin > p * 16 ? row_begin - p * 16 : 0;
+            const size_t hi = row_end < p * 16 + 16 ? row_end - p * 16 : 16;
+            const __mmask16 rows = (__mmask16)((((1u << hi) - 1u)) & ~((1u << lo) - 1u));
+            panel_rows(vnni, q4, w + p * blocks * pb, blocks, k, xqs, xd, corr, m, y + p * 16, ldy, rows);
+        }
+    } else if (!gemm_avx512(vnni, format, w, k, row_begin, row_end, xqs, xd, corr, m, y, ldy)) {
+        gemm_portable(format, w, k, row_begin, row_end, xqs, xd, m, y, ldy);
+    }
+    free(owned);
 }
 
 #else
@@ -441,9 +551,11 @@ void vidlm_quantize_x_row(const float *x, size_t k, int8_t *qs, float *d, int32_
 }
 
 void vidlm_quant_matmul(int format, int path, const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
-                        const int8_t *xqs, const float *xd, const int32_t *xsums, size_t m, float *y, size_t ldy) {
-    (void)path; (void)xsums;
-    if (m >= VIDLM_QGEMM_MIN_ROWS) gemm_portable(format, w, k, row_begin, row_end, xqs, xd, m, y, ldy);
+                        const int8_t *xqs, const float *xd, const int32_t *xsums, const int32_t *xcorr, size_t m,
+                        float *y, size_t ldy) {
+    (void)path; (void)xsums; (void)xcorr;
+    if (is_r16(format)) gemm_portable_r16(format == VIDLM_Q4_0_R16, w, k, row_begin, row_end, xqs, xd, m, y, ldy);
+    else if (m >= VIDLM_QGEMM_MIN_ROWS) gemm_portable(format, w, k, row_begin, row_end, xqs, xd, m, y, ldy);
     else matmul_portable(format, w, k, row_begin, row_end, xqs, xd, m, y, ldy);
 }
 

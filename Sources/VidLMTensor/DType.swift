@@ -15,6 +15,11 @@ public enum DType: String, Sendable, CaseIterable, Codable {
     /// they are stored as U8 `[rows, blocks, blockBytes]` (see `QuantizedSafetensors`).
     case q8_0 = "Q8_0"
     case q4_0 = "Q4_0"
+    /// The same blocks held in memory interleaved 16 rows at a time (quant_kernels.h's R16
+    /// layout), as `Linear` keeps quantized weights so that decoding reads them without repacking.
+    /// Never in a file.
+    case q8_0r16 = "Q8_0_R16"
+    case q4_0r16 = "Q4_0_R16"
 
     /// Bytes of one element; for a block format, bytes of one block (use `byteCount(elements:)`).
     public var byteSize: Int {
@@ -23,15 +28,27 @@ public enum DType: String, Sendable, CaseIterable, Codable {
         case .f32, .i32: 4
         case .f16, .bf16, .i16: 2
         case .i8, .u8, .bool: 1
-        case .q8_0: 34
-        case .q4_0: 18
+        case .q8_0, .q8_0r16: 34
+        case .q4_0, .q4_0r16: 18
         }
     }
 
     /// Elements per stored unit: 32 for block formats, 1 otherwise.
     public var blockElements: Int { isBlockQuantized ? 32 : 1 }
 
-    public var isBlockQuantized: Bool { self == .q8_0 || self == .q4_0 }
+    public var isBlockQuantized: Bool { self == .q8_0 || self == .q4_0 || isInterleaved }
+
+    /// The R16 layouts (`q8_0r16`, `q4_0r16`).
+    public var isInterleaved: Bool { self == .q8_0r16 || self == .q4_0r16 }
+
+    /// The row-layout block format of an interleaved one (itself for the others).
+    public var rowLayout: DType {
+        switch self {
+        case .q8_0r16: .q8_0
+        case .q4_0r16: .q4_0
+        default: self
+        }
+    }
 
     /// Bytes that `elements` elements take (a multiple of `blockElements` for block formats).
     @inline(__always)

@@ -84,6 +84,47 @@ final class QuantizationTests: XCTestCase {
         }
     }
 
+    /// Weights interleaved 16 rows at a time (how `Linear` keeps them) follow the panel order for
+    /// every m, on every path, over row ranges that cut panels anywhere; they widen to the same floats.
+    func testInterleavedWeightsEqualThePanelReferenceBitForBit() throws {
+        let paths = QuantizedKernels.Path.allCases.filter(\.isAvailable)
+        for format in [DType.q8_0, .q4_0] {
+            for k in [32, 160, 1024] {
+                for m in [1, 2, 5, 8, 11] {
+                    let rows = 48
+                    let w = Tensor(shape: [rows, k], values: Self.values(rows * k, seed: UInt64(k * 7 + m))).quantized(to: format)
+                    let wi = w.interleavedForKernels()
+                    XCTAssertEqual(wi.dtype, format == .q8_0 ? .q8_0r16 : .q4_0r16)
+                    XCTAssertEqual(wi.toF32().floats().map(\.bitPattern), w.toF32().floats().map(\.bitPattern), "\(format) k=\(k): widened")
+                    let x = Self.values(m * k, seed: UInt64(k + 3 * m), scale: 2)
+                    let wBase = w.storage.base + w.byteOffset, rowBytes = format.byteCount(elements: k)
+                    var expected = [Float](repeating: 0, count: m * rows)
+                    for i in 0..<m {
+                        let r = QuantizedReference.quantizeRow(Array(x[(i * k)..<(i * k + k)]))
+                        for j in 0..<rows {
+                            expected[i * rows + j] = QuantizedReference.gemmDot(weightRow: wBase + j * rowBytes, format: format, k: k,
+                                                                                values: r.values, scales: r.scales)
+                        }
+                    }
+                    let wiBase = wi.storage.base + wi.byteOffset
+                    for path in paths {
+                        let xq = x.withUnsafeBufferPointer { QuantizedKernels.QuantizedRows($0.baseAddress!, m: m, k: k, path: path) }
+                        var y = [Float](repeating: .nan, count: m * rows)
+                        y.withUnsafeMutableBufferPointer { yb in
+                            for range in [0..<5, 5..<21, 21..<32, 32..<rows] {
+                                QuantizedKernels.matmul(weight: wiBase, format: wi.dtype, k: k, rows: range, x: xq, y: yb.baseAddress!, ldy: rows, path: path)
+                            }
+                        }
+                        XCTAssertEqual(y.map(\.bitPattern), expected.map(\.bitPattern), "\(format) k=\(k) m=\(m) \(path)")
+                    }
+                }
+            }
+        }
+        // Rows that are not whole panels stay in the row layout.
+        let odd = Tensor(shape: [20, 64], values: Self.values(20 * 64, seed: 3)).quantized(to: .q8_0)
+        XCTAssertEqual(odd.interleavedForKernels().dtype, .q8_0)
+    }
+
     func testQuantizedLinearIsCloseToF32() {
         let k = 256, out = 40, m = 3
         let w = Tensor(shape: [out, k], values: Self.values(out * k, seed: 7, scale: 0.1))

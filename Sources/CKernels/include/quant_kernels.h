@@ -26,6 +26,10 @@
 enum {
     VIDLM_Q8_0 = 0,
     VIDLM_Q4_0 = 1,
+    // The same blocks interleaved 16 rows at a time (vidlm_quant_interleave), the layout the
+    // panel kernels read; weights are kept this way in memory so that decoding needs no repacking.
+    VIDLM_Q8_0_R16 = 2,
+    VIDLM_Q4_0_R16 = 3,
 };
 
 enum {
@@ -37,6 +41,13 @@ enum {
 /// x rows from which vidlm_quant_matmul runs the panel GEMM.
 #define VIDLM_QGEMM_MIN_ROWS 8
 
+/// Interleaves a [rows, k] block table (q8_0 or q4_0; rows a multiple of 16) into the R16 layout
+/// of the same size: per 16 rows and block b, the 16 f16 scales (32 bytes), then 4-byte groups,
+/// group-major (group g = bytes 4g..4g+3 of the block's values for rows 0..15): q8_0 stores
+/// u = w + 128 for its 8 groups, q4_0 its 4 groups of packed nibbles as they are. Products on R16
+/// weights follow the panel-GEMM order for every m.
+void vidlm_quant_interleave(int format, const uint8_t *w, size_t rows, size_t k, uint8_t *out);
+
 /// The fastest path this CPU runs.
 int vidlm_quant_best_path(void);
 
@@ -46,9 +57,13 @@ int vidlm_quant_best_path(void);
 void vidlm_quantize_x_row(const float *x, size_t k, int8_t *qs, float *d, int32_t *sums, int path);
 
 /// y[i·ldy + r] = Σ_t W[r, t] · x_i[t] for r in [row_begin, row_end), i in [0, m); W rows of
-/// k/32 blocks in `format` (row stride k/32 · block bytes); x rows as vidlm_quantize_x_row
-/// writes them, row strides k, k/32 and k/4.
+/// k/32 blocks in `format` (row stride k/32 · block bytes; R16: whole panels of 16 rows, any
+/// range of them); x rows as vidlm_quantize_x_row writes them, row strides k, k/32
+/// and k/4.
+/// `xcorr` (row stride k/32): each block's −128 · Σx, the sum of its 8 `sums` (the panel kernels
+/// start from it); may be NULL, then it is computed per call.
 void vidlm_quant_matmul(int format, int path, const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
-                        const int8_t *xqs, const float *xd, const int32_t *xsums, size_t m, float *y, size_t ldy);
+                        const int8_t *xqs, const float *xd, const int32_t *xsums, const int32_t *xcorr, size_t m,
+                        float *y, size_t ldy);
 
 #endif

@@ -25,7 +25,7 @@ public struct Linear: TensorLayer {
     public init(_ weights: ParameterSource, _ name: String, input: Int, output: Int, bias hasBias: Bool = true,
                 widen: Bool = false, checkFinite: Bool = false) throws {
         let w = try weights.take(name + ".weight", shape: [output, input])
-        weight = w.dtype.isBlockQuantized ? w
+        weight = w.dtype.isBlockQuantized ? w.interleavedForKernels()
             : widen || !MixedPrecisionLinear.isSupported(w.dtype) ? w.toF32() : ComputePrecision.projectionWeight(w)
         bias = hasBias ? try weights.take(name + ".bias", shape: [output]).toF32() : nil
         if checkFinite {

@@ -14,7 +14,14 @@ public enum QuantizedKernels {
     /// The fastest path this CPU runs (VNNI's vpdpbusd where present).
     public static let best: Path = Path(rawValue: vidlm_quant_best_path()) ?? .portable
 
-    static func code(_ format: DType) -> Int32 { format == .q8_0 ? Int32(VIDLM_Q8_0) : Int32(VIDLM_Q4_0) }
+    static func code(_ format: DType) -> Int32 {
+        switch format {
+        case .q8_0: Int32(VIDLM_Q8_0)
+        case .q8_0r16: Int32(VIDLM_Q8_0_R16)
+        case .q4_0r16: Int32(VIDLM_Q4_0_R16)
+        default: Int32(VIDLM_Q4_0)
+        }
+    }
 
     /// x rows quantized per 32-block to int8 (what the kernels multiply).
     public struct QuantizedRows {
@@ -23,6 +30,8 @@ public enum QuantizedKernels {
         public var scales: [Float]
         /// −128 · the sum of each 4 consecutive values (the VNNI path's starting point).
         public var sums: [Int32]
+        /// −128 · the sum of each block (the panel kernels' starting point).
+        public var blockSums: [Int32]
 
         /// Quantizes `m` rows of `k` floats (k a multiple of 32) with `path`.
         public init(_ x: UnsafePointer<Float>, m: Int, k: Int, path: Path = QuantizedKernels.best) {
@@ -32,6 +41,7 @@ public enum QuantizedKernels {
             values = [Int8](repeating: 0, count: max(m * k, 1))
             scales = [Float](repeating: 0, count: max(m * k / 32, 1))
             sums = [Int32](repeating: 0, count: max(m * k / 4, 1))
+            blockSums = []
             values.withUnsafeMutableBufferPointer { q in
                 scales.withUnsafeMutableBufferPointer { d in
                     sums.withUnsafeMutableBufferPointer { s in
@@ -44,6 +54,14 @@ public enum QuantizedKernels {
                     }
                 }
             }
+            let blocks = k / 32
+            var totals = [Int32](repeating: 0, count: max(m * blocks, 1))
+            for i in 0..<(m * blocks) {
+                var total: Int32 = 0
+                for j in 0..<8 { total &+= sums[i * 8 + j] }
+                totals[i] = total
+            }
+            blockSums = totals
         }
     }
 
@@ -53,9 +71,11 @@ public enum QuantizedKernels {
         x.values.withUnsafeBufferPointer { q in
             x.scales.withUnsafeBufferPointer { d in
                 x.sums.withUnsafeBufferPointer { s in
-                    vidlm_quant_matmul(code(format), path.rawValue, weight.assumingMemoryBound(to: UInt8.self), k,
-                                       rows.lowerBound, rows.upperBound, q.baseAddress!, d.baseAddress!, s.baseAddress!,
-                                       x.m, y, ldy)
+                    x.blockSums.withUnsafeBufferPointer { c in
+                        vidlm_quant_matmul(code(format), path.rawValue, weight.assumingMemoryBound(to: UInt8.self), k,
+                                           rows.lowerBound, rows.upperBound, q.baseAddress!, d.baseAddress!, s.baseAddress!,
+                                           c.baseAddress!, x.m, y, ldy)
+                    }
                 }
             }
         }

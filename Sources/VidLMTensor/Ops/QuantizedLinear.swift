@@ -62,8 +62,11 @@ enum QuantizedLinearDispatch {
         let byBytes = max(1, (1 << 16) / rowBytes)
         let bySpread = max(1, (rowsTotal + 8 * threads - 1) / (8 * threads))
         var unitRows = x.m > 4 ? min(byBytes, bySpread) : byBytes
-        // The panel GEMM repacks 16 weight rows at a time: whole panels per unit.
-        if x.m >= QuantizedReference.gemmMinimumRows { unitRows = (unitRows + 15) / 16 * 16 }
+        // The panel kernels take 16 weight rows at a time (interleaved tables are only split on
+        // panels): whole panels per unit.
+        if x.m >= QuantizedReference.gemmMinimumRows || formats.contains(where: \.isInterleaved) {
+            unitRows = (unitRows + 15) / 16 * 16
+        }
         let units = (rowsTotal + unitRows - 1) / unitRows
         let workers = min(threads, units)
         let next = Atomic<Int>(0)

@@ -1,3 +1,4 @@
+import CKernels
 /// llama.cpp's block formats, bit for bit: a row of k weights (k a multiple of 32) is k/32 blocks.
 /// - q8_0 (34 bytes): f16 scale d = amax/127, then 32 int8 values round(x/d) (half away from zero).
 /// - q4_0 (18 bytes): f16 scale d = v/−8 where v is the first element of largest magnitude, then
@@ -85,7 +86,47 @@ public enum BlockQuantization {
     }
 }
 
+extension BlockQuantization {
+    /// Widens an R16 table (`rows` a multiple of 16, rows of `k` elements) to f32, row by row.
+    public static func dequantizeInterleaved(_ src: UnsafeRawPointer, format: DType, rows: Int, k: Int,
+                                             into out: UnsafeMutablePointer<Float>) {
+        let q4 = format == .q4_0r16
+        let blocks = k / blockElements, panelBlock = q4 ? 32 + 256 : 32 + 512
+        for r in 0..<rows {
+            for b in 0..<blocks {
+                let blk = src + ((r / 16) * blocks + b) * panelBlock
+                let lane = r % 16
+                let d = Float(Float16(bitPattern: UInt16(littleEndian: blk.loadUnaligned(fromByteOffset: 2 * lane, as: UInt16.self))))
+                for j in 0..<(q4 ? 16 : 32) {
+                    let v = blk.load(fromByteOffset: 32 + (j / 4) * 64 + lane * 4 + j % 4, as: UInt8.self)
+                    let o = out + r * k + b * 32
+                    if q4 {
+                        o[j] = Float(Int32(v & 0x0F) - 8) * d
+                        o[j + 16] = Float(Int32(v >> 4) - 8) * d
+                    } else {
+                        o[j] = Float(Int8(bitPattern: v ^ 0x80)) * d
+                    }
+                }
+            }
+        }
+    }
+}
+
 extension Tensor {
+    /// This block-quantized weight [rows, k] in the R16 layout the kernels read without
+    /// repacking (quant_kernels.h), when its rows come in whole groups of 16; itself otherwise.
+    /// The row-layout pages are given back (they may be a mapped file's).
+    public func interleavedForKernels() -> Tensor {
+        guard dtype == .q8_0 || dtype == .q4_0, rank == 2, shape[0] % 16 == 0, shape[0] > 0 else { return self }
+        let bytes = dtype.byteCount(elements: count)
+        let out = TensorStorage(byteCount: bytes, zeroed: false)
+        let src = storage.base + byteOffset
+        vidlm_quant_interleave(QuantizedKernels.code(dtype), src.assumingMemoryBound(to: UInt8.self), shape[0], shape[1],
+                               out.mutableBase.assumingMemoryBound(to: UInt8.self))
+        storage.releasePages(offset: byteOffset, count: bytes)
+        return Tensor(shape: shape, dtype: dtype == .q8_0 ? .q8_0r16 : .q4_0r16, storage: out)
+    }
+
     /// This tensor (f32, bf16 or f16; last dimension a multiple of 32) in a block format.
     public func quantized(to format: DType) -> Tensor {
         precondition(format.isBlockQuantized, "quantized(to:) needs a block format")
