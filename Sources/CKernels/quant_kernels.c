@@ -387,6 +387,11 @@ static void repack_panel(int format, const uint8_t *w, size_t row_bytes, size_t 
                                                 _mm512_set1_epi16(1)));                                   \
     })
 
+// Software prefetch distance of the panel kernels, in block-panels ahead.
+#ifndef PANEL_PREFETCH
+#define PANEL_PREFETCH 4
+#endif
+
 #define DEFINE_PANEL_KERNEL(NAME, TARGET, INIT, DOT, NX, Q4)                                              \
     TARGET static void NAME(const uint8_t *panel, size_t blocks, const int8_t *xq, size_t ldq,            \
                             const float *xd, size_t ldd, const int32_t *corr, size_t ldc, float *y,        \
@@ -396,8 +401,8 @@ static void repack_panel(int format, const uint8_t *w, size_t row_bytes, size_t 
         for (int c = 0; c < NX; c++) out[c] = _mm512_setzero_ps();                                        \
         for (size_t b = 0; b < blocks; b++) {                                                             \
             const uint8_t *blk = panel + b * pb;                                                          \
-            _mm_prefetch((const char *)blk + 4 * pb, _MM_HINT_T0);                                        \
-            _mm_prefetch((const char *)blk + 4 * pb + 256, _MM_HINT_T0);                                  \
+            _mm_prefetch((const char *)blk + PANEL_PREFETCH * pb, _MM_HINT_T0);                           \
+            _mm_prefetch((const char *)blk + PANEL_PREFETCH * pb + 256, _MM_HINT_T0);                     \
             const __m512 ws = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));                  \
             __m512i u[8];                                                                                 \
             if (Q4) {                                                                                     \

@@ -12,8 +12,10 @@ public struct Linear: TensorLayer {
     public let weight: Tensor
     public let bias: Tensor?
 
-    public init(weight: Tensor, bias: Tensor? = nil) {
-        self.weight = weight
+    /// A block-quantized `weight` is kept interleaved for the kernels and its row-layout pages
+    /// are given back, unless `shared` (the tensor is also read elsewhere, e.g. tied embeddings).
+    public init(weight: Tensor, bias: Tensor? = nil, shared: Bool = false) {
+        self.weight = weight.dtype.isBlockQuantized && !shared ? weight.interleavedForKernels() : weight
         self.bias = bias
     }
 

@@ -82,7 +82,7 @@ public struct LlamaModel: LanguageModel {
         if config.tieWordEmbeddings {
             // transformers drops the tied copy when saving; a checkpoint that kept it is fine too.
             _ = try weights.takeIfPresent(names.lmHead, shape: [v, d])
-            lmHead = Linear(weight: embedTokens)
+            lmHead = Linear(weight: embedTokens, shared: true)
         } else {
             let head = TextForward.matrix(try weights.take(names.lmHead, shape: [v, d]))
             try TextForward.checkFinite(head, names.lmHead)

@@ -65,7 +65,7 @@ public struct OPTModel: LanguageModel {
         finalNorm = config.hasFinalLayerNorm ? try norm(base("final_layer_norm")) : nil
         if config.tieWordEmbeddings {
             _ = try weights.takeIfPresent(names.lmHead, shape: [v, e])
-            lmHead = Linear(weight: embedTokens)
+            lmHead = Linear(weight: embedTokens, shared: true)
         } else {
             let head = TextForward.matrix(try weights.take(names.lmHead, shape: [v, e]))
             try TextForward.checkFinite(head, names.lmHead)
