@@ -39,51 +39,13 @@ public struct Qwen3VLFamily: VisionLanguageModel {
 
     public init(directory dir: ModelDirectory) throws {
         modelType = dir.modelType
-        guard let root = try? JSONSerialization.jsonObject(with: dir.configData) as? [String: Any] else {
-            throw ConfigError(file: dir.configPath, "is not a JSON object.")
-        }
-        guard let vision = root["vision_config"] as? [String: Any] else {
-            throw ConfigError(file: dir.configPath, "has no 'vision_config' object.")
-        }
-        let visionConfig = try QwenVisionConfig(vision, flavor: .qwen3, file: dir.configPath)
-        let textConfig = try QwenVLFamily.textConfig(root, type: "qwen3_vl_text", file: dir.configPath)
-        guard let (imageJSON, imageFile) = try dir.processorSettings(.image) else {
-            throw ConfigError(file: dir.url.path, "has no image processor settings (processor_config.json or preprocessor_config.json).")
-        }
-        images = try QwenVLProcessor(json: imageJSON, file: imageFile, video: false, rule: .qwen3)
-        if let (videoJSON, videoFile) = try dir.processorSettings(.video) {
-            videos = try QwenVLProcessor(json: videoJSON, file: videoFile, video: true, rule: .qwen3)
-        } else {
-            videos = try QwenVLProcessor(json: imageJSON, file: imageFile, video: true, rule: .qwen3)
-        }
-        for p in [images, videos] where p.patchSize != visionConfig.patchSize || p.mergeSize != visionConfig.mergeSize
-            || p.temporalPatchSize != visionConfig.temporalPatchSize {
-            throw ConfigError(file: imageFile, "its patch_size / merge_size / temporal_patch_size (\(p.patchSize), \(p.mergeSize), \(p.temporalPatchSize)) differ from the vision tower's (\(visionConfig.patchSize), \(visionConfig.mergeSize), \(visionConfig.temporalPatchSize)).")
-        }
-        tokenizer = try dir.tokenizer()
-        imageTokenId = try dir.int("image_token_id", default: 151655)
-        videoTokenId = try dir.int("video_token_id", default: 151656)
-        guard tokenizer.id(forToken: imageToken) == imageTokenId, tokenizer.id(forToken: videoToken) == videoTokenId else {
-            throw ConfigError(file: dir.configPath, "'image_token_id' / 'video_token_id' (\(imageTokenId), \(videoTokenId)) are not the tokenizer's ids of \(imageToken) and \(videoToken).")
-        }
+        let checkpoint = try QwenVLCheckpoint(directory: dir, flavor: .qwen3, textType: "qwen3_vl_text", videoRule: .qwen3,
+                                              imageToken: imageToken, videoToken: videoToken)
+        (images, videos, tokenizer, template) = (checkpoint.images, checkpoint.videos, checkpoint.tokenizer, checkpoint.template)
+        (imageTokenId, videoTokenId) = (checkpoint.imageTokenId, checkpoint.videoTokenId)
+        (tower, language) = (checkpoint.tower, checkpoint.language)
         guard tokenizer.id(forToken: visionStart) != nil, tokenizer.id(forToken: visionEnd) != nil else {
             throw ConfigError(file: dir.url.path, "its tokenizer lacks \(visionStart) / \(visionEnd), which frame each clip's frame pairs.")
-        }
-        guard let template = try ChatTemplate.load(directory: dir.url, reader: .processor) else {
-            throw ConfigError(file: dir.url.path, "has no chat template (chat_template.json, chat_template.jinja or tokenizer_config.json's chat_template); Qwen-VL prompts are written by it.")
-        }
-        self.template = template
-        let store = try WeightStore(directory: dir.url)
-        // transformers 5 saves model.visual. / model.language_model.; published checkpoints the same.
-        let nested = store.contains("model.language_model.embed_tokens.weight")
-        let names = TextWeightNames(base: nested ? "model.language_model." : "model.", lmHead: "lm_head.weight")
-        (tower, language) = try WeightBinder.load(store, ignoring: { $0.hasSuffix("rotary_emb.inv_freq") }) { weights in
-            let tower = try QwenVisionTower(config: visionConfig, weights: weights, prefix: nested ? "model.visual." : "visual.")
-            let language = try LanguageModelLoader.build(.llama(textConfig), weights: weights, names: names)
-            return (tower, language)
-        }
-        guard visionConfig.outputWidth == language.embeddingWidth else {
-            throw ConfigError(file: dir.configPath, "the vision merger writes \(visionConfig.outputWidth) features but the decoder takes \(language.embeddingWidth).")
         }
     }
 

@@ -39,59 +39,21 @@ public struct QwenVLFamily: VisionLanguageModel {
 
     public init(directory dir: ModelDirectory) throws {
         modelType = dir.modelType
-        guard let root = try? JSONSerialization.jsonObject(with: dir.configData) as? [String: Any] else {
-            throw ConfigError(file: dir.configPath, "is not a JSON object.")
-        }
-        guard let vision = root["vision_config"] as? [String: Any] else {
-            throw ConfigError(file: dir.configPath, "has no 'vision_config' object.")
-        }
         let qwen2 = modelType == "qwen2_vl"
-        let visionConfig = try QwenVisionConfig(vision, flavor: qwen2 ? .qwen2 : .qwen2_5, file: dir.configPath)
-        let textConfig = try Self.textConfig(root, type: qwen2 ? "qwen2_vl_text" : "qwen2_5_vl_text", file: dir.configPath)
+        let checkpoint = try QwenVLCheckpoint(directory: dir, flavor: qwen2 ? .qwen2 : .qwen2_5,
+                                              textType: qwen2 ? "qwen2_vl_text" : "qwen2_5_vl_text", videoRule: .qwen2,
+                                              imageToken: imageToken, videoToken: videoToken)
         if qwen2 {
             tokensPerSecond = nil
         } else {
-            let tps = vision["tokens_per_second"] as? Int ?? 4
+            let tps = checkpoint.visionJSON["tokens_per_second"] as? Int ?? 4
             guard tps > 0 else { throw ConfigError(file: dir.configPath, "'vision_config.tokens_per_second' must be positive.") }
             tokensPerSecond = tps
         }
-        guard let (imageJSON, imageFile) = try dir.processorSettings(.image) else {
-            throw ConfigError(file: dir.url.path, "has no image processor settings (processor_config.json or preprocessor_config.json).")
-        }
-        images = try QwenVLProcessor(json: imageJSON, file: imageFile, video: false)
-        if let (videoJSON, videoFile) = try dir.processorSettings(.video) {
-            videos = try QwenVLProcessor(json: videoJSON, file: videoFile, video: true)
-        } else {
-            // Without video settings transformers builds the video processor from the image ones.
-            videos = try QwenVLProcessor(json: imageJSON, file: imageFile, video: true)
-        }
-        for p in [images, videos] where p.patchSize != visionConfig.patchSize || p.mergeSize != visionConfig.mergeSize
-            || p.temporalPatchSize != visionConfig.temporalPatchSize {
-            throw ConfigError(file: imageFile, "its patch_size / merge_size / temporal_patch_size (\(p.patchSize), \(p.mergeSize), \(p.temporalPatchSize)) differ from the vision tower's (\(visionConfig.patchSize), \(visionConfig.mergeSize), \(visionConfig.temporalPatchSize)).")
-        }
-        tokenizer = try dir.tokenizer()
-        imageTokenId = try dir.int("image_token_id", default: 151655)
-        videoTokenId = try dir.int("video_token_id", default: 151656)
-        guard tokenizer.id(forToken: imageToken) == imageTokenId, tokenizer.id(forToken: videoToken) == videoTokenId else {
-            throw ConfigError(file: dir.configPath, "'image_token_id' / 'video_token_id' (\(imageTokenId), \(videoTokenId)) are not the tokenizer's ids of \(imageToken) and \(videoToken).")
-        }
+        (images, videos, tokenizer, template) = (checkpoint.images, checkpoint.videos, checkpoint.tokenizer, checkpoint.template)
+        (imageTokenId, videoTokenId) = (checkpoint.imageTokenId, checkpoint.videoTokenId)
+        (tower, language) = (checkpoint.tower, checkpoint.language)
         prompts = LlavaPrompt(tokenizer: tokenizer, imageToken: imageToken, imageTokenId: imageTokenId)
-        guard let template = try ChatTemplate.load(directory: dir.url, reader: .processor) else {
-            throw ConfigError(file: dir.url.path, "has no chat template (chat_template.json, chat_template.jinja or tokenizer_config.json's chat_template); Qwen-VL prompts are written by it.")
-        }
-        self.template = template
-        let store = try WeightStore(directory: dir.url)
-        // transformers 5 saves model.visual. / model.language_model.; published checkpoints visual. / model.
-        let nested = store.contains("model.language_model.embed_tokens.weight")
-        let names = TextWeightNames(base: nested ? "model.language_model." : "model.", lmHead: "lm_head.weight")
-        (tower, language) = try WeightBinder.load(store, ignoring: { $0.hasSuffix("rotary_emb.inv_freq") }) { weights in
-            let tower = try QwenVisionTower(config: visionConfig, weights: weights, prefix: nested ? "model.visual." : "visual.")
-            let language = try LanguageModelLoader.build(.llama(textConfig), weights: weights, names: names)
-            return (tower, language)
-        }
-        guard visionConfig.outputWidth == language.embeddingWidth else {
-            throw ConfigError(file: dir.configPath, "the vision merger writes \(visionConfig.outputWidth) features but the decoder takes \(language.embeddingWidth).")
-        }
     }
 
     /// The decoder config: `text_config` (transformers 5), or the top-level fields of published
