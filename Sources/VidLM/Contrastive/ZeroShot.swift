@@ -165,8 +165,14 @@ public struct ZeroShot: Sendable {
     /// Scores pictures (one image, or a clip's frames) against labels.
     public func classify(_ pictures: [RGBImage], frames: [FrameInfo], kind: MediaKind, labels: [String], template: String?) throws -> Classification {
         let texts = try Self.prompts(labels: labels, template: template)
-        let textEmbeds = try textEmbeddings(texts)
-        let logits = model.logits(images: try imageEmbeddings(pictures), texts: textEmbeds)
+        return scores(imageEmbeddings: try imageEmbeddings(pictures), frames: frames, kind: kind, labels: labels, texts: texts,
+                      textEmbeddings: try textEmbeddings(texts))
+    }
+
+    /// The classification of image embeddings [N, P] (one per frame) against embedded labels.
+    func scores(imageEmbeddings: Tensor, frames: [FrameInfo], kind: MediaKind, labels: [String], texts: [String],
+                textEmbeddings: Tensor) -> Classification {
+        let logits = model.logits(images: imageEmbeddings, texts: textEmbeddings)
         let probabilities = model.probabilities(logits)
         let m = texts.count, l = logits.floats(), p = probabilities.floats()
         let scores = frames.enumerated().map { i, f in
@@ -181,10 +187,46 @@ public struct ZeroShot: Sendable {
 
     /// Decodes `path` and classifies it (see `classify(_:frames:kind:labels:template:)`).
     public func classify(path: String, labels: [String], template: String?, frames count: Int? = nil) async throws -> Classification {
+        try await classify(paths: [path], labels: labels, template: template, frames: count)[0]
+    }
+
+    /// Classifies several files against the same labels, in order: the labels go through the text
+    /// tower once, and consecutive still images through the image tower together
+    /// (`ThreadBudget.visionBatch(tokensPerFrame:)` at a time: one pass over the tower's weights
+    /// per batch instead of per picture); a clip's frames are one batch of their own.
+    public func classify(paths: [String], labels: [String], template: String?, frames count: Int? = nil) async throws -> [Classification] {
         // Labels are checked before any decoding.
-        _ = try Self.prompts(labels: labels, template: template)
-        let (kind, infos, pictures) = try await Self.decode(path, frames: count)
-        return try classify(pictures, frames: infos, kind: kind, labels: labels, template: template)
+        let texts = try Self.prompts(labels: labels, template: template)
+        let textEmbeds = try textEmbeddings(texts)
+        let batch = ThreadBudget.visionBatch(tokensPerFrame: model.vision.config.tokenCount)
+        var results: [Classification] = []
+        results.reserveCapacity(paths.count)
+        var pending: [(frame: FrameInfo, image: RGBImage)] = []
+        func flush() throws {
+            guard !pending.isEmpty else { return }
+            let rows = try imageEmbeddings(pending.map(\.image))
+            let p = rows.shape[1], v = rows.floats()
+            for (i, item) in pending.enumerated() {
+                let row = Tensor(shape: [1, p], values: Array(v[i * p..<(i + 1) * p]))
+                results.append(scores(imageEmbeddings: row, frames: [item.frame], kind: .image, labels: labels, texts: texts,
+                                      textEmbeddings: textEmbeds))
+            }
+            pending.removeAll(keepingCapacity: true)
+        }
+        for path in paths {
+            let (kind, infos, pictures) = try await Self.decode(path, frames: count)
+            try Task.checkCancellation()
+            if kind == .image {
+                pending.append((infos[0], pictures[0]))
+                if pending.count >= batch { try flush() }
+            } else {
+                try flush()
+                results.append(scores(imageEmbeddings: try imageEmbeddings(pictures), frames: infos, kind: kind, labels: labels,
+                                      texts: texts, textEmbeddings: textEmbeds))
+            }
+        }
+        try flush()
+        return results
     }
 }
 
