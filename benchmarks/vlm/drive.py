@@ -15,6 +15,12 @@ repeated (at most twice; the discarded attempts are kept in results.json).
 
     drive.py WORK RUNS OUT_JSON
     env: VLM_SUITE=e2e (benchmarks/e2e's rows, one run each; RUNS is ignored),
+         VLM_SUITE=llava / qwenvl (benchmarks/llava's and benchmarks/qwenvl's rows, one run each, with
+         the same-ids checks and, for CLIP, `vidlm classify` on a folder of images),
+         VLM_NEW_TOKENS (default 32), VLM_FRAMES (override every row's frame count: smoke runs),
+         VLM_IMAGES (images per classify row, default 100), VLM_CORETYPES (default "Haswell,default"),
+         VLM_WARMUP=0 (no untimed warm-up request), VLM_RETRIES (default 2), VLM_PROBES=0 (no kernel /
+         GEMM peak probes), VLM_PYTHON (default tools/.venv/bin/python),
          VLM_ROWS (comma-separated row names, default all), VLM_RUNS_22B_F32 (runs for the 2.2B f32
          rows, default RUNS), VLM_EXTRA_CORETYPE (default SkylakeX; "" skips the extra vidlm rows)
 """
@@ -33,17 +39,18 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 VIDLM = ROOT / ".build" / "release" / "vidlm"
 BENCH = ROOT / ".build" / "release" / "vidlm-bench"
-PY = ROOT / "tools" / ".venv" / "bin" / "python"
+PY = pathlib.Path(os.environ.get("VLM_PYTHON", ROOT / "tools" / ".venv" / "bin" / "python"))
 THREADS = 2
-NEW_TOKENS = 32
+NEW_TOKENS = int(os.environ.get("VLM_NEW_TOKENS", "32"))
 QUESTION = "Describe the video."
+IMAGE_QUESTION = "Describe the image."
 MAIN_CORETYPE = "Haswell"
 QUIET_CORES = 0.15         # other processes' average CPU use allowed before a run starts
 # ... and during it (else the run is repeated, up to RETRIES times). Under `chrt -f` (the e2e run
 # on a machine shared with builds) the kernel's RT throttling still lends others 5 % of each
 # core, ~0.1-0.2 cores: VLM_INTERFERENCE_CORES raises the limit for such runs.
 INTERFERENCE_CORES = float(os.environ.get("VLM_INTERFERENCE_CORES", "0.15"))
-RETRIES = 2
+RETRIES = int(os.environ.get("VLM_RETRIES", "2"))
 ROWS = [
     ("smolvlm2-256m-f32", "smolvlm", 8),
     ("smolvlm2-256m-bf16", "smolvlm", 8),
@@ -128,9 +135,11 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[str, int, float, dict]:
         log(f"other processes used {cond['other_cores_during']:.2f} cores during the run: measuring again")
 
 
-def vidlm_cmd(model: pathlib.Path, clip: pathlib.Path, frames: int, tokens: int, extra: list[str] | None = None) -> list[str]:
-    return [str(VIDLM), "ask", str(clip), QUESTION, "--model", str(model), "--frames", str(frames), "--json",
-            "--max-tokens", str(tokens)] + (extra or [])
+def vidlm_cmd(model: pathlib.Path, clip: pathlib.Path, frames: int | None, tokens: int, extra: list[str] | None = None,
+              question: str = QUESTION) -> list[str]:
+    """`vidlm ask`; frames None: the model's own sampling rule (e.g. Qwen-VL's fps)."""
+    return ([str(VIDLM), "ask", str(clip), question, "--model", str(model)]
+            + (["--frames", str(frames)] if frames else []) + ["--json", "--max-tokens", str(tokens)] + (extra or []))
 
 
 def coretype_env(coretype: str) -> tuple[dict[str, str], list[str]]:
@@ -141,10 +150,11 @@ def coretype_env(coretype: str) -> tuple[dict[str, str], list[str]]:
     return {"OPENBLAS_CORETYPE": coretype}, [f"OPENBLAS_CORETYPE={coretype}"]
 
 
-def run_vidlm(model: pathlib.Path, clip: pathlib.Path, frames: int, coretype: str, extra: list[str] | None = None) -> dict:
+def run_vidlm(model: pathlib.Path, clip: pathlib.Path, frames: int | None, coretype: str, extra: list[str] | None = None,
+              question: str = QUESTION) -> dict:
     core_env, core_words = coretype_env(coretype)
     env = {"VIDLM_THREADS": str(THREADS), **core_env}
-    cmd = vidlm_cmd(model, clip, frames, NEW_TOKENS, extra)
+    cmd = vidlm_cmd(model, clip, frames, NEW_TOKENS, extra, question)
     saved = os.environ.pop("OPENBLAS_CORETYPE", None) if coretype == "default" else None
     try:
         out, rss, wall, cond = timed(cmd, env)
@@ -167,9 +177,9 @@ def run_vidlm(model: pathlib.Path, clip: pathlib.Path, frames: int, coretype: st
     }
 
 
-def run_torch(kind: str, model: pathlib.Path, media: pathlib.Path, frames: int) -> dict:
-    cmd = [str(PY), str(ROOT / "benchmarks" / "vlm" / "torch_bench.py"), kind, str(model), str(media), str(frames),
-           str(NEW_TOKENS), str(THREADS)]
+def run_torch(kind: str, model: pathlib.Path, media: pathlib.Path, frames: int | None, question: str | None = None) -> dict:
+    cmd = [str(PY), str(ROOT / "benchmarks" / "vlm" / "torch_bench.py"), kind, str(model), str(media), str(frames or 0),
+           str(NEW_TOKENS), str(THREADS)] + ([question] if question else [])
     out, rss, wall, cond = timed(cmd, {"OPENBLAS_CORETYPE": MAIN_CORETYPE})
     j = json.loads(out.strip().splitlines()[-1])
     j.update({"peak_rss_kb_time": rss, "wall_seconds": wall, **cond,
@@ -268,7 +278,7 @@ def main_e2e(work: pathlib.Path, out_path: pathlib.Path) -> None:
         if wanted and name not in wanted:
             continue
         model = work / folder
-        row = {"name": name, "kind": kind, "frames": frames, "model": str(model.relative_to(ROOT)), "vidlm_args": extra,
+        row = {"name": name, "kind": kind, "frames": frames, "model": rel(model), "vidlm_args": extra,
                "transformers_runs": with_torch}
         results["rows"].append(row)
         if not (model / "config.json").exists():
@@ -326,7 +336,7 @@ def main(work: pathlib.Path, runs: int, out_path: pathlib.Path) -> None:
         if wanted and name not in wanted:
             continue
         model = work / name
-        row = {"name": name, "kind": kind, "frames": frames, "model": str(model.relative_to(ROOT))}
+        row = {"name": name, "kind": kind, "frames": frames, "model": rel(model)}
         results["rows"].append(row)
         if not (model / "config.json").exists():
             row["skipped"] = f"{model} was not written (see make_models.py / disk space)"
@@ -372,9 +382,201 @@ def main(work: pathlib.Path, runs: int, out_path: pathlib.Path) -> None:
     out_path.write_text(json.dumps(results, indent=1) + "\n")
     log(f"wrote {out_path}")
 
+# benchmarks/llava (VLM_SUITE=llava, issue 20) and benchmarks/qwenvl (VLM_SUITE=qwenvl, issue 21): one run
+# per row and tool. media is a file under WORK; frames None = the model's own sampling rule.
+LABELS = "a cat,a dog,a car,a bird,a house,a tree,a person,a boat,a clock,a flower"
+TEMPLATE = "a photo of {}."
+CLIP_BATCH = int(os.environ.get("VLM_CLIP_BATCH", "16"))   # transformers' images per processor/model call
+SUITES = {
+    "llava": [
+        dict(name="llava-onevision-0.5b-f32-8", folder="llava-onevision-0.5b-f32", kind="llava_onevision", media="clip.mp4", frames=8),
+        dict(name="llava-onevision-0.5b-bf16-8", folder="llava-onevision-0.5b-bf16", kind="llava_onevision", media="clip.mp4", frames=8),
+        dict(name="llava-1.5-7b-bf16-image", folder="llava-1.5-7b-bf16", kind="llava", media="image336.png", frames=1,
+             question=IMAGE_QUESTION),
+        dict(name="clip-vit-b32-classify", folder="clip-vit-b32", kind="classify", media="images100"),
+        dict(name="clip-vit-l14-classify", folder="clip-vit-l14", kind="classify", media="images100"),
+    ],
+    "qwenvl": [
+        dict(name="qwen2.5-vl-3b-bf16-clip", folder="qwen2.5-vl-3b-bf16", kind="qwen2_5_vl", media="clip10.mp4", frames=None),
+        dict(name="qwen2.5-vl-3b-bf16-image", folder="qwen2.5-vl-3b-bf16", kind="qwen2_5_vl", media="image1280.png", frames=1,
+             question=IMAGE_QUESTION),
+    ],
+}
+
+
+def rel(path: pathlib.Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def visual_tokens(config: dict, ids: list[int]) -> dict:
+    """How many prompt positions are image / video tokens (the config's placeholder ids)."""
+    out = {}
+    for what in ("image", "video"):
+        token = config.get(f"{what}_token_id", config.get(f"{what}_token_index"))
+        if token is not None:
+            out[what] = sum(1 for t in ids if t == token)
+    return out
+
+
+def run_vidlm_classify(model: pathlib.Path, images: list[pathlib.Path], coretype: str) -> dict:
+    core_env, core_words = coretype_env(coretype)
+    cmd = [str(VIDLM), "classify", *map(str, images), "--model", str(model), "--labels", LABELS, "--template", TEMPLATE, "--json"]
+    saved = os.environ.pop("OPENBLAS_CORETYPE", None) if coretype == "default" else None
+    try:
+        out, rss, wall, cond = timed(cmd, {"VIDLM_THREADS": str(THREADS), **core_env})
+    finally:
+        if saved is not None:
+            os.environ["OPENBLAS_CORETYPE"] = saved
+    j = json.loads(out)
+    results = j["results"] if "results" in j else [j]
+    t = j["timings"]
+    return {
+        "tool": "vidlm", "coretype": coretype,
+        "command": " ".join(["VIDLM_THREADS=2"] + core_words + cmd[:2] + [f"<{len(images)} images>"] + cmd[2 + len(images):]),
+        "images": len(images), "load_seconds": t["load"], "classify_seconds": t["classify"],
+        "images_per_s": len(images) / t["classify"], "images_per_s_with_load": len(images) / wall,
+        "wall_seconds": wall, "peak_rss_kb": rss, "files": [pathlib.Path(r["media"]).name for r in results],
+        "probabilities": [r["frames"][0]["probabilities"] for r in results], **cond,
+    }
+
+
+def run_torch_classify(model: pathlib.Path, folder: pathlib.Path, count: int) -> dict:
+    cmd = [str(PY), str(ROOT / "benchmarks" / "vlm" / "torch_bench.py"), "classify", str(model), str(folder), str(count),
+           str(CLIP_BATCH), str(THREADS), LABELS, TEMPLATE]
+    out, rss, wall, cond = timed(cmd, {"OPENBLAS_CORETYPE": MAIN_CORETYPE})
+    j = json.loads(out.strip().splitlines()[-1])
+    j.update({"peak_rss_kb_time": rss, "wall_seconds": wall, "images_per_s_with_load": j["images"] / wall, **cond,
+              "command": " ".join(["OPENBLAS_CORETYPE=" + MAIN_CORETYPE] + cmd)})
+    return j
+
+
+def classify_row(row: dict, model: pathlib.Path, folder: pathlib.Path, coretypes: list[str]) -> None:
+    count = int(os.environ.get("VLM_IMAGES", "100"))
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:count]
+    row["images"] = len(images)
+    row["vidlm"], row["vidlm_extra"], row["transformers"] = [], [], []
+    for coretype in coretypes:
+        log(f"{row['name']}: vidlm classify ({coretype}), {len(images)} images")
+        try:
+            r = run_vidlm_classify(model, images, coretype)
+            (row["vidlm"] if coretype == MAIN_CORETYPE else row["vidlm_extra"]).append(r)
+        except RuntimeError as e:
+            row["vidlm_error"] = {"stderr": str(e)[-3000:]}
+            log(f"{row['name']}: vidlm failed: {e}")
+            break
+    log(f"{row['name']}: transformers classify, {len(images)} images, batches of {CLIP_BATCH}")
+    try:
+        row["transformers"].append(run_torch_classify(model, folder, len(images)))
+    except RuntimeError as e:
+        row["transformers_error"] = {"stderr": str(e)[-3000:]}
+        log(f"{row['name']}: transformers failed: {e}")
+    v = (row["vidlm"] or row["vidlm_extra"] or [None])[0]
+    t = (row["transformers"] or [None])[0]
+    if v and t:
+        same_files = v["files"] == t["files"]
+        diff = max(abs(a - b) for pv, pt in zip(v["probabilities"], t["probabilities"]) for a, b in zip(pv, pt))
+        top = sum(1 for pv, pt in zip(v["probabilities"], t["probabilities"])
+                  if max(range(len(pv)), key=pv.__getitem__) == max(range(len(pt)), key=pt.__getitem__))
+        row["checks"] = {"same_files": same_files, "max_abs_probability_difference": diff,
+                         "same_top1": f"{top}/{len(v['probabilities'])}"}
+        log(f"{row['name']}: checks {row['checks']}")
+    for r in row["vidlm"] + row["vidlm_extra"] + row["transformers"]:
+        r["probabilities_first"] = r["probabilities"][0] if r.get("probabilities") else None
+        r.pop("probabilities", None)
+
+
+def main_suite(suite: str, work: pathlib.Path, out_path: pathlib.Path) -> None:
+    """One run per row and tool (issues 20 and 21): `vidlm ask` vs transformers' generate on the same
+    folder, media and frames, with the prompt ids, frame indices and greedy ids checked equal; CLIP rows
+    time `vidlm classify` on a folder of images vs CLIPModel with its processor."""
+    wanted = [r for r in os.environ.get("VLM_ROWS", "").split(",") if r]
+    coretypes = [c for c in os.environ.get("VLM_CORETYPES", f"{MAIN_CORETYPE},default").split(",") if c]
+    frames_override = os.environ.get("VLM_FRAMES")
+    results = {
+        "suite": suite, "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "loadavg_start": loadavg(), "threads": THREADS, "new_tokens": NEW_TOKENS, "coretypes": coretypes,
+        "smoke": bool(frames_override or os.environ.get("VLM_NEW_TOKENS") or os.environ.get("VLM_IMAGES")),
+        "machine": machine(), "rows": [],
+    }
+    if os.environ.get("VLM_PROBES", "1") != "0":
+        log("kernel probes and GEMM peaks")
+        results["kernels"] = kernel_probe()
+        results["peaks"] = peaks("")
+    for spec in SUITES[suite]:
+        name, kind = spec["name"], spec["kind"]
+        if wanted and name not in wanted:
+            continue
+        model, media = work / spec["folder"], work / spec["media"]
+        frames = spec.get("frames")
+        if frames_override and kind != "classify" and not media.suffix.lower() in (".png", ".jpg"):
+            frames = int(frames_override)
+        question = spec.get("question", QUESTION)
+        row = {"name": name, "kind": kind, "frames": frames, "model": rel(model),
+               "media": rel(media)}
+        results["rows"].append(row)
+        if not (model / "config.json").exists():
+            row["skipped"] = f"{model} was not written"
+            continue
+        row["weights_bytes"] = weights_bytes(model)
+        row["config"] = json.loads((model / "config.json").read_text())
+        if kind == "classify":
+            classify_row(row, model, media, coretypes)
+            out_path.write_text(json.dumps(results, indent=1) + "\n")
+            continue
+        if media.suffix == ".mp4":
+            row["media_probe"] = json.loads(subprocess.run([str(VIDLM), "probe", str(media)], capture_output=True, text=True).stdout or "{}")
+        if os.environ.get("VLM_WARMUP", "1") != "0":
+            log(f"{name}: warm-up (untimed vidlm, 1 frame, 1 token)")
+            subprocess.run(vidlm_cmd(model, media, 1, 1, question=question), env={**os.environ, "VIDLM_THREADS": str(THREADS)},
+                           capture_output=True, cwd=ROOT)
+        row["vidlm"], row["transformers"], row["vidlm_extra"] = [], [], []
+        for coretype in coretypes:
+            log(f"{name}: vidlm ({coretype})")
+            try:
+                r = run_vidlm(model, media, frames, coretype, question=question)
+                (row["vidlm"] if coretype == MAIN_CORETYPE else row["vidlm_extra"]).append(r)
+            except RuntimeError as e:
+                row["vidlm_error"] = {"stderr": str(e)[-3000:]}
+                log(f"{name}: vidlm failed: {e}")
+                break
+        log(f"{name}: transformers")
+        try:
+            row["transformers"].append(run_torch(kind, model, media, frames, question))
+        except RuntimeError as e:
+            row["transformers_error"] = {"stderr": str(e)[-3000:]}
+            log(f"{name}: transformers failed: {e}")
+        v = (row["vidlm"] or row["vidlm_extra"] or [None])[0]
+        t = (row["transformers"] or [None])[0]
+        if v:
+            row["visual_tokens"] = visual_tokens(row["config"], v["prompt_token_ids"])
+        if v and t:
+            row["checks"] = {
+                "same_prompt_ids": v["prompt_token_ids"] == t["prompt_token_ids"],
+                "same_token_ids": v["token_ids"] == t["token_ids"],
+                "same_frame_indices": (v["frame_indices"] == t["frame_indices"]) if "frame_indices" in t else None,
+                "vidlm_frame_indices": v["frame_indices"], "transformers_frame_indices": t.get("frame_indices"),
+                "transformers_visual_tokens": visual_tokens(row["config"], t["prompt_token_ids"]),
+            }
+            if v["token_ids"] != t["token_ids"]:
+                first = next((i for i, (a, b) in enumerate(zip(v["token_ids"], t["token_ids"])) if a != b), None)
+                row["checks"]["first_different_token"] = first
+            log(f"{name}: checks {dict((k, row['checks'][k]) for k in ('same_prompt_ids', 'same_token_ids', 'same_frame_indices'))}, "
+                f"visual tokens {row['visual_tokens']}")
+        compact(row)
+        out_path.write_text(json.dumps(results, indent=1) + "\n")
+    results["loadavg_end"] = loadavg()
+    results["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    out_path.write_text(json.dumps(results, indent=1) + "\n")
+    log(f"wrote {out_path}")
+
 
 if __name__ == "__main__":
     if os.environ.get("VLM_SUITE") == "e2e":
         main_e2e(pathlib.Path(sys.argv[1]).resolve(), pathlib.Path(sys.argv[3]).resolve())
+    elif os.environ.get("VLM_SUITE") in SUITES:
+        main_suite(os.environ["VLM_SUITE"], pathlib.Path(sys.argv[1]).resolve(), pathlib.Path(sys.argv[3]).resolve())
     else:
         main(pathlib.Path(sys.argv[1]).resolve(), int(sys.argv[2]), pathlib.Path(sys.argv[3]).resolve())
