@@ -21,7 +21,9 @@ prompt text (generated ids beyond it decode to nothing in both tools).
 """
 from __future__ import annotations
 
+import importlib.util
 import pathlib
+import shutil
 import sys
 
 import torch
@@ -39,6 +41,10 @@ sys.path.insert(0, str(ROOT / "benchmarks" / "vlm"))
 sys.path.insert(0, str(ROOT / "tools" / "parity"))
 import make_models as vlm  # noqa: E402
 import make_qwen_vl_fixtures as qwen_fx  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("llava_models", ROOT / "benchmarks" / "llava" / "make_models.py")
+llava_models = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(llava_models)
 
 NAMES = ["qwen2.5-vl-3b-bf16"]
 CLIP_PIXELS = dict(image_mean=[0.48145466, 0.4578275, 0.40821073], image_std=[0.26862954, 0.26130258, 0.27577711])
@@ -64,18 +70,18 @@ def qwen25vl(out: pathlib.Path) -> None:
                                               fps=2.0, do_sample_frames=True, min_frames=4, max_frames=768,
                                               **CLIP_PIXELS),
         tokenizer=tok, chat_template=qwen_fx.TEMPLATE)
-    # Built and randomised directly in bf16 (15 GB in f32).
-    torch.set_default_dtype(torch.bfloat16)
-    try:
-        model = vlm.randomize(Qwen2_5_VLForConditionalGeneration(config))
-    finally:
-        torch.set_default_dtype(torch.float32)
+    # Built and randomised directly in bf16 (15 GB in f32), in file-backed storage (7.5 GB that the
+    # kernel may write back: see benchmarks/llava/make_models.py's file_backed).
+    scratch = out / "qwen2.5-vl-3b.scratch"
+    model = llava_models.file_backed(Qwen2_5_VLForConditionalGeneration, config, scratch)
     with torch.no_grad():
         # randomize() sets weights named *norm* to 1; the merger's RMSNorm is `ln_q` (zero would make
         # every visual token the same).
         model.model.visual.merger.ln_q.weight.fill_(1.0)
     vlm.no_eos(model)
     vlm.save_pair(model, processor, out, "qwen2.5-vl-3b", ["bf16"])
+    del model
+    shutil.rmtree(scratch)
 
 
 def main(out: pathlib.Path, only: list[str]) -> None:
