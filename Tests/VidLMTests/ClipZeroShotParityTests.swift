@@ -66,6 +66,27 @@ final class ClipZeroShotParityTests: XCTestCase {
         for (a, b) in zip(result.probabilities, mean) { XCTAssertEqual(a, b, accuracy: 1e-5, "mean probabilities") }
     }
 
+    /// Several files in one call (`vidlm classify A B C`): the labels embedded once, the still images
+    /// through the tower together, a clip on its own; each result equals classifying its file alone.
+    func testSeveralFilesEqualOneByOne() async throws {
+        let image = try Case("image"), frames = try Case("frames")
+        let zero = try ZeroShot.load(directory: Self.folder)
+        let still = image.folder.appendingPathComponent("input.png").path
+        let clip = Fixtures.repo.appendingPathComponent(frames.meta["video"] as! String).path
+        let paths = [still, clip, still, still]
+        let together = try await zero.classify(paths: paths, labels: image.labels, template: image.template, frames: 3)
+        XCTAssertEqual(together.count, paths.count)
+        XCTAssertEqual(together.map(\.kind), [.image, .video, .image, .image])
+        for (path, result) in zip(paths, together) {
+            let alone = try await zero.classify(path: path, labels: image.labels, template: image.template, frames: 3)
+            XCTAssertEqual(result.frames.map(\.index), alone.frames.map(\.index))
+            assertClose(Tensor(shape: [1, result.probabilities.count], values: result.probabilities),
+                        Tensor(shape: [1, alone.probabilities.count], values: alone.probabilities), tolerance: 1e-6, "probabilities of \(path)")
+        }
+        assertClose(Tensor(shape: [1, image.labels.count], values: together[0].probabilities), try image.expected.tensor("probabilities"),
+                    "probabilities vs transformers")
+    }
+
     func testTextEmbedding() throws {
         let c = try Case("text")
         let zero = try ZeroShot.load(directory: Self.folder)
