@@ -91,6 +91,10 @@ def file_backed(model_cls, config, scratch: pathlib.Path, seed: int = vlm.SEED):
                 t.zero_()
         owner, _, leaf = name.rpartition(".")
         setattr(model.get_submodule(owner), leaf, torch.nn.Parameter(t, requires_grad=False))
+    # Tied weights (an LM head sharing the embeddings) still point at the meta parameter: tie again.
+    model.tie_weights()
+    left = [k for k, v in model.state_dict().items() if v.is_meta]
+    assert not left, f"still on the meta device: {left[:5]}"
     return model.eval()
 
 
