@@ -153,7 +153,9 @@ def main(kind: str, folder: str, media: str, frames: int, new_tokens: int, threa
             messages = [{"role": "user", "content": [{"type": part, "path": media}, {"type": "text", "text": question}]}]
             inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
                                                    return_dict=True, return_tensors="pt",
-                                                   processor_kwargs={"num_frames": frames} if part == "video" and frames > 0 else {})
+                                                   # num_frames and the configured fps are exclusive: fps None.
+                                                   processor_kwargs={"num_frames": frames, "fps": None}
+                                                   if part == "video" and frames > 0 else {})
         elif kind == "llava":
             from PIL import Image
             image = Image.open(media).convert("RGB")
