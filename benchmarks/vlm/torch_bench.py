@@ -202,7 +202,7 @@ def main(kind: str, folder: str, media: str, frames: int, new_tokens: int, threa
     if kind == "smolvlm" or (kind == "qwen2_5_vl" and not is_image(media)):
         vp = processor.video_processor
         sampling = ({"num_frames": frames, "fps": vp.fps} if kind == "smolvlm"
-                    else {"num_frames": frames} if frames > 0 else {"fps": vp.fps})
+                    else {"num_frames": frames, "fps": None} if frames > 0 else {"fps": vp.fps})
         meta = vp(videos=[media], return_metadata=True, return_tensors="pt", do_sample_frames=True,
                   **sampling)["video_metadata"][0]
         extra["frame_indices"] = [int(i) for i in meta.frames_indices]
