@@ -198,7 +198,9 @@ public struct ZeroShot: Sendable {
         // Labels are checked before any decoding.
         let texts = try Self.prompts(labels: labels, template: template)
         let textEmbeds = try textEmbeddings(texts)
-        let batch = ThreadBudget.visionBatch(tokensPerFrame: model.vision.config.tokenCount)
+        // A NaFlex picture has at most max_num_patches rows.
+        let tokens = model.vision?.config.tokenCount ?? naflexImages?.maxNumPatches ?? 256
+        let batch = ThreadBudget.visionBatch(tokensPerFrame: tokens)
         var results: [Classification] = []
         results.reserveCapacity(paths.count)
         var pending: [(frame: FrameInfo, image: RGBImage)] = []
