@@ -119,6 +119,8 @@ public struct QwenVisionTower: Sendable {
         let mlp: any TensorLayer
     }
 
+    /// Projections keep their stored dtype (a bf16 checkpoint's tower runs the bf16 GEMM and
+    /// holds half the bytes of a widened copy); activations are f32 throughout.
     public init(config: QwenVisionConfig, weights: ParameterSource, prefix: String) throws {
         self.config = config
         let e = config.width, p = config.patchSize
@@ -135,30 +137,30 @@ public struct QwenVisionTower: Sendable {
             let b = prefix + "blocks.\(i)."
             let mlp: any TensorLayer
             if qwen3 {
-                mlp = FeedForward(up: try Linear(weights, b + "mlp.linear_fc1", input: e, output: config.intermediateSize, widen: true),
-                                  down: try Linear(weights, b + "mlp.linear_fc2", input: config.intermediateSize, output: e, widen: true),
+                mlp = FeedForward(up: try Linear(weights, b + "mlp.linear_fc1", input: e, output: config.intermediateSize),
+                                  down: try Linear(weights, b + "mlp.linear_fc2", input: config.intermediateSize, output: e),
                                   activation: config.activation)
             } else if config.flavor == .qwen2 {
-                mlp = FeedForward(up: try Linear(weights, b + "mlp.fc1", input: e, output: config.intermediateSize, widen: true),
-                                  down: try Linear(weights, b + "mlp.fc2", input: config.intermediateSize, output: e, widen: true),
+                mlp = FeedForward(up: try Linear(weights, b + "mlp.fc1", input: e, output: config.intermediateSize),
+                                  down: try Linear(weights, b + "mlp.fc2", input: config.intermediateSize, output: e),
                                   activation: config.activation)
             } else {
-                mlp = GatedFeedForward(gate: try Linear(weights, b + "mlp.gate_proj", input: e, output: config.intermediateSize, widen: true),
-                                       up: try Linear(weights, b + "mlp.up_proj", input: e, output: config.intermediateSize, widen: true),
-                                       down: try Linear(weights, b + "mlp.down_proj", input: config.intermediateSize, output: e, widen: true),
+                mlp = GatedFeedForward(gate: try Linear(weights, b + "mlp.gate_proj", input: e, output: config.intermediateSize),
+                                       up: try Linear(weights, b + "mlp.up_proj", input: e, output: config.intermediateSize),
+                                       down: try Linear(weights, b + "mlp.down_proj", input: config.intermediateSize, output: e),
                                        activation: config.activation)
             }
             blocks.append(Block(norm1: try norm(b + "norm1", e), norm2: try norm(b + "norm2", e),
-                                qkv: try Linear(weights, b + "attn.qkv", input: e, output: 3 * e, widen: true),
-                                proj: try Linear(weights, b + "attn.proj", input: e, output: e, widen: true), mlp: mlp))
+                                qkv: try Linear(weights, b + "attn.qkv", input: e, output: 3 * e),
+                                proj: try Linear(weights, b + "attn.proj", input: e, output: e), mlp: mlp))
         }
         self.blocks = blocks
         let merged = e * config.mergeSize * config.mergeSize
         if qwen3 {
             func bindMerger(_ name: String, afterShuffle: Bool) throws -> Merger {
                 Merger(norm: try norm(name + "norm", afterShuffle ? merged : e),
-                       up: try Linear(weights, name + "linear_fc1", input: merged, output: merged, widen: true),
-                       down: try Linear(weights, name + "linear_fc2", input: merged, output: config.outputWidth, widen: true),
+                       up: try Linear(weights, name + "linear_fc1", input: merged, output: merged),
+                       down: try Linear(weights, name + "linear_fc2", input: merged, output: config.outputWidth),
                        normAfterShuffle: afterShuffle)
             }
             merger = try bindMerger(prefix + "merger.", afterShuffle: false)
@@ -166,8 +168,8 @@ public struct QwenVisionTower: Sendable {
             positionTable = try weights.take(prefix + "pos_embed.weight", shape: [config.positionEmbeddings, e]).toF32()
         } else {
             merger = Merger(norm: try norm(prefix + "merger.ln_q", e),
-                            up: try Linear(weights, prefix + "merger.mlp.0", input: merged, output: merged, widen: true),
-                            down: try Linear(weights, prefix + "merger.mlp.2", input: merged, output: config.outputWidth, widen: true),
+                            up: try Linear(weights, prefix + "merger.mlp.0", input: merged, output: merged),
+                            down: try Linear(weights, prefix + "merger.mlp.2", input: merged, output: config.outputWidth),
                             normAfterShuffle: false)
             deepstackMergers = []
             positionTable = nil

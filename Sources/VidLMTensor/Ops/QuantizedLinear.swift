@@ -46,7 +46,11 @@ extension Tensor {
 }
 
 enum QuantizedLinearDispatch {
-    /// The output rows of the parts in `only`, as one range, in units of about 64 KiB of
+    /// Work units per worker when decoding (m ≤ 4): two, so a worker slowed by another process
+    /// can hand half its share to the other.
+    static let decodeUnitsPerWorker = 2
+
+    /// The output rows of the parts in `only`, as one range, in units of about 512 KiB of
     /// blocks (fewer when m is large, so that every worker gets several units).
     static func run(parts: [(weight: Tensor, bias: Tensor?)], outs: [Int], columns: [Int], only: [Int],
                     x: QuantizedKernels.QuantizedRows, y: UnsafeMutablePointer<Float>, ldy: Int) {
@@ -59,9 +63,13 @@ enum QuantizedLinearDispatch {
         let k = x.k
         let rowBytes = max(1, k / 32 * 34)
         let threads = max(1, ThreadBudget.computeThreads)
-        let byBytes = max(1, (1 << 16) / rowBytes)
         let bySpread = max(1, (rowsTotal + 8 * threads - 1) / (8 * threads))
-        var unitRows = x.m > 4 ? min(byBytes, bySpread) : byBytes
+        // Decoding streams the weights from memory: each worker gets long contiguous runs (its
+        // share in `decodeUnitsPerWorker` pieces, at least 512 KiB each) so the hardware prefetchers keep
+        // streaming; 64 KiB units had them restart often enough to cost a third of the rate
+        // (docs/benchmarks/quant.md).
+        let streamRows = max((1 << 19) / rowBytes, (rowsTotal + decodeUnitsPerWorker * threads - 1) / (decodeUnitsPerWorker * threads))
+        var unitRows = x.m > 4 ? bySpread : max(1, streamRows)
         // The panel kernels take 16 weight rows at a time (interleaved tables are only split on
         // panels): whole panels per unit.
         if x.m >= QuantizedReference.gemmMinimumRows || formats.contains(where: \.isInterleaved) {
