@@ -1,3 +1,4 @@
+import Synchronization
 import Dispatch
 
 /// Swift-side data parallelism sized by `ThreadBudget`, for loops BLAS does not cover.
@@ -23,4 +24,37 @@ public enum ParallelLoop {
 struct UncheckedSendable<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
+}
+
+extension ParallelLoop {
+    /// The output rows of several weights taken as one range (so q, k and v, or gate and up, cost
+    /// one parallel dispatch), split into units of `unitRows` that `computeThreads` workers claim
+    /// dynamically: a worker slowed by another process on its core does not hold the others up at
+    /// the end. `body(part, rows)` runs a unit's rows of one part (`rows` counted within that part);
+    /// `outs[i]` is part i's row count, and only the parts in `only` are covered, in that order.
+    public static func forEachPartRows(outs: [Int], only: [Int], unitRows: Int, _ body: (Int, Range<Int>) -> Void) {
+        var starts: [(start: Int, part: Int)] = []
+        var total = 0
+        for i in only { starts.append((total, i)); total += outs[i] }
+        guard total > 0 else { return }
+        let unitRows = max(1, unitRows)
+        let units = (total + unitRows - 1) / unitRows
+        let next = Atomic<Int>(0)
+        forEachChunk(min(ThreadBudget.computeThreads, units)) { _ in
+            while true {
+                let unit = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if unit >= units { break }
+                let lo = unit * unitRows, hi = min(total, lo + unitRows)
+                var r = lo
+                var s = starts.lastIndex { $0.start <= r }!
+                while r < hi {
+                    let (start, part) = starts[s]
+                    let end = min(hi, start + outs[part])
+                    body(part, (r - start)..<(end - start))
+                    r = end
+                    s += 1
+                }
+            }
+        }
+    }
 }

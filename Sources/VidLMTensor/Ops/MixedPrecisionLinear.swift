@@ -153,36 +153,16 @@ extension MixedPrecisionLinear {
         var columns: [Int] = []
         var c = 0
         for o in outs { columns.append(c); c += o }
-        // (first global row, part index) for the parts in `only`.
-        var starts: [(start: Int, part: Int)] = []
-        var rowsTotal = 0
-        for i in only { starts.append((rowsTotal, i)); rowsTotal += outs[i] }
         let bases = parts.map { $0.weight.storage.base + $0.weight.byteOffset }
         let dtypes = parts.map { $0.weight.dtype }
         // Work units of ~256K weights (512 KiB of bf16), claimed dynamically by `computeThreads`
         // workers: a worker slowed by another process on its core does not hold the others up at
         // the end, and each unit is long enough for the hardware prefetchers to stream it.
         let unitRows = max(1, (1 << 18) / max(k, 1))
-        let units = (rowsTotal + unitRows - 1) / unitRows
-        let workers = min(ThreadBudget.computeThreads, units)
         let xsp = UnsafePointer(xs)
-        let next = Atomic<Int>(0)
-        ParallelLoop.forEachChunk(workers) { _ in
-            while true {
-                let unit = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                if unit >= units { break }
-                let lo = unit * unitRows, hi = min(rowsTotal, lo + unitRows)
-                var r = lo
-                var s = starts.lastIndex { $0.start <= r }!
-                while r < hi {
-                    let (start, part) = starts[s]
-                    let end = min(hi, start + outs[part])
-                    HalfPrecisionKernels.matvec(weight: bases[part], dtype: dtypes[part], k: k, rows: (r - start)..<(end - start),
-                                                x: x, ldx: k, xs: xsp, xsStride: stride, m: m, y: y + columns[part], ldy: ldy)
-                    r = end
-                    s += 1
-                }
-            }
+        ParallelLoop.forEachPartRows(outs: outs, only: only, unitRows: unitRows) { part, rows in
+            HalfPrecisionKernels.matvec(weight: bases[part], dtype: dtypes[part], k: k, rows: rows,
+                                        x: x, ldx: k, xs: xsp, xsStride: stride, m: m, y: y + columns[part], ldy: ldy)
         }
     }
 

@@ -54,9 +54,7 @@ enum QuantizedLinearDispatch {
     /// blocks (fewer when m is large, so that every worker gets several units).
     static func run(parts: [(weight: Tensor, bias: Tensor?)], outs: [Int], columns: [Int], only: [Int],
                     x: QuantizedKernels.QuantizedRows, y: UnsafeMutablePointer<Float>, ldy: Int) {
-        var starts: [(start: Int, part: Int)] = []
-        var rowsTotal = 0
-        for i in only { starts.append((rowsTotal, i)); rowsTotal += outs[i] }
+        let rowsTotal = only.reduce(0) { $0 + outs[$1] }
         guard rowsTotal > 0 else { return }
         let bases = parts.map { $0.weight.storage.base + $0.weight.byteOffset }
         let formats = parts.map { $0.weight.dtype }
@@ -75,25 +73,8 @@ enum QuantizedLinearDispatch {
         if x.m >= QuantizedReference.gemmMinimumRows || formats.contains(where: \.isInterleaved) {
             unitRows = (unitRows + 15) / 16 * 16
         }
-        let units = (rowsTotal + unitRows - 1) / unitRows
-        let workers = min(threads, units)
-        let next = Atomic<Int>(0)
-        ParallelLoop.forEachChunk(workers) { _ in
-            while true {
-                let unit = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                if unit >= units { break }
-                let lo = unit * unitRows, hi = min(rowsTotal, lo + unitRows)
-                var r = lo
-                var s = starts.lastIndex { $0.start <= r }!
-                while r < hi {
-                    let (start, part) = starts[s]
-                    let end = min(hi, start + outs[part])
-                    QuantizedKernels.matmul(weight: bases[part], format: formats[part], k: k, rows: (r - start)..<(end - start),
-                                            x: x, y: y + columns[part], ldy: ldy)
-                    r = end
-                    s += 1
-                }
-            }
+        ParallelLoop.forEachPartRows(outs: outs, only: only, unitRows: unitRows) { part, rows in
+            QuantizedKernels.matmul(weight: bases[part], format: formats[part], k: k, rows: rows, x: x, y: y + columns[part], ldy: ldy)
         }
     }
 }
