@@ -1,5 +1,3 @@
-import Synchronization
-
 extension Tensor {
     /// `mixedLinear` when at least one weight is block-quantized: x is quantized once per call
     /// (per 32-block int8, as llama.cpp does) and every quantized part's output rows are one
