@@ -35,6 +35,7 @@ static inline int vidlm_pkt_flag_discard(void) { return AV_PKT_FLAG_DISCARD; }
 static inline int vidlm_disposition_attached_pic(void) { return AV_DISPOSITION_ATTACHED_PIC; }
 static inline int vidlm_index_is_keyframe(const AVIndexEntry *e) { return (e->flags & AVINDEX_KEYFRAME) != 0; }
 static inline int vidlm_index_is_discard(const AVIndexEntry *e) { return (e->flags & AVINDEX_DISCARD_FRAME) != 0; }
+static inline int vidlm_index_size(const AVIndexEntry *e) { return e->size; }
 // Quiets libav's own logging: vidlm reports problems in its own words.
 static inline void vidlm_set_log_level(int level) { av_log_set_level(level); }
 

@@ -1,14 +1,14 @@
-import AsyncAlgorithms
 import VidLMTensor
 
 extension MediaDecoder {
     /// The frames `request` selects, in increasing index order, as they are decoded.
     ///
-    /// Frames are split into runs that decode without seeking; runs go round-robin to up to
-    /// `ThreadBudget.cores` independent decoders of the same file (parallel GOPs), each of which
-    /// decodes at most one frame ahead of the consumer (backpressure; for pictures too large for
-    /// that, see `ThreadBudget.decoders(forSegments:pictureBytes:)`, none ahead). Ending the iteration or
-    /// cancelling the consuming task stops all decoding.
+    /// Frames are split into runs that decode without seeking; runs go to up to
+    /// `ThreadBudget.cores` independent decoders of the same file (parallel GOPs) as
+    /// `DecodeSchedule` balances them, and decoders hand frames over through a `FrameMailbox` that
+    /// holds a few frames at most (backpressure; for pictures too large for any decoding ahead,
+    /// see `ThreadBudget.decoders(forSegments:pictureBytes:)`, one decoder works on demand).
+    /// Ending the iteration or cancelling the consuming task stops all decoding.
     public nonisolated func frames(_ request: FrameRequest) -> AsyncThrowingStream<VideoFrame, Error> {
         let merger = FrameMerger(primary: self, request: request)
         return AsyncThrowingStream(unfolding: { try await merger.next() })
@@ -31,9 +31,9 @@ actor FrameMerger {
     private let primary: MediaDecoder
     private let request: FrameRequest
     private var started = false
-    private var order: [Int] = []            // worker of each output position
+    private var frameCount = 0
     private var cursor = 0
-    private var channels: [AsyncThrowingChannel<VideoFrame, Error>] = []
+    private var mailbox: FrameMailbox? = nil
     private var producers: [Task<Void, Never>] = []
     private var lastIndex: Int? = nil
     /// The frames to decode on demand with `primary` alone, when decoding ahead is off.
@@ -73,22 +73,19 @@ actor FrameMerger {
             case .nearestKeyframe: try await primary.keyframe(near: index, size: request.size)
             }
         }
-        guard cursor < order.count else { return nil }
+        guard cursor < frameCount, let mailbox else { return nil }
         if Task.isCancelled {
             for p in producers { p.cancel() }
             throw CancellationError()
         }
-        let w = order[cursor]
+        let position = cursor
         cursor += 1
-        // A channel hands each element to one waiting iterator; a fresh one per element is fine.
-        var iterator = channels[w].makeAsyncIterator()
-        let frame = try await iterator.next()
-        if frame == nil {
-            // The producer ended early: only cancellation does that.
+        do {
+            return try await mailbox.take(position)
+        } catch {
             for p in producers { p.cancel() }
-            throw CancellationError()
+            throw error
         }
-        return frame
     }
 
     private func start() async throws {
@@ -104,6 +101,7 @@ actor FrameMerger {
             // Pictures so large that one more in flight would break the memory bound: the one
             // decoder works only when asked for the next frame.
             lockstep = jobs
+            if request.mode == .exact { try await primary.expect(jobs) }
             return
         }
         var decoders: [MediaDecoder] = [primary]
@@ -116,34 +114,53 @@ actor FrameMerger {
                 for try await d in group { decoders.append(d) }
             }
         }
-        var perWorker = Array(repeating: [Int](), count: workerCount)
+        // Where each run goes: simulated, since run costs differ (frames from each key frame).
+        let frameBytes = request.size.map { $0.width * $0.height * 3 } ?? pictureBytes * 2
+        let lookahead = Self.lookahead(frameBytes: frameBytes)
+        let schedule = DecodeSchedule.plan(costs: DecodeSchedule.costs(of: runs, on: timeline),
+                                           workers: workerCount, lookahead: lookahead)
+        var perWorker = Array(repeating: [(position: Int, index: Int)](), count: workerCount)
+        var position = 0
         for (r, run) in runs.enumerated() {
-            perWorker[r % workerCount].append(contentsOf: run)
-            order.append(contentsOf: repeatElement(r % workerCount, count: run.count))
+            for index in run {
+                perWorker[schedule.worker[r]].append((position, index))
+                position += 1
+            }
         }
+        frameCount = position
+        let mailbox = FrameMailbox(lookahead: lookahead)
+        self.mailbox = mailbox
         let mode = request.mode
         let size = request.size
-        for w in 0..<workerCount {
-            let channel = AsyncThrowingChannel<VideoFrame, Error>()
-            channels.append(channel)
+        for w in 0..<workerCount where !perWorker[w].isEmpty {
             let decoder = decoders[w]
-            let targets = perWorker[w]
+            let jobs = perWorker[w]
+            if mode == .exact { try await decoder.expect(jobs.map(\.index)) }
             producers.append(Task {
-                do {
-                    for index in targets {
+                for job in jobs {
+                    do {
                         let frame = switch mode {
-                        case .exact: try await decoder.frame(at: index, size: size)
-                        case .nearestKeyframe: try await decoder.keyframe(near: index, size: size)
+                        case .exact: try await decoder.frame(at: job.index, size: size)
+                        case .nearestKeyframe: try await decoder.keyframe(near: job.index, size: size)
                         }
-                        await channel.send(frame)
-                        if Task.isCancelled { break }
+                        try await mailbox.deliver(frame, at: job.position)
+                    } catch {
+                        await mailbox.fail(error, at: job.position)
+                        return
                     }
-                    channel.finish()
-                } catch {
-                    channel.fail(error)
                 }
             })
         }
+    }
+
+    /// Bytes of RGB frames decoders may hand over ahead of the consumer beyond the first: room
+    /// for a decoder that finished its run early to go on with the next (720p: three frames).
+    static let aheadBytes = 8 << 20
+
+    /// Frames allowed ahead of the consumer for frames of `frameBytes` each: two at least, so
+    /// one decoder is never held up just because another's frame is next.
+    static func lookahead(frameBytes: Int) -> Int {
+        1 + max(1, min(3, aheadBytes / max(1, frameBytes)))
     }
 
     /// Splits sorted frame indices into runs that one decoder handles without seeking: a new

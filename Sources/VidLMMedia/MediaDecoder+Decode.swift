@@ -32,11 +32,15 @@ extension MediaDecoder {
         }
         // Skipping non-reference frames would lose count among frames that share a pts, or of
         // frames identified by their place in the output.
-        let skipBefore: Int64? = t.hasSharedPts || t.timestampsFromDecodeOrder ? nil : target
+        let skipFor: Int64? = t.hasSharedPts || t.timestampsFromDecodeOrder ? nil : target
+        // When the next expected frame needs a seek anyway, nothing after this one is worth
+        // decoding: once its packet is in, the decoder drains rather than reading on.
+        let next = expected.first { $0 > index }
+        let drain = skipFor != nil && !expected.isEmpty && next.map { t.shouldSeek(fromIndex: index, toIndex: $0) } ?? true
         var firstAfterSeek = seeked
         while true {
             try Task.checkCancellation(or: path)
-            guard try nextFrame(before: skipBefore) else {
+            guard try nextFrame(for: skipFor, drainAfterIt: drain) else {
                 if firstAfterSeek && position > 0 {
                     // Nothing came out of this seek (the demuxer landed past the key frame).
                     position -= 1
@@ -128,7 +132,7 @@ extension MediaDecoder {
         var passed = false
         while true {
             try Task.checkCancellation(or: path)
-            guard try nextFrame(before: nil) else {
+            guard try nextFrame(for: nil, drainAfterIt: false) else {
                 if passed, let i = heldIndex, let p = heldPts {
                     lastOutputIndex = i
                     return try output(held, index: i, pts: p, timeline: t, size: size)
@@ -194,9 +198,12 @@ extension MediaDecoder {
     }
 
     /// Receives the next decoded frame into `scratch`; false at the end of the stream.
-    /// Packets presenting before `target` may skip non-reference frames.
-    func nextFrame(before target: Int64?) throws(MediaError) -> Bool {
+    /// With a `target` pts, non-reference frames presenting before it, or after it and not
+    /// expected, are skipped; `drainAfterIt`: once the target's packet is sent, the decoder is
+    /// drained (and the next request seeks) instead of fed the packets after it.
+    func nextFrame(for target: Int64?, drainAfterIt: Bool) throws(MediaError) -> Bool {
         let codec = try openCodec()
+        var targetSent = false
         while true {
             let state: CodecContext.Receive
             do { state = try codec.receive(into: scratch) } catch {
@@ -211,6 +218,10 @@ extension MediaDecoder {
             case .endOfStream:
                 return false
             case .needInput:
+                if targetSent && drainAfterIt && !packetWaiting && !inputEnded {
+                    inputEnded = true
+                    needsSeek = true
+                }
                 if inputEnded {
                     _ = try? codec.send(nil)
                     continue
@@ -222,11 +233,13 @@ extension MediaDecoder {
                         continue
                     }
                 }
-                if skipNonReferenceFrames, let target, let p = packet.pts, p < target {
+                if skipNonReferenceFrames, let target, let p = packet.pts, p != target,
+                   p < target || expectedPts.map({ !$0.contains(p) }) == true {
                     codec.skipFrame = AVDISCARD_NONREF
                 } else {
                     codec.skipFrame = AVDISCARD_DEFAULT
                 }
+                if let target, packet.pts == target { targetSent = true }
                 do {
                     packetWaiting = !(try codec.send(packet))
                 } catch {

@@ -33,12 +33,15 @@ extension MediaDecoder {
         guard count > 1, st.pointee.nb_frames == Int64(count),
               st.pointee.start_time != vidlm_nopts_value() else { return nil }
         var dts: [Int64] = []
+        var sizes: [Int] = []
         var keys: [Int] = []
         dts.reserveCapacity(count)
+        sizes.reserveCapacity(count)
         for i in 0..<count {
             guard let e = avformat_index_get_entry(st, Int32(i)) else { return nil }
             if vidlm_index_is_discard(e) != 0 { return nil }
             dts.append(e.pointee.timestamp)
+            sizes.append(Int(vidlm_index_size(e)))
             if vidlm_index_is_keyframe(e) != 0 { keys.append(i) }
         }
         let delta = dts[1] - dts[0]
@@ -64,7 +67,7 @@ extension MediaDecoder {
             keyframes.append(.init(seekTimestamp: keyPts, pts: keyPts))
         }
         return Timeline(pts: pts, timeBase: av_q2d(st.pointee.time_base),
-                        endPts: pts[count - 1] + delta, keyframes: keyframes)
+                        endPts: pts[count - 1] + delta, keyframes: keyframes, packetSizes: sizes)
     }
 
     /// The pts of the next video packet, which must be a key frame.
@@ -82,7 +85,7 @@ extension MediaDecoder {
     /// Reads every packet of the stream (no decoding), then rewinds.
     private func scanTimeline() throws(MediaError) -> Timeline {
         if !atStart { try rewind() }
-        var pts: [Int64] = []
+        var frames: [(pts: Int64, size: Int)] = []
         var keyframes: [Timeline.Keyframe] = []
         var lastDuration: Int64 = 0
         var maxPts = Int64.min
@@ -108,7 +111,7 @@ extension MediaDecoder {
             stats.packetsRead += 1
             guard let p = packet.pts ?? packet.dts else { continue }
             if packet.pts == nil { decodeTimestampsOnly = true }
-            pts.append(p)
+            frames.append((p, packet.size))
             if packet.isKey { keyframes.append(.init(seekTimestamp: p, pts: p)) }
             if p > maxPts { maxPts = p; lastDuration = packet.duration }
             maxEnd = max(maxEnd, p + max(packet.duration, 0))
@@ -119,7 +122,8 @@ extension MediaDecoder {
         inputEnded = false
         // Presentation order. Every packet is a frame: packets with equal pts are frames that
         // share a timestamp (a container rounding times to its time base), not one frame twice.
-        pts.sort()
+        frames.sort { $0.pts < $1.pts }
+        let pts = frames.map(\.pts)
         guard !pts.isEmpty else { throw .noFrames(path) }
         if keyframes.isEmpty { keyframes = [.init(seekTimestamp: pts[0], pts: pts[0])] }
         // A frame without a stated duration lasts as long as the average frame.
@@ -128,7 +132,7 @@ extension MediaDecoder {
         }
         let end = max(maxEnd, pts[pts.count - 1] + lastDuration)
         return Timeline(pts: pts, timeBase: av_q2d(timeBase), endPts: end, keyframes: keyframes,
-                        timestampsFromDecodeOrder: decodeTimestampsOnly)
+                        timestampsFromDecodeOrder: decodeTimestampsOnly, packetSizes: frames.map(\.size))
     }
 
     /// Back to the first packet. A seek to the stream start is tried first and checked: some

@@ -47,8 +47,13 @@ public actor MediaDecoder {
     var packetWaiting = false
     var inputEnded = false
     var warnedCorrupt = false
-    /// Skip non-reference frames that precede the wanted frame (they cannot affect it).
+    /// Skip non-reference frames that are not wanted (they cannot affect any other frame).
     public var skipNonReferenceFrames = true
+    /// The frames this decoder will be asked for, in order, when the caller said (`expect`):
+    /// non-reference frames after the wanted one are skipped too, and the decoder drains instead
+    /// of reading on when the next wanted frame is behind a seek.
+    var expected: [Int] = []
+    var expectedPts: Set<Int64>? = nil
     var stats = DecodeStatistics()
     public var statistics: DecodeStatistics { stats }
 
@@ -88,6 +93,14 @@ public actor MediaDecoder {
         let decoder = try MediaDecoder(path: path, threads: threads)
         try await decoder.openInput(knownTimeline: t, probeStreams: probe)
         return decoder
+    }
+
+    /// Tells the decoder which frames it will be asked for (sorted indices), so that it decodes
+    /// no frame that neither they nor the frames they depend on need.
+    func expect(_ indices: [Int]) throws(MediaError) {
+        let t = try timeline()
+        expected = indices.filter { $0 >= 0 && $0 < t.count }
+        expectedPts = Set(expected.map { t.pts[$0] })
     }
 
     /// Sets the libav decoding threads if the codec has not been opened yet.

@@ -26,6 +26,12 @@ public struct Timeline: Sendable, Equatable {
     /// by its place in the decoder's output after the key frame decoding started from.
     public let timestampsFromDecodeOrder: Bool
 
+    /// Compressed bytes of the frames before each index (`count + 1` entries), nil when unknown.
+    /// In presentation order where packets were scanned; in decode order from an MP4 sample table
+    /// (reordering is local, so sums over a stretch of frames agree). Decoding a stretch costs
+    /// about in proportion to its bytes (a key frame often weighs ten other frames).
+    public let bytesBefore: [Int64]?
+
     public struct Keyframe: Sendable, Equatable {
         public let seekTimestamp: Int64
         public let pts: Int64
@@ -37,8 +43,15 @@ public struct Timeline: Sendable, Equatable {
     }
 
     public init(pts: [Int64], timeBase: Double, endPts: Int64, keyframes: [Keyframe],
-                timestampsFromDecodeOrder: Bool = false) {
+                timestampsFromDecodeOrder: Bool = false, packetSizes: [Int]? = nil) {
         self.pts = pts
+        if let packetSizes, packetSizes.count == pts.count {
+            var sums = [Int64](repeating: 0, count: pts.count + 1)
+            for (i, size) in packetSizes.enumerated() { sums[i + 1] = sums[i] + Int64(max(0, size)) }
+            bytesBefore = sums
+        } else {
+            bytesBefore = nil
+        }
         self.timeBase = timeBase
         self.endPts = endPts
         self.timestampsFromDecodeOrder = timestampsFromDecodeOrder

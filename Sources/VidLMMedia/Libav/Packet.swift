@@ -18,6 +18,7 @@ final class Packet {
     var pts: Int64? { pointer.pointee.pts == vidlm_nopts_value() ? nil : pointer.pointee.pts }
     var dts: Int64? { pointer.pointee.dts == vidlm_nopts_value() ? nil : pointer.pointee.dts }
     var duration: Int64 { pointer.pointee.duration }
+    var size: Int { Int(pointer.pointee.size) }
     var position: Int64 { pointer.pointee.pos }
     var isKey: Bool { pointer.pointee.flags & vidlm_pkt_flag_key() != 0 }
     var isDiscard: Bool { pointer.pointee.flags & vidlm_pkt_flag_discard() != 0 }
