@@ -108,9 +108,9 @@ public final class Engine: Sendable {
         }
     }
 
-    /// Decoded pictures waiting for the tower at most (bytes): an 8K frame (100 MB as RGB) goes
-    /// through on its own instead of in a batch of four, keeping memory within the bound of
-    /// docs/benchmarks/long.md.
+    /// Decoded pictures waiting for the tower at most (bytes), counting the next frame being
+    /// decoded: an 8K frame (99.5 MB as RGB) goes through on its own instead of in a batch of
+    /// four, keeping memory within the bound of docs/benchmarks/long.md.
     static let pendingPictureBytes = 96 << 20
 
     private func encodeFile(_ path: String, options: AskOptions, timings: RequestTimings?,
@@ -148,8 +148,12 @@ public final class Engine: Sendable {
             timings?.value.decode += seconds(since: waitStart)
             try Task.checkCancellation()
             pending.append(frame)
+            // Encoded now if one more frame of this size would not fit: the next frame is decoded
+            // while these wait.
             let pendingBytes = pending.reduce(0) { $0 + $1.image.pixels.count }
-            if pending.count >= ThreadBudget.visionBatch || pendingBytes >= Self.pendingPictureBytes { try encodePending() }
+            if pending.count >= ThreadBudget.visionBatch || pendingBytes + frame.image.pixels.count > Self.pendingPictureBytes {
+                try encodePending()
+            }
             waitStart = ContinuousClock.now
         }
         if !pending.isEmpty { try encodePending() }
