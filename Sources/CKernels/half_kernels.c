@@ -48,11 +48,48 @@ static float dot_row(const uint16_t *w, const float *xs, const float *x, size_t 
     return s;
 }
 
+// Eight weight rows against one x row: each block of x is loaded once for eight rows (the
+// one-row loop loads two x vectors per weight vector, which held it to about 27 GB/s of weights
+// on this project's VM; eight rows at once streamed 33 GB/s in the same microbenchmark), and
+// eight sequential weight streams keep more memory requests in flight.
+__attribute__((target("avx512f")))
+static void dot_rows8(const uint16_t *w, size_t k, const float *xs, const float *x, float *out) {
+    __m512 e[8], o[8];
+    for (int r = 0; r < 8; r++) { e[r] = _mm512_setzero_ps(); o[r] = _mm512_setzero_ps(); }
+    const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
+    size_t blocks = k / 32;
+    for (size_t b = 0; b < blocks; b++) {
+        __m512 x0 = _mm512_loadu_ps(xs + b * 32), x1 = _mm512_loadu_ps(xs + b * 32 + 16);
+        for (int r = 0; r < 8; r++) {
+            const uint16_t *p = w + (size_t)r * k + b * 32;
+            _mm_prefetch((const char *)p + PREFETCH_BYTES, _MM_HINT_T0);
+            __m512i u = _mm512_loadu_si512((const void *)p);
+            e[r] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(u, 16)), x0, e[r]);
+            o[r] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(u, high)), x1, o[r]);
+        }
+    }
+    for (int r = 0; r < 8; r++) {
+        float s = _mm512_reduce_add_ps(_mm512_add_ps(e[r], o[r]));
+        const uint16_t *row = w + (size_t)r * k;
+        for (size_t i = blocks * 32; i < k; i++) s += bf16_to_float(row[i]) * x[i];
+        out[r] = s;
+    }
+}
+
 __attribute__((target("avx512f")))
 void vidlm_bf16_matvec_avx512(const uint16_t *w, size_t k, size_t row_begin, size_t row_end,
                               const float *x, size_t ldx, const float *xs, size_t xs_stride, size_t m,
                               float *y, size_t ldy) {
-    for (size_t r = row_begin; r < row_end; r++) {
+    size_t r = row_begin;
+    float out[8];
+    for (; r + 8 <= row_end; r += 8) {
+        const uint16_t *rows = w + r * k;
+        for (size_t j = 0; j < m; j++) {
+            dot_rows8(rows, k, xs + j * xs_stride, x + j * ldx, out);
+            for (int t = 0; t < 8; t++) y[j * ldy + r + t] = out[t];
+        }
+    }
+    for (; r < row_end; r++) {
         const uint16_t *row = w + r * k;
         for (size_t j = 0; j < m; j++) y[j * ldy + r] = dot_row(row, xs + j * xs_stride, x + j * ldx, k);
     }
