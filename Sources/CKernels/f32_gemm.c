@@ -1,13 +1,16 @@
 #include "f32_gemm.h"
 
-// Block sizes as the bf16 kernel's (bf16_gemm.c), with half the k elements per slice so a packed
-// weight block is the same 192 KiB: NB weight rows × KC floats stay in L2 while every packed x
-// group passes over them; a step is 16 k elements (one vector). The register tile is 8 x rows ×
-// 3 weight rows (the bf16 kernel's 4 × 6 ran at 72-86 % of the FMA peak here, 8 × 3 at 86-90 %;
-// clang -O2, AMD Zen 4, benchmarks/e2e/kernels.c).
-#define MR 8
-#define NR 3  // MR · NR must be a multiple of 8 (reduce8)
-#define NB 48
+// Block sizes: NB weight rows × KC floats (384 KiB) stay in L2 while every packed x group passes
+// over them; a step is 16 k elements (one vector). The register tile is 4 x rows × 6 weight rows
+// (24 accumulators, 10 loads per 24 FMAs). Measured with benchmarks/e2e/kernels.c (one thread,
+// clang -O2, AMD Zen 4; six interleaved rounds, medians, 2026-12-06): 4 × 6 with NB 96 ran at
+// 96-101 GFLOP/s on the tower shapes (82-86 % of the 117 GFLOP/s FMA peak) and 90 on TinyLlama
+// prefill, where the earlier 8 × 3 with NB 48 ran at 76-87 and 76; 8 × 3 with KC 2048 at 84-93.
+// (An earlier note found 8 × 3 faster; that was one run each on this VM, whose speed drifts by
+// ±15 % between runs.)
+#define MR 4
+#define NR 6  // MR · NR must be a multiple of 8 (reduce8)
+#define NB 96
 #define KC 1024
 
 static size_t round_up16(size_t v) { return (v + 15) & ~(size_t)15; }
