@@ -87,6 +87,38 @@ TARGET static void tile(const float *a, const float *b, size_t steps, float *sum
     for (int q = 0; q < MR * NR; q += 8) vidlm_reduce8(&c[0][0] + q, sums + q);
 }
 
+// `tile` reading the NR weight rows where they are (`rows[j]` + k0, kc floats each) instead of
+// from a packed block: for few x rows, packing a block costs as long as using it (it is read from
+// memory once, written and read back), while six sequential row streams run at memory speed
+// under the FMAs. Rows past the matrix point at zeros.
+TARGET static void tile_direct(const float *a, const float *const *rows, size_t kc, float *sums) {
+    __m512 c[MR][NR];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) c[i][j] = _mm512_setzero_ps();
+    size_t full = kc / 16, steps = round_up16(kc) / 16;
+    for (size_t s = 0; s < steps; s++) {
+        __m512 bv[NR];
+        if (s < full)
+            for (int j = 0; j < NR; j++) bv[j] = _mm512_loadu_ps(rows[j] + s * 16);
+        else
+            for (int j = 0; j < NR; j++) bv[j] = _mm512_maskz_loadu_ps(vidlm_tail_mask(kc - s * 16), rows[j] + s * 16);
+        for (int i = 0; i < MR; i++) {
+            __m512 av = _mm512_load_ps(a + i * 16);
+            for (int j = 0; j < NR; j++) c[i][j] = _mm512_fmadd_ps(av, bv[j], c[i][j]);
+        }
+        a += MR * 16;
+    }
+    for (int q = 0; q < MR * NR; q += 8) vidlm_reduce8(&c[0][0] + q, sums + q);
+}
+
+// Up to this many groups of MR x rows (64 rows: prefill chunks, one small image), weight rows are
+// read in place (`tile_direct`): OPT-2.7B's fc1 at 48 rows went from 62 to 74 GFLOP/s
+// (benchmarks/e2e/kernels.c, medians of five interleaved rounds); at 135 rows it made no
+// difference.
+#define DIRECT_GROUPS 16
+
+static const float zero_row[KC] __attribute__((aligned(64)));
+
 // Writes the `rows` × `cols` corner of a tile's sums that exists: y = (y if accumulating) +
 // bias (when given) + sums. One loop per case: y is not read unless accumulating (a fresh output
 // holds garbage; folded into one expression, clang read it anyway, and denormal garbage cost
@@ -121,8 +153,23 @@ TARGET void vidlm_f32_gemm_avx512(const float *packed_x, size_t m, const float *
         int acc = k0 > 0 ? 1 : accumulate;
         for (size_t n0 = row_begin; n0 < row_end; n0 += NB) {
             size_t n1 = n0 + NB < row_end ? n0 + NB : row_end;
-            pack_w(w, k, n0, n1, k0, kc, wp);
             size_t tiles = (n1 - n0 + NR - 1) / NR;
+            if (groups <= DIRECT_GROUPS) {
+                // A tile's weight rows stay in L1 while each x group passes over them.
+                for (size_t t = 0; t < tiles; t++) {
+                    size_t r = n0 + t * NR, cols = n1 - r < NR ? n1 - r : NR;
+                    const float *rows[NR];
+                    for (size_t j = 0; j < NR; j++) rows[j] = j < cols ? w + (r + j) * k + k0 : zero_row;
+                    for (size_t g = 0; g < groups; g++) {
+                        size_t xr = m - g * MR < MR ? m - g * MR : MR;
+                        float sums[MR * NR];
+                        tile_direct(packed_x + g * steps * MR * 16, rows, kc, sums);
+                        store(sums, y + g * MR * ldy + r, ldy, xr, cols, acc, bias && k0 == 0 ? bias + r : NULL);
+                    }
+                }
+                continue;
+            }
+            pack_w(w, k, n0, n1, k0, kc, wp);
             for (size_t g = 0; g < groups; g++) {
                 size_t rows = m - g * MR < MR ? m - g * MR : MR;
                 for (size_t t = 0; t < tiles; t++) {

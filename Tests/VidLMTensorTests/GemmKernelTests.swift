@@ -3,13 +3,15 @@ import XCTest
 @testable import VidLMTensor
 
 /// vidlm's GEMM kernels (f32 FMA, bf16 dot product) against a double-precision reference: sizes
-/// around the 4-row x groups, 6-row weight tiles, 48-row weight blocks and the k slices (1024
-/// floats / 2048 bf16), odd k, row ranges that start inside a block, accumulation into y and the
-/// bias the kernels add as they store.
+/// around the 4-row x groups, 6-row weight tiles, the weight blocks (96 rows f32, 48 bf16) and the
+/// k slices (1024 floats / 2048 bf16), odd k, row ranges that start inside a block, accumulation
+/// into y and the bias the kernels add as they store; up to 64 x rows the kernels read weight rows
+/// in place, above that from packed blocks, and both paths are covered.
 final class GemmKernelTests: XCTestCase {
     private let shapes: [(m: Int, k: Int, n: Int)] = [
         (1, 1, 1), (3, 5, 7), (4, 16, 6), (5, 17, 13), (17, 33, 49), (9, 1023, 50), (6, 1025, 97),
-        (13, 2049, 31), (33, 3000, 12),
+        (13, 2049, 31), (33, 3000, 12), (64, 40, 7),
+        (65, 1030, 101), (130, 2050, 50),
     ]
 
     private func requireAVX512(bf16: Bool) throws {
