@@ -26,4 +26,14 @@ static inline void vidlm_return_freed_memory(void) {
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 #endif
 }
+
+// A short pause inside spin-wait loops (x86 PAUSE, the ARM yield hint elsewhere): it lets the
+// other hyper-thread run and saves power while a worker waits for the next parallel loop.
+static inline void vidlm_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 #endif

@@ -10,12 +10,16 @@ public enum ParallelLoop {
         let chunks = max(1, min(ThreadBudget.computeThreads, count / max(1, minimumPerChunk)))
         if chunks == 1 { body(0..<count); return }
         withoutActuallyEscaping(body) { body in
-            // The chunks touch disjoint ranges; concurrentPerform returns only when all are done.
+            // The chunks touch disjoint ranges; both runners return only when all are done. The
+            // pool's spinning workers start at once; concurrentPerform (a nested loop, or a second
+            // request computing at the same time) wakes dispatch threads.
             let shared = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let chunk: @Sendable (Int) -> Void = { c in
                 let lo = count * c / chunks, hi = count * (c + 1) / chunks
                 if lo < hi { shared.value(lo..<hi) }
             }
+            if WorkerPool.shared.run(chunks, chunk) { return }
+            DispatchQueue.concurrentPerform(iterations: chunks, execute: chunk)
         }
     }
 }
