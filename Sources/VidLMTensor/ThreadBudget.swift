@@ -39,7 +39,8 @@ public enum ThreadBudget {
     /// across them): all cores.
     public static var computeThreads: Int { cores }
 
-    /// Sets OpenBLAS to one thread, once, before its first use. vidlm parallelises BLAS work
+    /// Sets OpenBLAS to one thread and starts vidlm's compute workers, once, before the first
+    /// use of either. vidlm parallelises BLAS work
     /// itself (`BLAS.sgemm`), so no call ever changes OpenBLAS's process-wide thread count: two
     /// requests computing at once cannot change each other's threading.
     public static func configureBLAS() {
@@ -48,6 +49,9 @@ public enum ThreadBudget {
 
     private static let blasConfigured: Bool = {
         openblas_set_num_threads(1)
+        // vidlm's own compute workers (`WorkerPool`) start here too, once, so a model's threads
+        // exist from load time instead of appearing during its first request.
+        _ = WorkerPool.shared
         return true
     }()
 

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import VidLMTensor
+import CKernels
 @testable import VidLMModels
 
 /// One parity fixture of tools/parity/cases_text.py, loaded.
@@ -519,6 +520,37 @@ final class TextKernelTests: XCTestCase {
             for i in want.indices {
                 XCTAssertEqual(Double(fast[i]), want[i], accuracy: 1e-4 * Double(k).squareRoot(), "fast k \(k) [\(i)]")
                 XCTAssertEqual(Double(portable[i]), want[i], accuracy: 1e-4 * Double(k).squareRoot(), "portable k \(k) [\(i)]")
+            }
+        }
+    }
+
+    /// The AVX-512 BF16 dot-product matvec (decoding where the CPU has it) on x rounded to bf16:
+    /// its products are exact, so it equals the double-precision sum to float rounding, for k
+    /// with and without a tail, row counts around its 8-row groups, and two x rows.
+    func testBF16DotProductMatvecMatchesReference() throws {
+        guard vidlm_avx512bf16_matvec_available() == 1 else {
+            throw XCTSkip("this CPU lacks AVX-512 BF16; the widening kernel runs instead")
+        }
+        var rng = SeededRandom(seed: 12)
+        for (rows, k) in [(1, 32), (8, 64), (13, 96), (17, 300), (9, 2048), (20, 5632 + 7)] {
+            let m = 2
+            let w = Tensor(shape: [rows, k], values: (0..<(rows * k)).map { _ in Float(rng.nextUnit() * 2 - 1) }).converted(to: .bf16)
+            let x = (0..<(m * k)).map { _ in HalfPrecision.bf16ToFloat(HalfPrecision.floatToBF16(Float(rng.nextUnit() * 2 - 1))) }
+            let xb = x.map { UInt16(truncatingIfNeeded: $0.bitPattern >> 16) }
+            var y = [Float](repeating: .nan, count: m * rows)
+            let base = w.storage.base + w.byteOffset
+            xb.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    vidlm_bf16_matvec_avx512bf16(UnsafeRawPointer(base).assumingMemoryBound(to: UInt16.self), k, 0, rows,
+                                                 xp.baseAddress!, k, m, yp.baseAddress!, rows)
+                }
+            }
+            let wide = w.toF32().floats()
+            for j in 0..<m {
+                for r in 0..<rows {
+                    let want = (0..<k).reduce(0.0) { $0 + Double(wide[r * k + $1]) * Double(x[j * k + $1]) }
+                    XCTAssertEqual(Double(y[j * rows + r]), want, accuracy: 1e-5 * Double(k).squareRoot(), "k \(k) row \(r) x \(j)")
+                }
             }
         }
     }

@@ -133,26 +133,36 @@ final class EngineReliabilityTests: XCTestCase {
         }
     }
 
-    /// Cancelled media requests leave no decoder threads behind.
+    /// Cancelled media requests leave no decoder threads behind. Counted by name: each media
+    /// decoder runs on a thread of its own called "vidlm-media"; libdispatch's and the compute
+    /// pool's threads are the runtime's, started and reaped on their own schedule.
     func testCancelledRequestsLeaveNoThreads() async throws {
-        func threads() throws -> Int { try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count }
+        func decoderThreads() throws -> Int {
+            try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").filter {
+                (try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8))?.hasPrefix("vidlm-media") == true
+            }.count
+        }
         let engine = try await Engine.load(directory: Fixtures.parity("e2e_vidlm_tiny"))
         let clip = Fixtures.repo.appendingPathComponent("samples/clip.mp4").path
         let options = AskOptions(frames: 4, generation: GenerationParameters(maxNewTokens: 40, stopTokenIds: []))
         _ = try await engine.answer(.media(path: clip), question: "what happens?", options: options)  // warm pools
         try await Task.sleep(for: .milliseconds(300))
-        let before = try threads()
+        let before = try decoderThreads()
+        var during = 0
         for _ in 0..<4 {
             for try await event in engine.ask(.media(path: clip), question: "what happens?", options: options) {
+                during = max(during, try decoderThreads())
                 if case .encoded = event { break }  // stop mid-decode
             }
         }
-        var after = try threads()
+        // The count can see decoder threads at all (they are named as expected).
+        XCTAssertGreaterThan(during, before, "no decoder thread was seen while decoding")
+        var after = try decoderThreads()
         for _ in 0..<20 where after > before {
             try await Task.sleep(for: .milliseconds(100))
-            after = try threads()
+            after = try decoderThreads()
         }
-        XCTAssertLessThanOrEqual(after, before, "threads before \(before), after \(after)")
+        XCTAssertLessThanOrEqual(after, before, "decoder threads before \(before), after \(after)")
     }
 
     /// Copies a model directory, letting `edit` change its tensors.

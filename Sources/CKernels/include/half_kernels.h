@@ -20,4 +20,13 @@ void vidlm_bf16_matvec_avx512(const uint16_t *w, size_t k, size_t row_begin, siz
                               const float *x, size_t ldx, const float *xs, size_t xs_stride, size_t m,
                               float *y, size_t ldy);
 
+/// 1 when this CPU runs vidlm_bf16_matvec_avx512bf16 (AVX-512 F, BW, VL and BF16), else 0.
+int vidlm_avx512bf16_matvec_available(void);
+
+/// y[j·ldy + r] = Σᵢ W[r, i]·xb[j·ldxb + i] for r in [row_begin, row_end), j in [0, m), with W and
+/// the x rows `xb` both bf16 (x rounded beforehand, as the bf16 path does anyway): one AVX-512
+/// BF16 dot product per 32 elements. Call only when vidlm_avx512bf16_matvec_available() is 1.
+void vidlm_bf16_matvec_avx512bf16(const uint16_t *w, size_t k, size_t row_begin, size_t row_end,
+                                  const uint16_t *xb, size_t ldxb, size_t m, float *y, size_t ldy);
+
 #endif

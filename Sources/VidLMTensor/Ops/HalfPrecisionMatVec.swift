@@ -32,6 +32,12 @@ public enum HalfPrecisionKernels {
     public static let useAVX512BF16: Bool =
         vidlm_avx512bf16_available() == 1 && ProcessInfo.processInfo.environment["VIDLM_PORTABLE_KERNELS"] != "1"
 
+    /// Whether bf16 matrix-vector products (decoding) run the AVX-512 BF16 dot-product kernel
+    /// (`vidlm_bf16_matvec_avx512bf16`) on x already rounded to bf16, instead of widening the
+    /// weights to f32; `VIDLM_PORTABLE_KERNELS=1` turns it off too.
+    public static let useAVX512BF16Matvec: Bool =
+        vidlm_avx512bf16_matvec_available() == 1 && ProcessInfo.processInfo.environment["VIDLM_PORTABLE_KERNELS"] != "1"
+
     /// `out[i]` = `x[i]` rounded to the nearest bf16 (ties to even), kept as f32: what enters a
     /// matmul with bf16 weights, here as in PyTorch, whichever kernel runs. NaN stays NaN; values
     /// that round past the largest bf16 become ±Inf. `out` may be `x`.

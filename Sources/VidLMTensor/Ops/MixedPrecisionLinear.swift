@@ -149,20 +149,36 @@ extension MixedPrecisionLinear {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(m * stride, 1) * 4, alignment: 64)
         defer { raw.deallocate() }
         let xs = raw.bindMemory(to: Float.self, capacity: max(m * stride, 1))
-        for j in 0..<m { HalfPrecisionKernels.deinterleave(x + j * k, count: k, into: xs + j * stride) }
         var columns: [Int] = []
         var c = 0
         for o in outs { columns.append(c); c += o }
         let bases = parts.map { $0.weight.storage.base + $0.weight.byteOffset }
         let dtypes = parts.map { $0.weight.dtype }
+        // bf16 weights with x already rounded to bf16 (the caller does): x as bf16 for the BF16
+        // dot-product kernel, where the CPU has it (the bits are exact: the top half of each float).
+        let dot = HalfPrecisionKernels.useAVX512BF16Matvec && only.allSatisfy { dtypes[$0] == .bf16 }
+        let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: dot ? max(m * k, 1) : 1)
+        defer { xb.deallocate() }
+        if dot {
+            for i in 0..<(m * k) { xb[i] = UInt16(truncatingIfNeeded: x[i].bitPattern >> 16) }
+        }
+        let xbp = UnsafePointer(xb)
+        if !dot {
+            for j in 0..<m { HalfPrecisionKernels.deinterleave(x + j * k, count: k, into: xs + j * stride) }
+        }
         // Work units of ~256K weights (512 KiB of bf16), claimed dynamically by `computeThreads`
         // workers: a worker slowed by another process on its core does not hold the others up at
         // the end, and each unit is long enough for the hardware prefetchers to stream it.
         let unitRows = max(1, (1 << 18) / max(k, 1))
         let xsp = UnsafePointer(xs)
         ParallelLoop.forEachPartRows(outs: outs, only: only, unitRows: unitRows) { part, rows in
-            HalfPrecisionKernels.matvec(weight: bases[part], dtype: dtypes[part], k: k, rows: rows,
-                                        x: x, ldx: k, xs: xsp, xsStride: stride, m: m, y: y + columns[part], ldy: ldy)
+            if dot {
+                vidlm_bf16_matvec_avx512bf16(bases[part].assumingMemoryBound(to: UInt16.self), k, rows.lowerBound,
+                                             rows.upperBound, xbp, k, m, y + columns[part], ldy)
+            } else {
+                HalfPrecisionKernels.matvec(weight: bases[part], dtype: dtypes[part], k: k, rows: rows,
+                                            x: x, ldx: k, xs: xsp, xsStride: stride, m: m, y: y + columns[part], ldy: ldy)
+            }
         }
     }
 
