@@ -19,6 +19,8 @@ extension MediaDecoder {
             return try output(held, index: index, pts: p, timeline: t, size: size)
         }
 
+        if skippedAfterTarget && plannedNext != index { needsSeek = true }
+        skippedAfterTarget = false
         var position = t.keyframePosition(beforeIndex: index)
         var seeked = false
         if needsSeek || heldIndex.map({ index < $0 }) == true
@@ -36,6 +38,7 @@ extension MediaDecoder {
         // When the next expected frame needs a seek anyway, nothing after this one is worth
         // decoding: once its packet is in, the decoder drains rather than reading on.
         let next = expected.first { $0 > index }
+        plannedNext = next
         let drain = skipFor != nil && !expected.isEmpty && next.map { t.shouldSeek(fromIndex: index, toIndex: $0) } ?? true
         var firstAfterSeek = seeked
         while true {
@@ -236,6 +239,7 @@ extension MediaDecoder {
                 if skipNonReferenceFrames, let target, let p = packet.pts, p != target,
                    p < target || expectedPts.map({ !$0.contains(p) }) == true {
                     codec.skipFrame = AVDISCARD_NONREF
+                    if p > target { skippedAfterTarget = true }
                 } else {
                     codec.skipFrame = AVDISCARD_DEFAULT
                 }

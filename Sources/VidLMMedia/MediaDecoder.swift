@@ -54,6 +54,10 @@ public actor MediaDecoder {
     /// of reading on when the next wanted frame is behind a seek.
     var expected: [Int] = []
     var expectedPts: Set<Int64>? = nil
+    /// Non-reference frames after the last wanted one were skipped, so only the frame planned
+    /// next (`plannedNext`) may be decoded without a seek; any other request seeks first.
+    var skippedAfterTarget = false
+    var plannedNext: Int? = nil
     var stats = DecodeStatistics()
     public var statistics: DecodeStatistics { stats }
 

@@ -175,6 +175,28 @@ final class ExactnessTests: XCTestCase {
         }
     }
 
+    /// A decoder that served a planned request (told its frames, so it skipped unwanted
+    /// non-reference frames past each) still returns exact frames when asked for others,
+    /// including the neighbours of the frames it was told about.
+    func testDirectAccessAfterAPlannedRequest() async throws {
+        for name in ExactnessSet.names {
+            let c = ExactnessSet.clip(name)
+            let n = c.frameCount
+            let d = try await MediaDecoder.open(ExactnessSet.path(name))
+            let planned = try await collect(d.frames(FrameRequest(.uniform(count: 6))))
+            var order: [Int] = []
+            for f in planned { order += [f.index, min(n - 1, f.index + 1), min(n - 1, f.index + 2)] }
+            order += [0, n / 2, n / 2 + 1]
+            var frames: [VideoFrame] = planned
+            for i in order {
+                let f = try await d.frame(at: i)
+                XCTAssertEqual(f.index, i, "\(name): asked for \(i)")
+                frames.append(f)
+            }
+            checkFrames(frames, name)
+        }
+    }
+
     func testKeyframeModeReportsTrueIndices() async throws {
         for name in ExactnessSet.names {
             let c = ExactnessSet.clip(name)
