@@ -144,38 +144,38 @@ extension MixedPrecisionLinear {
     /// taken as one range of rows (so q, k and v, or gate and up, cost one parallel dispatch).
     static func halfMatvec(parts: [(weight: Tensor, bias: Tensor?)], outs: [Int], only: [Int],
                            x: UnsafePointer<Float>, m: Int, k: Int, y: UnsafeMutablePointer<Float>, ldy: Int) {
-        // Rearranged x rows, 64-byte aligned (the kernels use aligned loads).
-        let stride = (k + 15) / 16 * 16
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(m * stride, 1) * 4, alignment: 64)
-        defer { raw.deallocate() }
-        let xs = raw.bindMemory(to: Float.self, capacity: max(m * stride, 1))
         var columns: [Int] = []
         var c = 0
         for o in outs { columns.append(c); c += o }
         let bases = parts.map { $0.weight.storage.base + $0.weight.byteOffset }
         let dtypes = parts.map { $0.weight.dtype }
-        // bf16 weights with x already rounded to bf16 (the caller does): x as bf16 for the BF16
-        // dot-product kernel, where the CPU has it (the bits are exact: the top half of each float).
+        // bf16 weights with x already rounded to bf16 (the caller does) go to the BF16 dot-product
+        // kernel where the CPU has it, with x as bf16 (exact: the top half of each float); the
+        // widening kernels take x rows rearranged, 64-byte aligned (they use aligned loads).
         let dot = HalfPrecisionKernels.useAVX512BF16Matvec && only.allSatisfy { dtypes[$0] == .bf16 }
-        let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: dot ? max(m * k, 1) : 1)
-        defer { xb.deallocate() }
+        let stride = (k + 15) / 16 * 16
+        let count = max(dot ? (m * k + 1) / 2 : m * stride, 1)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
+        defer { raw.deallocate() }
+        let xbp: UnsafePointer<UInt16>?, xsp: UnsafePointer<Float>?
         if dot {
+            let xb = raw.bindMemory(to: UInt16.self, capacity: 2 * count)
             for i in 0..<(m * k) { xb[i] = UInt16(truncatingIfNeeded: x[i].bitPattern >> 16) }
-        }
-        let xbp = UnsafePointer(xb)
-        if !dot {
+            (xbp, xsp) = (UnsafePointer(xb), nil)
+        } else {
+            let xs = raw.bindMemory(to: Float.self, capacity: count)
             for j in 0..<m { HalfPrecisionKernels.deinterleave(x + j * k, count: k, into: xs + j * stride) }
+            (xbp, xsp) = (nil, UnsafePointer(xs))
         }
         // Work units of ~256K weights (512 KiB of bf16), claimed dynamically by `computeThreads`
         // workers: a worker slowed by another process on its core does not hold the others up at
         // the end, and each unit is long enough for the hardware prefetchers to stream it.
         let unitRows = max(1, (1 << 18) / max(k, 1))
-        let xsp = UnsafePointer(xs)
         ParallelLoop.forEachPartRows(outs: outs, only: only, unitRows: unitRows) { part, rows in
-            if dot {
+            if let xbp {
                 vidlm_bf16_matvec_avx512bf16(bases[part].assumingMemoryBound(to: UInt16.self), k, rows.lowerBound,
                                              rows.upperBound, xbp, k, m, y + columns[part], ldy)
-            } else {
+            } else if let xsp {
                 HalfPrecisionKernels.matvec(weight: bases[part], dtype: dtypes[part], k: k, rows: rows,
                                             x: x, ldx: k, xs: xsp, xsStride: stride, m: m, y: y + columns[part], ldy: ldy)
             }
