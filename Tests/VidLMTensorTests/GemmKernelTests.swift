@@ -6,13 +6,29 @@ import XCTest
 /// around the 4-row x groups, 6-row weight tiles, the weight blocks (96 rows f32, 48 bf16) and the
 /// k slices (1024 floats / 2048 bf16), odd k, row ranges that start inside a block, accumulation
 /// into y and the bias the kernels add as they store; up to 64 x rows the kernels read weight rows
-/// in place, above that from packed blocks, and both paths are covered.
+/// in place, above that from packed blocks, and both paths are covered. The AMX kernel (Xeons from
+/// Sapphire Rapids) is checked on shapes around its 32-row x blocks, 16-row weight tiles, 256-row
+/// units and 1024-element k slices.
 final class GemmKernelTests: XCTestCase {
     private let shapes: [(m: Int, k: Int, n: Int)] = [
         (1, 1, 1), (3, 5, 7), (4, 16, 6), (5, 17, 13), (17, 33, 49), (9, 1023, 50), (6, 1025, 97),
         (13, 2049, 31), (33, 3000, 12), (64, 40, 7),
         (65, 1030, 101), (130, 2050, 50),
     ]
+
+    private let amxShapes: [(m: Int, k: Int, n: Int)] = [
+        (1, 1, 1), (3, 5, 7), (16, 32, 16), (31, 33, 17), (32, 64, 32), (33, 1025, 49), (40, 1100, 290),
+        (64, 2048, 96), (100, 3000, 40), (5, 17, 530),
+    ]
+
+    func testAMXGemmMatchesReference() throws {
+        if vidlm_amx_bf16_available() != 1 { throw XCTSkip("this CPU (or kernel) offers no AMX-BF16 tiles") }
+        for s in amxShapes {
+            for accumulate in [false, true] { try check(s, kernel: .amx, accumulate: accumulate) }
+        }
+    }
+
+    private enum Kernel { case f32, bf16, amx }
 
     private func requireAVX512(bf16: Bool) throws {
         if vidlm_avx512_available() != 1 || (bf16 && vidlm_avx512bf16_available() != 1) {
@@ -23,14 +39,14 @@ final class GemmKernelTests: XCTestCase {
     func testF32GemmMatchesReference() throws {
         try requireAVX512(bf16: false)
         for s in shapes {
-            for accumulate in [false, true] { try check(s, bf16: false, accumulate: accumulate) }
+            for accumulate in [false, true] { try check(s, kernel: .f32, accumulate: accumulate) }
         }
     }
 
     func testBF16GemmMatchesReference() throws {
         try requireAVX512(bf16: true)
         for s in shapes {
-            for accumulate in [false, true] { try check(s, bf16: true, accumulate: accumulate) }
+            for accumulate in [false, true] { try check(s, kernel: .bf16, accumulate: accumulate) }
         }
     }
 
@@ -54,7 +70,8 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
-    private func check(_ s: (m: Int, k: Int, n: Int), bf16: Bool, accumulate: Bool) throws {
+    private func check(_ s: (m: Int, k: Int, n: Int), kernel: Kernel, accumulate: Bool) throws {
+        let bf16 = kernel != .f32
         var rng = SplitMix(seed: UInt64(s.m * 7919 + s.k * 31 + s.n))
         let x = (0..<s.m * s.k).map { _ in rng.next() }
         let wf = (0..<s.n * s.k).map { _ in rng.next() }
@@ -65,7 +82,20 @@ final class GemmKernelTests: XCTestCase {
         // Rows [begin, end) only: a range starting inside a weight block.
         let begin = s.n > 7 ? 7 : 0, end = s.n
         let round: (Float) -> Float = bf16 ? { Self.bf16($0) } : { $0 }
-        if bf16 {
+        if kernel == .amx {
+            let w = wf.map { Self.bf16Bits($0) }
+            let packedCount = vidlm_amx_packed_x_count(s.m, s.k)
+            let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 2, alignment: 64)
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: vidlm_amx_gemm_scratch_count() * 2, alignment: 64)
+            defer { packed.deallocate(); scratch.deallocate() }
+            let xp = packed.bindMemory(to: UInt16.self, capacity: packedCount)
+            // Packed in two row ranges, as two workers would.
+            let rows = (s.m + 31) / 32 * 32, half = rows / 64 * 32
+            vidlm_amx_pack_x(x, s.k, s.m, s.k, 0, half, xp)
+            vidlm_amx_pack_x(x, s.k, s.m, s.k, half, rows, xp)
+            vidlm_amx_bf16_gemm(xp, s.m, w, s.k, begin, end, &y, ldy, accumulate ? 1 : 0, bias,
+                                scratch.bindMemory(to: UInt16.self, capacity: vidlm_amx_gemm_scratch_count()))
+        } else if bf16 {
             let w = wf.map { Self.bf16Bits($0) }
             let packedCount = vidlm_bf16_packed_x_count(s.m, s.k)
             let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 2, alignment: 64)
@@ -89,13 +119,13 @@ final class GemmKernelTests: XCTestCase {
             for r in 0..<ldy {
                 let got = y[i * ldy + r]
                 guard r >= begin && r < end else {
-                    XCTAssertEqual(got, initial[i * ldy + r], "\(s) bf16 \(bf16): wrote outside rows \(begin)..<\(end)")
+                    XCTAssertEqual(got, initial[i * ldy + r], "\(s) \(kernel): wrote outside rows \(begin)..<\(end)")
                     continue
                 }
                 var e = (accumulate ? Double(initial[i * ldy + r]) : 0) + Double(bias[r])
                 for t in 0..<s.k { e += Double(round(x[i * s.k + t])) * Double(round(wf[r * s.k + t])) }
                 XCTAssertEqual(Double(got), e, accuracy: 2e-5 * Double(s.k).squareRoot() + 1e-5,
-                               "\(s) bf16 \(bf16) accumulate \(accumulate) row \(i) out \(r)")
+                               "\(s) \(kernel) accumulate \(accumulate) row \(i) out \(r)")
             }
         }
     }

@@ -32,6 +32,13 @@ public enum HalfPrecisionKernels {
     public static let useAVX512BF16: Bool =
         vidlm_avx512bf16_available() == 1 && ProcessInfo.processInfo.environment["VIDLM_PORTABLE_KERNELS"] != "1"
 
+    /// Whether bf16 GEMMs run on Intel AMX tiles (`vidlm_amx_bf16_gemm`: the same bf16 products
+    /// with f32 sums, several times the AVX-512 BF16 rate) where the CPU has them and Linux lets
+    /// the process use them. `VIDLM_NO_AMX=1` keeps the AVX-512 BF16 kernel (for comparison);
+    /// `VIDLM_PORTABLE_KERNELS=1` turns both off.
+    public static let useAMX: Bool =
+        useAVX512BF16 && vidlm_amx_bf16_available() == 1 && ProcessInfo.processInfo.environment["VIDLM_NO_AMX"] != "1"
+
     /// Whether bf16 matrix-vector products (decoding) run the AVX-512 BF16 dot-product kernel
     /// (`vidlm_bf16_matvec_avx512bf16`) on x already rounded to bf16, instead of widening the
     /// weights to f32; `VIDLM_PORTABLE_KERNELS=1` turns it off too.

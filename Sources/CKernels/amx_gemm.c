@@ -1,0 +1,274 @@
+#include "amx_gemm.h"
+
+// Blocking (see the header): a unit of up to NB weight rows × KC k elements (512 KiB of bf16) is
+// packed once and stays in L2 while every 32-row block of x (64 KiB per slice) passes over it;
+// within a block, 2 × 2 tiles of y (32 x rows × 32 weight rows) accumulate over the slice in the
+// eight tile registers (four sums, two x tiles, two weight tiles: the most sums eight registers
+// allow).
+#define NB 256
+#define KC 1024
+#define TILE_K 32  // bf16 elements of k per tile row (64 bytes)
+
+static size_t round_up32(size_t v) { return (v + 31) & ~(size_t)31; }
+// Row stride of packed x: k rounded up to 32, plus one cache line when that stride is a multiple
+// of 1 KiB (e.g. k = 2048): 16 rows of a tile load would otherwise share a few L1 sets.
+static size_t x_stride(size_t k) {
+    size_t s = round_up32(k);
+    return s % 512 == 0 ? s + 32 : s;
+}
+
+size_t vidlm_amx_packed_x_count(size_t m, size_t k) {
+    size_t total = round_up32(m) * x_stride(k);
+    return total ? total : 1;
+}
+
+size_t vidlm_amx_gemm_unit_rows(void) { return NB; }
+size_t vidlm_amx_gemm_scratch_count(void) { return (size_t)(NB + 16) * KC; }  // packed unit + stage
+
+#if defined(__x86_64__) && defined(__linux__)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+
+static int amx_checked = 0, amx_ok = 0;
+
+int vidlm_amx_bf16_available(void) {
+    // Racing first calls both ask; the request is idempotent and the answer the same.
+    if (__atomic_load_n(&amx_checked, __ATOMIC_ACQUIRE)) return amx_ok;
+    unsigned a, b, c, d;
+    int ok = 0;
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+        int tile = (d >> 24) & 1, bf16 = (d >> 22) & 1;
+        __builtin_cpu_init();
+        // The tile data state is off until the process asks for it (Linux 5.16+); using a tile
+        // register without permission raises SIGILL, so nothing runs unless the kernel said yes.
+        if (tile && bf16 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512bf16"))
+            ok = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+    }
+    amx_ok = ok;
+    __atomic_store_n(&amx_checked, 1, __ATOMIC_RELEASE);
+    return ok;
+}
+
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,amx-tile,amx-bf16")))
+
+TARGET void vidlm_amx_pack_x(const float *x, size_t ldx, size_t m, size_t k, size_t row_begin, size_t row_end,
+                              uint16_t *packed) {
+    size_t stride = x_stride(k), rows = round_up32(m);
+    for (size_t i = row_begin; i < row_end && i < rows; i++) {
+        uint16_t *dst = packed + i * stride;
+        for (size_t t = 0; t < stride; t += 32) {
+            size_t n = i < m && t < k ? (k - t < 32 ? k - t : 32) : 0;
+            __mmask16 lo = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
+            __mmask16 hi = n >= 32 ? 0xffff : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1);
+            const float *src = x + i * ldx + t;
+            // vcvtneps2bf16 rounds to nearest even and keeps NaN a NaN
+            __m256i p = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(lo, n ? src : x));
+            __m256i q = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(hi, n ? src + 16 : x));
+            _mm512_store_si512(dst + t, _mm512_inserti64x4(_mm512_castsi256_si512(p), q, 1));
+        }
+    }
+}
+
+// r[n] = 16 pairs of bf16 (one 64-byte piece of a weight row) for n in 0..15 → r[p] = pair p of
+// every row: the 16 × 16 transpose of 32-bit elements that turns weight rows into the
+// instruction's pair-interleaved layout (row p of a weight tile = elements 2p, 2p + 1 of each
+// of its 16 weight rows). Unpacks within 128-bit lanes, then lane shuffles.
+TARGET static inline void transpose16(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {  // r[4i + c], lane L: element 4L + c of rows 4i .. 4i + 3
+        r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    __m512i o[16];
+    for (int c = 0; c < 4; c++) {
+        __m512i lo01 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0x44), hi01 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0xEE);
+        __m512i lo23 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0x44), hi23 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0xEE);
+        o[c] = _mm512_shuffle_i32x4(lo01, lo23, 0x88);
+        o[4 + c] = _mm512_shuffle_i32x4(lo01, lo23, 0xDD);
+        o[8 + c] = _mm512_shuffle_i32x4(hi01, hi23, 0x88);
+        o[12 + c] = _mm512_shuffle_i32x4(hi01, hi23, 0xDD);
+    }
+    for (int i = 0; i < 16; i++) r[i] = o[i];
+}
+
+// Weight rows [r0, r1) of the k slice [k0, k0 + kc) → tiles [tile][step][16 pairs][16 rows][2],
+// zero padded to whole tiles and steps (a tile is 1 KiB, read with a 64-byte stride). Each row's
+// slice is first copied whole into `stage` (16 rows × KC, in L1/L2): read 64 bytes at a time
+// across 16 rows, the weights came in at 2 GB/s (16 streams a page or more apart defeat the
+// prefetchers); one sequential stream per row runs at memory speed.
+TARGET static void pack_w(const uint16_t *w, size_t ldw, size_t r0, size_t r1, size_t k0, size_t kc, uint16_t *out,
+                          uint16_t *stage) {
+    size_t steps = round_up32(kc) / TILE_K, tiles = (r1 - r0 + 15) / 16, full = kc / TILE_K;
+    for (size_t tile = 0; tile < tiles; tile++) {
+        for (size_t j = 0; j < 16; j++) {
+            size_t row = r0 + tile * 16 + j;
+            uint16_t *dst = stage + j * KC;
+            if (row >= r1) {
+                for (size_t s = 0; s < steps; s++) _mm512_store_si512(dst + s * TILE_K, _mm512_setzero_si512());
+                continue;
+            }
+            const uint16_t *src = w + row * ldw + k0;
+            for (size_t s = 0; s < full; s++) _mm512_store_si512(dst + s * TILE_K, _mm512_loadu_si512(src + s * TILE_K));
+            if (full < steps) {
+                __mmask32 mk = (__mmask32)((1ull << (kc - full * TILE_K)) - 1);
+                _mm512_store_si512(dst + full * TILE_K, _mm512_maskz_loadu_epi16(mk, src + full * TILE_K));
+            }
+        }
+        for (size_t s = 0; s < steps; s++) {
+            __m512i r[16];
+            for (size_t j = 0; j < 16; j++) r[j] = _mm512_load_si512(stage + j * KC + s * TILE_K);
+            transpose16(r);
+            uint16_t *dst = out + (tile * steps + s) * 512;
+            for (int p = 0; p < 16; p++) _mm512_store_si512(dst + p * 32, r[p]);
+        }
+    }
+}
+
+// 32 x rows × 32 weight rows over `steps` tile steps: sums → out (32 × 32 floats, row stride 32).
+// Tiles 0-3 hold sums, 4-5 x, 6-7 weights.
+TARGET static void block2x2(const uint16_t *a, size_t lda_bytes, const uint16_t *b0, const uint16_t *b1, size_t steps,
+                            float *out) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    const char *a1 = (const char *)a + 16 * lda_bytes;
+    for (size_t s = 0; s < steps; s++) {
+        _tile_loadd(4, a + s * TILE_K, lda_bytes);
+        _tile_loadd(6, b0 + s * 512, 64);
+        _tile_loadd(5, a1 + s * TILE_K * 2, lda_bytes);
+        _tile_loadd(7, b1 + s * 512, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, out, 128);
+    _tile_stored(1, out + 16, 128);
+    _tile_stored(2, out + 16 * 32, 128);
+    _tile_stored(3, out + 16 * 32 + 16, 128);
+}
+
+// The same for one weight tile (the odd tile at the end of a unit): out columns 0..15.
+TARGET static void block2x1(const uint16_t *a, size_t lda_bytes, const uint16_t *b0, size_t steps, float *out) {
+    _tile_zero(0);
+    _tile_zero(2);
+    const char *a1 = (const char *)a + 16 * lda_bytes;
+    for (size_t s = 0; s < steps; s++) {
+        _tile_loadd(4, a + s * TILE_K, lda_bytes);
+        _tile_loadd(6, b0 + s * 512, 64);
+        _tile_loadd(5, a1 + s * TILE_K * 2, lda_bytes);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(2, 5, 6);
+    }
+    _tile_stored(0, out, 128);
+    _tile_stored(2, out + 16 * 32, 128);
+}
+
+// Writes the `rows` × `cols` corner of a 32 × 32 block of sums that exists: y = (y if
+// accumulating) + bias (when given) + sums, 16 columns per masked vector. y is not read unless
+// accumulating (a fresh output may hold denormal garbage; see bf16_gemm.c).
+TARGET static void store(const float *sums, float *y, size_t ldy, size_t rows, size_t cols, int accumulate,
+                         const float *bias) {
+    __mmask16 m0 = cols >= 16 ? 0xffff : (__mmask16)((1u << cols) - 1);
+    __mmask16 m1 = cols >= 32 ? 0xffff : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
+    __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+    __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+    for (size_t i = 0; i < rows; i++) {
+        float *row = y + i * ldy;
+        __m512 v0 = _mm512_add_ps(_mm512_load_ps(sums + i * 32), b0);
+        __m512 v1 = _mm512_add_ps(_mm512_load_ps(sums + i * 32 + 16), b1);
+        if (accumulate) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
+        }
+        _mm512_mask_storeu_ps(row, m0, v0);
+        _mm512_mask_storeu_ps(row + 16, m1, v1);
+    }
+}
+
+typedef struct {
+    uint8_t palette;
+    uint8_t start_row;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+    uint8_t reserved2[16];
+} tile_config;
+
+TARGET void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
+                                size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, uint16_t *wp) {
+    if (m == 0 || row_begin >= row_end) return;
+    if (k == 0) {
+        for (size_t i = 0; i < m; i++)
+            for (size_t r = row_begin; r < row_end; r++)
+                y[i * ldy + r] = (accumulate ? y[i * ldy + r] : 0.0f) + (bias ? bias[r] : 0.0f);
+        return;
+    }
+    // The tile configuration is per thread: set it on entry, release the tiles on exit (a thread
+    // holding tile state makes every context switch save 8 KiB more).
+    tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        cfg.rows[t] = 16;
+        cfg.colsb[t] = 64;
+    }
+    _tile_loadconfig(&cfg);
+    size_t stride = x_stride(k), lda_bytes = stride * 2, blocks = round_up32(m) / 32;
+    float sums[32 * 32] __attribute__((aligned(64)));
+    for (size_t k0 = 0; k0 < k; k0 += KC) {
+        size_t kc = k - k0 < KC ? k - k0 : KC, steps = round_up32(kc) / TILE_K;
+        int acc = k0 > 0 ? 1 : accumulate;
+        for (size_t n0 = row_begin; n0 < row_end; n0 += NB) {
+            size_t n1 = n0 + NB < row_end ? n0 + NB : row_end;
+            size_t tiles = (n1 - n0 + 15) / 16;
+            pack_w(w, k, n0, n1, k0, kc, wp, wp + (size_t)NB * KC);
+            for (size_t b = 0; b < blocks; b++) {
+                const uint16_t *a = packed_x + b * 32 * stride + k0;
+                size_t xr = m - b * 32 < 32 ? m - b * 32 : 32;
+                float *yb = y + b * 32 * ldy;
+                for (size_t t = 0; t < tiles; t += 2) {
+                    size_t r = n0 + t * 16, cols = n1 - r < 32 ? n1 - r : 32;
+                    const uint16_t *b0 = wp + t * steps * 512;
+                    if (t + 1 < tiles)
+                        block2x2(a, lda_bytes, b0, b0 + steps * 512, steps, sums);
+                    else
+                        block2x1(a, lda_bytes, b0, steps, sums);
+                    store(sums, yb + r, ldy, xr, cols, acc, bias && k0 == 0 ? bias + r : NULL);
+                }
+            }
+        }
+    }
+    _tile_release();
+}
+
+#else
+
+int vidlm_amx_bf16_available(void) { return 0; }
+
+void vidlm_amx_pack_x(const float *x, size_t ldx, size_t m, size_t k, size_t row_begin, size_t row_end,
+                      uint16_t *packed) {
+    (void)x; (void)ldx; (void)m; (void)k; (void)row_begin; (void)row_end; (void)packed;
+}
+
+void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
+                         size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, uint16_t *scratch) {
+    (void)packed_x; (void)m; (void)w; (void)k; (void)row_begin; (void)row_end; (void)y; (void)ldy; (void)accumulate;
+    (void)bias; (void)scratch;
+}
+
+#endif

@@ -1,0 +1,47 @@
+// A bf16 GEMM on Intel AMX (Sapphire Rapids and later): y = x · Wᵀ with x rounded to bf16
+// (round to nearest even, as PyTorch's bf16 matmul and vidlm's AVX-512 BF16 GEMM do) and f32
+// accumulation. W is the checkpoint's [out, in] bf16 matrix. One TDPBF16PS multiplies a 16 × 32
+// tile of x by a 32 × 16 tile of Wᵀ: 16384 multiply-adds, eight times what one AVX-512
+// `vdpbf16ps` does in the same issue slots, so towers and prefill in bf16 run several times
+// faster than on the AVX-512 BF16 kernel. x is packed once per product (row-major bf16, rows
+// padded to 32, k padded to 32) and shared read-only by every thread; each call packs the
+// blocks of weight rows it works on into its own scratch in the pair-interleaved ("VNNI")
+// layout the instruction reads.
+#ifndef VIDLM_AMX_GEMM_H
+#define VIDLM_AMX_GEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// 1 when this CPU has AMX-TILE and AMX-BF16 and the kernel lets this process use the tile
+/// registers (asked for once, process-wide, with arch_prctl), else 0.
+int vidlm_amx_bf16_available(void);
+
+/// Number of uint16 elements of packed x for an m × k input (at least 1).
+size_t vidlm_amx_packed_x_count(size_t m, size_t k);
+
+/// Rounds rows [row_begin, row_end) of x (m rows of k floats, row stride ldx) to bf16 (nearest
+/// even; NaN stays NaN) into `packed` (vidlm_amx_packed_x_count(m, k) elements, 64-byte
+/// aligned): row-major with the row stride k rounded up to 32, rows padded with zeros to a
+/// multiple of 32. Packing all of x means rows [0, m rounded up to 32); disjoint ranges may be
+/// packed by different threads. Call only when vidlm_amx_bf16_available() is 1.
+void vidlm_amx_pack_x(const float *x, size_t ldx, size_t m, size_t k, size_t row_begin, size_t row_end,
+                      uint16_t *packed);
+
+/// Output rows per unit of work the scratch below is sized for; callers split the output rows
+/// into ranges of a multiple of 32 rows, at most this many, so no weight tile is half empty.
+size_t vidlm_amx_gemm_unit_rows(void);
+
+/// Number of uint16 elements of the per-thread weight scratch vidlm_amx_bf16_gemm needs.
+size_t vidlm_amx_gemm_scratch_count(void);
+
+/// y[i·ldy + r] (=, or += when `accumulate` is 1) bias[r] + Σₜ bf16(x[i][t])·w[r·k + t] for i in
+/// [0, m), r in [row_begin, row_end); `bias` (f32, indexed by output row) may be NULL;
+/// `packed_x` from vidlm_amx_pack_x with the same m, k; w holds bf16, any alignment; sums are
+/// f32 (the tile unit flushes denormal inputs and results to zero). `scratch`:
+/// vidlm_amx_gemm_scratch_count() elements, 64-byte aligned, owned by the calling thread.
+/// Call only when vidlm_amx_bf16_available() is 1.
+void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
+                         size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, uint16_t *scratch);
+
+#endif
