@@ -42,6 +42,12 @@ final class AttentionKernelTests: XCTestCase {
         for c in cases { try check(c, bf16: true) }
     }
 
+    /// bf16 mode 2: the same rounding with f32 FMAs (what Xeons with AMX run).
+    func testBF16RoundedFMAKernelMatchesScalarBF16Reference() throws {
+        try requireAVX512(bf16: true)
+        for c in cases { try check(c, bf16: true, mode: 2) }
+    }
+
     func testRowsThatSeeNoKeyAreZero() throws {
         try requireAVX512(bf16: false)
         let lq = 3, lk = 5, dh = 8
@@ -51,7 +57,7 @@ final class AttentionKernelTests: XCTestCase {
         let bias = [Float](repeating: -.infinity, count: lk)
         var out = [Float](repeating: .nan, count: lq * dh)
         run(q: q, qRow: dh, k: k, kRow: dh, v: v, vRow: dh, lq: lq, lk: lk, dh: dh, causal: false, bias: bias,
-            out: &out, outRow: dh, bf16: false)
+            out: &out, outRow: dh, mode: 0)
         XCTAssertEqual(out, [Float](repeating: 0, count: lq * dh))
     }
 
@@ -74,7 +80,7 @@ final class AttentionKernelTests: XCTestCase {
 
     // MARK: - helpers
 
-    private func check(_ c: Case, bf16: Bool) throws {
+    private func check(_ c: Case, bf16: Bool, mode: Int32 = 1) throws {
         var rng = SplitMix(seed: UInt64(c.lq * 1000 + c.lk * 10 + c.dh))
         // q, k and v interleaved in one buffer of rows [q | k | v | pad], as a fused projection.
         let row = 3 * c.dh + 5
@@ -88,7 +94,7 @@ final class AttentionKernelTests: XCTestCase {
         var out = [Float](repeating: .nan, count: c.lq * (c.dh + 3))
         let scale = Float(1 / Double(c.dh).squareRoot())
         run(q: q, qRow: row, k: Array(k.dropFirst(c.dh)), kRow: row, v: Array(v.dropFirst(2 * c.dh)), vRow: row,
-            lq: c.lq, lk: c.lk, dh: c.dh, causal: c.causal, bias: bias, out: &out, outRow: c.dh + 3, bf16: bf16)
+            lq: c.lq, lk: c.lk, dh: c.dh, causal: c.causal, bias: bias, out: &out, outRow: c.dh + 3, mode: bf16 ? mode : 0)
         let round: (Float) -> Double = bf16 ? { Double(Self.bf16($0)) } : { Double($0) }
         var worst = 0.0, magnitude = 0.0
         for i in 0..<c.lq {
@@ -120,11 +126,11 @@ final class AttentionKernelTests: XCTestCase {
         // f32: sums in another order and a polynomial exp; bf16: the probabilities' rounding can
         // fall on the other side of a tie where the kernel's exp differs in the last bit.
         let tolerance = (bf16 ? 4e-3 : 2e-5) * max(magnitude, 1)
-        XCTAssertLessThanOrEqual(worst, tolerance, "lq \(c.lq) lk \(c.lk) dh \(c.dh) causal \(c.causal) bias \(c.bias) bf16 \(bf16)")
+        XCTAssertLessThanOrEqual(worst, tolerance, "lq \(c.lq) lk \(c.lk) dh \(c.dh) causal \(c.causal) bias \(c.bias) bf16 \(bf16) mode \(mode)")
     }
 
     private func run(q: [Float], qRow: Int, k: [Float], kRow: Int, v: [Float], vRow: Int, lq: Int, lk: Int, dh: Int,
-                     causal: Bool, bias: [Float]?, out: inout [Float], outRow: Int, bf16: Bool) {
+                     causal: Bool, bias: [Float]?, out: inout [Float], outRow: Int, mode: Int32) {
         let count = vidlm_attention_scratch_floats(lq, lk, dh)
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
         defer { raw.deallocate() }
@@ -135,11 +141,11 @@ final class AttentionKernelTests: XCTestCase {
         if let bias {
             bias.withUnsafeBufferPointer { b in
                 vidlm_attention_avx512(q, qRow, k, kRow, v, vRow, lq, lk, dh, scale, causal ? 1 : 0, b.baseAddress!, &out, outRow,
-                                       bf16 ? 1 : 0, scratch)
+                                       mode, scratch)
             }
         } else {
             vidlm_attention_avx512(q, qRow, k, kRow, v, vRow, lq, lk, dh, scale, causal ? 1 : 0, nil, &out, outRow,
-                                   bf16 ? 1 : 0, scratch)
+                                   mode, scratch)
         }
     }
 

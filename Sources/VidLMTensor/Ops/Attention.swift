@@ -11,6 +11,11 @@ public enum Attention {
     /// dot products, as PyTorch's bf16 attention); elsewhere it is computed in f32.
     public static let bf16Rounding: Bool = useFusedKernel && HalfPrecisionKernels.useAVX512BF16
 
+    /// The fused kernel's bf16 mode: 1 multiplies with `vdpbf16ps`; 2 with f32 FMAs on the
+    /// bf16-rounded values (the same exact products, f32 sums) on Xeons with AMX, whose cores
+    /// issue `vdpbf16ps` at half the FMA rate (EVA ViT-g's attention: 57 vs 88 GFLOP/s per core).
+    static let bf16KernelMode: Int32 = HalfPrecisionKernels.useAMX ? 2 : 1
+
     /// q [B, Lq, H·Dh], k and v [B, Lk, H·Dh] → [B, Lq, H·Dh]. `causal` masks keys after the
     /// query (aligned to the end when Lk > Lq, i.e. a KV cache); `keyPadding` [B][Lk] is true
     /// for keys to ignore. `scale` defaults to 1/√Dh.
@@ -131,7 +136,7 @@ public enum Attention {
                 let run = { (bias: UnsafePointer<Float>?) in
                     vidlm_attention_avx512(q + bi * lq * qRow + h * dh, qRow, k + bi * lk * kRow + h * dh, kRow,
                                            v + bi * lk * vRow + h * dh, vRow, lq, lk, dh, scale, causal ? 1 : 0, bias,
-                                           out + bi * lq * d + h * dh, d, bf16 ? 1 : 0, scratch)
+                                           out + bi * lq * d + h * dh, d, bf16 ? bf16KernelMode : 0, scratch)
                 }
                 if let biases { biases[bi].withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
             }
