@@ -38,51 +38,6 @@ size_t vidlm_attention_scratch_floats(size_t lq, size_t lk, size_t dh) {
 
 static float *align16(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
-// x rounded to the nearest bf16 (ties to even), kept as a float; NaN stays NaN.
-static inline float round_bf16(float x) {
-    union { float f; uint32_t u; } v = {x};
-    if ((v.u & 0x7fffffffu) > 0x7f800000u) return x;
-    v.u = (v.u + 0x7fffu + ((v.u >> 16) & 1u)) & 0xffff0000u;
-    return v.f;
-}
-
-// s[0, n) rounded to bf16 in place (n a multiple of 16; the probabilities of the FMA bf16 mode).
-TARGET static void round_bf16_row(float *s, size_t n) {
-    for (size_t j = 0; j < n; j += 16) {
-        __m256i h = (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(s + j));
-        _mm512_storeu_ps(s + j, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
-    }
-}
-
-// Softmax numerator of one score row in place: s[j] = exp(s[j] − max) for j < n, 0 for j in
-// [n, width); returns Σ (0 when every logit is −inf).
-TARGET_F static float exp_row(float *s, size_t n, size_t width) {
-    __m512 mv = _mm512_set1_ps(-__builtin_inff());
-    size_t j = 0;
-    for (; j + 16 <= n; j += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(s + j));
-    if (j < n) mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(_mm512_set1_ps(-__builtin_inff()), vidlm_tail_mask(n - j), s + j));
-    float m = _mm512_reduce_max_ps(mv);
-    if (m == -__builtin_inff()) {
-        for (j = 0; j < width; j += 16) _mm512_storeu_ps(s + j, _mm512_setzero_ps());
-        return 0;
-    }
-    __m512 shift = _mm512_set1_ps(m), sum = _mm512_setzero_ps();
-    for (j = 0; j + 16 <= n; j += 16) {
-        __m512 e = vidlm_exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), shift));
-        _mm512_storeu_ps(s + j, e);
-        sum = _mm512_add_ps(sum, e);
-    }
-    if (j < n) {
-        __mmask16 mk = vidlm_tail_mask(n - j);
-        __m512 e = _mm512_maskz_mov_ps(mk, vidlm_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s + j), shift)));
-        _mm512_storeu_ps(s + j, e);
-        sum = _mm512_add_ps(sum, e);
-        j += 16;
-    }
-    for (; j < width; j += 16) _mm512_storeu_ps(s + j, _mm512_setzero_ps());
-    return _mm512_reduce_add_ps(sum);
-}
-
 TARGET_F void vidlm_softmax_row_avx512(const float *x, float *y, size_t n) {
     if (n == 0) return;
     __m512 mv = _mm512_set1_ps(-__builtin_inff());
@@ -249,9 +204,6 @@ TARGET void vidlm_attention_avx512(const float *q, size_t q_row, const float *k,
                                    size_t v_row, size_t lq, size_t lk, size_t dh, float scale, int causal,
                                    const float *key_bias, float *out, size_t out_row, int bf16, float *scratch) {
     if (lq == 0 || dh == 0) return;
-    // bf16 == 2: the f32 kernels on bf16-rounded q, k, v and probabilities (see the header).
-    int rounded = bf16 == 2;
-    if (rounded) bf16 = 0;
     // lkp has room for one padding key past lk so pairs of keys (bf16) never read outside.
     size_t lkp = up16(lk + 1), dv = up16(dh), qt = tile_rows(lkp), dp = (dh + 1) / 2, lkp2 = lkp / 2;
     float *kt = align16(scratch);                          // dh · lkp floats, or dp · lkp pairs
@@ -269,12 +221,12 @@ TARGET void vidlm_attention_avx512(const float *q, size_t q_row, const float *k,
     if (!bf16) {
         for (size_t d = 0; d < dh; d++) {
             float *row = kt + d * lkp;
-            for (size_t j = 0; j < lk; j++) row[j] = rounded ? round_bf16(k[j * k_row + d]) : k[j * k_row + d];
+            for (size_t j = 0; j < lk; j++) row[j] = k[j * k_row + d];
             for (size_t j = lk; j < lkp; j++) row[j] = 0;
         }
         for (size_t j = 0; j < lk; j++) {
             float *row = vp + j * dv;
-            for (size_t d = 0; d < dh; d++) row[d] = rounded ? round_bf16(v[j * v_row + d]) : v[j * v_row + d];
+            for (size_t d = 0; d < dh; d++) row[d] = v[j * v_row + d];
             for (size_t d = dh; d < dv; d++) row[d] = 0;
         }
     } else {
@@ -319,10 +271,6 @@ TARGET void vidlm_attention_avx512(const float *q, size_t q_row, const float *k,
                     qb[r * dp + p] = pair_bf16(qr[2 * p], 2 * p + 1 < dh ? qr[2 * p + 1] : 0.0f);
             }
         }
-        float *qf = (float *)qb;  // rounded mode: the tile's q rows rounded to bf16, dh floats each
-        if (rounded)
-            for (size_t r = 0; r < rows; r++)
-                for (size_t d = 0; d < dh; d++) qf[r * dh + d] = round_bf16(q[(i0 + r) * q_row + d]);
         for (size_t g = 0; g < rows; g += MR) {
             size_t gr = rows - g < MR ? rows - g : MR;
             for (size_t j0 = 0; j0 < jv; j0 += 64) {
@@ -331,8 +279,7 @@ TARGET void vidlm_attention_avx512(const float *q, size_t q_row, const float *k,
                 float *sg = s + g * lkp + j0;
                 if (!bf16) {
                     const float *qr[MR];
-                    for (size_t r = 0; r < MR; r++)
-                        qr[r] = rounded ? qf + (g + (r < gr ? r : gr - 1)) * dh : q + (i0 + g + (r < gr ? r : gr - 1)) * q_row;
+                    for (size_t r = 0; r < MR; r++) qr[r] = q + (i0 + g + (r < gr ? r : gr - 1)) * q_row;
                     const float *kp = kt + j0;
                     switch (nv) {
                     case 1: scores_f32_1(qr, kp, lkp, dh, scale, sg, gr); break;
@@ -366,9 +313,8 @@ TARGET void vidlm_attention_avx512(const float *q, size_t q_row, const float *k,
                     _mm512_mask_storeu_ps(sr + j, mk, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, sr + j), _mm512_maskz_loadu_ps(mk, key_bias + j)));
                 }
             }
-            float sum = exp_row(sr, n, jv + 16 <= lkp ? jv + 16 : lkp);
+            float sum = vidlm_exp_row(sr, n, jv + 16 <= lkp ? jv + 16 : lkp);
             inv[r] = sum > 0 ? 1.0f / sum : 0.0f;
-            if (rounded) round_bf16_row(sr, jv);
             if (bf16) {
                 uint32_t *pr = pb + r * lkp2;
                 size_t tn = (jv + 1) / 2;

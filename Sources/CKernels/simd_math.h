@@ -52,5 +52,34 @@ __attribute__((target("avx512f"), always_inline)) static inline void vidlm_reduc
     }
 }
 
+/// Softmax numerator of one score row in place: s[j] = exp(s[j] − max) for j < n, 0 for j in
+/// [n, width) (width a multiple of 16); returns Σ (0 when every logit is −inf).
+__attribute__((target("avx512f"), always_inline)) static inline float vidlm_exp_row(float *s, size_t n, size_t width) {
+    __m512 mv = _mm512_set1_ps(-__builtin_inff());
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(s + j));
+    if (j < n) mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(_mm512_set1_ps(-__builtin_inff()), vidlm_tail_mask(n - j), s + j));
+    float m = _mm512_reduce_max_ps(mv);
+    if (m == -__builtin_inff()) {
+        for (j = 0; j < width; j += 16) _mm512_storeu_ps(s + j, _mm512_setzero_ps());
+        return 0;
+    }
+    __m512 shift = _mm512_set1_ps(m), sum = _mm512_setzero_ps();
+    for (j = 0; j + 16 <= n; j += 16) {
+        __m512 e = vidlm_exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), shift));
+        _mm512_storeu_ps(s + j, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    if (j < n) {
+        __mmask16 mk = vidlm_tail_mask(n - j);
+        __m512 e = _mm512_maskz_mov_ps(mk, vidlm_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s + j), shift)));
+        _mm512_storeu_ps(s + j, e);
+        sum = _mm512_add_ps(sum, e);
+        j += 16;
+    }
+    for (; j < width; j += 16) _mm512_storeu_ps(s + j, _mm512_setzero_ps());
+    return _mm512_reduce_add_ps(sum);
+}
+
 #endif
 #endif

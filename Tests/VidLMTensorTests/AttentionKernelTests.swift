@@ -5,7 +5,8 @@ import XCTest
 /// The fused AVX-512 attention kernel against a scalar reference in double precision: query-tile
 /// and key-vector edges (lengths around multiples of 6 and 16, and past one 128 KiB tile), head
 /// widths that are not multiples of 16, causal masks with a KV-cache offset, additive key biases
-/// with masked keys, rows that see no key, and strided (interleaved) q/k/v rows.
+/// with masked keys, rows that see no key, and strided (interleaved) q/k/v rows; the bf16 cases
+/// also on the AMX kernel where the CPU has it.
 final class AttentionKernelTests: XCTestCase {
     private struct Case {
         let lq, lk, dh: Int
@@ -42,11 +43,16 @@ final class AttentionKernelTests: XCTestCase {
         for c in cases { try check(c, bf16: true) }
     }
 
-    /// bf16 mode 2: the same rounding with f32 FMAs (what Xeons with AMX run).
-    func testBF16RoundedFMAKernelMatchesScalarBF16Reference() throws {
-        try requireAVX512(bf16: true)
-        for c in cases { try check(c, bf16: true, mode: 2) }
+    /// The AMX kernel (32-query blocks, keys and values padded to 32) with the same rounding.
+    func testAMXKernelMatchesScalarBF16Reference() throws {
+        if vidlm_amx_bf16_available() != 1 { throw XCTSkip("this CPU (or kernel) offers no AMX-BF16 tiles") }
+        for c in cases + [Case(lq: 64, lk: 33, dh: 96, causal: true, bias: true), Case(lq: 31, lk: 32, dh: 32, causal: false, bias: false)] {
+            try check(c, bf16: true, mode: Self.amx)
+        }
     }
+
+    /// `mode` value that runs `vidlm_attention_amx` instead of `vidlm_attention_avx512`.
+    private static let amx: Int32 = -1
 
     func testRowsThatSeeNoKeyAreZero() throws {
         try requireAVX512(bf16: false)
@@ -131,22 +137,21 @@ final class AttentionKernelTests: XCTestCase {
 
     private func run(q: [Float], qRow: Int, k: [Float], kRow: Int, v: [Float], vRow: Int, lq: Int, lk: Int, dh: Int,
                      causal: Bool, bias: [Float]?, out: inout [Float], outRow: Int, mode: Int32) {
-        let count = vidlm_attention_scratch_floats(lq, lk, dh)
+        let count = mode == Self.amx ? vidlm_attention_amx_scratch_floats(lk, dh) : vidlm_attention_scratch_floats(lq, lk, dh)
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
         defer { raw.deallocate() }
         // Poison the scratch so anything read before it is written shows up as NaN.
         let scratch = raw.bindMemory(to: Float.self, capacity: count)
         scratch.initialize(repeating: .nan, count: count)
         let scale = Float(1 / Double(dh).squareRoot())
-        if let bias {
-            bias.withUnsafeBufferPointer { b in
-                vidlm_attention_avx512(q, qRow, k, kRow, v, vRow, lq, lk, dh, scale, causal ? 1 : 0, b.baseAddress!, &out, outRow,
-                                       mode, scratch)
+        func call(_ b: UnsafePointer<Float>?) {
+            if mode == Self.amx {
+                vidlm_attention_amx(q, qRow, k, kRow, v, vRow, lq, lk, dh, scale, causal ? 1 : 0, b, &out, outRow, scratch)
+            } else {
+                vidlm_attention_avx512(q, qRow, k, kRow, v, vRow, lq, lk, dh, scale, causal ? 1 : 0, b, &out, outRow, mode, scratch)
             }
-        } else {
-            vidlm_attention_avx512(q, qRow, k, kRow, v, vRow, lq, lk, dh, scale, causal ? 1 : 0, nil, &out, outRow,
-                                   mode, scratch)
         }
+        if let bias { bias.withUnsafeBufferPointer { call($0.baseAddress!) } } else { call(nil) }
     }
 
     private static func bf16(_ x: Float) -> Float {

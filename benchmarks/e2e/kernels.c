@@ -6,7 +6,8 @@
 //          CPU with AMX the TDPBF16PS rate (four tile sums, operands already in tiles);
 //   gemm: vidlm_f32_gemm_avx512 / vidlm_bf16_gemm_avx512bf16 / vidlm_amx_bf16_gemm (packing
 //         included) and OpenBLAS sgemm (single-threaded) on y = x·Wᵀ shapes (m tokens, k in, n out);
-//   attention: vidlm_attention_avx512 (f32 and bf16) over L tokens of width dh, one head.
+//   attention: vidlm_attention_avx512 (f32 and bf16) and vidlm_attention_amx over L tokens of
+//              width dh, one head.
 // Built by benchmarks/e2e/run.sh against Sources/CKernels and -lopenblas.
 #include <cblas.h>
 #include <immintrin.h>
@@ -132,7 +133,9 @@ static void attention(const char *name, size_t l, size_t dh, int first) {
     float *qkv = alloc64(l * row * 4), *out = alloc64(l * dh * 4);
     for (size_t i = 0; i < l * row; i++) qkv[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
     float *s = alloc64(vidlm_attention_scratch_floats(l, l, dh) * 4);
-    double flop = 4.0 * l * l * dh, rf[5], rb[5];
+    float *sa = alloc64(vidlm_attention_amx_scratch_floats(l, dh) * 4);
+    int amx = vidlm_amx_bf16_available();
+    double flop = 4.0 * l * l * dh, rf[5], rb[5], ra[5] = {0};
     for (int r = 0; r < 5; r++) {
         double t0 = now();
         vidlm_attention_avx512(qkv, row, qkv + dh, row, qkv + 2 * dh, row, l, l, dh, 0.125f, 0, NULL, out, dh, 0, s);
@@ -140,10 +143,17 @@ static void attention(const char *name, size_t l, size_t dh, int first) {
         t0 = now();
         vidlm_attention_avx512(qkv, row, qkv + dh, row, qkv + 2 * dh, row, l, l, dh, 0.125f, 0, NULL, out, dh, 1, s);
         rb[r] = flop / (now() - t0) / 1e9;
+        if (amx) {
+            t0 = now();
+            vidlm_attention_amx(qkv, row, qkv + dh, row, qkv + 2 * dh, row, l, l, dh, 0.125f, 0, NULL, out, dh, sa);
+            ra[r] = flop / (now() - t0) / 1e9;
+        }
     }
-    printf("%s\n  {\"shape\": \"%s\", \"tokens\": %zu, \"head_dim\": %zu, \"vidlm_f32\": %.1f, \"vidlm_bf16\": %.1f}",
+    printf("%s\n  {\"shape\": \"%s\", \"tokens\": %zu, \"head_dim\": %zu, \"vidlm_f32\": %.1f, \"vidlm_bf16\": %.1f",
            first ? "" : ",", name, l, dh, best_of(rf), best_of(rb));
-    free(qkv); free(out); free(s);
+    if (amx) printf(", \"vidlm_amx_bf16\": %.1f", best_of(ra));
+    printf("}");
+    free(qkv); free(out); free(s); free(sa);
 }
 
 int main(void) {

@@ -15,14 +15,22 @@ size_t vidlm_attention_scratch_floats(size_t lq, size_t lk, size_t dh);
 /// causal != 0: query i sees keys j ≤ i + (lk − lq) (a KV cache ends with the queries).
 /// key_bias: lk floats added to every query's logits (−inf masks a key), or NULL.
 /// A query that sees no key gets zeros. `bf16` != 0 rounds q, k, the probabilities and v to bf16
-/// (f32 sums), as PyTorch's bf16 attention does: 1 multiplies them with the AVX-512 BF16
-/// dot-product instruction, 2 with f32 FMAs on the rounded values (either only when
-/// vidlm_avx512bf16_available() is 1), which gives the same exact products and is faster on CPUs that
-/// issue vdpbf16ps at half the FMA rate (Intel's Xeons from Sapphire Rapids).
+/// and multiplies them with the AVX-512 BF16 dot-product instruction (f32 sums), as PyTorch's
+/// bf16 attention does; call it so only when vidlm_avx512bf16_available() is 1.
 /// Call only when vidlm_avx512_available() is 1.
 void vidlm_attention_avx512(const float *q, size_t q_row, const float *k, size_t k_row, const float *v, size_t v_row,
                             size_t lq, size_t lk, size_t dh, float scale, int causal, const float *key_bias,
                             float *out, size_t out_row, int bf16, float *scratch);
+
+/// Floats of scratch (64-byte aligned, owned by the calling thread) vidlm_attention_amx needs.
+size_t vidlm_attention_amx_scratch_floats(size_t lk, size_t dh);
+
+/// vidlm_attention_avx512 with `bf16` = 1 (same arguments and rounding) on Intel AMX tiles:
+/// blocks of 32 query rows against all keys, scores and P · V as tile products. Call only when
+/// vidlm_amx_bf16_available() is 1.
+void vidlm_attention_amx(const float *q, size_t q_row, const float *k, size_t k_row, const float *v, size_t v_row,
+                         size_t lq, size_t lk, size_t dh, float scale, int causal, const float *key_bias,
+                         float *out, size_t out_row, float *scratch);
 
 /// y = softmax(x) over n floats (in place allowed); a row of all −inf becomes zeros. AVX-512F.
 void vidlm_softmax_row_avx512(const float *x, float *y, size_t n);

@@ -11,10 +11,9 @@ public enum Attention {
     /// dot products, as PyTorch's bf16 attention); elsewhere it is computed in f32.
     public static let bf16Rounding: Bool = useFusedKernel && HalfPrecisionKernels.useAVX512BF16
 
-    /// The fused kernel's bf16 mode: 1 multiplies with `vdpbf16ps`; 2 with f32 FMAs on the
-    /// bf16-rounded values (the same exact products, f32 sums) on Xeons with AMX, whose cores
-    /// issue `vdpbf16ps` at half the FMA rate (EVA ViT-g's attention: 57 vs 88 GFLOP/s per core).
-    static let bf16KernelMode: Int32 = HalfPrecisionKernels.useAMX ? 2 : 1
+    /// Whether bf16 attention runs on AMX tiles (`vidlm_attention_amx`, the same rounding as the
+    /// `vdpbf16ps` kernel) where bf16 GEMMs do (`HalfPrecisionKernels.useAMX`).
+    static let bf16OnAMX: Bool = bf16Rounding && HalfPrecisionKernels.useAMX
 
     /// q [B, Lq, H·Dh], k and v [B, Lk, H·Dh] → [B, Lq, H·Dh]. `causal` masks keys after the
     /// query (aligned to the end when Lk > Lq, i.e. a KV cache); `keyPadding` [B][Lk] is true
@@ -124,7 +123,8 @@ public enum Attention {
                 }
             }
         }
-        let scratchFloats = vidlm_attention_scratch_floats(lq, lk, dh)
+        let amx = bf16 && bf16OnAMX
+        let scratchFloats = amx ? vidlm_attention_amx_scratch_floats(lk, dh) : vidlm_attention_scratch_floats(lq, lk, dh)
         let work = UncheckedSendable((q, k, v, out, biases))
         ParallelLoop.forEachChunk(b * heads) { range in
             let (q, k, v, out, biases) = work.value
@@ -134,9 +134,14 @@ public enum Attention {
             for pair in range {
                 let bi = pair / heads, h = pair % heads
                 let run = { (bias: UnsafePointer<Float>?) in
-                    vidlm_attention_avx512(q + bi * lq * qRow + h * dh, qRow, k + bi * lk * kRow + h * dh, kRow,
-                                           v + bi * lk * vRow + h * dh, vRow, lq, lk, dh, scale, causal ? 1 : 0, bias,
-                                           out + bi * lq * d + h * dh, d, bf16 ? bf16KernelMode : 0, scratch)
+                    let (qh, kh, vh, oh) = (q + bi * lq * qRow + h * dh, k + bi * lk * kRow + h * dh,
+                                            v + bi * lk * vRow + h * dh, out + bi * lq * d + h * dh)
+                    if amx {
+                        vidlm_attention_amx(qh, qRow, kh, kRow, vh, vRow, lq, lk, dh, scale, causal ? 1 : 0, bias, oh, d, scratch)
+                    } else {
+                        vidlm_attention_avx512(qh, qRow, kh, kRow, vh, vRow, lq, lk, dh, scale, causal ? 1 : 0, bias, oh, d,
+                                               bf16 ? 1 : 0, scratch)
+                    }
                 }
                 if let biases { biases[bi].withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
             }

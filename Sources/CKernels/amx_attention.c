@@ -1,0 +1,214 @@
+// bf16 attention on AMX tiles (see attention_kernels.h): per head, keys are packed once in the
+// pair-interleaved layout the tile product reads (as weight rows are in amx_gemm.c) and values in
+// pairs of keys; then per block of 32 query rows, scores for all keys (2 × 2 tiles: 32 queries ×
+// 32 keys), the softmax numerators in f32, rounded to bf16 as the x operand of P · V (2 × 2 tiles:
+// 32 queries × 32 output columns), divided by the f32 sums on the way out. The semantics are those
+// of the vdpbf16ps kernel in attention_kernels.c; only the order of the additions differs.
+#include "attention_kernels.h"
+#include <stdint.h>
+
+static size_t up16(size_t v) { return (v + 15) & ~(size_t)15; }
+static size_t up32(size_t v) { return (v + 31) & ~(size_t)31; }
+
+size_t vidlm_attention_amx_scratch_floats(size_t lk, size_t dh) {
+    size_t lkp = up32(lk), dhp = up32(dh);
+    // packed keys + packed values (bf16) + query block (bf16) + scores + probabilities (bf16) +
+    // output block + 1/sums, with 64 bytes of alignment slack per region.
+    return lkp * dhp / 2 + lkp * dhp / 2 + 32 * dhp / 2 + 32 * lkp + 32 * lkp / 2 + 32 * dhp + 32 + 7 * 16;
+}
+
+#if defined(__x86_64__) && defined(__linux__)
+#include <immintrin.h>
+#include <string.h>
+#include "simd_math.h"
+
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,amx-tile,amx-bf16")))
+
+static float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
+
+// 32 floats at src (n of them valid, the rest zero) → 32 bf16, round to nearest even.
+TARGET static inline __m512i bf16x32(const float *src, size_t n) {
+    __mmask16 lo = vidlm_tail_mask(n), hi = n > 16 ? vidlm_tail_mask(n - 16) : 0;
+    __m256i a = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(lo, src));
+    __m256i b = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(hi, n > 16 ? src + 16 : src));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+}
+
+// r[n] = 16 pairs for row n (n < 16) → r[p] = pair p of every row (see amx_gemm.c).
+TARGET static inline void transpose16(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    __m512i o[16];
+    for (int c = 0; c < 4; c++) {
+        __m512i lo01 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0x44), hi01 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0xEE);
+        __m512i lo23 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0x44), hi23 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0xEE);
+        o[c] = _mm512_shuffle_i32x4(lo01, lo23, 0x88);
+        o[4 + c] = _mm512_shuffle_i32x4(lo01, lo23, 0xDD);
+        o[8 + c] = _mm512_shuffle_i32x4(hi01, hi23, 0x88);
+        o[12 + c] = _mm512_shuffle_i32x4(hi01, hi23, 0xDD);
+    }
+    for (int i = 0; i < 16; i++) r[i] = o[i];
+}
+
+// 16 floats of a and of b → 16 (a[i], b[i]) pairs of bf16.
+TARGET static inline __m512i interleave(__m512 a, __m512 b) {
+    __m512i ai = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(a));
+    __m512i bi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(b));
+    return _mm512_or_si512(ai, _mm512_slli_epi32(bi, 16));
+}
+
+// 2 × 2 tiles over `steps`: sums of a (rows a, a + 16·lda) with b0, b1 → out (row stride ldo_bytes).
+TARGET static inline void block(const char *a, size_t lda_bytes, const char *b0, const char *b1, size_t b_step,
+                                size_t a_step, size_t steps, char *out, size_t ldo_bytes) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    const char *a1 = a + 16 * lda_bytes;
+    for (size_t s = 0; s < steps; s++) {
+        _tile_loadd(4, a + s * a_step, lda_bytes);
+        _tile_loadd(6, b0 + s * b_step, 64);
+        _tile_loadd(5, a1 + s * a_step, lda_bytes);
+        _tile_loadd(7, b1 + s * b_step, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, out, ldo_bytes);
+    _tile_stored(1, out + 64, ldo_bytes);
+    _tile_stored(2, out + 16 * ldo_bytes, ldo_bytes);
+    _tile_stored(3, out + 16 * ldo_bytes + 64, ldo_bytes);
+}
+
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16], reserved2[16];
+} tile_config;
+
+TARGET void vidlm_attention_amx(const float *q, size_t q_row, const float *k, size_t k_row, const float *v, size_t v_row,
+                                size_t lq, size_t lk, size_t dh, float scale, int causal, const float *key_bias,
+                                float *out, size_t out_row, float *scratch) {
+    if (lq == 0 || dh == 0) return;
+    if (lk == 0) {
+        for (size_t i = 0; i < lq; i++)
+            for (size_t d = 0; d < dh; d++) out[i * out_row + d] = 0;
+        return;
+    }
+    size_t lkp = up32(lk), dhp = up32(dh), dsteps = dhp / 32, ktiles = lkp / 16, ksteps = lkp / 32, dtiles = dhp / 16;
+    uint16_t *kb = (uint16_t *)align64(scratch);                  // [key tile][d step][16 pairs][16 keys][2]
+    uint16_t *vb = (uint16_t *)align64((float *)kb + lkp * dhp / 2); // [key step][d tile][16 key pairs][16 d][2]
+    uint16_t *qb = (uint16_t *)align64((float *)vb + lkp * dhp / 2); // [32][dhp]
+    float *s = align64((float *)qb + 32 * dhp / 2);                 // [32][lkp]
+    uint16_t *pb = (uint16_t *)align64(s + 32 * lkp);               // [32][lkp]
+    float *ob = align64((float *)pb + 32 * lkp / 2);                // [32][dhp]
+    float *inv = align64(ob + 32 * dhp);                            // [32]
+
+    // Keys: 16 keys × 32 dims → one tile, transposed into pairs of dims.
+    for (size_t t = 0; t < ktiles; t++)
+        for (size_t ds = 0; ds < dsteps; ds++) {
+            __m512i r[16];
+            size_t n = dh - ds * 32 < 32 ? dh - ds * 32 : 32;
+            for (size_t j = 0; j < 16; j++) {
+                size_t key = t * 16 + j;
+                r[j] = key < lk ? bf16x32(k + key * k_row + ds * 32, n) : _mm512_setzero_si512();
+            }
+            transpose16(r);
+            uint16_t *dst = kb + (t * dsteps + ds) * 512;
+            for (int p = 0; p < 16; p++) _mm512_store_si512(dst + p * 32, r[p]);
+        }
+    // Values: rows p of a tile pair keys 2p, 2p + 1 of a 32-key step, 16 columns.
+    for (size_t u = 0; u < ksteps; u++)
+        for (size_t c = 0; c < dtiles; c++) {
+            size_t d0 = c * 16, n = d0 < dh ? (dh - d0 < 16 ? dh - d0 : 16) : 0;
+            __mmask16 mk = vidlm_tail_mask(n);
+            uint16_t *dst = vb + (u * dtiles + c) * 512;
+            for (size_t p = 0; p < 16; p++) {
+                size_t j0 = u * 32 + 2 * p, j1 = j0 + 1;
+                __m512 a = j0 < lk && n ? _mm512_maskz_loadu_ps(mk, v + j0 * v_row + d0) : _mm512_setzero_ps();
+                __m512 b = j1 < lk && n ? _mm512_maskz_loadu_ps(mk, v + j1 * v_row + d0) : _mm512_setzero_ps();
+                _mm512_store_si512(dst + p * 32, interleave(a, b));
+            }
+        }
+
+    tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        cfg.rows[t] = 16;
+        cfg.colsb[t] = 64;
+    }
+    _tile_loadconfig(&cfg);
+    size_t offset = lk - (lq < lk ? lq : lk);  // causal: query i sees keys ≤ i + offset
+    if (causal && lq > lk) offset = 0;
+    for (size_t i0 = 0; i0 < lq; i0 += 32) {
+        size_t rows = lq - i0 < 32 ? lq - i0 : 32;
+        for (size_t r = 0; r < 32; r++)
+            for (size_t ds = 0; ds < dsteps; ds++) {
+                size_t n = dh - ds * 32 < 32 ? dh - ds * 32 : 32;
+                __m512i x = r < rows ? bf16x32(q + (i0 + r) * q_row + ds * 32, n) : _mm512_setzero_si512();
+                _mm512_store_si512(qb + r * dhp + ds * 32, x);
+            }
+        // keys any row of this block can see
+        size_t seen = lk;
+        if (causal) {
+            size_t last = i0 + rows - 1 + offset + 1;
+            seen = last < lk ? last : lk;
+        }
+        size_t jsteps = up32(seen) / 32;
+        for (size_t u = 0; u < jsteps; u++)
+            block((const char *)qb, dhp * 2, (const char *)(kb + (2 * u) * dsteps * 512),
+                  (const char *)(kb + (2 * u + 1) * dsteps * 512), 1024, 64, dsteps, (char *)(s + u * 32), lkp * 4);
+        for (size_t r = 0; r < 32; r++) {
+            uint16_t *pr = pb + r * lkp;
+            if (r >= rows) {
+                memset(pr, 0, jsteps * 32 * 2);
+                continue;
+            }
+            float *sr = s + r * lkp;
+            size_t n = causal ? i0 + r + offset + 1 : lk;
+            if (n > lk) n = lk;
+            __m512 sv = _mm512_set1_ps(scale);
+            for (size_t j = 0; j < n; j += 16) {
+                __mmask16 mk = vidlm_tail_mask(n - j);
+                __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, sr + j), sv);
+                if (key_bias) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mk, key_bias + j));
+                _mm512_mask_storeu_ps(sr + j, mk, x);
+            }
+            float sum = vidlm_exp_row(sr, n, jsteps * 32);
+            inv[r] = sum > 0 ? 1.0f / sum : 0.0f;
+            for (size_t j = 0; j < jsteps * 32; j += 32) _mm512_storeu_si512(pr + j, bf16x32(sr + j, 32));
+        }
+        for (size_t c = 0; c < dtiles; c += 2)
+            block((const char *)pb, lkp * 2, (const char *)(vb + c * 512), (const char *)(vb + (c + 1) * 512),
+                  dtiles * 1024, 64, jsteps, (char *)(ob + c * 16), dhp * 4);
+        for (size_t r = 0; r < rows; r++) {
+            __m512 iv = _mm512_set1_ps(inv[r]);
+            float *o = out + (i0 + r) * out_row;
+            for (size_t d = 0; d < dh; d += 16)
+                _mm512_mask_storeu_ps(o + d, vidlm_tail_mask(dh - d), _mm512_mul_ps(_mm512_load_ps(ob + r * dhp + d), iv));
+        }
+    }
+    _tile_release();
+}
+
+#else
+
+void vidlm_attention_amx(const float *q, size_t q_row, const float *k, size_t k_row, const float *v, size_t v_row,
+                         size_t lq, size_t lk, size_t dh, float scale, int causal, const float *key_bias, float *out,
+                         size_t out_row, float *scratch) {
+    (void)q; (void)q_row; (void)k; (void)k_row; (void)v; (void)v_row; (void)lq; (void)lk; (void)dh; (void)scale;
+    (void)causal; (void)key_bias; (void)out; (void)out_row; (void)scratch;
+}
+
+#endif
