@@ -11,15 +11,12 @@
 #define TILE_K 32  // bf16 elements of k per tile row (64 bytes)
 
 static size_t round_up32(size_t v) { return (v + 31) & ~(size_t)31; }
-// Row stride of packed x: k rounded up to 32, plus one cache line when that stride is a multiple
-// of 1 KiB (e.g. k = 2048): 16 rows of a tile load would otherwise share a few L1 sets.
-static size_t x_stride(size_t k) {
-    size_t s = round_up32(k);
-    return s % 512 == 0 ? s + 32 : s;
-}
 
+// Packed x is tile-major: [16-row block][k step of 32][16 rows][32 bf16], so every tile load
+// reads one contiguous KiB (row-major x with a 2-3 KiB row stride ran the tower GEMMs ~25 %
+// slower: a tile then spans 16 lines a page apart).
 size_t vidlm_amx_packed_x_count(size_t m, size_t k) {
-    size_t total = round_up32(m) * x_stride(k);
+    size_t total = round_up32(m) * round_up32(k);
     return total ? total : 1;
 }
 
@@ -61,18 +58,18 @@ int vidlm_amx_bf16_available(void) {
 
 TARGET void vidlm_amx_pack_x(const float *x, size_t ldx, size_t m, size_t k, size_t row_begin, size_t row_end,
                               uint16_t *packed) {
-    size_t stride = x_stride(k), rows = round_up32(m);
+    size_t steps = round_up32(k) / TILE_K, rows = round_up32(m);
     for (size_t i = row_begin; i < row_end && i < rows; i++) {
-        uint16_t *dst = packed + i * stride;
-        for (size_t t = 0; t < stride; t += 32) {
-            size_t n = i < m && t < k ? (k - t < 32 ? k - t : 32) : 0;
+        uint16_t *dst = packed + (i / 16) * steps * 512 + (i % 16) * TILE_K;
+        for (size_t s = 0; s < steps; s++) {
+            size_t t = s * TILE_K, n = i < m ? (k - t < 32 ? k - t : 32) : 0;
             __mmask16 lo = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
             __mmask16 hi = n >= 32 ? 0xffff : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1);
             const float *src = x + i * ldx + t;
             // vcvtneps2bf16 rounds to nearest even and keeps NaN a NaN
             __m256i p = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(lo, n ? src : x));
             __m256i q = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(hi, n ? src + 16 : x));
-            _mm512_store_si512(dst + t, _mm512_inserti64x4(_mm512_castsi256_si512(p), q, 1));
+            _mm512_store_si512(dst + s * 512, _mm512_inserti64x4(_mm512_castsi256_si512(p), q, 1));
         }
     }
 }
@@ -142,7 +139,7 @@ TARGET static void pack_w(const uint16_t *w, size_t ldw, size_t r0, size_t r1, s
 // block of y at `y` (row stride ldy_bytes) straight from and to the sum tiles: going through a
 // buffer and a vector pass cost as much as a quarter of the tile products at 256-element slices.
 // Tiles 0-3 hold sums, 4-5 x, 6-7 weights.
-TARGET static void block2x2(const uint16_t *a, size_t lda_bytes, const uint16_t *b0, const uint16_t *b1, size_t steps,
+TARGET static void block2x2(const uint16_t *a0, const uint16_t *a1, const uint16_t *b0, const uint16_t *b1, size_t steps,
                             float *y, size_t ldy_bytes, int load) {
     char *y1 = (char *)y + 16 * ldy_bytes;
     if (load) {
@@ -156,11 +153,10 @@ TARGET static void block2x2(const uint16_t *a, size_t lda_bytes, const uint16_t 
         _tile_zero(2);
         _tile_zero(3);
     }
-    const char *a1 = (const char *)a + 16 * lda_bytes;
     for (size_t s = 0; s < steps; s++) {
-        _tile_loadd(4, a + s * TILE_K, lda_bytes);
+        _tile_loadd(4, a0 + s * 512, 64);
         _tile_loadd(6, b0 + s * 512, 64);
-        _tile_loadd(5, a1 + s * TILE_K * 2, lda_bytes);
+        _tile_loadd(5, a1 + s * 512, 64);
         _tile_loadd(7, b1 + s * 512, 64);
         _tile_dpbf16ps(0, 4, 6);
         _tile_dpbf16ps(1, 4, 7);
@@ -175,19 +171,18 @@ TARGET static void block2x2(const uint16_t *a, size_t lda_bytes, const uint16_t 
 
 // An edge block (fewer than 32 valid x rows or weight rows): 2 × 1 or 2 × 2 tiles of sums →
 // `out` (32 × 32 floats, row stride 32), for `store` to copy the part that exists.
-TARGET static void edge_block(const uint16_t *a, size_t lda_bytes, const uint16_t *b0, const uint16_t *b1, size_t steps,
-                              float *out) {
+TARGET static void edge_block(const uint16_t *a0, const uint16_t *a1, const uint16_t *b0, const uint16_t *b1,
+                              size_t steps, float *out) {
     if (b1) {
-        block2x2(a, lda_bytes, b0, b1, steps, out, 128, 0);
+        block2x2(a0, a1, b0, b1, steps, out, 128, 0);
         return;
     }
     _tile_zero(0);
     _tile_zero(2);
-    const char *a1 = (const char *)a + 16 * lda_bytes;
     for (size_t s = 0; s < steps; s++) {
-        _tile_loadd(4, a + s * TILE_K, lda_bytes);
+        _tile_loadd(4, a0 + s * 512, 64);
         _tile_loadd(6, b0 + s * 512, 64);
-        _tile_loadd(5, a1 + s * TILE_K * 2, lda_bytes);
+        _tile_loadd(5, a1 + s * 512, 64);
         _tile_dpbf16ps(0, 4, 6);
         _tile_dpbf16ps(2, 5, 6);
     }
@@ -255,7 +250,7 @@ TARGET void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16
         cfg.colsb[t] = 64;
     }
     _tile_loadconfig(&cfg);
-    size_t stride = x_stride(k), lda_bytes = stride * 2, blocks = round_up32(m) / 32;
+    size_t xsteps = round_up32(k) / TILE_K, blocks = round_up32(m) / 32;
     float sums[32 * 32] __attribute__((aligned(64)));
     for (size_t k0 = 0; k0 < k; k0 += KC) {
         size_t kc = k - k0 < KC ? k - k0 : KC, steps = round_up32(kc) / TILE_K;
@@ -265,7 +260,7 @@ TARGET void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16
             size_t tiles = (n1 - n0 + 15) / 16;
             pack_w(w, k, n0, n1, k0, kc, wp, wp + (size_t)NB * KC);
             for (size_t b = 0; b < blocks; b++) {
-                const uint16_t *a = packed_x + b * 32 * stride + k0;
+                const uint16_t *a0 = packed_x + (2 * b * xsteps + k0 / TILE_K) * 512, *a1 = a0 + xsteps * 512;
                 size_t xr = m - b * 32 < 32 ? m - b * 32 : 32;
                 float *yb = y + b * 32 * ldy;
                 for (size_t t = 0; t < tiles; t += 2) {
@@ -273,10 +268,10 @@ TARGET void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16
                     const uint16_t *b0 = wp + t * steps * 512, *b1 = t + 1 < tiles ? b0 + steps * 512 : NULL;
                     if (xr == 32 && cols == 32) {
                         // Whole block: sums accumulate in y itself; the bias joins after the last slice.
-                        block2x2(a, lda_bytes, b0, b1, steps, yb + r, ldy * 4, acc);
+                        block2x2(a0, a1, b0, b1, steps, yb + r, ldy * 4, acc);
                         if (bias && k0 + kc >= k) add_bias(yb + r, ldy, bias + r);
                     } else {
-                        edge_block(a, lda_bytes, b0, b1, steps, sums);
+                        edge_block(a0, a1, b0, b1, steps, sums);
                         store(sums, yb + r, ldy, xr, cols, acc, bias && k0 == 0 ? bias + r : NULL);
                     }
                 }
