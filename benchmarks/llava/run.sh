@@ -32,7 +32,8 @@ for product in vidlm vidlm-bench; do
   done
 done
 /opt/swift/usr/bin/clang -O2 -I Sources/CKernels/include $(pkg-config --cflags openblas) benchmarks/e2e/kernels.c \
-  Sources/CKernels/f32_gemm.c Sources/CKernels/bf16_gemm.c Sources/CKernels/attention_kernels.c \
+  Sources/CKernels/f32_gemm.c Sources/CKernels/bf16_gemm.c Sources/CKernels/amx_gemm.c Sources/CKernels/attention_kernels.c \
+  Sources/CKernels/amx_attention.c \
   $(pkg-config --libs openblas) -o /tmp/vidlm-e2e-kernels
 
 # Models (skipped when present) and media.

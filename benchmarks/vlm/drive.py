@@ -14,7 +14,8 @@ the process's own user + system time): a run during which others averaged > 0.15
 repeated (at most twice; the discarded attempts are kept in results.json).
 
     drive.py WORK RUNS OUT_JSON
-    env: VLM_SUITE=e2e (benchmarks/e2e's rows, VLM_E2E_RUNS rounds each, default 1; RUNS is ignored),
+    env: VLM_SUITE=e2e (benchmarks/e2e's rows; RUNS is ignored), VLM_ROUNDS (e2e, llava and qwenvl
+         suites: rounds per row, each tool once per round, default 1; the reports take medians),
          VLM_SUITE=llava / qwenvl (benchmarks/llava's and benchmarks/qwenvl's rows, one run each, with
          the same-ids checks and, for CLIP, `vidlm classify` on a folder of images),
          VLM_NEW_TOKENS (default 32), VLM_FRAMES (override every row's frame count: smoke runs),
@@ -291,9 +292,9 @@ def main_e2e(work: pathlib.Path, out_path: pathlib.Path) -> None:
         subprocess.run(vidlm_cmd(model, vidlm_media, 1, 1, extra), env={**os.environ, "VIDLM_THREADS": str(THREADS)},
                        capture_output=True, cwd=ROOT)
         row["vidlm"], row["transformers"], row["vidlm_extra"] = [], [], []
-        # VLM_E2E_RUNS rounds (default 1, the one run), each tool once per round, so a
+        # VLM_ROUNDS rounds (default 1, the one run), each tool once per round, so a
         # slow minute of this VM falls on every tool alike; the report takes medians.
-        for rnd in range(int(os.environ.get("VLM_E2E_RUNS", "1"))):
+        for rnd in range(int(os.environ.get("VLM_ROUNDS", "1"))):
             for coretype in coretypes:
                 log(f"{name}: vidlm ({coretype}) round {rnd + 1}")
                 try:
@@ -536,21 +537,22 @@ def main_suite(suite: str, work: pathlib.Path, out_path: pathlib.Path) -> None:
             subprocess.run(vidlm_cmd(model, media, 1, 1, question=question), env={**os.environ, "VIDLM_THREADS": str(THREADS)},
                            capture_output=True, cwd=ROOT)
         row["vidlm"], row["transformers"], row["vidlm_extra"] = [], [], []
-        for coretype in coretypes:
-            log(f"{name}: vidlm ({coretype})")
+        for rnd in range(int(os.environ.get("VLM_ROUNDS", "1"))):
+            for coretype in coretypes:
+                log(f"{name}: vidlm ({coretype}) round {rnd + 1}")
+                try:
+                    r = run_vidlm(model, media, frames, coretype, question=question)
+                    (row["vidlm"] if coretype == MAIN_CORETYPE else row["vidlm_extra"]).append(r)
+                except RuntimeError as e:
+                    row["vidlm_error"] = {"stderr": str(e)[-3000:]}
+                    log(f"{name}: vidlm failed: {e}")
+                    break
+            log(f"{name}: transformers round {rnd + 1}")
             try:
-                r = run_vidlm(model, media, frames, coretype, question=question)
-                (row["vidlm"] if coretype == MAIN_CORETYPE else row["vidlm_extra"]).append(r)
+                row["transformers"].append(run_torch(kind, model, media, frames, question))
             except RuntimeError as e:
-                row["vidlm_error"] = {"stderr": str(e)[-3000:]}
-                log(f"{name}: vidlm failed: {e}")
-                break
-        log(f"{name}: transformers")
-        try:
-            row["transformers"].append(run_torch(kind, model, media, frames, question))
-        except RuntimeError as e:
-            row["transformers_error"] = {"stderr": str(e)[-3000:]}
-            log(f"{name}: transformers failed: {e}")
+                row["transformers_error"] = {"stderr": str(e)[-3000:]}
+                log(f"{name}: transformers failed: {e}")
         v = (row["vidlm"] or row["vidlm_extra"] or [None])[0]
         t = (row["transformers"] or [None])[0]
         if v:
