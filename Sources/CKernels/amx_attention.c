@@ -7,7 +7,6 @@
 #include "attention_kernels.h"
 #include <stdint.h>
 
-static size_t up16(size_t v) { return (v + 15) & ~(size_t)15; }
 static size_t up32(size_t v) { return (v + 31) & ~(size_t)31; }
 
 size_t vidlm_attention_amx_scratch_floats(size_t lk, size_t dh) {
@@ -19,6 +18,7 @@ size_t vidlm_attention_amx_scratch_floats(size_t lk, size_t dh) {
 
 #if defined(__x86_64__) && defined(__linux__)
 #include <immintrin.h>
+#include "amx_tiles.h"
 #include <string.h>
 #include "simd_math.h"
 
@@ -32,38 +32,6 @@ TARGET static inline __m512i bf16x32(const float *src, size_t n) {
     __m256i a = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(lo, src));
     __m256i b = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(hi, n > 16 ? src + 16 : src));
     return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
-}
-
-// r[n] = 16 pairs for row n (n < 16) → r[p] = pair p of every row (see amx_gemm.c).
-TARGET static inline void transpose16(__m512i r[16]) {
-    __m512i t[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-    }
-    __m512i o[16];
-    for (int c = 0; c < 4; c++) {
-        __m512i lo01 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0x44), hi01 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0xEE);
-        __m512i lo23 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0x44), hi23 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0xEE);
-        o[c] = _mm512_shuffle_i32x4(lo01, lo23, 0x88);
-        o[4 + c] = _mm512_shuffle_i32x4(lo01, lo23, 0xDD);
-        o[8 + c] = _mm512_shuffle_i32x4(hi01, hi23, 0x88);
-        o[12 + c] = _mm512_shuffle_i32x4(hi01, hi23, 0xDD);
-    }
-    for (int i = 0; i < 16; i++) r[i] = o[i];
-}
-
-// 16 floats of a and of b → 16 (a[i], b[i]) pairs of bf16.
-TARGET static inline __m512i interleave(__m512 a, __m512 b) {
-    __m512i ai = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(a));
-    __m512i bi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(b));
-    return _mm512_or_si512(ai, _mm512_slli_epi32(bi, 16));
 }
 
 // 2 × 2 tiles over `steps`: sums of a (rows a, a + 16·lda) with b0, b1 → out (row stride ldo_bytes).
@@ -89,12 +57,6 @@ TARGET static inline void block(const char *a, size_t lda_bytes, const char *b0,
     _tile_stored(2, out + 16 * ldo_bytes, ldo_bytes);
     _tile_stored(3, out + 16 * ldo_bytes + 64, ldo_bytes);
 }
-
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16], reserved2[16];
-} tile_config;
 
 TARGET void vidlm_attention_amx(const float *q, size_t q_row, const float *k, size_t k_row, const float *v, size_t v_row,
                                 size_t lq, size_t lk, size_t dh, float scale, int causal, const float *key_bias,
@@ -123,7 +85,7 @@ TARGET void vidlm_attention_amx(const float *q, size_t q_row, const float *k, si
                 size_t key = t * 16 + j;
                 r[j] = key < lk ? bf16x32(k + key * k_row + ds * 32, n) : _mm512_setzero_si512();
             }
-            transpose16(r);
+            vidlm_transpose16x16_pairs(r);
             uint16_t *dst = kb + (t * dsteps + ds) * 512;
             for (int p = 0; p < 16; p++) _mm512_store_si512(dst + p * 32, r[p]);
         }
@@ -137,18 +99,11 @@ TARGET void vidlm_attention_amx(const float *q, size_t q_row, const float *k, si
                 size_t j0 = u * 32 + 2 * p, j1 = j0 + 1;
                 __m512 a = j0 < lk && n ? _mm512_maskz_loadu_ps(mk, v + j0 * v_row + d0) : _mm512_setzero_ps();
                 __m512 b = j1 < lk && n ? _mm512_maskz_loadu_ps(mk, v + j1 * v_row + d0) : _mm512_setzero_ps();
-                _mm512_store_si512(dst + p * 32, interleave(a, b));
+                _mm512_store_si512(dst + p * 32, vidlm_interleave_bf16(a, b));
             }
         }
 
-    tile_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) {
-        cfg.rows[t] = 16;
-        cfg.colsb[t] = 64;
-    }
-    _tile_loadconfig(&cfg);
+    vidlm_tiles_configure();
     size_t offset = lk - (lq < lk ? lq : lk);  // causal: query i sees keys ≤ i + offset
     if (causal && lq > lk) offset = 0;
     for (size_t i0 = 0; i0 < lq; i0 += 32) {

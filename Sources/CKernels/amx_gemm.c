@@ -26,6 +26,7 @@ size_t vidlm_amx_gemm_scratch_count(void) { return (size_t)(NB + 16) * KC; }  //
 #if defined(__x86_64__) && defined(__linux__)
 #include <cpuid.h>
 #include <immintrin.h>
+#include "amx_tiles.h"
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -74,34 +75,6 @@ TARGET void vidlm_amx_pack_x(const float *x, size_t ldx, size_t m, size_t k, siz
     }
 }
 
-// r[n] = 16 pairs of bf16 (one 64-byte piece of a weight row) for n in 0..15 → r[p] = pair p of
-// every row: the 16 × 16 transpose of 32-bit elements that turns weight rows into the
-// instruction's pair-interleaved layout (row p of a weight tile = elements 2p, 2p + 1 of each
-// of its 16 weight rows). Unpacks within 128-bit lanes, then lane shuffles.
-TARGET static inline void transpose16(__m512i r[16]) {
-    __m512i t[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) {  // r[4i + c], lane L: element 4L + c of rows 4i .. 4i + 3
-        r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-    }
-    __m512i o[16];
-    for (int c = 0; c < 4; c++) {
-        __m512i lo01 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0x44), hi01 = _mm512_shuffle_i32x4(r[c], r[4 + c], 0xEE);
-        __m512i lo23 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0x44), hi23 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0xEE);
-        o[c] = _mm512_shuffle_i32x4(lo01, lo23, 0x88);
-        o[4 + c] = _mm512_shuffle_i32x4(lo01, lo23, 0xDD);
-        o[8 + c] = _mm512_shuffle_i32x4(hi01, hi23, 0x88);
-        o[12 + c] = _mm512_shuffle_i32x4(hi01, hi23, 0xDD);
-    }
-    for (int i = 0; i < 16; i++) r[i] = o[i];
-}
-
 // Weight rows [r0, r1) of the k slice [k0, k0 + kc) → tiles [tile][step][16 pairs][16 rows][2],
 // zero padded to whole tiles and steps (a tile is 1 KiB, read with a 64-byte stride). Each row's
 // slice is first copied whole into `stage` (16 rows × KC, in L1/L2): read 64 bytes at a time
@@ -128,7 +101,7 @@ TARGET static void pack_w(const uint16_t *w, size_t ldw, size_t r0, size_t r1, s
         for (size_t s = 0; s < steps; s++) {
             __m512i r[16];
             for (size_t j = 0; j < 16; j++) r[j] = _mm512_load_si512(stage + j * KC + s * TILE_K);
-            transpose16(r);
+            vidlm_transpose16x16_pairs(r);
             uint16_t *dst = out + (tile * steps + s) * 512;
             for (int p = 0; p < 16; p++) _mm512_store_si512(dst + p * 32, r[p]);
         }
@@ -222,15 +195,6 @@ TARGET static void store(const float *sums, float *y, size_t ldy, size_t rows, s
     }
 }
 
-typedef struct {
-    uint8_t palette;
-    uint8_t start_row;
-    uint8_t reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-    uint8_t reserved2[16];
-} tile_config;
-
 TARGET void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
                                 size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, uint16_t *wp) {
     if (m == 0 || row_begin >= row_end) return;
@@ -242,14 +206,7 @@ TARGET void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16
     }
     // The tile configuration is per thread: set it on entry, release the tiles on exit (a thread
     // holding tile state makes every context switch save 8 KiB more).
-    tile_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) {
-        cfg.rows[t] = 16;
-        cfg.colsb[t] = 64;
-    }
-    _tile_loadconfig(&cfg);
+    vidlm_tiles_configure();
     size_t xsteps = round_up32(k) / TILE_K, blocks = round_up32(m) / 32;
     float sums[32 * 32] __attribute__((aligned(64)));
     for (size_t k0 = 0; k0 < k; k0 += KC) {

@@ -137,13 +137,6 @@ TARGET static inline uint32_t pair_bf16(float lo, float hi) {
     return (uint32_t)_mm_cvtsi128_si32((__m128i)h);
 }
 
-// 16 floats → 16 bf16, interleaved with another 16 as (a[i], b[i]) 32-bit pairs.
-TARGET static inline __m512i interleave_bf16(__m512 a, __m512 b) {
-    __m512i ai = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(a));
-    __m512i bi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(b));
-    return _mm512_or_si512(ai, _mm512_slli_epi32(bi, 16));
-}
-
 #define BF16_SCORES(NR)                                                                                             \
     TARGET static void scores_bf16_##NR(const uint32_t *const *qr, const uint32_t *kb, size_t lkp, size_t dp,        \
                                         float scale, float *s, size_t rows) {                                        \
@@ -244,10 +237,10 @@ TARGET void vidlm_attention_avx512(const float *q, size_t q_row, const float *k,
             int has1 = 2 * t + 1 < lk;
             size_t d = 0;
             for (; d + 16 <= dh; d += 16)
-                _mm512_store_si512(row + d, interleave_bf16(_mm512_loadu_ps(v0 + d), has1 ? _mm512_loadu_ps(v1 + d) : _mm512_setzero_ps()));
+                _mm512_store_si512(row + d, vidlm_interleave_bf16(_mm512_loadu_ps(v0 + d), has1 ? _mm512_loadu_ps(v1 + d) : _mm512_setzero_ps()));
             if (d < dv) {
                 __mmask16 mk = vidlm_tail_mask(dh - d);
-                _mm512_store_si512(row + d, interleave_bf16(_mm512_maskz_loadu_ps(mk, v0 + d),
+                _mm512_store_si512(row + d, vidlm_interleave_bf16(_mm512_maskz_loadu_ps(mk, v0 + d),
                                                             has1 ? _mm512_maskz_loadu_ps(mk, v1 + d) : _mm512_setzero_ps()));
             }
         }
@@ -325,7 +318,7 @@ TARGET void vidlm_attention_avx512(const float *q, size_t q_row, const float *k,
                     __m512i idx_odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
                     __m512 ev = _mm512_permutex2var_ps(a, idx_even, b), od = _mm512_permutex2var_ps(a, idx_odd, b);
                     __mmask16 mk = vidlm_tail_mask(tn - t);
-                    _mm512_mask_storeu_epi32(pr + t, mk, interleave_bf16(ev, od));
+                    _mm512_mask_storeu_epi32(pr + t, mk, vidlm_interleave_bf16(ev, od));
                 }
             }
         }

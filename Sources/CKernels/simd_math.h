@@ -81,5 +81,13 @@ __attribute__((target("avx512f"), always_inline)) static inline float vidlm_exp_
     return _mm512_reduce_add_ps(sum);
 }
 
+/// 16 floats of a and of b → 16 (a[i], b[i]) 32-bit pairs of bf16 (round to nearest even), a in
+/// the low half.
+__attribute__((target("avx512f,avx512bf16"), always_inline)) static inline __m512i vidlm_interleave_bf16(__m512 a, __m512 b) {
+    __m512i ai = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(a));
+    __m512i bi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(b));
+    return _mm512_or_si512(ai, _mm512_slli_epi32(bi, 16));
+}
+
 #endif
 #endif
