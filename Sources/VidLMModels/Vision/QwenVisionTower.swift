@@ -340,7 +340,10 @@ public struct QwenVisionTower: Sendable {
                 }
                 return Tensor(shape: [group.count, length, e], values: buf)
             }
-            let attended = Attention.scaledDotProduct(q: gather(q), k: gather(k), v: gather(v), heads: heads).floats()
+            // bf16 projections → bf16 attention (q, k, probabilities, v rounded), as PyTorch computes a
+            // tower loaded in bf16 and as `TransformerBlock` does for the other towers.
+            let attended = Attention.scaledDotProduct(q: gather(q), k: gather(k), v: gather(v), heads: heads,
+                                                      bf16: block.qkv.weight.dtype == .bf16).floats()
             for (b, seg) in group.enumerated() {
                 for (j, r) in seg.enumerated() { out.replaceSubrange(r * e..<(r + 1) * e, with: attended[(b * length + j) * e..<(b * length + j + 1) * e]) }
             }
