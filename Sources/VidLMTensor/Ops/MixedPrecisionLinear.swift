@@ -8,8 +8,8 @@ import Synchronization
 /// `matvecRowLimit` input rows use the matrix-vector kernels (`HalfPrecisionKernels`, output rows
 /// shared among `ThreadBudget.computeThreads` workers). More rows with bf16 weights run the
 /// AVX-512 BF16 GEMM kernel where the CPU has it, or the AMX one on Xeons with AMX (x rounded to
-/// bf16, f32 sums, as PyTorch's bf16 matmul); otherwise (f16, or no AVX-512 BF16) a block of weight rows at a time is widened into a
-/// scratch buffer (≤ 4 MiB) and multiplied with `sgemm`.
+/// bf16, f32 sums, as PyTorch's bf16 matmul); otherwise (f16, or no AVX-512 BF16) a block of
+/// weight rows at a time is widened into a scratch buffer (≤ 4 MiB) and multiplied with `sgemm`.
 public enum MixedPrecisionLinear {
     /// Input rows up to which half-precision weights use the matrix-vector kernel (each weight
     /// row read once, dotted with every x row from L1). Above it the blocked GEMM wins: widening
@@ -281,7 +281,7 @@ extension MixedPrecisionLinear {
 }
 
 extension MixedPrecisionLinear {
-    /// bf16 weights on Intel AMX: x rounded to bf16 and packed row-major by all workers (32-row
+    /// bf16 weights on Intel AMX: x rounded to bf16 and packed into tiles by all workers (32-row
     /// blocks), then `vidlm_amx_bf16_gemm` over units of whole 32-row tile pairs. From 9 x rows
     /// (the matrix-vector kernel's limit) AMX beats the AVX-512 BF16 GEMM: 1.5× at 16 rows, 8×
     /// at a thousand (TinyLlama gate shape, one core, Xeon with AMX).
