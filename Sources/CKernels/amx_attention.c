@@ -41,17 +41,7 @@ TARGET static inline void block(const char *a, size_t lda_bytes, const char *b0,
     _tile_zero(1);
     _tile_zero(2);
     _tile_zero(3);
-    const char *a1 = a + 16 * lda_bytes;
-    for (size_t s = 0; s < steps; s++) {
-        _tile_loadd(4, a + s * a_step, lda_bytes);
-        _tile_loadd(6, b0 + s * b_step, 64);
-        _tile_loadd(5, a1 + s * a_step, lda_bytes);
-        _tile_loadd(7, b1 + s * b_step, 64);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
-    }
+    vidlm_tiles_2x2(a, a + 16 * lda_bytes, lda_bytes, a_step, b0, b1, b_step, steps);
     _tile_stored(0, out, ldo_bytes);
     _tile_stored(1, out + 64, ldo_bytes);
     _tile_stored(2, out + 16 * ldo_bytes, ldo_bytes);

@@ -111,7 +111,6 @@ TARGET static void pack_w(const uint16_t *w, size_t ldw, size_t r0, size_t r1, s
 // 32 x rows × 32 weight rows over `steps` tile steps, added to (`load`) or written over the
 // block of y at `y` (row stride ldy_bytes) straight from and to the sum tiles: going through a
 // buffer and a vector pass cost as much as a quarter of the tile products at 256-element slices.
-// Tiles 0-3 hold sums, 4-5 x, 6-7 weights.
 TARGET static void block2x2(const uint16_t *a0, const uint16_t *a1, const uint16_t *b0, const uint16_t *b1, size_t steps,
                             float *y, size_t ldy_bytes, int load) {
     char *y1 = (char *)y + 16 * ldy_bytes;
@@ -126,16 +125,7 @@ TARGET static void block2x2(const uint16_t *a0, const uint16_t *a1, const uint16
         _tile_zero(2);
         _tile_zero(3);
     }
-    for (size_t s = 0; s < steps; s++) {
-        _tile_loadd(4, a0 + s * 512, 64);
-        _tile_loadd(6, b0 + s * 512, 64);
-        _tile_loadd(5, a1 + s * 512, 64);
-        _tile_loadd(7, b1 + s * 512, 64);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
-    }
+    vidlm_tiles_2x2((const char *)a0, (const char *)a1, 64, 1024, (const char *)b0, (const char *)b1, 1024, steps);
     _tile_stored(0, y, ldy_bytes);
     _tile_stored(1, y + 16, ldy_bytes);
     _tile_stored(2, y1, ldy_bytes);

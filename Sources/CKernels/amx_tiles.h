@@ -56,5 +56,24 @@ __attribute__((target("avx512f"), always_inline)) static inline void vidlm_trans
     for (int i = 0; i < 16; i++) r[i] = o[i];
 }
 
+/// Tiles 0-3 (sums, already zeroed or loaded by the caller) += the 2 × 2 products of x tiles
+/// a0, a1 (rows lda bytes apart) with weight tiles b0, b1 (64-byte rows) over `steps` steps of
+/// 32 k elements, the next step's tiles a_step / b_step bytes on. Tiles 4-5 hold x, 6-7 weights:
+/// four sums is the most eight tile registers allow.
+__attribute__((target("amx-tile,amx-bf16"), always_inline)) static inline void vidlm_tiles_2x2(
+    const char *a0, const char *a1, size_t lda, size_t a_step, const char *b0, const char *b1, size_t b_step,
+    size_t steps) {
+    for (size_t s = 0; s < steps; s++) {
+        _tile_loadd(4, a0 + s * a_step, lda);
+        _tile_loadd(6, b0 + s * b_step, 64);
+        _tile_loadd(5, a1 + s * a_step, lda);
+        _tile_loadd(7, b1 + s * b_step, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+}
+
 #endif
 #endif
