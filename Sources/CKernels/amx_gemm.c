@@ -1,13 +1,17 @@
 #include "amx_gemm.h"
 
-// Blocking (see the header): a unit of up to NB weight rows × KC k elements (256 KiB of bf16) is
-// packed once and stays in L2 while every 32-row block of x (32 KiB per slice) passes over it;
-// within a block, 2 × 2 tiles of y (32 x rows × 32 weight rows) accumulate over the slice in the
-// eight tile registers (four sums, two x tiles, two weight tiles: the most sums eight registers
-// allow). KC 512 against 1024 / 256, two threads, Xeon with AMX: 1040 / 800 / 790 GFLOP/s on
-// TinyLlama's 135-row gate+up, 1190 / 960 / 800 on SigLIP-SO400M's fc1, a draw on EVA ViT-g.
+// Blocking (see the header): the weight rows of a call are packed a unit at a time, up to NB
+// rows × a k slice of up to KC_MAX (1 MiB of bf16), which stays in L2 while every 32-row block
+// of x passes over it; within a block, 2 × 2 tiles of y (32 x rows × 32 weight rows) accumulate in
+// the eight tile registers (four sums, two x tiles, two weight tiles: the most sums eight
+// registers allow) over the whole slice. Slices are as long as KC_MAX allows, split evenly:
+// between slices the sums go out to y and come back, and y of a tower's MLP (a thousand rows
+// × 6144 floats) lives in memory. With 512-element slices that traffic cost a third of the
+// time: slices of up to 2048 with 1 MiB units ran 1.14-1.37× faster than 512 with 256 KiB on
+// EVA ViT-g and SigLIP shapes (one core, Xeon with AMX, medians of nine interleaved rounds),
+// 1.05× on prefill shapes; 3072 with 1.5 MiB was no faster and slower on fc2 (k 6144).
 #define NB 256
-#define KC 512
+#define KC_MAX 2048
 #define TILE_K 32  // bf16 elements of k per tile row (64 bytes)
 
 static size_t round_up32(size_t v) { return (v + 31) & ~(size_t)31; }
@@ -21,7 +25,7 @@ size_t vidlm_amx_packed_x_count(size_t m, size_t k) {
 }
 
 size_t vidlm_amx_gemm_unit_rows(void) { return NB; }
-size_t vidlm_amx_gemm_scratch_count(void) { return (size_t)(NB + 16) * KC; }  // packed unit + stage
+size_t vidlm_amx_gemm_scratch_count(void) { return (size_t)(NB + 16) * KC_MAX; }  // packed unit + stage
 
 #if defined(__x86_64__) && defined(__linux__)
 #include <cpuid.h>
@@ -30,6 +34,13 @@ size_t vidlm_amx_gemm_scratch_count(void) { return (size_t)(NB + 16) * KC; }  //
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+// The slice length for k: the fewest slices of at most KC_MAX, of equal length rounded up to
+// whole tile steps (never past KC_MAX, which is a multiple of 32).
+static size_t slice_for(size_t k) {
+    size_t slices = (k + KC_MAX - 1) / KC_MAX;
+    return round_up32((k + slices - 1) / slices);
+}
 
 #define ARCH_REQ_XCOMP_PERM 0x1023
 #define XFEATURE_XTILEDATA 18
@@ -77,16 +88,16 @@ TARGET void vidlm_amx_pack_x(const float *x, size_t ldx, size_t m, size_t k, siz
 
 // Weight rows [r0, r1) of the k slice [k0, k0 + kc) → tiles [tile][step][16 pairs][16 rows][2],
 // zero padded to whole tiles and steps (a tile is 1 KiB, read with a 64-byte stride). Each row's
-// slice is first copied whole into `stage` (16 rows × KC, in L1/L2): read 64 bytes at a time
+// slice is first copied whole into `stage` (16 rows × `stride`, in L1/L2): read 64 bytes at a time
 // across 16 rows, the weights came in at 2 GB/s (16 streams a page or more apart defeat the
 // prefetchers); one sequential stream per row runs at memory speed.
 TARGET static void pack_w(const uint16_t *w, size_t ldw, size_t r0, size_t r1, size_t k0, size_t kc, uint16_t *out,
-                          uint16_t *stage) {
+                          uint16_t *stage, size_t stride) {
     size_t steps = round_up32(kc) / TILE_K, tiles = (r1 - r0 + 15) / 16, full = kc / TILE_K;
     for (size_t tile = 0; tile < tiles; tile++) {
         for (size_t j = 0; j < 16; j++) {
             size_t row = r0 + tile * 16 + j;
-            uint16_t *dst = stage + j * KC;
+            uint16_t *dst = stage + j * stride;
             if (row >= r1) {
                 for (size_t s = 0; s < steps; s++) _mm512_store_si512(dst + s * TILE_K, _mm512_setzero_si512());
                 continue;
@@ -100,7 +111,7 @@ TARGET static void pack_w(const uint16_t *w, size_t ldw, size_t r0, size_t r1, s
         }
         for (size_t s = 0; s < steps; s++) {
             __m512i r[16];
-            for (size_t j = 0; j < 16; j++) r[j] = _mm512_load_si512(stage + j * KC + s * TILE_K);
+            for (size_t j = 0; j < 16; j++) r[j] = _mm512_load_si512(stage + j * stride + s * TILE_K);
             vidlm_transpose16x16_pairs(r);
             uint16_t *dst = out + (tile * steps + s) * 512;
             for (int p = 0; p < 16; p++) _mm512_store_si512(dst + p * 32, r[p]);
@@ -199,13 +210,14 @@ TARGET void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16
     vidlm_tiles_configure();
     size_t xsteps = round_up32(k) / TILE_K, blocks = round_up32(m) / 32;
     float sums[32 * 32] __attribute__((aligned(64)));
-    for (size_t k0 = 0; k0 < k; k0 += KC) {
-        size_t kc = k - k0 < KC ? k - k0 : KC, steps = round_up32(kc) / TILE_K;
+    size_t slice = slice_for(k);
+    for (size_t k0 = 0; k0 < k; k0 += slice) {
+        size_t kc = k - k0 < slice ? k - k0 : slice, steps = round_up32(kc) / TILE_K;
         int acc = k0 > 0 ? 1 : accumulate;
         for (size_t n0 = row_begin; n0 < row_end; n0 += NB) {
             size_t n1 = n0 + NB < row_end ? n0 + NB : row_end;
             size_t tiles = (n1 - n0 + 15) / 16;
-            pack_w(w, k, n0, n1, k0, kc, wp, wp + (size_t)NB * KC);
+            pack_w(w, k, n0, n1, k0, kc, wp, wp + (size_t)NB * KC_MAX, slice);
             for (size_t b = 0; b < blocks; b++) {
                 const uint16_t *a0 = packed_x + (2 * b * xsteps + k0 / TILE_K) * 512, *a1 = a0 + xsteps * 512;
                 size_t xr = m - b * 32 < 32 ? m - b * 32 : 32;

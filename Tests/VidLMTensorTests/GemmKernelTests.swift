@@ -8,7 +8,7 @@ import XCTest
 /// into y and the bias the kernels add as they store; up to 64 x rows the kernels read weight rows
 /// in place, above that from packed blocks, and both paths are covered. The AMX kernel (Xeons from
 /// Sapphire Rapids) is checked on shapes around its 32-row x blocks, 16-row weight tiles, 256-row
-/// units and 512-element k slices.
+/// units and k slices (at most 2048 elements, split evenly: 3000 is two of 1504, 4100 three of 1376).
 final class GemmKernelTests: XCTestCase {
     private let shapes: [(m: Int, k: Int, n: Int)] = [
         (1, 1, 1), (3, 5, 7), (4, 16, 6), (5, 17, 13), (17, 33, 49), (9, 1023, 50), (6, 1025, 97),
@@ -18,7 +18,7 @@ final class GemmKernelTests: XCTestCase {
 
     private let amxShapes: [(m: Int, k: Int, n: Int)] = [
         (1, 1, 1), (3, 5, 7), (16, 32, 16), (31, 33, 17), (32, 64, 32), (33, 1025, 49), (40, 1100, 290),
-        (64, 2048, 96), (100, 3000, 40), (5, 17, 530), (96, 520, 300),
+        (64, 2048, 96), (100, 3000, 40), (5, 17, 530), (96, 520, 300), (45, 4100, 300), (33, 2049, 33),
     ]
 
     func testAMXGemmMatchesReference() throws {
