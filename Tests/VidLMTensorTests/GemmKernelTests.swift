@@ -3,17 +3,18 @@ import XCTest
 @testable import VidLMTensor
 
 /// vidlm's GEMM kernels (f32 FMA, bf16 dot product) against a double-precision reference: sizes
-/// around the 4-row x groups, 6-row weight tiles, the weight blocks (96 rows f32, 48 bf16) and the
-/// k slices (1024 floats / 2048 bf16), odd k, row ranges that start inside a block, accumulation
-/// into y and the bias the kernels add as they store; up to 64 x rows the kernels read weight rows
-/// in place, above that from packed blocks, and both paths are covered. The AMX kernel (Xeons from
+/// around the x groups (4 rows; 6 for f32 from 32 rows), the weight tiles and panels (6 rows; 64
+/// for f32 from 32 rows), the weight blocks (128 rows f32, 48 bf16) and the k slices (1024 floats
+/// / 2048 bf16), odd k, row ranges that start inside a block, accumulation into y and the bias
+/// the kernels add as they store; below 32 x rows (f32) or up to 64 (bf16) the kernels read
+/// weight rows in place, above that from packed blocks, and both paths are covered. The AMX kernel (Xeons from
 /// Sapphire Rapids) is checked on shapes around its 32-row x blocks, 16-row weight tiles, 256-row
 /// units and k slices (at most 2048 elements, split evenly: 3000 is two of 1504, 4100 three of 1376).
 final class GemmKernelTests: XCTestCase {
     private let shapes: [(m: Int, k: Int, n: Int)] = [
         (1, 1, 1), (3, 5, 7), (4, 16, 6), (5, 17, 13), (17, 33, 49), (9, 1023, 50), (6, 1025, 97),
         (13, 2049, 31), (33, 3000, 12), (64, 40, 7),
-        (65, 1030, 101), (130, 2050, 50),
+        (65, 1030, 101), (130, 2050, 50), (31, 100, 20), (32, 100, 20), (70, 1100, 300), (37, 16, 129),
     ]
 
     private let amxShapes: [(m: Int, k: Int, n: Int)] = [

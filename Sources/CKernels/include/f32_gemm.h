@@ -1,8 +1,7 @@
 // An f32 GEMM on AVX-512F FMAs for the projections of towers, Q-Formers and prefill:
-// y = x · Wᵀ with W the checkpoint's [out, in] row-major matrix, the same structure as the bf16
-// kernel (bf16_gemm.h): x packed once per product and shared read-only by every thread, blocks
-// of weight rows packed per call into the caller's scratch, an MR × NR register tile of 16-lane
-// partial sums along k. Its speed does not depend on which OpenBLAS kernel an environment
+// y = x · Wᵀ with W the checkpoint's [out, in] row-major matrix: x packed once per product and
+// shared read-only by every thread, blocks of weight rows packed per call into the caller's
+// scratch (from 32 x rows; fewer read the weight rows in place), see f32_gemm.c. Its speed does not depend on which OpenBLAS kernel an environment
 // variable selects; OpenBLAS remains the fallback without AVX-512.
 #ifndef VIDLM_F32_GEMM_H
 #define VIDLM_F32_GEMM_H
@@ -15,6 +14,11 @@ size_t vidlm_f32_packed_x_count(size_t m, size_t k);
 /// Packs x (m rows of k floats, row stride ldx) into `packed` (vidlm_f32_packed_x_count(m, k)
 /// floats, 64-byte aligned). Call only when vidlm_avx512_available() is 1.
 void vidlm_f32_pack_x_avx512(const float *x, size_t ldx, size_t m, size_t k, float *packed);
+
+/// The multiple of output rows a unit of work (one call's row range) should have for m x rows,
+/// so that no weight panel is left part empty; units of a few times this many rows let a
+/// packed x group serve several panels.
+size_t vidlm_f32_gemm_tile_rows(size_t m);
 
 /// Floats of the per-thread weight scratch vidlm_f32_gemm_avx512 needs.
 size_t vidlm_f32_gemm_scratch_count(void);

@@ -252,7 +252,12 @@ extension MixedPrecisionLinear {
         let xp = UnsafePointer(packed.bindMemory(to: Float.self, capacity: packedCount))
         vidlm_f32_pack_x_avx512(x, k, m, k, UnsafeMutablePointer(mutating: xp))
         let scratchCount = vidlm_f32_gemm_scratch_count()
-        forEachRowUnit(out: out, scratchBytes: scratchCount * 4) { scratch, rows in
+        // Units of whole weight panels (64 rows from 32 x rows), up to four of them: every unit
+        // streams all of x again, so units of 96 rows (the earlier kernel's) left the
+        // outer-product kernel no faster end to end than the one it replaced.
+        let tile = vidlm_f32_gemm_tile_rows(m)
+        forEachRowUnit(out: out, scratchBytes: scratchCount * 4, tileRows: tile, minimumRows: max(24, tile),
+                       maximumRows: max(96, 4 * tile)) { scratch, rows in
             vidlm_f32_gemm_avx512(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0, bias,
                                   scratch.bindMemory(to: Float.self, capacity: scratchCount))
         }
