@@ -43,6 +43,8 @@ size_t vidlm_f32_gemm_scratch_count(void) { return (size_t)NB * KC; }
 
 size_t vidlm_f32_gemm_tile_rows(size_t m) { return m < DIRECT_ROWS ? DNR : NRW; }
 
+size_t vidlm_f32_pack_x_block_rows(size_t m) { return m < DIRECT_ROWS ? DIRECT_ROWS : MR; }
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include "amx_tiles.h"
@@ -143,12 +145,14 @@ TARGET static void gemm_direct(const float *packed_x, size_t m, const float *w, 
 
 // ---- Outer-product kernel (DIRECT_ROWS x rows or more) ----
 
-// x → [slice][group of MR rows][k][MR], zero padded: one step's MR values side by side.
-static void pack_x_outer(const float *x, size_t ldx, size_t m, size_t k, float *packed) {
+// Groups [g0, g1) of x → [slice][group of MR rows][k][MR], zero padded: one step's MR values
+// side by side.
+static void pack_x_outer(const float *x, size_t ldx, size_t m, size_t k, size_t g0, size_t g1, float *packed) {
     size_t groups = (m + MR - 1) / MR;
+    if (g1 > groups) g1 = groups;
     for (size_t k0 = 0; k0 < k; k0 += KC) {
         size_t kc = slice_len(k, k0);
-        for (size_t g = 0; g < groups; g++) {
+        for (size_t g = g0; g < g1; g++) {
             float *dst = packed + g * kc * MR;
             for (size_t i = 0; i < MR; i++) {
                 size_t row = g * MR + i;
@@ -234,11 +238,13 @@ TARGET static void gemm_outer(const float *packed_x, size_t m, const float *w, s
     }
 }
 
-TARGET void vidlm_f32_pack_x_avx512(const float *x, size_t ldx, size_t m, size_t k, float *packed) {
-    if (m < DIRECT_ROWS)
-        pack_x_direct(x, ldx, m, k, packed);
-    else
-        pack_x_outer(x, ldx, m, k, packed);
+TARGET void vidlm_f32_pack_x_avx512(const float *x, size_t ldx, size_t m, size_t k, size_t row_begin, size_t row_end,
+                                     float *packed) {
+    if (m < DIRECT_ROWS) {
+        if (row_begin == 0 && row_end > 0) pack_x_direct(x, ldx, m, k, packed);
+    } else {
+        pack_x_outer(x, ldx, m, k, row_begin / MR, (row_end + MR - 1) / MR, packed);
+    }
 }
 
 TARGET void vidlm_f32_gemm_avx512(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin,
@@ -258,8 +264,9 @@ TARGET void vidlm_f32_gemm_avx512(const float *packed_x, size_t m, const float *
 
 #else
 
-void vidlm_f32_pack_x_avx512(const float *x, size_t ldx, size_t m, size_t k, float *packed) {
-    (void)x; (void)ldx; (void)m; (void)k; (void)packed;
+void vidlm_f32_pack_x_avx512(const float *x, size_t ldx, size_t m, size_t k, size_t row_begin, size_t row_end,
+                             float *packed) {
+    (void)x; (void)ldx; (void)m; (void)k; (void)row_begin; (void)row_end; (void)packed;
 }
 
 void vidlm_f32_gemm_avx512(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin, size_t row_end,

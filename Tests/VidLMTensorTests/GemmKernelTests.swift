@@ -112,7 +112,10 @@ final class GemmKernelTests: XCTestCase {
             let scratch = UnsafeMutableRawPointer.allocate(byteCount: vidlm_f32_gemm_scratch_count() * 4, alignment: 64)
             defer { packed.deallocate(); scratch.deallocate() }
             let xp = packed.bindMemory(to: Float.self, capacity: packedCount)
-            vidlm_f32_pack_x_avx512(x, s.k, s.m, s.k, xp)
+            // Packed in two row ranges, as two workers would.
+            let block = vidlm_f32_pack_x_block_rows(s.m), half = (s.m / block / 2) * block
+            vidlm_f32_pack_x_avx512(x, s.k, s.m, s.k, 0, half, xp)
+            vidlm_f32_pack_x_avx512(x, s.k, s.m, s.k, half, s.m, xp)
             vidlm_f32_gemm_avx512(xp, s.m, wf, s.k, begin, end, &y, ldy, accumulate ? 1 : 0, bias,
                                   scratch.bindMemory(to: Float.self, capacity: vidlm_f32_gemm_scratch_count()))
         }

@@ -104,7 +104,7 @@ static void gemm(const char *name, size_t m, size_t k, size_t n, int first) {
     uint16_t *xp16 = alloc64(vidlm_bf16_packed_x_count(m, k) * 2), *s16 = alloc64(vidlm_bf16_gemm_scratch_count() * 2);
     for (int r = 0; r < 5; r++) {
         double t0 = now();
-        vidlm_f32_pack_x_avx512(x, k, m, k, xp32);
+        vidlm_f32_pack_x_avx512(x, k, m, k, 0, m, xp32);
         vidlm_f32_gemm_avx512(xp32, m, wf, k, 0, n, y, n, 0, NULL, s32);
         r_f32[r] = flop / (now() - t0) / 1e9;
         t0 = now();

@@ -11,9 +11,17 @@
 /// Number of floats of packed x for an m × k input (at least 1).
 size_t vidlm_f32_packed_x_count(size_t m, size_t k);
 
-/// Packs x (m rows of k floats, row stride ldx) into `packed` (vidlm_f32_packed_x_count(m, k)
-/// floats, 64-byte aligned). Call only when vidlm_avx512_available() is 1.
-void vidlm_f32_pack_x_avx512(const float *x, size_t ldx, size_t m, size_t k, float *packed);
+/// Rows of x packed as one block: ranges given to vidlm_f32_pack_x_avx512 start at a multiple of
+/// this (below 32 rows it exceeds m: x is packed in one call).
+size_t vidlm_f32_pack_x_block_rows(size_t m);
+
+/// Packs rows [row_begin, row_end) of x (m rows of k floats, row stride ldx) into `packed`
+/// (vidlm_f32_packed_x_count(m, k) floats, 64-byte aligned, shared by all ranges); row_begin is
+/// a multiple of vidlm_f32_pack_x_block_rows(m), and so is row_end unless it is m or more.
+/// Packing all of x is rows [0, m); disjoint ranges may be packed by different threads. Call
+/// only when vidlm_avx512_available() is 1.
+void vidlm_f32_pack_x_avx512(const float *x, size_t ldx, size_t m, size_t k, size_t row_begin, size_t row_end,
+                             float *packed);
 
 /// The multiple of output rows a unit of work (one call's row range) should have for m x rows,
 /// so that no weight panel is left part empty; units of a few times this many rows let a
