@@ -8,11 +8,12 @@
 // of output columns per k) and stays in L2; x is packed [slice][group of 6 rows][k][6]; each
 // step broadcasts six x values against four weight vectors into 24 accumulators that become
 // 6 × 64 outputs as they are, with no horizontal sums. On a Xeon (Emerald Rapids, one core,
-// benchmarks/e2e/kernels.c shapes, seven interleaved rounds) it ran 1.24-1.40× faster than the
-// earlier dot-product kernel below used on packed blocks (4 x rows × 6 weight rows of 16-lane
-// partial sums: its weight tiles stream from L2 at 32 bytes a cycle, more than that L2 serves
-// under the FMAs, and each tile ends in 24 horizontal sums); 6 × 64 is also the shape BLIS picks
-// for Zen 4.
+// the tower and prefill shapes of benchmarks/e2e/kernels.c, interleaved rounds) it ran 1.2-1.4×
+// faster than the earlier dot-product kernel below used on packed blocks (4 x rows × 6 weight
+// rows of 16-lane partial sums: its weight tiles stream from L2 at 32 bytes a cycle, more than
+// that L2 serves under the FMAs, and each tile ends in 24 horizontal sums), at 80-90 % of the
+// FMA peak on the tower shapes; 12 × 32 and 14 × 32 ran at half speed (clang spills), 8 × 48
+// like 6 × 64.
 //
 // Below DIRECT_ROWS rows (short prefill chunks): the dot-product kernel reading the weight rows
 // in place, six sequential streams at memory speed under the FMAs, where transposing a block

@@ -1,16 +1,16 @@
 import VidLMTensor
 
 /// LLaVA's `multi_modal_projector`: `linear_2(act(linear_1(x)))`, vision width (times the number
-/// of feature layers concatenated) → the decoder's width. Weights are widened to f32 like the
-/// towers'; it runs once per image.
+/// of feature layers concatenated) → the decoder's width. Weights stay in their stored dtype, as
+/// the towers' do; it runs once per image.
 public struct MultiModalProjector: Sendable {
     public let mlp: FeedForward
 
     /// Binds `prefix + "linear_1"` [text, input] and `prefix + "linear_2"` [text, text] (with
     /// biases when `bias`).
     public init(input: Int, output: Int, activation: Activation, bias: Bool, weights: ParameterSource, prefix: String) throws {
-        mlp = FeedForward(up: try Linear(weights, prefix + "linear_1", input: input, output: output, bias: bias, widen: true),
-                          down: try Linear(weights, prefix + "linear_2", input: output, output: output, bias: bias, widen: true),
+        mlp = FeedForward(up: try Linear(weights, prefix + "linear_1", input: input, output: output, bias: bias),
+                          down: try Linear(weights, prefix + "linear_2", input: output, output: output, bias: bias),
                           activation: activation)
     }
 

@@ -56,16 +56,16 @@ public struct QFormer: Sendable {
         }
         func attention(_ name: String, keyWidth: Int) throws -> AttentionBlock {
             AttentionBlock(
-                query: try Linear(weights, name + ".attention.query", input: h, output: h, widen: true),
-                key: try Linear(weights, name + ".attention.key", input: keyWidth, output: h, widen: true),
-                value: try Linear(weights, name + ".attention.value", input: keyWidth, output: h, widen: true),
-                output: try Linear(weights, name + ".output.dense", input: h, output: h, widen: true),
+                query: try Linear(weights, name + ".attention.query", input: h, output: h),
+                key: try Linear(weights, name + ".attention.key", input: keyWidth, output: h),
+                value: try Linear(weights, name + ".attention.value", input: keyWidth, output: h),
+                output: try Linear(weights, name + ".output.dense", input: h, output: h),
                 norm: try LayerNorm(weights, name + ".output.LayerNorm", width: h, eps: eps))
         }
         let activation = self.activation
         func feedForward(_ intermediate: String, _ output: String) throws -> PostNormFeedForward {
-            PostNormFeedForward(mlp: FeedForward(up: try Linear(weights, intermediate + ".dense", input: h, output: f, widen: true),
-                                                 down: try Linear(weights, output + ".dense", input: f, output: h, widen: true),
+            PostNormFeedForward(mlp: FeedForward(up: try Linear(weights, intermediate + ".dense", input: h, output: f),
+                                                 down: try Linear(weights, output + ".dense", input: f, output: h),
                                                  activation: activation),
                                 norm: try LayerNorm(weights, output + ".LayerNorm", width: h, eps: eps))
         }

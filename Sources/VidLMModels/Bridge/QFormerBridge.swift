@@ -14,7 +14,7 @@ public struct QFormerBridge: Sendable {
         let h = qformerConfig.hiddenSize
         qformer = try QFormer(config: qformerConfig, weights: weights, prefix: prefix + "qformer.", textInput: instructionAware)
         queryTokens = try weights.take(prefix + "query_tokens", shape: [1, numQueryTokens, h]).toF32()
-        projection = try Linear(weights, prefix + "language_projection", input: h, output: textHiddenSize, widen: true)
+        projection = try Linear(weights, prefix + "language_projection", input: h, output: textHiddenSize)
         self.numQueryTokens = numQueryTokens
         outputWidth = textHiddenSize
     }

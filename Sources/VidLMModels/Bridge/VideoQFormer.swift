@@ -23,7 +23,7 @@ public struct VideoQFormer: Sendable {
                                             width: qformerConfig.encoderHiddenSize, prefix: prefix)
         qformer = try QFormer(config: qformerConfig, weights: weights, prefix: prefix + "video_Qformer.", textInput: false)
         queryTokens = try weights.take(prefix + "video_query_tokens", shape: [1, numQueryTokens, h]).toF32()
-        projection = try Linear(weights, prefix + "llama_proj", input: h, output: outputWidth, widen: true)
+        projection = try Linear(weights, prefix + "llama_proj", input: h, output: outputWidth)
         self.numQueryTokens = numQueryTokens
         self.outputWidth = outputWidth
     }
