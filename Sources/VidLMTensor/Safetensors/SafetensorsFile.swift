@@ -81,6 +81,7 @@ public final class SafetensorsFile: @unchecked Sendable {
         let start = region.base + dataStart + info.dataOffsets.lowerBound
         let storage: TensorStorage
         if Int(bitPattern: start) % info.dtype.alignment == 0 {
+            region.prefault(start, byteCount: info.byteCount)
             storage = TensorStorage(borrowing: start, byteCount: info.byteCount, owner: self)
         } else {
             storage = TensorStorage(byteCount: info.byteCount)
