@@ -228,9 +228,10 @@ TARGET static void store(const float *sums, float *y, size_t ldy, size_t rows, s
 // of a Xeon with AMX, interleaved rounds: 1.1-1.2× at 135 rows, 1.6-1.9× at 48, 2.6× at 16,
 // 1.05-1.15× at 256, slower from about 300 (x no longer stays in L2 across weight blocks).
 // Software prefetch of the next weight block (T0 or T1) made it 5-20 % slower. Blocks of 32 weight rows × 32 x
-// rows accumulate over all of k in the tiles; a block with fewer than 32 weight rows, or the
-// last step of a k that is not a multiple of 32, is first copied into `stage`, zero padded
-// (reading whole tile rows past the matrix could cross into an unmapped page).
+// rows accumulate over all of k in the tiles; a block with fewer than 32 weight rows (the end
+// of a matrix whose rows are not a multiple of 32), or the last step of a k that is not a
+// multiple of 32, is first copied into `stage`, zero padded, for each x block (reading whole
+// tile rows past the matrix could cross into an unmapped page).
 TARGET static void gemm_small(const uint16_t *xp, size_t m, const uint16_t *w, size_t k, size_t row_begin,
                               size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, uint16_t *stage) {
     size_t xsteps = round_up32(k) / TILE_K, full = k / TILE_K, xblocks = round_up32(m) / 32;
@@ -243,16 +244,20 @@ TARGET static void gemm_small(const uint16_t *xp, size_t m, const uint16_t *w, s
             _tile_zero(1);
             _tile_zero(2);
             _tile_zero(3);
-            for (size_t k0 = 0; k0 < xsteps; k0 += KC_MAX / TILE_K) {
-                size_t n = xsteps - k0 < KC_MAX / TILE_K ? xsteps - k0 : KC_MAX / TILE_K;
+            // Whole steps of whole 32-row blocks are read in place; the rest (a block cut short:
+            // all of it; otherwise the last step of a k that is not a multiple of 32) is staged.
+            size_t direct = nr == 32 ? full : 0;
+            for (size_t k0 = 0, n; k0 < xsteps; k0 += n) {
                 const char *a0, *a1;
                 size_t lda;
-                if (nr == 32 && k0 + n <= full) {
+                if (k0 < direct) {
+                    n = direct - k0 < KC_MAX / TILE_K ? direct - k0 : KC_MAX / TILE_K;
                     a0 = (const char *)(w + r * k + k0 * TILE_K);
                     a1 = a0 + 16 * k * 2;
                     lda = k * 2;
                 } else {
                     // rows [r, r + nr) × steps [k0, k0 + n) → stage [32][n · 32], zero padded
+                    n = xsteps - k0 < KC_MAX / TILE_K ? xsteps - k0 : KC_MAX / TILE_K;
                     size_t stride = n * TILE_K, t0 = k0 * TILE_K, len = k - t0 < stride ? k - t0 : stride;
                     for (size_t j = 0; j < 32; j++) {
                         uint16_t *dst = stage + j * stride;
