@@ -327,7 +327,7 @@ public struct TokenMerger: Sendable {
                 }
             }
         }
-        let tokens = patches.linear(weight: projWeight!, bias: projBias)
+        let tokens = patches.mixedLinear(weight: projWeight!, bias: projBias)
         let provenance = (0..<t).flatMap { f in
             (0..<groups).map { j in (0..<k).map { TokenOrigin(frame: f, position: 1 + j * k + $0) } }
         }

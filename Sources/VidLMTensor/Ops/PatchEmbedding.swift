@@ -28,7 +28,10 @@ extension Tensor {
                 }
             }
         }
+        // Through the projections' GEMM (vidlm's own kernels where the CPU has them): OpenBLAS's
+        // `sgemm` runs whatever kernel it picks for the CPU, its generic Prescott one on a Xeon it
+        // does not know.
         let flatWeight = weight.reshaped([weight.shape[0], k])
-        return columns.linear(weight: flatWeight, bias: bias).reshaped([b, n, weight.shape[0]])
+        return columns.mixedLinear(weight: flatWeight, bias: bias).reshaped([b, n, weight.shape[0]])
     }
 }
