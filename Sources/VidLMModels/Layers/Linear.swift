@@ -20,10 +20,10 @@ public struct Linear: TensorLayer {
     }
 
     /// Binds `name.weight` [output, input] (and `name.bias` when `bias`). `widen` converts a
-    /// half-precision weight to f32 at load (the contrastive heads, which compute in f32);
-    /// otherwise f32, bf16 and f16 stay as stored, as transformers runs a checkpoint in its
-    /// stored dtype (towers, Q-Formers, projectors and decoders) (f32 becomes bf16 when the model loads with
-    /// `ComputePrecision.bf16`) and other dtypes are widened. Block-quantized weights always stay
+    /// half-precision weight to f32 at load (the contrastive heads, which compute in f32).
+    /// Otherwise f32, bf16 and f16 stay as stored, as transformers runs a checkpoint in its stored
+    /// dtype (towers, Q-Formers, projectors and decoders alike); f32 becomes bf16 when the model
+    /// loads with `ComputePrecision.bf16`, and other dtypes are widened. Block-quantized weights always stay
     /// quantized (a quantized model was asked for). `checkFinite` scans for Inf/NaN (decoders).
     public init(_ weights: ParameterSource, _ name: String, input: Int, output: Int, bias hasBias: Bool = true,
                 widen: Bool = false, checkFinite: Bool = false) throws {

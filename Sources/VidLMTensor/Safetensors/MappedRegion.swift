@@ -45,10 +45,12 @@ final class MappedRegion: @unchecked Sendable {
     /// Maps the pages of `byteCount` bytes at `start` (inside this region) into the page tables
     /// now (Linux 5.14+ `MADV_POPULATE_READ`, reading the file where the page cache lacks it),
     /// so a weight's first use costs no page faults: bound at load, a tower's bf16 weights
-    /// otherwise faulted in, 64 KiB at a time, during the first request's vision pass (a tenth of
-    /// InstructBLIP-Video's time to first token), where transformers had read them at load. A
-    /// kernel without the advice (EINVAL) or any other failure leaves the pages to fault in on
-    /// first touch as before, so the result is ignored.
+    /// otherwise faulted in, 64 KiB at a time, during the first request's vision pass (about 5 %
+    /// of InstructBLIP-Video's time to first token in A/B runs), where transformers had read them
+    /// at load. The cost: a command that binds a whole model but uses part of it (`features
+    /// --stage vision`) now maps all of it (clean file pages the kernel may reclaim). A kernel
+    /// without the advice (EINVAL) or any other failure leaves the pages to fault in on first
+    /// touch as before, so the result is ignored.
     func prefault(_ start: UnsafeRawPointer, byteCount: Int) {
         #if canImport(Glibc)
         guard byteCount > 0 else { return }
