@@ -54,9 +54,60 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
-    /// The Linear layer's f32 path (own GEMM from 16 rows, OpenBLAS below) against the reference.
+    /// The f32 matrix-vector kernel (decoding): passes of eight weight rows and the rows left
+    /// over, k around its 16-float blocks, up to 8 x rows, a row range starting inside a pass,
+    /// written over or accumulated into y.
+    func testF32MatvecMatchesReference() throws {
+        try requireAVX512(bf16: false)
+        for (m, k, n) in [(1, 1, 1), (1, 15, 9), (2, 16, 8), (3, 17, 17), (8, 100, 23), (5, 2049, 40), (1, 64, 64)] {
+            var rng = SplitMix(seed: UInt64(m * 131 + k * 17 + n))
+            let x = (0..<m * k).map { _ in rng.next() }, w = (0..<n * k).map { _ in rng.next() }
+            let ldy = n + 2
+            let initial = (0..<m * ldy).map { _ in rng.next() }
+            let begin = n > 3 ? 3 : 0
+            for accumulate in [false, true] {
+                var y = initial
+                vidlm_f32_matvec_avx512(w, k, begin, n, x, k, m, &y, ldy, accumulate ? 1 : 0)
+                for i in 0..<m {
+                    for r in 0..<ldy {
+                        guard r >= begin && r < n else {
+                            XCTAssertEqual(y[i * ldy + r], initial[i * ldy + r], "\(m)×\(k)×\(n): wrote outside the rows")
+                            continue
+                        }
+                        var e = accumulate ? Double(initial[i * ldy + r]) : 0
+                        for t in 0..<k { e += Double(x[i * k + t]) * Double(w[r * k + t]) }
+                        XCTAssertEqual(Double(y[i * ldy + r]), e, accuracy: 2e-5 * Double(k).squareRoot() + 1e-5,
+                                       "\(m)×\(k)×\(n) accumulate \(accumulate) row \(i) out \(r)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The Linear layer's f32 paths (matrix-vector kernel up to 8 rows, own GEMM from 9; OpenBLAS
+    /// without AVX-512) against the reference, one weight and three fused ones with biases.
     func testLinearF32AcrossTheGemmThreshold() throws {
         var rng = SplitMix(seed: 21)
+        for m in [1, 8, 9, 15, 16, 40] {
+            let k = 70
+            let x = Tensor(shape: [m, k], values: (0..<m * k).map { _ in rng.next() })
+            let ws = [53, 8, 19].map { n in Tensor(shape: [n, k], values: (0..<n * k).map { _ in rng.next() }) }
+            let bs = [53, 8, 19].map { n in Tensor(shape: [n], values: (0..<n).map { _ in rng.next() }) }
+            let y = x.mixedLinear(parts: [(ws[0], bs[0]), (ws[1], nil), (ws[2], bs[2])]).floats()
+            let xs = x.floats(), total = 53 + 8 + 19
+            var column = 0
+            for (p, w) in ws.enumerated() {
+                let n = w.shape[0], wv = w.floats(), bv = p == 1 ? [Float](repeating: 0, count: n) : bs[p].floats()
+                for i in 0..<m {
+                    for r in 0..<n {
+                        var e = Double(bv[r])
+                        for t in 0..<k { e += Double(xs[i * k + t]) * Double(wv[r * k + t]) }
+                        XCTAssertEqual(Double(y[i * total + column + r]), e, accuracy: 1e-4, "m \(m) part \(p) row \(i) out \(r)")
+                    }
+                }
+                column += n
+            }
+        }
         for m in [1, 15, 16, 40] {
             let k = 70, n = 53
             let x = Tensor(shape: [m, k], values: (0..<m * k).map { _ in rng.next() })

@@ -56,6 +56,12 @@ extension Tensor {
                 guard m > 0 else { return }
                 let halfParts = parts.indices.filter { parts[$0].weight.dtype != .f32 }
                 let useMatvec = m <= MixedPrecisionLinear.matvecRowLimit
+                // f32 parts with few rows on AVX-512: one parallel pass of vidlm's matrix-vector kernel.
+                let f32MatvecParts = useMatvec && HalfPrecisionKernels.useAVX512
+                    ? parts.indices.filter { parts[$0].weight.dtype == .f32 } : []
+                if !f32MatvecParts.isEmpty {
+                    MixedPrecisionLinear.f32Matvec(parts: parts, outs: outs, only: f32MatvecParts, x: x, m: m, k: k, y: y, ldy: total)
+                }
                 // Half-precision parts with few rows: one parallel matrix-vector pass over all of them.
                 if useMatvec {
                     let f16Parts = halfParts.filter { parts[$0].weight.dtype == .f16 }
@@ -75,7 +81,7 @@ extension Tensor {
                     defer { column += out }
                     let dst = y + column
                     let isHalf = p.weight.dtype != .f32
-                    if isHalf && useMatvec { continue }
+                    if useMatvec && (isHalf || !f32MatvecParts.isEmpty) { continue }
                     // vidlm's GEMMs add the bias as they store; other paths start from it.
                     let fusesBias = isHalf ? MixedPrecisionLinear.usesBF16GEMM(p.weight.dtype) : MixedPrecisionLinear.usesF32GEMM(m: m)
                     let biasValues = p.bias?.floats()
@@ -100,7 +106,7 @@ extension Tensor {
                     var col = 0
                     for (p, out) in zip(parts, outs) {
                         defer { col += out }
-                        guard p.weight.dtype != .f32, let bias = p.bias else { continue }
+                        guard p.weight.dtype != .f32 || !f32MatvecParts.isEmpty, let bias = p.bias else { continue }
                         bias.withFloats { b in
                             for r in 0..<m {
                                 let row = y + r * total + col
@@ -118,7 +124,7 @@ extension MixedPrecisionLinear {
     /// Input rows from which f32 weights use vidlm's own AVX-512 GEMM (`f32GEMM`) instead of
     /// OpenBLAS: x is packed once and shared by the workers, where splitting one OpenBLAS call
     /// by columns made every worker pack all of x again (13 % of the EVA tower's time).
-    static let f32GEMMRowMinimum = 16
+    static let f32GEMMRowMinimum = matvecRowLimit + 1
 
     /// Whether f32 weights with `m` input rows take vidlm's GEMM (which adds the bias itself).
     static func usesF32GEMM(m: Int) -> Bool { m >= f32GEMMRowMinimum && HalfPrecisionKernels.useAVX512 }
@@ -137,6 +143,21 @@ extension MixedPrecisionLinear {
         } else {
             BLAS.sgemm(transposeA: false, transposeB: true, m: m, n: out, k: k, a: x, lda: k, b: w, ldb: k,
                        beta: accumulate ? 1 : 0, c: y, ldc: ldy)
+        }
+    }
+
+    /// vidlm's f32 matrix-vector kernel over the output rows of every part in `only` (all f32),
+    /// taken as one range of rows like `halfMatvec`; biases are added by the caller.
+    static func f32Matvec(parts: [(weight: Tensor, bias: Tensor?)], outs: [Int], only: [Int],
+                          x: UnsafePointer<Float>, m: Int, k: Int, y: UnsafeMutablePointer<Float>, ldy: Int) {
+        var columns: [Int] = []
+        var c = 0
+        for o in outs { columns.append(c); c += o }
+        let bases = parts.map { ($0.weight.storage.base + $0.weight.byteOffset).assumingMemoryBound(to: Float.self) }
+        // Units of ~128K weights (512 KiB), as for bf16: claimed dynamically, long enough to stream.
+        let unitRows = max(8, (1 << 17) / max(k, 1) / 8 * 8)
+        ParallelLoop.forEachPartRows(outs: outs, only: only, unitRows: unitRows) { part, rows in
+            vidlm_f32_matvec_avx512(bases[part], k, rows.lowerBound, rows.upperBound, x, k, m, y + columns[part], ldy, 0)
         }
     }
 
