@@ -488,13 +488,15 @@ final class TextKernelTests: XCTestCase {
         for i in bits.indices { XCTAssertEqual(out[i].bitPattern, HalfPrecision.bf16ToFloat(bits[i]).bitPattern) }
     }
 
-    /// The AVX-512 bf16 matvec (CKernels, used where the CPU has it) and the portable Swift one
-    /// agree to float rounding, for k with and without a tail and odd block counts.
+    /// The AVX-512 bf16 and f16 matvecs (CKernels, used where the CPU has them) and the portable
+    /// Swift ones agree with a double-precision sum, for k with and without a tail and odd block
+    /// counts.
     func testBF16MatvecKernelsAgree() {
         var rng = SeededRandom(seed: 11)
-        for k in [32, 64, 96, 300, 2048, 5632 + 7] {
+        for dtype in [DType.bf16, .f16] {
+        for k in [17, 32, 64, 96, 300, 2048, 5632 + 7] {
             let rows = 13, m = 2
-            let w = Tensor(shape: [rows, k], values: (0..<(rows * k)).map { _ in Float(rng.nextUnit() * 2 - 1) }).converted(to: .bf16)
+            let w = Tensor(shape: [rows, k], values: (0..<(rows * k)).map { _ in Float(rng.nextUnit() * 2 - 1) }).converted(to: dtype)
             let x = (0..<(m * k)).map { _ in Float(rng.nextUnit() * 2 - 1) }
             let stride = (k + 15) / 16 * 16
             let raw = UnsafeMutableRawPointer.allocate(byteCount: m * stride * 4, alignment: 64)
@@ -507,7 +509,7 @@ final class TextKernelTests: XCTestCase {
                 for (allow, out) in [(true, 0), (false, 1)] {
                     var y = [Float](repeating: 0, count: m * rows)
                     y.withUnsafeMutableBufferPointer { yp in
-                        HalfPrecisionKernels.matvec(weight: UnsafeRawPointer(base), dtype: .bf16, k: k, rows: 0..<rows,
+                        HalfPrecisionKernels.matvec(weight: UnsafeRawPointer(base), dtype: dtype, k: k, rows: 0..<rows,
                                                     x: xp.baseAddress!, ldx: k, xs: xs, xsStride: stride, m: m,
                                                     y: yp.baseAddress!, ldy: rows, allowAVX512: allow)
                     }
@@ -518,9 +520,10 @@ final class TextKernelTests: XCTestCase {
             let want = (0..<m).flatMap { j in (0..<rows).map { r in
                 (0..<k).reduce(0.0) { $0 + Double(wide[r * k + $1]) * Double(x[j * k + $1]) } } }
             for i in want.indices {
-                XCTAssertEqual(Double(fast[i]), want[i], accuracy: 1e-4 * Double(k).squareRoot(), "fast k \(k) [\(i)]")
-                XCTAssertEqual(Double(portable[i]), want[i], accuracy: 1e-4 * Double(k).squareRoot(), "portable k \(k) [\(i)]")
+                XCTAssertEqual(Double(fast[i]), want[i], accuracy: 1e-4 * Double(k).squareRoot(), "fast \(dtype) k \(k) [\(i)]")
+                XCTAssertEqual(Double(portable[i]), want[i], accuracy: 1e-4 * Double(k).squareRoot(), "portable \(dtype) k \(k) [\(i)]")
             }
+        }
         }
     }
 

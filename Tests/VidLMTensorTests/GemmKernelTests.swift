@@ -125,6 +125,27 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
+    /// The Linear layer with f16 weights: the matrix-vector kernel up to 8 rows, widened blocks
+    /// through the f32 GEMM (or OpenBLAS) above, biases added; against the widened weights.
+    func testLinearF16AcrossTheMatvecLimit() throws {
+        var rng = SplitMix(seed: 33)
+        for m in [1, 8, 9, 40] {
+            let k = 77, n = 45
+            let x = Tensor(shape: [m, k], values: (0..<m * k).map { _ in rng.next() })
+            let w = Tensor(shape: [n, k], values: (0..<n * k).map { _ in rng.next() }).converted(to: .f16)
+            let b = Tensor(shape: [n], values: (0..<n).map { _ in rng.next() })
+            let y = x.mixedLinear(weight: w, bias: b).floats()
+            let xs = x.floats(), ws = w.toF32().floats(), bs = b.floats()
+            for i in 0..<m {
+                for r in 0..<n {
+                    var e = Double(bs[r])
+                    for t in 0..<k { e += Double(xs[i * k + t]) * Double(ws[r * k + t]) }
+                    XCTAssertEqual(Double(y[i * n + r]), e, accuracy: 1e-4, "m \(m) row \(i) out \(r)")
+                }
+            }
+        }
+    }
+
     private func check(_ s: (m: Int, k: Int, n: Int), kernel: Kernel, accumulate: Bool) throws {
         let bf16 = kernel != .f32
         var rng = SplitMix(seed: UInt64(s.m * 7919 + s.k * 31 + s.n))

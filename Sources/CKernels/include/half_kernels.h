@@ -29,4 +29,13 @@ int vidlm_avx512bf16_matvec_available(void);
 void vidlm_bf16_matvec_avx512bf16(const uint16_t *w, size_t k, size_t row_begin, size_t row_end,
                                   const uint16_t *xb, size_t ldxb, size_t m, float *y, size_t ldy);
 
+/// 1 when this CPU runs vidlm_f16_matvec_avx512 (AVX-512 F, BW and VL), else 0.
+int vidlm_f16_matvec_available(void);
+
+/// y[j·ldy + r] = Σᵢ W[r, i]·x[j·ldx + i] for r in [row_begin, row_end), j in [0, m), with W in
+/// f16 (row stride k elements, widened exactly by vcvtph2ps: Inf and NaN propagate) and x the
+/// original f32 rows. Call only when vidlm_f16_matvec_available() is 1.
+void vidlm_f16_matvec_avx512(const uint16_t *w, size_t k, size_t row_begin, size_t row_end, const float *x, size_t ldx,
+                             size_t m, float *y, size_t ldy);
+
 #endif

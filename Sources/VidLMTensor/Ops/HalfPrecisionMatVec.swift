@@ -45,6 +45,11 @@ public enum HalfPrecisionKernels {
     public static let useAVX512BF16Matvec: Bool =
         vidlm_avx512bf16_matvec_available() == 1 && ProcessInfo.processInfo.environment["VIDLM_PORTABLE_KERNELS"] != "1"
 
+    /// Whether f16 matrix-vector products run the AVX-512 kernel (`vidlm_f16_matvec_avx512`:
+    /// vcvtph2ps widening, x in its own order); `VIDLM_PORTABLE_KERNELS=1` turns it off too.
+    public static let useAVX512F16Matvec: Bool =
+        vidlm_f16_matvec_available() == 1 && ProcessInfo.processInfo.environment["VIDLM_PORTABLE_KERNELS"] != "1"
+
     /// `out[i]` = `x[i]` rounded to the nearest bf16 (ties to even), kept as f32: what enters a
     /// matmul with bf16 weights, here as in PyTorch, whichever kernel runs. NaN stays NaN; values
     /// that round past the largest bf16 become ±Inf. `out` may be `x`.
@@ -215,6 +220,9 @@ public enum HalfPrecisionKernels {
         if dtype == .bf16 && useAVX512 && allowAVX512 {
             vidlm_bf16_matvec_avx512(weight.assumingMemoryBound(to: UInt16.self), k, rows.lowerBound, rows.upperBound,
                                      x, ldx, xs, xsStride, m, y, ldy)
+        } else if dtype == .f16 && useAVX512F16Matvec && allowAVX512 {
+            vidlm_f16_matvec_avx512(weight.assumingMemoryBound(to: UInt16.self), k, rows.lowerBound, rows.upperBound,
+                                    x, ldx, m, y, ldy)
         } else if dtype == .bf16 {
             for r in rows {
                 let w = weight + r &* rowBytes

@@ -204,7 +204,8 @@ extension MixedPrecisionLinear {
     }
 
     /// bf16 weights on a CPU with AVX-512 BF16: `bf16GEMM`. Otherwise widens blocks of weight rows
-    /// into scratch (in parallel), then `sgemm`s each block. Rows are widened in the shuffle-free
+    /// into scratch (in parallel), then multiplies each block with vidlm's f32 GEMM (AVX-512) or
+    /// OpenBLAS's `sgemm`. Rows are widened in the shuffle-free
     /// `deinterleave` order and x's rows rearranged to match.
     /// `bias` is only for the BF16 GEMM (`usesBF16GEMM`).
     static func halfGEMM(weight: Tensor, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
@@ -222,17 +223,33 @@ extension MixedPrecisionLinear {
         defer { scratch.deallocate() }
         let base = weight.storage.base + weight.byteOffset
         let dtype = weight.dtype
-        var r0 = 0
-        while r0 < out {
-            let n = min(blockRows, out - r0)
-            ParallelLoop.forEachChunk(n, minimumPerChunk: max(1, (1 << 15) / max(k, 1))) { rows in
-                for r in rows {
-                    HalfPrecisionKernels.widenDeinterleaved(base + (r0 + r) * k * 2, dtype: dtype, count: k, into: scratch + r * k)
+        // Widens each block of weight rows [r0, r0 + n) into scratch, then `multiply(r0, n)`.
+        func forEachWidenedBlock(_ multiply: (Int, Int) -> Void) {
+            var r0 = 0
+            while r0 < out {
+                let n = min(blockRows, out - r0)
+                ParallelLoop.forEachChunk(n, minimumPerChunk: max(1, (1 << 15) / max(k, 1))) { rows in
+                    for r in rows {
+                        HalfPrecisionKernels.widenDeinterleaved(base + (r0 + r) * k * 2, dtype: dtype, count: k, into: scratch + r * k)
+                    }
+                }
+                multiply(r0, n)
+                r0 += n
+            }
+        }
+        // vidlm's f32 GEMM where it runs (x packed once for all blocks): OpenBLAS's sgemm speed
+        // depends on the kernel it picks for the CPU.
+        if usesF32GEMM(m: m) {
+            withPackedF32X(xs, m: m, k: k) { xp in
+                forEachWidenedBlock { r0, n in
+                    f32GEMM(packedX: xp, scratch, m: m, k: k, out: n, y: y + r0, ldy: ldy, accumulate: accumulate, bias: nil)
                 }
             }
-            BLAS.sgemm(transposeA: false, transposeB: true, m: m, n: n, k: k, a: xs, lda: k, b: scratch, ldb: k,
-                       beta: accumulate ? 1 : 0, c: y + r0, ldc: ldy)
-            r0 += n
+        } else {
+            forEachWidenedBlock { r0, n in
+                BLAS.sgemm(transposeA: false, transposeB: true, m: m, n: n, k: k, a: xs, lda: k, b: scratch, ldb: k,
+                           beta: accumulate ? 1 : 0, c: y + r0, ldc: ldy)
+            }
         }
     }
 }
@@ -267,17 +284,29 @@ extension MixedPrecisionLinear {
     /// each worker packing its weight blocks into its own scratch.
     static func f32GEMM(_ w: UnsafePointer<Float>, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>?) {
+        withPackedF32X(x, m: m, k: k) { xp in
+            f32GEMM(packedX: xp, w, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate, bias: bias)
+        }
+    }
+
+    /// x packed for `vidlm_f32_gemm_avx512` by all workers (a single thread packing a tower's x
+    /// left the other idle for 3 % of the tower's time), alive during `body`.
+    static func withPackedF32X(_ x: UnsafePointer<Float>, m: Int, k: Int, _ body: (UnsafePointer<Float>) -> Void) {
         let packedCount = vidlm_f32_packed_x_count(m, k)
         let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 4, alignment: 64)
         defer { packed.deallocate() }
         let xp = UnsafePointer(packed.bindMemory(to: Float.self, capacity: packedCount))
-        // Packed by all workers (a single thread packing a tower's x left the other idle for 3 %
-        // of the tower's time).
         let block = vidlm_f32_pack_x_block_rows(m)
         ParallelLoop.forEachChunk((m + block - 1) / block, minimumPerChunk: max(1, (1 << 16) / max(block * k, 1))) { range in
             vidlm_f32_pack_x_avx512(x, k, m, k, range.lowerBound * block, range.upperBound * block,
                                     UnsafeMutablePointer(mutating: xp))
         }
+        body(xp)
+    }
+
+    /// `vidlm_f32_gemm_avx512` over units of the `out` weight rows, x already packed.
+    static func f32GEMM(packedX xp: UnsafePointer<Float>, _ w: UnsafePointer<Float>, m: Int, k: Int, out: Int,
+                        y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>?) {
         let scratchCount = vidlm_f32_gemm_scratch_count()
         // Units of whole weight panels (64 rows from 32 x rows), up to four of them: every unit
         // streams all of x again, so units of 96 rows (the earlier kernel's) left the
