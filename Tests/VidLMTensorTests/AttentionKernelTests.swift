@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 import XCTest
 @testable import VidLMTensor
 
@@ -48,6 +49,43 @@ final class AttentionKernelTests: XCTestCase {
         if vidlm_amx_bf16_available() != 1 { throw XCTSkip("this CPU (or kernel) offers no AMX-BF16 tiles") }
         for c in cases + [Case(lq: 64, lk: 33, dh: 96, causal: true, bias: true), Case(lq: 31, lk: 32, dh: 32, causal: false, bias: false)] {
             try check(c, bf16: true, mode: Self.amx)
+        }
+    }
+
+    /// Decoding attention through `CachedAttention.attend` (one to four queries against a cache,
+    /// grouped-query heads, and one key/value head shared by all: both of its parallel splits;
+    /// the AVX-512 decoding kernel where the CPU has it) against a double-precision reference:
+    /// cache lengths around its eight-key blocks, head widths around 16 and past 128 columns.
+    func testCachedDecodingAttentionMatchesReference() {
+        var rng = SplitMix(seed: 41)
+        for (past, queries, heads, kvHeads, dh) in [(0, 1, 1, 1, 1), (6, 1, 4, 2, 16), (7, 2, 6, 3, 17), (8, 1, 8, 1, 64),
+                                                    (33, 4, 2, 2, 130), (100, 1, 32, 32, 64), (15, 3, 4, 1, 80)] {
+            let total = past + queries, qStride = heads * dh + 3, kvStride = kvHeads * dh + 5, outStride = heads * dh + 1
+            let q = (0..<queries * qStride).map { _ in rng.next() * 2 }
+            let keys = (0..<total * kvStride).map { _ in rng.next() * 2 }
+            let values = (0..<total * kvStride).map { _ in rng.next() }
+            var out = [Float](repeating: .nan, count: queries * outStride)
+            let scale = 1 / Float(dh).squareRoot()
+            CachedAttention.attend(q: q, qStride: qStride, keys: keys, values: values, kvStride: kvStride, past: past,
+                                   queries: queries, heads: heads, kvHeads: kvHeads, headDim: dh, scale: scale,
+                                   out: &out, outStride: outStride)
+            for i in 0..<queries {
+                let n = past + i + 1
+                for h in 0..<heads {
+                    let g = h / (heads / kvHeads)
+                    let logits = (0..<n).map { j in
+                        Double(scale) * (0..<dh).reduce(0.0) { $0 + Double(q[i * qStride + h * dh + $1]) * Double(keys[j * kvStride + g * dh + $1]) }
+                    }
+                    let top = logits.max()!
+                    let e = logits.map { Foundation.exp($0 - top) }
+                    let sum = e.reduce(0, +)
+                    for d in 0..<dh {
+                        let want = (0..<n).reduce(0.0) { $0 + e[$1] / sum * Double(values[$1 * kvStride + g * dh + d]) }
+                        XCTAssertEqual(Double(out[i * outStride + h * dh + d]), want, accuracy: 1e-5,
+                                       "past \(past) query \(i) head \(h) column \(d)")
+                    }
+                }
+            }
         }
     }
 

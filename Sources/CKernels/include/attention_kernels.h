@@ -32,6 +32,14 @@ void vidlm_attention_amx(const float *q, size_t q_row, const float *k, size_t k_
                          size_t lq, size_t lk, size_t dh, float scale, int causal, const float *key_bias,
                          float *out, size_t out_row, float *scratch);
 
+/// One decoding step of attention for the `group` query heads sharing one key/value head:
+/// out[h·dh, (h+1)·dh) = softmax_j(scale · q_h·k[j]) · v over keys [0, n), with q and out `group`
+/// rows of dh floats each, keys/values rows of dh floats with row stride kv_row. `scores`:
+/// group × (n rounded up to 16) floats of scratch. Call only when vidlm_avx512_available() is 1.
+void vidlm_attention_decode_avx512(const float *q, size_t group, size_t dh, const float *keys,
+                                   const float *values, size_t kv_row, size_t n, float scale, float *out,
+                                   float *scores);
+
 /// y = softmax(x) over n floats (in place allowed); a row of all −inf becomes zeros. AVX-512F.
 void vidlm_softmax_row_avx512(const float *x, float *y, size_t n);
 

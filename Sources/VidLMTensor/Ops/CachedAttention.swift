@@ -3,9 +3,10 @@ import CKernels
 /// Causal attention of new positions against a key/value cache, with grouped-query heads (several
 /// query heads sharing one key/value head, as LLaMA's `num_key_value_heads`).
 public enum CachedAttention {
-    /// Queries up to which the Swift kernel (decoding; parallel over key/value heads, or over query
-    /// heads when there are fewer key/value heads than threads) is used; longer chunks use two
-    /// single-threaded `sgemm`s per head, heads split across cores.
+    /// Queries up to which the decoding kernel (parallel over key/value heads, or over query heads
+    /// when there are fewer key/value heads than threads; `vidlm_attention_decode_avx512` where
+    /// the CPU has AVX-512, else Swift) is used; longer chunks use the fused kernel (or two
+    /// single-threaded `sgemm`s) per head, heads split across cores.
     public static let vectorQueryLimit = 4
 
     /// q [queries, heads·Dh] (row stride `qStride`) for positions `past ..< past + queries`;
@@ -23,13 +24,17 @@ public enum CachedAttention {
                 // Per (key/value head, query): each cached key and value row is read once for all
                 // the query heads sharing it.
                 ParallelLoop.forEachChunk(kvHeads * queries) { range in
-                    let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * total)
+                    let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * ((total + 15) / 16 * 16))
                     defer { scores.deallocate() }
                     for unit in range {
                         let g = unit / queries, i = unit % queries
                         let n = past + i + 1
                         let qg = q + i * qStride + g * group * dh
                         let og = out + i * outStride + g * group * dh
+                        if Attention.useFusedKernel {
+                            vidlm_attention_decode_avx512(qg, group, dh, keys + g * dh, values + g * dh, kvStride, n, scale, og, scores)
+                            continue
+                        }
                         for j in 0..<n {
                             let kr = keys + j * kvStride + g * dh
                             for hh in 0..<group { scores[hh * total + j] = scale * dot(qg + hh * dh, kr, dh) }
@@ -48,13 +53,18 @@ public enum CachedAttention {
             }
             // Few key/value heads (e.g. one, multi-query): split the query heads instead.
             ParallelLoop.forEachChunk(heads) { range in
-                let scores = UnsafeMutablePointer<Float>.allocate(capacity: total)
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: (total + 15) / 16 * 16)
                 defer { scores.deallocate() }
                 for h in range {
                     let g = h / group
                     for i in 0..<queries {
                         let n = past + i + 1
                         let qh = q + i * qStride + h * dh
+                        if Attention.useFusedKernel {
+                            vidlm_attention_decode_avx512(qh, 1, dh, keys + g * dh, values + g * dh, kvStride, n, scale,
+                                                          out + i * outStride + h * dh, scores)
+                            continue
+                        }
                         for j in 0..<n { scores[j] = scale * dot(qh, keys + j * kvStride + g * dh, dh) }
                         Softmax.row(scores, into: scores, count: n)
                         let o = out + i * outStride + h * dh

@@ -1,0 +1,92 @@
+#include "attention_kernels.h"
+
+// Decoding attention: one query position, the query heads of one key/value head against every
+// cached row. Unlike vidlm_attention_avx512 nothing is packed: a decoding step reads the cache
+// once, and packing it per head would read and write it again. Scores come eight keys at a time
+// (each key row read once for all the query heads sharing it, the eight dot products summed
+// together by vidlm_reduce8); the output keeps up to 128 columns of sums in registers while
+// the probabilities run over the value rows.
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include "simd_math.h"
+
+#define TARGET __attribute__((target("avx512f")))
+
+// s[j] = scale · q·k[j] for one query head over keys [0, n).
+TARGET static void scores_row(const float *q, const float *keys, size_t k_row, size_t n, size_t dh, float scale,
+                              float *s) {
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m512 acc[8];
+        for (int t = 0; t < 8; t++) acc[t] = _mm512_setzero_ps();
+        for (size_t d = 0; d < dh; d += 16) {
+            __mmask16 mk = vidlm_tail_mask(dh - d);
+            __m512 qv = _mm512_maskz_loadu_ps(mk, q + d);
+            for (int t = 0; t < 8; t++)
+                acc[t] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mk, keys + (j + t) * k_row + d), acc[t]);
+        }
+        float out[8];
+        vidlm_reduce8(acc, out);
+        for (int t = 0; t < 8; t++) s[j + t] = scale * out[t];
+    }
+    for (; j < n; j++) {
+        __m512 acc = _mm512_setzero_ps();
+        for (size_t d = 0; d < dh; d += 16) {
+            __mmask16 mk = vidlm_tail_mask(dh - d);
+            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, q + d), _mm512_maskz_loadu_ps(mk, keys + j * k_row + d), acc);
+        }
+        s[j] = scale * _mm512_reduce_add_ps(acc);
+    }
+}
+
+// out[0, dh) = Σⱼ p[j] · v[j] / sum, up to 128 columns at a time in registers.
+TARGET static void weighted_values(const float *p, const float *values, size_t v_row, size_t n, size_t dh, float inv,
+                                   float *out) {
+    for (size_t d0 = 0; d0 < dh; d0 += 128) {
+        size_t width = dh - d0 < 128 ? dh - d0 : 128, vecs = (width + 15) / 16;
+        __m512 acc[8];
+        for (int c = 0; c < 8; c++) acc[c] = _mm512_setzero_ps();
+        __mmask16 last = vidlm_tail_mask(width - (vecs - 1) * 16);
+        for (size_t j = 0; j < n; j++) {
+            __m512 pj = _mm512_set1_ps(p[j]);
+            const float *row = values + j * v_row + d0;
+            for (size_t c = 0; c < vecs; c++) {
+                __mmask16 mk = c + 1 == vecs ? last : 0xFFFF;
+                acc[c] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(mk, row + 16 * c), acc[c]);
+            }
+        }
+        __m512 iv = _mm512_set1_ps(inv);
+        for (size_t c = 0; c < vecs; c++) {
+            __mmask16 mk = c + 1 == vecs ? last : 0xFFFF;
+            _mm512_mask_storeu_ps(out + d0 + 16 * c, mk, _mm512_mul_ps(acc[c], iv));
+        }
+    }
+}
+
+TARGET void vidlm_attention_decode_avx512(const float *q, size_t group, size_t dh, const float *keys,
+                                          const float *values, size_t kv_row, size_t n, float scale, float *out,
+                                          float *scores) {
+    size_t width = (n + 15) & ~(size_t)15;
+    for (size_t h = 0; h < group; h++) {
+        float *s = scores + h * width;
+        scores_row(q + h * dh, keys, kv_row, n, dh, scale, s);
+        float sum = vidlm_exp_row(s, n, width);
+        if (sum == 0) {
+            for (size_t d = 0; d < dh; d++) out[h * dh + d] = 0;
+            continue;
+        }
+        weighted_values(s, values, kv_row, n, dh, 1.0f / sum, out + h * dh);
+    }
+}
+
+#else
+
+void vidlm_attention_decode_avx512(const float *q, size_t group, size_t dh, const float *keys,
+                                   const float *values, size_t kv_row, size_t n, float scale, float *out,
+                                   float *scores) {
+    (void)q; (void)group; (void)dh; (void)keys; (void)values; (void)kv_row; (void)n; (void)scale; (void)out;
+    (void)scores;
+}
+
+#endif
