@@ -1,12 +1,12 @@
 """GGUF files of a random-weight LLaMA checkpoint (benchmarks/text/make_models.py's TinyLlama
 shape) for llama.cpp, written with the `gguf` package from the same safetensors weights vidlm
-loads: f32, bf16 (weights rounded to bf16, norms f32), q8_0 and q4_0 (every linear weight incl.
+loads: f32, f16 and bf16 (weights rounded, norms f32), q8_0 and q4_0 (every linear weight incl.
 the LM head in that format, by the package's reference quantizer; the token embedding stays f32,
 as in the folders `vidlm quantize` writes). q_proj / k_proj rows are permuted to GGML's rotary
 layout as llama.cpp's converter does. The model has no tokenizer, so a placeholder SentencePiece
 vocabulary of the right size is written (llama-bench feeds random ids).
 
-    tools/.venv/bin/python benchmarks/quant/make_gguf.py IN_DIR OUT_DIR f32 bf16 q8_0 q4_0
+    tools/.venv/bin/python benchmarks/quant/make_gguf.py IN_DIR OUT_DIR f32 f16 bf16 q8_0 q4_0
 """
 import json
 import pathlib
@@ -17,6 +17,7 @@ from gguf import GGMLQuantizationType, GGUFWriter, LlamaFileType, quantize
 from safetensors.numpy import load_file
 
 TYPES = {"f32": (GGMLQuantizationType.F32, LlamaFileType.ALL_F32),
+         "f16": (GGMLQuantizationType.F16, LlamaFileType.MOSTLY_F16),
          "bf16": (GGMLQuantizationType.BF16, LlamaFileType.MOSTLY_BF16),
          "q8_0": (GGMLQuantizationType.Q8_0, LlamaFileType.MOSTLY_Q8_0),
          "q4_0": (GGMLQuantizationType.Q4_0, LlamaFileType.MOSTLY_Q4_0)}

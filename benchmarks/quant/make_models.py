@@ -1,4 +1,5 @@
-"""The TinyLlama-shaped random-weight checkpoints of benchmarks/text (f32 and bf16 only).
+"""The TinyLlama-shaped random-weight checkpoints of benchmarks/text (f32 and bf16), and the same
+weights in f16.
 
     tools/.venv/bin/python benchmarks/quant/make_models.py OUT_DIR
 """
@@ -17,3 +18,6 @@ if __name__ == "__main__":
         model = text.randomize(text.tinyllama())
         text.save(model, out / "tinyllama-f32")
         text.save(model.to(torch.bfloat16), out / "tinyllama-bf16")
+    if not (out / "tinyllama-f16" / "config.json").exists():
+        model = text.LlamaForCausalLM.from_pretrained(out / "tinyllama-f32", torch_dtype=torch.float32)
+        text.save(model.to(torch.float16), out / "tinyllama-f16")

