@@ -199,17 +199,31 @@ public struct QwenVisionTower: Sendable {
         }
         var x = patchEmbed(patches.toF32())
         if let table = positionTable { x = x + interpolatedPositions(table, grid: grid) }
-        let rotary = rotaryTable(grid)
-        let segments = attentionSegments(grid)
+        var rotary = rotaryTable(grid)
+        let layout = attentionLayout(grid)
+        // The blocks run in the layout's row order (every other step is row by row); the rows go
+        // back to the processor's order before merging.
+        if let order = layout.order {
+            x = x.gatherRows(order)
+            let half = config.headDim / 2
+            func permuted(_ table: [Float]) -> [Float] { order.flatMap { table[($0 * half)..<(($0 + 1) * half)] } }
+            rotary = (permuted(rotary.cos), permuted(rotary.sin))
+        }
+        func processorOrder(_ t: Tensor) -> Tensor {
+            guard let order = layout.order else { return t }
+            var inverse = [Int](repeating: 0, count: order.count)
+            for (i, r) in order.enumerated() { inverse[r] = i }
+            return t.gatherRows(inverse)
+        }
         var deepstack: [Tensor] = []
         for (i, block) in blocks.enumerated() {
             let full = config.flavor != .qwen2_5 || config.fullAttentionBlocks.contains(i)
             let h = block.norm1(x)
-            x = x + attention(block, h, rotary: rotary, segments: full ? segments.full : segments.windows)
+            x = x + attention(block, h, rotary: rotary, segments: full ? layout.full : layout.windows)
             x = x + block.mlp(block.norm2(x))
-            if let k = config.deepstackIndexes.firstIndex(of: i) { deepstack.append(merge(x, deepstackMergers[k])) }
+            if let k = config.deepstackIndexes.firstIndex(of: i) { deepstack.append(merge(processorOrder(x), deepstackMergers[k])) }
         }
-        return (merge(x, merger), deepstack)
+        return (merge(processorOrder(x), merger), deepstack)
     }
 
     /// Patch rows [N, width] → merged rows [N / m², outputWidth].
@@ -277,77 +291,66 @@ public struct QwenVisionTower: Sendable {
         return (c, s)
     }
 
-    /// Groups of patch rows that attend to each other: each frame pair's patches (full attention),
-    /// and for Qwen2.5-VL each window of `window_size` pixels within a frame pair.
-    func attentionSegments(_ grid: PatchGrid) -> (full: [[Int]], windows: [[Int]]) {
+    /// The order the blocks see the patch rows in, and the row ranges that attend to each other
+    /// in it. Qwen2.5-VL: window order (`order`: the processor's row of each position), each
+    /// window of `window_size` pixels within a frame pair one contiguous range, as transformers'
+    /// `window_index` reorders the rows; a frame pair's rows stay one contiguous range (its
+    /// windows are listed frame by frame), which the full-attention blocks use. Qwen2-VL and
+    /// Qwen3-VL: the processor's order (`order` nil), whole frame pairs.
+    func attentionLayout(_ grid: PatchGrid) -> (order: [Int]?, full: [Range<Int>], windows: [Range<Int>]) {
         let perFrame = grid.h * grid.w
-        let full = (0..<grid.t).map { Array(($0 * perFrame)..<(($0 + 1) * perFrame)) }
-        guard config.flavor == .qwen2_5 else { return (full, full) }  // Qwen2-VL, Qwen3-VL: whole frames
+        let full = (0..<grid.t).map { ($0 * perFrame)..<(($0 + 1) * perFrame) }
+        guard config.flavor == .qwen2_5 else { return (nil, full, full) }
         let m = config.mergeSize, unit = m * m
-        let side = config.windowSize / config.patchSize / m      // merged tokens per window side
+        let side = max(1, config.windowSize / config.patchSize / m)  // merged tokens per window side
         let (gh, gw) = (grid.h / m, grid.w / m)
-        var windows: [[Int]] = []
+        var order: [Int] = [], windows: [Range<Int>] = []
+        order.reserveCapacity(grid.patches)
         for t in 0..<grid.t {
             for wy in stride(from: 0, to: gh, by: side) {
                 for wx in stride(from: 0, to: gw, by: side) {
-                    var rows: [Int] = []
+                    let start = order.count
                     for y in wy..<min(wy + side, gh) {
                         for x in wx..<min(wx + side, gw) {
                             let token = t * gh * gw + y * gw + x
-                            rows += Array((token * unit)..<((token + 1) * unit))
+                            order += (token * unit)..<((token + 1) * unit)
                         }
                     }
-                    windows.append(rows)
+                    windows.append(start..<order.count)
                 }
             }
         }
-        return (full, windows)
+        return (order, full, windows)
     }
 
-    /// Self-attention of `x` [N, E] with 2-D rotary positions, each segment attending within itself.
-    func attention(_ block: Block, _ x: Tensor, rotary: (cos: [Float], sin: [Float]), segments: [[Int]]) -> Tensor {
+    /// Self-attention of `x` [N, E] (rows in the layout's order, `rotary` rows likewise) with 2-D
+    /// rotary positions, each segment attending within itself.
+    func attention(_ block: Block, _ x: Tensor, rotary: (cos: [Float], sin: [Float]), segments: [Range<Int>]) -> Tensor {
         let n = x.shape[0], e = config.width, dh = config.headDim, heads = config.heads, half = dh / 2
         let qkv = block.qkv(x)
-        var q = [Float](repeating: 0, count: n * e), k = q, v = q
-        qkv.withFloats { p in
+        // q and k rotated, v copied, side by side as the projection wrote them; rows in parallel.
+        let rotated = qkv.withFloats { p in
             rotary.cos.withUnsafeBufferPointer { cb in
                 rotary.sin.withUnsafeBufferPointer { sb in
-                    q.withUnsafeMutableBufferPointer { qb in
-                        k.withUnsafeMutableBufferPointer { kb in
-                            v.withUnsafeMutableBufferPointer { vb in
-                                for i in 0..<n {
-                                    let row = p.baseAddress! + i * 3 * e
-                                    let c = cb.baseAddress! + i * half, s = sb.baseAddress! + i * half
-                                    RotaryEmbedding.rotate(row, into: qb.baseAddress! + i * e, heads: heads, headDim: dh, cos: c, sin: s)
-                                    RotaryEmbedding.rotate(row + e, into: kb.baseAddress! + i * e, heads: heads, headDim: dh, cos: c, sin: s)
-                                    (vb.baseAddress! + i * e).update(from: row + 2 * e, count: e)
-                                }
+                    Tensor.make(shape: [n, 3 * e], uninitialized: true) { out in
+                        let (src, cos, sin, dst) = (p.baseAddress!, cb.baseAddress!, sb.baseAddress!, out.baseAddress!)
+                        ParallelLoop.forEachChunk(n, minimumPerChunk: 64) { rows in
+                            for i in rows {
+                                let row = src + i * 3 * e, o = dst + i * 3 * e
+                                let c = cos + i * half, s = sin + i * half
+                                RotaryEmbedding.rotate(row, into: o, heads: heads, headDim: dh, cos: c, sin: s)
+                                RotaryEmbedding.rotate(row + e, into: o + e, heads: heads, headDim: dh, cos: c, sin: s)
+                                (o + 2 * e).update(from: row + 2 * e, count: e)
                             }
                         }
                     }
                 }
             }
         }
-        var out = [Float](repeating: 0, count: n * e)
-        // Segments of one length run as one batch.
-        var byLength: [Int: [[Int]]] = [:]
-        for seg in segments { byLength[seg.count, default: []].append(seg) }
-        for (length, group) in byLength.sorted(by: { $0.key < $1.key }) {
-            func gather(_ src: [Float]) -> Tensor {
-                var buf = [Float](repeating: 0, count: group.count * length * e)
-                for (b, seg) in group.enumerated() {
-                    for (j, r) in seg.enumerated() { buf.replaceSubrange((b * length + j) * e..<(b * length + j + 1) * e, with: src[r * e..<(r + 1) * e]) }
-                }
-                return Tensor(shape: [group.count, length, e], values: buf)
-            }
-            // bf16 projections → bf16 attention (q, k, probabilities, v rounded), as PyTorch computes a
-            // tower loaded in bf16 and as `TransformerBlock` does for the other towers.
-            let attended = Attention.scaledDotProduct(q: gather(q), k: gather(k), v: gather(v), heads: heads,
-                                                      bf16: block.qkv.weight.dtype == .bf16).floats()
-            for (b, seg) in group.enumerated() {
-                for (j, r) in seg.enumerated() { out.replaceSubrange(r * e..<(r + 1) * e, with: attended[(b * length + j) * e..<(b * length + j + 1) * e]) }
-            }
-        }
-        return block.proj(Tensor(shape: [n, e], values: out))
+        // bf16 projections → bf16 attention (q, k, probabilities, v rounded), as PyTorch computes a
+        // tower loaded in bf16 and as `TransformerBlock` does for the other towers.
+        let attended = Attention.segmentedSelfAttention(qkv: rotated, segments: segments, heads: heads,
+                                                        bf16: block.qkv.weight.dtype == .bf16)
+        return block.proj(attended)
     }
 }

@@ -60,6 +60,56 @@ public enum Attention {
         }
     }
 
+    /// Self-attention within contiguous row ranges of one fused projection qkv [N, 3·D] (q, k, v
+    /// side by side) → [N, D]: the rows of a segment attend only to the rows of the same segment
+    /// (Qwen2.5-VL's windows and frames); rows in no segment come out zero. Every (segment, head)
+    /// pair is one call of the kernel on the rows in place, pairs split across cores, so segments
+    /// of any lengths need no gathering. `bf16` as for `fusedSelfAttention`.
+    public static func segmentedSelfAttention(qkv: Tensor, segments: [Range<Int>], heads: Int, scale: Float? = nil,
+                                              bf16: Bool = false) -> Tensor {
+        precondition(qkv.rank == 2 && qkv.shape[1] % 3 == 0, "segmented attention expects [N, 3D], got \(qkv.shape)")
+        let (n, d) = (qkv.shape[0], qkv.shape[1] / 3)
+        precondition(d % heads == 0, "width \(d) is not divisible by \(heads) heads")
+        precondition(segments.allSatisfy { $0.lowerBound >= 0 && $0.upperBound <= n }, "a segment lies outside \(n) rows")
+        let dh = d / heads
+        let s = scale ?? 1 / Float(dh).squareRoot()
+        return qkv.withFloats { p in
+            Tensor.make(shape: [n, d]) { out in
+                let base = p.baseAddress!, o = out.baseAddress!
+                guard useFusedKernel else {
+                    for seg in segments where !seg.isEmpty {
+                        let q = base + seg.lowerBound * 3 * d
+                        attend(batch: 1, queries: seg.count, keys: seg.count, width: d, heads: heads, q: q, qRow: 3 * d,
+                               k: q + d, kRow: 3 * d, v: q + 2 * d, vRow: 3 * d, out: o + seg.lowerBound * d,
+                               causal: false, keyPadding: nil, keyBias: nil, scale: s, bf16: bf16)
+                    }
+                    return
+                }
+                let amx = bf16 && bf16OnAMX, rounded = bf16 && bf16Rounding
+                let longest = segments.map(\.count).max() ?? 0
+                let scratchFloats = amx ? vidlm_attention_amx_scratch_floats(longest, dh)
+                                        : vidlm_attention_scratch_floats(longest, longest, dh)
+                ParallelLoop.forEachChunk(segments.count * heads) { range in
+                    let raw = UnsafeMutableRawPointer.allocate(byteCount: scratchFloats * 4, alignment: 64)
+                    defer { raw.deallocate() }
+                    let scratch = raw.bindMemory(to: Float.self, capacity: scratchFloats)
+                    for pair in range {
+                        let seg = segments[pair / heads], h = pair % heads
+                        guard !seg.isEmpty else { continue }
+                        let q = base + seg.lowerBound * 3 * d + h * dh, oh = o + seg.lowerBound * d + h * dh
+                        if amx {
+                            vidlm_attention_amx(q, 3 * d, q + d, 3 * d, q + 2 * d, 3 * d, seg.count, seg.count, dh, s, 0, nil,
+                                                oh, d, scratch)
+                        } else {
+                            vidlm_attention_avx512(q, 3 * d, q + d, 3 * d, q + 2 * d, 3 * d, seg.count, seg.count, dh, s, 0, nil,
+                                                   oh, d, rounded ? 1 : 0, scratch)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The kernel: per batch and head, scores = s·Q·Kᵀ (sgemm on strided head views), masked,
     /// softmax per row, then scores·V into the head's columns of `out` [B, Lq, D].
     static func attend(batch b: Int, queries lq: Int, keys lk: Int, width d: Int, heads: Int,
