@@ -20,7 +20,7 @@ for r in rows:
             "decode": run["decode_steps"] / run["decode_seconds"][0],
             "rss": r["rss_kb"] / 1048576, "load": r["load"], "coretype": r.get("coretype", "?")})
     elif r["tool"] == "llama.cpp":
-        entry = {"round": r.get("round", 1), "load": r["load"]}
+        entry = {"round": r.get("round", 1), "load": r["load"], "repack": r.get("repack", 1)}
         for test in r["run"]:
             entry["prefill" if test["n_prompt"] > 0 else "decode"] = test["avg_ts"]
             entry["build"] = f"{test.get('build_commit', '?')} (build {test.get('build_number', '?')})"
@@ -38,7 +38,7 @@ for (kind, tool), entries in runs.items():
         "prefill": median([e["prefill"] for e in entries]), "decode": median([e["decode"] for e in entries]),
         "rss": max(e.get("rss", 0) for e in entries), "rounds": entries,
         "load": "/".join(str(e["load"]) for e in entries), "coretype": entries[0].get("coretype", "?"),
-        "build": entries[0].get("build", "?")}
+        "build": entries[0].get("build", "?"), "repack": min(e.get("repack", 1) for e in entries)}
 
 
 def per_round(kind, key):
@@ -56,7 +56,8 @@ for kind in ("f32", "f16", "bf16", "q8_0", "q4_0"):
     if not v or not l:
         continue
     builds.add(l["build"])
-    print(f"| {kind} | {v['prefill']:.1f} | {l['prefill']:.1f} | {v['prefill'] / l['prefill']:.2f}× ({per_round(kind, 'prefill')}) | "
+    note = "" if l["repack"] else " (llama.cpp `--repack 0`)"
+    print(f"| {kind}{note} | {v['prefill']:.1f} | {l['prefill']:.1f} | {v['prefill'] / l['prefill']:.2f}× ({per_round(kind, 'prefill')}) | "
           f"{v['decode']:.2f} | {l['decode']:.2f} | {v['decode'] / l['decode']:.2f}× ({per_round(kind, 'decode')}) | "
           f"{v['rss']:.2f} | {v['load']} / {l['load']} |")
 if "q8_0" in speed and "bf16" in speed:

