@@ -1,6 +1,6 @@
-"""GGUF files of a random-weight LLaMA checkpoint (benchmarks/text/make_models.py's TinyLlama
-shape) for llama.cpp, written with the `gguf` package from the same safetensors weights vidlm
-loads: f32, f16 and bf16 (weights rounded, norms f32), q8_0 and q4_0 (every linear weight incl.
+"""GGUF files of a random-weight LLaMA checkpoint (benchmarks/quant/make_models.py's shapes) for
+llama.cpp, named after the source folder (tinyllama-f32 → tinyllama-KIND.gguf), written with the
+`gguf` package from the same safetensors weights vidlm loads: f32, f16 and bf16 (weights rounded, norms f32), q8_0 and q4_0 (every linear weight incl.
 the LM head in that format, by the package's reference quantizer; the token embedding stays f32,
 as in the folders `vidlm quantize` writes). q_proj / k_proj rows are permuted to GGML's rotary
 layout as llama.cpp's converter does. The model has no tokenizer, so a placeholder SentencePiece
@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 from gguf import GGMLQuantizationType, GGUFWriter, LlamaFileType, quantize
-from safetensors.numpy import load_file
+from safetensors.torch import load_file
 
 TYPES = {"f32": (GGMLQuantizationType.F32, LlamaFileType.ALL_F32),
          "f16": (GGMLQuantizationType.F16, LlamaFileType.MOSTLY_F16),
@@ -48,7 +48,7 @@ def write(src: pathlib.Path, out: pathlib.Path, kind: str) -> None:
     qtype, ftype = TYPES[kind]
     heads, kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
     w = GGUFWriter(str(out), "llama")
-    w.add_name(f"random-tinyllama-{kind}")
+    w.add_name(f"random-{out.stem}")
     w.add_context_length(cfg["max_position_embeddings"])
     w.add_embedding_length(cfg["hidden_size"])
     w.add_block_count(cfg["num_hidden_layers"])
@@ -70,7 +70,7 @@ def write(src: pathlib.Path, out: pathlib.Path, kind: str) -> None:
     w.add_bos_token_id(1)
     w.add_eos_token_id(2)
     for name in sorted(weights):
-        t = weights[name].astype(np.float32)
+        t = weights[name].float().numpy()
         if name.endswith("q_proj.weight"):
             t = permute(t, heads)
         elif name.endswith("k_proj.weight"):
@@ -90,6 +90,7 @@ def write(src: pathlib.Path, out: pathlib.Path, kind: str) -> None:
 if __name__ == "__main__":
     src, dst = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
     dst.mkdir(parents=True, exist_ok=True)
+    name = src.name.rsplit("-", 1)[0]  # tinyllama-f32 → tinyllama
     for kind in sys.argv[3:]:
-        if not (dst / f"tinyllama-{kind}.gguf").exists():
-            write(src, dst / f"tinyllama-{kind}.gguf", kind)
+        if not (dst / f"{name}-{kind}.gguf").exists():
+            write(src, dst / f"{name}-{kind}.gguf", kind)

