@@ -89,6 +89,27 @@ final class AttentionKernelTests: XCTestCase {
         }
     }
 
+    /// Attention within row ranges of one fused qkv (Qwen2.5-VL's windows): each segment equals
+    /// `fusedSelfAttention` over that segment's rows alone, rows in no segment are zero, in f32
+    /// and with bf16 rounding (the AMX kernel where the CPU has it).
+    func testSegmentedSelfAttentionMatchesEachSegmentAlone() {
+        var rng = SplitMix(seed: 5)
+        let heads = 2, d = 2 * 24, n = 40
+        let qkv = Tensor(shape: [n, 3 * d], values: (0..<n * 3 * d).map { _ in rng.next() * 2 })
+        let segments = [0..<16, 16..<23, 23..<24, 30..<40]  // 24..<30 belongs to none
+        for bf16 in [false, true] {
+            let got = Attention.segmentedSelfAttention(qkv: qkv, segments: segments, heads: heads, bf16: bf16).floats()
+            for seg in segments {
+                let alone = Attention.fusedSelfAttention(qkv: qkv.rows(seg).reshaped([1, seg.count, 3 * d]), heads: heads,
+                                                         bf16: bf16).floats()
+                for i in 0..<(seg.count * d) {
+                    XCTAssertEqual(got[seg.lowerBound * d + i], alone[i], accuracy: 1e-6, "segment \(seg) bf16 \(bf16) [\(i)]")
+                }
+            }
+            for i in (24 * d)..<(30 * d) { XCTAssertEqual(got[i], 0, "a row in no segment") }
+        }
+    }
+
     /// `mode` value that runs `vidlm_attention_amx` instead of `vidlm_attention_avx512`.
     private static let amx: Int32 = -1
 
