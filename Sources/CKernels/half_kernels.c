@@ -2,6 +2,7 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "simd_math.h"
 
 int vidlm_avx512_available(void) {
     __builtin_cpu_init();
@@ -103,45 +104,8 @@ void vidlm_bf16_matvec_avx512(const uint16_t *w, size_t k, size_t row_begin, siz
 // ---- f16 weights ----
 // vcvtph2ps widens 16 halves exactly (subnormals, Inf and NaN included), so x stays in its
 // original order. Eight rows per pass and the next pass prefetched into L2, as dot_rows8 above.
-__attribute__((target("avx512f,avx512bw,avx512vl")))
-static void f16_rows8(const uint16_t *w, size_t k, const float *x, float *out) {
-    __m512 acc[8];
-    for (int r = 0; r < 8; r++) acc[r] = _mm512_setzero_ps();
-    size_t full = k / 16 * 16;
-    for (size_t i = 0; i < full; i += 16) {
-        __m512 xv = _mm512_loadu_ps(x + i);
-        for (int r = 0; r < 8; r++) {
-            const uint16_t *p = w + (size_t)r * k + i;
-            _mm_prefetch((const char *)(p + 8 * k), _MM_HINT_T1);
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)), xv, acc[r]);
-        }
-    }
-    if (full < k) {
-        __mmask16 tail = (__mmask16)((1u << (k - full)) - 1);
-        __m512 xv = _mm512_maskz_loadu_ps(tail, x + full);
-        for (int r = 0; r < 8; r++) {
-            __m256i h = _mm256_mask_loadu_epi16(_mm256_setzero_si256(), tail, w + (size_t)r * k + full);
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtph_ps(h), xv, acc[r]);
-        }
-    }
-    for (int r = 0; r < 8; r++) out[r] = _mm512_reduce_add_ps(acc[r]);
-}
-
-__attribute__((target("avx512f,avx512bw,avx512vl")))
-static float f16_row(const uint16_t *w, size_t k, const float *x) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    size_t i = 0;
-    for (; i + 32 <= k; i += 32) {
-        a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i))), _mm512_loadu_ps(x + i), a0);
-        a1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i + 16))), _mm512_loadu_ps(x + i + 16), a1);
-    }
-    for (; i < k; i += 16) {
-        __mmask16 mask = k - i >= 16 ? 0xffff : (__mmask16)((1u << (k - i)) - 1);
-        __m256i h = _mm256_mask_loadu_epi16(_mm256_setzero_si256(), mask, w + i);
-        a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(h), _mm512_maskz_loadu_ps(mask, x + i), a0);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-}
+#define F16_LOAD(p, mask) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((mask), (p)))
+VIDLM_DEFINE_FMA_MATVEC(f16, __attribute__((target("avx512f,avx512bw,avx512vl"))), uint16_t, F16_LOAD)
 
 int vidlm_f16_matvec_available(void) {
     __builtin_cpu_init();
@@ -151,15 +115,7 @@ int vidlm_f16_matvec_available(void) {
 __attribute__((target("avx512f,avx512bw,avx512vl")))
 void vidlm_f16_matvec_avx512(const uint16_t *w, size_t k, size_t row_begin, size_t row_end, const float *x, size_t ldx,
                              size_t m, float *y, size_t ldy) {
-    size_t r = row_begin;
-    float out[8];
-    for (; r + 8 <= row_end; r += 8)
-        for (size_t j = 0; j < m; j++) {
-            f16_rows8(w + r * k, k, x + j * ldx, out);
-            for (int t = 0; t < 8; t++) y[j * ldy + r + t] = out[t];
-        }
-    for (; r < row_end; r++)
-        for (size_t j = 0; j < m; j++) y[j * ldy + r] = f16_row(w + r * k, k, x + j * ldx);
+    f16_matvec(w, k, row_begin, row_end, x, ldx, m, y, ldy, 0);
 }
 
 // ---- x already bf16 (AVX-512 BF16) ----
