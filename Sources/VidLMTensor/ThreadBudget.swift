@@ -58,7 +58,8 @@ public enum ThreadBudget {
     /// Process-wide settings for tensor work, applied once before the first tensor allocation:
     /// glibc would otherwise hand every activation buffer over 128 KiB back to the kernel and
     /// page-fault it in again on the next layer (a third of the vision tower's time went to
-    /// system time); keeping freed blocks in the heap removes that.
+    /// system time); keeping freed blocks in the heap, in one arena that every thread shares,
+    /// removes that (see `vidlm_keep_freed_memory`).
     public static func configureRuntime() { _ = runtimeConfigured }
 
     /// Heap settings for commands that stream decoded frames and build no tensors (`vidlm
