@@ -95,8 +95,10 @@ SHAPES = {
 }
 
 
-def pseudo_text(lines: int, seed: int):
-    """Deterministic word-like text with enough distinct pieces for a large BPE vocabulary."""
+def pseudo_text(lines: int, seed: int, paragraphs: bool = False):
+    """Deterministic word-like text with enough distinct pieces for a large BPE vocabulary.
+    `paragraphs`: every tenth line ends a paragraph ("\n\n"), so that becomes one token as in
+    SmolLM2's vocabulary (llama.cpp's Idefics3 prompt looks that token up)."""
     rng = random.Random(seed)
     syll = [a + b for a in "bcdfghjklmnprstvwz" for b in "aeiou"] + list("aeiouy") + ["th", "sh", "ch", "ng", "qu"]
     punct = [".", ",", "?", "!", ";", ":"]
@@ -112,7 +114,8 @@ def pseudo_text(lines: int, seed: int):
             if rng.random() < 0.05:
                 w = str(rng.randint(0, 9999))
             words.append(w)
-        yield " ".join(words)
+        line = " ".join(words)
+        yield line + "\n\n" if paragraphs and i % 10 == 0 else line
         if i % 50 == 0:
             yield english[(i // 50) % len(english)]
 
@@ -127,7 +130,7 @@ def smolvlm_tokenizer() -> PreTrainedTokenizerFast:
                                   special_tokens=[AddedToken(t, special=True, normalized=False)
                                                   for t in SMOL_SPECIAL_TRAINED],
                                   show_progress=False)
-    tok.train_from_iterator(pseudo_text(60000, SEED), trainer)
+    tok.train_from_iterator(pseudo_text(60000, SEED, paragraphs=True), trainer)
     assert tok.get_vocab_size() == 49152, tok.get_vocab_size()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     tok.decoder = decoders.ByteLevel()
