@@ -16,6 +16,7 @@ Everything else is written under benchmarks/.work/mtmd (not committed):
   processor, encodes one 81-token picture per frame).
 - vidlm's q8_0 / q4_0 folders by `vidlm quantize --skip vision,bridge` (the tower stays bf16, as
   the mmproj does).
+Files that exist are reused: delete benchmarks/.work/mtmd after regenerating the checkpoint.
 
 Each round runs every row with vidlm, then llama.cpp, 2 threads each, 32 new tokens. Time to
 first token: vidlm's own timings (decode + vision + bridge + prefill; the model load is not
