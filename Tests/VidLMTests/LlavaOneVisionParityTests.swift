@@ -51,6 +51,8 @@ final class LlavaOneVisionParityTests: XCTestCase {
         let picture = try await SmolVLMParityTests.decodeStill(files[0])
         let (tiles, _) = try family.anyRes.tiles(picture)
         assertClose(tiles, try expected.tensor("pixel_values"), tolerance: 1e-6, "AnyRes pixel values")
+        XCTAssertGreaterThan(tiles.shape[0] + 1, ThreadBudget.visionBatch(tokensPerFrame: family.tower.config.tokenCount),
+                             "tiles + square span several vision batches, so the packed features check the batched path")
         let encoded = try family.encode(frame: picture, kind: .image)
         let tileCount = try XCTUnwrap(encoded.layout["tiles"])
         let packed = try family.pack(family.projector(encoded.features.rows(0..<tileCount)), height: picture.height, width: picture.width)

@@ -64,6 +64,8 @@ final class SmolVLMParityTests: XCTestCase {
         XCTAssertEqual(media.parts[0].layout["cols"], c.meta["cols"] as? Int)
         let image = try await Self.decodeStill(path)
         let (pixels, _, _) = try SmolVLMImageProcessor(family.processor.image).image(image, split: true)
+        XCTAssertGreaterThan(pixels.shape[0], ThreadBudget.visionBatch(tokensPerFrame: family.tower.config.tokenCount),
+                             "the tiles span several vision batches, so the oracle's one pass checks the batched path")
         try checkStages(family, pixels: pixels, c, "image_split")
         try checkPrompt(engine, PromptRequest(messages: ChatMessage.oneTurn(c.question, about: .image), media: [media]), c, "image_split")
         let result = try await engine.answer(.media(path: path), question: c.question, options: c.options)

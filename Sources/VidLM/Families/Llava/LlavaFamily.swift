@@ -80,12 +80,19 @@ public struct LlavaFamily: VisionLanguageModel {
     /// Pixel values [N, 3, S, S] → the selected hidden states [N, rows, D × layers] (before the
     /// projector), as `LlavaModel.get_image_features` selects them.
     public func encode(pixels: Tensor) throws -> Tensor {
+        try Self.selectedFeatures(tower, settings, pixels)
+    }
+
+    /// `encode(pixels:)` of the LLaVA families sharing one tower (LLaVA, LLaVA-NeXT(-Video),
+    /// OneVision), in vision batches: an AnyRes picture is up to ten tiles.
+    static func selectedFeatures(_ tower: VisionTransformer, _ settings: LlavaSettings, _ pixels: Tensor) throws -> Tensor {
         let layers = settings.featureLayers
-        let deepest = layers.max() ?? 0
-        let out = try tower(pixels, keepHiddenStates: layers.count > 1, stopAfterLayer: deepest)
-        let states = layers.count == 1 ? [out.lastHiddenState] : layers.map { out.hiddenStates[$0] }
         let skip = settings.keepClassToken || !tower.config.hasClassToken ? 0 : 1
-        return Self.joinFeatures(states, dropFirst: skip)
+        return try tower.inVisionBatches(pixels) { batch in
+            let out = try tower(batch, keepHiddenStates: layers.count > 1, stopAfterLayer: layers.max() ?? 0)
+            let states = layers.count == 1 ? [out.lastHiddenState] : layers.map { out.hiddenStates[$0] }
+            return joinFeatures(states, dropFirst: skip)
+        }
     }
 
     /// [B, n, d] states → [B, n − dropFirst, d × states.count], each row's states side by side.

@@ -126,10 +126,7 @@ public struct LlavaNextFamily: VisionLanguageModel {
     }
 
     public func encode(pixels: Tensor) throws -> Tensor {
-        let layers = settings.featureLayers
-        let out = try tower(pixels, keepHiddenStates: layers.count > 1, stopAfterLayer: layers.max() ?? 0)
-        let states = layers.count == 1 ? [out.lastHiddenState] : layers.map { out.hiddenStates[$0] }
-        return LlavaFamily.joinFeatures(states, dropFirst: settings.keepClassToken || !tower.config.hasClassToken ? 0 : 1)
+        try LlavaFamily.selectedFeatures(tower, settings, pixels)
     }
 
     /// Projected tile features [1 + tiles, rows, D] of a `height` × `width` picture → its packed

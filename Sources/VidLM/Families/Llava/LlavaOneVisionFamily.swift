@@ -111,10 +111,7 @@ public struct LlavaOneVisionFamily: VisionLanguageModel {
     }
 
     public func encode(pixels: Tensor) throws -> Tensor {
-        let layers = settings.featureLayers
-        let out = try tower(pixels, keepHiddenStates: layers.count > 1, stopAfterLayer: layers.max() ?? 0)
-        let states = layers.count == 1 ? [out.lastHiddenState] : layers.map { out.hiddenStates[$0] }
-        return LlavaFamily.joinFeatures(states, dropFirst: settings.keepClassToken || !tower.config.hasClassToken ? 0 : 1)
+        try LlavaFamily.selectedFeatures(tower, settings, pixels)
     }
 
     /// Projected AnyRes features [1 + tiles, side², D] of one `height` × `width` picture → its

@@ -137,18 +137,9 @@ public struct SmolVLMFamily: VisionLanguageModel {
         }
     }
 
-    /// The tower's output for tiles or frames [N, 3, S, S] → [N, (S/patch)², D], at most
-    /// `ThreadBudget.visionBatch(tokensPerFrame:)` pictures per pass. A picture's tokens attend
-    /// only to each other, so the batch changes the peak of activations and the passes over the
-    /// weights, not the features: the 13 tiles of a 1280×720 picture in one pass held ~0.4 GiB
-    /// more at the peak than one tile at a time, and ran no faster.
+    /// The tower's output for tiles or frames [N, 3, S, S] → [N, (S/patch)², D], in vision batches.
     public func encode(pixels: Tensor) throws -> Tensor {
-        let count = pixels.shape[0]
-        let batch = ThreadBudget.visionBatch(tokensPerFrame: tower.config.tokenCount)
-        guard count > batch else { return try tower(pixels).lastHiddenState }
-        return Tensor.concatenate(try stride(from: 0, to: count, by: batch).map { start in
-            try tower(pixels.rows(start..<min(count, start + batch))).lastHiddenState
-        })
+        try tower.inVisionBatches(pixels) { try tower($0).lastHiddenState }
     }
 
     // MARK: Prompt
