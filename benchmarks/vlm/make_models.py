@@ -145,6 +145,7 @@ def smolvlm_tokenizer() -> PreTrainedTokenizerFast:
         clean_up_tokenization_spaces=False)
     ids = fast.convert_tokens_to_ids
     assert (ids("<|im_start|>"), ids("<global-img>"), ids("<image>"), ids("<end_of_utterance>")) == (1, 49152, 49190, 49279)
+    assert ids("\u010a\u010a") != fast.unk_token_id, "no one-token \"\\n\\n\" (llama.cpp's Idefics3 prompt needs it)"
     return fast
 
 
