@@ -15,11 +15,15 @@ public enum DType: String, Sendable, CaseIterable, Codable {
     /// they are stored as U8 `[rows, blocks, blockBytes]` (see `QuantizedSafetensors`).
     case q8_0 = "Q8_0"
     case q4_0 = "Q4_0"
+    /// llama.cpp's q4_K: super-blocks of 256 elements (144 bytes; see `KQuantization`).
+    case q4_k = "Q4_K"
     /// The same blocks held in memory interleaved 16 rows at a time (quant_kernels.h's R16
     /// layout), as `Linear` keeps quantized weights so that decoding reads them without repacking.
     /// Never in a file.
     case q8_0r16 = "Q8_0_R16"
     case q4_0r16 = "Q4_0_R16"
+    /// q4_K held in quant_k_kernels.h's K16 layout (148 bytes per row and super-block).
+    case q4_kr16 = "Q4_K_R16"
 
     /// Bytes of one element; for a block format, bytes of one block (use `byteCount(elements:)`).
     public var byteSize: Int {
@@ -30,22 +34,28 @@ public enum DType: String, Sendable, CaseIterable, Codable {
         case .i8, .u8, .bool: 1
         case .q8_0, .q8_0r16: 34
         case .q4_0, .q4_0r16: 18
+        case .q4_k: 144
+        case .q4_kr16: 148
         }
     }
 
-    /// Elements per stored unit: 32 for block formats, 1 otherwise.
-    public var blockElements: Int { isBlockQuantized ? 32 : 1 }
+    /// Elements per stored unit: 256 for q4_k, 32 for the other block formats, 1 otherwise.
+    public var blockElements: Int { isKQuant ? 256 : isBlockQuantized ? 32 : 1 }
 
-    public var isBlockQuantized: Bool { self == .q8_0 || self == .q4_0 || isInterleaved }
+    public var isBlockQuantized: Bool { self == .q8_0 || self == .q4_0 || self == .q4_k || isInterleaved }
 
-    /// The R16 layouts (`q8_0r16`, `q4_0r16`).
-    public var isInterleaved: Bool { self == .q8_0r16 || self == .q4_0r16 }
+    /// The super-block formats (`q4_k`, `q4_kr16`).
+    public var isKQuant: Bool { self == .q4_k || self == .q4_kr16 }
+
+    /// The layouts interleaved for the kernels (`q8_0r16`, `q4_0r16`, `q4_kr16`).
+    public var isInterleaved: Bool { self == .q8_0r16 || self == .q4_0r16 || self == .q4_kr16 }
 
     /// The row-layout block format of an interleaved one (itself for the others).
     public var rowLayout: DType {
         switch self {
         case .q8_0r16: .q8_0
         case .q4_0r16: .q4_0
+        case .q4_kr16: .q4_k
         default: self
         }
     }

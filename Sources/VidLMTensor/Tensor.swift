@@ -89,11 +89,14 @@ public struct Tensor: Sendable {
                 for i in 0..<n { out[i] = Float(src.load(fromByteOffset: i, as: Int8.self)) }
             case .u8, .bool:
                 for i in 0..<n { out[i] = Float(src.load(fromByteOffset: i, as: UInt8.self)) }
-            case .q8_0, .q4_0:
+            case .q8_0, .q4_0, .q4_k:
                 BlockQuantization.dequantize(UnsafeRawPointer(src), format: dtype, count: n, into: out.baseAddress!)
             case .q8_0r16, .q4_0r16:
                 BlockQuantization.dequantizeInterleaved(UnsafeRawPointer(src), format: dtype, rows: n / shape[rank - 1],
                                                         k: shape[rank - 1], into: out.baseAddress!)
+            case .q4_kr16:
+                KQuantization.dequantizeInterleaved(UnsafeRawPointer(src), rows: n / shape[rank - 1], k: shape[rank - 1],
+                                                    into: out.baseAddress!)
             case .f32:
                 break
             }

@@ -72,6 +72,15 @@ public enum QuantizedKernels {
             x.scales.withUnsafeBufferPointer { d in
                 x.sums.withUnsafeBufferPointer { s in
                     x.blockSums.withUnsafeBufferPointer { c in
+                        if format.isKQuant {
+                            let done = vidlm_q4k_matmul(format.isInterleaved ? 1 : 0, path.rawValue, weight.assumingMemoryBound(to: UInt8.self), k,
+                                                        rows.lowerBound, rows.upperBound, q.baseAddress!, d.baseAddress!, c.baseAddress!,
+                                                        x.m, y, ldy)
+                            // Row-layout q4_k needs a 36 KiB-per-1k-columns scratch panel; without
+                            // it the portable reference runs on a dequantized copy of the rows.
+                            if done == 0 { matmulDequantized(weight: weight, format: format, k: k, rows: rows, x: x, y: y, ldy: ldy) }
+                            return
+                        }
                         vidlm_quant_matmul(code(format), path.rawValue, weight.assumingMemoryBound(to: UInt8.self), k,
                                            rows.lowerBound, rows.upperBound, q.baseAddress!, d.baseAddress!, s.baseAddress!,
                                            c.baseAddress!, x.m, y, ldy)
@@ -82,8 +91,45 @@ public enum QuantizedKernels {
     }
 }
 
+extension QuantizedKernels {
+    /// Row-layout q4_k rows through the scalar reference (when the kernels' scratch cannot be had).
+    static func matmulDequantized(weight: UnsafeRawPointer, format: DType, k: Int, rows: Range<Int>, x: QuantizedRows,
+                                  y: UnsafeMutablePointer<Float>, ldy: Int) {
+        let rowBytes = format.byteCount(elements: k)
+        for r in rows {
+            for i in 0..<x.m {
+                let values = Array(x.values[(i * k)..<(i * k + k)]), scales = Array(x.scales[(i * k / 32)..<((i + 1) * k / 32)])
+                y[i * ldy + r] = QuantizedReference.kDot(weightRow: weight + r * rowBytes, k: k, values: values, scales: scales)
+            }
+        }
+    }
+}
+
 /// The scalar reference every path must equal bit for bit (see quant_kernels.h for the order).
 public enum QuantizedReference {
+    /// One q4_k weight row (k/256 super-blocks) · one quantized x row, in quant_k_kernels.h's
+    /// order (the same for every m): per sub-block, the level dot and then −Σx times the min.
+    public static func kDot(weightRow w: UnsafeRawPointer, k: Int, values: [Int8], scales: [Float]) -> Float {
+        var acc: Float = 0
+        for s in 0..<(k / KQuantization.superBlock) {
+            let blk = w + s * KQuantization.blockBytes
+            let d = KQuantization.half(blk, 0), dmin = KQuantization.half(blk, 2)
+            let packed = KQuantization.packedScales(blk)
+            for j in 0..<8 {
+                let b = s * 8 + j
+                let (sc, m) = KQuantization.scaleAndMin(packed, j)
+                var p: Int32 = 0, sum: Int32 = 0
+                for t in 0..<32 {
+                    p += KQuantization.level(blk, 32 * j + t) * Int32(values[b * 32 + t])
+                    sum += Int32(values[b * 32 + t])
+                }
+                acc = acc.addingProduct(Float(p), (d * Float(sc)) * scales[b])
+                acc = acc.addingProduct(Float(-sum), (dmin * Float(m)) * scales[b])
+            }
+        }
+        return acc
+    }
+
     /// One row quantized: values, scale per block (amax/127, round to nearest even).
     public static func quantizeRow(_ x: [Float]) -> (values: [Int8], scales: [Float]) {
         var values: [Int8] = [], scales: [Float] = []

@@ -9,20 +9,25 @@ import CKernels
 public enum BlockQuantization {
     public static let blockElements = 32
 
-    /// "q8_0" → .q8_0, "q4_0" → .q4_0 (case-insensitive); nil for anything else.
+    /// "q8_0" → .q8_0, "q4_0" → .q4_0, "q4_k" → .q4_k (case-insensitive); nil for anything else.
     public static func format(named name: String) -> DType? {
         switch name.lowercased() {
         case "q8_0": .q8_0
         case "q4_0": .q4_0
+        case "q4_k": .q4_k
         default: nil
         }
     }
 
+    /// The names `format(named:)` knows, for messages.
+    public static let knownNames = "q8_0, q4_0, q4_k"
+
     public static func name(of format: DType) -> String { format.rawValue.lowercased() }
 
-    /// Quantizes `count` floats (a multiple of 32) into `count/32` blocks at `out`.
+    /// Quantizes `count` floats (a multiple of the format's block) into blocks at `out`.
     public static func quantize(_ x: UnsafePointer<Float>, format: DType, count: Int, into out: UnsafeMutableRawPointer) {
-        precondition(format.isBlockQuantized && count % blockElements == 0, "quantize: \(format) needs whole blocks")
+        precondition(format.isBlockQuantized && count % format.blockElements == 0, "quantize: \(format) needs whole blocks")
+        if format == .q4_k { return KQuantization.quantize(x, count: count, into: out) }
         for b in 0..<(count / blockElements) {
             let src = x + b * blockElements
             let blk = out + b * format.byteSize
@@ -78,6 +83,7 @@ public enum BlockQuantization {
 
     /// Widens `count` elements (whole blocks) to f32: value · scale.
     public static func dequantize(_ src: UnsafeRawPointer, format: DType, count: Int, into out: UnsafeMutablePointer<Float>) {
+        if format == .q4_k { return KQuantization.dequantize(src, count: count, into: out) }
         for b in 0..<(count / blockElements) {
             let blk = src + b * format.byteSize
             let d = scale(blk)
@@ -117,17 +123,22 @@ extension Tensor {
     /// repacking (quant_kernels.h), when its rows come in whole groups of 16; itself otherwise.
     /// The row-layout pages are given back (they may be a mapped file's).
     public func interleavedForKernels() -> Tensor {
-        guard dtype == .q8_0 || dtype == .q4_0, rank == 2, shape[0] % 16 == 0, shape[0] > 0 else { return self }
+        guard dtype == .q8_0 || dtype == .q4_0 || dtype == .q4_k, rank == 2, shape[0] % 16 == 0, shape[0] > 0 else { return self }
         let bytes = dtype.byteCount(elements: count)
-        let out = TensorStorage(byteCount: bytes, zeroed: false)
-        let src = storage.base + byteOffset
-        vidlm_quant_interleave(QuantizedKernels.code(dtype), src.assumingMemoryBound(to: UInt8.self), shape[0], shape[1],
-                               out.mutableBase.assumingMemoryBound(to: UInt8.self))
+        let target: DType = dtype == .q8_0 ? .q8_0r16 : dtype == .q4_0 ? .q4_0r16 : .q4_kr16
+        let out = TensorStorage(byteCount: target.byteCount(elements: count), zeroed: false)
+        let src = (storage.base + byteOffset).assumingMemoryBound(to: UInt8.self)
+        let dst = out.mutableBase.assumingMemoryBound(to: UInt8.self)
+        if dtype == .q4_k {
+            vidlm_q4k_interleave(src, shape[0], shape[1], dst)
+        } else {
+            vidlm_quant_interleave(QuantizedKernels.code(dtype), src, shape[0], shape[1], dst)
+        }
         storage.releasePages(offset: byteOffset, count: bytes)
-        return Tensor(shape: shape, dtype: dtype == .q8_0 ? .q8_0r16 : .q4_0r16, storage: out)
+        return Tensor(shape: shape, dtype: target, storage: out)
     }
 
-    /// This tensor (f32, bf16 or f16; last dimension a multiple of 32) in a block format.
+    /// This tensor (f32, bf16 or f16; last dimension a multiple of the format's block) in a block format.
     public func quantized(to format: DType) -> Tensor {
         precondition(format.isBlockQuantized, "quantized(to:) needs a block format")
         precondition(dtype.isFloatingPoint, "cannot quantize \(dtype) values")

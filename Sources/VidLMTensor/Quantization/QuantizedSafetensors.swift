@@ -1,6 +1,6 @@
-/// How block-quantized weights (q8_0, q4_0) live in a safetensors file, so that any safetensors
+/// How block-quantized weights (q8_0, q4_0, q4_k) live in a safetensors file, so that any safetensors
 /// reader can still open it: a weight of logical shape [rows, k] is a U8 tensor
-/// [rows, k / 32, blockBytes] holding llama.cpp's blocks byte for byte (f16 scale first), and
+/// [rows, k / block, blockBytes] (block 32, or 256 for q4_k) holding llama.cpp's blocks byte for byte (f16 scale first), and
 /// the file's `__metadata__` names the format under `vidlm.quantization`. Every U8 tensor of
 /// rank ≥ 2 in such a file is a block table of that format; one whose last dimension is not the
 /// format's block size is a corrupted table and refused when the file is opened.
@@ -11,7 +11,7 @@ public enum QuantizedSafetensors {
     static func format(_ metadata: [String: String]?, file: String) throws(SafetensorsError) -> DType? {
         guard let name = metadata?[metadataKey] else { return nil }
         guard let format = BlockQuantization.format(named: name) else {
-            throw .badMetadata(file: file, reason: "names unknown quantization '\(name)' (known: q8_0, q4_0)")
+            throw .badMetadata(file: file, reason: "names unknown quantization '\(name)' (known: \(BlockQuantization.knownNames))")
         }
         return format
     }
@@ -34,7 +34,7 @@ public enum QuantizedSafetensors {
         return result
     }
 
-    /// The shape written to the header: [..., k / 32, blockBytes] for block formats.
+    /// The shape written to the header: [..., k / block, blockBytes] for block formats.
     static func storedShape(_ t: Tensor) -> [Int] {
         guard t.dtype.isBlockQuantized, let k = t.shape.last else { return t.shape }
         return Array(t.shape.dropLast()) + [k / t.dtype.blockElements, t.dtype.byteSize]

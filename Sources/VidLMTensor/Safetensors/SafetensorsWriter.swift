@@ -122,7 +122,7 @@ public enum SafetensorsWriter {
         case .bool: 0
         case .u8: 1
         case .i8: 2
-        case .q8_0, .q4_0, .q8_0r16, .q4_0r16: 3
+        case .q8_0, .q4_0, .q4_k, .q8_0r16, .q4_0r16, .q4_kr16: 3
         case .i16: 4
         case .f16: 5
         case .bf16: 6
