@@ -54,13 +54,21 @@ final class QuantizedFamilyTests: XCTestCase {
             // every rounding through their layers: measured q8_0 up to 0.11 (the decoder alone
             // 0.03-0.07 on the BLIP-2 and InstructBLIP ones), q4_0 up to 0.6. A wrong layout, scale
             // or nibble order would give errors of the order of the logits themselves.
-            for (format, bound) in [(DType.q8_0, Float(0.15)), (.q4_0, 0.75)] {
+            // q4_k: the tiny fixtures' inner sizes (32-128) are not multiples of 256, so their
+            // weights fall back to q8_0; the shipped model's 512-wide ones are q4_k.
+            for (format, bound) in [(DType.q8_0, Float(0.15)), (.q4_0, 0.75), (.q4_k, 0.75)] {
                 let out = scratch.appendingPathComponent("\(family.folder.lastPathComponent)-\(format.rawValue)")
                 let summary = try ModelQuantizer.quantize(input: family.folder, output: out, format: format)
                 XCTAssertGreaterThan(summary.quantized, 4, family.name)
                 let store = try WeightStore(directory: out)
-                XCTAssertEqual(try store.info(family.decoderWeight).dtype, format, "\(family.name): decoder weight")
-                let visionQuantized = try store.names.contains { try ModelQuantizer.component(of: $0) == .vision && store.info($0).dtype == format }
+                let original = try WeightStore(directory: family.folder)
+                for name in try [family.decoderWeight] + original.names.filter({ try ModelQuantizer.isLinearWeight($0, dtype: original.info($0).dtype, shape: original.info($0).shape) }) {
+                    let k = try original.info(name).shape[1]
+                    let expected: DType = k % format.blockElements == 0 ? format : ModelQuantizer.fallback
+                    XCTAssertEqual(try store.info(name).dtype, expected, "\(family.name) \(format): \(name) [\(k) wide]")
+                }
+                XCTAssertEqual(summary.fallback, format == .q4_k ? summary.quantized - (try Self.count(store, .q4_k)) : 0, family.name)
+                let visionQuantized = try store.names.contains { try ModelQuantizer.component(of: $0) == .vision && store.info($0).dtype.isBlockQuantized }
                 XCTAssertTrue(visionQuantized, "\(family.name): vision tower quantized")
 
                 let engine = try await Engine.load(directory: out)
@@ -76,6 +84,31 @@ final class QuantizedFamilyTests: XCTestCase {
                 XCTAssertFalse(answer.tokenIds.isEmpty, "\(family.name) \(format): generated tokens")
             }
         }
+    }
+
+    static func count(_ store: WeightStore, _ format: DType) throws -> Int {
+        try store.names.filter { try store.info($0).dtype == format }.count
+    }
+
+    func testQ4KQuantizesTheShippedModelWhereItFitsAndRecordsTheFallback() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("vidlm-q4k-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let input = TestFixtures.repository.appendingPathComponent("models/vidlm-shapes")
+        let summary = try ModelQuantizer.quantize(input: input, output: scratch, format: .q4_k)
+        let store = try WeightStore(directory: scratch)
+        // The decoder's down projections (512 wide) and the Q-Former's output layers are q4_k.
+        XCTAssertEqual(try store.info("language_model.model.layers.0.mlp.down_proj.weight").dtype, .q4_k)
+        XCTAssertEqual(try store.info("language_model.model.layers.0.self_attn.q_proj.weight").dtype, .q8_0)
+        XCTAssertGreaterThanOrEqual(try Self.count(store, .q4_k), 4)
+        XCTAssertEqual(summary.fallback, try Self.count(store, .q8_0))
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: scratch.appendingPathComponent("config.json"))) as? [String: Any]
+        let q = config?[ModelQuantizer.configKey] as? [String: Any]
+        XCTAssertEqual(q?["format"] as? String, "q4_k")
+        XCTAssertEqual(q?["fallback_format"] as? String, "q8_0")
+        XCTAssertEqual(q?["fallback_tensors"] as? Int, summary.fallback)
+        // One file holds both formats; its metadata names them.
+        let file = try SafetensorsFile(url: scratch.appendingPathComponent("model.safetensors"))
+        XCTAssertEqual(file.metadata?[QuantizedSafetensors.metadataKey], "q4_k,q8_0")
     }
 
     func testSkippedPartsKeepTheirDtype() throws {

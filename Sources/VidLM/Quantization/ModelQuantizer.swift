@@ -2,7 +2,8 @@ import Foundation
 import VidLMTensor
 
 /// Writes a quantized copy of a model directory (`vidlm quantize`): every linear weight of the
-/// decoder — and of the vision tower and bridge unless skipped — in a block format (q8_0, q4_0),
+/// decoder — and of the vision tower and bridge unless skipped — in a block format (q8_0, q4_0,
+/// q4_k),
 /// stored as U8 block tables (see `QuantizedSafetensors`); embeddings, norms, biases and every
 /// other tensor keep their dtype. config.json gains `quantization_config`; every other file
 /// (tokenizer, processor, chat template, generation config) is copied. The output folder is
@@ -18,6 +19,8 @@ public enum ModelQuantizer {
         public var kept = 0
         public var bytesIn = 0
         public var bytesOut = 0
+        /// Tensors written in `fallback` (q4_k only).
+        public var fallback = 0
     }
 
     /// Name fragments of vision-tower and bridge weights across the families (BLIP-2,
@@ -42,6 +45,18 @@ public enum ModelQuantizer {
 
     public static let configKey = "quantization_config"
 
+    /// Where a q4_k tensor's inner size is not a multiple of 256 (SigLIP's 1152, SmolVLM2-256M's
+    /// 576), it is written in q8_0, as llama.cpp falls back to a 32-block format there; q8_0
+    /// keeps at least q4_k's accuracy on those few tensors.
+    public static let fallback = DType.q8_0
+
+    /// The format a linear weight of inner size `k` is written in, or nil when none fits.
+    static func target(for k: Int, format: DType) -> DType? {
+        if k % format.blockElements == 0 { return format }
+        if format.isKQuant && k % fallback.blockElements == 0 { return fallback }
+        return nil
+    }
+
     /// Quantizes `input` into `output` (which must not exist). `progress` gets one line per step.
     @discardableResult
     public static func quantize(input: URL, output: URL, format: DType, skip: Set<Component> = [],
@@ -64,17 +79,21 @@ public enum ModelQuantizer {
             throw QuantizeError.alreadyQuantized(input.path)
         }
 
-        // The plan, checked whole before anything is written.
-        var plan: [String: Bool] = [:]
+        // The plan, checked whole before anything is written: each tensor's target format, or
+        // nil to keep it.
+        var plan: [String: DType?] = [:]
         for name in store.names {
             let info = try store.info(name)
-            let chosen = isLinearWeight(name, dtype: info.dtype, shape: info.shape) && !skip.contains(component(of: name))
-            if chosen && info.shape[1] % BlockQuantization.blockElements != 0 {
+            guard isLinearWeight(name, dtype: info.dtype, shape: info.shape) && !skip.contains(component(of: name)) else {
+                plan[name] = .some(nil)
+                continue
+            }
+            guard let chosen = target(for: info.shape[1], format: format) else {
                 throw QuantizeError.innerSize(name: name, shape: info.shape, format: format)
             }
             plan[name] = chosen
         }
-        guard plan.values.contains(true) else { throw QuantizeError.nothingToQuantize(input.path) }
+        guard plan.values.contains(where: { $0 != nil }) else { throw QuantizeError.nothingToQuantize(input.path) }
 
         let parent = output.deletingLastPathComponent()
         let temporary = parent.appendingPathComponent(".\(output.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))")
@@ -87,19 +106,22 @@ public enum ModelQuantizer {
         defer { if !finished { try? fm.removeItem(at: temporary) } }
 
         var summary = Summary()
-        let total = plan.values.filter { $0 }.count
+        let total = plan.values.filter { $0 != nil }.count
         for file in store.files {
             var tensors: [String: Tensor] = [:]
-            for name in file.names where plan[name] != nil {
+            for name in file.names {
+                guard let entry = plan[name] else { continue }
                 let t = try file.tensor(name)
                 summary.bytesIn += t.byteCount
-                if plan[name] == true {
+                if let target = entry {
                     if let at = t.firstNonFiniteElement() {
                         throw QuantizeError.nonFinite(name: name, index: at)
                     }
                     summary.quantized += 1
-                    progress("[\(summary.quantized)/\(total)] \(name) \(t.shape) \(t.dtype.rawValue) -> \(BlockQuantization.name(of: format))")
-                    tensors[name] = t.quantized(to: format)
+                    let note = target == format ? "" : " (inner size \(t.shape[1]) is not a multiple of \(format.blockElements))"
+                    if target != format { summary.fallback += 1 }
+                    progress("[\(summary.quantized)/\(total)] \(name) \(t.shape) \(t.dtype.rawValue) -> \(BlockQuantization.name(of: target))\(note)")
+                    tensors[name] = t.quantized(to: target)
                 } else {
                     summary.kept += 1
                     tensors[name] = t
@@ -123,6 +145,11 @@ public enum ModelQuantizer {
             "quantized_components": Component.allCases.filter { !skip.contains($0) }.map(\.rawValue),
             "quantized_tensors": summary.quantized,
         ] as [String: Any]
+        if summary.fallback > 0, var q = config[configKey] as? [String: Any] {
+            q["fallback_format"] = BlockQuantization.name(of: fallback)
+            q["fallback_tensors"] = summary.fallback
+            config[configKey] = q
+        }
         let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try write(data, to: temporary.appendingPathComponent("config.json"))
 
@@ -199,13 +226,13 @@ public enum QuantizeError: Error, CustomStringConvertible, Equatable {
         case let .alreadyQuantized(path):
             return "\(path) is already quantized (its config.json has quantization_config); quantize the original model instead."
         case let .unknownType(name):
-            return "Unknown quantization type '\(name)'; known types: q8_0, q4_0."
+            return "Unknown quantization type '\(name)'; known types: \(BlockQuantization.knownNames)."
         case let .unknownComponent(name):
             return "Unknown part '\(name)' for --skip; known parts: vision, bridge."
         case let .innerSize(name, shape, format):
             let part = ModelQuantizer.component(of: name)
             let hint = part == .decoder ? "" : "; leave the \(part.rawValue) unquantized with --skip \(part.rawValue)"
-            return "Cannot quantize '\(name)' \(shape) to \(BlockQuantization.name(of: format)): its inner size \(shape.last ?? 0) is not a multiple of \(format.blockElements)\(hint)."
+            return "Cannot quantize '\(name)' \(shape) to \(BlockQuantization.name(of: format)): its inner size \(shape.last ?? 0) is not a multiple of \(format.isKQuant ? ModelQuantizer.fallback.blockElements : format.blockElements)\(hint)."
         case let .nonFinite(name, index):
             return "Cannot quantize '\(name)': element \(index) is Inf or NaN."
         case let .nothingToQuantize(path):

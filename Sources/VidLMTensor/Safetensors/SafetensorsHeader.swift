@@ -40,8 +40,8 @@ struct SafetensorsHeader {
             }
         }
         try checkNoOverlap(tensors.values, file: file)
-        if let format = try QuantizedSafetensors.format(metadata, file: file) {
-            tensors = try QuantizedSafetensors.blockTables(tensors, format: format, file: file)
+        if let formats = try QuantizedSafetensors.formats(metadata, file: file) {
+            tensors = try QuantizedSafetensors.blockTables(tensors, formats: formats, file: file)
         }
         return SafetensorsHeader(tensors: tensors, metadata: metadata)
     }
