@@ -143,8 +143,15 @@ extension Tensor {
         precondition(format.isBlockQuantized, "quantized(to:) needs a block format")
         precondition(dtype.isFloatingPoint, "cannot quantize \(dtype) values")
         let storage = TensorStorage(byteCount: format.byteCount(elements: count))
+        let out = UncheckedSendable(storage.mutableBase)
         withFloats { f in
-            BlockQuantization.quantize(f.baseAddress!, format: format, count: count, into: storage.mutableBase)
+            // Split across cores by whole blocks (q4_k's fit is ~40k operations per 256 weights).
+            let x = UncheckedSendable(f.baseAddress!), blocks = count / format.blockElements
+            ParallelLoop.forEachChunk(blocks, minimumPerChunk: 64) { range in
+                BlockQuantization.quantize(x.value + range.lowerBound * format.blockElements, format: format,
+                                           count: range.count * format.blockElements,
+                                           into: out.value + range.lowerBound * format.byteSize)
+            }
         }
         return Tensor(shape: shape, dtype: format, storage: storage)
     }

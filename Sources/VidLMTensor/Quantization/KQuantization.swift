@@ -27,9 +27,10 @@ public enum KQuantization {
     static func nearest(_ v: Float) -> Int { Int(v.rounded(.toNearestOrEven)) }
 
     static func quantizeSuperBlock(_ x: UnsafePointer<Float>, into blk: UnsafeMutableRawPointer) {
-        var levels = [UInt8](repeating: 0, count: superBlock)
-        var scales = [Float](repeating: 0, count: 8), mins = [Float](repeating: 0, count: 8)
-        var weights = [Float](repeating: 0, count: 32)
+        // Fixed-size buffers on the stack: a 1B-parameter model is 4 million super-blocks.
+        var levels = InlineArray<256, UInt8>(repeating: 0)
+        var scales = InlineArray<8, Float>(repeating: 0), mins = InlineArray<8, Float>(repeating: 0)
+        var weights = InlineArray<32, Float>(repeating: 0)
         var maxScale: Float = 0, maxMin: Float = 0
         for j in 0..<8 {
             let sub = x + 32 * j
@@ -37,7 +38,7 @@ public enum KQuantization {
             for l in 0..<32 { sumSquares += sub[l] * sub[l] }
             let average = (sumSquares / 32).squareRoot()
             for l in 0..<32 { weights[l] = average + abs(sub[l]) }
-            let fit = levels.withUnsafeMutableBufferPointer { fitScaleAndMin(sub, weights: weights, into: $0.baseAddress! + 32 * j) }
+            let fit = fitScaleAndMin(sub, weights: weights, levels: &levels, at: 32 * j)
             scales[j] = fit.scale
             mins[j] = fit.min
             if fit.scale > maxScale { maxScale = fit.scale }
@@ -46,7 +47,7 @@ public enum KQuantization {
 
         let inverseScale: Float = maxScale > 0 ? 63 / maxScale : 0
         let inverseMin: Float = maxMin > 0 ? 63 / maxMin : 0
-        var packed = [UInt8](repeating: 0, count: 12)
+        var packed = InlineArray<12, UInt8>(repeating: 0)
         for j in 0..<8 {
             let ls = min(63, UInt8(truncatingIfNeeded: nearest(inverseScale * scales[j])))
             let lm = min(63, UInt8(truncatingIfNeeded: nearest(inverseMin * mins[j])))
@@ -85,8 +86,8 @@ public enum KQuantization {
     /// ggml's `make_qkx2_quants(32, 15, …, rmin −1, rdelta 0.1, 20 steps, squared error)`: levels
     /// 0…15 with x ≈ scale·level − min, the (scale, min) of least weighted squared error among
     /// the plain min/max fit and 21 least-squares refits. Returns the scale and the min (≥ 0).
-    static func fitScaleAndMin(_ x: UnsafePointer<Float>, weights w: [Float], into levels: UnsafeMutablePointer<UInt8>)
-        -> (scale: Float, min: Float)
+    static func fitScaleAndMin(_ x: UnsafePointer<Float>, weights w: InlineArray<32, Float>,
+                               levels: inout InlineArray<256, UInt8>, at offset: Int) -> (scale: Float, min: Float)
     {
         let n = 32, levelMax: Float = 15
         var lo = x[0], hi = x[0]
@@ -100,7 +101,7 @@ public enum KQuantization {
         }
         if lo > 0 { lo = 0 }
         if hi == lo {
-            for i in 0..<n { levels[i] = 0 }
+            for i in 0..<n { levels[offset + i] = 0 }
             return (0, -lo)
         }
         var inverse = levelMax / (hi - lo)
@@ -108,11 +109,11 @@ public enum KQuantization {
         var bestError: Float = 0
         for i in 0..<n {
             let l = UInt8(max(0, min(15, nearest(inverse * (x[i] - lo)))))
-            levels[i] = l
+            levels[offset + i] = l
             let diff = scale * Float(l) + lo - x[i]
             bestError += w[i] * (diff * diff)
         }
-        var trial = [UInt8](repeating: 0, count: n)
+        var trial = InlineArray<32, UInt8>(repeating: 0)
         for step in 0...20 {
             inverse = (-1 + 0.1 * Float(step) + levelMax) / (hi - lo)
             var sumL: Float = 0, sumL2: Float = 0, sumXL: Float = 0
@@ -138,7 +139,7 @@ public enum KQuantization {
                 error += w[i] * (diff * diff)
             }
             if error < bestError {
-                for i in 0..<n { levels[i] = trial[i] }
+                for i in 0..<n { levels[offset + i] = trial[i] }
                 bestError = error
                 scale = trialScale
                 lo = trialMin
@@ -149,14 +150,16 @@ public enum KQuantization {
 
     /// Scale and min of sub-block j (0..<8) from the 12 packed bytes.
     @inline(__always)
-    static func scaleAndMin(_ s: [UInt8], _ j: Int) -> (UInt8, UInt8) {
+    static func scaleAndMin(_ s: InlineArray<12, UInt8>, _ j: Int) -> (UInt8, UInt8) {
         if j < 4 { return (s[j] & 63, s[j + 4] & 63) }
         return ((s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4), (s[j + 4] >> 4) | ((s[j] >> 6) << 4))
     }
 
     /// The packed scale bytes of the super-block at `blk`.
-    static func packedScales(_ blk: UnsafeRawPointer) -> [UInt8] {
-        (0..<12).map { blk.load(fromByteOffset: 4 + $0, as: UInt8.self) }
+    static func packedScales(_ blk: UnsafeRawPointer) -> InlineArray<12, UInt8> {
+        var s = InlineArray<12, UInt8>(repeating: 0)
+        for i in 0..<12 { s[i] = blk.load(fromByteOffset: 4 + i, as: UInt8.self) }
+        return s
     }
 
     @inline(__always)
