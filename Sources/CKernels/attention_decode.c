@@ -11,73 +11,94 @@
 #include <immintrin.h>
 #include "simd_math.h"
 
-#define TARGET __attribute__((target("avx512f")))
+#define TARGET_F32 __attribute__((target("avx512f")))
+#define TARGET_F16 __attribute__((target("avx512f,avx512bw,avx512vl,f16c")))
 
-// s[j] = scale · q·k[j] for one query head over keys [0, n).
-TARGET static void scores_row(const float *q, const float *keys, size_t k_row, size_t n, size_t dh, float scale,
-                              float *s) {
-    size_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        __m512 acc[8];
-        for (int t = 0; t < 8; t++) acc[t] = _mm512_setzero_ps();
-        for (size_t d = 0; d < dh; d += 16) {
-            __mmask16 mk = vidlm_tail_mask(dh - d);
-            __m512 qv = _mm512_maskz_loadu_ps(mk, q + d);
-            for (int t = 0; t < 8; t++)
-                acc[t] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mk, keys + (j + t) * k_row + d), acc[t]);
-        }
-        float out[8];
-        vidlm_reduce8(acc, out);
-        for (int t = 0; t < 8; t++) s[j + t] = scale * out[t];
+// The cache's rows are f32 or f16 (the half-precision cache of quantized decoders, widened exactly
+// on load); the kernels are written once for both.
+#define LOAD_F32(p, mk) _mm512_maskz_loadu_ps(mk, p)
+#define LOAD_F16(p, mk) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, p))
+
+#define DEFINE_DECODE(NAME, TARGET, T, LOAD)                                                                   \
+    /* s[j] = scale · q·k[j] for one query head over keys [0, n). */                                    \
+    TARGET static void scores_row_##NAME(const float *q, const T *keys, size_t k_row, size_t n, size_t dh, \
+                                         float scale, float *s) {                                       \
+        size_t j = 0;                                                                                   \
+        for (; j + 8 <= n; j += 8) {                                                                    \
+            __m512 acc[8];                                                                              \
+            for (int t = 0; t < 8; t++) acc[t] = _mm512_setzero_ps();                                   \
+            for (size_t d = 0; d < dh; d += 16) {                                                       \
+                __mmask16 mk = vidlm_tail_mask(dh - d);                                                 \
+                __m512 qv = _mm512_maskz_loadu_ps(mk, q + d);                                           \
+                for (int t = 0; t < 8; t++)                                                             \
+                    acc[t] = _mm512_fmadd_ps(qv, LOAD(keys + (j + t) * k_row + d, mk), acc[t]);          \
+            }                                                                                           \
+            float out[8];                                                                               \
+            vidlm_reduce8(acc, out);                                                                    \
+            for (int t = 0; t < 8; t++) s[j + t] = scale * out[t];                                      \
+        }                                                                                               \
+        for (; j < n; j++) {                                                                            \
+            __m512 acc = _mm512_setzero_ps();                                                           \
+            for (size_t d = 0; d < dh; d += 16) {                                                       \
+                __mmask16 mk = vidlm_tail_mask(dh - d);                                                 \
+                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, q + d), LOAD(keys + j * k_row + d, mk), acc); \
+            }                                                                                           \
+            s[j] = scale * _mm512_reduce_add_ps(acc);                                                   \
+        }                                                                                               \
+    }                                                                                                   \
+                                                                                                        \
+    /* out[0, dh) = Σⱼ p[j] · v[j] / sum, up to 128 columns at a time in registers. */                  \
+    TARGET static void weighted_values_##NAME(const float *p, const T *values, size_t v_row, size_t n,    \
+                                              size_t dh, float inv, float *out) {                       \
+        for (size_t d0 = 0; d0 < dh; d0 += 128) {                                                       \
+            size_t width = dh - d0 < 128 ? dh - d0 : 128, vecs = (width + 15) / 16;                     \
+            __m512 acc[8];                                                                              \
+            for (int c = 0; c < 8; c++) acc[c] = _mm512_setzero_ps();                                   \
+            __mmask16 last = vidlm_tail_mask(width - (vecs - 1) * 16);                                  \
+            for (size_t j = 0; j < n; j++) {                                                            \
+                __m512 pj = _mm512_set1_ps(p[j]);                                                       \
+                const T *row = values + j * v_row + d0;                                                 \
+                for (size_t c = 0; c < vecs; c++) {                                                     \
+                    __mmask16 mk = c + 1 == vecs ? last : 0xFFFF;                                       \
+                    acc[c] = _mm512_fmadd_ps(pj, LOAD(row + 16 * c, mk), acc[c]);                       \
+                }                                                                                       \
+            }                                                                                           \
+            __m512 iv = _mm512_set1_ps(inv);                                                            \
+            for (size_t c = 0; c < vecs; c++) {                                                         \
+                __mmask16 mk = c + 1 == vecs ? last : 0xFFFF;                                           \
+                _mm512_mask_storeu_ps(out + d0 + 16 * c, mk, _mm512_mul_ps(acc[c], iv));                \
+            }                                                                                           \
+        }                                                                                               \
+    }                                                                                                   \
+                                                                                                        \
+    TARGET static void decode_##NAME(const float *q, size_t group, size_t dh, const T *keys, const T *values, \
+                                     size_t kv_row, size_t n, float scale, float *out, float *scores) {  \
+        size_t width = (n + 15) & ~(size_t)15;                                                          \
+        for (size_t h = 0; h < group; h++) {                                                            \
+            float *s = scores + h * width;                                                              \
+            scores_row_##NAME(q + h * dh, keys, kv_row, n, dh, scale, s);                               \
+            float sum = vidlm_exp_row(s, n, width);                                                     \
+            if (sum == 0) {                                                                             \
+                for (size_t d = 0; d < dh; d++) out[h * dh + d] = 0;                                    \
+                continue;                                                                               \
+            }                                                                                           \
+            weighted_values_##NAME(s, values, kv_row, n, dh, 1.0f / sum, out + h * dh);                 \
+        }                                                                                               \
     }
-    for (; j < n; j++) {
-        __m512 acc = _mm512_setzero_ps();
-        for (size_t d = 0; d < dh; d += 16) {
-            __mmask16 mk = vidlm_tail_mask(dh - d);
-            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, q + d), _mm512_maskz_loadu_ps(mk, keys + j * k_row + d), acc);
-        }
-        s[j] = scale * _mm512_reduce_add_ps(acc);
-    }
+
+DEFINE_DECODE(f32, TARGET_F32, float, LOAD_F32)
+DEFINE_DECODE(f16, TARGET_F16, uint16_t, LOAD_F16)
+
+void vidlm_attention_decode_avx512(const float *q, size_t group, size_t dh, const float *keys,
+                                   const float *values, size_t kv_row, size_t n, float scale, float *out,
+                                   float *scores) {
+    decode_f32(q, group, dh, keys, values, kv_row, n, scale, out, scores);
 }
 
-// out[0, dh) = Σⱼ p[j] · v[j] / sum, up to 128 columns at a time in registers.
-TARGET static void weighted_values(const float *p, const float *values, size_t v_row, size_t n, size_t dh, float inv,
-                                   float *out) {
-    for (size_t d0 = 0; d0 < dh; d0 += 128) {
-        size_t width = dh - d0 < 128 ? dh - d0 : 128, vecs = (width + 15) / 16;
-        __m512 acc[8];
-        for (int c = 0; c < 8; c++) acc[c] = _mm512_setzero_ps();
-        __mmask16 last = vidlm_tail_mask(width - (vecs - 1) * 16);
-        for (size_t j = 0; j < n; j++) {
-            __m512 pj = _mm512_set1_ps(p[j]);
-            const float *row = values + j * v_row + d0;
-            for (size_t c = 0; c < vecs; c++) {
-                __mmask16 mk = c + 1 == vecs ? last : 0xFFFF;
-                acc[c] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(mk, row + 16 * c), acc[c]);
-            }
-        }
-        __m512 iv = _mm512_set1_ps(inv);
-        for (size_t c = 0; c < vecs; c++) {
-            __mmask16 mk = c + 1 == vecs ? last : 0xFFFF;
-            _mm512_mask_storeu_ps(out + d0 + 16 * c, mk, _mm512_mul_ps(acc[c], iv));
-        }
-    }
-}
-
-TARGET void vidlm_attention_decode_avx512(const float *q, size_t group, size_t dh, const float *keys,
-                                          const float *values, size_t kv_row, size_t n, float scale, float *out,
-                                          float *scores) {
-    size_t width = (n + 15) & ~(size_t)15;
-    for (size_t h = 0; h < group; h++) {
-        float *s = scores + h * width;
-        scores_row(q + h * dh, keys, kv_row, n, dh, scale, s);
-        float sum = vidlm_exp_row(s, n, width);
-        if (sum == 0) {
-            for (size_t d = 0; d < dh; d++) out[h * dh + d] = 0;
-            continue;
-        }
-        weighted_values(s, values, kv_row, n, dh, 1.0f / sum, out + h * dh);
-    }
+void vidlm_attention_decode_f16_avx512(const float *q, size_t group, size_t dh, const uint16_t *keys,
+                                       const uint16_t *values, size_t kv_row, size_t n, float scale, float *out,
+                                       float *scores) {
+    decode_f16(q, group, dh, keys, values, kv_row, n, scale, out, scores);
 }
 
 #else
@@ -85,6 +106,13 @@ TARGET void vidlm_attention_decode_avx512(const float *q, size_t group, size_t d
 void vidlm_attention_decode_avx512(const float *q, size_t group, size_t dh, const float *keys,
                                    const float *values, size_t kv_row, size_t n, float scale, float *out,
                                    float *scores) {
+    (void)q; (void)group; (void)dh; (void)keys; (void)values; (void)kv_row; (void)n; (void)scale; (void)out;
+    (void)scores;
+}
+
+void vidlm_attention_decode_f16_avx512(const float *q, size_t group, size_t dh, const uint16_t *keys,
+                                       const uint16_t *values, size_t kv_row, size_t n, float scale, float *out,
+                                       float *scores) {
     (void)q; (void)group; (void)dh; (void)keys; (void)values; (void)kv_row; (void)n; (void)scale; (void)out;
     (void)scores;
 }

@@ -59,7 +59,7 @@ void vidlm_q4k_interleave(const uint8_t *w, size_t rows, size_t k, uint8_t *out)
 }
 
 // The reference order on one K16 panel: lanes whose bit is set in `rows` are stored.
-static void panel_portable(const uint8_t *panel, size_t k, const int8_t *xqs, const float *xd, const int32_t *corr,
+static void panel_portable(const uint8_t *panel, size_t k, const int8_t *xqs, const float *xd, const float *negsum,
                            size_t m, float *y, size_t ldy, unsigned rows) {
     const size_t blocks = k / 256, xb = k / 32;
     for (int lane = 0; lane < 16; lane++) {
@@ -79,9 +79,9 @@ static void panel_portable(const uint8_t *panel, size_t k, const int8_t *xqs, co
                         const uint8_t v = nib[64 * (t / 4) + t % 4];
                         p += (int32_t)((j & 1) ? v >> 4 : v & 0x0F) * q[t];
                     }
-                    const float xs = xd[i * xb + b];
-                    acc = fmaf((float)p, (d * (float)blk[K16_SC + 16 * j + lane]) * xs, acc);
-                    acc = fmaf((float)(corr[i * xb + b] >> 7), (dmin * (float)blk[K16_MIN + 16 * j + lane]) * xs, acc);
+                    float t = (float)p * (d * (float)blk[K16_SC + 16 * j + lane]);
+                    t = fmaf(negsum[i * xb + b], dmin * (float)blk[K16_MIN + 16 * j + lane], t);
+                    acc = fmaf(t, xd[i * xb + b], acc);
                 }
             }
             y[i * ldy + (size_t)lane] = acc;
@@ -107,7 +107,7 @@ static void panel_portable(const uint8_t *panel, size_t k, const int8_t *xqs, co
 // NX x rows against one K16 panel; 16 rows' outputs per register, stored under `rows`.
 #define DEFINE_K_PANEL(NAME, TARGET, DOT, NX)                                                             \
     TARGET static void NAME(const uint8_t *panel, size_t blocks, size_t k, const int8_t *xq, const float *xd, \
-                            const int32_t *corr, float *y, size_t ldy, __mmask16 rows) {                  \
+                            const float *negsum, float *y, size_t ldy, __mmask16 rows) {                  \
         const size_t xb = k / 32;                                                                         \
         const __m512i low4 = _mm512_set1_epi8(0x0F);                                                      \
         __m512 out[NX];                                                                                   \
@@ -140,10 +140,9 @@ static void panel_portable(const uint8_t *panel, size_t k, const int8_t *xqs, co
                         memcpy(&x4, xv + 4 * g, 4);                                                       \
                         acc = DOT(acc, u[g], _mm512_set1_epi32(x4));                                      \
                     }                                                                                     \
-                    const __m512 xs = _mm512_set1_ps(xd[c * xb + b]);                                     \
-                    out[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(ws, xs), out[c]);     \
-                    out[c] = _mm512_fmadd_ps(_mm512_set1_ps((float)(corr[c * xb + b] >> 7)),              \
-                                             _mm512_mul_ps(wm, xs), out[c]);                              \
+                    __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), ws);                                \
+                    t = _mm512_fmadd_ps(_mm512_set1_ps(negsum[c * xb + b]), wm, t);                       \
+                    out[c] = _mm512_fmadd_ps(t, _mm512_set1_ps(xd[c * xb + b]), out[c]);                  \
                 }                                                                                         \
             }                                                                                             \
         }                                                                                                 \
@@ -159,12 +158,12 @@ DEFINE_K_PANEL(k_bw_4, K_AVX512_TARGET, K_DOT_BW, 4)
 DEFINE_K_PANEL(k_bw_2, K_AVX512_TARGET, K_DOT_BW, 2)
 DEFINE_K_PANEL(k_bw_1, K_AVX512_TARGET, K_DOT_BW, 1)
 
-typedef void (*k_panel_kernel)(const uint8_t *, size_t, size_t, const int8_t *, const float *, const int32_t *,
+typedef void (*k_panel_kernel)(const uint8_t *, size_t, size_t, const int8_t *, const float *, const float *,
                                float *, size_t, __mmask16);
 
 // All x rows against one panel, 8 rows at a time then 4/2/1.
 static void panel_vector(int vnni, const uint8_t *panel, size_t k, const int8_t *xqs, const float *xd,
-                         const int32_t *corr, size_t m, float *y, size_t ldy, unsigned rows) {
+                         const float *negsum, size_t m, float *y, size_t ldy, unsigned rows) {
     static const k_panel_kernel table[2][4] = {
         { k_bw_1, k_bw_2, k_bw_4, k_bw_8 },
         { k_vnni_1, k_vnni_2, k_vnni_4, k_vnni_8 },
@@ -174,32 +173,40 @@ static void panel_vector(int vnni, const uint8_t *panel, size_t k, const int8_t 
     while (i < m) {
         const size_t left = m - i;
         const int which = left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;
-        table[vnni][which](panel, k / 256, k, xqs + i * k, xd + i * xb, corr + i * xb, y + i * ldy, ldy, (__mmask16)rows);
+        table[vnni][which](panel, k / 256, k, xqs + i * k, xd + i * xb, negsum + i * xb, y + i * ldy, ldy, (__mmask16)rows);
         i += (size_t)1 << which;
     }
 }
 #endif
 
-static void run_panel(int path, const uint8_t *panel, size_t k, const int8_t *xqs, const float *xd, const int32_t *corr,
+static void run_panel(int path, const uint8_t *panel, size_t k, const int8_t *xqs, const float *xd, const float *negsum,
                       size_t m, float *y, size_t ldy, unsigned rows) {
 #if defined(__x86_64__)
     if (path != VIDLM_QPATH_PORTABLE) {
-        panel_vector(path == VIDLM_QPATH_AVX512VNNI, panel, k, xqs, xd, corr, m, y, ldy, rows);
+        panel_vector(path == VIDLM_QPATH_AVX512VNNI, panel, k, xqs, xd, negsum, m, y, ldy, rows);
         return;
     }
 #endif
     (void)path;
-    panel_portable(panel, k, xqs, xd, corr, m, y, ldy, rows);
+    panel_portable(panel, k, xqs, xd, negsum, m, y, ldy, rows);
 }
 
 int vidlm_q4k_matmul(int interleaved, int path, const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
                      const int8_t *xqs, const float *xd, const int32_t *xcorr, size_t m, float *y, size_t ldy) {
     const size_t blocks = k / 256, panel_bytes = blocks * VIDLM_Q4K_K16_BLOCK_BYTES;
     const size_t row_bytes = blocks * VIDLM_Q4K_BLOCK_BYTES;
+    // −Σx of every x block as a float (exact: |Σx| ≤ 32·127), read by broadcast in the kernels.
+    const size_t xb = k / 32;
+    float *negsum = malloc((m * xb > 0 ? m * xb : 1) * sizeof(float));
+    if (!negsum) return 0;
+    for (size_t i = 0; i < m * xb; i++) negsum[i] = (float)(xcorr[i] >> 7);
     uint8_t *scratch = NULL;
     if (!interleaved) {
         scratch = aligned_alloc(64, (panel_bytes + 63) / 64 * 64);
-        if (!scratch) return 0;
+        if (!scratch) {
+            free(negsum);
+            return 0;
+        }
     }
     // Ranges need not start or end on 16 rows: the rows outside the range are not stored.
     for (size_t p = row_begin / 16; p * 16 < row_end; p++) {
@@ -213,8 +220,9 @@ int vidlm_q4k_matmul(int interleaved, int path, const uint8_t *w, size_t k, size
             vidlm_q4k_interleave_panel(w + p * 16 * row_bytes, row_bytes, hi, k, scratch);
             panel = scratch;
         }
-        run_panel(path, panel, k, xqs, xd, xcorr, m, y + p * 16, ldy, rows);
+        run_panel(path, panel, k, xqs, xd, negsum, m, y + p * 16, ldy, rows);
     }
     free(scratch);
+    free(negsum);
     return 1;
 }

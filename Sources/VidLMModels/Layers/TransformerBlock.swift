@@ -89,22 +89,44 @@ public struct CausalSelfAttention: Sendable {
         return Tensor(shape: [n, stride], values: values)
     }
 
-    /// `CachedAttention.attend` for queries at cache rows `start ..< start + n`, limited to the
-    /// window: while every query's window still reaches row 0 it is plain causal attention;
-    /// otherwise each query attends on its own to the last `window` rows up to itself.
-    private func attend(q: UnsafePointer<Float>, qStride: Int, keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>,
-                        kvw: Int, start: Int, n: Int, scale: Float, out: UnsafeMutablePointer<Float>, outStride: Int) {
+    /// `CachedAttention.attend` (or `attendHalf` on an f16 cache) for queries at cache rows
+    /// `start ..< start + n`, limited to the window: while every query's window still reaches
+    /// row 0 it is plain causal attention; otherwise each query attends on its own to the last
+    /// `window` rows up to itself.
+    private func attend(q: UnsafePointer<Float>, qStride: Int, keys: UnsafeMutableRawPointer, values: UnsafeMutableRawPointer,
+                        half: Bool, kvw: Int, start: Int, n: Int, scale: Float, out: UnsafeMutablePointer<Float>, outStride: Int) {
+        func run(_ q: UnsafePointer<Float>, first: Int, past: Int, queries: Int, _ out: UnsafeMutablePointer<Float>) {
+            if half {
+                let k = keys.assumingMemoryBound(to: UInt16.self), v = values.assumingMemoryBound(to: UInt16.self)
+                CachedAttention.attendHalf(q: q, qStride: qStride, keys: k + first * kvw, values: v + first * kvw, kvStride: kvw,
+                                           past: past, queries: queries, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                                           scale: scale, out: out, outStride: outStride)
+            } else {
+                let k = keys.assumingMemoryBound(to: Float.self), v = values.assumingMemoryBound(to: Float.self)
+                CachedAttention.attend(q: q, qStride: qStride, keys: k + first * kvw, values: v + first * kvw, kvStride: kvw,
+                                       past: past, queries: queries, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                                       scale: scale, out: out, outStride: outStride)
+            }
+        }
         guard let window, start + n > window else {
-            CachedAttention.attend(q: q, qStride: qStride, keys: keys, values: values, kvStride: kvw, past: start,
-                                   queries: n, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale,
-                                   out: out, outStride: outStride)
+            run(q, first: 0, past: start, queries: n, out)
             return
         }
         for i in 0..<n {
             let position = start + i, first = max(0, position - window + 1)
-            CachedAttention.attend(q: q + i * qStride, qStride: qStride, keys: keys + first * kvw, values: values + first * kvw,
-                                   kvStride: kvw, past: position - first, queries: 1, heads: heads, kvHeads: kvHeads,
-                                   headDim: headDim, scale: scale, out: out + i * outStride, outStride: outStride)
+            run(q + i * qStride, first: first, past: position - first, queries: 1, out + i * outStride)
+        }
+    }
+
+    /// Stores key or value rows (f32, row stride `stride`) at cache rows `start ..< start + n`.
+    private func store(_ rows: UnsafePointer<Float>, stride: Int, n: Int, into cache: UnsafeMutableRawPointer, start: Int,
+                       kvw: Int, half: Bool) {
+        for i in 0..<n {
+            if half {
+                HalfPrecision.narrowToF16(rows + i * stride, into: cache.assumingMemoryBound(to: UInt16.self) + (start + i) * kvw, count: kvw)
+            } else {
+                (cache.assumingMemoryBound(to: Float.self) + (start + i) * kvw).update(from: rows + i * stride, count: kvw)
+            }
         }
     }
 
@@ -116,35 +138,36 @@ public struct CausalSelfAttention: Sendable {
         let n = x.shape[0], dh = headDim
         let qw = heads * dh, kvw = kvHeads * dh, qkvw = qw + 2 * kvw
         let scale = Float(1 / Double(dh).squareRoot())
-        let half = dh / 2
+        let halfHead = dh / 2
         let keys = cache.keys(layer: layer), values = cache.values(layer: layer)
+        let half = cache.precision == .f16
         let projected = normalizeHeads(qkv(x))
         let attended = projected.withFloats { p in
             Tensor.make(shape: [n, qw], uninitialized: true) { out in
+                let rows = p.baseAddress!
                 guard let rotary else {
-                    for i in 0..<n {
-                        let row = p.baseAddress! + i * qkvw
-                        (keys + (start + i) * kvw).update(from: row + qw, count: kvw)
-                        (values + (start + i) * kvw).update(from: row + qw + kvw, count: kvw)
-                    }
-                    attend(q: p.baseAddress!, qStride: qkvw, keys: keys, values: values, kvw: kvw, start: start, n: n,
+                    store(rows + qw, stride: qkvw, n: n, into: keys, start: start, kvw: kvw, half: half)
+                    store(rows + qw + kvw, stride: qkvw, n: n, into: values, start: start, kvw: kvw, half: half)
+                    attend(q: rows, qStride: qkvw, keys: keys, values: values, half: half, kvw: kvw, start: start, n: n,
                            scale: scale, out: out.baseAddress!, outStride: qw)
                     return
                 }
                 let q = UnsafeMutablePointer<Float>.allocate(capacity: n * qw)
-                defer { q.deallocate() }
+                let k = UnsafeMutablePointer<Float>.allocate(capacity: n * kvw)
+                defer { q.deallocate(); k.deallocate() }
                 rotary.cos.withUnsafeBufferPointer { cb in
                     rotary.sin.withUnsafeBufferPointer { sb in
                         for i in 0..<n {
-                            let row = p.baseAddress! + i * qkvw
-                            let c = cb.baseAddress! + i * half, s = sb.baseAddress! + i * half
+                            let row = rows + i * qkvw
+                            let c = cb.baseAddress! + i * halfHead, s = sb.baseAddress! + i * halfHead
                             RotaryEmbedding.rotate(row, into: q + i * qw, heads: heads, headDim: dh, cos: c, sin: s)
-                            RotaryEmbedding.rotate(row + qw, into: keys + (start + i) * kvw, heads: kvHeads, headDim: dh, cos: c, sin: s)
-                            (values + (start + i) * kvw).update(from: row + qw + kvw, count: kvw)
+                            RotaryEmbedding.rotate(row + qw, into: k + i * kvw, heads: kvHeads, headDim: dh, cos: c, sin: s)
                         }
                     }
                 }
-                attend(q: q, qStride: qw, keys: keys, values: values, kvw: kvw, start: start, n: n,
+                store(k, stride: kvw, n: n, into: keys, start: start, kvw: kvw, half: half)
+                store(rows + qw + kvw, stride: qkvw, n: n, into: values, start: start, kvw: kvw, half: half)
+                attend(q: q, qStride: qw, keys: keys, values: values, half: half, kvw: kvw, start: start, n: n,
                        scale: scale, out: out.baseAddress!, outStride: qw)
             }
         }

@@ -2,29 +2,41 @@
 /// (prompt plus the tokens to generate). A value type: copying a cache and extending both copies
 /// is safe (the first write to a shared cache copies the filled rows).
 ///
-/// Layout: per layer, keys and values as f32 [capacity, kvHeads·headDim], row p = position p.
+/// Layout: per layer, keys and values as [capacity, kvHeads·headDim] in `precision`, row p =
+/// position p.
 public struct KVCache: Sendable {
+    /// How keys and values are stored: f32 (what transformers' parity needs), or f16 for decoders
+    /// whose weights are block-quantized (as llama.cpp keeps its cache): half the memory and half
+    /// the bytes a decoding step reads, with attention still computed in f32.
+    public enum Precision: Sendable, Equatable {
+        case f32, f16
+
+        public var bytes: Int { self == .f32 ? 4 : 2 }
+    }
+
     public let layerCount: Int
-    /// Floats per position and layer, for keys and for values (kvHeads · headDim).
+    /// Elements per position and layer, for keys and for values (kvHeads · headDim).
     public let width: Int
     public let capacity: Int
+    public let precision: Precision
     /// Positions filled so far (the next forward pass starts here).
     public private(set) var count: Int = 0
     private var storage: Storage
 
-    public init(layers: Int, width: Int, capacity: Int) {
+    public init(layers: Int, width: Int, capacity: Int, precision: Precision = .f32) {
         precondition(layers >= 0 && width > 0 && capacity >= 0, "bad cache geometry")
         layerCount = layers
         self.width = width
         self.capacity = capacity
-        storage = Storage(floats: layers * 2 * capacity * width)
+        self.precision = precision
+        storage = Storage(bytes: layers * 2 * capacity * width * precision.bytes)
     }
 
     /// Positions still free.
     public var remaining: Int { capacity - count }
 
     /// Bytes held for keys and values.
-    public var byteCount: Int { layerCount * 2 * capacity * width * 4 }
+    public var byteCount: Int { layerCount * 2 * capacity * width * precision.bytes }
 
     /// Forgets every position after the first `length` (e.g. to reuse a shared prompt prefix).
     public mutating func truncate(to length: Int) {
@@ -39,12 +51,14 @@ public struct KVCache: Sendable {
     /// Makes the storage exclusively this value's before a forward pass writes into it.
     mutating func prepareForWrite() {
         if !isKnownUniquelyReferenced(&storage) {
-            storage = storage.copy(layers: layerCount, capacity: capacity, width: width, rows: count)
+            storage = storage.copy(blocks: layerCount * 2, blockBytes: capacity * width * precision.bytes,
+                                   usedBytes: count * width * precision.bytes)
         }
     }
 
-    func keys(layer: Int) -> UnsafeMutablePointer<Float> { storage.base + (layer * 2) * capacity * width }
-    func values(layer: Int) -> UnsafeMutablePointer<Float> { storage.base + (layer * 2 + 1) * capacity * width }
+    /// Layer `layer`'s key rows (f32 or f16 elements, per `precision`).
+    func keys(layer: Int) -> UnsafeMutableRawPointer { storage.base + (layer * 2) * capacity * width * precision.bytes }
+    func values(layer: Int) -> UnsafeMutableRawPointer { storage.base + (layer * 2 + 1) * capacity * width * precision.bytes }
 
     /// Marks `n` more positions as filled (after every layer wrote them).
     mutating func advance(by n: Int) {
@@ -53,22 +67,21 @@ public struct KVCache: Sendable {
     }
 
     final class Storage: @unchecked Sendable {
-        let base: UnsafeMutablePointer<Float>
-        let floats: Int
+        let base: UnsafeMutableRawPointer
+        let bytes: Int
         // Untouched pages of a large allocation are not committed: capacity costs address space,
         // and memory only as positions fill.
-        init(floats: Int) {
-            self.floats = floats
-            base = UnsafeMutablePointer<Float>.allocate(capacity: max(floats, 1))
+        init(bytes: Int) {
+            self.bytes = bytes
+            base = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
         }
 
         deinit { base.deallocate() }
 
-        func copy(layers: Int, capacity: Int, width: Int, rows: Int) -> Storage {
-            let s = Storage(floats: floats)
-            for block in 0..<(layers * 2) {
-                let offset = block * capacity * width
-                (s.base + offset).update(from: base + offset, count: rows * width)
+        func copy(blocks: Int, blockBytes: Int, usedBytes: Int) -> Storage {
+            let s = Storage(bytes: bytes)
+            for block in 0..<blocks {
+                (s.base + block * blockBytes).copyMemory(from: base + block * blockBytes, byteCount: usedBytes)
             }
             return s
         }

@@ -115,6 +115,49 @@ public enum CachedAttention {
         }
     }
 
+    /// Whether decoding steps read an f16 cache with the fused kernel (AVX-512 F, BW and VL).
+    static let halfDecodeKernel = Attention.useFusedKernel && vidlm_f16_matvec_available() == 1
+
+    /// `attend` on an f16 cache (`keys` / `values` rows of f16 elements, row stride `kvStride`
+    /// elements). Decoding steps read the halves in the kernel; longer chunks (and CPUs without
+    /// the kernel) widen rows 0 ..< past + queries to f32 once and attend on those.
+    public static func attendHalf(q: UnsafePointer<Float>, qStride: Int, keys: UnsafePointer<UInt16>, values: UnsafePointer<UInt16>,
+                                  kvStride: Int, past: Int, queries: Int, heads: Int, kvHeads: Int, headDim dh: Int,
+                                  scale: Float, out: UnsafeMutablePointer<Float>, outStride: Int) {
+        precondition(kvHeads > 0 && heads % kvHeads == 0, "\(heads) query heads cannot share \(kvHeads) key/value heads")
+        let total = past + queries
+        guard queries <= vectorQueryLimit && halfDecodeKernel else {
+            let widened = UnsafeMutablePointer<Float>.allocate(capacity: max(2 * total * kvStride, 1))
+            defer { widened.deallocate() }
+            let rows = UncheckedSendable((keys, values, widened))
+            ParallelLoop.forEachChunk(total, minimumPerChunk: 64) { range in
+                let (k, v, w) = rows.value
+                for r in range {
+                    vidlm_f16_to_f32(k + r * kvStride, w + r * kvStride, kvStride)
+                    vidlm_f16_to_f32(v + r * kvStride, w + (total + r) * kvStride, kvStride)
+                }
+            }
+            attend(q: q, qStride: qStride, keys: widened, values: widened + total * kvStride, kvStride: kvStride, past: past,
+                   queries: queries, heads: heads, kvHeads: kvHeads, headDim: dh, scale: scale, out: out, outStride: outStride)
+            return
+        }
+        let group = heads / kvHeads
+        // As `attend`'s decoding branch: per (key/value head, query) when there are enough of
+        // them for every thread, else per query head.
+        let perGroup = kvHeads * queries >= ThreadBudget.computeThreads
+        ParallelLoop.forEachChunk(perGroup ? kvHeads * queries : heads * queries) { range in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: (perGroup ? group : 1) * ((total + 15) / 16 * 16))
+            defer { scores.deallocate() }
+            for unit in range {
+                let i = unit % queries, n = past + i + 1
+                let first = perGroup ? (unit / queries) * group : unit / queries  // first query head
+                let g = first / group
+                vidlm_attention_decode_f16_avx512(q + i * qStride + first * dh, perGroup ? group : 1, dh, keys + g * dh,
+                                                  values + g * dh, kvStride, n, scale, out + i * outStride + first * dh, scores)
+            }
+        }
+    }
+
     @inline(__always)
     static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
         var acc = SIMD8<Float>()

@@ -123,8 +123,9 @@ public enum QuantizedReference {
                     p += KQuantization.level(blk, 32 * j + t) * Int32(values[b * 32 + t])
                     sum += Int32(values[b * 32 + t])
                 }
-                acc = acc.addingProduct(Float(p), (d * Float(sc)) * scales[b])
-                acc = acc.addingProduct(Float(-sum), (dmin * Float(m)) * scales[b])
+                var t = Float(p) * (d * Float(sc))
+                t = t.addingProduct(Float(-sum), dmin * Float(m))
+                acc = acc.addingProduct(t, scales[b])
             }
         }
         return acc
