@@ -136,6 +136,32 @@ final class TextParityTests: XCTestCase {
         XCTAssertEqual(fork.count, 9)
     }
 
+    /// The same forward passes on an f16 cache (what quantized decoders get): close to the f32
+    /// cache (keys and values rounded to f16), and copies stay independent.
+    func testHalfPrecisionCacheIsCloseAndCopiesAreIndependent() throws {
+        for name in ["llama_tiny_gqa", "opt_tiny", "llama_tiny_llama3"] {
+            let c = try TextCase(name)
+            XCTAssertEqual(c.model.makeCache(capacity: 4).precision, .f32, "\(name): unquantized models keep f32")
+            var f32 = KVCache(layers: c.model.layerCount, width: c.model.keyValueWidth, capacity: 40, precision: .f32)
+            var f16 = KVCache(layers: c.model.layerCount, width: c.model.keyValueWidth, capacity: 40, precision: .f16)
+            XCTAssertEqual(f16.byteCount * 2, f32.byteCount)
+            let prompt = Array(c.ids.prefix(9))
+            let a = try c.model.forward(ids: prompt, cache: &f32, logits: .all)
+            let b = try c.model.forward(ids: prompt, cache: &f16, logits: .all)
+            let scale = a.floats().map(abs).max() ?? 1
+            assertClose(b, a, tolerance: 2e-3 * scale, "\(name) prefill on an f16 cache")
+            var fork = f16
+            _ = try c.model.forward(ids: [3, 3, 3], cache: &fork, logits: .none)
+            for step in [4, 5, 6] {  // decoding steps read the halves in the kernel
+                let x = try c.model.forward(ids: [step], cache: &f32, logits: .last)
+                let y = try c.model.forward(ids: [step], cache: &f16, logits: .last)
+                assertClose(y, x, tolerance: 2e-3 * scale, "\(name) decoding step on an f16 cache")
+            }
+            XCTAssertEqual(f16.count, prompt.count + 3)
+            XCTAssertEqual(fork.count, prompt.count + 3)
+        }
+    }
+
     func testModelInputErrors() throws {
         let c = try TextCase("opt_tiny")
         var cache = c.model.makeCache(capacity: 4)

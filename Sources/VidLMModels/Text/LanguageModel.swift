@@ -102,6 +102,8 @@ public protocol LanguageModel: Sendable {
     /// Layers, and floats per position of each layer's keys (for the cache).
     var layerCount: Int { get }
     var keyValueWidth: Int { get }
+    /// How a cache for this model stores keys and values (`KVCache.Precision`).
+    var cachePrecision: KVCache.Precision { get }
 
     /// The input embeddings of `ids`: [ids.count, embeddingWidth], f32.
     func embed(_ ids: [Int]) throws(LanguageModelError) -> Tensor
@@ -141,7 +143,18 @@ extension LanguageModel {
 extension LanguageModel {
     /// A cache for `capacity` positions (at most the context length).
     public func makeCache(capacity: Int) -> KVCache {
-        KVCache(layers: layerCount, width: keyValueWidth, capacity: min(max(capacity, 0), contextLength))
+        KVCache(layers: layerCount, width: keyValueWidth, capacity: min(max(capacity, 0), contextLength), precision: cachePrecision)
+    }
+
+    /// f32 unless a model says otherwise.
+    public var cachePrecision: KVCache.Precision { .f32 }
+
+    /// f16 when the attention projections are block-quantized (their outputs already carry the
+    /// int8 rounding of x, and llama.cpp keeps such caches in f16: half the memory, half the bytes
+    /// a decoding step reads); f32 otherwise, which the transformers parity of f32 / bf16 / f16
+    /// checkpoints needs.
+    static func cachePrecision(attentionWeights: [Tensor]) -> KVCache.Precision {
+        attentionWeights.contains { $0.dtype.isBlockQuantized } ? .f16 : .f32
     }
 
     /// `forward` on token ids.

@@ -35,6 +35,10 @@ public struct LlamaModel: LanguageModel {
         var qkv: [(weight: Tensor, bias: Tensor?)] { attention.qkv.parts.map { ($0.weight, $0.bias) } }
     }
 
+    public var cachePrecision: KVCache.Precision {
+        Self.cachePrecision(attentionWeights: layers.flatMap { $0.attention.qkv.parts.map(\.weight) })
+    }
+
     public static func names(prefix: String = "") -> TextWeightNames {
         TextWeightNames(base: prefix + "model.", lmHead: prefix + "lm_head.weight")
     }

@@ -21,6 +21,10 @@ public struct OPTModel: LanguageModel {
         let attention: CausalSelfAttention
     }
 
+    public var cachePrecision: KVCache.Precision {
+        Self.cachePrecision(attentionWeights: layers.flatMap { $0.attention.qkv.parts.map(\.weight) })
+    }
+
     public static func names(prefix: String = "") -> TextWeightNames {
         TextWeightNames(base: prefix + "model.decoder.", lmHead: prefix + "lm_head.weight")
     }
