@@ -116,6 +116,16 @@ final class Qwen3VLParityTests: XCTestCase {
         for (k, (got, want)) in zip(deepstack, layers(try expected.tensor("video_deepstack"))).enumerated() {
             assertClose(got, want, "clip DeepStack features \(k)")
         }
+        // One temporal patch per tower batch (a long clip's default) gives the same features, up
+        // to the products' rounding (their kernels block by the number of rows).
+        XCTAssertGreaterThan(grid.t, 1, "the clip spans several temporal patches")
+        let sliced = try family.tower.features(patches, grid: grid, slicesPerBatch: 1)
+        assertClose(sliced.merged, try expected.tensor("video_features"), "merged clip features, one temporal patch per batch")
+        let wantDeepstack = layers(try expected.tensor("video_deepstack"))
+        XCTAssertEqual(sliced.deepstack.count, wantDeepstack.count)
+        for (k, (got, want)) in zip(sliced.deepstack, wantDeepstack).enumerated() {
+            assertClose(got, want, "clip DeepStack features \(k), one temporal patch per batch")
+        }
         // The frame-order control: every frame pair stamped with the first frame's time.
         let times = family.timestamps(clip)
         XCTAssertEqual(times.count, grid.t)

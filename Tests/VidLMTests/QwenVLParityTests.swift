@@ -98,6 +98,11 @@ class QwenVLParityCase: XCTestCase {
         assertClose(patches, try expected.tensor("pixel_values_videos"), tolerance: 1e-6, "video pixel patches")
         let (features, _) = try family.encodeClip(clip)
         assertClose(features, try expected.tensor("video_features"), "merged clip features")
+        // One temporal patch per tower batch (a long clip's default) gives the same features, up
+        // to the products' rounding (their kernels block by the number of rows).
+        XCTAssertGreaterThan(grid.t, 1, "the clip spans several temporal patches")
+        let sliced = try family.tower.features(patches, grid: grid, slicesPerBatch: 1).merged
+        assertClose(sliced, try expected.tensor("video_features"), "merged clip features, one temporal patch per batch")
         // The frame-order control: every frame pair at the first pair's time, height and width kept.
         let ask = PromptRequest(messages: messages(meta), media: [clip])
         guard case .multimodal(let natural) = try family.prepare(ask).positions,

@@ -189,7 +189,13 @@ public struct QwenVisionTower: Sendable {
 
     /// The merged features and, for Qwen3-VL, the DeepStack features [tokens, outputWidth] of
     /// each `deepstackIndexes` block, in block order (decoder layer i takes the i-th).
-    public func features(_ patches: Tensor, grid: PatchGrid) throws -> (merged: Tensor, deepstack: [Tensor]) {
+    ///
+    /// A clip runs `slicesPerBatch` temporal patches at a time (default: as many frames as
+    /// `ThreadBudget.visionBatch` allows for one slice's patches). Every attention segment, full or
+    /// windowed, lies within one temporal patch (transformers' `cu_seqlens`) and the other steps
+    /// work row by row, so the features are the same; the activations are those of one batch
+    /// (a 20-frame 720p clip through Qwen2.5-VL-3B's tower held all 28,800 patches at once).
+    public func features(_ patches: Tensor, grid: PatchGrid, slicesPerBatch: Int? = nil) throws -> (merged: Tensor, deepstack: [Tensor]) {
         guard patches.rank == 2, patches.shape == [grid.patches, config.patchFloats] else {
             throw ConfigError(file: "pixel_values", "a \(grid.t)×\(grid.h)×\(grid.w) grid needs [\(grid.patches), \(config.patchFloats)] patches, got \(patches.shape)")
         }
@@ -197,6 +203,19 @@ public struct QwenVisionTower: Sendable {
         guard grid.h % m == 0, grid.w % m == 0 else {
             throw ConfigError(file: "pixel_values", "the patch grid \(grid.h)×\(grid.w) is not a multiple of the merge size \(m)")
         }
+        let perFrame = grid.h * grid.w
+        let batch = max(1, slicesPerBatch ?? ThreadBudget.visionBatch(tokensPerFrame: perFrame))
+        guard grid.t > batch else { return features(ofSlices: patches, grid: grid) }
+        let parts = stride(from: 0, to: grid.t, by: batch).map { t0 in
+            let t1 = min(grid.t, t0 + batch)
+            return features(ofSlices: patches.rows((t0 * perFrame)..<(t1 * perFrame)), grid: PatchGrid(t: t1 - t0, h: grid.h, w: grid.w))
+        }
+        return (Tensor.concatenate(parts.map(\.merged)),
+                config.deepstackIndexes.indices.map { k in Tensor.concatenate(parts.map { $0.deepstack[k] }) })
+    }
+
+    /// `features` on checked patches of whole temporal patches, in one pass.
+    private func features(ofSlices patches: Tensor, grid: PatchGrid) -> (merged: Tensor, deepstack: [Tensor]) {
         var x = patchEmbed(patches.toF32())
         if let table = positionTable { x = x + interpolatedPositions(table, grid: grid) }
         var rotary = rotaryTable(grid)
