@@ -109,7 +109,7 @@ let package = Package(
         // Side-by-side benchmarks drive this in-process timer (benchmarks/media/run.py).
         .executableTarget(
             name: "vidlm-bench",
-            dependencies: ["VidLMMedia", "VidLMTensor", "VidLMModels", "VidLMJinja"],
+            dependencies: ["VidLMMedia", "VidLMTensor", "VidLMModels", "VidLMJinja", "VidLM"],
             path: "benchmarks/media/swift"
         ),
         // Fixture paths and the parity tolerance check every test target shares.

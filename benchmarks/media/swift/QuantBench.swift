@@ -1,6 +1,7 @@
 // Quantization quality for docs/quantization.md (benchmarks/quant/run.sh):
 //
 //   vidlm-bench agreement --model DIR --quantized QDIR [--positions 512]
+//   (with --media FILE: a vision-language family end to end, FamilyAgreementBench.swift)
 //
 // Runs the same prompt (TextBench's deterministic ids) through both decoders with logits at every
 // position and reports top-1 agreement of the next-token distributions and their mean

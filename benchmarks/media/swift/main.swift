@@ -85,7 +85,12 @@ if CommandLine.arguments.count >= 2, ["vision", "sgemm", "text", "bandwidth", "b
         case "text", "bandwidth": result = try TextBench.run(args)
         case "bridge": result = try BridgeBench.run(args)
         case "template": result = try TemplateBench.run(args)
-        case "agreement": result = try QuantBench.run(args)
+        case "agreement":
+            if let media = TextBench.string(args, "--media") {
+                result = try await FamilyAgreementBench.run(args, media: media)
+            } else {
+                result = try QuantBench.run(args)
+            }
         default: result = try VisionBench.run(args)
         }
         let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
