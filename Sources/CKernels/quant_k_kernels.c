@@ -104,6 +104,37 @@ static void panel_portable(const uint8_t *panel, size_t k, const int8_t *xqs, co
 #define K_PREFETCH 2
 #endif
 
+// One sub-block j of super-block s (HALF: j's nibbles are the high ones of its chunk) for NX x
+// rows. HALF is a constant in each use, so the nibble selection compiles without branches.
+#define K_SUB(DOT, NX, HALF)                                                                              \
+    {                                                                                                     \
+        const int j = 2 * c + (HALF);                                                                     \
+        const size_t b = s * 8 + (size_t)j;                                                               \
+        const __m512 ws = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(                       \
+                                               _mm_loadu_si128((const __m128i *)(blk + K16_SC + 16 * j))))); \
+        const __m512 wm = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(                    \
+                                                 _mm_loadu_si128((const __m128i *)(blk + K16_MIN + 16 * j))))); \
+        __m512i u[8];                                                                                     \
+        for (int g = 0; g < 8; g++) {                                                                     \
+            const __m512i v = _mm512_loadu_si512((const void *)(nib + 64 * g));                           \
+            u[g] = _mm512_and_si512((HALF) ? _mm512_srli_epi16(v, 4) : v, low4);                          \
+        }                                                                                                 \
+        _Pragma("GCC unroll 8")                                                                           \
+        for (int r = 0; r < NX; r++) {                                                                    \
+            const int8_t *xv = xq + r * k + b * 32;                                                       \
+            __m512i acc = _mm512_setzero_si512();                                                         \
+            _Pragma("GCC unroll 8")                                                                       \
+            for (int g = 0; g < 8; g++) {                                                                 \
+                int32_t x4;                                                                               \
+                memcpy(&x4, xv + 4 * g, 4);                                                               \
+                acc = DOT(acc, u[g], _mm512_set1_epi32(x4));                                              \
+            }                                                                                             \
+            __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), ws);                                        \
+            t = _mm512_fmadd_ps(_mm512_set1_ps(negsum[r * xb + b]), wm, t);                               \
+            out[r] = _mm512_fmadd_ps(t, _mm512_set1_ps(xd[r * xb + b]), out[r]);                          \
+        }                                                                                                 \
+    }
+
 // NX x rows against one K16 panel; 16 rows' outputs per register, stored under `rows`.
 #define DEFINE_K_PANEL(NAME, TARGET, DOT, NX)                                                             \
     TARGET static void NAME(const uint8_t *panel, size_t blocks, size_t k, const int8_t *xq, const float *xd, \
@@ -111,42 +142,20 @@ static void panel_portable(const uint8_t *panel, size_t k, const int8_t *xqs, co
         const size_t xb = k / 32;                                                                         \
         const __m512i low4 = _mm512_set1_epi8(0x0F);                                                      \
         __m512 out[NX];                                                                                   \
-        for (int c = 0; c < NX; c++) out[c] = _mm512_setzero_ps();                                        \
+        for (int r = 0; r < NX; r++) out[r] = _mm512_setzero_ps();                                        \
         for (size_t s = 0; s < blocks; s++) {                                                             \
             const uint8_t *blk = panel + s * VIDLM_Q4K_K16_BLOCK_BYTES;                                   \
             for (int l = 0; l < VIDLM_Q4K_K16_BLOCK_BYTES; l += 256)                                      \
                 _mm_prefetch((const char *)blk + K_PREFETCH * VIDLM_Q4K_K16_BLOCK_BYTES + l, _MM_HINT_T0); \
             const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(blk + K16_D)));         \
             const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(blk + K16_DMIN)));   \
-            for (int j = 0; j < 8; j++) {                                                                 \
-                const size_t b = s * 8 + (size_t)j;                                                       \
-                const __m512 ws = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(               \
-                                                       _mm_loadu_si128((const __m128i *)(blk + K16_SC + 16 * j))))); \
-                const __m512 wm = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(            \
-                                                         _mm_loadu_si128((const __m128i *)(blk + K16_MIN + 16 * j))))); \
-                const uint8_t *nib = blk + K16_QS + 512 * (j / 2);                                        \
-                __m512i u[8];                                                                             \
-                for (int g = 0; g < 8; g++) {                                                             \
-                    const __m512i v = _mm512_loadu_si512((const void *)(nib + 64 * g));                   \
-                    u[g] = _mm512_and_si512((j & 1) ? _mm512_srli_epi16(v, 4) : v, low4);                 \
-                }                                                                                         \
-                _Pragma("GCC unroll 8")                                                                   \
-                for (int c = 0; c < NX; c++) {                                                            \
-                    const int8_t *xv = xq + c * k + b * 32;                                               \
-                    __m512i acc = _mm512_setzero_si512();                                                 \
-                    _Pragma("GCC unroll 8")                                                               \
-                    for (int g = 0; g < 8; g++) {                                                         \
-                        int32_t x4;                                                                       \
-                        memcpy(&x4, xv + 4 * g, 4);                                                       \
-                        acc = DOT(acc, u[g], _mm512_set1_epi32(x4));                                      \
-                    }                                                                                     \
-                    __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), ws);                                \
-                    t = _mm512_fmadd_ps(_mm512_set1_ps(negsum[c * xb + b]), wm, t);                       \
-                    out[c] = _mm512_fmadd_ps(t, _mm512_set1_ps(xd[c * xb + b]), out[c]);                  \
-                }                                                                                         \
+            for (int c = 0; c < 4; c++) {                                                                 \
+                const uint8_t *nib = blk + K16_QS + 512 * c;                                              \
+                K_SUB(DOT, NX, 0)                                                                         \
+                K_SUB(DOT, NX, 1)                                                                         \
             }                                                                                             \
         }                                                                                                 \
-        for (int c = 0; c < NX; c++) _mm512_mask_storeu_ps(y + c * ldy, rows, out[c]);                    \
+        for (int r = 0; r < NX; r++) _mm512_mask_storeu_ps(y + r * ldy, rows, out[r]);                    \
     }
 
 DEFINE_K_PANEL(k_vnni_8, K_VNNI_TARGET, K_DOT_VNNI, 8)

@@ -263,6 +263,15 @@ expect_error "quantize unknown type" quantize "$shapes" "$work/out" --type q5_1
 expect_error "quantize unknown part" quantize "$shapes" "$work/out" --type q8_0 --skip decoder
 expect_error "quantize missing model" quantize "$work/none" "$work/out" --type q8_0
 expect_error "quantize inner size not a multiple of 32" quantize "$vidlm_tiny" "$work/out" --type q4_0
+# q4_k falls back to q8_0 where a weight is not a multiple of 256 wide, but not below 32.
+expect_error "quantize q4_k, inner size not a multiple of 32" quantize "$vidlm_tiny" "$work/out" --type q4_k
+if "$vidlm" quantize "$shapes" "$work/m-q4k" --type q4_k >"$work/stdout" 2>"$work/stderr" && [ ! -s "$work/stdout" ] \
+   && grep -q "q8_0 (inner size 192 is not a multiple of 256)" "$work/stderr" \
+   && "$vidlm" ask "$clip" "what happens?" --model "$work/m-q4k" >"$work/stdout" 2>/dev/null && [ -s "$work/stdout" ]; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); echo "FAIL: quantize q4_k (with its q8_0 fallback) then ask"
+fi
 expect_error "quantize already quantized" quantize "$work/m-q8" "$work/out" --type q4_0
 mkdir -p "$work/m-exists"
 expect_error "quantize into an existing folder" quantize "$shapes" "$work/m-exists" --type q8_0
