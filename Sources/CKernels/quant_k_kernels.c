@@ -201,21 +201,13 @@ static void run_panel(int path, const uint8_t *panel, size_t k, const int8_t *xq
 }
 
 int vidlm_q4k_matmul(int interleaved, int path, const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
-                     const int8_t *xqs, const float *xd, const int32_t *xcorr, size_t m, float *y, size_t ldy) {
+                     const int8_t *xqs, const float *xd, const float *negsum, size_t m, float *y, size_t ldy) {
     const size_t blocks = k / 256, panel_bytes = blocks * VIDLM_Q4K_K16_BLOCK_BYTES;
     const size_t row_bytes = blocks * VIDLM_Q4K_BLOCK_BYTES;
-    // −Σx of every x block as a float (exact: |Σx| ≤ 32·127), read by broadcast in the kernels.
-    const size_t xb = k / 32;
-    float *negsum = malloc((m * xb > 0 ? m * xb : 1) * sizeof(float));
-    if (!negsum) return 0;
-    for (size_t i = 0; i < m * xb; i++) negsum[i] = (float)(xcorr[i] >> 7);
     uint8_t *scratch = NULL;
     if (!interleaved) {
         scratch = aligned_alloc(64, (panel_bytes + 63) / 64 * 64);
-        if (!scratch) {
-            free(negsum);
-            return 0;
-        }
+        if (!scratch) return 0;
     }
     // Ranges need not start or end on 16 rows: the rows outside the range are not stored.
     for (size_t p = row_begin / 16; p * 16 < row_end; p++) {
@@ -232,6 +224,5 @@ int vidlm_q4k_matmul(int interleaved, int path, const uint8_t *w, size_t k, size
         run_panel(path, panel, k, xqs, xd, negsum, m, y + p * 16, ldy, rows);
     }
     free(scratch);
-    free(negsum);
     return 1;
 }

@@ -37,9 +37,10 @@ void vidlm_q4k_interleave(const uint8_t *w, size_t rows, size_t k, uint8_t *out)
 /// y[i·ldy + r] = Σ_t W[r, t] · x_i[t] for r in [row_begin, row_end), i in [0, m), in the order
 /// above. `interleaved`: W is in the K16 layout (any row range; panels are whole); otherwise W
 /// rows are q4_K tables of k/256 blocks, repacked 16 rows at a time. x as vidlm_quantize_x_row
-/// writes it (row strides k and k/32), `xcorr` each block's −128·Σx (row stride k/32).
-/// Returns 0 only when the scratch panel for row-layout weights cannot be allocated.
+/// writes it (row strides k and k/32), `negsum` each block's −Σx as a float (row stride k/32; the
+/// kernels read it by broadcast). Returns 0 only for row-layout weights, when the scratch panel
+/// cannot be allocated (K16 weights need none).
 int vidlm_q4k_matmul(int interleaved, int path, const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
-                     const int8_t *xqs, const float *xd, const int32_t *xcorr, size_t m, float *y, size_t ldy);
+                     const int8_t *xqs, const float *xd, const float *negsum, size_t m, float *y, size_t ldy);
 
 #endif

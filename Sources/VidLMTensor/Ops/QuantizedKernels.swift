@@ -32,6 +32,8 @@ public enum QuantizedKernels {
         public var sums: [Int32]
         /// −128 · the sum of each block (the panel kernels' starting point).
         public var blockSums: [Int32]
+        /// −(the sum of each block), as a float (exact; q4_k's min term).
+        public var negatedBlockSums: [Float]
 
         /// Quantizes `m` rows of `k` floats (k a multiple of 32) with `path`.
         public init(_ x: UnsafePointer<Float>, m: Int, k: Int, path: Path = QuantizedKernels.best) {
@@ -42,6 +44,7 @@ public enum QuantizedKernels {
             scales = [Float](repeating: 0, count: max(m * k / 32, 1))
             sums = [Int32](repeating: 0, count: max(m * k / 4, 1))
             blockSums = []
+            negatedBlockSums = []
             values.withUnsafeMutableBufferPointer { q in
                 scales.withUnsafeMutableBufferPointer { d in
                     sums.withUnsafeMutableBufferPointer { s in
@@ -62,6 +65,7 @@ public enum QuantizedKernels {
                 totals[i] = total
             }
             blockSums = totals
+            negatedBlockSums = totals.map { Float($0 >> 7) }
         }
     }
 
@@ -73,12 +77,13 @@ public enum QuantizedKernels {
                 x.sums.withUnsafeBufferPointer { s in
                     x.blockSums.withUnsafeBufferPointer { c in
                         if format.isKQuant {
-                            let done = vidlm_q4k_matmul(format.isInterleaved ? 1 : 0, path.rawValue, weight.assumingMemoryBound(to: UInt8.self), k,
-                                                        rows.lowerBound, rows.upperBound, q.baseAddress!, d.baseAddress!, c.baseAddress!,
-                                                        x.m, y, ldy)
-                            // Row-layout q4_k needs a 36 KiB-per-1k-columns scratch panel; without
-                            // it the portable reference runs on a dequantized copy of the rows.
-                            if done == 0 { matmulDequantized(weight: weight, format: format, k: k, rows: rows, x: x, y: y, ldy: ldy) }
+                            let done = x.negatedBlockSums.withUnsafeBufferPointer { n in
+                                vidlm_q4k_matmul(format.isInterleaved ? 1 : 0, path.rawValue, weight.assumingMemoryBound(to: UInt8.self), k,
+                                                 rows.lowerBound, rows.upperBound, q.baseAddress!, d.baseAddress!, n.baseAddress!, x.m, y, ldy)
+                            }
+                            // Row-layout q4_k repacks 16 rows at a time into a scratch panel (2.3 KiB
+                            // per 256 columns); without one, the scalar reference computes the same floats.
+                            if done == 0 { matmulReference(weight: weight, k: k, rows: rows, x: x, y: y, ldy: ldy) }
                             return
                         }
                         vidlm_quant_matmul(code(format), path.rawValue, weight.assumingMemoryBound(to: UInt8.self), k,
@@ -93,9 +98,9 @@ public enum QuantizedKernels {
 
 extension QuantizedKernels {
     /// Row-layout q4_k rows through the scalar reference (when the kernels' scratch cannot be had).
-    static func matmulDequantized(weight: UnsafeRawPointer, format: DType, k: Int, rows: Range<Int>, x: QuantizedRows,
-                                  y: UnsafeMutablePointer<Float>, ldy: Int) {
-        let rowBytes = format.byteCount(elements: k)
+    static func matmulReference(weight: UnsafeRawPointer, k: Int, rows: Range<Int>, x: QuantizedRows,
+                                y: UnsafeMutablePointer<Float>, ldy: Int) {
+        let rowBytes = DType.q4_k.byteCount(elements: k)
         for r in rows {
             for i in 0..<x.m {
                 let values = Array(x.values[(i * k)..<(i * k + k)]), scales = Array(x.scales[(i * k / 32)..<((i + 1) * k / 32)])
