@@ -22,9 +22,15 @@ public enum KQuantization {
         }
     }
 
-    /// ggml's `nearest_int`: round to nearest, ties to even (its 1.5·2²³ trick, for |v| < 2²²).
+    /// ggml's `nearest_int`: round to nearest, ties to even, by its own trick — adding 1.5·2²³
+    /// leaves the rounded value in the low mantissa bits (exact for |v| < 2²²; no libm call,
+    /// which cost most of the quantizer's time through `rintf`). Beyond that range (never reached
+    /// from finite weights: every caller clamps to 0…63) the sign's extreme is returned.
     @inline(__always)
-    static func nearest(_ v: Float) -> Int { Int(v.rounded(.toNearestOrEven)) }
+    static func nearest(_ v: Float) -> Int {
+        guard abs(v) < 4_194_303 else { return v.isNaN ? 0 : (v > 0 ? 1 << 30 : -(1 << 30)) }
+        return Int((v + 12_582_912).bitPattern & 0x007F_FFFF) - 0x0040_0000
+    }
 
     static func quantizeSuperBlock(_ x: UnsafePointer<Float>, into blk: UnsafeMutableRawPointer) {
         // Fixed-size buffers on the stack: a 1B-parameter model is 4 million super-blocks.
