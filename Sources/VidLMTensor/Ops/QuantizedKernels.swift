@@ -32,11 +32,12 @@ public enum QuantizedKernels {
         public var sums: [Int32]
         /// −128 · the sum of each block (the panel kernels' starting point).
         public var blockSums: [Int32]
-        /// −(the sum of each block), as a float (exact; q4_k's min term).
+        /// −(the sum of each block), as a float (exact; q4_k's min term; empty unless asked for).
         public var negatedBlockSums: [Float]
 
-        /// Quantizes `m` rows of `k` floats (k a multiple of 32) with `path`.
-        public init(_ x: UnsafePointer<Float>, m: Int, k: Int, path: Path = QuantizedKernels.best) {
+        /// Quantizes `m` rows of `k` floats (k a multiple of 32) with `path`; `negatedSums`: also
+        /// `negatedBlockSums` (what q4_k weights need).
+        public init(_ x: UnsafePointer<Float>, m: Int, k: Int, path: Path = QuantizedKernels.best, negatedSums: Bool = true) {
             precondition(k % 32 == 0, "quantized rows need whole blocks of 32")
             self.m = m
             self.k = k
@@ -65,7 +66,7 @@ public enum QuantizedKernels {
                 totals[i] = total
             }
             blockSums = totals
-            negatedBlockSums = totals.map { Float($0 >> 7) }
+            negatedBlockSums = negatedSums ? totals.map { Float($0 >> 7) } : []
         }
     }
 
@@ -77,6 +78,7 @@ public enum QuantizedKernels {
                 x.sums.withUnsafeBufferPointer { s in
                     x.blockSums.withUnsafeBufferPointer { c in
                         if format.isKQuant {
+                            precondition(x.negatedBlockSums.count == x.blockSums.count, "q4_k products need the x rows' negated sums")
                             let done = x.negatedBlockSums.withUnsafeBufferPointer { n in
                                 vidlm_q4k_matmul(format.isInterleaved ? 1 : 0, path.rawValue, weight.assumingMemoryBound(to: UInt8.self), k,
                                                  rows.lowerBound, rows.upperBound, q.baseAddress!, d.baseAddress!, n.baseAddress!, x.m, y, ldy)

@@ -20,7 +20,7 @@ extension Tensor {
             Tensor.make(shape: Array(shape.dropLast()) + [total], uninitialized: true) { yb in
                 guard m > 0 else { return }
                 let x = xb.baseAddress!, y = yb.baseAddress!
-                let xq = QuantizedKernels.QuantizedRows(x, m: m, k: k)
+                let xq = QuantizedKernels.QuantizedRows(x, m: m, k: k, negatedSums: quantized.contains { parts[$0].weight.dtype.isKQuant })
                 QuantizedLinearDispatch.run(parts: parts, outs: outs, columns: columns, only: quantized, x: xq, y: y, ldy: total)
                 for (i, p) in parts.enumerated() {
                     if p.weight.dtype.isBlockQuantized {
