@@ -19,6 +19,19 @@
 #define LOAD_F32(p, mk) _mm512_maskz_loadu_ps(mk, p)
 #define LOAD_F16(p, mk) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, p))
 
+// p[0, n) rounded to the nearest bf16 (ties to even), kept as f32: the unnormalised probabilities
+// of a bf16 model, as the AMX and vdpbf16ps kernels round them (they are finite and ≥ 0 here).
+TARGET_F32 static void round_bf16_in_place(float *p, size_t n) {
+    const __m512i half = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1), top = _mm512_set1_epi32((int)0xFFFF0000u);
+    for (size_t j = 0; j < n; j += 16) {
+        __mmask16 mk = vidlm_tail_mask(n - j);
+        __m512i u = _mm512_castps_si512(_mm512_maskz_loadu_ps(mk, p + j));
+        __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), one);
+        u = _mm512_and_si512(_mm512_add_epi32(_mm512_add_epi32(u, half), odd), top);
+        _mm512_mask_storeu_ps(p + j, mk, _mm512_castsi512_ps(u));
+    }
+}
+
 #define DEFINE_DECODE(NAME, TARGET, T, LOAD)                                                                   \
     /* s[j] = scale · q·k[j] for one query head over keys [0, n). */                                    \
     TARGET static void scores_row_##NAME(const float *q, const T *keys, size_t k_row, size_t n, size_t dh, \
@@ -72,7 +85,8 @@
     }                                                                                                   \
                                                                                                         \
     TARGET static void decode_##NAME(const float *q, size_t group, size_t dh, const T *keys, const T *values, \
-                                     size_t kv_row, size_t n, float scale, float *out, float *scores) {  \
+                                     size_t kv_row, size_t n, float scale, float *out, float *scores,    \
+                                     int round_p) {                                                     \
         size_t width = (n + 15) & ~(size_t)15;                                                          \
         for (size_t h = 0; h < group; h++) {                                                            \
             float *s = scores + h * width;                                                              \
@@ -82,6 +96,7 @@
                 for (size_t d = 0; d < dh; d++) out[h * dh + d] = 0;                                    \
                 continue;                                                                               \
             }                                                                                           \
+            if (round_p) round_bf16_in_place(s, n);                                                     \
             weighted_values_##NAME(s, values, kv_row, n, dh, 1.0f / sum, out + h * dh);                 \
         }                                                                                               \
     }
@@ -92,13 +107,19 @@ DEFINE_DECODE(f16, TARGET_F16, uint16_t, LOAD_F16)
 void vidlm_attention_decode_avx512(const float *q, size_t group, size_t dh, const float *keys,
                                    const float *values, size_t kv_row, size_t n, float scale, float *out,
                                    float *scores) {
-    decode_f32(q, group, dh, keys, values, kv_row, n, scale, out, scores);
+    decode_f32(q, group, dh, keys, values, kv_row, n, scale, out, scores, 0);
+}
+
+void vidlm_attention_decode_bf16_avx512(const float *q, size_t group, size_t dh, const float *keys,
+                                        const float *values, size_t kv_row, size_t n, float scale, float *out,
+                                        float *scores) {
+    decode_f32(q, group, dh, keys, values, kv_row, n, scale, out, scores, 1);
 }
 
 void vidlm_attention_decode_f16_avx512(const float *q, size_t group, size_t dh, const uint16_t *keys,
                                        const uint16_t *values, size_t kv_row, size_t n, float scale, float *out,
                                        float *scores) {
-    decode_f16(q, group, dh, keys, values, kv_row, n, scale, out, scores);
+    decode_f16(q, group, dh, keys, values, kv_row, n, scale, out, scores, 0);
 }
 
 #else
@@ -106,6 +127,13 @@ void vidlm_attention_decode_f16_avx512(const float *q, size_t group, size_t dh, 
 void vidlm_attention_decode_avx512(const float *q, size_t group, size_t dh, const float *keys,
                                    const float *values, size_t kv_row, size_t n, float scale, float *out,
                                    float *scores) {
+    (void)q; (void)group; (void)dh; (void)keys; (void)values; (void)kv_row; (void)n; (void)scale; (void)out;
+    (void)scores;
+}
+
+void vidlm_attention_decode_bf16_avx512(const float *q, size_t group, size_t dh, const float *keys,
+                                        const float *values, size_t kv_row, size_t n, float scale, float *out,
+                                        float *scores) {
     (void)q; (void)group; (void)dh; (void)keys; (void)values; (void)kv_row; (void)n; (void)scale; (void)out;
     (void)scores;
 }

@@ -65,7 +65,7 @@ final class TextParityTests: XCTestCase {
     func testLlamaLinearRopeLegacyConfigBiases() throws { try checkLogitsAndGreedy("llama_tiny_linear", tolerance: 1e-4) }
     func testOPT() throws { try checkLogitsAndGreedy("opt_tiny", tolerance: 1e-4) }
     func testOPTProjectionsPostLN() throws { try checkLogitsAndGreedy("opt_tiny_project", tolerance: 1e-4) }
-    func testLlamaBF16Weights() throws { try checkLogitsAndGreedy("llama_tiny_gqa_bf16", tolerance: 2e-2) }
+    func testLlamaBF16Weights() throws { try checkLogitsAndGreedy("llama_tiny_gqa_bf16", tolerance: 3e-2) }
     func testOPTF16WeightsNoBiasNoAffine() throws { try checkLogitsAndGreedy("opt_tiny_nobias_f16", tolerance: 2e-2) }
 
     func testConfigsParsed() throws {

@@ -89,6 +89,55 @@ final class AttentionKernelTests: XCTestCase {
         }
     }
 
+    /// A bf16 decoder's attention (`bf16: true`) on a cache of bf16 values, as `CausalSelfAttention`
+    /// stores them: decoding steps (1-4 queries, both parallel splits) and prompt chunks (the AMX
+    /// kernel's 32-row blocks and around them), causal against earlier rows, grouped-query heads,
+    /// odd head widths, against a double-precision reference that rounds q, k, the unnormalised
+    /// probabilities and v to bf16 where the CPU computes bf16 attention
+    /// (`Attention.bf16Rounding`), and rounds nothing where it does not.
+    func testCachedAttentionInBF16MatchesBF16Reference() {
+        var rng = SplitMix(seed: 47)
+        let rounding = Attention.bf16Rounding
+        let round: (Float) -> Double = rounding ? { Double(Self.bf16($0)) } : { Double($0) }
+        for (past, queries, heads, kvHeads, dh) in [(6, 1, 4, 2, 16), (33, 4, 2, 2, 130), (100, 1, 32, 32, 64), (15, 3, 4, 1, 80),
+                                                    (0, 5, 2, 1, 16), (0, 40, 8, 2, 64), (20, 9, 4, 2, 32), (33, 37, 6, 3, 17),
+                                                    (100, 70, 2, 1, 130), (31, 33, 4, 4, 128)] {
+            let total = past + queries, qStride = heads * dh + 3, kvStride = kvHeads * dh + 5, outStride = heads * dh + 1
+            let q = (0..<queries * qStride).map { _ in rng.next() * 2 }
+            let keys = (0..<total * kvStride).map { _ in Self.bf16(rng.next() * 2) }
+            let values = (0..<total * kvStride).map { _ in Self.bf16(rng.next()) }
+            var out = [Float](repeating: .nan, count: queries * outStride)
+            let scale = 1 / Float(dh).squareRoot()
+            CachedAttention.attend(q: q, qStride: qStride, keys: keys, values: values, kvStride: kvStride, past: past,
+                                   queries: queries, heads: heads, kvHeads: kvHeads, headDim: dh, scale: scale,
+                                   out: &out, outStride: outStride, bf16: true)
+            var worst = 0.0, magnitude = 0.0
+            for i in 0..<queries {
+                let n = past + i + 1
+                for h in 0..<heads {
+                    let g = h / (heads / kvHeads)
+                    let logits = (0..<n).map { j in
+                        let dot = (0..<dh).reduce(0.0) { $0 + round(q[i * qStride + h * dh + $1]) * round(keys[j * kvStride + g * dh + $1]) }
+                        return Double(Float(dot) * scale)
+                    }
+                    let top = logits.max()!
+                    let e = logits.map { Foundation.exp($0 - top) }
+                    let sum = e.reduce(0, +)
+                    for d in 0..<dh {
+                        let want = (0..<n).reduce(0.0) { $0 + round(Float(e[$1])) * round(values[$1 * kvStride + g * dh + d]) } / sum
+                        worst = max(worst, abs(Double(out[i * outStride + h * dh + d]) - want))
+                        magnitude = max(magnitude, abs(want))
+                    }
+                    XCTAssertTrue(out[i * outStride + heads * dh].isNaN, "wrote past the last head")
+                }
+            }
+            // As `check`: a probability's rounding can fall on the other side of a tie where the
+            // kernel's exp differs from the reference's in the last bit.
+            XCTAssertLessThanOrEqual(worst, (rounding ? 4e-3 : 1e-5) * max(magnitude, 1),
+                                     "past \(past) queries \(queries) heads \(heads)/\(kvHeads) dh \(dh) bf16 rounding \(rounding)")
+        }
+    }
+
     /// An f16 cache (`attendHalf`): the decoding kernel reads the halves, longer chunks widen them
     /// first; both give exactly what `attend` gives on the same values widened to f32, for every
     /// split (several and one key/value head), decoding and prefill lengths, odd head widths.

@@ -41,6 +41,15 @@ void vidlm_attention_decode_avx512(const float *q, size_t group, size_t dh, cons
                                    const float *values, size_t kv_row, size_t n, float scale, float *out,
                                    float *scores);
 
+/// vidlm_attention_decode_avx512 as a bf16 model computes it: the unnormalised probabilities are
+/// rounded to bf16 before they weigh the values (sums stay f32), as vidlm_attention_amx and the
+/// vdpbf16ps kernel round them. q, keys and values must already hold bf16 values (the caller
+/// rounds them), so the products are those of the tile kernels. Call only when
+/// vidlm_avx512_available() is 1.
+void vidlm_attention_decode_bf16_avx512(const float *q, size_t group, size_t dh, const float *keys,
+                                        const float *values, size_t kv_row, size_t n, float scale, float *out,
+                                        float *scores);
+
 /// vidlm_attention_decode_avx512 on a half-precision cache: keys and values are f16 rows (widened
 /// exactly on load). Call only when vidlm_f16_matvec_available() is 1 (AVX-512 F, BW and VL).
 void vidlm_attention_decode_f16_avx512(const float *q, size_t group, size_t dh, const uint16_t *keys,

@@ -89,6 +89,12 @@ public struct CausalSelfAttention: Sendable {
         return Tensor(shape: [n, stride], values: values)
     }
 
+    /// Attends as a bf16 model does (q, k, probabilities and v rounded to bf16, sums in f32) when
+    /// the projections are stored in bf16 and the CPU computes bf16 attention, as PyTorch computes
+    /// a decoder loaded in its bf16 dtype: the f32 cache then holds keys and values rounded to
+    /// bf16. (An f16 cache, for block-quantized weights, is not bf16.)
+    public var computesInBF16: Bool { Attention.bf16Rounding && qkv.parts.allSatisfy { $0.weight.dtype == .bf16 } }
+
     /// `CachedAttention.attend` (or `attendHalf` on an f16 cache) for queries at cache rows
     /// `start ..< start + n`, limited to the window: while every query's window still reaches
     /// row 0 it is plain causal attention; otherwise each query attends on its own to the last
@@ -105,7 +111,7 @@ public struct CausalSelfAttention: Sendable {
                 let k = keys.assumingMemoryBound(to: Float.self), v = values.assumingMemoryBound(to: Float.self)
                 CachedAttention.attend(q: q, qStride: qStride, keys: k + first * kvw, values: v + first * kvw, kvStride: kvw,
                                        past: past, queries: queries, heads: heads, kvHeads: kvHeads, headDim: headDim,
-                                       scale: scale, out: out, outStride: outStride)
+                                       scale: scale, out: out, outStride: outStride, bf16: computesInBF16 && !half)
             }
         }
         guard let window, start + n > window else {
@@ -118,12 +124,17 @@ public struct CausalSelfAttention: Sendable {
         }
     }
 
-    /// Stores key or value rows (f32, row stride `stride`) at cache rows `start ..< start + n`.
+    /// Stores key or value rows (f32, row stride `stride`) at cache rows `start ..< start + n`,
+    /// rounded to bf16 values when the block computes in bf16.
     private func store(_ rows: UnsafePointer<Float>, stride: Int, n: Int, into cache: UnsafeMutableRawPointer, start: Int,
                        kvw: Int, half: Bool) {
+        let bf16 = computesInBF16
         for i in 0..<n {
             if half {
                 HalfPrecision.narrowToF16(rows + i * stride, into: cache.assumingMemoryBound(to: UInt16.self) + (start + i) * kvw, count: kvw)
+            } else if bf16 {
+                HalfPrecisionKernels.roundToBF16(rows + i * stride, count: kvw,
+                                                 into: cache.assumingMemoryBound(to: Float.self) + (start + i) * kvw)
             } else {
                 (cache.assumingMemoryBound(to: Float.self) + (start + i) * kvw).update(from: rows + i * stride, count: kvw)
             }

@@ -13,71 +13,119 @@ public enum CachedAttention {
     /// `keys`/`values` hold rows 0 ..< past + queries of [·, kvHeads·Dh] (row stride `kvStride`),
     /// the new positions included. Writes out [queries, heads·Dh] (row stride `outStride`).
     /// Query head h reads key/value head h / (heads / kvHeads). Scores are `scale · q·k`.
+    /// `bf16`: computed as a bf16 model is where the CPU computes bf16 attention
+    /// (`Attention.bf16Rounding`): q, k, the unnormalised probabilities and v rounded to bf16, sums
+    /// in f32, as PyTorch runs a decoder loaded in bf16. The cache must then hold bf16 values
+    /// (`roundsToBF16` rows, as `CausalSelfAttention` stores them), so decoding steps (which
+    /// round q and the probabilities) and prompt chunks (AMX tiles where the CPU has them) compute
+    /// the same products and chunking changes only the order of the sums.
     public static func attend(q: UnsafePointer<Float>, qStride: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
                               kvStride: Int, past: Int, queries: Int, heads: Int, kvHeads: Int, headDim dh: Int,
-                              scale: Float, out: UnsafeMutablePointer<Float>, outStride: Int) {
+                              scale: Float, out: UnsafeMutablePointer<Float>, outStride: Int, bf16: Bool = false) {
         precondition(kvHeads > 0 && heads % kvHeads == 0, "\(heads) query heads cannot share \(kvHeads) key/value heads")
+        let rounding = bf16 && Attention.bf16Rounding
+        if queries <= vectorQueryLimit && rounding {
+            // The decoding kernel reads q as given: round the query rows first.
+            let qw = heads * dh
+            let rounded = UnsafeMutablePointer<Float>.allocate(capacity: queries * qw)
+            defer { rounded.deallocate() }
+            for i in 0..<queries { HalfPrecisionKernels.roundToBF16(q + i * qStride, count: qw, into: rounded + i * qw) }
+            attendDecoding(q: rounded, qStride: qw, keys: keys, values: values, kvStride: kvStride, past: past,
+                           queries: queries, heads: heads, kvHeads: kvHeads, headDim: dh, scale: scale, out: out,
+                           outStride: outStride, kernel: vidlm_attention_decode_bf16_avx512)
+            return
+        }
+        if queries <= vectorQueryLimit {
+            attendDecoding(q: q, qStride: qStride, keys: keys, values: values, kvStride: kvStride, past: past,
+                           queries: queries, heads: heads, kvHeads: kvHeads, headDim: dh, scale: scale, out: out,
+                           outStride: outStride, kernel: vidlm_attention_decode_avx512)
+            return
+        }
+        attendChunk(q: q, qStride: qStride, keys: keys, values: values, kvStride: kvStride, past: past, queries: queries,
+                    heads: heads, kvHeads: kvHeads, headDim: dh, scale: scale, out: out, outStride: outStride,
+                    rounding: rounding)
+    }
+
+    /// The decoding kernel's signature (`vidlm_attention_decode_avx512` and its bf16 form).
+    typealias DecodeKernel = @convention(c) (UnsafePointer<Float>?, Int, Int, UnsafePointer<Float>?, UnsafePointer<Float>?,
+                                             Int, Int, Float, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void
+
+    /// Up to `vectorQueryLimit` queries: `kernel` where the CPU has AVX-512, else Swift loops.
+    private static func attendDecoding(q: UnsafePointer<Float>, qStride: Int, keys: UnsafePointer<Float>,
+                                       values: UnsafePointer<Float>, kvStride: Int, past: Int, queries: Int, heads: Int,
+                                       kvHeads: Int, headDim dh: Int, scale: Float, out: UnsafeMutablePointer<Float>,
+                                       outStride: Int, kernel: DecodeKernel) {
         let group = heads / kvHeads
         let total = past + queries
-        if queries <= vectorQueryLimit {
-            if kvHeads * queries >= ThreadBudget.computeThreads {
-                // Per (key/value head, query): each cached key and value row is read once for all
-                // the query heads sharing it.
-                ParallelLoop.forEachChunk(kvHeads * queries) { range in
-                    let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * ((total + 15) / 16 * 16))
-                    defer { scores.deallocate() }
-                    for unit in range {
-                        let g = unit / queries, i = unit % queries
-                        let n = past + i + 1
-                        let qg = q + i * qStride + g * group * dh
-                        let og = out + i * outStride + g * group * dh
-                        if Attention.useFusedKernel {
-                            vidlm_attention_decode_avx512(qg, group, dh, keys + g * dh, values + g * dh, kvStride, n, scale, og, scores)
-                            continue
-                        }
-                        for j in 0..<n {
-                            let kr = keys + j * kvStride + g * dh
-                            for hh in 0..<group { scores[hh * total + j] = scale * dot(qg + hh * dh, kr, dh) }
-                        }
-                        for hh in 0..<group {
-                            Softmax.row(scores + hh * total, into: scores + hh * total, count: n)
-                            for d in 0..<dh { og[hh * dh + d] = 0 }
-                        }
-                        for j in 0..<n {
-                            let vr = values + j * kvStride + g * dh
-                            for hh in 0..<group { axpy(scores[hh * total + j], vr, og + hh * dh, dh) }
-                        }
-                    }
-                }
-                return
-            }
-            // Few key/value heads (e.g. one, multi-query): split the query heads instead.
-            ParallelLoop.forEachChunk(heads) { range in
-                let scores = UnsafeMutablePointer<Float>.allocate(capacity: (total + 15) / 16 * 16)
+        if kvHeads * queries >= ThreadBudget.computeThreads {
+            // Per (key/value head, query): each cached key and value row is read once for all
+            // the query heads sharing it.
+            ParallelLoop.forEachChunk(kvHeads * queries) { range in
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * ((total + 15) / 16 * 16))
                 defer { scores.deallocate() }
-                for h in range {
-                    let g = h / group
-                    for i in 0..<queries {
-                        let n = past + i + 1
-                        let qh = q + i * qStride + h * dh
-                        if Attention.useFusedKernel {
-                            vidlm_attention_decode_avx512(qh, 1, dh, keys + g * dh, values + g * dh, kvStride, n, scale,
-                                                          out + i * outStride + h * dh, scores)
-                            continue
-                        }
-                        for j in 0..<n { scores[j] = scale * dot(qh, keys + j * kvStride + g * dh, dh) }
-                        Softmax.row(scores, into: scores, count: n)
-                        let o = out + i * outStride + h * dh
-                        for d in 0..<dh { o[d] = 0 }
-                        for j in 0..<n { axpy(scores[j], values + j * kvStride + g * dh, o, dh) }
+                for unit in range {
+                    let g = unit / queries, i = unit % queries
+                    let n = past + i + 1
+                    let qg = q + i * qStride + g * group * dh
+                    let og = out + i * outStride + g * group * dh
+                    if Attention.useFusedKernel {
+                        kernel(qg, group, dh, keys + g * dh, values + g * dh, kvStride, n, scale, og, scores)
+                        continue
+                    }
+                    for j in 0..<n {
+                        let kr = keys + j * kvStride + g * dh
+                        for hh in 0..<group { scores[hh * total + j] = scale * dot(qg + hh * dh, kr, dh) }
+                    }
+                    for hh in 0..<group {
+                        Softmax.row(scores + hh * total, into: scores + hh * total, count: n)
+                        for d in 0..<dh { og[hh * dh + d] = 0 }
+                    }
+                    for j in 0..<n {
+                        let vr = values + j * kvStride + g * dh
+                        for hh in 0..<group { axpy(scores[hh * total + j], vr, og + hh * dh, dh) }
                     }
                 }
             }
             return
         }
-        // Longer chunks (prefill): the fused kernel per query head, heads split across cores.
+        // Few key/value heads (e.g. one, multi-query): split the query heads instead.
+        ParallelLoop.forEachChunk(heads) { range in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: (total + 15) / 16 * 16)
+            defer { scores.deallocate() }
+            for h in range {
+                let g = h / group
+                for i in 0..<queries {
+                    let n = past + i + 1
+                    let qh = q + i * qStride + h * dh
+                    if Attention.useFusedKernel {
+                        kernel(qh, 1, dh, keys + g * dh, values + g * dh, kvStride, n, scale, out + i * outStride + h * dh,
+                               scores)
+                        continue
+                    }
+                    for j in 0..<n { scores[j] = scale * dot(qh, keys + j * kvStride + g * dh, dh) }
+                    Softmax.row(scores, into: scores, count: n)
+                    let o = out + i * outStride + h * dh
+                    for d in 0..<dh { o[d] = 0 }
+                    for j in 0..<n { axpy(scores[j], values + j * kvStride + g * dh, o, dh) }
+                }
+            }
+        }
+    }
+
+    /// More than `vectorQueryLimit` queries (prompt chunks).
+    private static func attendChunk(q: UnsafePointer<Float>, qStride: Int, keys: UnsafePointer<Float>,
+                                    values: UnsafePointer<Float>, kvStride: Int, past: Int, queries: Int, heads: Int,
+                                    kvHeads: Int, headDim dh: Int, scale: Float, out: UnsafeMutablePointer<Float>,
+                                    outStride: Int, rounding: Bool) {
+        let group = heads / kvHeads
+        let total = past + queries
+        // The fused kernel per query head, heads split across cores. On
+        // a 7241-position prompt (Qwen2.5-VL's head width 128) the f32 kernel ran at about 40
+        // GFLOP/s per core and the AMX kernel at 180-210: the f32 kernel had been two thirds of
+        // that prefill.
         if Attention.useFusedKernel {
-            let scratchFloats = vidlm_attention_scratch_floats(queries, total, dh)
+            let amx = rounding && Attention.bf16OnAMX
+            let scratchFloats = amx ? vidlm_attention_amx_scratch_floats(total, dh) : vidlm_attention_scratch_floats(queries, total, dh)
             let work = UncheckedSendable((q, keys, values, out))
             ParallelLoop.forEachChunk(heads) { range in
                 let (q, keys, values, out) = work.value
@@ -86,8 +134,13 @@ public enum CachedAttention {
                 let scratch = raw.bindMemory(to: Float.self, capacity: scratchFloats)
                 for h in range {
                     let g = h / group
-                    vidlm_attention_avx512(q + h * dh, qStride, keys + g * dh, kvStride, values + g * dh, kvStride,
-                                           queries, total, dh, scale, 1, nil, out + h * dh, outStride, 0, scratch)
+                    if amx {
+                        vidlm_attention_amx(q + h * dh, qStride, keys + g * dh, kvStride, values + g * dh, kvStride,
+                                            queries, total, dh, scale, 1, nil, out + h * dh, outStride, scratch)
+                    } else {
+                        vidlm_attention_avx512(q + h * dh, qStride, keys + g * dh, kvStride, values + g * dh, kvStride,
+                                               queries, total, dh, scale, 1, nil, out + h * dh, outStride, rounding ? 1 : 0, scratch)
+                    }
                 }
             }
             return
