@@ -52,9 +52,9 @@ TARGET static inline void block(const char *a, size_t lda_bytes, const char *b0,
 // One row's softmax numerators: x = s·scale (+ bias) for j < n, e = exp(x − max x) rounded to
 // bf16 into p[0, width) (zeros from n; width a multiple of 16, at least n); returns Σ e in f32
 // (0 when every x is −inf). The arithmetic of scaling the row in place and then
-// vidlm_exp_row, bit for bit, in two passes over the row instead of four and without the f32
-// numerators. It measured no faster (1.01-1.02×): the exponentials themselves, not the passes,
-// are most of this kernel's time (about two thirds at 257-1024 keys; the tile products a fifth).
+// vidlm_exp_row_as(…, bf16 = 1), bit for bit, in two passes over the row instead of four and
+// without the f32 numerators (no faster by itself: the exponentials are most of this kernel's
+// time, which is why bf16 attention uses vidlm_exp2_16).
 TARGET static float softmax_row_bf16(const float *s, const float *bias, size_t n, size_t width, float scale,
                                      uint16_t *p) {
     __m512 sv = _mm512_set1_ps(scale), mv = _mm512_set1_ps(-__builtin_inff());
@@ -68,12 +68,12 @@ TARGET static float softmax_row_bf16(const float *s, const float *bias, size_t n
     size_t j = 0;
     __m512 sum = _mm512_setzero_ps();
     if (m != -__builtin_inff()) {
-        __m512 shift = _mm512_set1_ps(m);
+        __m512 l2e = _mm512_set1_ps(VIDLM_LOG2E), shift2 = _mm512_set1_ps(-m * VIDLM_LOG2E);
         for (; j < n; j += 16) {
             __mmask16 mk = vidlm_tail_mask(n - j);
             __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, s + j), sv);
             if (bias) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mk, bias + j));
-            __m512 e = _mm512_maskz_mov_ps(mk, vidlm_exp16(_mm512_sub_ps(x, shift)));
+            __m512 e = _mm512_maskz_mov_ps(mk, vidlm_exp2_16(_mm512_fmadd_ps(x, l2e, shift2)));
             sum = _mm512_add_ps(sum, e);
             _mm256_storeu_si256((__m256i *)(p + j), (__m256i)_mm512_cvtneps_pbh(e));
         }

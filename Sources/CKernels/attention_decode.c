@@ -91,7 +91,7 @@ TARGET_F32 static void round_bf16_in_place(float *p, size_t n) {
         for (size_t h = 0; h < group; h++) {                                                            \
             float *s = scores + h * width;                                                              \
             scores_row_##NAME(q + h * dh, keys, kv_row, n, dh, scale, s);                               \
-            float sum = vidlm_exp_row(s, n, width);                                                     \
+            float sum = vidlm_exp_row_as(s, n, width, round_p);                                         \
             if (sum == 0) {                                                                             \
                 for (size_t d = 0; d < dh; d++) out[h * dh + d] = 0;                                    \
                 continue;                                                                               \

@@ -38,6 +38,13 @@ size_t vidlm_attention_scratch_floats(size_t lq, size_t lk, size_t dh) {
 
 static float *align16(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
+TARGET_F void vidlm_exp2_avx512(const float *t, float *y, size_t n) {
+    for (size_t j = 0; j < n; j += 16) {
+        __mmask16 mk = vidlm_tail_mask(n - j);
+        _mm512_mask_storeu_ps(y + j, mk, vidlm_exp2_16(_mm512_maskz_loadu_ps(mk, t + j)));
+    }
+}
+
 TARGET_F void vidlm_softmax_row_avx512(const float *x, float *y, size_t n) {
     if (n == 0) return;
     __m512 mv = _mm512_set1_ps(-__builtin_inff());
@@ -306,7 +313,8 @@ TARGET void vidlm_attention_avx512(const float *q, size_t q_row, const float *k,
                     _mm512_mask_storeu_ps(sr + j, mk, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, sr + j), _mm512_maskz_loadu_ps(mk, key_bias + j)));
                 }
             }
-            float sum = vidlm_exp_row(sr, n, jv + 16 <= lkp ? jv + 16 : lkp);
+            float sum = bf16 ? vidlm_exp_row_as(sr, n, jv + 16 <= lkp ? jv + 16 : lkp, 1)
+                             : vidlm_exp_row_as(sr, n, jv + 16 <= lkp ? jv + 16 : lkp, 0);
             inv[r] = sum > 0 ? 1.0f / sum : 0.0f;
             if (bf16) {
                 uint32_t *pr = pb + r * lkp2;
@@ -368,5 +376,7 @@ void vidlm_attention_avx512(const float *q, size_t q_row, const float *k, size_t
 }
 
 void vidlm_softmax_row_avx512(const float *x, float *y, size_t n) { (void)x; (void)y; (void)n; }
+
+void vidlm_exp2_avx512(const float *t, float *y, size_t n) { (void)t; (void)y; (void)n; }
 
 #endif

@@ -52,9 +52,35 @@ __attribute__((target("avx512f"), always_inline)) static inline void vidlm_reduc
     }
 }
 
-/// Softmax numerator of one score row in place: s[j] = exp(s[j] − max) for j < n, 0 for j in
-/// [n, width) (width a multiple of 16); returns Σ (0 when every logit is −inf).
-__attribute__((target("avx512f"), always_inline)) static inline float vidlm_exp_row(float *s, size_t n, size_t width) {
+/// 2^t for 16 lanes, for the softmax numerators of bf16 attention (t ≤ 0 there): t = n + f with
+/// n = round(t), |f| ≤ ½, 2^f by a degree-6 polynomial fitted to its relative error (≤ 1e-7
+/// evaluated in f32, as vidlm_exp16), scaled by 2^n; 0 from −150 down (−inf included), NaN stays
+/// NaN. With the shift folded into t = x·log₂e − max·log₂e (one FMA) an exponential costs 10
+/// operations to vidlm_exp16's 17 plus the subtraction: those were two thirds of the AMX attention
+/// kernel's time. Only bf16 attention uses it (its probabilities are rounded to bf16 anyway); the
+/// f32 paths keep vidlm_exp16, whose results their fixtures were checked with.
+__attribute__((target("avx512f"), always_inline)) static inline __m512 vidlm_exp2_16(__m512 t) {
+    t = _mm512_max_ps(_mm512_set1_ps(-150.0f), t);  // NaN in the second operand stays NaN
+    __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_sub_ps(t, n);
+    __m512 p = _mm512_set1_ps(1.5347280714195222e-4f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3399943709373474e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618483483791351e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550328642129898e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022646248340607e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931471824645996e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);  // 2^-150 · 1 rounds to 0
+}
+
+#define VIDLM_LOG2E 1.44269504088896341f
+
+/// Softmax numerators of one score row in place: s[j] = exp(s[j] − max) for j < n, 0 for j in
+/// [n, width) (width a multiple of 16); returns Σ (0 when every logit is −inf). `bf16` (a
+/// constant at every call): as bf16 attention computes them, 2^(s[j]·log₂e − max·log₂e) with
+/// vidlm_exp2_16.
+__attribute__((target("avx512f"), always_inline)) static inline float vidlm_exp_row_as(float *s, size_t n, size_t width,
+                                                                                       int bf16) {
     __m512 mv = _mm512_set1_ps(-__builtin_inff());
     size_t j = 0;
     for (; j + 16 <= n; j += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(s + j));
@@ -65,20 +91,28 @@ __attribute__((target("avx512f"), always_inline)) static inline float vidlm_exp_
         return 0;
     }
     __m512 shift = _mm512_set1_ps(m), sum = _mm512_setzero_ps();
+    __m512 l2e = _mm512_set1_ps(VIDLM_LOG2E), shift2 = _mm512_set1_ps(-m * VIDLM_LOG2E);
+#define VIDLM_ROW_EXP(x) (bf16 ? vidlm_exp2_16(_mm512_fmadd_ps(x, l2e, shift2)) : vidlm_exp16(_mm512_sub_ps(x, shift)))
     for (j = 0; j + 16 <= n; j += 16) {
-        __m512 e = vidlm_exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), shift));
+        __m512 e = VIDLM_ROW_EXP(_mm512_loadu_ps(s + j));
         _mm512_storeu_ps(s + j, e);
         sum = _mm512_add_ps(sum, e);
     }
     if (j < n) {
         __mmask16 mk = vidlm_tail_mask(n - j);
-        __m512 e = _mm512_maskz_mov_ps(mk, vidlm_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s + j), shift)));
+        __m512 e = _mm512_maskz_mov_ps(mk, VIDLM_ROW_EXP(_mm512_maskz_loadu_ps(mk, s + j)));
         _mm512_storeu_ps(s + j, e);
         sum = _mm512_add_ps(sum, e);
         j += 16;
     }
+#undef VIDLM_ROW_EXP
     for (; j < width; j += 16) _mm512_storeu_ps(s + j, _mm512_setzero_ps());
     return _mm512_reduce_add_ps(sum);
+}
+
+/// vidlm_exp_row_as in f32 (vidlm_exp16).
+__attribute__((target("avx512f"), always_inline)) static inline float vidlm_exp_row(float *s, size_t n, size_t width) {
+    return vidlm_exp_row_as(s, n, width, 0);
 }
 
 /// Defines the matrix-vector kernels of one weight type for decoding (`TARGET` a target

@@ -220,6 +220,26 @@ final class AttentionKernelTests: XCTestCase {
         XCTAssertEqual(y, [0, 0, 0])
     }
 
+    /// The exponential of bf16 attention's softmax (`vidlm_exp2_16`): within 2e-7 of 2^t
+    /// relative over the whole normal range, exact at integers, 0 from −150 down and at −inf,
+    /// NaN kept.
+    func testBF16SoftmaxExponentialIsAccurate() throws {
+        try requireAVX512(bf16: false)
+        var t = (0..<20_000).map { -126 * Float($0) / 19_999 }  // [−126, 0]
+        t += (-126...0).map(Float.init) + [-150, -200, -.infinity, .nan, 0.5, -0.5, 1e-8]
+        var y = [Float](repeating: 0, count: t.count)
+        vidlm_exp2_avx512(t, &y, t.count)
+        var worst = 0.0
+        for (ti, yi) in zip(t, y) {
+            if ti.isNaN { XCTAssertTrue(yi.isNaN, "NaN in, NaN out"); continue }
+            if ti <= -150 { XCTAssertEqual(yi, 0, "2^\(ti)"); continue }
+            let want = Foundation.exp2(Double(ti))
+            if ti == ti.rounded() { XCTAssertEqual(Double(yi), want, "2^\(ti) is a power of two") }
+            worst = max(worst, abs(Double(yi) - want) / want)
+        }
+        XCTAssertLessThanOrEqual(worst, 2e-7)
+    }
+
     // MARK: - helpers
 
     private func check(_ c: Case, bf16: Bool, mode: Int32 = 1) throws {

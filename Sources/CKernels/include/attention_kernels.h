@@ -56,6 +56,10 @@ void vidlm_attention_decode_f16_avx512(const float *q, size_t group, size_t dh, 
                                        const uint16_t *values, size_t kv_row, size_t n, float scale, float *out,
                                        float *scores);
 
+/// y[i] = 2^t[i] as bf16 attention's softmax computes its numerators (the polynomial shared by
+/// the AMX, bf16-dot and bf16 decoding kernels), for tests. AVX-512F.
+void vidlm_exp2_avx512(const float *t, float *y, size_t n);
+
 /// y = softmax(x) over n floats (in place allowed); a row of all −inf becomes zeros. AVX-512F.
 void vidlm_softmax_row_avx512(const float *x, float *y, size_t n);
 
