@@ -18,6 +18,7 @@
 // on load); the kernels are written once for both.
 #define LOAD_F32(p, mk) _mm512_maskz_loadu_ps(mk, p)
 #define LOAD_F16(p, mk) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, p))
+#define LOAD_BF16(p, mk) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mk, p)), 16))
 
 // p[0, n) rounded to the nearest bf16 (ties to even), kept as f32: the unnormalised probabilities
 // of a bf16 model, as the AMX and vdpbf16ps kernels round them (they are finite and ≥ 0 here).
@@ -103,6 +104,7 @@ TARGET_F32 static void round_bf16_in_place(float *p, size_t n) {
 
 DEFINE_DECODE(f32, TARGET_F32, float, LOAD_F32)
 DEFINE_DECODE(f16, TARGET_F16, uint16_t, LOAD_F16)
+DEFINE_DECODE(bf16, TARGET_F16, uint16_t, LOAD_BF16)
 
 void vidlm_attention_decode_avx512(const float *q, size_t group, size_t dh, const float *keys,
                                    const float *values, size_t kv_row, size_t n, float scale, float *out,
@@ -122,6 +124,12 @@ void vidlm_attention_decode_f16_avx512(const float *q, size_t group, size_t dh, 
     decode_f16(q, group, dh, keys, values, kv_row, n, scale, out, scores, 0);
 }
 
+void vidlm_attention_decode_bf16_cache_avx512(const float *q, size_t group, size_t dh, const uint16_t *keys,
+                                              const uint16_t *values, size_t kv_row, size_t n, float scale,
+                                              float *out, float *scores) {
+    decode_bf16(q, group, dh, keys, values, kv_row, n, scale, out, scores, 1);
+}
+
 #else
 
 void vidlm_attention_decode_avx512(const float *q, size_t group, size_t dh, const float *keys,
@@ -134,6 +142,13 @@ void vidlm_attention_decode_avx512(const float *q, size_t group, size_t dh, cons
 void vidlm_attention_decode_bf16_avx512(const float *q, size_t group, size_t dh, const float *keys,
                                         const float *values, size_t kv_row, size_t n, float scale, float *out,
                                         float *scores) {
+    (void)q; (void)group; (void)dh; (void)keys; (void)values; (void)kv_row; (void)n; (void)scale; (void)out;
+    (void)scores;
+}
+
+void vidlm_attention_decode_bf16_cache_avx512(const float *q, size_t group, size_t dh, const uint16_t *keys,
+                                              const uint16_t *values, size_t kv_row, size_t n, float scale,
+                                              float *out, float *scores) {
     (void)q; (void)group; (void)dh; (void)keys; (void)values; (void)kv_row; (void)n; (void)scale; (void)out;
     (void)scores;
 }

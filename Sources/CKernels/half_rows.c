@@ -21,6 +21,24 @@ static void to_f32_portable(const uint16_t *x, float *y, size_t n) {
     }
 }
 
+// f32 ↔ bf16 rows (the bf16 cache of bf16 decoders, whose rows are bf16 values already, so the
+// narrowing is exact there): nearest even, NaN kept quiet; widening is a shift.
+void vidlm_f32_to_bf16(const float *x, uint16_t *y, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, 4);
+        uint32_t nan = (u & 0x7FFFFFFFu) > 0x7F800000u;
+        y[i] = (uint16_t)(nan ? (u | 0x00400000u) >> 16 : (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+    }
+}
+
+void vidlm_bf16_to_f32(const uint16_t *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)x[i] << 16;
+        memcpy(y + i, &u, 4);
+    }
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 

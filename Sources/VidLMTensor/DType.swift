@@ -103,4 +103,9 @@ public enum HalfPrecision {
     public static func narrowToF16(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<UInt16>, count: Int) {
         vidlm_f32_to_f16(x, y, count)
     }
+
+    /// `count` floats rounded to bf16 bits (nearest even, NaN kept), as `floatToBF16` one by one.
+    public static func narrowToBF16(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<UInt16>, count: Int) {
+        vidlm_f32_to_bf16(x, y, count)
+    }
 }

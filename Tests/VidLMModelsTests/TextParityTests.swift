@@ -83,6 +83,11 @@ final class TextParityTests: XCTestCase {
         let bf16 = try TextCase("llama_tiny_gqa_bf16").model as! LlamaModel
         XCTAssertEqual(bf16.layers[0].qkv[0].weight.dtype, .bf16)
         XCTAssertEqual(bf16.embedTokens.dtype, .bf16)
+        // bf16 attention keeps bf16 keys and values, held exactly in a bf16 cache; f32 and f16
+        // checkpoints keep the f32 cache their parity needs.
+        XCTAssertEqual(bf16.makeCache(capacity: 4).precision, Attention.bf16Rounding ? .bf16 : .f32)
+        XCTAssertEqual(try TextCase("opt_tiny_nobias_f16").model.makeCache(capacity: 4).precision, .f32)
+        XCTAssertEqual(try TextCase("llama_tiny_gqa").model.makeCache(capacity: 4).precision, .f32)
     }
 
     /// forward(ids:) and forward(inputEmbeddings: embed(ids)) are the same computation.

@@ -166,6 +166,41 @@ final class AttentionKernelTests: XCTestCase {
         }
     }
 
+    /// A bf16 cache (`attendHalf(format: .bf16)`, bf16 decoders): exactly what `attend(bf16: true)`
+    /// gives on the same bf16 values held in f32, decoding steps and prompt chunks; the narrowing
+    /// equals the scalar rounding bit for bit (ties, NaN, infinities, values past the largest bf16).
+    func testBF16CacheEqualsBF16AttentionOnF32RowsBitForBit() {
+        var rng = SplitMix(seed: 53)
+        for (past, queries, heads, kvHeads, dh) in [(0, 1, 1, 1, 16), (6, 1, 4, 2, 16), (7, 2, 6, 3, 17), (8, 1, 8, 1, 64),
+                                                    (33, 4, 2, 2, 130), (15, 3, 4, 1, 80), (20, 9, 4, 2, 32), (0, 40, 8, 8, 64)] {
+            let total = past + queries, qStride = heads * dh + 3, kvw = kvHeads * dh, outStride = heads * dh + 1
+            let q = (0..<queries * qStride).map { _ in rng.next() * 2 }
+            let keys = (0..<total * kvw).map { _ in rng.next() * 2 }, values = (0..<total * kvw).map { _ in rng.next() }
+            var bf16Keys = [UInt16](repeating: 0, count: keys.count), bf16Values = [UInt16](repeating: 0, count: values.count)
+            HalfPrecision.narrowToBF16(keys, into: &bf16Keys, count: keys.count)
+            HalfPrecision.narrowToBF16(values, into: &bf16Values, count: values.count)
+            let roundedKeys = bf16Keys.map(HalfPrecision.bf16ToFloat), roundedValues = bf16Values.map(HalfPrecision.bf16ToFloat)
+            var want = [Float](repeating: .nan, count: queries * outStride), got = want
+            let scale = 1 / Float(dh).squareRoot()
+            CachedAttention.attend(q: q, qStride: qStride, keys: roundedKeys, values: roundedValues, kvStride: kvw, past: past,
+                                   queries: queries, heads: heads, kvHeads: kvHeads, headDim: dh, scale: scale,
+                                   out: &want, outStride: outStride, bf16: true)
+            CachedAttention.attendHalf(q: q, qStride: qStride, keys: bf16Keys, values: bf16Values, kvStride: kvw, past: past,
+                                       queries: queries, heads: heads, kvHeads: kvHeads, headDim: dh, scale: scale,
+                                       out: &got, outStride: outStride, format: .bf16)
+            XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), "past \(past) queries \(queries) heads \(heads)/\(kvHeads) dh \(dh)")
+        }
+        let edges: [Float] = [0, -0, 1, 1.00390625, 1.01171875, -3.5e38, .greatestFiniteMagnitude, .infinity, -.infinity, .nan,
+                              Float(bitPattern: 0x7F80_0001), Float(bitPattern: 0x0000_8000), Float(bitPattern: 0x3F80_8000)]
+        let values = edges + (0..<1000).map { _ in rng.next() * 1e4 }
+        var bits = [UInt16](repeating: 0, count: values.count)
+        HalfPrecision.narrowToBF16(values, into: &bits, count: values.count)
+        for (v, b) in zip(values, bits) {
+            if v.isNaN { XCTAssertTrue(HalfPrecision.bf16ToFloat(b).isNaN, "NaN \(v.bitPattern) stays NaN"); continue }
+            XCTAssertEqual(b, HalfPrecision.floatToBF16(v), "\(v)")
+        }
+    }
+
     /// Attention within row ranges of one fused qkv (Qwen2.5-VL's windows): each segment equals
     /// `fusedSelfAttention` over that segment's rows alone, rows in no segment are zero, in f32
     /// and with bf16 rounding (the AMX kernel where the CPU has it).

@@ -60,6 +60,13 @@ void vidlm_attention_decode_f16_avx512(const float *q, size_t group, size_t dh, 
 /// the AMX, bf16-dot and bf16 decoding kernels), for tests. AVX-512F.
 void vidlm_exp2_avx512(const float *t, float *y, size_t n);
 
+/// vidlm_attention_decode_bf16_avx512 on a bf16 cache (keys and values bf16 rows, widened exactly
+/// on load; q must hold bf16 values). Call only when vidlm_f16_matvec_available() is 1 (AVX-512
+/// F, BW and VL).
+void vidlm_attention_decode_bf16_cache_avx512(const float *q, size_t group, size_t dh, const uint16_t *keys,
+                                              const uint16_t *values, size_t kv_row, size_t n, float scale,
+                                              float *out, float *scores);
+
 /// y = softmax(x) over n floats (in place allowed); a row of all −inf becomes zeros. AVX-512F.
 void vidlm_softmax_row_avx512(const float *x, float *y, size_t n);
 

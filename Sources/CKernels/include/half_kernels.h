@@ -44,4 +44,10 @@ void vidlm_f32_to_f16(const float *x, uint16_t *y, size_t n);
 /// y[i] = x[i] widened from f16 (exact), i < n.
 void vidlm_f16_to_f32(const uint16_t *x, float *y, size_t n);
 
+/// y[i] = x[i] rounded to bf16 (nearest even; NaN stays NaN), i < n.
+void vidlm_f32_to_bf16(const float *x, uint16_t *y, size_t n);
+
+/// y[i] = x[i] widened from bf16 (exact), i < n.
+void vidlm_bf16_to_f32(const uint16_t *x, float *y, size_t n);
+
 #endif

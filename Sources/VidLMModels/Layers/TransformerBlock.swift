@@ -95,23 +95,24 @@ public struct CausalSelfAttention: Sendable {
     /// bf16. (An f16 cache, for block-quantized weights, is not bf16.)
     public var computesInBF16: Bool { Attention.bf16Rounding && qkv.parts.allSatisfy { $0.weight.dtype == .bf16 } }
 
-    /// `CachedAttention.attend` (or `attendHalf` on an f16 cache) for queries at cache rows
+    /// `CachedAttention.attend` (or `attendHalf` on a 16-bit cache) for queries at cache rows
     /// `start ..< start + n`, limited to the window: while every query's window still reaches
     /// row 0 it is plain causal attention; otherwise each query attends on its own to the last
     /// `window` rows up to itself.
     private func attend(q: UnsafePointer<Float>, qStride: Int, keys: UnsafeMutableRawPointer, values: UnsafeMutableRawPointer,
-                        half: Bool, kvw: Int, start: Int, n: Int, scale: Float, out: UnsafeMutablePointer<Float>, outStride: Int) {
+                        precision: KVCache.Precision, kvw: Int, start: Int, n: Int, scale: Float,
+                        out: UnsafeMutablePointer<Float>, outStride: Int) {
         func run(_ q: UnsafePointer<Float>, first: Int, past: Int, queries: Int, _ out: UnsafeMutablePointer<Float>) {
-            if half {
-                let k = keys.assumingMemoryBound(to: UInt16.self), v = values.assumingMemoryBound(to: UInt16.self)
-                CachedAttention.attendHalf(q: q, qStride: qStride, keys: k + first * kvw, values: v + first * kvw, kvStride: kvw,
-                                           past: past, queries: queries, heads: heads, kvHeads: kvHeads, headDim: headDim,
-                                           scale: scale, out: out, outStride: outStride)
-            } else {
+            if precision == .f32 {
                 let k = keys.assumingMemoryBound(to: Float.self), v = values.assumingMemoryBound(to: Float.self)
                 CachedAttention.attend(q: q, qStride: qStride, keys: k + first * kvw, values: v + first * kvw, kvStride: kvw,
                                        past: past, queries: queries, heads: heads, kvHeads: kvHeads, headDim: headDim,
-                                       scale: scale, out: out, outStride: outStride, bf16: computesInBF16 && !half)
+                                       scale: scale, out: out, outStride: outStride, bf16: computesInBF16)
+            } else {
+                let k = keys.assumingMemoryBound(to: UInt16.self), v = values.assumingMemoryBound(to: UInt16.self)
+                CachedAttention.attendHalf(q: q, qStride: qStride, keys: k + first * kvw, values: v + first * kvw, kvStride: kvw,
+                                           past: past, queries: queries, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                                           scale: scale, out: out, outStride: outStride, format: precision == .bf16 ? .bf16 : .f16)
             }
         }
         guard let window, start + n > window else {
@@ -127,11 +128,13 @@ public struct CausalSelfAttention: Sendable {
     /// Stores key or value rows (f32, row stride `stride`) at cache rows `start ..< start + n`,
     /// rounded to bf16 values when the block computes in bf16.
     private func store(_ rows: UnsafePointer<Float>, stride: Int, n: Int, into cache: UnsafeMutableRawPointer, start: Int,
-                       kvw: Int, half: Bool) {
+                       kvw: Int, precision: KVCache.Precision) {
         let bf16 = computesInBF16
         for i in 0..<n {
-            if half {
+            if precision == .f16 {
                 HalfPrecision.narrowToF16(rows + i * stride, into: cache.assumingMemoryBound(to: UInt16.self) + (start + i) * kvw, count: kvw)
+            } else if precision == .bf16 {
+                HalfPrecision.narrowToBF16(rows + i * stride, into: cache.assumingMemoryBound(to: UInt16.self) + (start + i) * kvw, count: kvw)
             } else if bf16 {
                 HalfPrecisionKernels.roundToBF16(rows + i * stride, count: kvw,
                                                  into: cache.assumingMemoryBound(to: Float.self) + (start + i) * kvw)
@@ -151,15 +154,15 @@ public struct CausalSelfAttention: Sendable {
         let scale = Float(1 / Double(dh).squareRoot())
         let halfHead = dh / 2
         let keys = cache.keys(layer: layer), values = cache.values(layer: layer)
-        let half = cache.precision == .f16
+        let precision = cache.precision
         let projected = normalizeHeads(qkv(x))
         let attended = projected.withFloats { p in
             Tensor.make(shape: [n, qw], uninitialized: true) { out in
                 let rows = p.baseAddress!
                 guard let rotary else {
-                    store(rows + qw, stride: qkvw, n: n, into: keys, start: start, kvw: kvw, half: half)
-                    store(rows + qw + kvw, stride: qkvw, n: n, into: values, start: start, kvw: kvw, half: half)
-                    attend(q: rows, qStride: qkvw, keys: keys, values: values, half: half, kvw: kvw, start: start, n: n,
+                    store(rows + qw, stride: qkvw, n: n, into: keys, start: start, kvw: kvw, precision: precision)
+                    store(rows + qw + kvw, stride: qkvw, n: n, into: values, start: start, kvw: kvw, precision: precision)
+                    attend(q: rows, qStride: qkvw, keys: keys, values: values, precision: precision, kvw: kvw, start: start, n: n,
                            scale: scale, out: out.baseAddress!, outStride: qw)
                     return
                 }
@@ -176,9 +179,9 @@ public struct CausalSelfAttention: Sendable {
                         }
                     }
                 }
-                store(k, stride: kvw, n: n, into: keys, start: start, kvw: kvw, half: half)
-                store(rows + qw + kvw, stride: qkvw, n: n, into: values, start: start, kvw: kvw, half: half)
-                attend(q: q, qStride: qw, keys: keys, values: values, half: half, kvw: kvw, start: start, n: n,
+                store(k, stride: kvw, n: n, into: keys, start: start, kvw: kvw, precision: precision)
+                store(rows + qw + kvw, stride: qkvw, n: n, into: values, start: start, kvw: kvw, precision: precision)
+                attend(q: q, qStride: qw, keys: keys, values: values, precision: precision, kvw: kvw, start: start, n: n,
                        scale: scale, out: out.baseAddress!, outStride: qw)
             }
         }

@@ -9,7 +9,10 @@ public struct KVCache: Sendable {
     /// whose weights are block-quantized (as llama.cpp keeps its cache): half the memory and half
     /// the bytes a decoding step reads, with attention still computed in f32.
     public enum Precision: Sendable, Equatable {
-        case f32, f16
+        /// f32 elements; `f16` (block-quantized decoders) and `bf16` (bf16 decoders that attend in
+        /// bf16, whose keys and values are bf16 values: the cache holds them exactly in half the
+        /// memory) are 16-bit.
+        case f32, f16, bf16
 
         public var bytes: Int { self == .f32 ? 4 : 2 }
     }
@@ -56,7 +59,7 @@ public struct KVCache: Sendable {
         }
     }
 
-    /// Layer `layer`'s key rows (f32 or f16 elements, per `precision`).
+    /// Layer `layer`'s key rows (f32, f16 or bf16 elements, per `precision`).
     func keys(layer: Int) -> UnsafeMutableRawPointer { storage.base + (layer * 2) * capacity * width * precision.bytes }
     func values(layer: Int) -> UnsafeMutableRawPointer { storage.base + (layer * 2 + 1) * capacity * width * precision.bytes }
 

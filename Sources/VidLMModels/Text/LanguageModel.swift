@@ -151,10 +151,13 @@ extension LanguageModel {
 
     /// f16 when the attention projections are block-quantized (their outputs already carry the
     /// int8 rounding of x, and llama.cpp keeps such caches in f16: half the memory, half the bytes
-    /// a decoding step reads); f32 otherwise, which the transformers parity of f32 / bf16 / f16
-    /// checkpoints needs.
+    /// a decoding step reads); bf16 when they are all bf16 and the CPU attends in bf16
+    /// (`CausalSelfAttention.computesInBF16`: the keys and values are then bf16 values, held
+    /// exactly); f32 otherwise, which the transformers parity of f32 / f16 checkpoints needs.
     static func cachePrecision(attentionWeights: [Tensor]) -> KVCache.Precision {
-        attentionWeights.contains { $0.dtype.isBlockQuantized } ? .f16 : .f32
+        if attentionWeights.contains(where: { $0.dtype.isBlockQuantized }) { return .f16 }
+        if Attention.bf16Rounding && !attentionWeights.isEmpty && attentionWeights.allSatisfy({ $0.dtype == .bf16 }) { return .bf16 }
+        return .f32
     }
 
     /// `forward` on token ids.

@@ -171,29 +171,57 @@ public enum CachedAttention {
     /// Whether decoding steps read an f16 cache with the fused kernel (AVX-512 F, BW and VL).
     static let halfDecodeKernel = Attention.useFusedKernel && vidlm_f16_matvec_available() == 1
 
-    /// `attend` on an f16 cache (`keys` / `values` rows of f16 elements, row stride `kvStride`
-    /// elements). Decoding steps read the halves in the kernel; longer chunks (and CPUs without
-    /// the kernel) widen rows 0 ..< past + queries to f32 once and attend on those.
+    /// The 16-bit element formats a cache can hold.
+    public enum HalfFormat: Sendable {
+        /// IEEE half: the cache of block-quantized decoders (attended in f32).
+        case f16
+        /// bf16: the cache of bf16 decoders, whose keys and values are bf16 values anyway
+        /// (attended as `attend(…, bf16: true)`).
+        case bf16
+    }
+
+    /// `attend` on a 16-bit cache (`keys` / `values` rows of `format` elements, row stride
+    /// `kvStride` elements). Decoding steps read the rows in the kernel; longer chunks (and CPUs
+    /// without the kernel) widen rows 0 ..< past + queries to f32 once and attend on those. A bf16
+    /// cache gives exactly what `attend(…, bf16: true)` gives on the same values in f32.
     public static func attendHalf(q: UnsafePointer<Float>, qStride: Int, keys: UnsafePointer<UInt16>, values: UnsafePointer<UInt16>,
                                   kvStride: Int, past: Int, queries: Int, heads: Int, kvHeads: Int, headDim dh: Int,
-                                  scale: Float, out: UnsafeMutablePointer<Float>, outStride: Int) {
+                                  scale: Float, out: UnsafeMutablePointer<Float>, outStride: Int, format: HalfFormat = .f16) {
         precondition(kvHeads > 0 && heads % kvHeads == 0, "\(heads) query heads cannot share \(kvHeads) key/value heads")
         let total = past + queries
-        guard queries <= vectorQueryLimit && halfDecodeKernel else {
+        let bf16 = format == .bf16
+        guard queries <= vectorQueryLimit && halfDecodeKernel && (!bf16 || Attention.bf16Rounding) else {
             let widened = UnsafeMutablePointer<Float>.allocate(capacity: max(2 * total * kvStride, 1))
             defer { widened.deallocate() }
             let rows = UncheckedSendable((keys, values, widened))
             ParallelLoop.forEachChunk(total, minimumPerChunk: 64) { range in
                 let (k, v, w) = rows.value
                 for r in range {
-                    vidlm_f16_to_f32(k + r * kvStride, w + r * kvStride, kvStride)
-                    vidlm_f16_to_f32(v + r * kvStride, w + (total + r) * kvStride, kvStride)
+                    if bf16 {
+                        vidlm_bf16_to_f32(k + r * kvStride, w + r * kvStride, kvStride)
+                        vidlm_bf16_to_f32(v + r * kvStride, w + (total + r) * kvStride, kvStride)
+                    } else {
+                        vidlm_f16_to_f32(k + r * kvStride, w + r * kvStride, kvStride)
+                        vidlm_f16_to_f32(v + r * kvStride, w + (total + r) * kvStride, kvStride)
+                    }
                 }
             }
             attend(q: q, qStride: qStride, keys: widened, values: widened + total * kvStride, kvStride: kvStride, past: past,
-                   queries: queries, heads: heads, kvHeads: kvHeads, headDim: dh, scale: scale, out: out, outStride: outStride)
+                   queries: queries, heads: heads, kvHeads: kvHeads, headDim: dh, scale: scale, out: out, outStride: outStride,
+                   bf16: bf16)
             return
         }
+        // The bf16 decoding kernel reads q as given: round the query rows first (as `attend`).
+        var q = q, qStride = qStride
+        let rounded = bf16 ? UnsafeMutablePointer<Float>.allocate(capacity: queries * heads * dh) : nil
+        defer { rounded?.deallocate() }
+        if let rounded {
+            for i in 0..<queries {
+                HalfPrecisionKernels.roundToBF16(q + i * qStride, count: heads * dh, into: rounded + i * heads * dh)
+            }
+            (q, qStride) = (UnsafePointer(rounded), heads * dh)
+        }
+        let kernel = bf16 ? vidlm_attention_decode_bf16_cache_avx512 : vidlm_attention_decode_f16_avx512
         let group = heads / kvHeads
         // As `attend`'s decoding branch: per (key/value head, query) when there are enough of
         // them for every thread, else per query head.
@@ -205,8 +233,8 @@ public enum CachedAttention {
                 let i = unit % queries, n = past + i + 1
                 let first = perGroup ? (unit / queries) * group : unit / queries  // first query head
                 let g = first / group
-                vidlm_attention_decode_f16_avx512(q + i * qStride + first * dh, perGroup ? group : 1, dh, keys + g * dh,
-                                                  values + g * dh, kvStride, n, scale, out + i * outStride + first * dh, scores)
+                kernel(q + i * qStride + first * dh, perGroup ? group : 1, dh, keys + g * dh, values + g * dh, kvStride, n,
+                       scale, out + i * outStride + first * dh, scores)
             }
         }
     }
