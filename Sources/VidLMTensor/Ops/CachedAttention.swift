@@ -16,9 +16,10 @@ public enum CachedAttention {
     /// `bf16`: computed as a bf16 model is where the CPU computes bf16 attention
     /// (`Attention.bf16Rounding`): q, k, the unnormalised probabilities and v rounded to bf16, sums
     /// in f32, as PyTorch runs a decoder loaded in bf16. The cache must then hold bf16 values
-    /// (`roundsToBF16` rows, as `CausalSelfAttention` stores them), so decoding steps (which
-    /// round q and the probabilities) and prompt chunks (AMX tiles where the CPU has them) compute
-    /// the same products and chunking changes only the order of the sums.
+    /// (rows rounded by `HalfPrecisionKernels.roundToBF16`, or a bf16 cache read through
+    /// `attendHalf`), so decoding steps (which round q and the probabilities) and prompt chunks
+    /// (AMX tiles where the CPU has them) compute the same products and chunking changes only the
+    /// order of the sums.
     public static func attend(q: UnsafePointer<Float>, qStride: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
                               kvStride: Int, past: Int, queries: Int, heads: Int, kvHeads: Int, headDim dh: Int,
                               scale: Float, out: UnsafeMutablePointer<Float>, outStride: Int, bf16: Bool = false) {
