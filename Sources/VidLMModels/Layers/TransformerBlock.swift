@@ -91,8 +91,9 @@ public struct CausalSelfAttention: Sendable {
 
     /// Attends as a bf16 model does (q, k, probabilities and v rounded to bf16, sums in f32) when
     /// the projections are stored in bf16 and the CPU computes bf16 attention, as PyTorch computes
-    /// a decoder loaded in its bf16 dtype: the f32 cache then holds keys and values rounded to
-    /// bf16. (An f16 cache, for block-quantized weights, is not bf16.)
+    /// a decoder loaded in its bf16 dtype. Keys and values are then stored as bf16 values: in a
+    /// bf16 cache (`LanguageModel.cachePrecision`), or rounded in an f32 one a caller made.
+    /// (An f16 cache, for block-quantized weights, is not bf16.)
     public var computesInBF16: Bool { Attention.bf16Rounding && qkv.parts.allSatisfy { $0.weight.dtype == .bf16 } }
 
     /// `CachedAttention.attend` (or `attendHalf` on a 16-bit cache) for queries at cache rows
