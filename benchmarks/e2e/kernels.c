@@ -7,9 +7,12 @@
 //   gemm: vidlm_f32_gemm_avx512 / vidlm_bf16_gemm_avx512bf16 / vidlm_amx_bf16_gemm (packing
 //         included) and OpenBLAS sgemm (single-threaded) on y = x·Wᵀ shapes (m tokens, k in, n out);
 //   attention: vidlm_attention_avx512 (f32 and bf16) and vidlm_attention_amx over L tokens of
-//              width dh, one head.
+//              width dh, one head;
+//   read bandwidth: the rate two threads stream 1 GiB from memory (each half, wall clock, best of
+//              5): the roof of decoding, which reads every decoder weight once per token.
 // Built by benchmarks/e2e/run.sh against Sources/CKernels and -lopenblas.
 #include <cblas.h>
+#include <pthread.h>
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -84,6 +87,51 @@ __attribute__((target("amx-tile,amx-bf16"), noinline)) static double peak_amx(lo
     double t = now() - t0;
     _tile_release();
     return it * 4.0 * 16 * 16 * 32 * 2 / t / 1e9;
+}
+
+static double wall(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+typedef struct {
+    const char *p;
+    size_t bytes;
+    float sum;
+} read_job;
+
+// Eight independent sums of 64-byte loads, as a decoding matvec streams its weight rows.
+__attribute__((target("avx512f"))) static void *read_half(void *arg) {
+    read_job *j = arg;
+    __m512 s[8];
+    for (int i = 0; i < 8; i++) s[i] = _mm512_setzero_ps();
+    for (size_t o = 0; o < j->bytes; o += 512)
+        for (int i = 0; i < 8; i++) s[i] = _mm512_add_ps(s[i], _mm512_load_ps((const float *)(j->p + o + 64 * i)));
+    for (int i = 1; i < 8; i++) s[0] = _mm512_add_ps(s[0], s[i]);
+    j->sum = _mm512_reduce_add_ps(s[0]);
+    return NULL;
+}
+
+static double read_bandwidth(void) {
+    size_t bytes = (size_t)1 << 30;
+    char *buf = alloc64(bytes);
+    for (size_t i = 0; i < bytes; i += 64) buf[i] = (char)i;
+    double best = 0;
+    for (int r = 0; r < 5; r++) {
+        read_job a = {buf, bytes / 2, 0}, b = {buf + bytes / 2, bytes / 2, 0};
+        pthread_t t;
+        double t0 = wall();
+        int started = pthread_create(&t, NULL, read_half, &b) == 0;
+        read_half(&a);
+        if (started) pthread_join(t, NULL);
+        else read_half(&b);
+        if (b.sum != b.sum || a.sum == 12345) printf(" ");  // keeps the sums live
+        double gbs = bytes / (wall() - t0) / 1e9;
+        best = gbs > best ? gbs : best;
+    }
+    free(buf);
+    return best;
 }
 
 static double best_of(double v[5]) {
@@ -181,6 +229,6 @@ int main(void) {
     attention("EVA ViT-g", 257, 88, 1);
     attention("SigLIP-SO400M", 729, 72, 0);
     attention("SigLIP-B/16 512 px", 1024, 64, 0);
-    printf("]}\n");
+    printf("],\n\"read_bandwidth_2_threads_gbs\": %.1f}\n", read_bandwidth());
     return 0;
 }

@@ -94,6 +94,14 @@ def main(path: pathlib.Path) -> None:
               f"| {label} | {d} | {v['ttft']:.2f} / {vd['ttft'] if vd else float('nan'):.2f} | – | – | {vs_f32} | "
               f"{v['vision']:.2f} / {v['bridge']:.2f} / {v['prefill']:.2f} | {frac} | {v['decode_tok_s']:.2f} / – | – | "
               f"{v['rss']:.2f} / – | {bound:.2f} | – |")
+    roof = [vlm.bandwidth_line(row, {"vidlm": one(row.get("vidlm", []), "vidlm"),
+                                     "transformers": torch_rows.get((row["model"], row["frames"]))},
+                               k.get("read_bandwidth_2_threads_gbs"))
+            for row in r["rows"] if "skipped" not in row and row.get("vidlm")]
+    if any(roof):
+        print("\nDecode against the memory roof:\n")
+        for x in filter(None, roof):
+            print(f"- {x}")
     print("\nKernels (one thread, thread CPU time; GFLOP/s and % of the per-core peak of the dtype):\n")
     amx = "peak_amx_bf16" in k
     print("| shape | m × k × n | vidlm f32 | OpenBLAS f32 | vidlm bf16 (vdpbf16ps) |" + (" vidlm bf16 (AMX) |" if amx else ""))

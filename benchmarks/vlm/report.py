@@ -25,6 +25,44 @@ def med(xs):
     return statistics.median(xs) if xs else None
 
 
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+# Tensors a decoding step never reads: towers, bridges, projectors (names as checkpoints spell them).
+NOT_DECODER = ("vision", "visual", "qformer", "query_tokens", "multi_modal_projector", "connector",
+               "language_projection", "image_newline", "embed_positions")
+
+
+def decode_read_bytes(row: dict) -> int | None:
+    """Bytes of weights one decoding step streams: each decoder tensor once; the token embedding
+    only when it is also the output head (tied: no `lm_head` tensor), since a lookup reads one row.
+    From the safetensors headers of the row's model folder; None when the folder is gone."""
+    folder = ROOT / row.get("model", "")
+    files = sorted(folder.glob("*.safetensors")) if row.get("model") else []
+    tensors: dict[str, int] = {}
+    for f in files:
+        with f.open("rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            header = json.loads(fh.read(n))
+        tensors.update({k: v["data_offsets"][1] - v["data_offsets"][0] for k, v in header.items() if k != "__metadata__"})
+    if not tensors:
+        return None
+    tied = not any(k.endswith("lm_head.weight") for k in tensors)
+    return sum(b for k, b in tensors.items()
+               if not any(w in k for w in NOT_DECODER) and (tied or not k.endswith("embed_tokens.weight")))
+
+
+def bandwidth_line(row: dict, tools: dict, bandwidth: float | None) -> str | None:
+    """One sentence: each tool's decode rate as GB/s of weights streamed and its fraction of the
+    machine's two-thread read bandwidth (kernels.c), the roof a decoding step cannot pass."""
+    per_token = decode_read_bytes(row)
+    rates = {name: s["decode_tok_s"] for name, s in tools.items() if s and s.get("decode_tok_s")}
+    if not per_token or not rates:
+        return None
+    parts = [f"{name} {per_token * tps / 1e9:.1f} GB/s" + (f" ({per_token * tps / 1e9 / bandwidth * 100:.0f} %)" if bandwidth else "")
+             for name, tps in rates.items()]
+    roof = f"; read bandwidth {bandwidth:.1f} GB/s (2 threads), so at most {bandwidth * 1e9 / per_token:.2f} tok/s" if bandwidth else ""
+    return f"{row['name']}: decoding reads {per_token / 1e9:.2f} GB of weights per token: " + ", ".join(parts) + roof
+
+
 # ---------------------------------------------------------------------------------------------
 # FLOPs (multiply-adds × 2) of the compute before the first token.
 

@@ -107,6 +107,17 @@ def ask_table(r: dict, peak: dict) -> None:
               f"{v['decode_tok_s']:.2f} / {tt(t, 'decode_tok_s')} | {dec} | {v['rss']:.2f} / {tt(t, 'rss')} | {bound:.2f} | {same} |")
 
 
+def roof_lines(r: dict, bandwidth: float | None) -> None:
+    lines = [vlm.bandwidth_line(row, {"vidlm": vlm.summarize(row.get("vidlm", []), "vidlm"),
+                                      "transformers": vlm.summarize(row.get("transformers", []), "transformers")}, bandwidth)
+             for row in r["rows"] if row["kind"] != "classify" and "skipped" not in row]
+    lines = [x for x in lines if x]
+    if lines:
+        print("\nDecode against the memory roof:\n")
+        for x in lines:
+            print(f"- {x}")
+
+
 def classify_table(r: dict) -> None:
     rows = [row for row in r["rows"] if row["kind"] == "classify"]
     if not rows:
@@ -144,6 +155,7 @@ def main(path: pathlib.Path) -> None:
           f"per-core peaks (kernels.c): FMA {k.get('peak_fma_f32')} GFLOP/s, BF16 dot {k.get('peak_dot_bf16')} GFLOP/s"
           + (f", AMX BF16 {k['peak_amx_bf16']} GFLOP/s (the bf16 rows' peak)" if "peak_amx_bf16" in k else "") + ".\n")
     ask_table(r, peak)
+    roof_lines(r, k.get("read_bandwidth_2_threads_gbs"))
     classify_table(r)
 
 
