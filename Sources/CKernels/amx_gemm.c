@@ -12,10 +12,21 @@
 // 1.05× on prefill shapes; 3072 with 1.5 MiB was no faster and slower on fc2 (k 6144).
 #define NB 256
 #define KC_MAX 2048
-#define SMALL_M 256  // x rows up to which gemm_small runs (see there)
+#define SMALL_M 256  // x rows up to which gemm_small may run (its stage and the scratch allow)
+// ... and x elements (bf16) up to which it does: gemm_small streams all of x past every 32 weight
+// rows, at L2 speed only while x stays there (2 MiB on these Xeons). One core, one thread
+// (2026-12-06), the packed path against gemm_small: with k 4096 × 11008 rows (LLaMA-7B gate/up)
+// as fast at 192 x rows and 1.3× faster at 256; with k 11008 (its down projection) as fast at 128;
+// with k 3584 slower at 192 and faster at 256; with k 2048 (TinyLlama) slower up to 256. About
+// 1.5 MiB of x separates the two.
+#define SMALL_X_ELEMENTS (768 * 1024)
 #define TILE_K 32  // bf16 elements of k per tile row (64 bytes)
 
 static size_t round_up32(size_t v) { return (v + 31) & ~(size_t)31; }
+
+// Whether a product of m x rows over k runs gemm_small (x pair-interleaved) or the packed path;
+// the packing and the product must agree, so both ask this.
+static int small_path(size_t m, size_t k) { return m <= SMALL_M && m * round_up32(k) <= SMALL_X_ELEMENTS; }
 
 // Packed x is tile-major: [16-row block][k step of 32][16 rows][32 bf16], so every tile load
 // reads one contiguous KiB (row-major x with a 2-3 KiB row stride ran the tower GEMMs 10-30 %
@@ -73,7 +84,7 @@ TARGET void vidlm_amx_pack_x(const float *x, size_t ldx, size_t m, size_t k, siz
                               uint16_t *packed) {
     size_t steps = round_up32(k) / TILE_K, rows = round_up32(m);
     if (row_end > rows) row_end = rows;
-    if (m <= SMALL_M) {
+    if (small_path(m, k)) {
         // Pair-interleaved, 16 rows at a time: x is the second operand of the products.
         for (size_t i0 = row_begin / 16 * 16; i0 < row_end; i0 += 16) {
             uint16_t *dst = packed + (i0 / 16) * steps * 512;
@@ -309,7 +320,7 @@ TARGET void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16
     // The tile configuration is per thread: set it on entry, release the tiles on exit (a thread
     // holding tile state makes every context switch save 8 KiB more).
     vidlm_tiles_configure();
-    if (m <= SMALL_M) {
+    if (small_path(m, k)) {
         gemm_small(packed_x, m, w, k, row_begin, row_end, y, ldy, accumulate, bias, wp);
         _tile_release();
         return;

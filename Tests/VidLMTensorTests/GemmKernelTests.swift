@@ -8,9 +8,10 @@ import XCTest
 /// / 2048 bf16), odd k, row ranges that start inside a block, accumulation into y and the bias
 /// the kernels add as they store; below 32 x rows (f32) or up to 64 (bf16) the kernels read
 /// weight rows in place, above that from packed blocks, and both paths are covered. The AMX kernel (Xeons from
-/// Sapphire Rapids) is checked on both of its paths: up to 256 x rows (weights read in place, x
-/// pair-interleaved, k in chunks of 2048) and above (weights packed in 256-row units, k slices of
-/// at most 2048 split evenly: 3000 is two of 1504, 4100 three of 1376), around the 32-row
+/// Sapphire Rapids) is checked on both of its paths: an x of up to 256 rows and 1.5 MiB (weights
+/// read in place, x pair-interleaved, k in chunks of 2048; 150 × 4100) and a larger one (200 ×
+/// 4100, 257 rows and more: weights packed in 256-row units, k slices of at most 2048 split
+/// evenly: 3000 is two of 1504, 4100 three of 1376), around the 32-row
 /// blocks and 16-row tiles, with weight blocks cut short and k not a multiple of 32.
 final class GemmKernelTests: XCTestCase {
     private let shapes: [(m: Int, k: Int, n: Int)] = [
@@ -22,7 +23,7 @@ final class GemmKernelTests: XCTestCase {
     private let amxShapes: [(m: Int, k: Int, n: Int)] = [
         (1, 1, 1), (3, 5, 7), (16, 32, 16), (31, 33, 17), (32, 64, 32), (33, 1025, 49), (40, 1100, 290),
         (64, 2048, 96), (100, 3000, 40), (5, 17, 530), (96, 520, 300), (45, 4100, 300), (33, 2049, 33),
-        (256, 70, 50), (257, 1100, 290), (300, 4100, 33),
+        (256, 70, 50), (257, 1100, 290), (300, 4100, 33), (150, 4100, 70), (200, 4100, 40),
     ]
 
     func testAMXGemmMatchesReference() throws {

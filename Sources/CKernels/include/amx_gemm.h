@@ -4,10 +4,10 @@
 // tile of x by a 32 × 16 tile of Wᵀ: 16384 multiply-adds, eight times what one AVX-512
 // `vdpbf16ps` does in the same issue slots, so towers and prefill in bf16 run several times
 // faster than on the AVX-512 BF16 kernel. x is packed once per product (bf16 in 16 × 32 tiles,
-// rows and k padded to 32) and shared read-only by every thread; above 256 x rows each call
-// packs the blocks of weight rows it works on into its own scratch in the pair-interleaved
-// ("VNNI") layout the instruction reads, up to 256 the weights are read as stored and x is the
-// pair-interleaved operand (amx_gemm.c).
+// rows and k padded to 32) and shared read-only by every thread. For a large x (more than 256
+// rows, or more than about 1.5 MiB of bf16) each call packs the blocks of weight rows it works on
+// into its own scratch in the pair-interleaved ("VNNI") layout the instruction reads; for a small
+// one the weights are read as stored and x is the pair-interleaved operand (amx_gemm.c).
 #ifndef VIDLM_AMX_GEMM_H
 #define VIDLM_AMX_GEMM_H
 
@@ -23,8 +23,8 @@ size_t vidlm_amx_packed_x_count(size_t m, size_t k);
 
 /// Rounds rows [row_begin, row_end) of x (m rows of k floats, row stride ldx) to bf16 (nearest
 /// even; NaN stays NaN) into `packed` (vidlm_amx_packed_x_count(m, k) elements, 64-byte
-/// aligned): tile-major, [16-row block][32-element step of k][16 rows][32] (up to 256 rows:
-/// [16-row block][step][16 pairs of k][16 rows][2]; the product must be given the same m), zero
+/// aligned): tile-major, [16-row block][32-element step of k][16 rows][32] (a small x, see above:
+/// [16-row block][step][16 pairs of k][16 rows][2]; the product must be given the same m and k), zero
 /// padded to 32 rows and a multiple of 32 elements of k. Packing all of x means rows [0, m
 /// rounded up to 32); disjoint ranges (multiples of 32 rows) may be packed by different threads. Call only when vidlm_amx_bf16_available() is 1.
 void vidlm_amx_pack_x(const float *x, size_t ldx, size_t m, size_t k, size_t row_begin, size_t row_end,
