@@ -9,7 +9,8 @@
 //   attention: vidlm_attention_avx512 (f32 and bf16) and vidlm_attention_amx over L tokens of
 //              width dh, one head;
 //   read bandwidth: the rate two threads stream 1 GiB from memory (each half, wall clock, best of
-//              5): the roof of decoding, which reads every decoder weight once per token.
+//              5), for comparison with decoding, which reads every decoder weight once per token
+//              (on a shared VM it varies from run to run; see benchmarks/vlm/report.py).
 // Built by benchmarks/e2e/run.sh against Sources/CKernels and -lopenblas.
 #include <cblas.h>
 #include <pthread.h>
