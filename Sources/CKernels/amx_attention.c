@@ -9,12 +9,21 @@
 
 static size_t up32(size_t v) { return (v + 31) & ~(size_t)31; }
 
-size_t vidlm_attention_amx_scratch_floats(size_t lk, size_t dh) {
+// Packed keys and values (bf16), each region with 64 bytes of alignment slack.
+size_t vidlm_attention_amx_kv_floats(size_t lk, size_t dh) {
     size_t lkp = up32(lk), dhp = up32(dh);
-    // packed keys + packed values (bf16) + query block (bf16) + scores + probabilities (bf16),
-    // each row one cache line longer than the keys (see the driver) + output block + 1/sums, with 64
-    // bytes of alignment slack per region.
-    return lkp * dhp / 2 + lkp * dhp / 2 + 32 * dhp / 2 + 32 * (lkp + 16) + 32 * (lkp + 32) / 2 + 32 * dhp + 32 + 7 * 16;
+    return lkp * dhp / 2 + lkp * dhp / 2 + 2 * 16;
+}
+
+// Query block (bf16) + scores + probabilities (bf16), each row one cache line longer than the keys
+// (see the driver) + output block + 1/sums, with 64 bytes of alignment slack per region.
+size_t vidlm_attention_amx_work_floats(size_t lk, size_t dh) {
+    size_t lkp = up32(lk), dhp = up32(dh);
+    return 32 * dhp / 2 + 32 * (lkp + 16) + 32 * (lkp + 32) / 2 + 32 * dhp + 32 + 5 * 16;
+}
+
+size_t vidlm_attention_amx_scratch_floats(size_t lk, size_t dh) {
+    return vidlm_attention_amx_kv_floats(lk, dh) + vidlm_attention_amx_work_floats(lk, dh);
 }
 
 #if defined(__x86_64__) && defined(__linux__)
@@ -82,28 +91,12 @@ TARGET static float softmax_row_bf16(const float *s, const float *bias, size_t n
     return _mm512_reduce_add_ps(sum);
 }
 
-TARGET void vidlm_attention_amx(const float *q, size_t q_row, const float *k, size_t k_row, const float *v, size_t v_row,
-                                size_t lq, size_t lk, size_t dh, float scale, int causal, const float *key_bias,
-                                float *out, size_t out_row, float *scratch) {
-    if (lq == 0 || dh == 0) return;
-    if (lk == 0) {
-        for (size_t i = 0; i < lq; i++)
-            for (size_t d = 0; d < dh; d++) out[i * out_row + d] = 0;
-        return;
-    }
+TARGET void vidlm_attention_amx_pack_kv(const float *k, size_t k_row, const float *v, size_t v_row, size_t lk,
+                                        size_t dh, float *packed_kv) {
+    if (lk == 0 || dh == 0) return;
     size_t lkp = up32(lk), dhp = up32(dh), dsteps = dhp / 32, ktiles = lkp / 16, ksteps = lkp / 32, dtiles = dhp / 16;
-    // Row strides of the scores (floats) and probabilities (bf16): one cache line past the keys, so
-    // the 16 rows a tile stores or loads do not share a cache set. With 1024 keys the rows were 4
-    // KiB apart, all in one set of L1: 5-8 % of the SigLIP-B head's time (one core).
-    size_t ss = lkp + 16, ps = lkp + 32;
-    uint16_t *kb = (uint16_t *)align64(scratch);                  // [key tile][d step][16 pairs][16 keys][2]
+    uint16_t *kb = (uint16_t *)align64(packed_kv);                   // [key tile][d step][16 pairs][16 keys][2]
     uint16_t *vb = (uint16_t *)align64((float *)kb + lkp * dhp / 2); // [key step][d tile][16 key pairs][16 d][2]
-    uint16_t *qb = (uint16_t *)align64((float *)vb + lkp * dhp / 2); // [32][dhp]
-    float *s = align64((float *)qb + 32 * dhp / 2);                 // [32][ss]
-    uint16_t *pb = (uint16_t *)align64(s + 32 * ss);                // [32][ps]
-    float *ob = align64((float *)pb + 32 * ps / 2);                 // [32][dhp]
-    float *inv = align64(ob + 32 * dhp);                            // [32]
-
     // Keys: 16 keys × 32 dims → one tile, transposed into pairs of dims.
     for (size_t t = 0; t < ktiles; t++)
         for (size_t ds = 0; ds < dsteps; ds++) {
@@ -130,6 +123,29 @@ TARGET void vidlm_attention_amx(const float *q, size_t q_row, const float *k, si
                 _mm512_store_si512(dst + p * 32, vidlm_interleave_bf16(a, b));
             }
         }
+}
+
+TARGET void vidlm_attention_amx_packed(const float *q, size_t q_row, const float *packed_kv, size_t lq, size_t lk,
+                                       size_t dh, float scale, int causal, const float *key_bias, float *out,
+                                       size_t out_row, float *scratch) {
+    if (lq == 0 || dh == 0) return;
+    if (lk == 0) {
+        for (size_t i = 0; i < lq; i++)
+            for (size_t d = 0; d < dh; d++) out[i * out_row + d] = 0;
+        return;
+    }
+    size_t lkp = up32(lk), dhp = up32(dh), dsteps = dhp / 32, dtiles = dhp / 16;
+    // Row strides of the scores (floats) and probabilities (bf16): one cache line past the keys, so
+    // the 16 rows a tile stores or loads do not share a cache set. With 1024 keys the rows were 4
+    // KiB apart, all in one set of L1: 5-8 % of the SigLIP-B head's time (one core).
+    size_t ss = lkp + 16, ps = lkp + 32;
+    const uint16_t *kb = (const uint16_t *)align64((float *)packed_kv);
+    const uint16_t *vb = (const uint16_t *)align64((float *)kb + lkp * dhp / 2);
+    uint16_t *qb = (uint16_t *)align64(scratch);                    // [32][dhp]
+    float *s = align64((float *)qb + 32 * dhp / 2);                 // [32][ss]
+    uint16_t *pb = (uint16_t *)align64(s + 32 * ss);                // [32][ps]
+    float *ob = align64((float *)pb + 32 * ps / 2);                 // [32][dhp]
+    float *inv = align64(ob + 32 * dhp);                            // [32]
 
     vidlm_tiles_configure();
     size_t offset = lk - (lq < lk ? lq : lk);  // causal: query i sees keys ≤ i + offset
@@ -176,7 +192,29 @@ TARGET void vidlm_attention_amx(const float *q, size_t q_row, const float *k, si
     _tile_release();
 }
 
+
+TARGET void vidlm_attention_amx(const float *q, size_t q_row, const float *k, size_t k_row, const float *v, size_t v_row,
+                                size_t lq, size_t lk, size_t dh, float scale, int causal, const float *key_bias,
+                                float *out, size_t out_row, float *scratch) {
+    if (lq == 0 || dh == 0) return;
+    vidlm_attention_amx_pack_kv(k, k_row, v, v_row, lk, dh, scratch);
+    vidlm_attention_amx_packed(q, q_row, scratch, lq, lk, dh, scale, causal, key_bias, out, out_row,
+                               scratch + vidlm_attention_amx_kv_floats(lk, dh));
+}
+
 #else
+
+void vidlm_attention_amx_pack_kv(const float *k, size_t k_row, const float *v, size_t v_row, size_t lk, size_t dh,
+                                 float *packed_kv) {
+    (void)k; (void)k_row; (void)v; (void)v_row; (void)lk; (void)dh; (void)packed_kv;
+}
+
+void vidlm_attention_amx_packed(const float *q, size_t q_row, const float *packed_kv, size_t lq, size_t lk, size_t dh,
+                                float scale, int causal, const float *key_bias, float *out, size_t out_row,
+                                float *scratch) {
+    (void)q; (void)q_row; (void)packed_kv; (void)lq; (void)lk; (void)dh; (void)scale; (void)causal; (void)key_bias;
+    (void)out; (void)out_row; (void)scratch;
+}
 
 void vidlm_attention_amx(const float *q, size_t q_row, const float *k, size_t k_row, const float *v, size_t v_row,
                          size_t lq, size_t lk, size_t dh, float scale, int causal, const float *key_bias, float *out,

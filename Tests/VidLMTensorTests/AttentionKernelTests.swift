@@ -52,6 +52,48 @@ final class AttentionKernelTests: XCTestCase {
         }
     }
 
+    /// Grouped-query prefill packs a key/value head once and attends each of its query heads
+    /// against that packing (`vidlm_attention_amx_pack_kv` + `_packed`): bit for bit what
+    /// `vidlm_attention_amx` gives each head alone, with the work scratch poisoned and a stale
+    /// packing of other keys left in the buffer beforehand.
+    func testAMXPackedKeysServeSeveralHeadsBitForBit() throws {
+        if vidlm_amx_bf16_available() != 1 { throw XCTSkip("this CPU (or kernel) offers no AMX-BF16 tiles") }
+        for (lq, lk, dh, causal) in [(37, 70, 72, true), (5, 129, 128, true), (64, 64, 40, false), (1, 1, 8, true)] {
+            let heads = 3, row = heads * dh
+            var rng = SplitMix(seed: UInt64(lq * 1000 + lk))
+            let q = (0..<(lq * row)).map { _ in rng.next() }
+            let k = (0..<(lk * dh)).map { _ in rng.next() }, v = (0..<(lk * dh)).map { _ in rng.next() }
+            let scale = Float(1 / Double(dh).squareRoot())
+            var alone = [Float](repeating: 0, count: lq * row), shared = [Float](repeating: .nan, count: lq * row)
+            let total = vidlm_attention_amx_scratch_floats(lk, dh), kvFloats = vidlm_attention_amx_kv_floats(lk, dh)
+            XCTAssertEqual(total, kvFloats + vidlm_attention_amx_work_floats(lk, dh))
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: total + 16)
+            defer { scratch.deallocate() }
+            let aligned = UnsafeMutablePointer<Float>(bitPattern: (Int(bitPattern: scratch) + 63) & ~63)!
+            q.withUnsafeBufferPointer { qp in
+                alone.withUnsafeMutableBufferPointer { out in
+                    for h in 0..<heads {
+                        vidlm_attention_amx(qp.baseAddress! + h * dh, row, k, dh, v, dh, lq, lk, dh, scale, causal ? 1 : 0, nil,
+                                            out.baseAddress! + h * dh, row, aligned)
+                    }
+                }
+            }
+            let stale = (0..<(lk * dh)).map { _ in rng.next() }
+            vidlm_attention_amx_pack_kv(stale, dh, stale, dh, lk, dh, aligned)
+            vidlm_attention_amx_pack_kv(k, dh, v, dh, lk, dh, aligned)
+            q.withUnsafeBufferPointer { qp in
+                shared.withUnsafeMutableBufferPointer { out in
+                    for h in 0..<heads {
+                        (aligned + kvFloats).initialize(repeating: .nan, count: total - kvFloats)
+                        vidlm_attention_amx_packed(qp.baseAddress! + h * dh, row, aligned, lq, lk, dh, scale, causal ? 1 : 0, nil,
+                                                   out.baseAddress! + h * dh, row, aligned + kvFloats)
+                    }
+                }
+            }
+            XCTAssertEqual(alone.map(\.bitPattern), shared.map(\.bitPattern), "lq \(lq) lk \(lk) dh \(dh)")
+        }
+    }
+
     /// Decoding attention through `CachedAttention.attend` (one to four queries against a cache,
     /// grouped-query heads, and one key/value head shared by all: both of its parallel splits;
     /// the AVX-512 decoding kernel where the CPU has it) against a double-precision reference:

@@ -33,6 +33,19 @@ void vidlm_attention_amx(const float *q, size_t q_row, const float *k, size_t k_
                          size_t lq, size_t lk, size_t dh, float scale, int causal, const float *key_bias,
                          float *out, size_t out_row, float *scratch);
 
+/// vidlm_attention_amx in two steps, for query heads that share one key/value head (grouped-query
+/// attention): the keys and values packed once into `packed_kv` (vidlm_attention_amx_kv_floats
+/// floats, 64-byte aligned), then each query head attended with the per-block `scratch` of
+/// vidlm_attention_amx_work_floats floats. The results equal vidlm_attention_amx's bit for bit.
+/// Call only when vidlm_amx_bf16_available() is 1.
+size_t vidlm_attention_amx_kv_floats(size_t lk, size_t dh);
+size_t vidlm_attention_amx_work_floats(size_t lk, size_t dh);
+void vidlm_attention_amx_pack_kv(const float *k, size_t k_row, const float *v, size_t v_row, size_t lk, size_t dh,
+                                 float *packed_kv);
+void vidlm_attention_amx_packed(const float *q, size_t q_row, const float *packed_kv, size_t lq, size_t lk, size_t dh,
+                                float scale, int causal, const float *key_bias, float *out, size_t out_row,
+                                float *scratch);
+
 /// One decoding step of attention for the `group` query heads sharing one key/value head:
 /// out[h·dh, (h+1)·dh) = softmax_j(scale · q_h·k[j]) · v over keys [0, n), with q and out `group`
 /// rows of dh floats each, keys/values rows of dh floats with row stride kv_row. `scores`:

@@ -133,11 +133,19 @@ public enum CachedAttention {
                 let raw = UnsafeMutableRawPointer.allocate(byteCount: scratchFloats * 4, alignment: 64)
                 defer { raw.deallocate() }
                 let scratch = raw.bindMemory(to: Float.self, capacity: scratchFloats)
+                // AMX: a key/value head is packed once for the query heads of this chunk that share
+                // it (grouped-query attention: Qwen2.5-VL-3B's 16 heads share 2), not once per head.
+                let kvFloats = amx ? vidlm_attention_amx_kv_floats(total, dh) : 0
+                var packedHead = -1
                 for h in range {
                     let g = h / group
                     if amx {
-                        vidlm_attention_amx(q + h * dh, qStride, keys + g * dh, kvStride, values + g * dh, kvStride,
-                                            queries, total, dh, scale, 1, nil, out + h * dh, outStride, scratch)
+                        if g != packedHead {
+                            vidlm_attention_amx_pack_kv(keys + g * dh, kvStride, values + g * dh, kvStride, total, dh, scratch)
+                            packedHead = g
+                        }
+                        vidlm_attention_amx_packed(q + h * dh, qStride, scratch, queries, total, dh, scale, 1, nil,
+                                                   out + h * dh, outStride, scratch + kvFloats)
                     } else {
                         vidlm_attention_avx512(q + h * dh, qStride, keys + g * dh, kvStride, values + g * dh, kvStride,
                                                queries, total, dh, scale, 1, nil, out + h * dh, outStride, rounding ? 1 : 0, scratch)
