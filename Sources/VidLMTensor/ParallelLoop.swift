@@ -31,6 +31,23 @@ struct UncheckedSendable<T>: @unchecked Sendable {
 }
 
 extension ParallelLoop {
+    /// Items `0..<count` claimed one at a time: `runner` runs once on each of up to
+    /// `ThreadBudget.computeThreads` threads (set up per-thread scratch there) and calls `claim()`
+    /// until it returns nil. For loops of coarse items of uneven cost, such as attention heads: a
+    /// static split leaves one core waiting when the other is slowed (this project's VM runs
+    /// one core's AMX at 40 % of the other's for minutes; waiting for the other half of a tower's
+    /// attention was 12 % of its attention time).
+    public static func forEachClaimed(_ count: Int, _ runner: (_ claim: () -> Int?) -> Void) {
+        guard count > 0 else { return }
+        let next = Atomic<Int>(0)
+        forEachChunk(min(ThreadBudget.computeThreads, count)) { _ in
+            runner {
+                let item = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                return item < count ? item : nil
+            }
+        }
+    }
+
     /// The output rows of several weights taken as one range (so q, k and v, or gate and up, cost
     /// one parallel dispatch), split into units of `unitRows` that `computeThreads` workers claim
     /// dynamically: a worker slowed by another process on its core does not hold the others up at

@@ -63,7 +63,7 @@ public enum Attention {
     /// Self-attention within contiguous row ranges of one fused projection qkv [N, 3·D] (q, k, v
     /// side by side) → [N, D]: the rows of a segment attend only to the rows of the same segment
     /// (Qwen2.5-VL's windows and frames); rows in no segment come out zero. Every (segment, head)
-    /// pair is one call of the kernel on the rows in place, pairs split across cores, so segments
+    /// pair is one call of the kernel on the rows in place, pairs claimed by the cores, so segments
     /// of any lengths need no gathering. `bf16` as for `fusedSelfAttention`.
     public static func segmentedSelfAttention(qkv: Tensor, segments: [Range<Int>], heads: Int, scale: Float? = nil,
                                               bf16: Bool = false) -> Tensor {
@@ -89,11 +89,11 @@ public enum Attention {
                 let longest = segments.map(\.count).max() ?? 0
                 let scratchFloats = amx ? vidlm_attention_amx_scratch_floats(longest, dh)
                                         : vidlm_attention_scratch_floats(longest, longest, dh)
-                ParallelLoop.forEachChunk(segments.count * heads) { range in
+                ParallelLoop.forEachClaimed(segments.count * heads) { claim in
                     let raw = UnsafeMutableRawPointer.allocate(byteCount: scratchFloats * 4, alignment: 64)
                     defer { raw.deallocate() }
                     let scratch = raw.bindMemory(to: Float.self, capacity: scratchFloats)
-                    for pair in range {
+                    while let pair = claim() {
                         let seg = segments[pair / heads], h = pair % heads
                         guard !seg.isEmpty else { continue }
                         let q = base + seg.lowerBound * 3 * d + h * dh, oh = o + seg.lowerBound * d + h * dh
@@ -157,7 +157,7 @@ public enum Attention {
         }
     }
 
-    /// The fused kernel per (batch, head) pair, pairs split across cores; padding and key biases
+    /// The fused kernel per (batch, head) pair, pairs claimed by the cores one at a time; padding and key biases
     /// become one additive row per batch entry (−inf for a padded key).
     static func attendFused(batch b: Int, queries lq: Int, keys lk: Int, width d: Int, heads: Int,
                             q: UnsafePointer<Float>, qRow: Int, k: UnsafePointer<Float>, kRow: Int,
@@ -176,12 +176,12 @@ public enum Attention {
         let amx = bf16 && bf16OnAMX
         let scratchFloats = amx ? vidlm_attention_amx_scratch_floats(lk, dh) : vidlm_attention_scratch_floats(lq, lk, dh)
         let work = UncheckedSendable((q, k, v, out, biases))
-        ParallelLoop.forEachChunk(b * heads) { range in
+        ParallelLoop.forEachClaimed(b * heads) { claim in
             let (q, k, v, out, biases) = work.value
             let raw = UnsafeMutableRawPointer.allocate(byteCount: scratchFloats * 4, alignment: 64)
             defer { raw.deallocate() }
             let scratch = raw.bindMemory(to: Float.self, capacity: scratchFloats)
-            for pair in range {
+            while let pair = claim() {
                 let bi = pair / heads, h = pair % heads
                 let run = { (bias: UnsafePointer<Float>?) in
                     let (qh, kh, vh, oh) = (q + bi * lq * qRow + h * dh, k + bi * lk * kRow + h * dh,

@@ -120,7 +120,7 @@ public enum CachedAttention {
                                     outStride: Int, rounding: Bool) {
         let group = heads / kvHeads
         let total = past + queries
-        // The fused kernel per query head, heads split across cores. On
+        // The fused kernel per query head, heads claimed by the cores. On
         // a 7241-position prompt (Qwen2.5-VL's head width 128) the f32 kernel ran at about 40
         // GFLOP/s per core and the AMX kernel at 180-210: the f32 kernel had been two thirds of
         // that prefill.
@@ -128,16 +128,18 @@ public enum CachedAttention {
             let amx = rounding && Attention.bf16OnAMX
             let scratchFloats = amx ? vidlm_attention_amx_scratch_floats(total, dh) : vidlm_attention_scratch_floats(queries, total, dh)
             let work = UncheckedSendable((q, keys, values, out))
-            ParallelLoop.forEachChunk(heads) { range in
+            // Query heads claimed one at a time, in order (a core slowed by the VM's other tenant
+            // takes fewer). AMX packs a key/value head when a thread's next head needs another
+            // one, so each thread packs a shared head once (grouped-query attention: Qwen2.5-VL-3B's
+            // 16 heads share 2), not once per query head.
+            ParallelLoop.forEachClaimed(heads) { claim in
                 let (q, keys, values, out) = work.value
                 let raw = UnsafeMutableRawPointer.allocate(byteCount: scratchFloats * 4, alignment: 64)
                 defer { raw.deallocate() }
                 let scratch = raw.bindMemory(to: Float.self, capacity: scratchFloats)
-                // AMX: a key/value head is packed once for the query heads of this chunk that share
-                // it (grouped-query attention: Qwen2.5-VL-3B's 16 heads share 2), not once per head.
                 let kvFloats = amx ? vidlm_attention_amx_kv_floats(total, dh) : 0
                 var packedHead = -1
-                for h in range {
+                while let h = claim() {
                     let g = h / group
                     if amx {
                         if g != packedHead {
