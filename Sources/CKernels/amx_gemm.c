@@ -43,6 +43,7 @@ size_t vidlm_amx_gemm_scratch_count(void) { return (size_t)(NB + 16) * KC_MAX; }
 #include <cpuid.h>
 #include <immintrin.h>
 #include "amx_tiles.h"
+#include "simd_math.h"
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -199,21 +200,33 @@ TARGET static void edge_block(const uint16_t *a0, const uint16_t *a1, const uint
     _tile_stored(2, out + 16 * 32, 128);
 }
 
-// y[0, 32) rows × 32 columns += bias[0, 32).
-TARGET static void add_bias(float *y, size_t ldy, const float *bias) {
-    __m512 b0 = _mm512_loadu_ps(bias), b1 = _mm512_loadu_ps(bias + 16);
+// The finished 32 × 32 block of y: y = act(y + bias), bias (32 floats) and act (< 0: none)
+// optional. Done while the block is in L1: a tower's activation as a pass of its own read and
+// wrote the MLP's whole hidden state from memory again (4 % of SmolVLM2's bf16 towers).
+TARGET static void finish_block(float *y, size_t ldy, const float *bias, int act) {
+    __m512 b0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps(), b1 = bias ? _mm512_loadu_ps(bias + 16) : b0;
     for (size_t i = 0; i < 32; i++) {
         float *row = y + i * ldy;
-        _mm512_storeu_ps(row, _mm512_add_ps(_mm512_loadu_ps(row), b0));
-        _mm512_storeu_ps(row + 16, _mm512_add_ps(_mm512_loadu_ps(row + 16), b1));
+        __m512 v0 = _mm512_loadu_ps(row), v1 = _mm512_loadu_ps(row + 16);
+        if (bias) {
+            v0 = _mm512_add_ps(v0, b0);
+            v1 = _mm512_add_ps(v1, b1);
+        }
+        if (act >= 0) {
+            v0 = vidlm_activate16(act, v0);
+            v1 = vidlm_activate16(act, v1);
+        }
+        _mm512_storeu_ps(row, v0);
+        _mm512_storeu_ps(row + 16, v1);
     }
 }
 
 // Writes the `rows` × `cols` corner of a 32 × 32 block of sums that exists: y = (y if
-// accumulating) + bias (when given) + sums, 16 columns per masked vector. y is not read unless
-// accumulating (a fresh output may hold denormal garbage; see bf16_gemm.c).
+// accumulating) + bias (when given) + sums, then the activation `act` (< 0: none; given only with
+// the last k slice), 16 columns per masked vector. y is not read unless accumulating (a fresh
+// output may hold denormal garbage; see bf16_gemm.c).
 TARGET static void store(const float *sums, float *y, size_t ldy, size_t rows, size_t cols, int accumulate,
-                         const float *bias) {
+                         const float *bias, int act) {
     __mmask16 m0 = cols >= 16 ? 0xffff : (__mmask16)((1u << cols) - 1);
     __mmask16 m1 = cols >= 32 ? 0xffff : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
     __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
@@ -225,6 +238,10 @@ TARGET static void store(const float *sums, float *y, size_t ldy, size_t rows, s
         if (accumulate) {
             v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
             v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
+        }
+        if (act >= 0) {
+            v0 = vidlm_activate16(act, v0);
+            v1 = vidlm_activate16(act, v1);
         }
         _mm512_mask_storeu_ps(row, m0, v0);
         _mm512_mask_storeu_ps(row + 16, m1, v1);
@@ -244,7 +261,8 @@ TARGET static void store(const float *sums, float *y, size_t ldy, size_t rows, s
 // multiple of 32, is first copied into `stage`, zero padded, for each x block (reading whole
 // tile rows past the matrix could cross into an unmapped page).
 TARGET static void gemm_small(const uint16_t *xp, size_t m, const uint16_t *w, size_t k, size_t row_begin,
-                              size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, uint16_t *stage) {
+                              size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int act,
+                              uint16_t *stage) {
     size_t xsteps = round_up32(k) / TILE_K, full = k / TILE_K, xblocks = round_up32(m) / 32;
     float out[16 * 16] __attribute__((aligned(64)));
     for (size_t r = row_begin; r < row_end; r += 32) {
@@ -301,6 +319,7 @@ TARGET static void gemm_small(const uint16_t *xp, size_t m, const uint16_t *w, s
                     float *dst = y + (xr + i) * ldy + wr;
                     __m512 sum = _mm512_add_ps(_mm512_castsi512_ps(v[i]), add);
                     if (accumulate) sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(mask, dst));
+                    if (act >= 0) sum = vidlm_activate16(act, sum);
                     _mm512_mask_storeu_ps(dst, mask, sum);
                 }
             }
@@ -309,19 +328,25 @@ TARGET static void gemm_small(const uint16_t *xp, size_t m, const uint16_t *w, s
 }
 
 TARGET void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
-                                size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, uint16_t *wp) {
+                                size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int activation,
+                                uint16_t *wp) {
     if (m == 0 || row_begin >= row_end) return;
     if (k == 0) {
-        for (size_t i = 0; i < m; i++)
-            for (size_t r = row_begin; r < row_end; r++)
-                y[i * ldy + r] = (accumulate ? y[i * ldy + r] : 0.0f) + (bias ? bias[r] : 0.0f);
+        for (size_t i = 0; i < m; i++) {
+            float *row = y + i * ldy;
+            for (size_t r = row_begin; r < row_end; r++) row[r] = (accumulate ? row[r] : 0.0f) + (bias ? bias[r] : 0.0f);
+            for (size_t r = row_begin; activation >= 0 && r < row_end; r += 16) {
+                __mmask16 mk = row_end - r >= 16 ? 0xffff : (__mmask16)((1u << (row_end - r)) - 1);
+                _mm512_mask_storeu_ps(row + r, mk, vidlm_activate16(activation, _mm512_maskz_loadu_ps(mk, row + r)));
+            }
+        }
         return;
     }
     // The tile configuration is per thread: set it on entry, release the tiles on exit (a thread
     // holding tile state makes every context switch save 8 KiB more).
     vidlm_tiles_configure();
     if (small_path(m, k)) {
-        gemm_small(packed_x, m, w, k, row_begin, row_end, y, ldy, accumulate, bias, wp);
+        gemm_small(packed_x, m, w, k, row_begin, row_end, y, ldy, accumulate, bias, activation, wp);
         _tile_release();
         return;
     }
@@ -330,7 +355,7 @@ TARGET void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16
     size_t slice = slice_for(k);
     for (size_t k0 = 0; k0 < k; k0 += slice) {
         size_t kc = k - k0 < slice ? k - k0 : slice, steps = round_up32(kc) / TILE_K;
-        int acc = k0 > 0 ? 1 : accumulate;
+        int acc = k0 > 0 ? 1 : accumulate, last = k0 + kc >= k;
         for (size_t n0 = row_begin; n0 < row_end; n0 += NB) {
             size_t n1 = n0 + NB < row_end ? n0 + NB : row_end;
             size_t tiles = (n1 - n0 + 15) / 16;
@@ -343,12 +368,13 @@ TARGET void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16
                     size_t r = n0 + t * 16, cols = n1 - r < 32 ? n1 - r : 32;
                     const uint16_t *b0 = wp + t * steps * 512, *b1 = t + 1 < tiles ? b0 + steps * 512 : NULL;
                     if (xr == 32 && cols == 32) {
-                        // Whole block: sums accumulate in y itself; the bias joins after the last slice.
+                        // Whole block: sums accumulate in y itself; the bias and the activation
+                        // join after the last slice.
                         block2x2(a0, a1, b0, b1, steps, yb + r, ldy * 4, acc);
-                        if (bias && k0 + kc >= k) add_bias(yb + r, ldy, bias + r);
+                        if (last && (bias || activation >= 0)) finish_block(yb + r, ldy, bias ? bias + r : NULL, activation);
                     } else {
                         edge_block(a0, a1, b0, b1, steps, sums);
-                        store(sums, yb + r, ldy, xr, cols, acc, bias && k0 == 0 ? bias + r : NULL);
+                        store(sums, yb + r, ldy, xr, cols, acc, bias && k0 == 0 ? bias + r : NULL, last ? activation : -1);
                     }
                 }
             }
@@ -367,9 +393,10 @@ void vidlm_amx_pack_x(const float *x, size_t ldx, size_t m, size_t k, size_t row
 }
 
 void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
-                         size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, uint16_t *scratch) {
+                         size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int activation,
+                         uint16_t *scratch) {
     (void)packed_x; (void)m; (void)w; (void)k; (void)row_begin; (void)row_end; (void)y; (void)ldy; (void)accumulate;
-    (void)bias; (void)scratch;
+    (void)bias; (void)activation; (void)scratch;
 }
 
 #endif

@@ -33,6 +33,67 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
+    /// The activation the AMX GEMM applies as it stores (`activation` ≥ 0) gives, bit for bit,
+    /// the product without it followed by `vidlm_activation_avx512` over the written rows: on both
+    /// paths, whole and edge blocks, several k slices, with and without bias and accumulation.
+    func testAMXGemmFusedActivationEqualsSeparatePass() throws {
+        if vidlm_amx_bf16_available() != 1 { throw XCTSkip("this CPU (or kernel) offers no AMX-BF16 tiles") }
+        let cases: [(m: Int, k: Int, n: Int)] = [(5, 17, 530), (40, 1100, 290), (150, 4100, 70), (257, 1100, 290),
+                                                 (300, 4100, 33), (3, 0, 20)]
+        for (ci, s) in cases.enumerated() {
+            var rng = SplitMix(seed: UInt64(100 + ci))
+            let x = (0..<max(1, s.m * s.k)).map { _ in rng.next() * 2 }
+            let w = (0..<max(1, s.n * s.k)).map { _ in Self.bf16Bits(rng.next() * 0.5) }
+            let ldy = s.n + 5, begin = 3, end = s.n
+            let initial = (0..<s.m * ldy).map { _ in rng.next() }
+            let bias = (0..<s.n).map { _ in rng.next() }
+            let packedCount = vidlm_amx_packed_x_count(s.m, s.k)
+            let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 2, alignment: 64)
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: vidlm_amx_gemm_scratch_count() * 2, alignment: 64)
+            defer { packed.deallocate(); scratch.deallocate() }
+            let xp = packed.bindMemory(to: UInt16.self, capacity: packedCount)
+            let sp = scratch.bindMemory(to: UInt16.self, capacity: vidlm_amx_gemm_scratch_count())
+            vidlm_amx_pack_x(x, max(s.k, 1), s.m, s.k, 0, (s.m + 31) / 32 * 32, xp)
+            for act in [Activation.gelu, .geluTanh, .silu] {
+                for accumulate in [false, true] {
+                    for useBias in [false, true] {
+                        var separate = initial, fused = initial
+                        bias.withUnsafeBufferPointer { b in
+                            let bp = useBias ? b.baseAddress : nil
+                            vidlm_amx_bf16_gemm(xp, s.m, w, s.k, begin, end, &separate, ldy, accumulate ? 1 : 0, bp, -1, sp)
+                            vidlm_amx_bf16_gemm(xp, s.m, w, s.k, begin, end, &fused, ldy, accumulate ? 1 : 0, bp,
+                                                act.kernelID, sp)
+                        }
+                        separate.withUnsafeMutableBufferPointer { y in
+                            for i in 0..<s.m {
+                                let row = y.baseAddress! + i * ldy + begin
+                                vidlm_activation_avx512(act.kernelID, row, row, end - begin)
+                            }
+                        }
+                        let same = zip(separate, fused).allSatisfy { $0.bitPattern == $1.bitPattern }
+                        XCTAssertTrue(same, "\(s) \(act) accumulate \(accumulate) bias \(useBias)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// `mixedLinear(weight:bias:activation:)` equals `mixedLinear(weight:bias:).activated(_)` bit
+    /// for bit on whatever path this CPU takes (fused on AMX, a separate pass elsewhere).
+    func testLinearWithActivationEqualsActivatedLinear() throws {
+        var rng = SplitMix(seed: 44)
+        for (m, k, n) in [(1, 40, 30), (9, 70, 53), (64, 130, 100), (300, 96, 65)] {
+            let x = Tensor(shape: [m, k], values: (0..<m * k).map { _ in rng.next() })
+            let b = Tensor(shape: [n], values: (0..<n).map { _ in rng.next() })
+            for dtype in [DType.bf16, .f32] {
+                let w = Tensor(shape: [n, k], values: (0..<n * k).map { _ in rng.next() }).converted(to: dtype)
+                let fused = x.mixedLinear(weight: w, bias: b, activation: .geluTanh).floats()
+                let separate = x.mixedLinear(weight: w, bias: b).activated(.geluTanh).floats()
+                XCTAssertEqual(fused.map(\.bitPattern), separate.map(\.bitPattern), "m \(m) \(dtype)")
+            }
+        }
+    }
+
     private enum Kernel { case f32, bf16, amx }
 
     private func requireAVX512(bf16: Bool) throws {
@@ -170,7 +231,7 @@ final class GemmKernelTests: XCTestCase {
             let rows = (s.m + 31) / 32 * 32, half = rows / 64 * 32
             vidlm_amx_pack_x(x, s.k, s.m, s.k, 0, half, xp)
             vidlm_amx_pack_x(x, s.k, s.m, s.k, half, rows, xp)
-            vidlm_amx_bf16_gemm(xp, s.m, w, s.k, begin, end, &y, ldy, accumulate ? 1 : 0, bias,
+            vidlm_amx_bf16_gemm(xp, s.m, w, s.k, begin, end, &y, ldy, accumulate ? 1 : 0, bias, -1,
                                 scratch.bindMemory(to: UInt16.self, capacity: vidlm_amx_gemm_scratch_count()))
         } else if bf16 {
             let w = wf.map { Self.bf16Bits($0) }

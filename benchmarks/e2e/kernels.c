@@ -166,7 +166,7 @@ static void gemm(const char *name, size_t m, size_t k, size_t n, int first) {
         if (amx) {
             t0 = now();
             vidlm_amx_pack_x(x, k, m, k, 0, (m + 31) / 32 * 32, xpa);
-            vidlm_amx_bf16_gemm(xpa, m, wb, k, 0, n, y, n, 0, NULL, sa);
+            vidlm_amx_bf16_gemm(xpa, m, wb, k, 0, n, y, n, 0, NULL, -1, sa);
             r_amx[r] = flop / (now() - t0) / 1e9;
         }
     }

@@ -38,12 +38,14 @@ size_t vidlm_amx_gemm_unit_rows(void);
 size_t vidlm_amx_gemm_scratch_count(void);
 
 /// y[i·ldy + r] (=, or += when `accumulate` is 1) bias[r] + Σₜ bf16(x[i][t])·w[r·k + t] for i in
-/// [0, m), r in [row_begin, row_end); `bias` (f32, indexed by output row) may be NULL;
+/// [0, m), r in [row_begin, row_end), then the activation `activation` of elementwise_kernels.h on
+/// the finished value (a negative id: none); `bias` (f32, indexed by output row) may be NULL;
 /// `packed_x` from vidlm_amx_pack_x with the same m, k; w holds bf16, any alignment; sums are
 /// f32 (the tile unit flushes denormal inputs and results to zero). `scratch`:
 /// vidlm_amx_gemm_scratch_count() elements, 64-byte aligned, owned by the calling thread.
 /// Call only when vidlm_amx_bf16_available() is 1.
 void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
-                         size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, uint16_t *scratch);
+                         size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int activation,
+                         uint16_t *scratch);
 
 #endif

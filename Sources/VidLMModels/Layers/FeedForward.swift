@@ -12,7 +12,7 @@ public struct FeedForward: TensorLayer {
         self.activation = activation
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { down(up(x).activated(activation)) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { down(up(x, then: activation)) }
 }
 
 /// LLaMA's gated MLP (SwiGLU with SiLU): `down(act(gate(x)) · up(x))`, gate and up in one pass.

@@ -41,6 +41,11 @@ public struct Linear: TensorLayer {
     public var outputWidth: Int { weight.shape[0] }
 
     public func callAsFunction(_ x: Tensor) -> Tensor { x.mixedLinear(weight: weight, bias: bias) }
+
+    /// `activation(self(x))`, fused into the product where the kernel can (see `mixedLinear`).
+    public func callAsFunction(_ x: Tensor, then activation: Activation) -> Tensor {
+        x.mixedLinear(weight: weight, bias: bias, activation: activation)
+    }
 }
 
 /// Several projections of one input written side by side in one output (q, k, v; gate, up),

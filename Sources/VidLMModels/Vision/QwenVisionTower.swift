@@ -250,7 +250,7 @@ public struct QwenVisionTower: Sendable {
         let unit = config.mergeSize * config.mergeSize, n = x.shape[0] / unit
         let merged = merger.normAfterShuffle ? merger.norm(x.reshaped([n, config.width * unit]))
                                              : merger.norm(x).reshaped([n, config.width * unit])
-        return merger.down(merger.up(merged).activated(.gelu))
+        return merger.down(merger.up(merged, then: .gelu))
     }
 
     /// Qwen3-VL's learned positions for every patch (processor order, repeated per temporal

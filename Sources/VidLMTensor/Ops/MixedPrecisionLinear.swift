@@ -38,9 +38,27 @@ extension Tensor {
         mixedLinear(parts: [(weight, bias)])
     }
 
+    /// `mixedLinear(weight:bias:).activated(activation)`, the same values. Where the product runs
+    /// on AMX the GEMM applies the activation to each block of the output as it finishes it,
+    /// while the block is in cache, instead of a separate pass over the whole output.
+    public func mixedLinear(weight: Tensor, bias: Tensor? = nil, activation: Activation) -> Tensor {
+        let m = count / max(shape[rank - 1], 1)
+        if weight.dtype == .bf16, m > MixedPrecisionLinear.matvecRowLimit, MixedPrecisionLinear.usesBF16GEMM(.bf16),
+           HalfPrecisionKernels.useAMX {
+            return mixedLinear(parts: [(weight, bias)], fusedActivation: activation.kernelID)
+        }
+        return mixedLinear(parts: [(weight, bias)]).activated(activation)
+    }
+
     /// Several projections of the same input side by side in one output [..., Σ outᵢ] (e.g. q, k,
     /// v or gate, up), each straight from its own weight in its own dtype.
     public func mixedLinear(parts: [(weight: Tensor, bias: Tensor?)]) -> Tensor {
+        mixedLinear(parts: parts, fusedActivation: -1)
+    }
+
+    /// `fusedActivation` (an `Activation.kernelID`, or −1): only for parts that all take the AMX
+    /// GEMM, which applies it (see `mixedLinear(weight:bias:activation:)`).
+    private func mixedLinear(parts: [(weight: Tensor, bias: Tensor?)], fusedActivation: Int32) -> Tensor {
         if parts.contains(where: { $0.weight.dtype.isBlockQuantized }) { return quantizedLinear(parts: parts) }
         let k = shape[rank - 1]
         let m = count / max(k, 1)
@@ -93,7 +111,7 @@ extension Tensor {
                     biasPointer(fusesBias ? biasValues : nil) { bias in
                         if isHalf {
                             MixedPrecisionLinear.halfGEMM(weight: p.weight, x: x, m: m, k: k, out: out, y: dst, ldy: total,
-                                                          accumulate: accumulate, bias: bias)
+                                                          accumulate: accumulate, bias: bias, activation: fusedActivation)
                         } else {
                             p.weight.withFloats { w in
                                 MixedPrecisionLinear.f32Linear(w.baseAddress!, x: x, m: m, k: k, out: out, y: dst, ldy: total,
@@ -208,13 +226,17 @@ extension MixedPrecisionLinear {
     /// into scratch (in parallel), then multiplies each block with vidlm's f32 GEMM (AVX-512) or
     /// OpenBLAS's `sgemm`. Rows are widened in the shuffle-free
     /// `deinterleave` order and x's rows rearranged to match.
-    /// `bias` is only for the BF16 GEMM (`usesBF16GEMM`).
+    /// `bias` is only for the BF16 GEMM (`usesBF16GEMM`), `activation` (a kernel id, −1: none) only
+    /// for its AMX form.
     static func halfGEMM(weight: Tensor, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
-                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>? = nil) {
+                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>? = nil,
+                         activation: Int32 = -1) {
         if usesBF16GEMM(weight.dtype) {
-            bf16GEMM(weight: weight, x: x, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate, bias: bias)
+            bf16GEMM(weight: weight, x: x, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate, bias: bias,
+                     activation: activation)
             return
         }
+        precondition(activation < 0, "a fused activation needs the AMX GEMM")
         let xs = UnsafeMutablePointer<Float>.allocate(capacity: max(m * k, 1))
         defer { xs.deallocate() }
         for j in 0..<m { HalfPrecisionKernels.deinterleave(x + j * k, count: k, into: xs + j * k, includingTail: true) }
@@ -323,11 +345,14 @@ extension MixedPrecisionLinear {
     /// x rounded to bf16 and packed once (shared read-only), then `vidlm_bf16_gemm_avx512bf16`
     /// over units of output rows.
     static func bf16GEMM(weight: Tensor, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
-                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>?) {
+                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
+                         activation: Int32 = -1) {
         if HalfPrecisionKernels.useAMX {
-            amxGEMM(weight: weight, x: x, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate, bias: bias)
+            amxGEMM(weight: weight, x: x, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate, bias: bias,
+                    activation: activation)
             return
         }
+        precondition(activation < 0, "a fused activation needs the AMX GEMM")
         let packedCount = vidlm_bf16_packed_x_count(m, k)
         let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 2, alignment: 64)
         defer { packed.deallocate() }
@@ -348,7 +373,8 @@ extension MixedPrecisionLinear {
     /// (the matrix-vector kernel's limit) AMX beats the AVX-512 BF16 GEMM: 1.5× at 16 rows, 8×
     /// at a thousand (TinyLlama gate shape, one core, Xeon with AMX).
     static func amxGEMM(weight: Tensor, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
-                        y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>?) {
+                        y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
+                        activation: Int32 = -1) {
         let packedCount = vidlm_amx_packed_x_count(m, k)
         let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 2, alignment: 64)
         defer { packed.deallocate() }
@@ -361,7 +387,7 @@ extension MixedPrecisionLinear {
         let scratchCount = vidlm_amx_gemm_scratch_count()
         forEachRowUnit(out: out, scratchBytes: scratchCount * 2, tileRows: 32, minimumRows: 32,
                        maximumRows: vidlm_amx_gemm_unit_rows()) { scratch, rows in
-            vidlm_amx_bf16_gemm(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0, bias,
+            vidlm_amx_bf16_gemm(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0, bias, activation,
                                 scratch.bindMemory(to: UInt16.self, capacity: scratchCount))
         }
     }
