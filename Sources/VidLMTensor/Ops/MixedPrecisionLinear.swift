@@ -283,16 +283,21 @@ extension MixedPrecisionLinear {
     /// at the end), each worker with its own 64-byte aligned scratch of `scratchBytes`. Units are
     /// a multiple of the kernel's tile of `tileRows` weight rows, between `minimumRows` and
     /// `maximumRows` (the AVX-512 kernels: 6-row tiles, 24-96 rows; AMX: 32-row tile pairs, up to
-    /// the 256 rows its scratch holds), and shrink as the rows run out (guided scheduling: each
-    /// claim takes a quarter of what is left per worker), so the workers finish together: with
-    /// fixed units the last one of a long product (SmolVLM2-2.2B's down projection, 256 rows × k
-    /// 8192 of an 812-row prompt, about 4 ms) kept one core waiting for the other.
+    /// the 256 rows its scratch holds), and shrink as the rows run out (guided scheduling), so
+    /// the workers finish together: with fixed units the last one of a long product
+    /// (SmolVLM2-2.2B's down projection, 256 rows × k 8192 of an 812-row prompt, about 4 ms) kept
+    /// one core waiting for the other. Every unit streams all of x (`xBytes`, as the kernel reads
+    /// it) past its rows: an x that stays in L2 (a short prompt) is cheap to stream again, and each
+    /// claim takes a quarter of what is left per worker; a larger one (towers, long prompts) is
+    /// read from L3 by every unit, and each claim takes all that is left per worker, which keeps
+    /// units of under 128 rows to the last few hundred rows.
     static func forEachRowUnit(out: Int, scratchBytes: Int, tileRows: Int = 6, minimumRows: Int = 24, maximumRows: Int = 96,
-                               _ body: (UnsafeMutableRawPointer, Range<Int>) -> Void) {
+                               xBytes: Int, _ body: (UnsafeMutableRawPointer, Range<Int>) -> Void) {
         let threads = max(1, ThreadBudget.computeThreads)
         let lowest = max(1, min(minimumRows, maximumRows)), highest = max(lowest, maximumRows)
+        let parts = xBytes <= 1 << 21 ? 4 * threads : threads
         func unitRows(left: Int) -> Int {
-            let share = (left + 4 * threads - 1) / (4 * threads)
+            let share = (left + parts - 1) / parts
             return min(highest, max(lowest, (share + tileRows - 1) / tileRows * tileRows))
         }
         let next = Atomic<Int>(0)
@@ -346,7 +351,7 @@ extension MixedPrecisionLinear {
         // outer-product kernel no faster end to end than the one it replaced.
         let tile = vidlm_f32_gemm_tile_rows(m)
         forEachRowUnit(out: out, scratchBytes: scratchCount * 4, tileRows: tile, minimumRows: max(24, tile),
-                       maximumRows: max(96, 4 * tile)) { scratch, rows in
+                       maximumRows: max(96, 4 * tile), xBytes: m * k * 4) { scratch, rows in
             vidlm_f32_gemm_avx512(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0, bias,
                                   scratch.bindMemory(to: Float.self, capacity: scratchCount))
         }
@@ -370,7 +375,7 @@ extension MixedPrecisionLinear {
         vidlm_bf16_pack_x_avx512bf16(x, k, m, k, UnsafeMutablePointer(mutating: xp))
         let w = (weight.storage.base + weight.byteOffset).assumingMemoryBound(to: UInt16.self)
         let scratchCount = vidlm_bf16_gemm_scratch_count()
-        forEachRowUnit(out: out, scratchBytes: scratchCount * 2) { scratch, rows in
+        forEachRowUnit(out: out, scratchBytes: scratchCount * 2, xBytes: m * k * 2) { scratch, rows in
             vidlm_bf16_gemm_avx512bf16(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0, bias,
                                        scratch.bindMemory(to: UInt16.self, capacity: scratchCount))
         }
@@ -396,7 +401,7 @@ extension MixedPrecisionLinear {
         let w = (weight.storage.base + weight.byteOffset).assumingMemoryBound(to: UInt16.self)
         let scratchCount = vidlm_amx_gemm_scratch_count()
         forEachRowUnit(out: out, scratchBytes: scratchCount * 2, tileRows: 32, minimumRows: 32,
-                       maximumRows: vidlm_amx_gemm_unit_rows()) { scratch, rows in
+                       maximumRows: vidlm_amx_gemm_unit_rows(), xBytes: m * k * 2) { scratch, rows in
             vidlm_amx_bf16_gemm(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0, bias, activation,
                                 scratch.bindMemory(to: UInt16.self, capacity: scratchCount))
         }
