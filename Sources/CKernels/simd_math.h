@@ -119,7 +119,6 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512 vidlm_act
     }
 }
 
-
 /// Softmax numerators of one score row in place: s[j] = exp(s[j] − max) for j < n, 0 for j in
 /// [n, width) (width a multiple of 16); returns Σ (0 when every logit is −inf). `bf16` (a
 /// constant at every call): as bf16 attention computes them, 2^(s[j]·log₂e − max·log₂e) with
