@@ -157,8 +157,8 @@ public enum Attention {
         }
     }
 
-    /// The fused kernel per (batch, head) pair, pairs claimed by the cores one at a time; padding and key biases
-    /// become one additive row per batch entry (−inf for a padded key).
+    /// The fused kernel per (batch, head) pair, pairs claimed by the cores one at a time; padding
+    /// and key biases become one additive row per batch entry (−inf for a padded key).
     static func attendFused(batch b: Int, queries lq: Int, keys lk: Int, width d: Int, heads: Int,
                             q: UnsafePointer<Float>, qRow: Int, k: UnsafePointer<Float>, kRow: Int,
                             v: UnsafePointer<Float>, vRow: Int, out: UnsafeMutablePointer<Float>,
