@@ -131,8 +131,8 @@ public final class Engine: Sendable {
         report(.framesPlanned(plan.map { FrameInfo(index: $0, seconds: timeline.seconds(ofPts: timeline.pts[$0])) }))
         var parts: [EncodedFrame] = []
         var frames: [FrameInfo] = []
-        // Frames go through the tower `visionBatch` at a time (one pass over the weights each);
-        // the decoder keeps decoding the next frame meanwhile.
+        // Frames go to the family `framesPerEncode` at a time (its tower batch: one pass over the
+        // weights each); the decoders keep decoding the next frames meanwhile.
         var pending: [VideoFrame] = []
         func encodePending() throws {
             try Task.checkCancellation()
@@ -151,7 +151,7 @@ public final class Engine: Sendable {
             // Encoded now if one more frame of this size would not fit: the next frame is decoded
             // while these wait.
             let pendingBytes = pending.reduce(0) { $0 + $1.image.pixels.count }
-            if pending.count >= ThreadBudget.visionBatch || pendingBytes + frame.image.pixels.count > Self.pendingPictureBytes {
+            if pending.count >= model.framesPerEncode || pendingBytes + frame.image.pixels.count > Self.pendingPictureBytes {
                 try encodePending()
             }
             waitStart = ContinuousClock.now

@@ -41,6 +41,7 @@ public struct InstructBlipVideoFamily: VisionLanguageModel {
 
     public func encode(frame: RGBImage, kind: MediaKind) throws -> EncodedFrame { try encoder.encode(frame: frame) }
     public func encode(frames: [RGBImage], kind: MediaKind) throws -> [EncodedFrame] { try encoder.encode(frames: frames) }
+    public var framesPerEncode: Int { encoder.framesPerBatch }
     public func encode(pixels: Tensor) throws -> Tensor { try encoder.encode(pixels: pixels) }
 
     public func prepare(_ request: PromptRequest) throws -> PreparedPrompt {

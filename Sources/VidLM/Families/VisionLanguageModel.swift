@@ -196,6 +196,12 @@ public protocol VisionLanguageModel: Sendable {
     /// over the weights for all of them); the default encodes them one at a time.
     func encode(frames: [RGBImage], kind: MediaKind) throws -> [EncodedFrame]
 
+    /// Frames of a clip the Engine gathers before calling `encode(frames:kind:)`: the family's
+    /// tower batch. Gathering more than the tower takes at once only makes the cores wait for
+    /// the decoder: with one frame per call, each frame's tower pass overlaps the next frame's
+    /// decoding. The default is 1 (the default `encode(frames:kind:)` encodes one at a time).
+    var framesPerEncode: Int { get }
+
     /// Ready `pixel_values` [T, 3, H, W] → features [T, …] (exact checks; no resizing).
     func encode(pixels: Tensor) throws -> Tensor
 
@@ -207,6 +213,8 @@ extension VisionLanguageModel {
     public func encode(frames: [RGBImage], kind: MediaKind) throws -> [EncodedFrame] {
         try frames.map { try encode(frame: $0, kind: kind) }
     }
+
+    public var framesPerEncode: Int { 1 }
 
     public func frameSelection(for clip: ClipInfo, options: FrameOptions) throws -> FrameSelection {
         uniformSelection(for: clip, options: options)
@@ -298,10 +306,12 @@ public struct SingleTowerEncoder: Sendable {
         try tower(pixels).lastHiddenState
     }
 
-    /// Frames preprocessed one by one, then tower passes over batches of them
-    /// (`ThreadBudget.visionBatch(tokensPerFrame:)` frames each).
+    /// Frames per tower pass (`ThreadBudget.visionBatch(tokensPerFrame:)`).
+    public var framesPerBatch: Int { ThreadBudget.visionBatch(tokensPerFrame: tower.config.tokenCount) }
+
+    /// Frames preprocessed one by one, then tower passes over batches of `framesPerBatch`.
     public func encode(frames: [RGBImage]) throws -> [EncodedFrame] {
-        let batch = ThreadBudget.visionBatch(tokensPerFrame: tower.config.tokenCount)
+        let batch = framesPerBatch
         return try stride(from: 0, to: frames.count, by: batch).flatMap { start -> [EncodedFrame] in
             let group = Array(frames[start..<min(frames.count, start + batch)])
             guard group.count > 1 else { return try group.map { try encode(frame: $0) } }

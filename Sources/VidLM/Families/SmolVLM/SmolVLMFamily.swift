@@ -124,11 +124,14 @@ public struct SmolVLMFamily: VisionLanguageModel {
         }
     }
 
+    /// Video frames per tower pass (images go one by one whatever the Engine gathers).
+    public var framesPerEncode: Int { ThreadBudget.visionBatch(tokensPerFrame: tower.config.tokenCount) }
+
     /// Video frames (one square tile each) through the tower in batches
     /// (`ThreadBudget.visionBatch(tokensPerFrame:)`); images one by one (each has its own tiling).
     public func encode(frames: [RGBImage], kind: MediaKind) throws -> [EncodedFrame] {
         guard kind == .video else { return try frames.map { try encode(frame: $0, kind: kind) } }
-        let batch = ThreadBudget.visionBatch(tokensPerFrame: tower.config.tokenCount)
+        let batch = framesPerEncode
         return try stride(from: 0, to: frames.count, by: batch).flatMap { start -> [EncodedFrame] in
             let group = frames[start..<min(frames.count, start + batch)]
             let pixels = Tensor.concatenate(try group.map { try videoFrames.frame($0) })
