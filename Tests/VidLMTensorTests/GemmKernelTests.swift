@@ -78,6 +78,50 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
+    /// The same for vidlm's f32 GEMM: both kernels (under 32 x rows: weight rows read in place;
+    /// from 32: packed panels), edge panels, several k slices (1024 floats), k = 0.
+    func testF32GemmFusedActivationEqualsSeparatePass() throws {
+        try requireAVX512(bf16: false)
+        let cases: [(m: Int, k: Int, n: Int)] = [(5, 17, 130), (31, 1030, 70), (40, 100, 290), (70, 2100, 65), (3, 0, 20),
+                                                 (33, 0, 20)]
+        for (ci, s) in cases.enumerated() {
+            var rng = SplitMix(seed: UInt64(200 + ci))
+            let x = (0..<max(1, s.m * s.k)).map { _ in rng.next() * 2 }
+            let w = (0..<max(1, s.n * s.k)).map { _ in rng.next() * 0.5 }
+            let ldy = s.n + 5, begin = 3, end = s.n
+            let initial = (0..<s.m * ldy).map { _ in rng.next() }
+            let bias = (0..<s.n).map { _ in rng.next() }
+            let packedCount = vidlm_f32_packed_x_count(s.m, s.k)
+            let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 4, alignment: 64)
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: vidlm_f32_gemm_scratch_count() * 4, alignment: 64)
+            defer { packed.deallocate(); scratch.deallocate() }
+            let xp = packed.bindMemory(to: Float.self, capacity: packedCount)
+            let sp = scratch.bindMemory(to: Float.self, capacity: vidlm_f32_gemm_scratch_count())
+            vidlm_f32_pack_x_avx512(x, max(s.k, 1), s.m, s.k, 0, s.m, xp)
+            for act in [Activation.gelu, .quickGelu, .silu, .relu] {
+                for accumulate in [false, true] {
+                    for useBias in [false, true] {
+                        var separate = initial, fused = initial
+                        bias.withUnsafeBufferPointer { b in
+                            let bp = useBias ? b.baseAddress : nil
+                            vidlm_f32_gemm_avx512(xp, s.m, w, s.k, begin, end, &separate, ldy, accumulate ? 1 : 0, bp, -1, sp)
+                            vidlm_f32_gemm_avx512(xp, s.m, w, s.k, begin, end, &fused, ldy, accumulate ? 1 : 0, bp,
+                                                  act.kernelID, sp)
+                        }
+                        separate.withUnsafeMutableBufferPointer { y in
+                            for i in 0..<s.m {
+                                let row = y.baseAddress! + i * ldy + begin
+                                vidlm_activation_avx512(act.kernelID, row, row, end - begin)
+                            }
+                        }
+                        let same = zip(separate, fused).allSatisfy { $0.bitPattern == $1.bitPattern }
+                        XCTAssertTrue(same, "\(s) \(act) accumulate \(accumulate) bias \(useBias)")
+                    }
+                }
+            }
+        }
+    }
+
     /// `mixedLinear(weight:bias:activation:)` equals `mixedLinear(weight:bias:).activated(_)` bit
     /// for bit on whatever path this CPU takes (fused on AMX, a separate pass elsewhere).
     func testLinearWithActivationEqualsActivatedLinear() throws {
@@ -253,7 +297,7 @@ final class GemmKernelTests: XCTestCase {
             let block = vidlm_f32_pack_x_block_rows(s.m), half = (s.m / block / 2) * block
             vidlm_f32_pack_x_avx512(x, s.k, s.m, s.k, 0, half, xp)
             vidlm_f32_pack_x_avx512(x, s.k, s.m, s.k, half, s.m, xp)
-            vidlm_f32_gemm_avx512(xp, s.m, wf, s.k, begin, end, &y, ldy, accumulate ? 1 : 0, bias,
+            vidlm_f32_gemm_avx512(xp, s.m, wf, s.k, begin, end, &y, ldy, accumulate ? 1 : 0, bias, -1,
                                   scratch.bindMemory(to: Float.self, capacity: vidlm_f32_gemm_scratch_count()))
         }
         for i in 0..<s.m {

@@ -154,7 +154,7 @@ static void gemm(const char *name, size_t m, size_t k, size_t n, int first) {
     for (int r = 0; r < 5; r++) {
         double t0 = now();
         vidlm_f32_pack_x_avx512(x, k, m, k, 0, m, xp32);
-        vidlm_f32_gemm_avx512(xp32, m, wf, k, 0, n, y, n, 0, NULL, s32);
+        vidlm_f32_gemm_avx512(xp32, m, wf, k, 0, n, y, n, 0, NULL, -1, s32);
         r_f32[r] = flop / (now() - t0) / 1e9;
         t0 = now();
         vidlm_bf16_pack_x_avx512bf16(x, k, m, k, xp16);

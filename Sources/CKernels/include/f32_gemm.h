@@ -32,11 +32,13 @@ size_t vidlm_f32_gemm_tile_rows(size_t m);
 size_t vidlm_f32_gemm_scratch_count(void);
 
 /// y[i·ldy + r] (=, or += when `accumulate` is 1) bias[r] + Σₜ x[i][t]·w[r·k + t] for i in [0, m),
-/// r in [row_begin, row_end); `bias` (indexed by output row) may be NULL; `packed_x` from
-/// vidlm_f32_pack_x_avx512 with the same m, k.
+/// r in [row_begin, row_end); `bias` (indexed by output row) may be NULL; then, when
+/// `activation` ≥ 0 (an `Activation.kernelID`), y = activation(y) on those outputs, as
+/// vidlm_activation_avx512 would (the same function, while the block is in registers or L1);
+/// `packed_x` from vidlm_f32_pack_x_avx512 with the same m, k.
 /// `scratch`: vidlm_f32_gemm_scratch_count() floats, 64-byte aligned, owned by the calling thread.
 /// Call only when vidlm_avx512_available() is 1.
 void vidlm_f32_gemm_avx512(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin, size_t row_end,
-                           float *y, size_t ldy, int accumulate, const float *bias, float *scratch);
+                           float *y, size_t ldy, int accumulate, const float *bias, int activation, float *scratch);
 
 #endif

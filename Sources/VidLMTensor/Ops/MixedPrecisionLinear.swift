@@ -39,12 +39,17 @@ extension Tensor {
     }
 
     /// `mixedLinear(weight:bias:).activated(activation)`, the same values. Where the product runs
-    /// on AMX the GEMM applies the activation to each block of the output as it finishes it,
-    /// while the block is in cache, instead of a separate pass over the whole output.
+    /// on AMX (bf16 weights) or vidlm's AVX-512 GEMM (f32 weights), the GEMM applies the
+    /// activation to each block of the output as it finishes it, while the block is in registers
+    /// or cache, instead of a separate pass over the whole output.
     public func mixedLinear(weight: Tensor, bias: Tensor? = nil, activation: Activation) -> Tensor {
         let m = count / max(shape[rank - 1], 1)
-        if weight.dtype == .bf16, m > MixedPrecisionLinear.matvecRowLimit, MixedPrecisionLinear.usesBF16GEMM(.bf16),
-           HalfPrecisionKernels.useAMX {
+        let fuses = switch weight.dtype {
+        case .bf16: m > MixedPrecisionLinear.matvecRowLimit && MixedPrecisionLinear.usesBF16GEMM(.bf16) && HalfPrecisionKernels.useAMX
+        case .f32: m > MixedPrecisionLinear.matvecRowLimit && MixedPrecisionLinear.usesF32GEMM(m: m)
+        default: false
+        }
+        if fuses {
             return mixedLinear(parts: [(weight, bias)], fusedActivation: activation.kernelID)
         }
         return mixedLinear(parts: [(weight, bias)]).activated(activation)
@@ -57,7 +62,7 @@ extension Tensor {
     }
 
     /// `fusedActivation` (an `Activation.kernelID`, or −1): only for parts that all take the AMX
-    /// GEMM, which applies it (see `mixedLinear(weight:bias:activation:)`).
+    /// GEMM or vidlm's f32 GEMM, which apply it (see `mixedLinear(weight:bias:activation:)`).
     private func mixedLinear(parts: [(weight: Tensor, bias: Tensor?)], fusedActivation: Int32) -> Tensor {
         if parts.contains(where: { $0.weight.dtype.isBlockQuantized }) { return quantizedLinear(parts: parts) }
         let k = shape[rank - 1]
@@ -115,7 +120,7 @@ extension Tensor {
                         } else {
                             p.weight.withFloats { w in
                                 MixedPrecisionLinear.f32Linear(w.baseAddress!, x: x, m: m, k: k, out: out, y: dst, ldy: total,
-                                                               accumulate: accumulate, bias: bias)
+                                                               accumulate: accumulate, bias: bias, activation: fusedActivation)
                             }
                         }
                     }
@@ -152,12 +157,17 @@ extension MixedPrecisionLinear {
     static func usesBF16GEMM(_ dtype: DType) -> Bool { dtype == .bf16 && HalfPrecisionKernels.useAVX512BF16 }
 
     /// f32 weights: OpenBLAS `sgemv` for one row, vidlm's GEMM for many rows where the CPU has
-    /// AVX-512, else OpenBLAS `sgemm`. `bias` is only for vidlm's GEMM (`usesF32GEMM`).
+    /// AVX-512, else OpenBLAS `sgemm`. `bias` and `activation` (a kernel id, −1: none) are only
+    /// for vidlm's GEMM (`usesF32GEMM`).
     static func f32Linear(_ w: UnsafePointer<Float>, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
-                          y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>? = nil) {
+                          y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>? = nil,
+                          activation: Int32 = -1) {
         if usesF32GEMM(m: m) {
-            f32GEMM(w, x: x, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate, bias: bias)
-        } else if m == 1 {
+            f32GEMM(w, x: x, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate, bias: bias, activation: activation)
+            return
+        }
+        precondition(activation < 0, "a fused activation needs vidlm's f32 GEMM")
+        if m == 1 {
             BLAS.sgemv(rows: out, k: k, w: w, ldw: k, x: x, y: y, accumulate: accumulate)
         } else {
             BLAS.sgemm(transposeA: false, transposeB: true, m: m, n: out, k: k, a: x, lda: k, b: w, ldb: k,
@@ -321,9 +331,11 @@ extension MixedPrecisionLinear {
     /// x packed once (shared read-only), then `vidlm_f32_gemm_avx512` over units of output rows,
     /// each worker packing its weight blocks into its own scratch.
     static func f32GEMM(_ w: UnsafePointer<Float>, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
-                        y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>?) {
+                        y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
+                        activation: Int32 = -1) {
         withPackedF32X(x, m: m, k: k) { xp in
-            f32GEMM(packedX: xp, w, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate, bias: bias)
+            f32GEMM(packedX: xp, w, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate, bias: bias,
+                    activation: activation)
         }
     }
 
@@ -344,7 +356,8 @@ extension MixedPrecisionLinear {
 
     /// `vidlm_f32_gemm_avx512` over units of the `out` weight rows, x already packed.
     static func f32GEMM(packedX xp: UnsafePointer<Float>, _ w: UnsafePointer<Float>, m: Int, k: Int, out: Int,
-                        y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>?) {
+                        y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
+                        activation: Int32 = -1) {
         let scratchCount = vidlm_f32_gemm_scratch_count()
         // Units of whole weight panels (64 rows from 32 x rows), up to four of them: every unit
         // streams all of x again, so units of 96 rows (the earlier kernel's) left the
@@ -352,7 +365,7 @@ extension MixedPrecisionLinear {
         let tile = vidlm_f32_gemm_tile_rows(m)
         forEachRowUnit(out: out, scratchBytes: scratchCount * 4, tileRows: tile, minimumRows: max(24, tile),
                        maximumRows: max(96, 4 * tile), xBytes: m * k * 4) { scratch, rows in
-            vidlm_f32_gemm_avx512(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0, bias,
+            vidlm_f32_gemm_avx512(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0, bias, activation,
                                   scratch.bindMemory(to: Float.self, capacity: scratchCount))
         }
     }
