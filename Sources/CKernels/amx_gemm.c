@@ -327,6 +327,66 @@ TARGET static void gemm_small(const uint16_t *xp, size_t m, const uint16_t *w, s
     }
 }
 
+int vidlm_amx_chain_supported(size_t m, size_t k, size_t n) {
+    return k > 0 && k <= KC_MAX && !small_path(m, k) && !small_path(m, n);
+}
+
+// The sums of a 32 × 32 block (row stride 32; `rows` x rows and `cols` outputs valid) → bias,
+// activation, bf16, into the tile-major packed x of the next product at x block `b`, k step `s`
+// (`steps` per 16-row block), zeros where rows or outputs do not exist: what finish_block or
+// store and then vidlm_amx_pack_x would give.
+TARGET static void emit_packed(const float *sums, size_t rows, size_t cols, const float *bias, int act, uint16_t *out,
+                               size_t b, size_t s, size_t steps) {
+    __mmask16 m0 = cols >= 16 ? 0xffff : (__mmask16)((1u << cols) - 1);
+    __mmask16 m1 = cols >= 32 ? 0xffff : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
+    __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+    __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+    for (size_t i = 0; i < 32; i++) {
+        uint16_t *dst = out + ((2 * b + i / 16) * steps + s) * 512 + (i % 16) * TILE_K;
+        if (i >= rows) {
+            _mm512_store_si512(dst, _mm512_setzero_si512());
+            continue;
+        }
+        __m512 v0 = _mm512_load_ps(sums + i * 32), v1 = _mm512_load_ps(sums + i * 32 + 16);
+        if (bias) {  // only then: −0 + 0 would be +0, where the whole-block path stores the sum as it is
+            v0 = _mm512_add_ps(v0, b0);
+            v1 = _mm512_add_ps(v1, b1);
+        }
+        if (act >= 0) {
+            v0 = vidlm_activate16(act, v0);
+            v1 = vidlm_activate16(act, v1);
+        }
+        __m256i p = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_mov_ps(m0, v0));
+        __m256i q = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_mov_ps(m1, v1));
+        _mm512_store_si512(dst, _mm512_inserti64x4(_mm512_castsi256_si512(p), q, 1));
+    }
+}
+
+TARGET void vidlm_amx_bf16_gemm_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k,
+                                          size_t row_begin, size_t row_end, const float *bias, int activation,
+                                          uint16_t *packed_out, size_t n, uint16_t *wp) {
+    if (m == 0 || row_begin >= row_end || !vidlm_amx_chain_supported(m, k, n)) return;
+    vidlm_tiles_configure();
+    size_t steps = round_up32(k) / TILE_K, blocks = round_up32(m) / 32, out_steps = round_up32(n) / TILE_K;
+    float sums[32 * 32] __attribute__((aligned(64)));
+    for (size_t n0 = row_begin; n0 < row_end; n0 += NB) {
+        size_t n1 = n0 + NB < row_end ? n0 + NB : row_end;
+        size_t tiles = (n1 - n0 + 15) / 16;
+        pack_w(w, k, n0, n1, 0, k, wp, wp + (size_t)NB * KC_MAX, round_up32(k));
+        for (size_t b = 0; b < blocks; b++) {
+            const uint16_t *a0 = packed_x + 2 * b * steps * 512, *a1 = a0 + steps * 512;
+            size_t xr = m - b * 32 < 32 ? m - b * 32 : 32;
+            for (size_t t = 0; t < tiles; t += 2) {
+                size_t r = n0 + t * 16, cols = n1 - r < 32 ? n1 - r : 32;
+                const uint16_t *b0 = wp + t * steps * 512, *b1 = t + 1 < tiles ? b0 + steps * 512 : NULL;
+                edge_block(a0, a1, b0, b1, steps, sums);
+                emit_packed(sums, xr, cols, bias ? bias + r : NULL, activation, packed_out, b, r / TILE_K, out_steps);
+            }
+        }
+    }
+    _tile_release();
+}
+
 TARGET void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
                                 size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int activation,
                                 uint16_t *wp) {
@@ -386,6 +446,18 @@ TARGET void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16
 #else
 
 int vidlm_amx_bf16_available(void) { return 0; }
+
+int vidlm_amx_chain_supported(size_t m, size_t k, size_t n) {
+    (void)m; (void)k; (void)n;
+    return 0;
+}
+
+void vidlm_amx_bf16_gemm_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
+                                   size_t row_end, const float *bias, int activation, uint16_t *packed_out, size_t n,
+                                   uint16_t *scratch) {
+    (void)packed_x; (void)m; (void)w; (void)k; (void)row_begin; (void)row_end; (void)bias; (void)activation;
+    (void)packed_out; (void)n; (void)scratch;
+}
 
 void vidlm_amx_pack_x(const float *x, size_t ldx, size_t m, size_t k, size_t row_begin, size_t row_end,
                       uint16_t *packed) {

@@ -122,6 +122,36 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
+    /// An MLP whose first product writes straight into the second's packed x
+    /// (`amxChainedLinear`) gives, bit for bit, what the two products give one after the other:
+    /// x blocks and hidden widths cut short (padding the second product reads), with and without
+    /// biases; shapes the chain does not take (a small x, k beyond one slice) return nil.
+    func testAMXChainedLinearEqualsTwoProducts() throws {
+        if vidlm_amx_bf16_available() != 1 { throw XCTSkip("this CPU (or kernel) offers no AMX-BF16 tiles") }
+        var rng = SplitMix(seed: 45)
+        for (m, k, hidden, out) in [(300, 96, 100, 65), (257, 130, 290, 40), (1030, 64, 48, 33), (600, 2048, 64, 300)] {
+            let x = Tensor(shape: [m, k], values: (0..<m * k).map { _ in rng.next() * 2 })
+            let w1 = Tensor(shape: [hidden, k], values: (0..<hidden * k).map { _ in rng.next() * 0.3 }).converted(to: .bf16)
+            let w2 = Tensor(shape: [out, hidden], values: (0..<out * hidden).map { _ in rng.next() * 0.3 }).converted(to: .bf16)
+            let b1 = Tensor(shape: [hidden], values: (0..<hidden).map { _ in rng.next() })
+            let b2 = Tensor(shape: [out], values: (0..<out).map { _ in rng.next() })
+            for (act, biases) in [(Activation.gelu, true), (.quickGelu, false), (.geluTanh, true)] {
+                let first = (weight: w1, bias: biases ? b1 : nil), second = (weight: w2, bias: biases ? b2 : nil)
+                let chained = try XCTUnwrap(x.amxChainedLinear(first: first, activation: act, second: second), "\(m) × \(k)")
+                let separate = x.mixedLinear(weight: w1, bias: first.bias, activation: act).mixedLinear(weight: w2, bias: second.bias)
+                XCTAssertEqual(chained.shape, [m, out])
+                XCTAssertEqual(chained.floats().map(\.bitPattern), separate.floats().map(\.bitPattern), "\(m) × \(k) → \(hidden) \(act)")
+            }
+        }
+        let small = Tensor(shape: [100, 64], values: (0..<6400).map { _ in rng.next() })
+        let wide = Tensor(shape: [300, 2100], values: (0..<630_000).map { _ in rng.next() })
+        let w = Tensor(shape: [32, 64], values: (0..<2048).map { _ in rng.next() }).converted(to: .bf16)
+        let w2 = Tensor(shape: [8, 32], values: (0..<256).map { _ in rng.next() }).converted(to: .bf16)
+        let wWide = Tensor(shape: [32, 2100], values: (0..<67_200).map { _ in rng.next() }).converted(to: .bf16)
+        XCTAssertNil(small.amxChainedLinear(first: (w, nil), activation: .gelu, second: (w2, nil)))
+        XCTAssertNil(wide.amxChainedLinear(first: (wWide, nil), activation: .gelu, second: (w2, nil)))
+    }
+
     /// `mixedLinear(weight:bias:activation:)` equals `mixedLinear(weight:bias:).activated(_)` bit
     /// for bit on whatever path this CPU takes (fused on AMX, a separate pass elsewhere).
     func testLinearWithActivationEqualsActivatedLinear() throws {

@@ -48,4 +48,19 @@ void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16_t *w, 
                          size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int activation,
                          uint16_t *scratch);
 
+/// 1 when a product of m x rows over k can write its n outputs per row straight into the packed
+/// x of the next product (vidlm_amx_bf16_gemm_to_packed): both take the large-x layout and k
+/// fits one slice of the weight packing. Else 0 (pack the f32 output as usual).
+int vidlm_amx_chain_supported(size_t m, size_t k, size_t n);
+
+/// The outputs vidlm_amx_bf16_gemm would write for rows [row_begin, row_end) of a fresh y
+/// (accumulate 0) of row width n, rounded to bf16 and written where vidlm_amx_pack_x(y, n, m, n,
+/// …) would put them in `packed_out` (vidlm_amx_packed_x_count(m, n) elements, 64-byte aligned),
+/// padding included, bit for bit: the product's f32 output is never stored. row_begin is a
+/// multiple of 32, and so is row_end unless it is n; ranges covering [0, n) fill all of
+/// `packed_out`. Only when vidlm_amx_chain_supported(m, k, n) is 1.
+void vidlm_amx_bf16_gemm_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
+                                   size_t row_end, const float *bias, int activation, uint16_t *packed_out, size_t n,
+                                   uint16_t *scratch);
+
 #endif

@@ -12,7 +12,12 @@ public struct FeedForward: TensorLayer {
         self.activation = activation
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { down(up(x, then: activation)) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        if let y = x.amxChainedLinear(first: (up.weight, up.bias), activation: activation, second: (down.weight, down.bias)) {
+            return y
+        }
+        return down(up(x, then: activation))
+    }
 }
 
 /// LLaMA's gated MLP (SwiGLU with SiLU): `down(act(gate(x)) · up(x))`, gate and up in one pass.

@@ -403,20 +403,80 @@ extension MixedPrecisionLinear {
     static func amxGEMM(weight: Tensor, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
                         activation: Int32 = -1) {
-        let packedCount = vidlm_amx_packed_x_count(m, k)
-        let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 2, alignment: 64)
-        defer { packed.deallocate() }
-        let xp = packed.bindMemory(to: UInt16.self, capacity: packedCount)
-        let blocks = (m + 31) / 32
-        ParallelLoop.forEachChunk(blocks, minimumPerChunk: max(1, (1 << 16) / max(32 * k, 1))) { range in
-            vidlm_amx_pack_x(x, k, m, k, range.lowerBound * 32, range.upperBound * 32, xp)
+        withAMXPackedX(count: vidlm_amx_packed_x_count(m, k)) { xp in
+            let blocks = (m + 31) / 32
+            ParallelLoop.forEachChunk(blocks, minimumPerChunk: max(1, (1 << 16) / max(32 * k, 1))) { range in
+                vidlm_amx_pack_x(x, k, m, k, range.lowerBound * 32, range.upperBound * 32, xp)
+            }
+            amxGEMM(packedX: xp, weight: weight, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate, bias: bias,
+                    activation: activation)
         }
+    }
+
+    /// A 64-byte aligned buffer of `count` bf16 for packed x, alive during `body`.
+    static func withAMXPackedX<R>(count: Int, _ body: (UnsafeMutablePointer<UInt16>) -> R) -> R {
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: count * 2, alignment: 64)
+        defer { packed.deallocate() }
+        return body(packed.bindMemory(to: UInt16.self, capacity: count))
+    }
+
+    /// `vidlm_amx_bf16_gemm` over units of whole 32-row tile pairs, x already packed.
+    static func amxGEMM(packedX xp: UnsafePointer<UInt16>, weight: Tensor, m: Int, k: Int, out: Int,
+                        y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
+                        activation: Int32 = -1) {
         let w = (weight.storage.base + weight.byteOffset).assumingMemoryBound(to: UInt16.self)
         let scratchCount = vidlm_amx_gemm_scratch_count()
         forEachRowUnit(out: out, scratchBytes: scratchCount * 2, tileRows: 32, minimumRows: 32,
                        maximumRows: vidlm_amx_gemm_unit_rows(), xBytes: m * k * 2) { scratch, rows in
             vidlm_amx_bf16_gemm(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0, bias, activation,
                                 scratch.bindMemory(to: UInt16.self, capacity: scratchCount))
+        }
+    }
+}
+
+extension Tensor {
+    /// `second(activation(first(self)))` as `mixedLinear(weight:bias:activation:)` and then
+    /// `mixedLinear(weight:bias:)` compute it, bit for bit, or nil where this does not apply.
+    /// Where both weights are bf16 on AMX and the shapes allow (`vidlm_amx_chain_supported`:
+    /// towers' and long prompts' MLPs), the first product writes its activated output straight
+    /// into the second's packed bf16 x: the f32 hidden state (a thousand rows × 3-6 K floats in
+    /// a tower) is never written, nor read again to be packed.
+    public func amxChainedLinear(first: (weight: Tensor, bias: Tensor?), activation: Activation,
+                                 second: (weight: Tensor, bias: Tensor?)) -> Tensor? {
+        let k = shape[rank - 1], m = count / max(k, 1)
+        let hidden = first.weight.shape[0], out = second.weight.shape[0]
+        guard first.weight.dtype == .bf16, second.weight.dtype == .bf16, first.weight.rank == 2, second.weight.rank == 2,
+              first.weight.shape[1] == k, second.weight.shape[1] == hidden,
+              first.bias.map({ $0.count == hidden }) ?? true, second.bias.map({ $0.count == out }) ?? true,
+              m > MixedPrecisionLinear.matvecRowLimit, MixedPrecisionLinear.usesBF16GEMM(.bf16), HalfPrecisionKernels.useAMX,
+              vidlm_amx_chain_supported(m, k, hidden) == 1 else { return nil }
+        let firstBias = first.bias?.floats(), secondBias = second.bias?.floats()
+        return withFloats { xb in
+            Tensor.make(shape: Array(shape.dropLast()) + [out], uninitialized: true) { yb in
+                let x = xb.baseAddress!, y = yb.baseAddress!
+                MixedPrecisionLinear.withAMXPackedX(count: vidlm_amx_packed_x_count(m, k)) { xp in
+                    ParallelLoop.forEachChunk((m + 31) / 32, minimumPerChunk: max(1, (1 << 16) / max(32 * k, 1))) { range in
+                        vidlm_amx_pack_x(x, k, m, k, range.lowerBound * 32, range.upperBound * 32, xp)
+                    }
+                    MixedPrecisionLinear.withAMXPackedX(count: vidlm_amx_packed_x_count(m, hidden)) { hp in
+                        let w = (first.weight.storage.base + first.weight.byteOffset).assumingMemoryBound(to: UInt16.self)
+                        let scratchCount = vidlm_amx_gemm_scratch_count()
+                        biasPointer(firstBias) { bias in
+                            MixedPrecisionLinear.forEachRowUnit(out: hidden, scratchBytes: scratchCount * 2, tileRows: 32,
+                                                                minimumRows: 32, maximumRows: vidlm_amx_gemm_unit_rows(),
+                                                                xBytes: m * k * 2) { scratch, rows in
+                                vidlm_amx_bf16_gemm_to_packed(xp, m, w, k, rows.lowerBound, rows.upperBound, bias,
+                                                              activation.kernelID, hp, hidden,
+                                                              scratch.bindMemory(to: UInt16.self, capacity: scratchCount))
+                            }
+                        }
+                        biasPointer(secondBias) { bias in
+                            MixedPrecisionLinear.amxGEMM(packedX: hp, weight: second.weight, m: m, k: hidden, out: out,
+                                                         y: y, ldy: out, accumulate: false, bias: bias)
+                        }
+                    }
+                }
+            }
         }
     }
 }
