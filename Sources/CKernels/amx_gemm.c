@@ -331,6 +331,32 @@ int vidlm_amx_chain_supported(size_t m, size_t k, size_t n) {
     return k > 0 && k <= KC_MAX && !small_path(m, k) && !small_path(m, n);
 }
 
+int vidlm_amx_x_is_tiled(size_t m, size_t k) { return !small_path(m, k); }
+
+TARGET void vidlm_amx_pack_layernorm(const float *x, size_t ldx, size_t m, size_t d, size_t row_begin, size_t row_end,
+                                     const float *weight, const float *bias, float eps, uint16_t *packed) {
+    size_t steps = round_up32(d) / TILE_K, rows = round_up32(m);
+    if (row_end > rows) row_end = rows;
+    for (size_t i = row_begin; i < row_end; i++) {
+        uint16_t *dst = packed + (i / 16) * steps * 512 + (i % 16) * TILE_K;
+        if (i >= m || d == 0) {
+            for (size_t s = 0; s < steps; s++) _mm512_store_si512(dst + s * 512, _mm512_setzero_si512());
+            continue;
+        }
+        const float *row = x + i * ldx;
+        __m512 mean, inv;
+        vidlm_layernorm_stats(row, d, eps, &mean, &inv);
+        for (size_t s = 0; s < steps; s++) {
+            size_t t = s * TILE_K;
+            __mmask16 lo = vidlm_tail_mask(d - t), hi = d - t > 16 ? vidlm_tail_mask(d - t - 16) : 0;
+            __m512 v0 = _mm512_maskz_mov_ps(lo, vidlm_layernorm16(row, t, lo, mean, inv, weight, bias));
+            __m512 v1 = _mm512_maskz_mov_ps(hi, vidlm_layernorm16(row, t + 16, hi, mean, inv, weight, bias));
+            __m256i p = (__m256i)_mm512_cvtneps_pbh(v0), q = (__m256i)_mm512_cvtneps_pbh(v1);
+            _mm512_store_si512(dst + s * 512, _mm512_inserti64x4(_mm512_castsi256_si512(p), q, 1));
+        }
+    }
+}
+
 // The sums of a 32 × 32 block (row stride 32; `rows` x rows and `cols` outputs valid) → bias,
 // activation, bf16, into the tile-major packed x of the next product at x block `b`, k step `s`
 // (`steps` per 16-row block), zeros where rows or outputs do not exist: what finish_block or
@@ -450,6 +476,17 @@ int vidlm_amx_bf16_available(void) { return 0; }
 int vidlm_amx_chain_supported(size_t m, size_t k, size_t n) {
     (void)m; (void)k; (void)n;
     return 0;
+}
+
+int vidlm_amx_x_is_tiled(size_t m, size_t k) {
+    (void)m; (void)k;
+    return 0;
+}
+
+void vidlm_amx_pack_layernorm(const float *x, size_t ldx, size_t m, size_t d, size_t row_begin, size_t row_end,
+                              const float *weight, const float *bias, float eps, uint16_t *packed) {
+    (void)x; (void)ldx; (void)m; (void)d; (void)row_begin; (void)row_end; (void)weight; (void)bias; (void)eps;
+    (void)packed;
 }
 
 void vidlm_amx_bf16_gemm_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,

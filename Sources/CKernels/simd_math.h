@@ -75,6 +75,46 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512 vidlm_exp
 
 #define VIDLM_LOG2E 1.44269504088896341f
 
+/// A row's layer-norm statistics: *mean = its mean and *inv = 1/√(variance + eps), broadcast. Two
+/// passes: the mean (sums of 16 lanes, then of the lanes), then the variance of the centred
+/// values (no cancellation from E[x²] − E[x]²), both in f32 as PyTorch's CPU kernel.
+__attribute__((target("avx512f"), always_inline)) static inline void vidlm_layernorm_stats(const float *row, size_t d, float eps,
+                                                                                          __m512 *mean, __m512 *inv) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        s0 = _mm512_add_ps(s0, _mm512_loadu_ps(row + i));
+        s1 = _mm512_add_ps(s1, _mm512_loadu_ps(row + i + 16));
+    }
+    for (; i < d; i += 16) s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(vidlm_tail_mask(d - i), row + i));
+    __m512 mv = _mm512_set1_ps(_mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) / (float)d);
+    __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps();
+    for (i = 0; i + 32 <= d; i += 32) {
+        __m512 a = _mm512_sub_ps(_mm512_loadu_ps(row + i), mv), b = _mm512_sub_ps(_mm512_loadu_ps(row + i + 16), mv);
+        v0 = _mm512_fmadd_ps(a, a, v0);
+        v1 = _mm512_fmadd_ps(b, b, v1);
+    }
+    for (; i < d; i += 16) {
+        __mmask16 m = vidlm_tail_mask(d - i);
+        __m512 a = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, row + i), mv);
+        v0 = _mm512_fmadd_ps(a, a, v0);
+    }
+    float variance = _mm512_reduce_add_ps(_mm512_add_ps(v0, v1)) / (float)d;
+    *mean = mv;
+    *inv = _mm512_set1_ps(1.0f / __builtin_sqrtf(variance + eps));
+}
+
+/// Elements [i, i + 16) of a layer-normed row, (x − mean)·inv, then · weight and + bias when
+/// given; only the lanes in `m` are read and meaningful.
+__attribute__((target("avx512f"), always_inline)) static inline __m512 vidlm_layernorm16(const float *row, size_t i, __mmask16 m,
+                                                                                        __m512 mean, __m512 inv,
+                                                                                        const float *weight, const float *bias) {
+    __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + i), mean), inv);
+    if (weight) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, weight + i));
+    if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + i));
+    return v;
+}
+
 /// erf: Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), odd.
 __attribute__((target("avx512f"), always_inline)) static inline __m512 vidlm_erf16(__m512 x) {
     __m512 a = _mm512_abs_ps(x);

@@ -152,6 +152,37 @@ final class GemmKernelTests: XCTestCase {
         XCTAssertNil(wide.amxChainedLinear(first: (wWide, nil), activation: .gelu, second: (w2, nil)))
     }
 
+    /// A layer norm packed for AMX products (`layerNormPackedForAMX`) holds, bit for bit, what
+    /// `vidlm_amx_pack_x` packs from `layerNorm`'s f32 output: widths not a multiple of 32, x
+    /// blocks cut short, with and without weight and bias; its products equal `mixedLinear`'s.
+    func testLayerNormPackedForAMXEqualsPackedLayerNorm() throws {
+        if vidlm_amx_bf16_available() != 1 { throw XCTSkip("this CPU (or kernel) offers no AMX-BF16 tiles") }
+        var rng = SplitMix(seed: 46)
+        for (m, d) in [(300, 96), (257, 50), (1030, 64), (600, 770)] {
+            let x = Tensor(shape: [m, d], values: (0..<m * d).map { _ in rng.next() * 3 + 0.5 })
+            let w = Tensor(shape: [d], values: (0..<d).map { _ in 1 + rng.next() / 2 })
+            let b = Tensor(shape: [d], values: (0..<d).map { _ in rng.next() })
+            for affine in [true, false] {
+                let normed = x.layerNorm(weight: affine ? w : nil, bias: affine ? b : nil, eps: 1e-5)
+                let packed = try XCTUnwrap(x.layerNormPackedForAMX(weight: affine ? w : nil, bias: affine ? b : nil, eps: 1e-5))
+                let count = vidlm_amx_packed_x_count(m, d)
+                let buffer = UnsafeMutableRawPointer.allocate(byteCount: count * 2, alignment: 64)
+                defer { buffer.deallocate() }
+                let aligned = buffer.initializeMemory(as: UInt16.self, repeating: 0xFFFF, count: count)
+                normed.withFloats { vidlm_amx_pack_x($0.baseAddress!, d, m, d, 0, (m + 31) / 32 * 32, aligned) }
+                let expected = Array(UnsafeBufferPointer(start: aligned, count: count))
+                let got = Array(UnsafeBufferPointer(start: packed.pointer, count: count))
+                XCTAssertEqual(got, expected, "\(m) × \(d) affine \(affine)")
+                let weight = Tensor(shape: [40, d], values: (0..<40 * d).map { _ in rng.next() }).converted(to: .bf16)
+                let bias = Tensor(shape: [40], values: (0..<40).map { _ in rng.next() })
+                XCTAssertEqual(packed.linear(parts: [(weight, bias), (weight, nil)]).floats().map(\.bitPattern),
+                               normed.mixedLinear(parts: [(weight, bias), (weight, nil)]).floats().map(\.bitPattern),
+                               "\(m) × \(d) product")
+            }
+        }
+        XCTAssertNil(Tensor(shape: [100, 64], values: [Float](repeating: 1, count: 6400)).layerNormPackedForAMX(weight: nil, bias: nil, eps: 1e-5))
+    }
+
     /// `mixedLinear(weight:bias:activation:)` equals `mixedLinear(weight:bias:).activated(_)` bit
     /// for bit on whatever path this CPU takes (fused on AMX, a separate pass elsewhere).
     func testLinearWithActivationEqualsActivatedLinear() throws {

@@ -48,6 +48,17 @@ void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16_t *w, 
                          size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int activation,
                          uint16_t *scratch);
 
+/// 1 when a product of m x rows over k reads x in the tile-major layout (the large-x path), the
+/// one vidlm_amx_pack_layernorm and vidlm_amx_bf16_gemm_to_packed write; else 0.
+int vidlm_amx_x_is_tiled(size_t m, size_t k);
+
+/// What vidlm_layernorm_avx512 would write for rows [row_begin, row_end) of x (m rows of d
+/// floats, row stride ldx), rounded and packed as vidlm_amx_pack_x(…, m, d, row_begin, row_end,
+/// …) would pack that output, bit for bit, without storing it in f32. Only when
+/// vidlm_amx_x_is_tiled(m, d) is 1; same row ranges as vidlm_amx_pack_x.
+void vidlm_amx_pack_layernorm(const float *x, size_t ldx, size_t m, size_t d, size_t row_begin, size_t row_end,
+                              const float *weight, const float *bias, float eps, uint16_t *packed);
+
 /// 1 when a product of m x rows over k can write its n outputs per row straight into the packed
 /// x of the next product (vidlm_amx_bf16_gemm_to_packed): both take the large-x layout and k
 /// fits one slice of the weight packing. Else 0 (pack the f32 output as usual).

@@ -18,6 +18,17 @@ public struct FeedForward: TensorLayer {
         }
         return down(up(x, then: activation))
     }
+
+    /// `self(norm(x))`, bit for bit, with the norm written straight into the first product's
+    /// packed bf16 x and that product's output into the second's; nil unless both weights are
+    /// bf16 on AMX and the shapes take the tile layout (`AMXPackedRows.chains`).
+    public func normedOnAMX(_ x: Tensor, norm: LayerNorm) -> Tensor? {
+        guard x.shape.last == up.inputWidth,
+              AMXPackedRows.chains(rows: x.count / max(up.inputWidth, 1), first: up.weight, second: down.weight),
+              let packed = x.layerNormPackedForAMX(weight: norm.weight, bias: norm.bias, eps: norm.eps),
+              packed.chains(first: up.weight, second: down.weight) else { return nil }
+        return packed.chainedLinear(first: (up.weight, up.bias), activation: activation, second: (down.weight, down.bias))
+    }
 }
 
 /// LLaMA's gated MLP (SwiGLU with SiLU): `down(act(gate(x)) · up(x))`, gate and up in one pass.

@@ -143,7 +143,7 @@ public struct NaFlexVisionTower: Sendable {
                 }
             }
         }
-        for layer in layers { x = layer.block(x) { (t: Tensor) -> Tensor in layer.attention(t) } }
+        for layer in layers { x = layer.block(x, selfAttention: layer.attention) }
         return postNorm(x)
     }
 

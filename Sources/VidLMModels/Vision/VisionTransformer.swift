@@ -160,7 +160,7 @@ public struct VisionTransformer: Sendable {
     }
 
     private func forward(_ layer: Layer, _ x: Tensor) -> Tensor {
-        layer.block(x) { (h: Tensor) -> Tensor in layer.attention(h) }
+        layer.block(x, selfAttention: layer.attention)
     }
 }
 

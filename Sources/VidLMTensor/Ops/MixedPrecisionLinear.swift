@@ -113,7 +113,7 @@ extension Tensor {
                         for r in 0..<m { (dst + r * total).update(from: biasValues, count: out) }
                     }
                     let accumulate = biasValues != nil && !fusesBias
-                    biasPointer(fusesBias ? biasValues : nil) { bias in
+                    optionalPointer(fusesBias ? biasValues : nil) { bias in
                         if isHalf {
                             MixedPrecisionLinear.halfGEMM(weight: p.weight, x: x, m: m, k: k, out: out, y: dst, ldy: total,
                                                           accumulate: accumulate, bias: bias, activation: fusedActivation)
@@ -435,53 +435,6 @@ extension MixedPrecisionLinear {
 }
 
 extension Tensor {
-    /// `second(activation(first(self)))` as `mixedLinear(weight:bias:activation:)` and then
-    /// `mixedLinear(weight:bias:)` compute it, bit for bit, or nil where this does not apply.
-    /// Where both weights are bf16 on AMX and the shapes allow (`vidlm_amx_chain_supported`:
-    /// towers' and long prompts' MLPs), the first product writes its activated output straight
-    /// into the second's packed bf16 x: the f32 hidden state (a thousand rows × 3-6 K floats in
-    /// a tower) is never written, nor read again to be packed.
-    public func amxChainedLinear(first: (weight: Tensor, bias: Tensor?), activation: Activation,
-                                 second: (weight: Tensor, bias: Tensor?)) -> Tensor? {
-        let k = shape[rank - 1], m = count / max(k, 1)
-        let hidden = first.weight.shape[0], out = second.weight.shape[0]
-        guard first.weight.dtype == .bf16, second.weight.dtype == .bf16, first.weight.rank == 2, second.weight.rank == 2,
-              first.weight.shape[1] == k, second.weight.shape[1] == hidden,
-              first.bias.map({ $0.count == hidden }) ?? true, second.bias.map({ $0.count == out }) ?? true,
-              m > MixedPrecisionLinear.matvecRowLimit, MixedPrecisionLinear.usesBF16GEMM(.bf16), HalfPrecisionKernels.useAMX,
-              vidlm_amx_chain_supported(m, k, hidden) == 1 else { return nil }
-        let firstBias = first.bias?.floats(), secondBias = second.bias?.floats()
-        return withFloats { xb in
-            Tensor.make(shape: Array(shape.dropLast()) + [out], uninitialized: true) { yb in
-                let x = xb.baseAddress!, y = yb.baseAddress!
-                MixedPrecisionLinear.withAMXPackedX(count: vidlm_amx_packed_x_count(m, k)) { xp in
-                    ParallelLoop.forEachChunk((m + 31) / 32, minimumPerChunk: max(1, (1 << 16) / max(32 * k, 1))) { range in
-                        vidlm_amx_pack_x(x, k, m, k, range.lowerBound * 32, range.upperBound * 32, xp)
-                    }
-                    MixedPrecisionLinear.withAMXPackedX(count: vidlm_amx_packed_x_count(m, hidden)) { hp in
-                        let w = (first.weight.storage.base + first.weight.byteOffset).assumingMemoryBound(to: UInt16.self)
-                        let scratchCount = vidlm_amx_gemm_scratch_count()
-                        biasPointer(firstBias) { bias in
-                            MixedPrecisionLinear.forEachRowUnit(out: hidden, scratchBytes: scratchCount * 2, tileRows: 32,
-                                                                minimumRows: 32, maximumRows: vidlm_amx_gemm_unit_rows(),
-                                                                xBytes: m * k * 2) { scratch, rows in
-                                vidlm_amx_bf16_gemm_to_packed(xp, m, w, k, rows.lowerBound, rows.upperBound, bias,
-                                                              activation.kernelID, hp, hidden,
-                                                              scratch.bindMemory(to: UInt16.self, capacity: scratchCount))
-                            }
-                        }
-                        biasPointer(secondBias) { bias in
-                            MixedPrecisionLinear.amxGEMM(packedX: hp, weight: second.weight, m: m, k: hidden, out: out,
-                                                         y: y, ldy: out, accumulate: false, bias: bias)
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-extension Tensor {
     /// Rows `ids` of a [V, D] table in any float dtype, as f32 [ids.count, D]; only those rows
     /// are converted (a bf16 embedding matrix is never widened whole).
     public func gatherRows(_ ids: [Int]) -> Tensor {
@@ -504,10 +457,4 @@ extension Tensor {
             }
         }
     }
-}
-
-/// `body` with the array's base address, or nil for no array.
-private func biasPointer<R>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
-    guard let a else { return body(nil) }
-    return a.withUnsafeBufferPointer { body($0.baseAddress) }
 }

@@ -83,7 +83,7 @@ enum Softmax {
 }
 
 /// `body` with the array's base address, or nil for no array.
-private func optionalPointer<R>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+func optionalPointer<R>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
     guard let a else { return body(nil) }
     return a.withUnsafeBufferPointer { body($0.baseAddress) }
 }
