@@ -158,18 +158,38 @@ TARGET static void gemm_direct(const float *packed_x, size_t m, const float *w, 
 // ---- Outer-product kernel (DIRECT_ROWS x rows or more) ----
 
 // Groups [g0, g1) of x → [slice][group of MR rows][k][MR], zero padded: one step's MR values
-// side by side.
-static void pack_x_outer(const float *x, size_t ldx, size_t m, size_t k, size_t g0, size_t g1, float *packed) {
+// side by side. Sixteen steps of a group are 96 consecutive floats: the group's six row
+// vectors go to a stack block, and six gathers read it back in step order (the element-by-
+// element loop this replaces, with its stores six floats apart, was 4.5 % of SmolVLM2-256M's
+// f32 samples).
+TARGET static void pack_x_outer(const float *x, size_t ldx, size_t m, size_t k, size_t g0, size_t g1, float *packed) {
     size_t groups = (m + MR - 1) / MR;
     if (g1 > groups) g1 = groups;
+    // Output vector o, lane l: element 16o + l of the 96 = step (16o + l) / MR of row (16o + l) % MR.
+    __m512i idx[MR];
+    for (int o = 0; o < MR; o++) {
+        int lanes[16];
+        for (int l = 0; l < 16; l++) lanes[l] = ((16 * o + l) % MR) * 16 + (16 * o + l) / MR;
+        idx[o] = _mm512_loadu_si512(lanes);
+    }
+    float block[MR * 16] __attribute__((aligned(64)));
     for (size_t k0 = 0; k0 < k; k0 += KC) {
         size_t kc = slice_len(k, k0);
         for (size_t g = g0; g < g1; g++) {
             float *dst = packed + g * kc * MR;
-            for (size_t i = 0; i < MR; i++) {
-                size_t row = g * MR + i;
-                const float *src = x + row * ldx + k0;
-                for (size_t t = 0; t < kc; t++) dst[t * MR + i] = row < m ? src[t] : 0.0f;
+            for (size_t t = 0; t < kc; t += 16) {
+                size_t n = kc - t < 16 ? kc - t : 16;
+                __mmask16 mask = vidlm_tail_mask(n);
+                for (size_t i = 0; i < MR; i++) {
+                    size_t row = g * MR + i;
+                    _mm512_store_ps(block + i * 16, row < m ? _mm512_maskz_loadu_ps(mask, x + row * ldx + k0 + t) : _mm512_setzero_ps());
+                }
+                // n steps are n·MR floats: whole vectors, then the rest masked.
+                size_t total = n * MR;
+                for (size_t o = 0; o * 16 < total; o++) {
+                    __m512 v = _mm512_i32gather_ps(idx[o], block, 4);
+                    _mm512_mask_storeu_ps(dst + t * MR + o * 16, vidlm_tail_mask(total - o * 16), v);
+                }
             }
         }
         packed += groups * MR * kc;
