@@ -200,10 +200,11 @@ TARGET static void edge_block(const uint16_t *a0, const uint16_t *a1, const uint
     _tile_stored(2, out + 16 * 32, 128);
 }
 
-// The finished 32 × 32 block of y: y = act(y + bias), bias (32 floats) and act (< 0: none)
-// optional. Done while the block is in L1: a tower's activation as a pass of its own read and
-// wrote the MLP's whole hidden state from memory again (4 % of SmolVLM2's bf16 towers).
-TARGET static void finish_block(float *y, size_t ldy, const float *bias, int act) {
+// The finished 32 × 32 block of y: y = residual + act(y + bias), bias (32 floats), act (< 0:
+// none) and residual (row stride ldr) optional. Done while the block is in L1: a tower's
+// activation as a pass of its own read and wrote the MLP's whole hidden state from memory again
+// (4 % of SmolVLM2's bf16 towers), and its residual sums were a pass over three tensors.
+TARGET static void finish_block(float *y, size_t ldy, const float *bias, int act, const float *residual, size_t ldr) {
     __m512 b0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps(), b1 = bias ? _mm512_loadu_ps(bias + 16) : b0;
     for (size_t i = 0; i < 32; i++) {
         float *row = y + i * ldy;
@@ -216,17 +217,22 @@ TARGET static void finish_block(float *y, size_t ldy, const float *bias, int act
             v0 = vidlm_activate16(act, v0);
             v1 = vidlm_activate16(act, v1);
         }
+        if (residual) {
+            v0 = _mm512_add_ps(_mm512_loadu_ps(residual + i * ldr), v0);
+            v1 = _mm512_add_ps(_mm512_loadu_ps(residual + i * ldr + 16), v1);
+        }
         _mm512_storeu_ps(row, v0);
         _mm512_storeu_ps(row + 16, v1);
     }
 }
 
 // Writes the `rows` × `cols` corner of a 32 × 32 block of sums that exists: y = (y if
-// accumulating) + bias (when given) + sums, then the activation `act` (< 0: none; given only with
-// the last k slice), 16 columns per masked vector. y is not read unless accumulating (a fresh
-// output may hold denormal garbage; see bf16_gemm.c).
+// accumulating) + bias (when given) + sums, then the activation `act` (< 0: none) and the
+// residual (row stride ldr; both given only with the last k slice), 16 columns per masked
+// vector. y is not read unless accumulating (a fresh output may hold denormal garbage; see
+// bf16_gemm.c).
 TARGET static void store(const float *sums, float *y, size_t ldy, size_t rows, size_t cols, int accumulate,
-                         const float *bias, int act) {
+                         const float *bias, int act, const float *residual, size_t ldr) {
     __mmask16 m0 = cols >= 16 ? 0xffff : (__mmask16)((1u << cols) - 1);
     __mmask16 m1 = cols >= 32 ? 0xffff : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
     __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
@@ -242,6 +248,10 @@ TARGET static void store(const float *sums, float *y, size_t ldy, size_t rows, s
         if (act >= 0) {
             v0 = vidlm_activate16(act, v0);
             v1 = vidlm_activate16(act, v1);
+        }
+        if (residual) {
+            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, residual + i * ldr), v0);
+            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, residual + i * ldr + 16), v1);
         }
         _mm512_mask_storeu_ps(row, m0, v0);
         _mm512_mask_storeu_ps(row + 16, m1, v1);
@@ -262,7 +272,7 @@ TARGET static void store(const float *sums, float *y, size_t ldy, size_t rows, s
 // tile rows past the matrix could cross into an unmapped page).
 TARGET static void gemm_small(const uint16_t *xp, size_t m, const uint16_t *w, size_t k, size_t row_begin,
                               size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int act,
-                              uint16_t *stage) {
+                              const float *residual, size_t ldr, uint16_t *stage) {
     size_t xsteps = round_up32(k) / TILE_K, full = k / TILE_K, xblocks = round_up32(m) / 32;
     float out[16 * 16] __attribute__((aligned(64)));
     for (size_t r = row_begin; r < row_end; r += 32) {
@@ -320,6 +330,7 @@ TARGET static void gemm_small(const uint16_t *xp, size_t m, const uint16_t *w, s
                     __m512 sum = _mm512_add_ps(_mm512_castsi512_ps(v[i]), add);
                     if (accumulate) sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(mask, dst));
                     if (act >= 0) sum = vidlm_activate16(act, sum);
+                    if (residual) sum = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, residual + (xr + i) * ldr + wr), sum);
                     _mm512_mask_storeu_ps(dst, mask, sum);
                 }
             }
@@ -374,7 +385,9 @@ TARGET static void emit_packed(const float *sums, size_t rows, size_t cols, cons
             continue;
         }
         __m512 v0 = _mm512_load_ps(sums + i * 32), v1 = _mm512_load_ps(sums + i * 32 + 16);
-        if (bias) {  // only then: −0 + 0 would be +0, where the whole-block path stores the sum as it is
+        // As vidlm_amx_bf16_gemm stores: an edge block adds the (zero) bias always, a whole one
+        // only a real bias (−0 + 0 is +0: the zeros' signs match too).
+        if (bias || rows < 32 || cols < 32) {
             v0 = _mm512_add_ps(v0, b0);
             v1 = _mm512_add_ps(v1, b1);
         }
@@ -386,6 +399,68 @@ TARGET static void emit_packed(const float *sums, size_t rows, size_t cols, cons
         __m256i q = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_mov_ps(m1, v1));
         _mm512_store_si512(dst, _mm512_inserti64x4(_mm512_castsi256_si512(p), q, 1));
     }
+}
+
+size_t vidlm_amx_gated_unit_rows(void) { return NB / 2; }
+
+// The gated block: activation(g + gate bias) · (u + up bias) for 32 x rows × 16 columns (g and
+// u sums with row stride 32, bias pointers at the block's first column or NULL), rounded to
+// bf16 into half a tile row of the next product's packed x (`half` 0 or 1 of step s), zeros
+// where rows or columns do not exist.
+TARGET static void emit_gated16(const float *g, const float *u, size_t rows, size_t cols, int edge,
+                                const float *gate_bias, const float *up_bias, int act, uint16_t *out, size_t b, size_t s,
+                                size_t half, size_t steps) {
+    __mmask16 mk = vidlm_tail_mask(cols);
+    __m512 gb = gate_bias ? _mm512_maskz_loadu_ps(mk, gate_bias) : _mm512_setzero_ps();
+    __m512 ub = up_bias ? _mm512_maskz_loadu_ps(mk, up_bias) : _mm512_setzero_ps();
+    for (size_t i = 0; i < 32; i++) {
+        uint16_t *dst = out + ((2 * b + i / 16) * steps + s) * 512 + (i % 16) * TILE_K + half * 16;
+        if (i >= rows || cols == 0) {
+            _mm256_store_si256((__m256i *)dst, _mm256_setzero_si256());
+            continue;
+        }
+        __m512 gv = _mm512_load_ps(g + i * 32), uv = _mm512_load_ps(u + i * 32);
+        if (gate_bias || edge) gv = _mm512_add_ps(gv, gb);  // as emit_packed
+        if (up_bias || edge) uv = _mm512_add_ps(uv, ub);
+        __m512 h = _mm512_maskz_mov_ps(mk, _mm512_mul_ps(vidlm_activate16(act, gv), uv));
+        _mm256_store_si256((__m256i *)dst, (__m256i)_mm512_cvtneps_pbh(h));
+    }
+}
+
+TARGET void vidlm_amx_bf16_gated_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *gate, const uint16_t *up,
+                                           size_t k, size_t row_begin, size_t row_end, const float *gate_bias,
+                                           const float *up_bias, int activation, uint16_t *packed_out, size_t n,
+                                           uint16_t *wp) {
+    if (m == 0 || row_begin >= row_end || !vidlm_amx_chain_supported(m, k, n)) return;
+    vidlm_tiles_configure();
+    size_t steps = round_up32(k) / TILE_K, blocks = round_up32(m) / 32, out_steps = round_up32(n) / TILE_K;
+    size_t half_unit = NB / 2;
+    float gs[32 * 32] __attribute__((aligned(64))), us[32 * 32] __attribute__((aligned(64)));
+    for (size_t n0 = row_begin; n0 < row_end; n0 += half_unit) {
+        size_t n1 = n0 + half_unit < row_end ? n0 + half_unit : row_end;
+        size_t tiles = (n1 - n0 + 15) / 16;
+        uint16_t *gp = wp, *upk = wp + half_unit * steps * TILE_K, *stage = wp + (size_t)NB * KC_MAX;
+        pack_w(gate, k, n0, n1, 0, k, gp, stage, round_up32(k));
+        pack_w(up, k, n0, n1, 0, k, upk, stage, round_up32(k));
+        for (size_t b = 0; b < blocks; b++) {
+            const uint16_t *a0 = packed_x + 2 * b * steps * 512, *a1 = a0 + steps * 512;
+            size_t xr = m - b * 32 < 32 ? m - b * 32 : 32;
+            for (size_t t = 0; t < tiles; t += 2) {
+                size_t r = n0 + t * 16, cols = n1 - r < 32 ? n1 - r : 32;
+                const uint16_t *g0 = gp + t * steps * 512, *g1 = t + 1 < tiles ? g0 + steps * 512 : NULL;
+                const uint16_t *u0 = upk + t * steps * 512, *u1 = t + 1 < tiles ? u0 + steps * 512 : NULL;
+                edge_block(a0, a1, g0, g1, steps, gs);
+                edge_block(a0, a1, u0, u1, steps, us);
+                for (size_t half = 0; half < 2; half++) {
+                    size_t c = cols > half * 16 ? cols - half * 16 : 0;
+                    emit_gated16(gs + half * 16, us + half * 16, xr, c > 16 ? 16 : c, xr < 32 || cols < 32,
+                                 gate_bias ? gate_bias + r + half * 16 : NULL, up_bias ? up_bias + r + half * 16 : NULL,
+                                 activation, packed_out, b, r / TILE_K, half, out_steps);
+                }
+            }
+        }
+    }
+    _tile_release();
 }
 
 TARGET void vidlm_amx_bf16_gemm_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k,
@@ -416,6 +491,12 @@ TARGET void vidlm_amx_bf16_gemm_to_packed(const uint16_t *packed_x, size_t m, co
 TARGET void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
                                 size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int activation,
                                 uint16_t *wp) {
+    vidlm_amx_bf16_gemm_add(packed_x, m, w, k, row_begin, row_end, y, ldy, accumulate, bias, activation, NULL, 0, wp);
+}
+
+TARGET void vidlm_amx_bf16_gemm_add(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
+                                    size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int activation,
+                                    const float *residual, size_t ldr, uint16_t *wp) {
     if (m == 0 || row_begin >= row_end) return;
     if (k == 0) {
         for (size_t i = 0; i < m; i++) {
@@ -425,6 +506,7 @@ TARGET void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16
                 __mmask16 mk = row_end - r >= 16 ? 0xffff : (__mmask16)((1u << (row_end - r)) - 1);
                 _mm512_mask_storeu_ps(row + r, mk, vidlm_activate16(activation, _mm512_maskz_loadu_ps(mk, row + r)));
             }
+            for (size_t r = row_begin; residual && r < row_end; r++) row[r] = residual[i * ldr + r] + row[r];
         }
         return;
     }
@@ -432,7 +514,7 @@ TARGET void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16
     // holding tile state makes every context switch save 8 KiB more).
     vidlm_tiles_configure();
     if (small_path(m, k)) {
-        gemm_small(packed_x, m, w, k, row_begin, row_end, y, ldy, accumulate, bias, activation, wp);
+        gemm_small(packed_x, m, w, k, row_begin, row_end, y, ldy, accumulate, bias, activation, residual, ldr, wp);
         _tile_release();
         return;
     }
@@ -450,6 +532,7 @@ TARGET void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16
                 const uint16_t *a0 = packed_x + (2 * b * xsteps + k0 / TILE_K) * 512, *a1 = a0 + xsteps * 512;
                 size_t xr = m - b * 32 < 32 ? m - b * 32 : 32;
                 float *yb = y + b * 32 * ldy;
+                const float *rb = residual && last ? residual + b * 32 * ldr : NULL;
                 for (size_t t = 0; t < tiles; t += 2) {
                     size_t r = n0 + t * 16, cols = n1 - r < 32 ? n1 - r : 32;
                     const uint16_t *b0 = wp + t * steps * 512, *b1 = t + 1 < tiles ? b0 + steps * 512 : NULL;
@@ -457,10 +540,12 @@ TARGET void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16
                         // Whole block: sums accumulate in y itself; the bias and the activation
                         // join after the last slice.
                         block2x2(a0, a1, b0, b1, steps, yb + r, ldy * 4, acc);
-                        if (last && (bias || activation >= 0)) finish_block(yb + r, ldy, bias ? bias + r : NULL, activation);
+                        if (last && (bias || activation >= 0 || rb))
+                            finish_block(yb + r, ldy, bias ? bias + r : NULL, activation, rb ? rb + r : NULL, ldr);
                     } else {
                         edge_block(a0, a1, b0, b1, steps, sums);
-                        store(sums, yb + r, ldy, xr, cols, acc, bias && k0 == 0 ? bias + r : NULL, last ? activation : -1);
+                        store(sums, yb + r, ldy, xr, cols, acc, bias && k0 == 0 ? bias + r : NULL, last ? activation : -1,
+                              rb ? rb + r : NULL, ldr);
                     }
                 }
             }
@@ -489,6 +574,16 @@ void vidlm_amx_pack_layernorm(const float *x, size_t ldx, size_t m, size_t d, si
     (void)packed;
 }
 
+size_t vidlm_amx_gated_unit_rows(void) { return NB / 2; }
+
+void vidlm_amx_bf16_gated_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *gate, const uint16_t *up,
+                                    size_t k, size_t row_begin, size_t row_end, const float *gate_bias,
+                                    const float *up_bias, int activation, uint16_t *packed_out, size_t n,
+                                    uint16_t *scratch) {
+    (void)packed_x; (void)m; (void)gate; (void)up; (void)k; (void)row_begin; (void)row_end; (void)gate_bias;
+    (void)up_bias; (void)activation; (void)packed_out; (void)n; (void)scratch;
+}
+
 void vidlm_amx_bf16_gemm_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
                                    size_t row_end, const float *bias, int activation, uint16_t *packed_out, size_t n,
                                    uint16_t *scratch) {
@@ -499,6 +594,13 @@ void vidlm_amx_bf16_gemm_to_packed(const uint16_t *packed_x, size_t m, const uin
 void vidlm_amx_pack_x(const float *x, size_t ldx, size_t m, size_t k, size_t row_begin, size_t row_end,
                       uint16_t *packed) {
     (void)x; (void)ldx; (void)m; (void)k; (void)row_begin; (void)row_end; (void)packed;
+}
+
+void vidlm_amx_bf16_gemm_add(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
+                             size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int activation,
+                             const float *residual, size_t ldr, uint16_t *scratch) {
+    (void)residual; (void)ldr;
+    vidlm_amx_bf16_gemm(packed_x, m, w, k, row_begin, row_end, y, ldy, accumulate, bias, activation, scratch);
 }
 
 void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,

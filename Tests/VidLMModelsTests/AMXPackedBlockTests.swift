@@ -48,7 +48,7 @@ final class AMXPackedBlockTests: XCTestCase {
             let block = PreNormBlock(attentionNorm: ln1, mlpNorm: ln2, mlp: mlp)
             let x = Tensor(shape: [frames, tokens, d], values: Self.values(frames * tokens * d, seed: 7, scale: 2))
 
-            XCTAssertNotNil(attention.normedOnAMX(x, norm: ln1), "the packed path should apply to \(frames) × \(tokens) rows")
+            XCTAssertNotNil(attention.residualOnAMX(x, norm: ln1), "the packed path should apply to \(frames) × \(tokens) rows")
             let packed = block(x, selfAttention: attention)
             let h = x + attention(ln1(x))
             let stepByStep = h + mlp.down(mlp.up(ln2(h), then: .gelu))

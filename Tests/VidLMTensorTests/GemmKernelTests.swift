@@ -78,6 +78,41 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
+    /// `vidlm_amx_bf16_gemm_add` gives, bit for bit, the product followed by a pass adding the
+    /// residual (`residual + y`): both paths, edge blocks, several k slices, k = 0, with bias,
+    /// accumulation and an activation.
+    func testAMXGemmAddEqualsSeparateResidualPass() throws {
+        if vidlm_amx_bf16_available() != 1 { throw XCTSkip("this CPU (or kernel) offers no AMX-BF16 tiles") }
+        let cases: [(m: Int, k: Int, n: Int)] = [(5, 17, 530), (40, 1100, 290), (257, 1100, 290), (300, 4100, 33), (3, 0, 20)]
+        for (ci, s) in cases.enumerated() {
+            var rng = SplitMix(seed: UInt64(300 + ci))
+            let x = (0..<max(1, s.m * s.k)).map { _ in rng.next() * 2 }
+            let w = (0..<max(1, s.n * s.k)).map { _ in Self.bf16Bits(rng.next() * 0.5) }
+            let ldy = s.n + 5, ldr = s.n + 3, begin = 3, end = s.n
+            let initial = (0..<s.m * ldy).map { _ in rng.next() }
+            let residual = (0..<s.m * ldr).map { _ in rng.next() * 4 }
+            let bias = (0..<s.n).map { _ in rng.next() }
+            let packedCount = vidlm_amx_packed_x_count(s.m, s.k)
+            let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 2, alignment: 64)
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: vidlm_amx_gemm_scratch_count() * 2, alignment: 64)
+            defer { packed.deallocate(); scratch.deallocate() }
+            let xp = packed.bindMemory(to: UInt16.self, capacity: packedCount)
+            let sp = scratch.bindMemory(to: UInt16.self, capacity: vidlm_amx_gemm_scratch_count())
+            vidlm_amx_pack_x(x, max(s.k, 1), s.m, s.k, 0, (s.m + 31) / 32 * 32, xp)
+            for (accumulate, act) in [(false, Int32(-1)), (true, Int32(-1)), (false, Activation.gelu.kernelID)] {
+                var separate = initial, fused = initial
+                bias.withUnsafeBufferPointer { b in
+                    vidlm_amx_bf16_gemm(xp, s.m, w, s.k, begin, end, &separate, ldy, accumulate ? 1 : 0, b.baseAddress, act, sp)
+                    vidlm_amx_bf16_gemm_add(xp, s.m, w, s.k, begin, end, &fused, ldy, accumulate ? 1 : 0, b.baseAddress, act,
+                                            residual, ldr, sp)
+                }
+                for i in 0..<s.m { for r in begin..<end { separate[i * ldy + r] = residual[i * ldr + r] + separate[i * ldy + r] } }
+                let same = zip(separate, fused).allSatisfy { $0.bitPattern == $1.bitPattern }
+                XCTAssertTrue(same, "\(s) accumulate \(accumulate) activation \(act)")
+            }
+        }
+    }
+
     /// The same for vidlm's f32 GEMM: both kernels (under 32 x rows: weight rows read in place;
     /// from 32: packed panels), edge panels, several k slices (1024 floats), k = 0.
     func testF32GemmFusedActivationEqualsSeparatePass() throws {
@@ -150,6 +185,35 @@ final class GemmKernelTests: XCTestCase {
         let wWide = Tensor(shape: [32, 2100], values: (0..<67_200).map { _ in rng.next() }).converted(to: .bf16)
         XCTAssertNil(small.amxChainedLinear(first: (w, nil), activation: .gelu, second: (w2, nil)))
         XCTAssertNil(wide.amxChainedLinear(first: (wWide, nil), activation: .gelu, second: (w2, nil)))
+    }
+
+    /// A gated MLP whose hidden state is written straight into the down product's packed x
+    /// (`amxGatedChainedLinear`) gives, bit for bit, the gate and up products side by side, then
+    /// `gatedActivation` and the down product: hidden widths cut short (one 16-column tile, odd
+    /// units), x blocks cut short, with and without biases.
+    func testAMXGatedChainEqualsGatedMLP() throws {
+        if vidlm_amx_bf16_available() != 1 { throw XCTSkip("this CPU (or kernel) offers no AMX-BF16 tiles") }
+        var rng = SplitMix(seed: 47)
+        for (m, k, hidden, out) in [(300, 96, 100, 65), (257, 130, 290, 40), (600, 2048, 48, 300), (1030, 64, 200, 33)] {
+            let x = Tensor(shape: [m, k], values: (0..<m * k).map { _ in rng.next() * 2 })
+            func weight(_ r: Int, _ c: Int) -> Tensor {
+                Tensor(shape: [r, c], values: (0..<r * c).map { _ in rng.next() * 0.3 }).converted(to: .bf16)
+            }
+            func bias(_ n: Int) -> Tensor { Tensor(shape: [n], values: (0..<n).map { _ in rng.next() }) }
+            let (g, u, d) = (weight(hidden, k), weight(hidden, k), weight(out, hidden))
+            for (act, biases) in [(Activation.silu, false), (.gelu, true)] {
+                let gate = (weight: g, bias: biases ? bias(hidden) : nil), up = (weight: u, bias: biases ? bias(hidden) : nil)
+                let down = (weight: d, bias: biases ? bias(out) : nil)
+                let chained = try XCTUnwrap(x.amxGatedChainedLinear(gate: gate, up: up, activation: act, down: down), "\(m) × \(k)")
+                let separate = x.mixedLinear(parts: [gate, up]).gatedActivation(act).mixedLinear(weight: d, bias: down.bias)
+                XCTAssertEqual(chained.shape, [m, out])
+                XCTAssertEqual(chained.floats().map(\.bitPattern), separate.floats().map(\.bitPattern), "\(m) × \(k) → \(hidden) \(act)")
+            }
+        }
+        let few = Tensor(shape: [100, 64], values: (0..<6400).map { _ in rng.next() })
+        let w = Tensor(shape: [32, 64], values: (0..<2048).map { _ in rng.next() }).converted(to: .bf16)
+        let d = Tensor(shape: [8, 32], values: (0..<256).map { _ in rng.next() }).converted(to: .bf16)
+        XCTAssertNil(few.amxGatedChainedLinear(gate: (w, nil), up: (w, nil), activation: .silu, down: (d, nil)))
     }
 
     /// A layer norm packed for AMX products (`layerNormPackedForAMX`) holds, bit for bit, what

@@ -48,6 +48,13 @@ void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16_t *w, 
                          size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int activation,
                          uint16_t *scratch);
 
+/// vidlm_amx_bf16_gemm, then y = residual + y on those outputs (residual[i·ldr + r]; NULL: none),
+/// as a separate pass adding the residual stream would (a transformer block's skip connection),
+/// while each block of y is in cache.
+void vidlm_amx_bf16_gemm_add(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
+                             size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int activation,
+                             const float *residual, size_t ldr, uint16_t *scratch);
+
 /// 1 when a product of m x rows over k reads x in the tile-major layout (the large-x path), the
 /// one vidlm_amx_pack_layernorm and vidlm_amx_bf16_gemm_to_packed write; else 0.
 int vidlm_amx_x_is_tiled(size_t m, size_t k);
@@ -73,5 +80,22 @@ int vidlm_amx_chain_supported(size_t m, size_t k, size_t n);
 void vidlm_amx_bf16_gemm_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
                                    size_t row_end, const float *bias, int activation, uint16_t *packed_out, size_t n,
                                    uint16_t *scratch);
+
+/// Output columns per unit of work of vidlm_amx_bf16_gated_to_packed (its scratch holds that
+/// many gate rows and as many up rows).
+size_t vidlm_amx_gated_unit_rows(void);
+
+/// A gated MLP's hidden state (LLaMA's SwiGLU) packed for its down projection: for columns r in
+/// [row_begin, row_end) of n, activation(g) · u with g = Σₜ bf16(x[i][t])·gate[r·k + t] (+
+/// gate_bias[r]) and u likewise from `up` (+ up_bias[r]), rounded to bf16 where
+/// vidlm_amx_pack_x would put the f32 result of that product, bit for bit (as
+/// vidlm_amx_bf16_gemm of gate and up side by side, then vidlm_activation_avx512 on g, the
+/// product with u, and vidlm_amx_pack_x). row_begin is a multiple of 32, and so is row_end
+/// unless it is n; ranges covering [0, n) fill all of `packed_out`. Only when
+/// vidlm_amx_chain_supported(m, k, n) is 1; `scratch` as for vidlm_amx_bf16_gemm.
+void vidlm_amx_bf16_gated_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *gate, const uint16_t *up,
+                                    size_t k, size_t row_begin, size_t row_end, const float *gate_bias,
+                                    const float *up_bias, int activation, uint16_t *packed_out, size_t n,
+                                    uint16_t *scratch);
 
 #endif

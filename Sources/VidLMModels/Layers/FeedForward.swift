@@ -19,15 +19,17 @@ public struct FeedForward: TensorLayer {
         return down(up(x, then: activation))
     }
 
-    /// `self(norm(x))`, bit for bit, with the norm written straight into the first product's
-    /// packed bf16 x and that product's output into the second's; nil unless both weights are
-    /// bf16 on AMX and the shapes take the tile layout (`AMXPackedRows.chains`).
-    public func normedOnAMX(_ x: Tensor, norm: LayerNorm) -> Tensor? {
+    /// `x + self(norm(x))`, bit for bit, with the norm written straight into the first
+    /// product's packed bf16 x, that product's output into the second's, and x added as the
+    /// second stores; nil unless both weights are bf16 on AMX and the shapes take the tile
+    /// layout (`AMXPackedRows.chains`).
+    public func residualOnAMX(_ x: Tensor, norm: LayerNorm) -> Tensor? {
         guard x.shape.last == up.inputWidth,
               AMXPackedRows.chains(rows: x.count / max(up.inputWidth, 1), first: up.weight, second: down.weight),
               let packed = x.layerNormPackedForAMX(weight: norm.weight, bias: norm.bias, eps: norm.eps),
               packed.chains(first: up.weight, second: down.weight) else { return nil }
-        return packed.chainedLinear(first: (up.weight, up.bias), activation: activation, second: (down.weight, down.bias))
+        return packed.chainedLinear(first: (up.weight, up.bias), activation: activation, second: (down.weight, down.bias),
+                                    adding: x)
     }
 }
 
@@ -44,5 +46,12 @@ public struct GatedFeedForward: TensorLayer {
         self.activation = activation
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { down(gateUp(x).gatedActivation(activation)) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let (gate, up) = (gateUp.parts[0], gateUp.parts[1])
+        if let y = x.amxGatedChainedLinear(gate: (gate.weight, gate.bias), up: (up.weight, up.bias), activation: activation,
+                                           down: (down.weight, down.bias)) {
+            return y
+        }
+        return down(gateUp(x).gatedActivation(activation))
+    }
 }

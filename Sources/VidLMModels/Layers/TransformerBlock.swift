@@ -16,24 +16,24 @@ public struct PreNormBlock<Norm: TensorLayer, MLP: TensorLayer>: Sendable {
 
     public func callAsFunction<E: Error>(_ x: Tensor, attention: (Tensor) throws(E) -> Tensor) throws(E) -> Tensor {
         let h = x + (try attention(attentionNorm(x)))
-        return h + mlpBranch(h)
+        return mlpResidual(h)
     }
 
-    /// `mlp(mlpNorm(h))`; a layer norm and a bf16 MLP on AMX go through packed rows (the norm
-    /// writes the first product's packed x, that product the second's), the same values.
-    func mlpBranch(_ h: Tensor) -> Tensor {
-        if let norm = mlpNorm as? LayerNorm, let ff = mlp as? FeedForward, let y = ff.normedOnAMX(h, norm: norm) { return y }
-        return mlp(mlpNorm(h))
+    /// `h + mlp(mlpNorm(h))`; a layer norm and a bf16 MLP on AMX go through packed rows (the
+    /// norm writes the first product's packed x, that product the second's, which adds h as it
+    /// stores), the same values.
+    func mlpResidual(_ h: Tensor) -> Tensor {
+        if let norm = mlpNorm as? LayerNorm, let ff = mlp as? FeedForward, let y = ff.residualOnAMX(h, norm: norm) { return y }
+        return h + mlp(mlpNorm(h))
     }
 }
 
 extension PreNormBlock where Norm == LayerNorm {
     /// The block around bidirectional self-attention (towers): `callAsFunction(_:attention:)`
-    /// with `attention`, its layer norm written straight into the packed x of a bf16 q/k/v
-    /// projection on AMX (`BidirectionalSelfAttention.normedOnAMX`), the same values.
+    /// with `attention`, through packed rows on AMX where the projections are bf16
+    /// (`BidirectionalSelfAttention.residualOnAMX`), the same values.
     public func callAsFunction(_ x: Tensor, selfAttention attention: BidirectionalSelfAttention) -> Tensor {
-        let h = x + (attention.normedOnAMX(x, norm: attentionNorm) ?? attention(attentionNorm(x)))
-        return h + mlpBranch(h)
+        mlpResidual(attention.residualOnAMX(x, norm: attentionNorm) ?? x + attention(attentionNorm(x)))
     }
 }
 
@@ -58,14 +58,18 @@ public struct BidirectionalSelfAttention: TensorLayer {
         output(Attention.fusedSelfAttention(qkv: qkv(x), heads: heads, bf16: computesInBF16))
     }
 
-    /// `self(norm(x))`, bit for bit, with the norm written straight into the q/k/v product's
-    /// packed bf16 x; nil unless the projection is bf16 on AMX and x is large enough for the
-    /// tile layout (`Tensor.layerNormPackedForAMX`).
-    public func normedOnAMX(_ x: Tensor, norm: LayerNorm) -> Tensor? {
-        guard computesInBF16, let packed = x.layerNormPackedForAMX(weight: norm.weight, bias: norm.bias, eps: norm.eps),
+    /// `x + self(norm(x))`, bit for bit, with the norm written straight into the q/k/v
+    /// product's packed bf16 x and x added as the output projection stores; nil unless the
+    /// projections are bf16 on AMX and x is large enough for the tile layout
+    /// (`Tensor.layerNormPackedForAMX`).
+    public func residualOnAMX(_ x: Tensor, norm: LayerNorm) -> Tensor? {
+        guard computesInBF16, output.weight.dtype == .bf16,
+              let packed = x.layerNormPackedForAMX(weight: norm.weight, bias: norm.bias, eps: norm.eps),
               packed.takes(qkv.parts.map(\.weight)) else { return nil }
-        let projected = packed.linear(parts: qkv.parts.map { ($0.weight, $0.bias) })
-        return output(Attention.fusedSelfAttention(qkv: projected, heads: heads, bf16: true))
+        let attended = Attention.fusedSelfAttention(qkv: packed.linear(parts: qkv.parts.map { ($0.weight, $0.bias) }),
+                                                    heads: heads, bf16: true)
+        guard let rows = attended.packedForAMX(), rows.takes([output.weight]) else { return x + output(attended) }
+        return rows.linear(parts: [(output.weight, output.bias)], adding: x)
     }
 }
 

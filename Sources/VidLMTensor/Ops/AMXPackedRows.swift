@@ -38,22 +38,29 @@ public final class AMXPackedRows: @unchecked Sendable {
     }
 
     /// `mixedLinear(parts:)` of the rows these are packed from, bit for bit; every weight bf16
-    /// (`takes`).
-    public func linear(parts: [(weight: Tensor, bias: Tensor?)]) -> Tensor {
+    /// (`takes`). With `residual` (the shape of the result): `residual + mixedLinear(parts:)`,
+    /// also bit for bit, added as each block of the product is stored.
+    public func linear(parts: [(weight: Tensor, bias: Tensor?)], adding residual: Tensor? = nil) -> Tensor {
         precondition(takes(parts.map(\.weight)), "AMX packed rows need bf16 weights of width \(width)")
         let total = parts.reduce(0) { $0 + $1.weight.shape[0] }
-        return Tensor.make(shape: leadingShape + [total], uninitialized: true) { yb in
-            var column = 0
-            for p in parts {
-                let out = p.weight.shape[0]
-                precondition(p.bias == nil || p.bias!.count == out, "linear: bias \(p.bias!.shape) vs weight \(p.weight.shape)")
-                optionalPointer(p.bias?.floats()) { bias in
-                    MixedPrecisionLinear.amxGEMM(packedX: pointer, weight: p.weight, m: rows, k: width, out: out,
-                                                 y: yb.baseAddress! + column, ldy: total, accumulate: false, bias: bias)
+        precondition(residual == nil || residual!.shape == leadingShape + [total], "residual \(residual!.shape) vs \(leadingShape + [total])")
+        func product(_ r: UnsafePointer<Float>?) -> Tensor {
+            Tensor.make(shape: leadingShape + [total], uninitialized: true) { yb in
+                var column = 0
+                for p in parts {
+                    let out = p.weight.shape[0]
+                    precondition(p.bias == nil || p.bias!.count == out, "linear: bias \(p.bias!.shape) vs weight \(p.weight.shape)")
+                    optionalPointer(p.bias?.floats()) { bias in
+                        MixedPrecisionLinear.amxGEMM(packedX: pointer, weight: p.weight, m: rows, k: width, out: out,
+                                                     y: yb.baseAddress! + column, ldy: total, accumulate: false, bias: bias,
+                                                     residual: r.map { $0 + column })
+                    }
+                    column += out
                 }
-                column += out
             }
         }
+        guard let residual else { return product(nil) }
+        return residual.withFloats { product($0.baseAddress!) }
     }
 
     /// Whether `chainedLinear` takes these rows through `first` [hidden, width] and `second`
@@ -74,7 +81,7 @@ public final class AMXPackedRows: @unchecked Sendable {
     /// `mixedLinear(weight:bias:)` compute it, bit for bit, the first product writing its
     /// activated output straight into the second's packed x (`chains` must hold).
     public func chainedLinear(first: (weight: Tensor, bias: Tensor?), activation: Activation,
-                              second: (weight: Tensor, bias: Tensor?)) -> Tensor {
+                              second: (weight: Tensor, bias: Tensor?), adding residual: Tensor? = nil) -> Tensor {
         precondition(chains(first: first.weight, second: second.weight), "these rows and weights do not chain on AMX")
         let hidden = first.weight.shape[0]
         precondition(first.bias == nil || first.bias!.count == hidden, "linear: bias \(first.bias!.shape) vs weight \(first.weight.shape)")
@@ -90,11 +97,48 @@ public final class AMXPackedRows: @unchecked Sendable {
                 }
             }
         }
-        return middle.linear(parts: [second])
+        return middle.linear(parts: [second], adding: residual)
     }
 }
 
 extension AMXPackedRows {
+    /// Whether `rows` rows of `gate.shape[1]` would go through a gated MLP on this CPU with its
+    /// hidden state packed for `down` (`gatedChainedLinear`): gate and up [hidden, width] and
+    /// down [out, hidden], all bf16.
+    public static func gatedChains(rows: Int, gate: Tensor, up: Tensor, down: Tensor) -> Bool {
+        up.dtype == .bf16 && up.shape == gate.shape && chains(rows: rows, first: gate, second: down)
+    }
+
+    /// `down(activation(gate(rows)) · up(rows))` as the gate and up products side by side, then
+    /// `Tensor.gatedActivation` and the down product compute it, bit for bit: the gated hidden
+    /// state is written straight into the down product's packed x, so neither the [rows,
+    /// 2·hidden] f32 products nor the f32 hidden state is ever stored (`gatedChains` must hold).
+    public func gatedChainedLinear(gate: (weight: Tensor, bias: Tensor?), up: (weight: Tensor, bias: Tensor?),
+                                   activation: Activation, down: (weight: Tensor, bias: Tensor?)) -> Tensor {
+        precondition(Self.gatedChains(rows: rows, gate: gate.weight, up: up.weight, down: down.weight) && takes([gate.weight]),
+                     "these rows and weights do not chain on AMX")
+        let hidden = gate.weight.shape[0]
+        for b in [gate.bias, up.bias] {
+            precondition(b == nil || b!.count == hidden, "linear: bias \(b!.shape) vs \(hidden) outputs")
+        }
+        let middle = AMXPackedRows(leadingShape: leadingShape, width: hidden) { hp in
+            let g = (gate.weight.storage.base + gate.weight.byteOffset).assumingMemoryBound(to: UInt16.self)
+            let u = (up.weight.storage.base + up.weight.byteOffset).assumingMemoryBound(to: UInt16.self)
+            let scratchCount = vidlm_amx_gemm_scratch_count()
+            optionalPointer(gate.bias?.floats()) { gb in
+                optionalPointer(up.bias?.floats()) { ub in
+                    MixedPrecisionLinear.forEachRowUnit(out: hidden, scratchBytes: scratchCount * 2, tileRows: 32, minimumRows: 32,
+                                                        maximumRows: vidlm_amx_gated_unit_rows(), xBytes: rows * width * 2) { scratch, units in
+                        vidlm_amx_bf16_gated_to_packed(pointer, rows, g, u, width, units.lowerBound, units.upperBound, gb, ub,
+                                                       activation.kernelID, hp, hidden,
+                                                       scratch.bindMemory(to: UInt16.self, capacity: scratchCount))
+                    }
+                }
+            }
+        }
+        return middle.linear(parts: [down])
+    }
+
     /// `rows` × `width` f32 rows (row stride `width`) rounded and packed by all workers, or nil
     /// where products would not read the tile layout.
     static func packing(_ x: UnsafePointer<Float>, leadingShape: [Int], width: Int) -> AMXPackedRows? {
@@ -131,6 +175,25 @@ extension Tensor {
                 }
             }
         }
+    }
+
+    /// The gated MLP's form of `amxChainedLinear` (below): `down(activation(gate(self)) · up(self))`
+    /// as `GatedFeedForward` computes it step by step, or nil where it does not apply.
+    public func amxGatedChainedLinear(gate: (weight: Tensor, bias: Tensor?), up: (weight: Tensor, bias: Tensor?),
+                                      activation: Activation, down: (weight: Tensor, bias: Tensor?)) -> Tensor? {
+        let k = shape[rank - 1], m = count / max(k, 1)
+        guard gate.weight.rank == 2, gate.weight.shape[1] == k,
+              AMXPackedRows.gatedChains(rows: m, gate: gate.weight, up: up.weight, down: down.weight) else { return nil }
+        return withFloats { x in
+            AMXPackedRows.packing(x.baseAddress!, leadingShape: Array(shape.dropLast()), width: k)
+        }.map { $0.gatedChainedLinear(gate: gate, up: up, activation: activation, down: down) }
+    }
+
+    /// These rows rounded and packed for AMX products (as `mixedLinear` packs them), or nil where
+    /// products of them would not read the tile layout.
+    public func packedForAMX() -> AMXPackedRows? {
+        let k = shape[rank - 1]
+        return withFloats { AMXPackedRows.packing($0.baseAddress!, leadingShape: Array(shape.dropLast()), width: k) }
     }
 
     /// `second(activation(first(self)))` as `mixedLinear(weight:bias:activation:)` and then

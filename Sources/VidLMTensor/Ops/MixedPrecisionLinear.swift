@@ -420,16 +420,17 @@ extension MixedPrecisionLinear {
         return body(packed.bindMemory(to: UInt16.self, capacity: count))
     }
 
-    /// `vidlm_amx_bf16_gemm` over units of whole 32-row tile pairs, x already packed.
+    /// `vidlm_amx_bf16_gemm` over units of whole 32-row tile pairs, x already packed; with a
+    /// `residual` (row stride `ldy`) y = residual + the product (`vidlm_amx_bf16_gemm_add`).
     static func amxGEMM(packedX xp: UnsafePointer<UInt16>, weight: Tensor, m: Int, k: Int, out: Int,
                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
-                        activation: Int32 = -1) {
+                        activation: Int32 = -1, residual: UnsafePointer<Float>? = nil) {
         let w = (weight.storage.base + weight.byteOffset).assumingMemoryBound(to: UInt16.self)
         let scratchCount = vidlm_amx_gemm_scratch_count()
         forEachRowUnit(out: out, scratchBytes: scratchCount * 2, tileRows: 32, minimumRows: 32,
                        maximumRows: vidlm_amx_gemm_unit_rows(), xBytes: m * k * 2) { scratch, rows in
-            vidlm_amx_bf16_gemm(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0, bias, activation,
-                                scratch.bindMemory(to: UInt16.self, capacity: scratchCount))
+            vidlm_amx_bf16_gemm_add(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0, bias, activation,
+                                    residual, ldy, scratch.bindMemory(to: UInt16.self, capacity: scratchCount))
         }
     }
 }
