@@ -427,34 +427,40 @@ TARGET static void emit_gated16(const float *g, const float *u, size_t rows, siz
     }
 }
 
-TARGET void vidlm_amx_bf16_gated_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *gate, const uint16_t *up,
-                                           size_t k, size_t row_begin, size_t row_end, const float *gate_bias,
-                                           const float *up_bias, int activation, uint16_t *packed_out, size_t n,
-                                           uint16_t *wp) {
+// The products of a chain (see the header): units of weight rows packed as vidlm_amx_bf16_gemm
+// packs them (NB rows; with `up`, NB / 2 rows of each of the two matrices side by side), each
+// 32 × 32 block of sums emitted into the next product's packed x as it finishes.
+TARGET static void chain_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *w, const uint16_t *up, size_t k,
+                                   size_t row_begin, size_t row_end, const float *bias, const float *up_bias,
+                                   int activation, uint16_t *packed_out, size_t n, uint16_t *wp) {
     if (m == 0 || row_begin >= row_end || !vidlm_amx_chain_supported(m, k, n)) return;
     vidlm_tiles_configure();
     size_t steps = round_up32(k) / TILE_K, blocks = round_up32(m) / 32, out_steps = round_up32(n) / TILE_K;
-    size_t half_unit = NB / 2;
-    float gs[32 * 32] __attribute__((aligned(64))), us[32 * 32] __attribute__((aligned(64)));
-    for (size_t n0 = row_begin; n0 < row_end; n0 += half_unit) {
-        size_t n1 = n0 + half_unit < row_end ? n0 + half_unit : row_end;
+    size_t unit = up ? NB / 2 : NB;
+    uint16_t *wpk = wp, *upk = wp + unit * steps * TILE_K, *stage = wp + (size_t)NB * KC_MAX;
+    float ws[32 * 32] __attribute__((aligned(64))), us[32 * 32] __attribute__((aligned(64)));
+    for (size_t n0 = row_begin; n0 < row_end; n0 += unit) {
+        size_t n1 = n0 + unit < row_end ? n0 + unit : row_end;
         size_t tiles = (n1 - n0 + 15) / 16;
-        uint16_t *gp = wp, *upk = wp + half_unit * steps * TILE_K, *stage = wp + (size_t)NB * KC_MAX;
-        pack_w(gate, k, n0, n1, 0, k, gp, stage, round_up32(k));
-        pack_w(up, k, n0, n1, 0, k, upk, stage, round_up32(k));
+        pack_w(w, k, n0, n1, 0, k, wpk, stage, round_up32(k));
+        if (up) pack_w(up, k, n0, n1, 0, k, upk, stage, round_up32(k));
         for (size_t b = 0; b < blocks; b++) {
             const uint16_t *a0 = packed_x + 2 * b * steps * 512, *a1 = a0 + steps * 512;
             size_t xr = m - b * 32 < 32 ? m - b * 32 : 32;
             for (size_t t = 0; t < tiles; t += 2) {
-                size_t r = n0 + t * 16, cols = n1 - r < 32 ? n1 - r : 32;
-                const uint16_t *g0 = gp + t * steps * 512, *g1 = t + 1 < tiles ? g0 + steps * 512 : NULL;
-                const uint16_t *u0 = upk + t * steps * 512, *u1 = t + 1 < tiles ? u0 + steps * 512 : NULL;
-                edge_block(a0, a1, g0, g1, steps, gs);
-                edge_block(a0, a1, u0, u1, steps, us);
+                size_t r = n0 + t * 16, cols = n1 - r < 32 ? n1 - r : 32, second = t + 1 < tiles;
+                const uint16_t *w0 = wpk + t * steps * 512;
+                edge_block(a0, a1, w0, second ? w0 + steps * 512 : NULL, steps, ws);
+                if (!up) {
+                    emit_packed(ws, xr, cols, bias ? bias + r : NULL, activation, packed_out, b, r / TILE_K, out_steps);
+                    continue;
+                }
+                const uint16_t *u0 = upk + t * steps * 512;
+                edge_block(a0, a1, u0, second ? u0 + steps * 512 : NULL, steps, us);
                 for (size_t half = 0; half < 2; half++) {
                     size_t c = cols > half * 16 ? cols - half * 16 : 0;
-                    emit_gated16(gs + half * 16, us + half * 16, xr, c > 16 ? 16 : c, xr < 32 || cols < 32,
-                                 gate_bias ? gate_bias + r + half * 16 : NULL, up_bias ? up_bias + r + half * 16 : NULL,
+                    emit_gated16(ws + half * 16, us + half * 16, xr, c > 16 ? 16 : c, xr < 32 || cols < 32,
+                                 bias ? bias + r + half * 16 : NULL, up_bias ? up_bias + r + half * 16 : NULL,
                                  activation, packed_out, b, r / TILE_K, half, out_steps);
                 }
             }
@@ -463,29 +469,17 @@ TARGET void vidlm_amx_bf16_gated_to_packed(const uint16_t *packed_x, size_t m, c
     _tile_release();
 }
 
+TARGET void vidlm_amx_bf16_gated_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *gate, const uint16_t *up,
+                                           size_t k, size_t row_begin, size_t row_end, const float *gate_bias,
+                                           const float *up_bias, int activation, uint16_t *packed_out, size_t n,
+                                           uint16_t *wp) {
+    chain_to_packed(packed_x, m, gate, up, k, row_begin, row_end, gate_bias, up_bias, activation, packed_out, n, wp);
+}
+
 TARGET void vidlm_amx_bf16_gemm_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k,
                                           size_t row_begin, size_t row_end, const float *bias, int activation,
                                           uint16_t *packed_out, size_t n, uint16_t *wp) {
-    if (m == 0 || row_begin >= row_end || !vidlm_amx_chain_supported(m, k, n)) return;
-    vidlm_tiles_configure();
-    size_t steps = round_up32(k) / TILE_K, blocks = round_up32(m) / 32, out_steps = round_up32(n) / TILE_K;
-    float sums[32 * 32] __attribute__((aligned(64)));
-    for (size_t n0 = row_begin; n0 < row_end; n0 += NB) {
-        size_t n1 = n0 + NB < row_end ? n0 + NB : row_end;
-        size_t tiles = (n1 - n0 + 15) / 16;
-        pack_w(w, k, n0, n1, 0, k, wp, wp + (size_t)NB * KC_MAX, round_up32(k));
-        for (size_t b = 0; b < blocks; b++) {
-            const uint16_t *a0 = packed_x + 2 * b * steps * 512, *a1 = a0 + steps * 512;
-            size_t xr = m - b * 32 < 32 ? m - b * 32 : 32;
-            for (size_t t = 0; t < tiles; t += 2) {
-                size_t r = n0 + t * 16, cols = n1 - r < 32 ? n1 - r : 32;
-                const uint16_t *b0 = wp + t * steps * 512, *b1 = t + 1 < tiles ? b0 + steps * 512 : NULL;
-                edge_block(a0, a1, b0, b1, steps, sums);
-                emit_packed(sums, xr, cols, bias ? bias + r : NULL, activation, packed_out, b, r / TILE_K, out_steps);
-            }
-        }
-    }
-    _tile_release();
+    chain_to_packed(packed_x, m, w, NULL, k, row_begin, row_end, bias, NULL, activation, packed_out, n, wp);
 }
 
 TARGET void vidlm_amx_bf16_gemm(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,

@@ -2,9 +2,10 @@ import CKernels
 
 /// Rows of activations already rounded to bf16 in the tile layout the AMX GEMM reads its x in
 /// (`vidlm_amx_pack_x`'s layout for a large x), written by the step before the products that
-/// read them: a layer norm (`Tensor.layerNormPackedForAMX`) or the first product of an MLP. The
-/// f32 rows are then never stored, nor read again to be packed: in a tower of a thousand
-/// tokens those passes moved more memory than the products' own reads of x.
+/// read them: a layer norm (`Tensor.layerNormPackedForAMX`), an MLP's first product
+/// (`chainedLinear`, `gatedChainedLinear`), or a packing pass (`Tensor.packedForAMX`). The f32
+/// rows are then never stored, nor read again to be packed: for a tower's MLP that was a write
+/// and a read of a [tokens, 3-6 K] f32 hidden state per layer (see docs/benchmarks/e2e.md).
 public final class AMXPackedRows: @unchecked Sendable {
     /// Immutable after `init`'s `fill`; shared read-only by the products' workers.
     let pointer: UnsafeMutablePointer<UInt16>
