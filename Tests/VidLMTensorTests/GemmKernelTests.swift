@@ -40,41 +40,17 @@ final class GemmKernelTests: XCTestCase {
         if vidlm_amx_bf16_available() != 1 { throw XCTSkip("this CPU (or kernel) offers no AMX-BF16 tiles") }
         let cases: [(m: Int, k: Int, n: Int)] = [(5, 17, 530), (40, 1100, 290), (150, 4100, 70), (257, 1100, 290),
                                                  (300, 4100, 33), (3, 0, 20)]
-        for (ci, s) in cases.enumerated() {
-            var rng = SplitMix(seed: UInt64(100 + ci))
-            let x = (0..<max(1, s.m * s.k)).map { _ in rng.next() * 2 }
-            let w = (0..<max(1, s.n * s.k)).map { _ in Self.bf16Bits(rng.next() * 0.5) }
-            let ldy = s.n + 5, begin = 3, end = s.n
-            let initial = (0..<s.m * ldy).map { _ in rng.next() }
-            let bias = (0..<s.n).map { _ in rng.next() }
+        checkFusedActivation(cases, seed: 100, activations: [.gelu, .geluTanh, .silu]) { s, x, w in
             let packedCount = vidlm_amx_packed_x_count(s.m, s.k)
             let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 2, alignment: 64)
             let scratch = UnsafeMutableRawPointer.allocate(byteCount: vidlm_amx_gemm_scratch_count() * 2, alignment: 64)
-            defer { packed.deallocate(); scratch.deallocate() }
             let xp = packed.bindMemory(to: UInt16.self, capacity: packedCount)
             let sp = scratch.bindMemory(to: UInt16.self, capacity: vidlm_amx_gemm_scratch_count())
             vidlm_amx_pack_x(x, max(s.k, 1), s.m, s.k, 0, (s.m + 31) / 32 * 32, xp)
-            for act in [Activation.gelu, .geluTanh, .silu] {
-                for accumulate in [false, true] {
-                    for useBias in [false, true] {
-                        var separate = initial, fused = initial
-                        bias.withUnsafeBufferPointer { b in
-                            let bp = useBias ? b.baseAddress : nil
-                            vidlm_amx_bf16_gemm(xp, s.m, w, s.k, begin, end, &separate, ldy, accumulate ? 1 : 0, bp, -1, sp)
-                            vidlm_amx_bf16_gemm(xp, s.m, w, s.k, begin, end, &fused, ldy, accumulate ? 1 : 0, bp,
-                                                act.kernelID, sp)
-                        }
-                        separate.withUnsafeMutableBufferPointer { y in
-                            for i in 0..<s.m {
-                                let row = y.baseAddress! + i * ldy + begin
-                                vidlm_activation_avx512(act.kernelID, row, row, end - begin)
-                            }
-                        }
-                        let same = zip(separate, fused).allSatisfy { $0.bitPattern == $1.bitPattern }
-                        XCTAssertTrue(same, "\(s) \(act) accumulate \(accumulate) bias \(useBias)")
-                    }
-                }
-            }
+            let wb = w.map(Self.bf16Bits)
+            return ({ y, ldy, begin, end, accumulate, bias, act in
+                vidlm_amx_bf16_gemm(xp, s.m, wb, s.k, begin, end, y, ldy, accumulate ? 1 : 0, bias, act, sp)
+            }, { packed.deallocate(); scratch.deallocate() })
         }
     }
 
@@ -119,29 +95,46 @@ final class GemmKernelTests: XCTestCase {
         try requireAVX512(bf16: false)
         let cases: [(m: Int, k: Int, n: Int)] = [(5, 17, 130), (31, 1030, 70), (40, 100, 290), (70, 2100, 65), (3, 0, 20),
                                                  (33, 0, 20)]
+        checkFusedActivation(cases, seed: 200, activations: [.gelu, .quickGelu, .silu, .relu]) { s, x, w in
+            let packedCount = vidlm_f32_packed_x_count(s.m, s.k)
+            let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 4, alignment: 64)
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: vidlm_f32_gemm_scratch_count() * 4, alignment: 64)
+            let xp = packed.bindMemory(to: Float.self, capacity: packedCount)
+            let sp = scratch.bindMemory(to: Float.self, capacity: vidlm_f32_gemm_scratch_count())
+            vidlm_f32_pack_x_avx512(x, max(s.k, 1), s.m, s.k, 0, s.m, xp)
+            return ({ y, ldy, begin, end, accumulate, bias, act in
+                vidlm_f32_gemm_avx512(xp, s.m, w, s.k, begin, end, y, ldy, accumulate ? 1 : 0, bias, act, sp)
+            }, { packed.deallocate(); scratch.deallocate() })
+        }
+    }
+
+    /// A kernel's product `y = … (act)` over output rows [begin, end) of y (row stride ldy).
+    private typealias FusedProduct = (_ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ begin: Int, _ end: Int,
+                                      _ accumulate: Bool, _ bias: UnsafePointer<Float>?, _ activation: Int32) -> Void
+
+    /// For each case, random x [m, k] and weights [n, k] given to `prepare` (which packs them and
+    /// returns the kernel's product and a cleanup): the product with each activation equals, bit
+    /// for bit, the product without one followed by `vidlm_activation_avx512` over the written
+    /// rows, with and without bias and accumulation.
+    private func checkFusedActivation(_ cases: [(m: Int, k: Int, n: Int)], seed: UInt64, activations: [Activation],
+                                      prepare: ((m: Int, k: Int, n: Int), [Float], [Float]) -> (FusedProduct, () -> Void)) {
         for (ci, s) in cases.enumerated() {
-            var rng = SplitMix(seed: UInt64(200 + ci))
+            var rng = SplitMix(seed: seed + UInt64(ci))
             let x = (0..<max(1, s.m * s.k)).map { _ in rng.next() * 2 }
             let w = (0..<max(1, s.n * s.k)).map { _ in rng.next() * 0.5 }
             let ldy = s.n + 5, begin = 3, end = s.n
             let initial = (0..<s.m * ldy).map { _ in rng.next() }
             let bias = (0..<s.n).map { _ in rng.next() }
-            let packedCount = vidlm_f32_packed_x_count(s.m, s.k)
-            let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 4, alignment: 64)
-            let scratch = UnsafeMutableRawPointer.allocate(byteCount: vidlm_f32_gemm_scratch_count() * 4, alignment: 64)
-            defer { packed.deallocate(); scratch.deallocate() }
-            let xp = packed.bindMemory(to: Float.self, capacity: packedCount)
-            let sp = scratch.bindMemory(to: Float.self, capacity: vidlm_f32_gemm_scratch_count())
-            vidlm_f32_pack_x_avx512(x, max(s.k, 1), s.m, s.k, 0, s.m, xp)
-            for act in [Activation.gelu, .quickGelu, .silu, .relu] {
+            let (product, cleanup) = prepare(s, x, w)
+            defer { cleanup() }
+            for act in activations {
                 for accumulate in [false, true] {
                     for useBias in [false, true] {
                         var separate = initial, fused = initial
                         bias.withUnsafeBufferPointer { b in
                             let bp = useBias ? b.baseAddress : nil
-                            vidlm_f32_gemm_avx512(xp, s.m, w, s.k, begin, end, &separate, ldy, accumulate ? 1 : 0, bp, -1, sp)
-                            vidlm_f32_gemm_avx512(xp, s.m, w, s.k, begin, end, &fused, ldy, accumulate ? 1 : 0, bp,
-                                                  act.kernelID, sp)
+                            separate.withUnsafeMutableBufferPointer { product($0.baseAddress!, ldy, begin, end, accumulate, bp, -1) }
+                            fused.withUnsafeMutableBufferPointer { product($0.baseAddress!, ldy, begin, end, accumulate, bp, act.kernelID) }
                         }
                         separate.withUnsafeMutableBufferPointer { y in
                             for i in 0..<s.m {
