@@ -132,8 +132,20 @@ TARGET static void activate_block(float *y, size_t ldy, size_t rows, size_t cols
         }
 }
 
+// y = residual + y on the `rows` × `cols` block at y (residual row stride ldr).
+TARGET static void add_residual_block(float *y, size_t ldy, size_t rows, size_t cols, const float *residual, size_t ldr) {
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j += 16) {
+            __mmask16 mask = vidlm_tail_mask(cols - j);
+            float *p = y + i * ldy + j;
+            __m512 sum = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, residual + i * ldr + j), _mm512_maskz_loadu_ps(mask, p));
+            _mm512_mask_storeu_ps(p, mask, sum);
+        }
+}
+
 TARGET static void gemm_direct(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin,
-                               size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int act) {
+                               size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int act,
+                               const float *residual, size_t ldr) {
     size_t groups = (m + DMR - 1) / DMR;
     for (size_t k0 = 0; k0 < k; k0 += KC) {
         size_t kc = slice_len(k, k0), steps = round_up16(kc) / 16;
@@ -149,6 +161,8 @@ TARGET static void gemm_direct(const float *packed_x, size_t m, const float *w, 
                 tile_direct(packed_x + g * steps * DMR * 16, rows, kc, sums);
                 store_direct(sums, y + g * DMR * ldy + r, ldy, xr, cols, acc, bias && k0 == 0 ? bias + r : NULL);
                 if (act >= 0 && k0 + kc >= k) activate_block(y + g * DMR * ldy + r, ldy, xr, cols, act);
+                if (residual && k0 + kc >= k)
+                    add_residual_block(y + g * DMR * ldy + r, ldy, xr, cols, residual + g * DMR * ldr + r, ldr);
             }
         }
         packed_x += groups * DMR * steps * 16;
@@ -218,10 +232,11 @@ TARGET static void pack_w_outer(const float *w, size_t ldw, size_t r0, size_t r1
 }
 
 // MR x rows × one panel of NRW weight rows over kc steps, written to the `rows` × `cols` corner
-// of y that exists: y = (y if accumulating) + bias (when given) + sums, then act(y) when act ≥ 0
-// (the last k slice only). y is not read unless accumulating (see store_direct).
+// of y that exists: y = (y if accumulating) + bias (when given) + sums, then act(y) when act ≥ 0,
+// then residual + y when a residual (row stride ldr) is given (both for the last k slice only).
+// y is not read unless accumulating (see store_direct).
 TARGET static void panel(const float *a, const float *b, size_t kc, float *y, size_t ldy, size_t rows, size_t cols,
-                         int accumulate, const float *bias, int act) {
+                         int accumulate, const float *bias, int act, const float *residual, size_t ldr) {
     __m512 c[MR][NV];
     for (int i = 0; i < MR; i++)
         for (int v = 0; v < NV; v++) c[i][v] = _mm512_setzero_ps();
@@ -243,6 +258,7 @@ TARGET static void panel(const float *a, const float *b, size_t kc, float *y, si
             __m512 sum = _mm512_add_ps(c[i][v], add);
             if (accumulate) sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(mask, out));
             if (act >= 0) sum = vidlm_activate16(act, sum);
+            if (residual) sum = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, residual + i * ldr + v * 16), sum);
             _mm512_mask_storeu_ps(out, mask, sum);
         }
     }
@@ -250,11 +266,12 @@ TARGET static void panel(const float *a, const float *b, size_t kc, float *y, si
 
 TARGET static void gemm_outer(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin,
                               size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int activation,
-                              float *wp) {
+                              const float *residual, size_t ldr, float *wp) {
     size_t groups = (m + MR - 1) / MR;
     for (size_t k0 = 0; k0 < k; k0 += KC) {
         size_t kc = slice_len(k, k0);
         int acc = k0 > 0 ? 1 : accumulate, act = k0 + kc >= k ? activation : -1;
+        const float *res = k0 + kc >= k ? residual : NULL;
         for (size_t n0 = row_begin; n0 < row_end; n0 += NB) {
             size_t n1 = n0 + NB < row_end ? n0 + NB : row_end, panels = (n1 - n0 + NRW - 1) / NRW;
             pack_w_outer(w, k, n0, n1, k0, kc, wp);
@@ -264,7 +281,7 @@ TARGET static void gemm_outer(const float *packed_x, size_t m, const float *w, s
                 for (size_t p = 0; p < panels; p++) {
                     size_t r = n0 + p * NRW, cols = n1 - r < NRW ? n1 - r : NRW;
                     panel(packed_x + g * MR * kc, wp + p * kc * NRW, kc, y + g * MR * ldy + r, ldy, rows, cols, acc,
-                          bias && k0 == 0 ? bias + r : NULL, act);
+                          bias && k0 == 0 ? bias + r : NULL, act, res ? res + g * MR * ldr + r : NULL, ldr);
                 }
             }
         }
@@ -284,18 +301,25 @@ TARGET void vidlm_f32_pack_x_avx512(const float *x, size_t ldx, size_t m, size_t
 TARGET void vidlm_f32_gemm_avx512(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin,
                                   size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int activation,
                                   float *wp) {
+    vidlm_f32_gemm_add_avx512(packed_x, m, w, k, row_begin, row_end, y, ldy, accumulate, bias, activation, NULL, 0, wp);
+}
+
+TARGET void vidlm_f32_gemm_add_avx512(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin,
+                                      size_t row_end, float *y, size_t ldy, int accumulate, const float *bias,
+                                      int activation, const float *residual, size_t ldr, float *wp) {
     if (m == 0 || row_begin >= row_end) return;
     if (k == 0) {
         for (size_t i = 0; i < m; i++)
             for (size_t r = row_begin; r < row_end; r++)
                 y[i * ldy + r] = (accumulate ? y[i * ldy + r] : 0.0f) + (bias ? bias[r] : 0.0f);
         if (activation >= 0) activate_block(y + row_begin, ldy, m, row_end - row_begin, activation);
+        if (residual) add_residual_block(y + row_begin, ldy, m, row_end - row_begin, residual + row_begin, ldr);
         return;
     }
     if (m < DIRECT_ROWS)
-        gemm_direct(packed_x, m, w, k, row_begin, row_end, y, ldy, accumulate, bias, activation);
+        gemm_direct(packed_x, m, w, k, row_begin, row_end, y, ldy, accumulate, bias, activation, residual, ldr);
     else
-        gemm_outer(packed_x, m, w, k, row_begin, row_end, y, ldy, accumulate, bias, activation, wp);
+        gemm_outer(packed_x, m, w, k, row_begin, row_end, y, ldy, accumulate, bias, activation, residual, ldr, wp);
 }
 
 #else
@@ -303,6 +327,13 @@ TARGET void vidlm_f32_gemm_avx512(const float *packed_x, size_t m, const float *
 void vidlm_f32_pack_x_avx512(const float *x, size_t ldx, size_t m, size_t k, size_t row_begin, size_t row_end,
                              float *packed) {
     (void)x; (void)ldx; (void)m; (void)k; (void)row_begin; (void)row_end; (void)packed;
+}
+
+void vidlm_f32_gemm_add_avx512(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin,
+                               size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int activation,
+                               const float *residual, size_t ldr, float *scratch) {
+    (void)residual; (void)ldr;
+    vidlm_f32_gemm_avx512(packed_x, m, w, k, row_begin, row_end, y, ldy, accumulate, bias, activation, scratch);
 }
 
 void vidlm_f32_gemm_avx512(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin, size_t row_end,

@@ -40,18 +40,7 @@ final class GemmKernelTests: XCTestCase {
         if vidlm_amx_bf16_available() != 1 { throw XCTSkip("this CPU (or kernel) offers no AMX-BF16 tiles") }
         let cases: [(m: Int, k: Int, n: Int)] = [(5, 17, 530), (40, 1100, 290), (150, 4100, 70), (257, 1100, 290),
                                                  (300, 4100, 33), (3, 0, 20)]
-        checkFusedActivation(cases, seed: 100, activations: [.gelu, .geluTanh, .silu]) { s, x, w in
-            let packedCount = vidlm_amx_packed_x_count(s.m, s.k)
-            let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 2, alignment: 64)
-            let scratch = UnsafeMutableRawPointer.allocate(byteCount: vidlm_amx_gemm_scratch_count() * 2, alignment: 64)
-            let xp = packed.bindMemory(to: UInt16.self, capacity: packedCount)
-            let sp = scratch.bindMemory(to: UInt16.self, capacity: vidlm_amx_gemm_scratch_count())
-            vidlm_amx_pack_x(x, max(s.k, 1), s.m, s.k, 0, (s.m + 31) / 32 * 32, xp)
-            let wb = w.map(Self.bf16Bits)
-            return ({ y, ldy, begin, end, accumulate, bias, act in
-                vidlm_amx_bf16_gemm(xp, s.m, wb, s.k, begin, end, y, ldy, accumulate ? 1 : 0, bias, act, sp)
-            }, { packed.deallocate(); scratch.deallocate() })
-        }
+        checkFusedActivation(cases, seed: 100, activations: [.gelu, .geluTanh, .silu], prepare: Self.amxProduct)
     }
 
     /// `vidlm_amx_bf16_gemm_add` gives, bit for bit, the product followed by a pass adding the
@@ -60,57 +49,56 @@ final class GemmKernelTests: XCTestCase {
     func testAMXGemmAddEqualsSeparateResidualPass() throws {
         if vidlm_amx_bf16_available() != 1 { throw XCTSkip("this CPU (or kernel) offers no AMX-BF16 tiles") }
         let cases: [(m: Int, k: Int, n: Int)] = [(5, 17, 530), (40, 1100, 290), (257, 1100, 290), (300, 4100, 33), (3, 0, 20)]
-        for (ci, s) in cases.enumerated() {
-            var rng = SplitMix(seed: UInt64(300 + ci))
-            let x = (0..<max(1, s.m * s.k)).map { _ in rng.next() * 2 }
-            let w = (0..<max(1, s.n * s.k)).map { _ in Self.bf16Bits(rng.next() * 0.5) }
-            let ldy = s.n + 5, ldr = s.n + 3, begin = 3, end = s.n
-            let initial = (0..<s.m * ldy).map { _ in rng.next() }
-            let residual = (0..<s.m * ldr).map { _ in rng.next() * 4 }
-            let bias = (0..<s.n).map { _ in rng.next() }
-            let packedCount = vidlm_amx_packed_x_count(s.m, s.k)
-            let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 2, alignment: 64)
-            let scratch = UnsafeMutableRawPointer.allocate(byteCount: vidlm_amx_gemm_scratch_count() * 2, alignment: 64)
-            defer { packed.deallocate(); scratch.deallocate() }
-            let xp = packed.bindMemory(to: UInt16.self, capacity: packedCount)
-            let sp = scratch.bindMemory(to: UInt16.self, capacity: vidlm_amx_gemm_scratch_count())
-            vidlm_amx_pack_x(x, max(s.k, 1), s.m, s.k, 0, (s.m + 31) / 32 * 32, xp)
-            for (accumulate, act) in [(false, Int32(-1)), (true, Int32(-1)), (false, Activation.gelu.kernelID)] {
-                var separate = initial, fused = initial
-                bias.withUnsafeBufferPointer { b in
-                    vidlm_amx_bf16_gemm(xp, s.m, w, s.k, begin, end, &separate, ldy, accumulate ? 1 : 0, b.baseAddress, act, sp)
-                    vidlm_amx_bf16_gemm_add(xp, s.m, w, s.k, begin, end, &fused, ldy, accumulate ? 1 : 0, b.baseAddress, act,
-                                            residual, ldr, sp)
-                }
-                for i in 0..<s.m { for r in begin..<end { separate[i * ldy + r] = residual[i * ldr + r] + separate[i * ldy + r] } }
-                let same = zip(separate, fused).allSatisfy { $0.bitPattern == $1.bitPattern }
-                XCTAssertTrue(same, "\(s) accumulate \(accumulate) activation \(act)")
-            }
-        }
+        checkResidualAdd(cases, seed: 300, prepare: Self.amxProduct)
     }
 
-    /// The same for vidlm's f32 GEMM: both kernels (under 32 x rows: weight rows read in place;
-    /// from 32: packed panels), edge panels, several k slices (1024 floats), k = 0.
+    /// The same two for vidlm's f32 GEMM: both kernels (under 32 x rows: weight rows read in
+    /// place; from 32: packed panels), edge panels, several k slices (1024 floats), k = 0.
     func testF32GemmFusedActivationEqualsSeparatePass() throws {
         try requireAVX512(bf16: false)
-        let cases: [(m: Int, k: Int, n: Int)] = [(5, 17, 130), (31, 1030, 70), (40, 100, 290), (70, 2100, 65), (3, 0, 20),
-                                                 (33, 0, 20)]
-        checkFusedActivation(cases, seed: 200, activations: [.gelu, .quickGelu, .silu, .relu]) { s, x, w in
-            let packedCount = vidlm_f32_packed_x_count(s.m, s.k)
-            let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 4, alignment: 64)
-            let scratch = UnsafeMutableRawPointer.allocate(byteCount: vidlm_f32_gemm_scratch_count() * 4, alignment: 64)
-            let xp = packed.bindMemory(to: Float.self, capacity: packedCount)
-            let sp = scratch.bindMemory(to: Float.self, capacity: vidlm_f32_gemm_scratch_count())
-            vidlm_f32_pack_x_avx512(x, max(s.k, 1), s.m, s.k, 0, s.m, xp)
-            return ({ y, ldy, begin, end, accumulate, bias, act in
-                vidlm_f32_gemm_avx512(xp, s.m, w, s.k, begin, end, y, ldy, accumulate ? 1 : 0, bias, act, sp)
-            }, { packed.deallocate(); scratch.deallocate() })
-        }
+        checkFusedActivation(Self.f32Cases, seed: 200, activations: [.gelu, .quickGelu, .silu, .relu], prepare: Self.f32Product)
     }
 
-    /// A kernel's product `y = … (act)` over output rows [begin, end) of y (row stride ldy).
+    func testF32GemmAddEqualsSeparateResidualPass() throws {
+        try requireAVX512(bf16: false)
+        checkResidualAdd(Self.f32Cases, seed: 400, prepare: Self.f32Product)
+    }
+
+    private static let f32Cases: [(m: Int, k: Int, n: Int)] = [(5, 17, 130), (31, 1030, 70), (40, 100, 290), (70, 2100, 65),
+                                                               (3, 0, 20), (33, 0, 20)]
+
+    /// A kernel's product `y = residual + act(…)` over output rows [begin, end) of y (row stride
+    /// ldy; the residual, when not nil, row stride ldr).
     private typealias FusedProduct = (_ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ begin: Int, _ end: Int,
-                                      _ accumulate: Bool, _ bias: UnsafePointer<Float>?, _ activation: Int32) -> Void
+                                      _ accumulate: Bool, _ bias: UnsafePointer<Float>?, _ activation: Int32,
+                                      _ residual: UnsafePointer<Float>?, _ ldr: Int) -> Void
+
+    /// x packed for the AMX GEMM and the weights rounded to bf16: its product and a cleanup.
+    private static func amxProduct(_ s: (m: Int, k: Int, n: Int), _ x: [Float], _ w: [Float]) -> (FusedProduct, () -> Void) {
+        let packedCount = vidlm_amx_packed_x_count(s.m, s.k)
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 2, alignment: 64)
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: vidlm_amx_gemm_scratch_count() * 2, alignment: 64)
+        let xp = packed.bindMemory(to: UInt16.self, capacity: packedCount)
+        let sp = scratch.bindMemory(to: UInt16.self, capacity: vidlm_amx_gemm_scratch_count())
+        vidlm_amx_pack_x(x, max(s.k, 1), s.m, s.k, 0, (s.m + 31) / 32 * 32, xp)
+        let wb = w.map(bf16Bits)
+        return ({ y, ldy, begin, end, accumulate, bias, act, residual, ldr in
+            vidlm_amx_bf16_gemm_add(xp, s.m, wb, s.k, begin, end, y, ldy, accumulate ? 1 : 0, bias, act, residual, ldr, sp)
+        }, { packed.deallocate(); scratch.deallocate() })
+    }
+
+    /// x packed for vidlm's f32 GEMM: its product and a cleanup.
+    private static func f32Product(_ s: (m: Int, k: Int, n: Int), _ x: [Float], _ w: [Float]) -> (FusedProduct, () -> Void) {
+        let packedCount = vidlm_f32_packed_x_count(s.m, s.k)
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 4, alignment: 64)
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: vidlm_f32_gemm_scratch_count() * 4, alignment: 64)
+        let xp = packed.bindMemory(to: Float.self, capacity: packedCount)
+        let sp = scratch.bindMemory(to: Float.self, capacity: vidlm_f32_gemm_scratch_count())
+        vidlm_f32_pack_x_avx512(x, max(s.k, 1), s.m, s.k, 0, s.m, xp)
+        return ({ y, ldy, begin, end, accumulate, bias, act, residual, ldr in
+            vidlm_f32_gemm_add_avx512(xp, s.m, w, s.k, begin, end, y, ldy, accumulate ? 1 : 0, bias, act, residual, ldr, sp)
+        }, { packed.deallocate(); scratch.deallocate() })
+    }
 
     /// For each case, random x [m, k] and weights [n, k] given to `prepare` (which packs them and
     /// returns the kernel's product and a cleanup): the product with each activation equals, bit
@@ -133,8 +121,10 @@ final class GemmKernelTests: XCTestCase {
                         var separate = initial, fused = initial
                         bias.withUnsafeBufferPointer { b in
                             let bp = useBias ? b.baseAddress : nil
-                            separate.withUnsafeMutableBufferPointer { product($0.baseAddress!, ldy, begin, end, accumulate, bp, -1) }
-                            fused.withUnsafeMutableBufferPointer { product($0.baseAddress!, ldy, begin, end, accumulate, bp, act.kernelID) }
+                            separate.withUnsafeMutableBufferPointer { product($0.baseAddress!, ldy, begin, end, accumulate, bp, -1, nil, 0) }
+                            fused.withUnsafeMutableBufferPointer {
+                                product($0.baseAddress!, ldy, begin, end, accumulate, bp, act.kernelID, nil, 0)
+                            }
                         }
                         separate.withUnsafeMutableBufferPointer { y in
                             for i in 0..<s.m {
@@ -146,6 +136,34 @@ final class GemmKernelTests: XCTestCase {
                         XCTAssertTrue(same, "\(s) \(act) accumulate \(accumulate) bias \(useBias)")
                     }
                 }
+            }
+        }
+    }
+
+    /// For each case (x, weights and `prepare` as above): the product given a residual (row
+    /// stride wider than y's) equals, bit for bit, the product without it followed by a pass
+    /// `y = residual + y` over the written rows, with bias, accumulation and an activation.
+    private func checkResidualAdd(_ cases: [(m: Int, k: Int, n: Int)], seed: UInt64,
+                                  prepare: ((m: Int, k: Int, n: Int), [Float], [Float]) -> (FusedProduct, () -> Void)) {
+        for (ci, s) in cases.enumerated() {
+            var rng = SplitMix(seed: seed + UInt64(ci))
+            let x = (0..<max(1, s.m * s.k)).map { _ in rng.next() * 2 }
+            let w = (0..<max(1, s.n * s.k)).map { _ in rng.next() * 0.5 }
+            let ldy = s.n + 5, ldr = s.n + 3, begin = 3, end = s.n
+            let initial = (0..<s.m * ldy).map { _ in rng.next() }
+            let residual = (0..<s.m * ldr).map { _ in rng.next() * 4 }
+            let bias = (0..<s.n).map { _ in rng.next() }
+            let (product, cleanup) = prepare(s, x, w)
+            defer { cleanup() }
+            for (accumulate, act) in [(false, Int32(-1)), (true, Int32(-1)), (false, Activation.gelu.kernelID)] {
+                var separate = initial, fused = initial
+                bias.withUnsafeBufferPointer { b in
+                    separate.withUnsafeMutableBufferPointer { product($0.baseAddress!, ldy, begin, end, accumulate, b.baseAddress, act, nil, 0) }
+                    fused.withUnsafeMutableBufferPointer { product($0.baseAddress!, ldy, begin, end, accumulate, b.baseAddress, act, residual, ldr) }
+                }
+                for i in 0..<s.m { for r in begin..<end { separate[i * ldy + r] = residual[i * ldr + r] + separate[i * ldy + r] } }
+                let same = zip(separate, fused).allSatisfy { $0.bitPattern == $1.bitPattern }
+                XCTAssertTrue(same, "\(s) accumulate \(accumulate) activation \(act)")
             }
         }
     }
@@ -252,6 +270,27 @@ final class GemmKernelTests: XCTestCase {
                 let fused = x.mixedLinear(weight: w, bias: b, activation: .geluTanh).floats()
                 let separate = x.mixedLinear(weight: w, bias: b).activated(.geluTanh).floats()
                 XCTAssertEqual(fused.map(\.bitPattern), separate.map(\.bitPattern), "m \(m) \(dtype)")
+            }
+        }
+    }
+
+    /// `mixedLinear(weight:bias:adding:)` gives, bit for bit, `residual + mixedLinear(weight:bias:)`
+    /// in every dtype and on both sides of the matrix-vector and GEMM row limits (f32 weights from
+    /// the GEMM's rows add the residual as the product stores; other cases add it after), with a
+    /// leading batch dimension and without a bias.
+    func testLinearAddingEqualsResidualPlusLinear() throws {
+        var rng = SplitMix(seed: 45)
+        for (shape, n, hasBias) in [([1, 40], 30, true), ([9, 70], 53, false), ([2, 32, 130], 100, true), ([300, 96], 65, true)] {
+            let k = shape.last!, m = shape.dropLast().reduce(1, *)
+            let x = Tensor(shape: shape, values: (0..<m * k).map { _ in rng.next() })
+            let residual = Tensor(shape: Array(shape.dropLast()) + [n], values: (0..<m * n).map { _ in rng.next() * 3 })
+            let b = hasBias ? Tensor(shape: [n], values: (0..<n).map { _ in rng.next() }) : nil
+            for dtype in [DType.bf16, .f32] {
+                let w = Tensor(shape: [n, k], values: (0..<n * k).map { _ in rng.next() }).converted(to: dtype)
+                let fused = x.mixedLinear(weight: w, bias: b, adding: residual)
+                let separate = residual + x.mixedLinear(weight: w, bias: b)
+                XCTAssertEqual(fused.shape, separate.shape)
+                XCTAssertEqual(fused.floats().map(\.bitPattern), separate.floats().map(\.bitPattern), "\(shape) \(dtype)")
             }
         }
     }

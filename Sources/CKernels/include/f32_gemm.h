@@ -41,4 +41,11 @@ size_t vidlm_f32_gemm_scratch_count(void);
 void vidlm_f32_gemm_avx512(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin, size_t row_end,
                            float *y, size_t ldy, int accumulate, const float *bias, int activation, float *scratch);
 
+/// vidlm_f32_gemm_avx512, then y[i·ldy + r] = residual[i·ldr + r] + y[i·ldy + r] on the same
+/// outputs (`residual` may be NULL; it may not overlap y), added as each block is stored: a skip
+/// connection without a pass of its own over three tensors.
+void vidlm_f32_gemm_add_avx512(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin,
+                               size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int activation,
+                               const float *residual, size_t ldr, float *scratch);
+
 #endif

@@ -19,6 +19,15 @@ public struct FeedForward: TensorLayer {
         return down(up(x, then: activation))
     }
 
+    /// `residual + self(x)`, the same values; the second product adds the residual as it stores
+    /// where it can (`Linear.callAsFunction(_:adding:)`).
+    public func callAsFunction(_ x: Tensor, adding residual: Tensor) -> Tensor {
+        if let y = x.amxChainedLinear(first: (up.weight, up.bias), activation: activation, second: (down.weight, down.bias)) {
+            return residual + y
+        }
+        return down(up(x, then: activation), adding: residual)
+    }
+
     /// `x + self(norm(x))`, bit for bit, with the norm written straight into the first
     /// product's packed bf16 x, that product's output into the second's, and x added as the
     /// second stores; nil unless both weights are bf16 on AMX and the shapes take the tile
@@ -53,5 +62,16 @@ public struct GatedFeedForward: TensorLayer {
             return y
         }
         return down(gateUp(x).gatedActivation(activation))
+    }
+
+    /// `residual + self(x)`, the same values; the down projection adds the residual as it stores
+    /// where it can (`Linear.callAsFunction(_:adding:)`).
+    public func callAsFunction(_ x: Tensor, adding residual: Tensor) -> Tensor {
+        let (gate, up) = (gateUp.parts[0], gateUp.parts[1])
+        if let y = x.amxGatedChainedLinear(gate: (gate.weight, gate.bias), up: (up.weight, up.bias), activation: activation,
+                                           down: (down.weight, down.bias)) {
+            return residual + y
+        }
+        return down(gateUp(x).gatedActivation(activation), adding: residual)
     }
 }

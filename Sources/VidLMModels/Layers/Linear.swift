@@ -42,6 +42,12 @@ public struct Linear: TensorLayer {
 
     public func callAsFunction(_ x: Tensor) -> Tensor { x.mixedLinear(weight: weight, bias: bias) }
 
+    /// `residual + self(x)`, the residual added as the product stores where the kernel can (see
+    /// `mixedLinear(weight:bias:adding:)`).
+    public func callAsFunction(_ x: Tensor, adding residual: Tensor) -> Tensor {
+        x.mixedLinear(weight: weight, bias: bias, adding: residual)
+    }
+
     /// `activation(self(x))`, fused into the product where the kernel can (see `mixedLinear`).
     public func callAsFunction(_ x: Tensor, then activation: Activation) -> Tensor {
         x.mixedLinear(weight: weight, bias: bias, activation: activation)

@@ -19,12 +19,15 @@ public struct PreNormBlock<Norm: TensorLayer, MLP: TensorLayer>: Sendable {
         return mlpResidual(h)
     }
 
-    /// `h + mlp(mlpNorm(h))`; a layer norm and a bf16 MLP on AMX go through packed rows (the
-    /// norm writes the first product's packed x, that product the second's, which adds h as it
-    /// stores), the same values.
+    /// `h + mlp(mlpNorm(h))`, the same values; a layer norm and a bf16 MLP on AMX go through
+    /// packed rows (the norm writes the first product's packed x, that product the second's,
+    /// which adds h as it stores), and other two-layer and gated MLPs add h as their last product
+    /// stores where that product can.
     func mlpResidual(_ h: Tensor) -> Tensor {
-        if let norm = mlpNorm as? LayerNorm, let ff = mlp as? FeedForward, let y = ff.residualOnAMX(h, norm: norm) { return y }
-        return h + mlp(mlpNorm(h))
+        if let gated = mlp as? GatedFeedForward { return gated(mlpNorm(h), adding: h) }
+        guard let ff = mlp as? FeedForward else { return h + mlp(mlpNorm(h)) }
+        if let norm = mlpNorm as? LayerNorm, let y = ff.residualOnAMX(h, norm: norm) { return y }
+        return ff(mlpNorm(h), adding: h)
     }
 }
 
@@ -33,7 +36,7 @@ extension PreNormBlock where Norm == LayerNorm {
     /// with `attention`, through packed rows on AMX where the projections are bf16
     /// (`BidirectionalSelfAttention.residualOnAMX`), the same values.
     public func callAsFunction(_ x: Tensor, selfAttention attention: BidirectionalSelfAttention) -> Tensor {
-        mlpResidual(attention.residualOnAMX(x, norm: attentionNorm) ?? x + attention(attentionNorm(x)))
+        mlpResidual(attention.residualOnAMX(x, norm: attentionNorm) ?? attention(attentionNorm(x), adding: x))
     }
 }
 
@@ -56,6 +59,12 @@ public struct BidirectionalSelfAttention: TensorLayer {
     /// x [B, L, D] → [B, L, D].
     public func callAsFunction(_ x: Tensor) -> Tensor {
         output(Attention.fusedSelfAttention(qkv: qkv(x), heads: heads, bf16: computesInBF16))
+    }
+
+    /// `residual + self(x)`, the same values, the residual added as the output projection stores
+    /// where it can (`Linear.callAsFunction(_:adding:)`).
+    public func callAsFunction(_ x: Tensor, adding residual: Tensor) -> Tensor {
+        output(Attention.fusedSelfAttention(qkv: qkv(x), heads: heads, bf16: computesInBF16), adding: residual)
     }
 
     /// `x + self(norm(x))`, bit for bit, with the norm written straight into the q/k/v
