@@ -23,18 +23,44 @@ public enum ModelTypes {
         public let visionType: String
         /// Prefix of the tower's weights.
         public let visionPrefix: String
-        /// The decoder's weights when they are not `language_model.<causal LM>`.
-        public let textWeights: TextWeightNames?
+        /// The decoder's weights when they are not `language_model.<causal LM>`: every layout
+        /// the checkpoints come in (empty: `language_model.<causal LM>`).
+        public let textLayouts: [TextWeightNames]
+
+        public init(visionType: String, visionPrefix: String, textLayouts: [TextWeightNames] = []) {
+            self.visionType = visionType
+            self.visionPrefix = visionPrefix
+            self.textLayouts = textLayouts
+        }
+
+        /// The decoder's weights in the first layout (nil: `language_model.<causal LM>`).
+        public var textWeights: TextWeightNames? { textLayouts.first }
+
+        /// `ModelTypes.textLayout(among: textLayouts, whereStoreHas:)`.
+        public func textWeights(whereStoreHas contains: (String) -> Bool) -> TextWeightNames? {
+            ModelTypes.textLayout(among: textLayouts, whereStoreHas: contains)
+        }
     }
 
+    /// The layout among `layouts` whose embeddings `contains` finds, else the first (so a binding
+    /// error names what was expected); nil when there is none.
+    public static func textLayout(among layouts: [TextWeightNames], whereStoreHas contains: (String) -> Bool) -> TextWeightNames? {
+        layouts.first { contains($0.base + "embed_tokens.weight") } ?? layouts.first
+    }
+
+    /// LLaVA-line checkpoints: transformers saves `language_model.model.…` +
+    /// `language_model.lm_head.weight` (its loader renames them to `model.language_model.…` +
+    /// `lm_head.weight` in memory, the names other tools save).
+    public static let llavaTextLayouts = [TextWeightNames(base: "language_model.model.", lmHead: "language_model.lm_head.weight"),
+                                          TextWeightNames(base: "model.language_model.", lmHead: "lm_head.weight")]
+
     public static let composites: [String: Composite] = {
-        let standard = { (vision: String) in Composite(visionType: vision, visionPrefix: "vision_model.", textWeights: nil) }
+        let standard = { (vision: String) in Composite(visionType: vision, visionPrefix: "vision_model.") }
         let idefics = { (vision: String) in
             Composite(visionType: vision, visionPrefix: "model.vision_model.",
-                      textWeights: TextWeightNames(base: "model.text_model.", lmHead: "lm_head.weight"))
+                      textLayouts: [TextWeightNames(base: "model.text_model.", lmHead: "lm_head.weight")])
         }
-        let llava = Composite(visionType: "clip_vision_model", visionPrefix: "model.vision_tower.",
-                              textWeights: TextWeightNames(base: "model.language_model.", lmHead: "lm_head.weight"))
+        let llava = Composite(visionType: "clip_vision_model", visionPrefix: "model.vision_tower.", textLayouts: llavaTextLayouts)
         return [
             "blip-2": standard("blip_2_vision_model"),
             "instructblip": standard("instructblip_vision_model"),
@@ -51,7 +77,7 @@ public enum ModelTypes {
             "llava_next_video": llava,
             "video_llava": llava,
             "llava_onevision": Composite(visionType: "siglip_vision_model", visionPrefix: "model.vision_tower.",
-                                         textWeights: llava.textWeights),
+                                         textLayouts: llavaTextLayouts),
         ]
     }()
 }

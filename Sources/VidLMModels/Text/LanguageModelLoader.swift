@@ -88,7 +88,7 @@ public enum LanguageModelLoader {
         }
     }
 
-    /// Builds a LLaMA decoder bound by explicit names (`ModelTypes.composites[…].textWeights`).
+    /// Builds a LLaMA decoder bound by explicit names (`ModelTypes.Composite.textLayouts`).
     public static func build(_ config: TextConfig, weights: ParameterSource, names: TextWeightNames) throws -> any LanguageModel {
         switch config {
         case .llama(let c): return try LlamaModel(config: c, weights: weights, names: names)
@@ -109,7 +109,7 @@ public enum LanguageModelLoader {
         let store = try WeightStore(directory: directory)
         struct Head: Decodable { let modelType: String? }
         if override == nil, let type = (try? JSONDecoder.snakeCase.decode(Head.self, from: data))?.modelType,
-           let names = ModelTypes.composites[type]?.textWeights {
+           let names = ModelTypes.composites[type]?.textWeights(whereStoreHas: store.contains) {
             return try WeightBinder.load(store, ignoring: { !($0.hasPrefix(names.base) || $0 == names.lmHead) || $0.hasSuffix("rotary_emb.inv_freq") }) {
                 try build(config, weights: $0, names: names)
             }

@@ -117,7 +117,10 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
         }
     }
 
+    /// The first eight names, then how many more: a decoder bound to the wrong layout misses
+    /// hundreds, which made one error line of tens of kilobytes.
     private static func quoted(_ names: [String]) -> String {
-        names.map { "'\($0)'" }.joined(separator: ", ")
+        let shown = names.prefix(8).map { "'\($0)'" }.joined(separator: ", ")
+        return names.count > 8 ? shown + " and \(names.count - 8) more" : shown
     }
 }

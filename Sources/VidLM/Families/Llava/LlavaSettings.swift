@@ -72,15 +72,13 @@ public struct LlavaSettings: Sendable, Equatable {
 
         static let towerPrefixes = ["vision_tower.vision_model.", "vision_tower.", "model.vision_tower.vision_model.", "model.vision_tower."]
         static let projectorPrefixes = ["multi_modal_projector.", "model.multi_modal_projector."]
-        static let textNames = [TextWeightNames(base: "language_model.model.", lmHead: "language_model.lm_head.weight"),
-                                TextWeightNames(base: "model.language_model.", lmHead: "lm_head.weight")]
 
         /// The names the store holds (the first candidate of each part when none matches, so the
         /// binder's error lists what was expected).
         public static func of(_ store: WeightStore) -> Layout {
             Layout(tower: towerPrefixes.first { store.contains($0 + "embeddings.patch_embedding.weight") } ?? towerPrefixes[0],
                    projector: projectorPrefixes.first { store.contains($0 + "linear_1.weight") } ?? projectorPrefixes[0],
-                   text: textNames.first { store.contains($0.base + "embed_tokens.weight") } ?? textNames[0])
+                   text: ModelTypes.textLayout(among: ModelTypes.llavaTextLayouts, whereStoreHas: store.contains) ?? ModelTypes.llavaTextLayouts[0])
         }
     }
 }
