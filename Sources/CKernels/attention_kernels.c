@@ -222,8 +222,9 @@ TARGET void vidlm_attention_avx512(const float *q, size_t q_row, const float *k,
         return;
     }
     // Keys are transposed 16 keys × 16 columns (f32) or 16 × 16 pairs of columns (bf16) at a
-    // time: read element by element down a column, 2304-float rows apart, the keys of a 257-key
-    // head took 8 % of the kernel's time.
+    // time: read element by element down a column (rows 2304 floats apart in a tower's fused
+    // q/k/v output), they were 4.6 % of the f32 kernel's samples on 1024 keys × 64, and the
+    // kernel ran 1.16× faster without that on 257 × 88.
     if (!bf16) {
         for (size_t j0 = 0; j0 < lkp; j0 += 16)
             for (size_t d0 = 0; d0 < dh; d0 += 16) {
