@@ -9,7 +9,7 @@ struct Generate: AsyncParsableCommand {
         abstract: "Continue a text prompt with a language model (decoder checks).",
         discussion: """
         The model directory holds a causal LM (LlamaForCausalLM / OPTForCausalLM) or a VLM whose \
-        config.json has a text_config (its language_model.* weights are used). The prompt is \
+        config.json has a text_config (its decoder's weights are used), or a Qwen-VL checkpoint. The prompt is \
         tokenized with the tokenizer's special tokens (BOS where its post-processor adds one). \
         With --chat the prompt is a user turn (after --system, or the turns of --messages) rendered \
         by the checkpoint's chat template (chat_template.jinja or tokenizer_config.json's \

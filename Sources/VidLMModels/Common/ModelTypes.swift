@@ -54,6 +54,26 @@ public enum ModelTypes {
     public static let llavaTextLayouts = [TextWeightNames(base: "language_model.model.", lmHead: "language_model.lm_head.weight"),
                                           TextWeightNames(base: "model.language_model.", lmHead: "lm_head.weight")]
 
+    /// Vision-language checkpoints whose families bind their own weights (not `composites`) but
+    /// whose decoder `LanguageModelLoader` loads alone (`vidlm generate`): the `model_type` the
+    /// decoder's config takes (from `text_config`, or the root itself in published checkpoints
+    /// without one) and the layouts of its weights.
+    public struct SeparateDecoder: Sendable {
+        public let textType: String
+        public let textLayouts: [TextWeightNames]
+    }
+
+    /// Qwen-VL: transformers 5 saves `model.language_model.…`, published checkpoints `model.…`,
+    /// both with `lm_head.weight`.
+    public static let qwenVLTextLayouts = [TextWeightNames(base: "model.language_model.", lmHead: "lm_head.weight"),
+                                           TextWeightNames(base: "model.", lmHead: "lm_head.weight")]
+
+    public static let separateDecoders: [String: SeparateDecoder] = [
+        "qwen2_vl": SeparateDecoder(textType: "qwen2_vl_text", textLayouts: qwenVLTextLayouts),
+        "qwen2_5_vl": SeparateDecoder(textType: "qwen2_5_vl_text", textLayouts: qwenVLTextLayouts),
+        "qwen3_vl": SeparateDecoder(textType: "qwen3_vl_text", textLayouts: qwenVLTextLayouts),
+    ]
+
     public static let composites: [String: Composite] = {
         let standard = { (vision: String) in Composite(visionType: vision, visionPrefix: "vision_model.") }
         let idefics = { (vision: String) in

@@ -33,6 +33,9 @@ public enum LanguageModelLoader {
             throw ConfigError(file: file, "is not valid JSON.")
         }
         guard let object = parsed as? [String: Any] else { throw ConfigError(file: file, "is not a JSON object.") }
+        if let type = object["model_type"] as? String, let separate = ModelTypes.separateDecoders[type] {
+            return (.llama(try separateDecoderConfig(object, type: separate.textType, file: file)), "")
+        }
         if object["text_config"] != nil && !(object["text_config"] is NSNull) {
             guard let text = object["text_config"] as? [String: Any] else {
                 throw ConfigError(file: file, "'text_config' must be an object.")
@@ -53,6 +56,17 @@ public enum LanguageModelLoader {
         }
         let type = try modelType(of: object, file: file, path: "")
         return (try decode(type: type, data, file: file), "")
+    }
+
+    /// The decoder config of a `ModelTypes.separateDecoders` checkpoint (Qwen-VL): `text_config`,
+    /// or the root without `vision_config` where there is none, as `model_type` `type`, with the
+    /// root's `tie_word_embeddings` when the text config leaves it out (Qwen3-VL).
+    public static func separateDecoderConfig(_ root: [String: Any], type: String, file: String) throws(ConfigError) -> LlamaConfig {
+        var text = (root["text_config"] as? [String: Any]) ?? root.filter { $0.key != "vision_config" }
+        text["model_type"] = type
+        if text["tie_word_embeddings"] == nil, let tied = root["tie_word_embeddings"] { text["tie_word_embeddings"] = tied }
+        guard let data = try? JSONSerialization.data(withJSONObject: text) else { throw ConfigError(file: file, "'text_config' cannot be read.") }
+        return try ConfigError.decode(LlamaConfig.self, from: data, file: file)
     }
 
     /// The family of a config object, from `model_type` or else `architectures`.
@@ -109,7 +123,8 @@ public enum LanguageModelLoader {
         let store = try WeightStore(directory: directory)
         struct Head: Decodable { let modelType: String? }
         if override == nil, let type = (try? JSONDecoder.snakeCase.decode(Head.self, from: data))?.modelType,
-           let names = ModelTypes.composites[type]?.textWeights(whereStoreHas: store.contains) {
+           let names = ModelTypes.textLayout(among: ModelTypes.composites[type]?.textLayouts ?? ModelTypes.separateDecoders[type]?.textLayouts ?? [],
+                                             whereStoreHas: store.contains) {
             return try WeightBinder.load(store, ignoring: { !($0.hasPrefix(names.base) || $0 == names.lmHead) || $0.hasSuffix("rotary_emb.inv_freq") }) {
                 try build(config, weights: $0, names: names)
             }

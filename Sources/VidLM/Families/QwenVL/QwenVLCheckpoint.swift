@@ -30,7 +30,7 @@ struct QwenVLCheckpoint {
         visionJSON = vision
         let visionConfig = try QwenVisionConfig(vision, flavor: flavor, file: dir.configPath)
         self.visionConfig = visionConfig
-        let textConfig = try QwenVLFamily.textConfig(root, type: textType, file: dir.configPath)
+        let textConfig = try LanguageModelLoader.separateDecoderConfig(root, type: textType, file: dir.configPath)
         guard let (imageJSON, imageFile) = try dir.processorSettings(.image) else {
             throw ConfigError(file: dir.url.path, "has no image processor settings (processor_config.json or preprocessor_config.json).")
         }
@@ -57,8 +57,8 @@ struct QwenVLCheckpoint {
         self.template = template
         let store = try WeightStore(directory: dir.url)
         // transformers 5 saves model.visual. / model.language_model.; published checkpoints visual. / model.
-        let nested = store.contains("model.language_model.embed_tokens.weight")
-        let names = TextWeightNames(base: nested ? "model.language_model." : "model.", lmHead: "lm_head.weight")
+        let names = ModelTypes.textLayout(among: ModelTypes.qwenVLTextLayouts, whereStoreHas: store.contains) ?? ModelTypes.qwenVLTextLayouts[0]
+        let nested = names.base == "model.language_model."
         (tower, language) = try WeightBinder.load(store, ignoring: { $0.hasSuffix("rotary_emb.inv_freq") }) { weights in
             let tower = try QwenVisionTower(config: visionConfig, weights: weights, prefix: nested ? "model.visual." : "visual.")
             let language = try LanguageModelLoader.build(.llama(textConfig), weights: weights, names: names)

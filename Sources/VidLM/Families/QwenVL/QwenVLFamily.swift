@@ -56,16 +56,6 @@ public struct QwenVLFamily: VisionLanguageModel {
         prompts = LlavaPrompt(tokenizer: tokenizer, imageToken: imageToken, imageTokenId: imageTokenId)
     }
 
-    /// The decoder config: `text_config` (transformers 5), or the top-level fields of published
-    /// checkpoints, read as `type` (Qwen2 with M-RoPE).
-    static func textConfig(_ root: [String: Any], type: String, file: String) throws -> LlamaConfig {
-        var text = (root["text_config"] as? [String: Any]) ?? root.filter { $0.key != "vision_config" }
-        text["model_type"] = type
-        if text["tie_word_embeddings"] == nil, let tied = root["tie_word_embeddings"] { text["tie_word_embeddings"] = tied }
-        guard let data = try? JSONSerialization.data(withJSONObject: text) else { throw ConfigError(file: file, "'text_config' cannot be read.") }
-        return try ConfigError.decode(LlamaConfig.self, from: data, file: file)
-    }
-
     // MARK: Frames
 
     public func frameSelection(for clip: ClipInfo, options: FrameOptions) throws -> FrameSelection {
