@@ -264,6 +264,47 @@ TARGET static void panel(const float *a, const float *b, size_t kc, float *y, si
     }
 }
 
+// The same block as `panel` (one k slice, not accumulating) with act(sums + bias) written into
+// the next product's packed x instead of y: rows `row0 …` of x block group g, columns r … r +
+// cols of its k (`next_k` wide, packed by pack_x_outer: [slice][group][step][MR]). The 64 columns
+// of a panel lie in one slice of the next product (KC is a multiple of 64); each column's MR
+// values are consecutive there, so the block goes out through a stack copy and gathers, as
+// pack_x_outer packs it. Rows past m are zeros, as pack_x_outer pads them.
+TARGET static void panel_to_packed(const float *a, const float *b, size_t kc, size_t rows, size_t cols, const float *bias,
+                                   int act, size_t g, size_t groups, size_t r, size_t next_k, float *packed_out,
+                                   const __m512i *idx) {
+    __m512 c[MR][NV];
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < NV; v++) c[i][v] = _mm512_setzero_ps();
+    for (size_t t = 0; t < kc; t++) {
+        __m512 bv[NV];
+        for (int v = 0; v < NV; v++) bv[v] = _mm512_load_ps(b + v * 16);
+        for (int i = 0; i < MR; i++) {
+            __m512 av = _mm512_set1_ps(a[i]);
+            for (int v = 0; v < NV; v++) c[i][v] = _mm512_fmadd_ps(av, bv[v], c[i][v]);
+        }
+        a += MR;
+        b += NRW;
+    }
+    float block[MR * NRW] __attribute__((aligned(64)));
+    for (int v = 0; v < NV; v++) {
+        __mmask16 mask = vidlm_tail_mask(cols > (size_t)v * 16 ? cols - v * 16 : 0);
+        __m512 add = bias ? _mm512_maskz_loadu_ps(mask, bias + v * 16) : _mm512_setzero_ps();
+        for (size_t i = 0; i < MR; i++) {
+            __m512 sum = _mm512_add_ps(c[i][v], add);
+            if (act >= 0) sum = vidlm_activate16(act, sum);
+            _mm512_store_ps(block + i * NRW + v * 16, i < rows ? sum : _mm512_setzero_ps());
+        }
+    }
+    size_t slice0 = r / KC * KC, kk = r - slice0, kc_next = slice_len(next_k, slice0);
+    float *dst = packed_out + groups * MR * slice0 + g * MR * kc_next + kk * MR;
+    size_t total = cols * MR;
+    for (size_t o = 0; o * 16 < total; o++) {
+        __mmask16 mask = vidlm_tail_mask(total - o * 16);
+        _mm512_mask_storeu_ps(dst + o * 16, mask, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, idx[o], block, 4));
+    }
+}
+
 TARGET static void gemm_outer(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin,
                               size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int activation,
                               const float *residual, size_t ldr, float *wp) {
@@ -286,6 +327,35 @@ TARGET static void gemm_outer(const float *packed_x, size_t m, const float *w, s
             }
         }
         packed_x += groups * MR * kc;
+    }
+}
+
+int vidlm_f32_chain_supported(size_t m, size_t k) { return m >= DIRECT_ROWS && k > 0 && k <= KC; }
+
+TARGET void vidlm_f32_gemm_to_packed(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin,
+                                     size_t row_end, const float *bias, int activation, float *packed_out, size_t n,
+                                     float *wp) {
+    if (!vidlm_f32_chain_supported(m, k) || row_begin >= row_end) return;
+    size_t groups = (m + MR - 1) / MR;
+    // Gather indices into a panel's [MR][NRW] block: output vector o, lane l is element 16o + l
+    // of the packed run, column (16o + l) / MR of row (16o + l) % MR.
+    __m512i idx[MR * NRW / 16];
+    for (int o = 0; o < MR * NRW / 16; o++) {
+        int lanes[16];
+        for (int l = 0; l < 16; l++) lanes[l] = ((16 * o + l) % MR) * NRW + (16 * o + l) / MR;
+        idx[o] = _mm512_loadu_si512(lanes);
+    }
+    for (size_t n0 = row_begin; n0 < row_end; n0 += NB) {
+        size_t n1 = n0 + NB < row_end ? n0 + NB : row_end, panels = (n1 - n0 + NRW - 1) / NRW;
+        pack_w_outer(w, k, n0, n1, 0, k, wp);
+        for (size_t g = 0; g < groups; g++) {
+            size_t rows = m - g * MR < MR ? m - g * MR : MR;
+            for (size_t p = 0; p < panels; p++) {
+                size_t r = n0 + p * NRW, cols = n1 - r < NRW ? n1 - r : NRW;
+                panel_to_packed(packed_x + g * MR * k, wp + p * k * NRW, k, rows, cols, bias ? bias + r : NULL, activation,
+                                g, groups, r, n, packed_out, idx);
+            }
+        }
     }
 }
 
@@ -323,6 +393,18 @@ TARGET void vidlm_f32_gemm_add_avx512(const float *packed_x, size_t m, const flo
 }
 
 #else
+
+int vidlm_f32_chain_supported(size_t m, size_t k) {
+    (void)m; (void)k;
+    return 0;
+}
+
+void vidlm_f32_gemm_to_packed(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin,
+                              size_t row_end, const float *bias, int activation, float *packed_out, size_t n,
+                              float *scratch) {
+    (void)packed_x; (void)m; (void)w; (void)k; (void)row_begin; (void)row_end; (void)bias; (void)activation;
+    (void)packed_out; (void)n; (void)scratch;
+}
 
 void vidlm_f32_pack_x_avx512(const float *x, size_t ldx, size_t m, size_t k, size_t row_begin, size_t row_end,
                              float *packed) {

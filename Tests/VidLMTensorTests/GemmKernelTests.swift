@@ -198,6 +198,38 @@ final class GemmKernelTests: XCTestCase {
         XCTAssertNil(wide.amxChainedLinear(first: (wWide, nil), activation: .gelu, second: (w2, nil)))
     }
 
+    /// The same for f32 on vidlm's GEMM (`f32ChainedLinear`, the first product writing the
+    /// second's packed x): x groups and hidden panels cut short, a hidden state wider than one k
+    /// slice of the second product (2100), with and without biases and a residual; shapes it does
+    /// not take (fewer than 32 x rows, a first k beyond one slice) return nil.
+    func testF32ChainedLinearEqualsTwoProducts() throws {
+        try requireAVX512(bf16: false)
+        var rng = SplitMix(seed: 46)
+        for (m, k, hidden, out) in [(32, 17, 64, 10), (37, 100, 130, 65), (257, 768, 2100, 96), (70, 1024, 48, 33)] {
+            let x = Tensor(shape: [m, k], values: (0..<m * k).map { _ in rng.next() * 2 })
+            let w1 = Tensor(shape: [hidden, k], values: (0..<hidden * k).map { _ in rng.next() * 0.3 })
+            let w2 = Tensor(shape: [out, hidden], values: (0..<out * hidden).map { _ in rng.next() * 0.3 })
+            let b1 = Tensor(shape: [hidden], values: (0..<hidden).map { _ in rng.next() })
+            let b2 = Tensor(shape: [out], values: (0..<out).map { _ in rng.next() })
+            let residual = Tensor(shape: [m, out], values: (0..<m * out).map { _ in rng.next() * 3 })
+            for (act, biases) in [(Activation.gelu, true), (.quickGelu, false), (.silu, true)] {
+                let first = (weight: w1, bias: biases ? b1 : nil), second = (weight: w2, bias: biases ? b2 : nil)
+                let hiddenState = x.mixedLinear(weight: w1, bias: first.bias, activation: act)
+                let chained = try XCTUnwrap(x.f32ChainedLinear(first: first, activation: act, second: second), "\(m) × \(k)")
+                let separate = hiddenState.mixedLinear(weight: w2, bias: second.bias)
+                XCTAssertEqual(chained.shape, [m, out])
+                XCTAssertEqual(chained.floats().map(\.bitPattern), separate.floats().map(\.bitPattern), "\(m) × \(k) → \(hidden) \(act)")
+                let added = try XCTUnwrap(x.f32ChainedLinear(first: first, activation: act, second: second, adding: residual))
+                XCTAssertEqual(added.floats().map(\.bitPattern), (residual + separate).floats().map(\.bitPattern), "\(m) × \(k) + residual")
+            }
+        }
+        let w = Tensor(shape: [64, 64], values: (0..<4096).map { _ in rng.next() }), w2 = Tensor(shape: [8, 64], values: (0..<512).map { _ in rng.next() })
+        XCTAssertNil(Tensor(shape: [20, 64], values: (0..<1280).map { _ in rng.next() }).f32ChainedLinear(first: (w, nil), activation: .gelu, second: (w2, nil)))
+        let wWide = Tensor(shape: [64, 1100], values: (0..<70_400).map { _ in rng.next() })
+        XCTAssertNil(Tensor(shape: [40, 1100], values: (0..<44_000).map { _ in rng.next() }).f32ChainedLinear(first: (wWide, nil), activation: .gelu, second: (w2, nil)))
+        XCTAssertNil(Tensor(shape: [40, 64], values: (0..<2560).map { _ in rng.next() }).f32ChainedLinear(first: (w.converted(to: .bf16), nil), activation: .gelu, second: (w2, nil)))
+    }
+
     /// A gated MLP whose hidden state is written straight into the down product's packed x
     /// (`amxGatedChainedLinear`) gives, bit for bit, the gate and up products side by side, then
     /// `gatedActivation` and the down product: hidden widths cut short (one 16-column tile, odd

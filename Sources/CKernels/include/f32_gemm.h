@@ -48,4 +48,18 @@ void vidlm_f32_gemm_add_avx512(const float *packed_x, size_t m, const float *w, 
                                size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int activation,
                                const float *residual, size_t ldr, float *scratch);
 
+/// Whether a product of m x rows over k can write the next product's packed x
+/// (vidlm_f32_gemm_to_packed): from 32 x rows (the packed-panel layout, which the next product of
+/// the same m reads), k within one slice of 1024.
+int vidlm_f32_chain_supported(size_t m, size_t k);
+
+/// The product of vidlm_f32_gemm_avx512 (accumulate 0) for output rows [row_begin, row_end), with
+/// its outputs act(sums + bias) written straight into `packed_out`, the packed x
+/// (vidlm_f32_packed_x_count(m, n) floats) of a next product over k = n, exactly as
+/// vidlm_f32_pack_x_avx512 would pack that output; padding rows are zeros. row_begin is a
+/// multiple of vidlm_f32_gemm_tile_rows(m); only where vidlm_f32_chain_supported(m, k).
+void vidlm_f32_gemm_to_packed(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin,
+                              size_t row_end, const float *bias, int activation, float *packed_out, size_t n,
+                              float *scratch);
+
 #endif

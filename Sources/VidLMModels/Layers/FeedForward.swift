@@ -12,18 +12,27 @@ public struct FeedForward: TensorLayer {
         self.activation = activation
     }
 
+    /// Through packed rows where both products can (bf16 on AMX: `amxChainedLinear`; f32 on
+    /// vidlm's GEMM: `f32ChainedLinear`), the same values.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         if let y = x.amxChainedLinear(first: (up.weight, up.bias), activation: activation, second: (down.weight, down.bias)) {
+            return y
+        }
+        if let y = x.f32ChainedLinear(first: (up.weight, up.bias), activation: activation, second: (down.weight, down.bias)) {
             return y
         }
         return down(up(x, then: activation))
     }
 
     /// `residual + self(x)`, the same values; the second product adds the residual as it stores
-    /// where it can (`Linear.callAsFunction(_:adding:)`).
+    /// where it can (`Linear.callAsFunction(_:adding:)`, `f32ChainedLinear`).
     public func callAsFunction(_ x: Tensor, adding residual: Tensor) -> Tensor {
         if let y = x.amxChainedLinear(first: (up.weight, up.bias), activation: activation, second: (down.weight, down.bias)) {
             return residual + y
+        }
+        if let y = x.f32ChainedLinear(first: (up.weight, up.bias), activation: activation, second: (down.weight, down.bias),
+                                      adding: residual) {
+            return y
         }
         return down(up(x, then: activation), adding: residual)
     }

@@ -386,15 +386,21 @@ extension MixedPrecisionLinear {
     static func f32GEMM(packedX xp: UnsafePointer<Float>, _ w: UnsafePointer<Float>, m: Int, k: Int, out: Int,
                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
                         activation: Int32 = -1, residual: UnsafePointer<Float>? = nil) {
-        let scratchCount = vidlm_f32_gemm_scratch_count()
-        // Units of whole weight panels (64 rows from 32 x rows), up to four of them: every unit
-        // streams all of x again, so units of 96 rows (the earlier kernel's) left the
-        // outer-product kernel no faster end to end than the one it replaced.
-        let tile = vidlm_f32_gemm_tile_rows(m)
+        forEachF32RowUnit(out: out, m: m, k: k) { scratch, rows in
+            vidlm_f32_gemm_add_avx512(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0, bias,
+                                      activation, residual, ldy, scratch)
+        }
+    }
+
+    /// `forEachRowUnit` as vidlm's f32 GEMM splits `out` weight rows for m × k x: units of whole
+    /// weight panels (64 rows from 32 x rows), up to four of them (every unit streams all of x
+    /// again, so units of 96 rows, the earlier kernel's, left the outer-product kernel no faster
+    /// end to end than the one it replaced), each worker with the kernel's weight scratch.
+    static func forEachF32RowUnit(out: Int, m: Int, k: Int, _ body: (UnsafeMutablePointer<Float>, Range<Int>) -> Void) {
+        let scratchCount = vidlm_f32_gemm_scratch_count(), tile = vidlm_f32_gemm_tile_rows(m)
         forEachRowUnit(out: out, scratchBytes: scratchCount * 4, tileRows: tile, minimumRows: max(24, tile),
                        maximumRows: max(96, 4 * tile), xBytes: m * k * 4) { scratch, rows in
-            vidlm_f32_gemm_add_avx512(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0, bias,
-                                      activation, residual, ldy, scratch.bindMemory(to: Float.self, capacity: scratchCount))
+            body(scratch.bindMemory(to: Float.self, capacity: scratchCount), rows)
         }
     }
 
@@ -483,6 +489,55 @@ extension Tensor {
                     let row = self.slice(id).toF32()
                     row.withFloats { dst.update(from: $0.baseAddress!, count: d) }
                 }
+            }
+        }
+    }
+}
+
+extension Tensor {
+    /// `second(activation(first(self)))` (plus `residual`), bit for bit as
+    /// `mixedLinear(weight:bias:activation:)` then `mixedLinear(weight:bias:adding:)` compute it,
+    /// or nil where this does not apply: where both weights are f32 on vidlm's GEMM and the first
+    /// product's k fits one slice (towers' MLPs, e.g. SigLIP-B's 768 → 3072 → 768), the first
+    /// product writes its outputs straight into the second's packed x
+    /// (`vidlm_f32_gemm_to_packed`): the hidden state is never stored as rows and packed again.
+    public func f32ChainedLinear(first: (weight: Tensor, bias: Tensor?), activation: Activation,
+                                 second: (weight: Tensor, bias: Tensor?), adding residual: Tensor? = nil) -> Tensor? {
+        let k = shape[rank - 1], m = count / max(k, 1)
+        guard first.weight.dtype == .f32, second.weight.dtype == .f32, first.weight.rank == 2, second.weight.rank == 2,
+              first.weight.shape[1] == k, second.weight.shape[1] == first.weight.shape[0],
+              MixedPrecisionLinear.usesF32GEMM(m: m), vidlm_f32_chain_supported(m, k) == 1,
+              first.bias.map({ $0.count == first.weight.shape[0] }) ?? true,
+              second.bias.map({ $0.count == second.weight.shape[0] }) ?? true else { return nil }
+        let n = first.weight.shape[0], out = second.weight.shape[0]
+        let outShape = Array(shape.dropLast()) + [out]
+        if let residual, residual.shape != outShape { return nil }
+        let packedCount = vidlm_f32_packed_x_count(m, n)
+        let hidden = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 4, alignment: 64)
+        defer { hidden.deallocate() }
+        let hp = hidden.bindMemory(to: Float.self, capacity: packedCount)
+        withFloats { xb in
+            first.weight.withFloats { wb in
+                optionalPointer(first.bias?.floats()) { bias in
+                    MixedPrecisionLinear.withPackedF32X(xb.baseAddress!, m: m, k: k) { xp in
+                        MixedPrecisionLinear.forEachF32RowUnit(out: n, m: m, k: k) { scratch, rows in
+                            vidlm_f32_gemm_to_packed(xp, m, wb.baseAddress!, k, rows.lowerBound, rows.upperBound, bias,
+                                                     activation.kernelID, hp, n, scratch)
+                        }
+                    }
+                }
+            }
+        }
+        return second.weight.withFloats { wb in
+            optionalPointer(second.bias?.floats()) { bias in
+                func product(_ r: UnsafePointer<Float>?) -> Tensor {
+                    Tensor.make(shape: outShape, uninitialized: true) { yb in
+                        MixedPrecisionLinear.f32GEMM(packedX: hp, wb.baseAddress!, m: m, k: n, out: out, y: yb.baseAddress!, ldy: out,
+                                                     accumulate: false, bias: bias, residual: r)
+                    }
+                }
+                guard let residual else { return product(nil) }
+                return residual.withFloats { product($0.baseAddress!) }
             }
         }
     }
