@@ -231,6 +231,26 @@ TARGET static void pack_w_outer(const float *w, size_t ldw, size_t r0, size_t r1
     }
 }
 
+// c[MR][NV] = the sums of MR x rows (a: [kc][MR]) × one panel of NRW weight rows (b: [kc][NRW]):
+// six broadcasts against four weight vectors per step. A macro, so that each kernel keeps the
+// 24 accumulators in registers as its own code.
+#define PANEL_SUMS(c, a, b, kc)                                                                \
+    do {                                                                                       \
+        const float *pa_ = (a), *pb_ = (b);                                                    \
+        for (int i_ = 0; i_ < MR; i_++)                                                        \
+            for (int v_ = 0; v_ < NV; v_++) (c)[i_][v_] = _mm512_setzero_ps();                 \
+        for (size_t t_ = 0; t_ < (kc); t_++) {                                                 \
+            __m512 bv_[NV];                                                                    \
+            for (int v_ = 0; v_ < NV; v_++) bv_[v_] = _mm512_load_ps(pb_ + v_ * 16);           \
+            for (int i_ = 0; i_ < MR; i_++) {                                                  \
+                __m512 av_ = _mm512_set1_ps(pa_[i_]);                                          \
+                for (int v_ = 0; v_ < NV; v_++) (c)[i_][v_] = _mm512_fmadd_ps(av_, bv_[v_], (c)[i_][v_]); \
+            }                                                                                  \
+            pa_ += MR;                                                                         \
+            pb_ += NRW;                                                                        \
+        }                                                                                      \
+    } while (0)
+
 // MR x rows × one panel of NRW weight rows over kc steps, written to the `rows` × `cols` corner
 // of y that exists: y = (y if accumulating) + bias (when given) + sums, then act(y) when act ≥ 0,
 // then residual + y when a residual (row stride ldr) is given (both for the last k slice only).
@@ -238,18 +258,7 @@ TARGET static void pack_w_outer(const float *w, size_t ldw, size_t r0, size_t r1
 TARGET static void panel(const float *a, const float *b, size_t kc, float *y, size_t ldy, size_t rows, size_t cols,
                          int accumulate, const float *bias, int act, const float *residual, size_t ldr) {
     __m512 c[MR][NV];
-    for (int i = 0; i < MR; i++)
-        for (int v = 0; v < NV; v++) c[i][v] = _mm512_setzero_ps();
-    for (size_t t = 0; t < kc; t++) {
-        __m512 bv[NV];
-        for (int v = 0; v < NV; v++) bv[v] = _mm512_load_ps(b + v * 16);
-        for (int i = 0; i < MR; i++) {
-            __m512 av = _mm512_set1_ps(a[i]);
-            for (int v = 0; v < NV; v++) c[i][v] = _mm512_fmadd_ps(av, bv[v], c[i][v]);
-        }
-        a += MR;
-        b += NRW;
-    }
+    PANEL_SUMS(c, a, b, kc);
     for (int v = 0; v < NV && (size_t)v * 16 < cols; v++) {
         __mmask16 mask = vidlm_tail_mask(cols - v * 16);
         __m512 add = bias ? _mm512_maskz_loadu_ps(mask, bias + v * 16) : _mm512_setzero_ps();
@@ -274,18 +283,7 @@ TARGET static void panel_to_packed(const float *a, const float *b, size_t kc, si
                                    int act, size_t g, size_t groups, size_t r, size_t next_k, float *packed_out,
                                    const __m512i *idx) {
     __m512 c[MR][NV];
-    for (int i = 0; i < MR; i++)
-        for (int v = 0; v < NV; v++) c[i][v] = _mm512_setzero_ps();
-    for (size_t t = 0; t < kc; t++) {
-        __m512 bv[NV];
-        for (int v = 0; v < NV; v++) bv[v] = _mm512_load_ps(b + v * 16);
-        for (int i = 0; i < MR; i++) {
-            __m512 av = _mm512_set1_ps(a[i]);
-            for (int v = 0; v < NV; v++) c[i][v] = _mm512_fmadd_ps(av, bv[v], c[i][v]);
-        }
-        a += MR;
-        b += NRW;
-    }
+    PANEL_SUMS(c, a, b, kc);
     float block[MR * NRW] __attribute__((aligned(64)));
     for (int v = 0; v < NV; v++) {
         __mmask16 mask = vidlm_tail_mask(cols > (size_t)v * 16 ? cols - v * 16 : 0);
