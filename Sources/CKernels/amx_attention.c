@@ -31,6 +31,7 @@ size_t vidlm_attention_amx_scratch_floats(size_t lk, size_t dh) {
 #include "amx_tiles.h"
 #include <string.h>
 #include "simd_math.h"
+#include "softmax_bf16.h"
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,amx-tile,amx-bf16")))
 
@@ -56,68 +57,6 @@ TARGET static inline void block(const char *a, size_t lda_bytes, const char *b0,
     _tile_stored(1, out + 64, ldo_bytes);
     _tile_stored(2, out + 16 * ldo_bytes, ldo_bytes);
     _tile_stored(3, out + 16 * ldo_bytes + 64, ldo_bytes);
-}
-
-// One row's softmax numerators: x = s·scale (+ bias) for j < n, e = exp(x − max x) rounded to
-// bf16 into p[0, width) (zeros from n; width a multiple of 16, at least n); returns Σ e in f32
-// (0 when every x is −inf). The arithmetic of scaling the row in place and then
-// vidlm_exp_row_as(…, bf16 = 1), bit for bit, in two passes over the row instead of four and
-// without the f32 numerators (no faster by itself: the exponentials are most of this kernel's
-// time, which is why bf16 attention uses vidlm_exp2_16).
-//
-// Without a bias and with a positive scale the maximum is taken over the raw scores and scaled
-// once: rounding is monotonic, so max(round(s·scale)) = round(max(s)·scale), bit for bit, for one
-// multiplication per score fewer. Whole vectors skip the masking (only the row's last one has
-// lanes past n to clear).
-TARGET static float softmax_row_bf16(const float *s, const float *bias, size_t n, size_t width, float scale,
-                                     uint16_t *p) {
-    __m512 sv = _mm512_set1_ps(scale), mv = _mm512_set1_ps(-__builtin_inff());
-    size_t whole = n / 16 * 16;
-    float m;
-    if (!bias && scale > 0) {
-        __m512 mv1 = mv;
-        size_t j = 0;
-        for (; j + 32 <= whole; j += 32) {
-            mv = _mm512_max_ps(mv, _mm512_loadu_ps(s + j));
-            mv1 = _mm512_max_ps(mv1, _mm512_loadu_ps(s + j + 16));
-        }
-        for (; j < n; j += 16) {
-            __mmask16 mk = vidlm_tail_mask(n - j);
-            mv = _mm512_mask_max_ps(mv, mk, mv, _mm512_maskz_loadu_ps(mk, s + j));
-        }
-        m = _mm512_reduce_max_ps(_mm512_max_ps(mv, mv1)) * scale;
-    } else {
-        for (size_t j = 0; j < n; j += 16) {
-            __mmask16 mk = vidlm_tail_mask(n - j);
-            __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, s + j), sv);
-            if (bias) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mk, bias + j));
-            mv = _mm512_mask_max_ps(mv, mk, mv, x);
-        }
-        m = _mm512_reduce_max_ps(mv);
-    }
-    size_t j = 0;
-    __m512 sum = _mm512_setzero_ps();
-    if (m != -__builtin_inff()) {
-        __m512 l2e = _mm512_set1_ps(VIDLM_LOG2E), shift2 = _mm512_set1_ps(-m * VIDLM_LOG2E);
-        for (; j < whole; j += 16) {
-            __m512 x = _mm512_mul_ps(_mm512_loadu_ps(s + j), sv);
-            if (bias) x = _mm512_add_ps(x, _mm512_loadu_ps(bias + j));
-            __m512 e = vidlm_exp2_16(_mm512_fmadd_ps(x, l2e, shift2));
-            sum = _mm512_add_ps(sum, e);
-            _mm256_storeu_si256((__m256i *)(p + j), (__m256i)_mm512_cvtneps_pbh(e));
-        }
-        if (j < n) {
-            __mmask16 mk = vidlm_tail_mask(n - j);
-            __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, s + j), sv);
-            if (bias) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mk, bias + j));
-            __m512 e = _mm512_maskz_mov_ps(mk, vidlm_exp2_16(_mm512_fmadd_ps(x, l2e, shift2)));
-            sum = _mm512_add_ps(sum, e);
-            _mm256_storeu_si256((__m256i *)(p + j), (__m256i)_mm512_cvtneps_pbh(e));
-            j += 16;
-        }
-    }
-    for (; j < width; j += 16) _mm256_storeu_si256((__m256i *)(p + j), _mm256_setzero_si256());
-    return _mm512_reduce_add_ps(sum);
 }
 
 TARGET void vidlm_attention_amx_pack_kv(const float *k, size_t k_row, const float *v, size_t v_row, size_t lk,
@@ -205,7 +144,7 @@ TARGET void vidlm_attention_amx_packed(const float *q, size_t q_row, const float
             }
             size_t n = causal ? i0 + r + offset + 1 : lk;
             if (n > lk) n = lk;
-            float sum = softmax_row_bf16(s + r * ss, key_bias, n, jsteps * 32, scale, pr);
+            float sum = vidlm_softmax_row_bf16(s + r * ss, key_bias, n, jsteps * 32, scale, pr);
             inv[r] = sum > 0 ? 1.0f / sum : 0.0f;
         }
         for (size_t c = 0; c < dtiles; c += 2)

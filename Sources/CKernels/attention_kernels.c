@@ -33,6 +33,7 @@ size_t vidlm_attention_scratch_floats(size_t lq, size_t lk, size_t dh) {
 #include <immintrin.h>
 #include "amx_tiles.h"
 #include "simd_math.h"
+#include "softmax_bf16.h"
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define TARGET_F __attribute__((target("avx512f")))
@@ -147,9 +148,10 @@ TARGET static inline __m512i bf16_pairs(const float *row, size_t n) {
     return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
 }
 
+// The raw sums: the scale is applied by vidlm_softmax_row_bf16, which reads them once.
 #define BF16_SCORES(NR)                                                                                             \
     TARGET static void scores_bf16_##NR(const uint32_t *const *qr, const uint32_t *kb, size_t lkp, size_t dp,        \
-                                        float scale, float *s, size_t rows) {                                        \
+                                        float *s, size_t rows) {                                                     \
         __m512 c[MR][NR];                                                                                            \
         for (int r = 0; r < MR; r++)                                                                                 \
             for (int n = 0; n < NR; n++) c[r][n] = _mm512_setzero_ps();                                               \
@@ -161,9 +163,8 @@ TARGET static inline __m512i bf16_pairs(const float *row, size_t n) {
                 for (int n = 0; n < NR; n++) c[r][n] = _mm512_dpbf16_ps(c[r][n], a, b[n]);                            \
             }                                                                                                        \
         }                                                                                                            \
-        __m512 sv = _mm512_set1_ps(scale);                                                                           \
         for (size_t r = 0; r < rows; r++)                                                                            \
-            for (int n = 0; n < NR; n++) _mm512_store_ps(s + r * lkp + 16 * n, _mm512_mul_ps(c[r][n], sv));           \
+            for (int n = 0; n < NR; n++) _mm512_store_ps(s + r * lkp + 16 * n, c[r][n]);                              \
     }
 BF16_SCORES(1)
 BF16_SCORES(2)
@@ -307,19 +308,24 @@ TARGET void vidlm_attention_avx512(const float *q, size_t q_row, const float *k,
                     for (size_t r = 0; r < MR; r++) qr[r] = qb + (g + (r < gr ? r : gr - 1)) * dp;
                     const uint32_t *kp = (const uint32_t *)kt + j0;
                     switch (nv) {
-                    case 1: scores_bf16_1(qr, kp, lkp, dp, scale, sg, gr); break;
-                    case 2: scores_bf16_2(qr, kp, lkp, dp, scale, sg, gr); break;
-                    case 3: scores_bf16_3(qr, kp, lkp, dp, scale, sg, gr); break;
-                    default: scores_bf16_4(qr, kp, lkp, dp, scale, sg, gr); break;
+                    case 1: scores_bf16_1(qr, kp, lkp, dp, sg, gr); break;
+                    case 2: scores_bf16_2(qr, kp, lkp, dp, sg, gr); break;
+                    case 3: scores_bf16_3(qr, kp, lkp, dp, sg, gr); break;
+                    default: scores_bf16_4(qr, kp, lkp, dp, sg, gr); break;
                     }
                 }
             }
         }
-        // bias, mask, exp, sums
+        // bias, mask, exp, sums: bf16 rows straight into the probability pairs (f32 rows in place)
         for (size_t r = 0; r < rows; r++) {
             float *sr = s + r * lkp;
             size_t n = causal ? i0 + r + offset + 1 : lk;
             if (n > lk) n = lk;
+            if (bf16) {
+                float sum = vidlm_softmax_row_bf16(sr, key_bias, n, jv, scale, (uint16_t *)(pb + r * lkp2));
+                inv[r] = sum > 0 ? 1.0f / sum : 0.0f;
+                continue;
+            }
             if (key_bias) {
                 size_t j = 0;
                 for (; j + 16 <= n; j += 16) _mm512_storeu_ps(sr + j, _mm512_add_ps(_mm512_loadu_ps(sr + j), _mm512_loadu_ps(key_bias + j)));
@@ -328,22 +334,8 @@ TARGET void vidlm_attention_avx512(const float *q, size_t q_row, const float *k,
                     _mm512_mask_storeu_ps(sr + j, mk, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, sr + j), _mm512_maskz_loadu_ps(mk, key_bias + j)));
                 }
             }
-            float sum = bf16 ? vidlm_exp_row_as(sr, n, jv + 16 <= lkp ? jv + 16 : lkp, 1)
-                             : vidlm_exp_row_as(sr, n, jv + 16 <= lkp ? jv + 16 : lkp, 0);
+            float sum = vidlm_exp_row_as(sr, n, jv + 16 <= lkp ? jv + 16 : lkp, 0);
             inv[r] = sum > 0 ? 1.0f / sum : 0.0f;
-            if (bf16) {
-                uint32_t *pr = pb + r * lkp2;
-                size_t tn = (jv + 1) / 2;
-                for (size_t t = 0; t < tn; t += 16) {
-                    // 32 probabilities → 16 pairs: even j in the low half, odd j in the high half
-                    __m512 a = _mm512_loadu_ps(sr + 2 * t), b = _mm512_loadu_ps(sr + 2 * t + 16);
-                    __m512i idx_even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-                    __m512i idx_odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-                    __m512 ev = _mm512_permutex2var_ps(a, idx_even, b), od = _mm512_permutex2var_ps(a, idx_odd, b);
-                    __mmask16 mk = vidlm_tail_mask(tn - t);
-                    _mm512_mask_storeu_epi32(pr + t, mk, vidlm_interleave_bf16(ev, od));
-                }
-            }
         }
         // values
         for (size_t g = 0; g < rows; g += MR) {

@@ -122,27 +122,6 @@ static void store_direct(const float *sums, float *y, size_t ldy, size_t rows, s
     }
 }
 
-// y = act(y) on the `rows` × `cols` block at y (act ≥ 0).
-TARGET static void activate_block(float *y, size_t ldy, size_t rows, size_t cols, int act) {
-    for (size_t i = 0; i < rows; i++)
-        for (size_t j = 0; j < cols; j += 16) {
-            __mmask16 mask = vidlm_tail_mask(cols - j);
-            float *p = y + i * ldy + j;
-            _mm512_mask_storeu_ps(p, mask, vidlm_activate16(act, _mm512_maskz_loadu_ps(mask, p)));
-        }
-}
-
-// y = residual + y on the `rows` × `cols` block at y (residual row stride ldr).
-TARGET static void add_residual_block(float *y, size_t ldy, size_t rows, size_t cols, const float *residual, size_t ldr) {
-    for (size_t i = 0; i < rows; i++)
-        for (size_t j = 0; j < cols; j += 16) {
-            __mmask16 mask = vidlm_tail_mask(cols - j);
-            float *p = y + i * ldy + j;
-            __m512 sum = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, residual + i * ldr + j), _mm512_maskz_loadu_ps(mask, p));
-            _mm512_mask_storeu_ps(p, mask, sum);
-        }
-}
-
 TARGET static void gemm_direct(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin,
                                size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int act,
                                const float *residual, size_t ldr) {
@@ -160,9 +139,9 @@ TARGET static void gemm_direct(const float *packed_x, size_t m, const float *w, 
                 float sums[DMR * DNR];
                 tile_direct(packed_x + g * steps * DMR * 16, rows, kc, sums);
                 store_direct(sums, y + g * DMR * ldy + r, ldy, xr, cols, acc, bias && k0 == 0 ? bias + r : NULL);
-                if (act >= 0 && k0 + kc >= k) activate_block(y + g * DMR * ldy + r, ldy, xr, cols, act);
+                if (act >= 0 && k0 + kc >= k) vidlm_activate_block(y + g * DMR * ldy + r, ldy, xr, cols, act);
                 if (residual && k0 + kc >= k)
-                    add_residual_block(y + g * DMR * ldy + r, ldy, xr, cols, residual + g * DMR * ldr + r, ldr);
+                    vidlm_add_residual_block(y + g * DMR * ldy + r, ldy, xr, cols, residual + g * DMR * ldr + r, ldr);
             }
         }
         packed_x += groups * DMR * steps * 16;
@@ -380,8 +359,8 @@ TARGET void vidlm_f32_gemm_add_avx512(const float *packed_x, size_t m, const flo
         for (size_t i = 0; i < m; i++)
             for (size_t r = row_begin; r < row_end; r++)
                 y[i * ldy + r] = (accumulate ? y[i * ldy + r] : 0.0f) + (bias ? bias[r] : 0.0f);
-        if (activation >= 0) activate_block(y + row_begin, ldy, m, row_end - row_begin, activation);
-        if (residual) add_residual_block(y + row_begin, ldy, m, row_end - row_begin, residual + row_begin, ldr);
+        if (activation >= 0) vidlm_activate_block(y + row_begin, ldy, m, row_end - row_begin, activation);
+        if (residual) vidlm_add_residual_block(y + row_begin, ldy, m, row_end - row_begin, residual + row_begin, ldr);
         return;
     }
     if (m < DIRECT_ROWS)

@@ -159,6 +159,27 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512 vidlm_act
     }
 }
 
+/// y = act(y) on the `rows` × `cols` block at y (act ≥ 0).
+__attribute__((target("avx512f"), always_inline)) static inline void vidlm_activate_block(float *y, size_t ldy, size_t rows, size_t cols, int act) {
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j += 16) {
+            __mmask16 mask = vidlm_tail_mask(cols - j);
+            float *p = y + i * ldy + j;
+            _mm512_mask_storeu_ps(p, mask, vidlm_activate16(act, _mm512_maskz_loadu_ps(mask, p)));
+        }
+}
+
+/// y = residual + y on the `rows` × `cols` block at y (residual row stride ldr).
+__attribute__((target("avx512f"), always_inline)) static inline void vidlm_add_residual_block(float *y, size_t ldy, size_t rows, size_t cols, const float *residual, size_t ldr) {
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j += 16) {
+            __mmask16 mask = vidlm_tail_mask(cols - j);
+            float *p = y + i * ldy + j;
+            __m512 sum = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, residual + i * ldr + j), _mm512_maskz_loadu_ps(mask, p));
+            _mm512_mask_storeu_ps(p, mask, sum);
+        }
+}
+
 /// Softmax numerators of one score row in place: s[j] = exp(s[j] − max) for j < n, 0 for j in
 /// [n, width) (width a multiple of 16); returns Σ (0 when every logit is −inf). `bf16` (a
 /// constant at every call): as bf16 attention computes them, 2^(s[j]·log₂e − max·log₂e) with

@@ -7,7 +7,8 @@ import XCTest
 /// for f32 from 32 rows), the weight blocks (128 rows f32, 48 bf16) and the k slices (1024 floats
 /// / 2048 bf16), odd k, row ranges that start inside a block, accumulation into y and the bias
 /// the kernels add as they store; below 32 x rows (f32) or up to 64 (bf16) the kernels read
-/// weight rows in place, above that from packed blocks, and both paths are covered. The AMX kernel (Xeons from
+/// weight rows in place, above that from packed blocks, and from 256 rows bf16 runs its
+/// outer-product kernel (6-row x groups, 64-row panels of weight pairs); all paths are covered. The AMX kernel (Xeons from
 /// Sapphire Rapids) is checked on both of its paths: an x of up to 256 rows and 1.5 MiB (weights
 /// read in place, x pair-interleaved, k in chunks of 2048; 150 × 4100) and a larger one (200 ×
 /// 4100, 257 rows and more: weights packed in 256-row units, k slices of at most 2048 split
@@ -18,6 +19,7 @@ final class GemmKernelTests: XCTestCase {
         (1, 1, 1), (3, 5, 7), (4, 16, 6), (5, 17, 13), (17, 33, 49), (9, 1023, 50), (6, 1025, 97),
         (13, 2049, 31), (33, 3000, 12), (64, 40, 7),
         (65, 1030, 101), (130, 2050, 50), (31, 100, 20), (32, 100, 20), (70, 1100, 300), (37, 16, 129),
+        (256, 33, 65), (261, 2049, 130), (300, 97, 64),
     ]
 
     private let amxShapes: [(m: Int, k: Int, n: Int)] = [
@@ -64,6 +66,22 @@ final class GemmKernelTests: XCTestCase {
         checkResidualAdd(Self.f32Cases, seed: 400, prepare: Self.f32Product)
     }
 
+    /// The same two for the AVX-512 BF16 GEMM: both kernels (under 256 x rows: dot products over
+    /// weight rows read in place or copied; from 256: transposed 64-row panels), edge panels,
+    /// several k slices (2048), odd k, k = 0.
+    func testBF16GemmFusedActivationEqualsSeparatePass() throws {
+        try requireAVX512(bf16: true)
+        checkFusedActivation(Self.bf16Cases, seed: 500, activations: [.gelu, .geluTanh, .silu], prepare: Self.bf16Product)
+    }
+
+    func testBF16GemmAddEqualsSeparateResidualPass() throws {
+        try requireAVX512(bf16: true)
+        checkResidualAdd(Self.bf16Cases, seed: 600, prepare: Self.bf16Product)
+    }
+
+    private static let bf16Cases: [(m: Int, k: Int, n: Int)] = [(5, 17, 130), (70, 1030, 70), (260, 99, 290), (300, 2100, 65),
+                                                                (3, 0, 20), (256, 0, 20)]
+
     private static let f32Cases: [(m: Int, k: Int, n: Int)] = [(5, 17, 130), (31, 1030, 70), (40, 100, 290), (70, 2100, 65),
                                                                (3, 0, 20), (33, 0, 20)]
 
@@ -84,6 +102,20 @@ final class GemmKernelTests: XCTestCase {
         let wb = w.map(bf16Bits)
         return ({ y, ldy, begin, end, accumulate, bias, act, residual, ldr in
             vidlm_amx_bf16_gemm_add(xp, s.m, wb, s.k, begin, end, y, ldy, accumulate ? 1 : 0, bias, act, residual, ldr, sp)
+        }, { packed.deallocate(); scratch.deallocate() })
+    }
+
+    /// x packed for the AVX-512 BF16 GEMM and the weights rounded to bf16: its product and a cleanup.
+    private static func bf16Product(_ s: (m: Int, k: Int, n: Int), _ x: [Float], _ w: [Float]) -> (FusedProduct, () -> Void) {
+        let packedCount = vidlm_bf16_packed_x_count(s.m, s.k)
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 2, alignment: 64)
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: vidlm_bf16_gemm_scratch_count() * 2, alignment: 64)
+        let xp = packed.bindMemory(to: UInt16.self, capacity: packedCount)
+        let sp = scratch.bindMemory(to: UInt16.self, capacity: vidlm_bf16_gemm_scratch_count())
+        vidlm_bf16_pack_x_avx512bf16(x, max(s.k, 1), s.m, s.k, 0, s.m, xp)
+        let wb = w.map(bf16Bits)
+        return ({ y, ldy, begin, end, accumulate, bias, act, residual, ldr in
+            vidlm_bf16_gemm_add_avx512bf16(xp, s.m, wb, s.k, begin, end, y, ldy, accumulate ? 1 : 0, bias, act, residual, ldr, sp)
         }, { packed.deallocate(); scratch.deallocate() })
     }
 
@@ -473,8 +505,11 @@ final class GemmKernelTests: XCTestCase {
             let scratch = UnsafeMutableRawPointer.allocate(byteCount: vidlm_bf16_gemm_scratch_count() * 2, alignment: 64)
             defer { packed.deallocate(); scratch.deallocate() }
             let xp = packed.bindMemory(to: UInt16.self, capacity: packedCount)
-            vidlm_bf16_pack_x_avx512bf16(x, s.k, s.m, s.k, xp)
-            vidlm_bf16_gemm_avx512bf16(xp, s.m, w, s.k, begin, end, &y, ldy, accumulate ? 1 : 0, bias,
+            // Packed in two row ranges, as two workers would.
+            let block = vidlm_bf16_pack_x_block_rows(s.m), half = (s.m / block / 2) * block
+            vidlm_bf16_pack_x_avx512bf16(x, s.k, s.m, s.k, 0, half, xp)
+            vidlm_bf16_pack_x_avx512bf16(x, s.k, s.m, s.k, half, s.m, xp)
+            vidlm_bf16_gemm_avx512bf16(xp, s.m, w, s.k, begin, end, &y, ldy, accumulate ? 1 : 0, bias, -1,
                                        scratch.bindMemory(to: UInt16.self, capacity: vidlm_bf16_gemm_scratch_count()))
         } else {
             let packedCount = vidlm_f32_packed_x_count(s.m, s.k)

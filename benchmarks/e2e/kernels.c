@@ -157,8 +157,8 @@ static void gemm(const char *name, size_t m, size_t k, size_t n, int first) {
         vidlm_f32_gemm_avx512(xp32, m, wf, k, 0, n, y, n, 0, NULL, -1, s32);
         r_f32[r] = flop / (now() - t0) / 1e9;
         t0 = now();
-        vidlm_bf16_pack_x_avx512bf16(x, k, m, k, xp16);
-        vidlm_bf16_gemm_avx512bf16(xp16, m, wb, k, 0, n, y, n, 0, NULL, s16);
+        vidlm_bf16_pack_x_avx512bf16(x, k, m, k, 0, m, xp16);
+        vidlm_bf16_gemm_avx512bf16(xp16, m, wb, k, 0, n, y, n, 0, NULL, -1, s16);
         r_bf16[r] = flop / (now() - t0) / 1e9;
         t0 = now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1, x, (int)k, wf, (int)k, 0, y, (int)n);

@@ -39,13 +39,13 @@ extension Tensor {
     }
 
     /// `mixedLinear(weight:bias:).activated(activation)`, the same values. Where the product runs
-    /// on AMX (bf16 weights) or vidlm's AVX-512 GEMM (f32 weights), the GEMM applies the
+    /// on vidlm's bf16 GEMMs (AMX or AVX-512 BF16) or its f32 GEMM, the GEMM applies the
     /// activation to each block of the output as it finishes it, while the block is in registers
     /// or cache, instead of a separate pass over the whole output.
     public func mixedLinear(weight: Tensor, bias: Tensor? = nil, activation: Activation) -> Tensor {
         let m = count / max(shape[rank - 1], 1)
         let fuses = switch weight.dtype {
-        case .bf16: m > MixedPrecisionLinear.matvecRowLimit && MixedPrecisionLinear.usesBF16GEMM(.bf16) && HalfPrecisionKernels.useAMX
+        case .bf16: m > MixedPrecisionLinear.matvecRowLimit && MixedPrecisionLinear.usesBF16GEMM(.bf16)
         case .f32: m > MixedPrecisionLinear.matvecRowLimit && MixedPrecisionLinear.usesF32GEMM(m: m)
         default: false
         }
@@ -56,22 +56,33 @@ extension Tensor {
     }
 
     /// `residual + mixedLinear(weight:bias:)` (a skip connection), the same values. Where the
-    /// product runs on vidlm's f32 GEMM, the residual is added as each block of the output is
-    /// stored, instead of a pass of its own over three tensors (0.8 % of SmolVLM2-256M's f32
-    /// request).
+    /// product runs on vidlm's f32 or bf16 GEMMs, the residual is added as each block of the
+    /// output is stored, instead of a pass of its own over three tensors (0.8 % of
+    /// SmolVLM2-256M's f32 request).
     public func mixedLinear(weight: Tensor, bias: Tensor? = nil, adding residual: Tensor) -> Tensor {
         let k = shape[rank - 1], m = count / max(k, 1)
-        guard weight.dtype == .f32, weight.rank == 2, weight.shape[1] == k, m > MixedPrecisionLinear.matvecRowLimit,
-              MixedPrecisionLinear.usesF32GEMM(m: m), bias.map({ $0.count == weight.shape[0] }) ?? true,
+        let fuses = switch weight.dtype {
+        case .f32: MixedPrecisionLinear.usesF32GEMM(m: m)
+        case .bf16: MixedPrecisionLinear.usesBF16GEMM(.bf16)
+        default: false
+        }
+        guard fuses, weight.rank == 2, weight.shape[1] == k, m > MixedPrecisionLinear.matvecRowLimit,
+              bias.map({ $0.count == weight.shape[0] }) ?? true,
               residual.shape == Array(shape.dropLast()) + [weight.shape[0]] else {
             return residual + mixedLinear(weight: weight, bias: bias)
         }
         let out = weight.shape[0]
         return withFloats { xb in
             residual.withFloats { rb in
-                weight.withFloats { wb in
-                    Tensor.make(shape: residual.shape, uninitialized: true) { yb in
-                        optionalPointer(bias?.floats()) { b in
+                Tensor.make(shape: residual.shape, uninitialized: true) { yb in
+                    optionalPointer(bias?.floats()) { b in
+                        if weight.dtype == .bf16 {
+                            MixedPrecisionLinear.bf16GEMM(weight: weight, x: xb.baseAddress!, m: m, k: k, out: out,
+                                                          y: yb.baseAddress!, ldy: out, accumulate: false, bias: b,
+                                                          residual: rb.baseAddress!)
+                            return
+                        }
+                        weight.withFloats { wb in
                             MixedPrecisionLinear.f32GEMM(wb.baseAddress!, x: xb.baseAddress!, m: m, k: k, out: out,
                                                          y: yb.baseAddress!, ldy: out, accumulate: false, bias: b,
                                                          residual: rb.baseAddress!)
@@ -88,8 +99,8 @@ extension Tensor {
         mixedLinear(parts: parts, fusedActivation: -1)
     }
 
-    /// `fusedActivation` (an `Activation.kernelID`, or −1): only for parts that all take the AMX
-    /// GEMM or vidlm's f32 GEMM, which apply it (see `mixedLinear(weight:bias:activation:)`).
+    /// `fusedActivation` (an `Activation.kernelID`, or −1): only for parts that all take vidlm's
+    /// bf16 or f32 GEMMs, which apply it (see `mixedLinear(weight:bias:activation:)`).
     private func mixedLinear(parts: [(weight: Tensor, bias: Tensor?)], fusedActivation: Int32) -> Tensor {
         if parts.contains(where: { $0.weight.dtype.isBlockQuantized }) { return quantizedLinear(parts: parts) }
         let k = shape[rank - 1]
@@ -263,8 +274,7 @@ extension MixedPrecisionLinear {
     /// into scratch (in parallel), then multiplies each block with vidlm's f32 GEMM (AVX-512) or
     /// OpenBLAS's `sgemm`. Rows are widened in the shuffle-free
     /// `deinterleave` order and x's rows rearranged to match.
-    /// `bias` is only for the BF16 GEMM (`usesBF16GEMM`), `activation` (a kernel id, −1: none) only
-    /// for its AMX form.
+    /// `bias` and `activation` (a kernel id, −1: none) are only for the BF16 GEMM (`usesBF16GEMM`).
     static func halfGEMM(weight: Tensor, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
                          y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>? = nil,
                          activation: Int32 = -1) {
@@ -273,7 +283,7 @@ extension MixedPrecisionLinear {
                      activation: activation)
             return
         }
-        precondition(activation < 0, "a fused activation needs the AMX GEMM")
+        precondition(activation < 0, "a fused activation needs vidlm's bf16 GEMM")
         let xs = UnsafeMutablePointer<Float>.allocate(capacity: max(m * k, 1))
         defer { xs.deallocate() }
         for j in 0..<m { HalfPrecisionKernels.deinterleave(x + j * k, count: k, into: xs + j * k, includingTail: true) }
@@ -404,27 +414,33 @@ extension MixedPrecisionLinear {
         }
     }
 
-    /// x rounded to bf16 and packed once (shared read-only), then `vidlm_bf16_gemm_avx512bf16`
-    /// over units of output rows.
+    /// x rounded to bf16 and packed once by all workers (shared read-only), then
+    /// `vidlm_bf16_gemm_add_avx512bf16` over units of whole weight tiles or panels (see
+    /// `forEachF32RowUnit`: the outer-product kernel's 64-row panels from 256 x rows), or AMX
+    /// where the CPU has it. `activation` (a kernel id, −1: none) is applied and `residual` (row
+    /// stride `ldy`) added as the outputs are stored.
     static func bf16GEMM(weight: Tensor, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
                          y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
-                         activation: Int32 = -1) {
+                         activation: Int32 = -1, residual: UnsafePointer<Float>? = nil) {
         if HalfPrecisionKernels.useAMX {
             amxGEMM(weight: weight, x: x, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate, bias: bias,
-                    activation: activation)
+                    activation: activation, residual: residual)
             return
         }
-        precondition(activation < 0, "a fused activation needs the AMX GEMM")
         let packedCount = vidlm_bf16_packed_x_count(m, k)
         let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 2, alignment: 64)
         defer { packed.deallocate() }
-        let xp = UnsafePointer(packed.bindMemory(to: UInt16.self, capacity: packedCount))
-        vidlm_bf16_pack_x_avx512bf16(x, k, m, k, UnsafeMutablePointer(mutating: xp))
+        let xp = packed.bindMemory(to: UInt16.self, capacity: packedCount)
+        let block = vidlm_bf16_pack_x_block_rows(m)
+        ParallelLoop.forEachChunk((m + block - 1) / block, minimumPerChunk: max(1, (1 << 16) / max(block * k, 1))) { range in
+            vidlm_bf16_pack_x_avx512bf16(x, k, m, k, range.lowerBound * block, range.upperBound * block, xp)
+        }
         let w = (weight.storage.base + weight.byteOffset).assumingMemoryBound(to: UInt16.self)
-        let scratchCount = vidlm_bf16_gemm_scratch_count()
-        forEachRowUnit(out: out, scratchBytes: scratchCount * 2, xBytes: m * k * 2) { scratch, rows in
-            vidlm_bf16_gemm_avx512bf16(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0, bias,
-                                       scratch.bindMemory(to: UInt16.self, capacity: scratchCount))
+        let scratchCount = vidlm_bf16_gemm_scratch_count(), tile = vidlm_bf16_gemm_tile_rows(m)
+        forEachRowUnit(out: out, scratchBytes: scratchCount * 2, tileRows: tile, minimumRows: max(24, tile),
+                       maximumRows: max(96, 4 * tile), xBytes: m * k * 2) { scratch, rows in
+            vidlm_bf16_gemm_add_avx512bf16(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0, bias,
+                                           activation, residual, ldy, scratch.bindMemory(to: UInt16.self, capacity: scratchCount))
         }
     }
 }
@@ -436,14 +452,14 @@ extension MixedPrecisionLinear {
     /// at a thousand (TinyLlama gate shape, one core, Xeon with AMX).
     static func amxGEMM(weight: Tensor, x: UnsafePointer<Float>, m: Int, k: Int, out: Int,
                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
-                        activation: Int32 = -1) {
+                        activation: Int32 = -1, residual: UnsafePointer<Float>? = nil) {
         withAMXPackedX(count: vidlm_amx_packed_x_count(m, k)) { xp in
             let blocks = (m + 31) / 32
             ParallelLoop.forEachChunk(blocks, minimumPerChunk: max(1, (1 << 16) / max(32 * k, 1))) { range in
                 vidlm_amx_pack_x(x, k, m, k, range.lowerBound * 32, range.upperBound * 32, xp)
             }
             amxGEMM(packedX: xp, weight: weight, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate, bias: bias,
-                    activation: activation)
+                    activation: activation, residual: residual)
         }
     }
 
