@@ -68,10 +68,9 @@ int vidlm_avx512bf16_available(void) {
 // Columns [t, t + n) of an x row (n ≤ 32; the rest zero) → 32 bf16, round to nearest even
 // (vcvtneps2bf16 keeps NaN a NaN).
 TARGET static inline __m512i bf16_row32(const float *src, size_t n) {
+    if (n >= 32) return (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + 16), _mm512_loadu_ps(src));
     __mmask16 lo = vidlm_tail_mask(n), hi = n > 16 ? vidlm_tail_mask(n - 16) : 0;
-    __m256i a = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(lo, src));
-    __m256i b = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(hi, n > 16 ? src + 16 : src));
-    return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+    return (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, n > 16 ? src + 16 : src), _mm512_maskz_loadu_ps(lo, src));
 }
 
 // ---- Dot-product kernel (fewer than OUTER_ROWS x rows) ----
@@ -243,34 +242,46 @@ TARGET static void gemm_dot(const uint16_t *packed_x, size_t m, const uint16_t *
 // ---- Outer-product kernel (OUTER_ROWS x rows or more) ----
 
 // Groups [g0, g1) of OMR x rows → per k slice [group][k pair][OMR] 32-bit pairs, zero padded:
-// one step's OMR pairs side by side. Sixteen pairs of a group are 96 consecutive pairs: the
-// group's rows go to a stack block and gathers read it back in pair order (f32_gemm.c's
-// pack_x_outer with pairs for floats).
+// one step's OMR pairs side by side. Sixteen pairs of a group's six rows are 96 consecutive
+// pairs, six output vectors, each drawing on all six rows: three two-row permutes and two
+// blends per vector (the gathers of f32_gemm.c's pack_x_outer took 6 % of SmolVLM2-256M's bf16
+// request on a Zen 5, whose gathers are slow).
 TARGET static void pack_x_outer(const float *x, size_t ldx, size_t m, size_t k, size_t g0, size_t g1, uint32_t *packed) {
     size_t groups = (m + OMR - 1) / OMR;
     if (g1 > groups) g1 = groups;
-    // Output vector o, lane l: element 16o + l of the 96 = pair (16o + l) / OMR of row (16o + l) % OMR.
+    // Output vector o, lane l: element e = 16o + l of the 96 = pair e / OMR of row e % OMR: lane
+    // (e / OMR) + 16·(row odd) of the permute of rows (2q, 2q + 1), q = row / 2.
     __m512i idx[OMR];
+    __mmask16 from23[OMR], from45[OMR];
     for (int o = 0; o < OMR; o++) {
         int lanes[16];
-        for (int l = 0; l < 16; l++) lanes[l] = ((16 * o + l) % OMR) * 16 + (16 * o + l) / OMR;
+        from23[o] = from45[o] = 0;
+        for (int l = 0; l < 16; l++) {
+            int e = 16 * o + l, row = e % OMR;
+            lanes[l] = e / OMR + 16 * (row & 1);
+            if (row / 2 == 1) from23[o] |= (__mmask16)(1u << l);
+            if (row / 2 == 2) from45[o] |= (__mmask16)(1u << l);
+        }
         idx[o] = _mm512_loadu_si512(lanes);
     }
-    uint32_t block[OMR * 16] __attribute__((aligned(64)));
     for (size_t k0 = 0; k0 < k; k0 += KC) {
         size_t kc = slice_len(k, k0), np = pairs_of(kc);
         for (size_t g = g0; g < g1; g++) {
             uint32_t *dst = packed + g * np * OMR;
             for (size_t t = 0; t < kc; t += 32) {
                 size_t n = kc - t < 32 ? kc - t : 32;
+                __m512i r[OMR];
                 for (size_t i = 0; i < OMR; i++) {
                     size_t row = g * OMR + i;
-                    _mm512_store_si512(block + i * 16, row < m ? bf16_row32(x + row * ldx + k0 + t, n) : _mm512_setzero_si512());
+                    r[i] = row < m ? bf16_row32(x + row * ldx + k0 + t, n) : _mm512_setzero_si512();
                 }
                 size_t total = (n + 1) / 2 * OMR;
-                for (size_t o = 0; o * 16 < total; o++)
-                    _mm512_mask_storeu_epi32(dst + t / 2 * OMR + o * 16, vidlm_tail_mask(total - o * 16),
-                                             _mm512_i32gather_epi32(idx[o], block, 4));
+                for (size_t o = 0; o * 16 < total; o++) {
+                    __m512i v = _mm512_permutex2var_epi32(r[0], idx[o], r[1]);
+                    v = _mm512_mask_mov_epi32(v, from23[o], _mm512_permutex2var_epi32(r[2], idx[o], r[3]));
+                    v = _mm512_mask_mov_epi32(v, from45[o], _mm512_permutex2var_epi32(r[4], idx[o], r[5]));
+                    _mm512_mask_storeu_epi32(dst + t / 2 * OMR + o * 16, vidlm_tail_mask(total - o * 16), v);
+                }
             }
         }
         packed += groups * OMR * np;
