@@ -241,29 +241,49 @@ TARGET static void gemm_dot(const uint16_t *packed_x, size_t m, const uint16_t *
 
 // ---- Outer-product kernel (OUTER_ROWS x rows or more) ----
 
-// Groups [g0, g1) of OMR x rows → per k slice [group][k pair][OMR] 32-bit pairs, zero padded:
-// one step's OMR pairs side by side. Sixteen pairs of a group's six rows are 96 consecutive
-// pairs, six output vectors, each drawing on all six rows: three two-row permutes and two
-// blends per vector (the gathers of f32_gemm.c's pack_x_outer took 6 % of SmolVLM2-256M's bf16
-// request on a Zen 5, whose gathers are slow).
-TARGET static void pack_x_outer(const float *x, size_t ldx, size_t m, size_t k, size_t g0, size_t g1, uint32_t *packed) {
-    size_t groups = (m + OMR - 1) / OMR;
-    if (g1 > groups) g1 = groups;
-    // Output vector o, lane l: element e = 16o + l of the 96 = pair e / OMR of row e % OMR: lane
-    // (e / OMR) + 16·(row odd) of the permute of rows (2q, 2q + 1), q = row / 2.
+// Sixteen pairs of a group's six rows (r[i]: row i's pairs) → 96 consecutive pairs of the packed
+// layout ([pair][OMR]), six output vectors, each drawing on all six rows: three two-row permutes
+// and two blends per vector (the gathers of f32_gemm.c's pack_x_outer took 6 % of SmolVLM2-256M's
+// bf16 request on a Zen 5, whose gathers are slow). Output vector o, lane l is element
+// e = 16o + l = pair e / OMR of row e % OMR: lane (e / OMR) + 16·(row odd) of the permute of rows
+// (2q, 2q + 1), q = row / 2.
+struct interleave {
     __m512i idx[OMR];
     __mmask16 from23[OMR], from45[OMR];
+};
+
+TARGET static void interleave_init(struct interleave *il) {
     for (int o = 0; o < OMR; o++) {
         int lanes[16];
-        from23[o] = from45[o] = 0;
+        il->from23[o] = il->from45[o] = 0;
         for (int l = 0; l < 16; l++) {
             int e = 16 * o + l, row = e % OMR;
             lanes[l] = e / OMR + 16 * (row & 1);
-            if (row / 2 == 1) from23[o] |= (__mmask16)(1u << l);
-            if (row / 2 == 2) from45[o] |= (__mmask16)(1u << l);
+            if (row / 2 == 1) il->from23[o] |= (__mmask16)(1u << l);
+            if (row / 2 == 2) il->from45[o] |= (__mmask16)(1u << l);
         }
-        idx[o] = _mm512_loadu_si512(lanes);
+        il->idx[o] = _mm512_loadu_si512(lanes);
     }
+}
+
+// The first `pairs` (≤ 16) pairs of each row r[i] → dst[pair][OMR].
+TARGET static inline void interleave_store(const struct interleave *il, const __m512i *r, size_t pairs, uint32_t *dst) {
+    size_t total = pairs * OMR;
+    for (size_t o = 0; o * 16 < total; o++) {
+        __m512i v = _mm512_permutex2var_epi32(r[0], il->idx[o], r[1]);
+        v = _mm512_mask_mov_epi32(v, il->from23[o], _mm512_permutex2var_epi32(r[2], il->idx[o], r[3]));
+        v = _mm512_mask_mov_epi32(v, il->from45[o], _mm512_permutex2var_epi32(r[4], il->idx[o], r[5]));
+        _mm512_mask_storeu_epi32(dst + o * 16, vidlm_tail_mask(total - o * 16), v);
+    }
+}
+
+// Groups [g0, g1) of OMR x rows → per k slice [group][k pair][OMR] 32-bit pairs, zero padded:
+// one step's OMR pairs side by side.
+TARGET static void pack_x_outer(const float *x, size_t ldx, size_t m, size_t k, size_t g0, size_t g1, uint32_t *packed) {
+    size_t groups = (m + OMR - 1) / OMR;
+    if (g1 > groups) g1 = groups;
+    struct interleave il;
+    interleave_init(&il);
     for (size_t k0 = 0; k0 < k; k0 += KC) {
         size_t kc = slice_len(k, k0), np = pairs_of(kc);
         for (size_t g = g0; g < g1; g++) {
@@ -275,13 +295,7 @@ TARGET static void pack_x_outer(const float *x, size_t ldx, size_t m, size_t k, 
                     size_t row = g * OMR + i;
                     r[i] = row < m ? bf16_row32(x + row * ldx + k0 + t, n) : _mm512_setzero_si512();
                 }
-                size_t total = (n + 1) / 2 * OMR;
-                for (size_t o = 0; o * 16 < total; o++) {
-                    __m512i v = _mm512_permutex2var_epi32(r[0], idx[o], r[1]);
-                    v = _mm512_mask_mov_epi32(v, from23[o], _mm512_permutex2var_epi32(r[2], idx[o], r[3]));
-                    v = _mm512_mask_mov_epi32(v, from45[o], _mm512_permutex2var_epi32(r[4], idx[o], r[5]));
-                    _mm512_mask_storeu_epi32(dst + t / 2 * OMR + o * 16, vidlm_tail_mask(total - o * 16), v);
-                }
+                interleave_store(&il, r, (n + 1) / 2, dst + t / 2 * OMR);
             }
         }
         packed += groups * OMR * np;
@@ -309,6 +323,26 @@ TARGET static void pack_w_outer(const uint16_t *w, size_t ldw, size_t r0, size_t
     }
 }
 
+// c[OMR][ONV] = the sums of OMR x rows (a: [np][OMR] pairs) × one panel of ONRW weight rows (b:
+// [np][ONRW] pairs): six broadcast pairs against four weight vectors per step. A macro, so that
+// each kernel keeps the 24 accumulators in registers as its own code (see f32_gemm.c).
+#define PAIR_PANEL_SUMS(c, a, b, np)                                                                        \
+    do {                                                                                                    \
+        const uint32_t *pa_ = (a), *pb_ = (b);                                                              \
+        for (int i_ = 0; i_ < OMR; i_++)                                                                    \
+            for (int v_ = 0; v_ < ONV; v_++) (c)[i_][v_] = _mm512_setzero_ps();                              \
+        for (size_t t_ = 0; t_ < (np); t_++) {                                                              \
+            __m512bh bv_[ONV];                                                                              \
+            for (int v_ = 0; v_ < ONV; v_++) bv_[v_] = (__m512bh)_mm512_load_si512(pb_ + v_ * 16);          \
+            for (int i_ = 0; i_ < OMR; i_++) {                                                              \
+                __m512bh av_ = (__m512bh)_mm512_set1_epi32((int)pa_[i_]);                                   \
+                for (int v_ = 0; v_ < ONV; v_++) (c)[i_][v_] = _mm512_dpbf16_ps((c)[i_][v_], av_, bv_[v_]); \
+            }                                                                                               \
+            pa_ += OMR;                                                                                     \
+            pb_ += ONRW;                                                                                    \
+        }                                                                                                   \
+    } while (0)
+
 // OMR x rows (a: [np][OMR] pairs) × one panel of ONRW weight rows (b: [np][ONRW] pairs) over np
 // pairs of k, written to the `rows` × `cols` corner of y that exists: y = (y if accumulating) +
 // bias (when given) + sums, then act(y) when act ≥ 0, then residual + y when a residual (row
@@ -316,18 +350,7 @@ TARGET static void pack_w_outer(const uint16_t *w, size_t ldw, size_t r0, size_t
 TARGET static void panel(const uint32_t *a, const uint32_t *b, size_t np, float *y, size_t ldy, size_t rows, size_t cols,
                          int accumulate, const float *bias, int act, const float *residual, size_t ldr) {
     __m512 c[OMR][ONV];
-    for (int i = 0; i < OMR; i++)
-        for (int v = 0; v < ONV; v++) c[i][v] = _mm512_setzero_ps();
-    for (size_t t = 0; t < np; t++) {
-        __m512bh bv[ONV];
-        for (int v = 0; v < ONV; v++) bv[v] = (__m512bh)_mm512_load_si512(b + v * 16);
-        for (int i = 0; i < OMR; i++) {
-            __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[i]);
-            for (int v = 0; v < ONV; v++) c[i][v] = _mm512_dpbf16_ps(c[i][v], av, bv[v]);
-        }
-        a += OMR;
-        b += ONRW;
-    }
+    PAIR_PANEL_SUMS(c, a, b, np);
     for (int v = 0; v < ONV && (size_t)v * 16 < cols; v++) {
         __mmask16 mask = vidlm_tail_mask(cols - v * 16);
         __m512 add = bias ? _mm512_maskz_loadu_ps(mask, bias + v * 16) : _mm512_setzero_ps();
@@ -364,6 +387,61 @@ TARGET static void gemm_outer(const uint32_t *packed_x, size_t m, const uint16_t
             }
         }
         packed_x += groups * OMR * np;
+    }
+}
+
+// The same block as `panel` (one k slice, not accumulating) with act(sums + bias) rounded to bf16
+// and written into the next product's packed x instead of y: rows of x group g, columns r … r +
+// cols of its k (`next_k` wide, packed by pack_x_outer: [slice][group][pair][OMR]). The 64
+// columns of a panel are 32 pairs in one slice of the next product (KC is a multiple of 64).
+// Rows past m and columns past cols are zeros, as pack_x_outer pads them.
+TARGET static void panel_to_packed(const uint32_t *a, const uint32_t *b, size_t np, size_t rows, size_t cols,
+                                   const float *bias, int act, size_t g, size_t groups, size_t r, size_t next_k,
+                                   uint32_t *packed_out, const struct interleave *il) {
+    __m512 c[OMR][ONV];
+    PAIR_PANEL_SUMS(c, a, b, np);
+    __m512i lo[OMR], hi[OMR];  // each row's pairs 0-15 and 16-31 of the panel
+    for (size_t i = 0; i < OMR; i++) {
+        __m512 v[ONV];
+        for (int q = 0; q < ONV; q++) {
+            __mmask16 mask = i < rows ? vidlm_tail_mask(cols > (size_t)q * 16 ? cols - q * 16 : 0) : 0;
+            __m512 add = bias ? _mm512_maskz_loadu_ps(mask, bias + q * 16) : _mm512_setzero_ps();
+            __m512 sum = _mm512_add_ps(add, c[i][q]);
+            if (act >= 0) sum = vidlm_activate16(act, sum);
+            v[q] = _mm512_maskz_mov_ps(mask, sum);
+        }
+        lo[i] = (__m512i)_mm512_cvtne2ps_pbh(v[1], v[0]);
+        hi[i] = (__m512i)_mm512_cvtne2ps_pbh(v[3], v[2]);
+    }
+    size_t slice0 = r / KC * KC, kk = r - slice0, np_next = pairs_of(slice_len(next_k, slice0));
+    uint32_t *dst = packed_out + groups * OMR * (slice0 / 2) + g * OMR * np_next + kk / 2 * OMR;
+    size_t pairs = (cols + 1) / 2;
+    interleave_store(il, lo, pairs < 16 ? pairs : 16, dst);
+    if (pairs > 16) interleave_store(il, hi, pairs - 16, dst + 16 * OMR);
+}
+
+int vidlm_bf16_chain_supported(size_t m, size_t k) { return m >= OUTER_ROWS && k > 0 && k <= KC; }
+
+TARGET void vidlm_bf16_gemm_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
+                                      size_t row_end, const float *bias, int activation, uint16_t *packed_out, size_t n,
+                                      uint16_t *scratch) {
+    if (!vidlm_bf16_chain_supported(m, k) || row_begin >= row_end) return;
+    size_t groups = (m + OMR - 1) / OMR, np = pairs_of(k);
+    const uint32_t *px = (const uint32_t *)packed_x;
+    uint32_t *wp = (uint32_t *)scratch;
+    struct interleave il;
+    interleave_init(&il);
+    for (size_t n0 = row_begin; n0 < row_end; n0 += ONB) {
+        size_t n1 = n0 + ONB < row_end ? n0 + ONB : row_end, panels = (n1 - n0 + ONRW - 1) / ONRW;
+        pack_w_outer(w, k, n0, n1, 0, k, wp);
+        for (size_t g = 0; g < groups; g++) {
+            size_t rows = m - g * OMR < OMR ? m - g * OMR : OMR;
+            for (size_t p = 0; p < panels; p++) {
+                size_t r = n0 + p * ONRW, cols = n1 - r < ONRW ? n1 - r : ONRW;
+                panel_to_packed(px + g * OMR * np, wp + p * np * ONRW, np, rows, cols, bias ? bias + r : NULL, activation,
+                                g, groups, r, n, (uint32_t *)packed_out, &il);
+            }
+        }
     }
 }
 
@@ -406,6 +484,18 @@ TARGET void vidlm_bf16_gemm_add_avx512bf16(const uint16_t *packed_x, size_t m, c
 #else
 
 int vidlm_avx512bf16_available(void) { return 0; }
+
+int vidlm_bf16_chain_supported(size_t m, size_t k) {
+    (void)m; (void)k;
+    return 0;
+}
+
+void vidlm_bf16_gemm_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
+                               size_t row_end, const float *bias, int activation, uint16_t *packed_out, size_t n,
+                               uint16_t *scratch) {
+    (void)packed_x; (void)m; (void)w; (void)k; (void)row_begin; (void)row_end; (void)bias; (void)activation;
+    (void)packed_out; (void)n; (void)scratch;
+}
 
 void vidlm_bf16_pack_x_avx512bf16(const float *x, size_t ldx, size_t m, size_t k, size_t row_begin, size_t row_end,
                                   uint16_t *packed) {

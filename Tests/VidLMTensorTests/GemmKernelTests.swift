@@ -262,6 +262,41 @@ final class GemmKernelTests: XCTestCase {
         XCTAssertNil(Tensor(shape: [40, 64], values: (0..<2560).map { _ in rng.next() }).f32ChainedLinear(first: (w.converted(to: .bf16), nil), activation: .gelu, second: (w2, nil)))
     }
 
+    /// The same for bf16 on the AVX-512 BF16 GEMM (`bf16ChainedLinear`, CPUs without AMX): x
+    /// groups and hidden panels cut short, odd hidden widths (a pair half padding), a hidden state
+    /// wider than one k slice of the second product (2100), with and without biases and a
+    /// residual; shapes it does not take (fewer than 256 x rows, a first k beyond 2048, f32
+    /// weights) return nil.
+    func testBF16ChainedLinearEqualsTwoProducts() throws {
+        try requireAVX512(bf16: true)
+        if vidlm_amx_bf16_available() == 1 { throw XCTSkip("on AMX the tile chain (amxChainedLinear) runs instead") }
+        var rng = SplitMix(seed: 47)
+        for (m, k, hidden, out) in [(256, 17, 64, 10), (263, 100, 131, 65), (300, 768, 2100, 96), (257, 2048, 48, 33)] {
+            let x = Tensor(shape: [m, k], values: (0..<m * k).map { _ in rng.next() * 2 })
+            let w1 = Tensor(shape: [hidden, k], values: (0..<hidden * k).map { _ in rng.next() * 0.3 }).converted(to: .bf16)
+            let w2 = Tensor(shape: [out, hidden], values: (0..<out * hidden).map { _ in rng.next() * 0.3 }).converted(to: .bf16)
+            let b1 = Tensor(shape: [hidden], values: (0..<hidden).map { _ in rng.next() })
+            let b2 = Tensor(shape: [out], values: (0..<out).map { _ in rng.next() })
+            let residual = Tensor(shape: [m, out], values: (0..<m * out).map { _ in rng.next() * 3 })
+            for (act, biases) in [(Activation.gelu, true), (.quickGelu, false), (.geluTanh, true)] {
+                let first = (weight: w1, bias: biases ? b1 : nil), second = (weight: w2, bias: biases ? b2 : nil)
+                let hiddenState = x.mixedLinear(weight: w1, bias: first.bias, activation: act)
+                let chained = try XCTUnwrap(x.bf16ChainedLinear(first: first, activation: act, second: second), "\(m) × \(k)")
+                let separate = hiddenState.mixedLinear(weight: w2, bias: second.bias)
+                XCTAssertEqual(chained.shape, [m, out])
+                XCTAssertEqual(chained.floats().map(\.bitPattern), separate.floats().map(\.bitPattern), "\(m) × \(k) → \(hidden) \(act)")
+                let added = try XCTUnwrap(x.bf16ChainedLinear(first: first, activation: act, second: second, adding: residual))
+                XCTAssertEqual(added.floats().map(\.bitPattern), (residual + separate).floats().map(\.bitPattern), "\(m) × \(k) + residual")
+            }
+        }
+        let w = Tensor(shape: [64, 64], values: (0..<4096).map { _ in rng.next() }), w2 = Tensor(shape: [8, 64], values: (0..<512).map { _ in rng.next() })
+        let (wb, w2b) = (w.converted(to: .bf16), w2.converted(to: .bf16))
+        XCTAssertNil(Tensor(shape: [200, 64], values: (0..<12_800).map { _ in rng.next() }).bf16ChainedLinear(first: (wb, nil), activation: .gelu, second: (w2b, nil)))
+        let wWide = Tensor(shape: [64, 2100], values: (0..<134_400).map { _ in rng.next() }).converted(to: .bf16)
+        XCTAssertNil(Tensor(shape: [256, 2100], values: (0..<537_600).map { _ in rng.next() }).bf16ChainedLinear(first: (wWide, nil), activation: .gelu, second: (w2b, nil)))
+        XCTAssertNil(Tensor(shape: [256, 64], values: (0..<16_384).map { _ in rng.next() }).bf16ChainedLinear(first: (w, nil), activation: .gelu, second: (w2, nil)))
+    }
+
     /// A gated MLP whose hidden state is written straight into the down product's packed x
     /// (`amxGatedChainedLinear`) gives, bit for bit, the gate and up products side by side, then
     /// `gatedActivation` and the down product: hidden widths cut short (one 16-column tile, odd

@@ -57,4 +57,18 @@ void vidlm_bf16_gemm_add_avx512bf16(const uint16_t *packed_x, size_t m, const ui
                                     size_t row_end, float *y, size_t ldy, int accumulate, const float *bias,
                                     int activation, const float *residual, size_t ldr, uint16_t *scratch);
 
+/// Whether a product of m x rows over k can write the next product's packed x
+/// (vidlm_bf16_gemm_to_packed): from 256 x rows (the outer-product layout, which the next
+/// product of the same m reads), k within one slice of 2048.
+int vidlm_bf16_chain_supported(size_t m, size_t k);
+
+/// The product of vidlm_bf16_gemm_avx512bf16 (accumulate 0) for output rows [row_begin, row_end),
+/// with its outputs act(sums + bias) rounded to bf16 straight into `packed_out`, the packed x
+/// (vidlm_bf16_packed_x_count(m, n) elements) of a next product over k = n, exactly as
+/// vidlm_bf16_pack_x_avx512bf16 would pack that output; padding is zeros. row_begin is a multiple
+/// of vidlm_bf16_gemm_tile_rows(m); only where vidlm_bf16_chain_supported(m, k).
+void vidlm_bf16_gemm_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
+                               size_t row_end, const float *bias, int activation, uint16_t *packed_out, size_t n,
+                               uint16_t *scratch);
+
 #endif

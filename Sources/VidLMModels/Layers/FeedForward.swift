@@ -12,29 +12,30 @@ public struct FeedForward: TensorLayer {
         self.activation = activation
     }
 
-    /// Through packed rows where both products can (bf16 on AMX: `amxChainedLinear`; f32 on
-    /// vidlm's GEMM: `f32ChainedLinear`), the same values.
+    /// Through packed rows where both products can (bf16 on AMX: `amxChainedLinear`; bf16 on the
+    /// AVX-512 BF16 GEMM: `bf16ChainedLinear`; f32 on vidlm's GEMM: `f32ChainedLinear`), the same
+    /// values.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         if let y = x.amxChainedLinear(first: (up.weight, up.bias), activation: activation, second: (down.weight, down.bias)) {
             return y
         }
-        if let y = x.f32ChainedLinear(first: (up.weight, up.bias), activation: activation, second: (down.weight, down.bias)) {
-            return y
-        }
-        return down(up(x, then: activation))
+        return chained(x, adding: nil) ?? down(up(x, then: activation))
     }
 
     /// `residual + self(x)`, the same values; the second product adds the residual as it stores
-    /// where it can (`Linear.callAsFunction(_:adding:)`, `f32ChainedLinear`).
+    /// where it can (`Linear.callAsFunction(_:adding:)`, the chained products).
     public func callAsFunction(_ x: Tensor, adding residual: Tensor) -> Tensor {
         if let y = x.amxChainedLinear(first: (up.weight, up.bias), activation: activation, second: (down.weight, down.bias)) {
             return residual + y
         }
-        if let y = x.f32ChainedLinear(first: (up.weight, up.bias), activation: activation, second: (down.weight, down.bias),
-                                      adding: residual) {
-            return y
-        }
-        return down(up(x, then: activation), adding: residual)
+        return chained(x, adding: residual) ?? down(up(x, then: activation), adding: residual)
+    }
+
+    /// The AVX-512 GEMMs' chains (bf16 or f32), nil where neither applies.
+    private func chained(_ x: Tensor, adding residual: Tensor?) -> Tensor? {
+        let first = (up.weight, up.bias), second = (down.weight, down.bias)
+        return x.bf16ChainedLinear(first: first, activation: activation, second: second, adding: residual)
+            ?? x.f32ChainedLinear(first: first, activation: activation, second: second, adding: residual)
     }
 
     /// `x + self(norm(x))`, bit for bit, with the norm written straight into the first

@@ -431,16 +431,38 @@ extension MixedPrecisionLinear {
         let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 2, alignment: 64)
         defer { packed.deallocate() }
         let xp = packed.bindMemory(to: UInt16.self, capacity: packedCount)
+        packBF16X(x, m: m, k: k, into: xp)
+        bf16GEMM(packedX: xp, weight: weight, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate, bias: bias,
+                 activation: activation, residual: residual)
+    }
+
+    /// x rounded to bf16 and packed for `vidlm_bf16_gemm_avx512bf16` by all workers, into
+    /// `vidlm_bf16_packed_x_count(m, k)` elements at `packed` (64-byte aligned).
+    static func packBF16X(_ x: UnsafePointer<Float>, m: Int, k: Int, into packed: UnsafeMutablePointer<UInt16>) {
         let block = vidlm_bf16_pack_x_block_rows(m)
         ParallelLoop.forEachChunk((m + block - 1) / block, minimumPerChunk: max(1, (1 << 16) / max(block * k, 1))) { range in
-            vidlm_bf16_pack_x_avx512bf16(x, k, m, k, range.lowerBound * block, range.upperBound * block, xp)
+            vidlm_bf16_pack_x_avx512bf16(x, k, m, k, range.lowerBound * block, range.upperBound * block, packed)
         }
+    }
+
+    /// `vidlm_bf16_gemm_add_avx512bf16` over units of the `out` weight rows, x already packed.
+    static func bf16GEMM(packedX xp: UnsafePointer<UInt16>, weight: Tensor, m: Int, k: Int, out: Int,
+                         y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool, bias: UnsafePointer<Float>?,
+                         activation: Int32 = -1, residual: UnsafePointer<Float>? = nil) {
         let w = (weight.storage.base + weight.byteOffset).assumingMemoryBound(to: UInt16.self)
+        forEachBF16RowUnit(out: out, m: m, k: k) { scratch, rows in
+            vidlm_bf16_gemm_add_avx512bf16(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0, bias,
+                                           activation, residual, ldy, scratch)
+        }
+    }
+
+    /// `forEachRowUnit` as the AVX-512 BF16 GEMM splits `out` weight rows for m × k x (whole
+    /// tiles or 64-row panels, see `forEachF32RowUnit`), each worker with the kernel's scratch.
+    static func forEachBF16RowUnit(out: Int, m: Int, k: Int, _ body: (UnsafeMutablePointer<UInt16>, Range<Int>) -> Void) {
         let scratchCount = vidlm_bf16_gemm_scratch_count(), tile = vidlm_bf16_gemm_tile_rows(m)
         forEachRowUnit(out: out, scratchBytes: scratchCount * 2, tileRows: tile, minimumRows: max(24, tile),
                        maximumRows: max(96, 4 * tile), xBytes: m * k * 2) { scratch, rows in
-            vidlm_bf16_gemm_add_avx512bf16(xp, m, w, k, rows.lowerBound, rows.upperBound, y, ldy, accumulate ? 1 : 0, bias,
-                                           activation, residual, ldy, scratch.bindMemory(to: UInt16.self, capacity: scratchCount))
+            body(scratch.bindMemory(to: UInt16.self, capacity: scratchCount), rows)
         }
     }
 }
@@ -520,22 +542,14 @@ extension Tensor {
     public func f32ChainedLinear(first: (weight: Tensor, bias: Tensor?), activation: Activation,
                                  second: (weight: Tensor, bias: Tensor?), adding residual: Tensor? = nil) -> Tensor? {
         let k = shape[rank - 1], m = count / max(k, 1)
-        guard first.weight.dtype == .f32, second.weight.dtype == .f32, first.weight.rank == 2, second.weight.rank == 2,
-              first.weight.shape[1] == k, second.weight.shape[1] == first.weight.shape[0],
-              MixedPrecisionLinear.usesF32GEMM(m: m), vidlm_f32_chain_supported(m, k) == 1,
-              first.bias.map({ $0.count == first.weight.shape[0] }) ?? true,
-              second.bias.map({ $0.count == second.weight.shape[0] }) ?? true else { return nil }
-        let n = first.weight.shape[0], out = second.weight.shape[0]
-        let outShape = Array(shape.dropLast()) + [out]
-        if let residual, residual.shape != outShape { return nil }
-        let packedCount = vidlm_f32_packed_x_count(m, n)
-        let hidden = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 4, alignment: 64)
-        defer { hidden.deallocate() }
-        let hp = hidden.bindMemory(to: Float.self, capacity: packedCount)
-        withFloats { xb in
+        guard first.weight.dtype == .f32, second.weight.dtype == .f32, MixedPrecisionLinear.usesF32GEMM(m: m),
+              vidlm_f32_chain_supported(m, k) == 1 else { return nil }
+        return chainedProducts(first: first, second: second, residual: residual, packedBytes: 4 * vidlm_f32_packed_x_count(m, first.weight.shape[0])) {
+            x, hidden, n, out, y, r in
+            let hp = hidden.bindMemory(to: Float.self, capacity: vidlm_f32_packed_x_count(m, n))
             first.weight.withFloats { wb in
                 optionalPointer(first.bias?.floats()) { bias in
-                    MixedPrecisionLinear.withPackedF32X(xb.baseAddress!, m: m, k: k) { xp in
+                    MixedPrecisionLinear.withPackedF32X(x, m: m, k: k) { xp in
                         MixedPrecisionLinear.forEachF32RowUnit(out: n, m: m, k: k) { scratch, rows in
                             vidlm_f32_gemm_to_packed(xp, m, wb.baseAddress!, k, rows.lowerBound, rows.upperBound, bias,
                                                      activation.kernelID, hp, n, scratch)
@@ -543,17 +557,67 @@ extension Tensor {
                     }
                 }
             }
-        }
-        return second.weight.withFloats { wb in
-            optionalPointer(second.bias?.floats()) { bias in
-                func product(_ r: UnsafePointer<Float>?) -> Tensor {
-                    Tensor.make(shape: outShape, uninitialized: true) { yb in
-                        MixedPrecisionLinear.f32GEMM(packedX: hp, wb.baseAddress!, m: m, k: n, out: out, y: yb.baseAddress!, ldy: out,
-                                                     accumulate: false, bias: bias, residual: r)
-                    }
+            second.weight.withFloats { wb in
+                optionalPointer(second.bias?.floats()) { bias in
+                    MixedPrecisionLinear.f32GEMM(packedX: hp, wb.baseAddress!, m: m, k: n, out: out, y: y, ldy: out,
+                                                 accumulate: false, bias: bias, residual: r)
                 }
-                guard let residual else { return product(nil) }
-                return residual.withFloats { product($0.baseAddress!) }
+            }
+        }
+    }
+
+    /// `f32ChainedLinear` for bf16 weights on the AVX-512 BF16 GEMM (CPUs without AMX, where
+    /// `amxChainedLinear` does this): from 256 x rows with the first k within one 2048-element
+    /// slice, the first product rounds its outputs into the second's packed x
+    /// (`vidlm_bf16_gemm_to_packed`), bit for bit as the two products one after the other.
+    public func bf16ChainedLinear(first: (weight: Tensor, bias: Tensor?), activation: Activation,
+                                  second: (weight: Tensor, bias: Tensor?), adding residual: Tensor? = nil) -> Tensor? {
+        let k = shape[rank - 1], m = count / max(k, 1)
+        guard first.weight.dtype == .bf16, second.weight.dtype == .bf16, MixedPrecisionLinear.usesBF16GEMM(.bf16),
+              !HalfPrecisionKernels.useAMX, vidlm_bf16_chain_supported(m, k) == 1 else { return nil }
+        return chainedProducts(first: first, second: second, residual: residual, packedBytes: 2 * vidlm_bf16_packed_x_count(m, first.weight.shape[0])) {
+            x, hidden, n, out, y, r in
+            let hp = hidden.bindMemory(to: UInt16.self, capacity: vidlm_bf16_packed_x_count(m, n))
+            let xCount = vidlm_bf16_packed_x_count(m, k)
+            let xRaw = UnsafeMutableRawPointer.allocate(byteCount: 2 * xCount, alignment: 64)
+            defer { xRaw.deallocate() }
+            let xpb = xRaw.bindMemory(to: UInt16.self, capacity: xCount)
+            MixedPrecisionLinear.packBF16X(x, m: m, k: k, into: xpb)
+            let w1 = (first.weight.storage.base + first.weight.byteOffset).assumingMemoryBound(to: UInt16.self)
+            optionalPointer(first.bias?.floats()) { bias in
+                MixedPrecisionLinear.forEachBF16RowUnit(out: n, m: m, k: k) { scratch, rows in
+                    vidlm_bf16_gemm_to_packed(xpb, m, w1, k, rows.lowerBound, rows.upperBound, bias, activation.kernelID, hp, n, scratch)
+                }
+            }
+            optionalPointer(second.bias?.floats()) { bias in
+                MixedPrecisionLinear.bf16GEMM(packedX: hp, weight: second.weight, m: m, k: n, out: out, y: y, ldy: out,
+                                              accumulate: false, bias: bias, residual: r)
+            }
+        }
+    }
+
+    /// The checks and buffers the chained MLPs share: nil unless the weights are [n, k] and
+    /// [out, n] matrices with matching biases and the residual (if any) has the output's shape;
+    /// otherwise `run(x, hidden, n, out, y, residual)` with a 64-byte aligned buffer of
+    /// `packedBytes` for the packed hidden state, writing the [..., out] result into y.
+    private func chainedProducts(first: (weight: Tensor, bias: Tensor?), second: (weight: Tensor, bias: Tensor?),
+                                 residual: Tensor?, packedBytes: @autoclosure () -> Int,
+                                 run: (UnsafePointer<Float>, UnsafeMutableRawPointer, Int, Int, UnsafeMutablePointer<Float>,
+                                       UnsafePointer<Float>?) -> Void) -> Tensor? {
+        let k = shape[rank - 1]
+        guard first.weight.rank == 2, second.weight.rank == 2, first.weight.shape[1] == k,
+              second.weight.shape[1] == first.weight.shape[0],
+              first.bias.map({ $0.count == first.weight.shape[0] }) ?? true,
+              second.bias.map({ $0.count == second.weight.shape[0] }) ?? true else { return nil }
+        let n = first.weight.shape[0], out = second.weight.shape[0]
+        let outShape = Array(shape.dropLast()) + [out]
+        if let residual, residual.shape != outShape { return nil }
+        let hidden = UnsafeMutableRawPointer.allocate(byteCount: packedBytes(), alignment: 64)
+        defer { hidden.deallocate() }
+        return withFloats { xb in
+            Tensor.make(shape: outShape, uninitialized: true) { yb in
+                guard let residual else { return run(xb.baseAddress!, hidden, n, out, yb.baseAddress!, nil) }
+                residual.withFloats { run(xb.baseAddress!, hidden, n, out, yb.baseAddress!, $0.baseAddress!) }
             }
         }
     }
