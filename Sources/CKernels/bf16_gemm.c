@@ -56,6 +56,7 @@ size_t vidlm_bf16_gemm_tile_rows(size_t m) { return m >= OUTER_ROWS ? ONRW : NR;
 #include <immintrin.h>
 #include "amx_tiles.h"
 #include "simd_math.h"
+#include "pack_interleave.h"
 
 int vidlm_avx512bf16_available(void) {
     __builtin_cpu_init();
@@ -241,49 +242,14 @@ TARGET static void gemm_dot(const uint16_t *packed_x, size_t m, const uint16_t *
 
 // ---- Outer-product kernel (OUTER_ROWS x rows or more) ----
 
-// Sixteen pairs of a group's six rows (r[i]: row i's pairs) → 96 consecutive pairs of the packed
-// layout ([pair][OMR]), six output vectors, each drawing on all six rows: three two-row permutes
-// and two blends per vector (the gathers of f32_gemm.c's pack_x_outer took 6 % of SmolVLM2-256M's
-// bf16 request on a Zen 5, whose gathers are slow). Output vector o, lane l is element
-// e = 16o + l = pair e / OMR of row e % OMR: lane (e / OMR) + 16·(row odd) of the permute of rows
-// (2q, 2q + 1), q = row / 2.
-struct interleave {
-    __m512i idx[OMR];
-    __mmask16 from23[OMR], from45[OMR];
-};
-
-TARGET static void interleave_init(struct interleave *il) {
-    for (int o = 0; o < OMR; o++) {
-        int lanes[16];
-        il->from23[o] = il->from45[o] = 0;
-        for (int l = 0; l < 16; l++) {
-            int e = 16 * o + l, row = e % OMR;
-            lanes[l] = e / OMR + 16 * (row & 1);
-            if (row / 2 == 1) il->from23[o] |= (__mmask16)(1u << l);
-            if (row / 2 == 2) il->from45[o] |= (__mmask16)(1u << l);
-        }
-        il->idx[o] = _mm512_loadu_si512(lanes);
-    }
-}
-
-// The first `pairs` (≤ 16) pairs of each row r[i] → dst[pair][OMR].
-TARGET static inline void interleave_store(const struct interleave *il, const __m512i *r, size_t pairs, uint32_t *dst) {
-    size_t total = pairs * OMR;
-    for (size_t o = 0; o * 16 < total; o++) {
-        __m512i v = _mm512_permutex2var_epi32(r[0], il->idx[o], r[1]);
-        v = _mm512_mask_mov_epi32(v, il->from23[o], _mm512_permutex2var_epi32(r[2], il->idx[o], r[3]));
-        v = _mm512_mask_mov_epi32(v, il->from45[o], _mm512_permutex2var_epi32(r[4], il->idx[o], r[5]));
-        _mm512_mask_storeu_epi32(dst + o * 16, vidlm_tail_mask(total - o * 16), v);
-    }
-}
-
 // Groups [g0, g1) of OMR x rows → per k slice [group][k pair][OMR] 32-bit pairs, zero padded:
-// one step's OMR pairs side by side.
+// one step's OMR pairs side by side, each row's 32 columns rounded to 16 pairs and the six rows
+// interleaved by permutes (pack_interleave.h; OMR is its 6).
 TARGET static void pack_x_outer(const float *x, size_t ldx, size_t m, size_t k, size_t g0, size_t g1, uint32_t *packed) {
     size_t groups = (m + OMR - 1) / OMR;
     if (g1 > groups) g1 = groups;
-    struct interleave il;
-    interleave_init(&il);
+    struct vidlm_interleave6 il;
+    vidlm_interleave6_init(&il);
     for (size_t k0 = 0; k0 < k; k0 += KC) {
         size_t kc = slice_len(k, k0), np = pairs_of(kc);
         for (size_t g = g0; g < g1; g++) {
@@ -295,7 +261,7 @@ TARGET static void pack_x_outer(const float *x, size_t ldx, size_t m, size_t k, 
                     size_t row = g * OMR + i;
                     r[i] = row < m ? bf16_row32(x + row * ldx + k0 + t, n) : _mm512_setzero_si512();
                 }
-                interleave_store(&il, r, (n + 1) / 2, dst + t / 2 * OMR);
+                vidlm_interleave6_store(&il, r, (n + 1) / 2, dst + t / 2 * OMR);
             }
         }
         packed += groups * OMR * np;
@@ -397,7 +363,7 @@ TARGET static void gemm_outer(const uint32_t *packed_x, size_t m, const uint16_t
 // Rows past m and columns past cols are zeros, as pack_x_outer pads them.
 TARGET static void panel_to_packed(const uint32_t *a, const uint32_t *b, size_t np, size_t rows, size_t cols,
                                    const float *bias, int act, size_t g, size_t groups, size_t r, size_t next_k,
-                                   uint32_t *packed_out, const struct interleave *il) {
+                                   uint32_t *packed_out, const struct vidlm_interleave6 *il) {
     __m512 c[OMR][ONV];
     PAIR_PANEL_SUMS(c, a, b, np);
     __m512i lo[OMR], hi[OMR];  // each row's pairs 0-15 and 16-31 of the panel
@@ -416,8 +382,8 @@ TARGET static void panel_to_packed(const uint32_t *a, const uint32_t *b, size_t 
     size_t slice0 = r / KC * KC, kk = r - slice0, np_next = pairs_of(slice_len(next_k, slice0));
     uint32_t *dst = packed_out + groups * OMR * (slice0 / 2) + g * OMR * np_next + kk / 2 * OMR;
     size_t pairs = (cols + 1) / 2;
-    interleave_store(il, lo, pairs < 16 ? pairs : 16, dst);
-    if (pairs > 16) interleave_store(il, hi, pairs - 16, dst + 16 * OMR);
+    vidlm_interleave6_store(il, lo, pairs < 16 ? pairs : 16, dst);
+    if (pairs > 16) vidlm_interleave6_store(il, hi, pairs - 16, dst + 16 * OMR);
 }
 
 int vidlm_bf16_chain_supported(size_t m, size_t k) { return m >= OUTER_ROWS && k > 0 && k <= KC; }
@@ -429,8 +395,8 @@ TARGET void vidlm_bf16_gemm_to_packed(const uint16_t *packed_x, size_t m, const 
     size_t groups = (m + OMR - 1) / OMR, np = pairs_of(k);
     const uint32_t *px = (const uint32_t *)packed_x;
     uint32_t *wp = (uint32_t *)scratch;
-    struct interleave il;
-    interleave_init(&il);
+    struct vidlm_interleave6 il;
+    vidlm_interleave6_init(&il);
     for (size_t n0 = row_begin; n0 < row_end; n0 += ONB) {
         size_t n1 = n0 + ONB < row_end ? n0 + ONB : row_end, panels = (n1 - n0 + ONRW - 1) / ONRW;
         pack_w_outer(w, k, n0, n1, 0, k, wp);

@@ -50,6 +50,7 @@ size_t vidlm_f32_pack_x_block_rows(size_t m) { return m < DIRECT_ROWS ? DIRECT_R
 #include <immintrin.h>
 #include "amx_tiles.h"
 #include "simd_math.h"
+#include "pack_interleave.h"
 
 #define TARGET __attribute__((target("avx512f")))
 
@@ -151,21 +152,14 @@ TARGET static void gemm_direct(const float *packed_x, size_t m, const float *w, 
 // ---- Outer-product kernel (DIRECT_ROWS x rows or more) ----
 
 // Groups [g0, g1) of x → [slice][group of MR rows][k][MR], zero padded: one step's MR values
-// side by side. Sixteen steps of a group are 96 consecutive floats: the group's six row
-// vectors go to a stack block, and six gathers read it back in step order (the element-by-
-// element loop this replaces, with its stores six floats apart, was 4.5 % of SmolVLM2-256M's
-// f32 samples).
+// side by side. Sixteen steps of a group's six rows are 96 consecutive floats, interleaved by
+// permutes (pack_interleave.h; the element-by-element loop before the gathers that preceded them
+// was 4.5 % of SmolVLM2-256M's f32 samples, the gathers were slow on a Zen 5).
 TARGET static void pack_x_outer(const float *x, size_t ldx, size_t m, size_t k, size_t g0, size_t g1, float *packed) {
     size_t groups = (m + MR - 1) / MR;
     if (g1 > groups) g1 = groups;
-    // Output vector o, lane l: element 16o + l of the 96 = step (16o + l) / MR of row (16o + l) % MR.
-    __m512i idx[MR];
-    for (int o = 0; o < MR; o++) {
-        int lanes[16];
-        for (int l = 0; l < 16; l++) lanes[l] = ((16 * o + l) % MR) * 16 + (16 * o + l) / MR;
-        idx[o] = _mm512_loadu_si512(lanes);
-    }
-    float block[MR * 16] __attribute__((aligned(64)));
+    struct vidlm_interleave6 il;
+    vidlm_interleave6_init(&il);
     for (size_t k0 = 0; k0 < k; k0 += KC) {
         size_t kc = slice_len(k, k0);
         for (size_t g = g0; g < g1; g++) {
@@ -173,16 +167,12 @@ TARGET static void pack_x_outer(const float *x, size_t ldx, size_t m, size_t k, 
             for (size_t t = 0; t < kc; t += 16) {
                 size_t n = kc - t < 16 ? kc - t : 16;
                 __mmask16 mask = vidlm_tail_mask(n);
+                __m512i r[MR];
                 for (size_t i = 0; i < MR; i++) {
                     size_t row = g * MR + i;
-                    _mm512_store_ps(block + i * 16, row < m ? _mm512_maskz_loadu_ps(mask, x + row * ldx + k0 + t) : _mm512_setzero_ps());
+                    r[i] = row < m ? _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, x + row * ldx + k0 + t)) : _mm512_setzero_si512();
                 }
-                // n steps are n·MR floats: whole vectors, then the rest masked.
-                size_t total = n * MR;
-                for (size_t o = 0; o * 16 < total; o++) {
-                    __m512 v = _mm512_i32gather_ps(idx[o], block, 4);
-                    _mm512_mask_storeu_ps(dst + t * MR + o * 16, vidlm_tail_mask(total - o * 16), v);
-                }
+                vidlm_interleave6_store(&il, r, n, (uint32_t *)(dst + t * MR));
             }
         }
         packed += groups * MR * kc;
@@ -256,29 +246,26 @@ TARGET static void panel(const float *a, const float *b, size_t kc, float *y, si
 // the next product's packed x instead of y: rows `row0 …` of x block group g, columns r … r +
 // cols of its k (`next_k` wide, packed by pack_x_outer: [slice][group][step][MR]). The 64 columns
 // of a panel lie in one slice of the next product (KC is a multiple of 64); each column's MR
-// values are consecutive there, so the block goes out through a stack copy and gathers, as
-// pack_x_outer packs it. Rows past m are zeros, as pack_x_outer pads them.
+// values are consecutive there, so each 16-column vector of the six rows is interleaved as
+// pack_x_outer interleaves x. Rows past m are zeros, as pack_x_outer pads them.
 TARGET static void panel_to_packed(const float *a, const float *b, size_t kc, size_t rows, size_t cols, const float *bias,
                                    int act, size_t g, size_t groups, size_t r, size_t next_k, float *packed_out,
-                                   const __m512i *idx) {
+                                   const struct vidlm_interleave6 *il) {
     __m512 c[MR][NV];
     PANEL_SUMS(c, a, b, kc);
-    float block[MR * NRW] __attribute__((aligned(64)));
-    for (int v = 0; v < NV; v++) {
-        __mmask16 mask = vidlm_tail_mask(cols > (size_t)v * 16 ? cols - v * 16 : 0);
+    size_t slice0 = r / KC * KC, kk = r - slice0, kc_next = slice_len(next_k, slice0);
+    float *dst = packed_out + groups * MR * slice0 + g * MR * kc_next + kk * MR;
+    for (int v = 0; v < NV && (size_t)v * 16 < cols; v++) {
+        size_t n = cols - v * 16 < 16 ? cols - v * 16 : 16;
+        __mmask16 mask = vidlm_tail_mask(n);
         __m512 add = bias ? _mm512_maskz_loadu_ps(mask, bias + v * 16) : _mm512_setzero_ps();
+        __m512i rv[MR];
         for (size_t i = 0; i < MR; i++) {
             __m512 sum = _mm512_add_ps(c[i][v], add);
             if (act >= 0) sum = vidlm_activate16(act, sum);
-            _mm512_store_ps(block + i * NRW + v * 16, i < rows ? sum : _mm512_setzero_ps());
+            rv[i] = i < rows ? _mm512_castps_si512(sum) : _mm512_setzero_si512();
         }
-    }
-    size_t slice0 = r / KC * KC, kk = r - slice0, kc_next = slice_len(next_k, slice0);
-    float *dst = packed_out + groups * MR * slice0 + g * MR * kc_next + kk * MR;
-    size_t total = cols * MR;
-    for (size_t o = 0; o * 16 < total; o++) {
-        __mmask16 mask = vidlm_tail_mask(total - o * 16);
-        _mm512_mask_storeu_ps(dst + o * 16, mask, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, idx[o], block, 4));
+        vidlm_interleave6_store(il, rv, n, (uint32_t *)(dst + v * 16 * MR));
     }
 }
 
@@ -314,14 +301,8 @@ TARGET void vidlm_f32_gemm_to_packed(const float *packed_x, size_t m, const floa
                                      float *wp) {
     if (!vidlm_f32_chain_supported(m, k) || row_begin >= row_end) return;
     size_t groups = (m + MR - 1) / MR;
-    // Gather indices into a panel's [MR][NRW] block: output vector o, lane l is element 16o + l
-    // of the packed run, column (16o + l) / MR of row (16o + l) % MR.
-    __m512i idx[MR * NRW / 16];
-    for (int o = 0; o < MR * NRW / 16; o++) {
-        int lanes[16];
-        for (int l = 0; l < 16; l++) lanes[l] = ((16 * o + l) % MR) * NRW + (16 * o + l) / MR;
-        idx[o] = _mm512_loadu_si512(lanes);
-    }
+    struct vidlm_interleave6 il;
+    vidlm_interleave6_init(&il);
     for (size_t n0 = row_begin; n0 < row_end; n0 += NB) {
         size_t n1 = n0 + NB < row_end ? n0 + NB : row_end, panels = (n1 - n0 + NRW - 1) / NRW;
         pack_w_outer(w, k, n0, n1, 0, k, wp);
@@ -330,7 +311,7 @@ TARGET void vidlm_f32_gemm_to_packed(const float *packed_x, size_t m, const floa
             for (size_t p = 0; p < panels; p++) {
                 size_t r = n0 + p * NRW, cols = n1 - r < NRW ? n1 - r : NRW;
                 panel_to_packed(packed_x + g * MR * k, wp + p * k * NRW, k, rows, cols, bias ? bias + r : NULL, activation,
-                                g, groups, r, n, packed_out, idx);
+                                g, groups, r, n, packed_out, &il);
             }
         }
     }

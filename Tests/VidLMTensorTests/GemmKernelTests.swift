@@ -373,6 +373,30 @@ final class GemmKernelTests: XCTestCase {
         }
     }
 
+    /// Several parts in one `mixedLinear(parts:)` (q, k and v: one packed x shared by the parts on
+    /// vidlm's GEMMs) give, bit for bit, each part's own product side by side: f32 and bf16, mixed
+    /// dtypes, with and without biases, on both sides of the matrix-vector limit and of the bf16
+    /// outer-product kernel's 256 rows.
+    func testPartsShareOnePackedXBitForBit() throws {
+        var rng = SplitMix(seed: 48)
+        for m in [5, 40, 300] {
+            let k = 70
+            let x = Tensor(shape: [m, k], values: (0..<m * k).map { _ in rng.next() })
+            for dtypes in [[DType.bf16, .bf16, .bf16], [.f32, .f32, .f32], [.bf16, .f32, .bf16]] {
+                let parts: [(weight: Tensor, bias: Tensor?)] = zip(dtypes, [33, 64, 17]).enumerated().map { i, pair in
+                    let (dtype, n) = pair
+                    let w = Tensor(shape: [n, k], values: (0..<n * k).map { _ in rng.next() }).converted(to: dtype)
+                    return (w, i == 1 ? nil : Tensor(shape: [n], values: (0..<n).map { _ in rng.next() }))
+                }
+                let fused = x.mixedLinear(parts: parts).floats()
+                let separate = parts.map { x.mixedLinear(weight: $0.weight, bias: $0.bias).floats() }
+                var expected = [Float]()
+                for i in 0..<m { for s in separate { let n = s.count / m; expected += s[i * n ..< (i + 1) * n] } }
+                XCTAssertEqual(fused.map(\.bitPattern), expected.map(\.bitPattern), "m \(m) \(dtypes)")
+            }
+        }
+    }
+
     /// `mixedLinear(weight:bias:adding:)` gives, bit for bit, `residual + mixedLinear(weight:bias:)`
     /// in every dtype and on both sides of the matrix-vector and GEMM row limits (f32 weights from
     /// the GEMM's rows add the residual as the product stores; other cases add it after), with a

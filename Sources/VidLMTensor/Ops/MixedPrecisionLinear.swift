@@ -138,6 +138,8 @@ extension Tensor {
                         MixedPrecisionLinear.halfMatvec(parts: parts, outs: outs, only: bf16Parts, x: xr, m: m, k: k, y: y, ldy: total)
                     }
                 }
+                // Parts on vidlm's AVX-512 GEMMs share one packed x (a tower's q, k and v).
+                let packedX = MixedPrecisionLinear.PackedInput(x, m: m, k: k)
                 var column = 0
                 for (p, out) in zip(parts, outs) {
                     defer { column += out }
@@ -152,9 +154,19 @@ extension Tensor {
                     }
                     let accumulate = biasValues != nil && !fusesBias
                     optionalPointer(fusesBias ? biasValues : nil) { bias in
-                        if isHalf {
+                        if isHalf && p.weight.dtype == .bf16 && fusesBias && !HalfPrecisionKernels.useAMX {
+                            MixedPrecisionLinear.bf16GEMM(packedX: packedX.forBF16GEMM, weight: p.weight, m: m, k: k, out: out,
+                                                          y: dst, ldy: total, accumulate: accumulate, bias: bias,
+                                                          activation: fusedActivation)
+                        } else if isHalf {
                             MixedPrecisionLinear.halfGEMM(weight: p.weight, x: x, m: m, k: k, out: out, y: dst, ldy: total,
                                                           accumulate: accumulate, bias: bias, activation: fusedActivation)
+                        } else if fusesBias {
+                            p.weight.withFloats { w in
+                                MixedPrecisionLinear.f32GEMM(packedX: packedX.forF32GEMM, w.baseAddress!, m: m, k: k, out: out,
+                                                             y: dst, ldy: total, accumulate: accumulate, bias: bias,
+                                                             activation: fusedActivation)
+                            }
                         } else {
                             p.weight.withFloats { w in
                                 MixedPrecisionLinear.f32Linear(w.baseAddress!, x: x, m: m, k: k, out: out, y: dst, ldy: total,
@@ -380,16 +392,58 @@ extension MixedPrecisionLinear {
     /// x packed for `vidlm_f32_gemm_avx512` by all workers (a single thread packing a tower's x
     /// left the other idle for 3 % of the tower's time), alive during `body`.
     static func withPackedF32X(_ x: UnsafePointer<Float>, m: Int, k: Int, _ body: (UnsafePointer<Float>) -> Void) {
-        let packedCount = vidlm_f32_packed_x_count(m, k)
-        let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 4, alignment: 64)
-        defer { packed.deallocate() }
-        let xp = UnsafePointer(packed.bindMemory(to: Float.self, capacity: packedCount))
-        let block = vidlm_f32_pack_x_block_rows(m)
-        ParallelLoop.forEachChunk((m + block - 1) / block, minimumPerChunk: max(1, (1 << 16) / max(block * k, 1))) { range in
-            vidlm_f32_pack_x_avx512(x, k, m, k, range.lowerBound * block, range.upperBound * block,
-                                    UnsafeMutablePointer(mutating: xp))
+        let packed = PackedInput(x, m: m, k: k)
+        withExtendedLifetime(packed) { body(packed.forF32GEMM) }
+    }
+
+    /// x packed for vidlm's AVX-512 GEMMs, each form (f32, bf16) made by all workers on first use
+    /// and kept for the products that follow: the q, k and v projections of a tower read one
+    /// packed x instead of packing it three times. Valid while x is; freed with this object.
+    final class PackedInput {
+        private let x: UnsafePointer<Float>
+        private let m: Int, k: Int
+        private var f32: UnsafeMutableRawPointer?, bf16: UnsafeMutableRawPointer?
+
+        init(_ x: UnsafePointer<Float>, m: Int, k: Int) {
+            (self.x, self.m, self.k) = (x, m, k)
         }
-        body(xp)
+
+        deinit {
+            f32?.deallocate()
+            bf16?.deallocate()
+        }
+
+        /// x as `vidlm_f32_gemm_avx512` reads it.
+        var forF32GEMM: UnsafePointer<Float> {
+            let count = vidlm_f32_packed_x_count(m, k)
+            if let f32 { return UnsafePointer(f32.assumingMemoryBound(to: Float.self)) }
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
+            f32 = raw
+            let xp = raw.bindMemory(to: Float.self, capacity: count)
+            let (x, m, k) = (x, m, k)
+            packInParallel(block: vidlm_f32_pack_x_block_rows(m)) { vidlm_f32_pack_x_avx512(x, k, m, k, $0, $1, xp) }
+            return UnsafePointer(xp)
+        }
+
+        /// x rounded to bf16 as `vidlm_bf16_gemm_avx512bf16` reads it.
+        var forBF16GEMM: UnsafePointer<UInt16> {
+            let count = vidlm_bf16_packed_x_count(m, k)
+            if let bf16 { return UnsafePointer(bf16.assumingMemoryBound(to: UInt16.self)) }
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 2, alignment: 64)
+            bf16 = raw
+            let xp = raw.bindMemory(to: UInt16.self, capacity: count)
+            let (x, m, k) = (x, m, k)
+            packInParallel(block: vidlm_bf16_pack_x_block_rows(m)) { vidlm_bf16_pack_x_avx512bf16(x, k, m, k, $0, $1, xp) }
+            return UnsafePointer(xp)
+        }
+
+        /// `pack(rowBegin, rowEnd)` over x's rows in blocks of `block` rows, shared among the
+        /// workers (one thread packing a tower's x left the other idle for 3 % of its time).
+        private func packInParallel(block: Int, _ pack: (Int, Int) -> Void) {
+            ParallelLoop.forEachChunk((m + block - 1) / block, minimumPerChunk: max(1, (1 << 16) / max(block * k, 1))) { range in
+                pack(range.lowerBound * block, range.upperBound * block)
+            }
+        }
     }
 
     /// `vidlm_f32_gemm_avx512` over units of the `out` weight rows, x already packed.
@@ -427,21 +481,10 @@ extension MixedPrecisionLinear {
                     activation: activation, residual: residual)
             return
         }
-        let packedCount = vidlm_bf16_packed_x_count(m, k)
-        let packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 2, alignment: 64)
-        defer { packed.deallocate() }
-        let xp = packed.bindMemory(to: UInt16.self, capacity: packedCount)
-        packBF16X(x, m: m, k: k, into: xp)
-        bf16GEMM(packedX: xp, weight: weight, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate, bias: bias,
-                 activation: activation, residual: residual)
-    }
-
-    /// x rounded to bf16 and packed for `vidlm_bf16_gemm_avx512bf16` by all workers, into
-    /// `vidlm_bf16_packed_x_count(m, k)` elements at `packed` (64-byte aligned).
-    static func packBF16X(_ x: UnsafePointer<Float>, m: Int, k: Int, into packed: UnsafeMutablePointer<UInt16>) {
-        let block = vidlm_bf16_pack_x_block_rows(m)
-        ParallelLoop.forEachChunk((m + block - 1) / block, minimumPerChunk: max(1, (1 << 16) / max(block * k, 1))) { range in
-            vidlm_bf16_pack_x_avx512bf16(x, k, m, k, range.lowerBound * block, range.upperBound * block, packed)
+        let packed = PackedInput(x, m: m, k: k)
+        withExtendedLifetime(packed) {
+            bf16GEMM(packedX: packed.forBF16GEMM, weight: weight, m: m, k: k, out: out, y: y, ldy: ldy, accumulate: accumulate,
+                     bias: bias, activation: activation, residual: residual)
         }
     }
 
@@ -578,15 +621,14 @@ extension Tensor {
         return chainedProducts(first: first, second: second, residual: residual, packedBytes: 2 * vidlm_bf16_packed_x_count(m, first.weight.shape[0])) {
             x, hidden, n, out, y, r in
             let hp = hidden.bindMemory(to: UInt16.self, capacity: vidlm_bf16_packed_x_count(m, n))
-            let xCount = vidlm_bf16_packed_x_count(m, k)
-            let xRaw = UnsafeMutableRawPointer.allocate(byteCount: 2 * xCount, alignment: 64)
-            defer { xRaw.deallocate() }
-            let xpb = xRaw.bindMemory(to: UInt16.self, capacity: xCount)
-            MixedPrecisionLinear.packBF16X(x, m: m, k: k, into: xpb)
+            let packed = MixedPrecisionLinear.PackedInput(x, m: m, k: k)
             let w1 = (first.weight.storage.base + first.weight.byteOffset).assumingMemoryBound(to: UInt16.self)
-            optionalPointer(first.bias?.floats()) { bias in
-                MixedPrecisionLinear.forEachBF16RowUnit(out: n, m: m, k: k) { scratch, rows in
-                    vidlm_bf16_gemm_to_packed(xpb, m, w1, k, rows.lowerBound, rows.upperBound, bias, activation.kernelID, hp, n, scratch)
+            withExtendedLifetime(packed) {
+                let xp = packed.forBF16GEMM
+                optionalPointer(first.bias?.floats()) { bias in
+                    MixedPrecisionLinear.forEachBF16RowUnit(out: n, m: m, k: k) { scratch, rows in
+                        vidlm_bf16_gemm_to_packed(xp, m, w1, k, rows.lowerBound, rows.upperBound, bias, activation.kernelID, hp, n, scratch)
+                    }
                 }
             }
             optionalPointer(second.bias?.floats()) { bias in
