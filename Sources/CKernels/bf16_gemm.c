@@ -56,7 +56,7 @@ size_t vidlm_bf16_gemm_tile_rows(size_t m) { return m >= OUTER_ROWS ? ONRW : NR;
 #include <immintrin.h>
 #include "amx_tiles.h"
 #include "simd_math.h"
-#include "pack_interleave.h"
+#include "outer_panel.h"
 
 int vidlm_avx512bf16_available(void) {
     __builtin_cpu_init();
@@ -244,7 +244,7 @@ TARGET static void gemm_dot(const uint16_t *packed_x, size_t m, const uint16_t *
 
 // Groups [g0, g1) of OMR x rows → per k slice [group][k pair][OMR] 32-bit pairs, zero padded:
 // one step's OMR pairs side by side, each row's 32 columns rounded to 16 pairs and the six rows
-// interleaved by permutes (pack_interleave.h; OMR is its 6).
+// interleaved by permutes (outer_panel.h; OMR is its 6).
 TARGET static void pack_x_outer(const float *x, size_t ldx, size_t m, size_t k, size_t g0, size_t g1, uint32_t *packed) {
     size_t groups = (m + OMR - 1) / OMR;
     if (g1 > groups) g1 = groups;
@@ -317,18 +317,7 @@ TARGET static void panel(const uint32_t *a, const uint32_t *b, size_t np, float 
                          int accumulate, const float *bias, int act, const float *residual, size_t ldr) {
     __m512 c[OMR][ONV];
     PAIR_PANEL_SUMS(c, a, b, np);
-    for (int v = 0; v < ONV && (size_t)v * 16 < cols; v++) {
-        __mmask16 mask = vidlm_tail_mask(cols - v * 16);
-        __m512 add = bias ? _mm512_maskz_loadu_ps(mask, bias + v * 16) : _mm512_setzero_ps();
-        for (size_t i = 0; i < rows; i++) {
-            float *out = y + i * ldy + v * 16;
-            __m512 sum = _mm512_add_ps(add, c[i][v]);
-            if (accumulate) sum = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, out), sum);
-            if (act >= 0) sum = vidlm_activate16(act, sum);
-            if (residual) sum = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, residual + i * ldr + v * 16), sum);
-            _mm512_mask_storeu_ps(out, mask, sum);
-        }
-    }
+    vidlm_store_panel6x4(c, y, ldy, rows, cols, accumulate, bias, act, residual, ldr);
 }
 
 TARGET static void gemm_outer(const uint32_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,

@@ -50,7 +50,7 @@ size_t vidlm_f32_pack_x_block_rows(size_t m) { return m < DIRECT_ROWS ? DIRECT_R
 #include <immintrin.h>
 #include "amx_tiles.h"
 #include "simd_math.h"
-#include "pack_interleave.h"
+#include "outer_panel.h"
 
 #define TARGET __attribute__((target("avx512f")))
 
@@ -153,7 +153,7 @@ TARGET static void gemm_direct(const float *packed_x, size_t m, const float *w, 
 
 // Groups [g0, g1) of x → [slice][group of MR rows][k][MR], zero padded: one step's MR values
 // side by side. Sixteen steps of a group's six rows are 96 consecutive floats, interleaved by
-// permutes (pack_interleave.h; the element-by-element loop before the gathers that preceded them
+// permutes (outer_panel.h; the element-by-element loop before the gathers that preceded them
 // was 4.5 % of SmolVLM2-256M's f32 samples, the gathers were slow on a Zen 5).
 TARGET static void pack_x_outer(const float *x, size_t ldx, size_t m, size_t k, size_t g0, size_t g1, float *packed) {
     size_t groups = (m + MR - 1) / MR;
@@ -228,18 +228,7 @@ TARGET static void panel(const float *a, const float *b, size_t kc, float *y, si
                          int accumulate, const float *bias, int act, const float *residual, size_t ldr) {
     __m512 c[MR][NV];
     PANEL_SUMS(c, a, b, kc);
-    for (int v = 0; v < NV && (size_t)v * 16 < cols; v++) {
-        __mmask16 mask = vidlm_tail_mask(cols - v * 16);
-        __m512 add = bias ? _mm512_maskz_loadu_ps(mask, bias + v * 16) : _mm512_setzero_ps();
-        for (size_t i = 0; i < rows; i++) {
-            float *out = y + i * ldy + v * 16;
-            __m512 sum = _mm512_add_ps(c[i][v], add);
-            if (accumulate) sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(mask, out));
-            if (act >= 0) sum = vidlm_activate16(act, sum);
-            if (residual) sum = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, residual + i * ldr + v * 16), sum);
-            _mm512_mask_storeu_ps(out, mask, sum);
-        }
-    }
+    vidlm_store_panel6x4(c, y, ldy, rows, cols, accumulate, bias, act, residual, ldr);
 }
 
 // The same block as `panel` (one k slice, not accumulating) with act(sums + bias) written into

@@ -461,10 +461,17 @@ extension MixedPrecisionLinear {
     /// again, so units of 96 rows, the earlier kernel's, left the outer-product kernel no faster
     /// end to end than the one it replaced), each worker with the kernel's weight scratch.
     static func forEachF32RowUnit(out: Int, m: Int, k: Int, _ body: (UnsafeMutablePointer<Float>, Range<Int>) -> Void) {
-        let scratchCount = vidlm_f32_gemm_scratch_count(), tile = vidlm_f32_gemm_tile_rows(m)
-        forEachRowUnit(out: out, scratchBytes: scratchCount * 4, tileRows: tile, minimumRows: max(24, tile),
-                       maximumRows: max(96, 4 * tile), xBytes: m * k * 4) { scratch, rows in
-            body(scratch.bindMemory(to: Float.self, capacity: scratchCount), rows)
+        forEachPanelUnit(out: out, tileRows: vidlm_f32_gemm_tile_rows(m), scratchCount: vidlm_f32_gemm_scratch_count(),
+                         xBytes: m * k * 4, body)
+    }
+
+    /// `forEachRowUnit` in units of whole kernel tiles of `tileRows` weight rows, up to four of
+    /// them, each worker with a scratch of `scratchCount` elements of T.
+    private static func forEachPanelUnit<T>(out: Int, tileRows tile: Int, scratchCount: Int, xBytes: Int,
+                                            _ body: (UnsafeMutablePointer<T>, Range<Int>) -> Void) {
+        forEachRowUnit(out: out, scratchBytes: scratchCount * MemoryLayout<T>.stride, tileRows: tile, minimumRows: max(24, tile),
+                       maximumRows: max(96, 4 * tile), xBytes: xBytes) { scratch, rows in
+            body(scratch.bindMemory(to: T.self, capacity: scratchCount), rows)
         }
     }
 
@@ -502,11 +509,8 @@ extension MixedPrecisionLinear {
     /// `forEachRowUnit` as the AVX-512 BF16 GEMM splits `out` weight rows for m × k x (whole
     /// tiles or 64-row panels, see `forEachF32RowUnit`), each worker with the kernel's scratch.
     static func forEachBF16RowUnit(out: Int, m: Int, k: Int, _ body: (UnsafeMutablePointer<UInt16>, Range<Int>) -> Void) {
-        let scratchCount = vidlm_bf16_gemm_scratch_count(), tile = vidlm_bf16_gemm_tile_rows(m)
-        forEachRowUnit(out: out, scratchBytes: scratchCount * 2, tileRows: tile, minimumRows: max(24, tile),
-                       maximumRows: max(96, 4 * tile), xBytes: m * k * 2) { scratch, rows in
-            body(scratch.bindMemory(to: UInt16.self, capacity: scratchCount), rows)
-        }
+        forEachPanelUnit(out: out, tileRows: vidlm_bf16_gemm_tile_rows(m), scratchCount: vidlm_bf16_gemm_scratch_count(),
+                         xBytes: m * k * 2, body)
     }
 }
 
