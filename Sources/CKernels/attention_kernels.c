@@ -287,11 +287,13 @@ TARGET void vidlm_attention_avx512(const float *q, size_t q_row, const float *k,
                 }
             }
         }
-        for (size_t g = 0; g < rows; g += MR) {
-            size_t gr = rows - g < MR ? rows - g : MR;
-            for (size_t j0 = 0; j0 < jv; j0 += 64) {
-                size_t nv = (jv - j0) / 16;
-                if (nv > 4) nv = 4;
+        // Each block of 64 keys (dh × 64 floats, or pairs) stays in L1 while every row group of
+        // the tile passes over it (streamed from L2 once per block, not once per group).
+        for (size_t j0 = 0; j0 < jv; j0 += 64) {
+            size_t nv = (jv - j0) / 16;
+            if (nv > 4) nv = 4;
+            for (size_t g = 0; g < rows; g += MR) {
+                size_t gr = rows - g < MR ? rows - g : MR;
                 float *sg = s + g * lkp + j0;
                 if (!bf16) {
                     const float *qr[MR];
