@@ -350,29 +350,59 @@ TARGET static void gemm_outer(const uint32_t *packed_x, size_t m, const uint16_t
 // cols of its k (`next_k` wide, packed by pack_x_outer: [slice][group][pair][OMR]). The 64
 // columns of a panel are 32 pairs in one slice of the next product (KC is a multiple of 64).
 // Rows past m and columns past cols are zeros, as pack_x_outer pads them.
-TARGET static void panel_to_packed(const uint32_t *a, const uint32_t *b, size_t np, size_t rows, size_t cols,
-                                   const float *bias, int act, size_t g, size_t groups, size_t r, size_t next_k,
-                                   uint32_t *packed_out, const struct vidlm_interleave6 *il) {
-    __m512 c[OMR][ONV];
-    PAIR_PANEL_SUMS(c, a, b, np);
+TARGET static void store_packed_pairs(__m512 v[OMR][ONV], size_t cols, size_t g, size_t groups, size_t r,
+                                      size_t next_k, uint32_t *packed_out, const struct vidlm_interleave6 *il) {
     __m512i lo[OMR], hi[OMR];  // each row's pairs 0-15 and 16-31 of the panel
     for (size_t i = 0; i < OMR; i++) {
-        __m512 v[ONV];
-        for (int q = 0; q < ONV; q++) {
-            __mmask16 mask = i < rows ? vidlm_tail_mask(cols > (size_t)q * 16 ? cols - q * 16 : 0) : 0;
-            __m512 add = bias ? _mm512_maskz_loadu_ps(mask, bias + q * 16) : _mm512_setzero_ps();
-            __m512 sum = _mm512_add_ps(add, c[i][q]);
-            if (act >= 0) sum = vidlm_activate16(act, sum);
-            v[q] = _mm512_maskz_mov_ps(mask, sum);
-        }
-        lo[i] = (__m512i)_mm512_cvtne2ps_pbh(v[1], v[0]);
-        hi[i] = (__m512i)_mm512_cvtne2ps_pbh(v[3], v[2]);
+        lo[i] = (__m512i)_mm512_cvtne2ps_pbh(v[i][1], v[i][0]);
+        hi[i] = (__m512i)_mm512_cvtne2ps_pbh(v[i][3], v[i][2]);
     }
     size_t slice0 = r / KC * KC, kk = r - slice0, np_next = pairs_of(slice_len(next_k, slice0));
     uint32_t *dst = packed_out + groups * OMR * (slice0 / 2) + g * OMR * np_next + kk / 2 * OMR;
     size_t pairs = (cols + 1) / 2;
     vidlm_interleave6_store(il, lo, pairs < 16 ? pairs : 16, dst);
     if (pairs > 16) vidlm_interleave6_store(il, hi, pairs - 16, dst + 16 * OMR);
+}
+
+// c + bias, then act when act ≥ 0, on the block's existing rows and columns; zeros elsewhere.
+TARGET static inline __m512 finished(__m512 c, size_t i, size_t q, size_t rows, size_t cols, const float *bias, int act) {
+    __mmask16 mask = i < rows ? vidlm_tail_mask(cols > q * 16 ? cols - q * 16 : 0) : 0;
+    __m512 add = bias ? _mm512_maskz_loadu_ps(mask, bias + q * 16) : _mm512_setzero_ps();
+    __m512 sum = _mm512_add_ps(c, add);
+    if (act >= 0) sum = vidlm_activate16(act, sum);
+    return _mm512_maskz_mov_ps(mask, sum);
+}
+
+// The same block as `panel` (one k slice, not accumulating) with act(sums + bias) rounded to bf16
+// and written into the next product's packed x instead of y: rows of x group g, columns r … r +
+// cols of its k (`next_k` wide, packed by pack_x_outer: [slice][group][pair][OMR]). The 64
+// columns of a panel are 32 pairs in one slice of the next product (KC is a multiple of 64).
+// Rows past m and columns past cols are zeros, as pack_x_outer pads them.
+TARGET static void panel_to_packed(const uint32_t *a, const uint32_t *b, size_t np, size_t rows, size_t cols,
+                                   const float *bias, int act, size_t g, size_t groups, size_t r, size_t next_k,
+                                   uint32_t *packed_out, const struct vidlm_interleave6 *il) {
+    __m512 c[OMR][ONV];
+    PAIR_PANEL_SUMS(c, a, b, np);
+    for (size_t i = 0; i < OMR; i++)
+        for (size_t q = 0; q < ONV; q++) c[i][q] = finished(c[i][q], i, q, rows, cols, bias, act);
+    store_packed_pairs(c, cols, g, groups, r, next_k, packed_out, il);
+}
+
+// LLaMA's gated MLP: act(x·gateᵀ + gate bias) · (x·upᵀ + up bias) for one panel of gate rows and
+// the same panel of up rows, as `panel_to_packed` writes it (the gate block waits on the stack
+// while the up block is summed: 48 accumulators do not fit the 32 registers).
+TARGET static void gated_panel_to_packed(const uint32_t *a, const uint32_t *bg, const uint32_t *bu, size_t np, size_t rows,
+                                         size_t cols, const float *gate_bias, const float *up_bias, int act, size_t g,
+                                         size_t groups, size_t r, size_t next_k, uint32_t *packed_out,
+                                         const struct vidlm_interleave6 *il) {
+    __m512 c[OMR][ONV], gated[OMR][ONV];
+    PAIR_PANEL_SUMS(c, a, bg, np);
+    for (size_t i = 0; i < OMR; i++)
+        for (size_t q = 0; q < ONV; q++) gated[i][q] = finished(c[i][q], i, q, rows, cols, gate_bias, act);
+    PAIR_PANEL_SUMS(c, a, bu, np);
+    for (size_t i = 0; i < OMR; i++)
+        for (size_t q = 0; q < ONV; q++) gated[i][q] = _mm512_mul_ps(gated[i][q], finished(c[i][q], i, q, rows, cols, up_bias, -1));
+    store_packed_pairs(gated, cols, g, groups, r, next_k, packed_out, il);
 }
 
 int vidlm_bf16_chain_supported(size_t m, size_t k) { return m >= OUTER_ROWS && k > 0 && k <= KC; }
@@ -396,6 +426,28 @@ TARGET void vidlm_bf16_gemm_to_packed(const uint16_t *packed_x, size_t m, const 
                 panel_to_packed(px + g * OMR * np, wp + p * np * ONRW, np, rows, cols, bias ? bias + r : NULL, activation,
                                 g, groups, r, n, (uint32_t *)packed_out, &il);
             }
+        }
+    }
+}
+
+TARGET void vidlm_bf16_gated_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *gate, const uint16_t *up,
+                                       size_t k, size_t row_begin, size_t row_end, const float *gate_bias,
+                                       const float *up_bias, int activation, uint16_t *packed_out, size_t n,
+                                       uint16_t *scratch) {
+    if (!vidlm_bf16_chain_supported(m, k) || row_begin >= row_end) return;
+    size_t groups = (m + OMR - 1) / OMR, np = pairs_of(k);
+    const uint32_t *px = (const uint32_t *)packed_x;
+    uint32_t *wg = (uint32_t *)scratch, *wu = wg + np * ONRW;  // one panel of each: half the scratch
+    struct vidlm_interleave6 il;
+    vidlm_interleave6_init(&il);
+    for (size_t n0 = row_begin; n0 < row_end; n0 += ONRW) {
+        size_t n1 = n0 + ONRW < row_end ? n0 + ONRW : row_end, cols = n1 - n0;
+        pack_w_outer(gate, k, n0, n1, 0, k, wg);
+        pack_w_outer(up, k, n0, n1, 0, k, wu);
+        for (size_t g = 0; g < groups; g++) {
+            size_t rows = m - g * OMR < OMR ? m - g * OMR : OMR;
+            gated_panel_to_packed(px + g * OMR * np, wg, wu, np, rows, cols, gate_bias ? gate_bias + n0 : NULL,
+                                  up_bias ? up_bias + n0 : NULL, activation, g, groups, n0, n, (uint32_t *)packed_out, &il);
         }
     }
 }
@@ -443,6 +495,13 @@ int vidlm_avx512bf16_available(void) { return 0; }
 int vidlm_bf16_chain_supported(size_t m, size_t k) {
     (void)m; (void)k;
     return 0;
+}
+
+void vidlm_bf16_gated_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *gate, const uint16_t *up, size_t k,
+                                size_t row_begin, size_t row_end, const float *gate_bias, const float *up_bias,
+                                int activation, uint16_t *packed_out, size_t n, uint16_t *scratch) {
+    (void)packed_x; (void)m; (void)gate; (void)up; (void)k; (void)row_begin; (void)row_end; (void)gate_bias;
+    (void)up_bias; (void)activation; (void)packed_out; (void)n; (void)scratch;
 }
 
 void vidlm_bf16_gemm_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,

@@ -297,6 +297,45 @@ final class GemmKernelTests: XCTestCase {
         XCTAssertNil(Tensor(shape: [256, 64], values: (0..<16_384).map { _ in rng.next() }).bf16ChainedLinear(first: (w, nil), activation: .gelu, second: (w2, nil)))
     }
 
+    /// The same for the AVX-512 BF16 GEMM (`bf16GatedChainedLinear`, CPUs without AMX): hidden
+    /// widths cut short and odd (a pair half padding), a hidden state wider than one k slice of
+    /// the down projection (2100), with and without biases and a residual; fewer than 256 rows, a
+    /// k beyond 2048 and mismatched gate/up shapes return nil.
+    func testBF16GatedChainEqualsGatedMLP() throws {
+        try requireAVX512(bf16: true)
+        if vidlm_amx_bf16_available() == 1 { throw XCTSkip("on AMX the tile chain (amxGatedChainedLinear) runs instead") }
+        var rng = SplitMix(seed: 49)
+        for (m, k, hidden, out) in [(300, 96, 100, 65), (257, 130, 291, 40), (256, 2048, 48, 300), (263, 64, 2100, 33)] {
+            let x = Tensor(shape: [m, k], values: (0..<m * k).map { _ in rng.next() * 2 })
+            func weight(_ r: Int, _ c: Int) -> Tensor {
+                Tensor(shape: [r, c], values: (0..<r * c).map { _ in rng.next() * 0.3 }).converted(to: .bf16)
+            }
+            func bias(_ n: Int) -> Tensor { Tensor(shape: [n], values: (0..<n).map { _ in rng.next() }) }
+            let (g, u, d) = (weight(hidden, k), weight(hidden, k), weight(out, hidden))
+            let residual = Tensor(shape: [m, out], values: (0..<m * out).map { _ in rng.next() * 3 })
+            for (act, biases) in [(Activation.silu, false), (.gelu, true)] {
+                let gate = (weight: g, bias: biases ? bias(hidden) : nil), up = (weight: u, bias: biases ? bias(hidden) : nil)
+                let down = (weight: d, bias: biases ? bias(out) : nil)
+                let chained = try XCTUnwrap(x.bf16GatedChainedLinear(gate: gate, up: up, activation: act, down: down), "\(m) × \(k)")
+                let separate = x.mixedLinear(parts: [gate, up]).gatedActivation(act).mixedLinear(weight: d, bias: down.bias)
+                XCTAssertEqual(chained.shape, [m, out])
+                XCTAssertEqual(chained.floats().map(\.bitPattern), separate.floats().map(\.bitPattern), "\(m) × \(k) → \(hidden) \(act)")
+                let added = try XCTUnwrap(x.bf16GatedChainedLinear(gate: gate, up: up, activation: act, down: down, adding: residual))
+                XCTAssertEqual(added.floats().map(\.bitPattern), (residual + separate).floats().map(\.bitPattern), "\(m) × \(k) + residual")
+            }
+        }
+        let w = Tensor(shape: [32, 64], values: (0..<2048).map { _ in rng.next() }).converted(to: .bf16)
+        let d = Tensor(shape: [8, 32], values: (0..<256).map { _ in rng.next() }).converted(to: .bf16)
+        let few = Tensor(shape: [200, 64], values: (0..<12_800).map { _ in rng.next() })
+        XCTAssertNil(few.bf16GatedChainedLinear(gate: (w, nil), up: (w, nil), activation: .silu, down: (d, nil)))
+        let many = Tensor(shape: [256, 64], values: (0..<16_384).map { _ in rng.next() })
+        let wOther = Tensor(shape: [33, 64], values: (0..<2112).map { _ in rng.next() }).converted(to: .bf16)
+        XCTAssertNil(many.bf16GatedChainedLinear(gate: (w, nil), up: (wOther, nil), activation: .silu, down: (d, nil)))
+        let wide = Tensor(shape: [256, 2100], values: (0..<537_600).map { _ in rng.next() })
+        let wWide = Tensor(shape: [32, 2100], values: (0..<67_200).map { _ in rng.next() }).converted(to: .bf16)
+        XCTAssertNil(wide.bf16GatedChainedLinear(gate: (wWide, nil), up: (wWide, nil), activation: .silu, down: (d, nil)))
+    }
+
     /// A gated MLP whose hidden state is written straight into the down product's packed x
     /// (`amxGatedChainedLinear`) gives, bit for bit, the gate and up products side by side, then
     /// `gatedActivation` and the down product: hidden widths cut short (one 16-column tile, odd

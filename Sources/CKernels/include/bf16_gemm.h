@@ -71,4 +71,14 @@ void vidlm_bf16_gemm_to_packed(const uint16_t *packed_x, size_t m, const uint16_
                                size_t row_end, const float *bias, int activation, uint16_t *packed_out, size_t n,
                                uint16_t *scratch);
 
+/// LLaMA's gated MLP before its down projection: act(x·gateᵀ + gate_bias) · (x·upᵀ + up_bias)
+/// for hidden columns [row_begin, row_end) (gate and up both [n, k]), rounded to bf16 straight
+/// into `packed_out`, the packed x of the down projection over k = n, as the two products, the
+/// gated activation and vidlm_bf16_pack_x_avx512bf16 would give it. Biases may be NULL;
+/// row_begin is a multiple of vidlm_bf16_gemm_tile_rows(m); only where
+/// vidlm_bf16_chain_supported(m, k).
+void vidlm_bf16_gated_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *gate, const uint16_t *up, size_t k,
+                                size_t row_begin, size_t row_end, const float *gate_bias, const float *up_bias,
+                                int activation, uint16_t *packed_out, size_t n, uint16_t *scratch);
+
 #endif

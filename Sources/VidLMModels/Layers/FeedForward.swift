@@ -71,6 +71,10 @@ public struct GatedFeedForward: TensorLayer {
                                            down: (down.weight, down.bias)) {
             return y
         }
+        if let y = x.bf16GatedChainedLinear(gate: (gate.weight, gate.bias), up: (up.weight, up.bias), activation: activation,
+                                            down: (down.weight, down.bias)) {
+            return y
+        }
         return down(gateUp(x).gatedActivation(activation))
     }
 
@@ -81,6 +85,10 @@ public struct GatedFeedForward: TensorLayer {
         if let y = x.amxGatedChainedLinear(gate: (gate.weight, gate.bias), up: (up.weight, up.bias), activation: activation,
                                            down: (down.weight, down.bias)) {
             return residual + y
+        }
+        if let y = x.bf16GatedChainedLinear(gate: (gate.weight, gate.bias), up: (up.weight, up.bias), activation: activation,
+                                            down: (down.weight, down.bias), adding: residual) {
+            return y
         }
         return down(gateUp(x).gatedActivation(activation), adding: residual)
     }

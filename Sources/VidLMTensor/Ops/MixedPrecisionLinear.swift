@@ -642,6 +642,43 @@ extension Tensor {
         }
     }
 
+    /// LLaMA's gated MLP `down(activation(gate(self)) · up(self))` (plus `residual`) on the AVX-512
+    /// BF16 GEMM (CPUs without AMX, where `amxGatedChainedLinear` does this), bit for bit as the
+    /// gate and up products, `gatedActivation` and the down product one after the other: from 256
+    /// x rows with k within one 2048-element slice, gate and up panels are summed side by side and
+    /// act(g) · u rounded straight into the down projection's packed x
+    /// (`vidlm_bf16_gated_to_packed`); nil where this does not apply.
+    public func bf16GatedChainedLinear(gate: (weight: Tensor, bias: Tensor?), up: (weight: Tensor, bias: Tensor?),
+                                       activation: Activation, down: (weight: Tensor, bias: Tensor?),
+                                       adding residual: Tensor? = nil) -> Tensor? {
+        let k = shape[rank - 1], m = count / max(k, 1)
+        guard gate.weight.dtype == .bf16, up.weight.dtype == .bf16, down.weight.dtype == .bf16,
+              MixedPrecisionLinear.usesBF16GEMM(.bf16), !HalfPrecisionKernels.useAMX, vidlm_bf16_chain_supported(m, k) == 1,
+              up.weight.shape == gate.weight.shape, up.bias.map({ $0.count == up.weight.shape[0] }) ?? true else { return nil }
+        return chainedProducts(first: gate, second: down, residual: residual, packedBytes: 2 * vidlm_bf16_packed_x_count(m, gate.weight.shape[0])) {
+            x, hidden, n, out, y, r in
+            let hp = hidden.bindMemory(to: UInt16.self, capacity: vidlm_bf16_packed_x_count(m, n))
+            let packed = MixedPrecisionLinear.PackedInput(x, m: m, k: k)
+            let wg = (gate.weight.storage.base + gate.weight.byteOffset).assumingMemoryBound(to: UInt16.self)
+            let wu = (up.weight.storage.base + up.weight.byteOffset).assumingMemoryBound(to: UInt16.self)
+            withExtendedLifetime(packed) {
+                let xp = packed.forBF16GEMM
+                optionalPointer(gate.bias?.floats()) { gb in
+                    optionalPointer(up.bias?.floats()) { ub in
+                        MixedPrecisionLinear.forEachBF16RowUnit(out: n, m: m, k: k) { scratch, rows in
+                            vidlm_bf16_gated_to_packed(xp, m, wg, wu, k, rows.lowerBound, rows.upperBound, gb, ub, activation.kernelID,
+                                                       hp, n, scratch)
+                        }
+                    }
+                }
+            }
+            optionalPointer(down.bias?.floats()) { bias in
+                MixedPrecisionLinear.bf16GEMM(packedX: hp, weight: down.weight, m: m, k: n, out: out, y: y, ldy: out,
+                                              accumulate: false, bias: bias, residual: r)
+            }
+        }
+    }
+
     /// The checks and buffers the chained MLPs share: nil unless the weights are [n, k] and
     /// [out, n] matrices with matching biases and the residual (if any) has the output's shape;
     /// otherwise `run(x, hidden, n, out, y, residual)` with a 64-byte aligned buffer of
