@@ -40,6 +40,14 @@ size_t vidlm_attention_scratch_floats(size_t lq, size_t lk, size_t dh) {
 
 static float *align16(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
+// The cache lines of n floats from p, prefetched into L1: a head's q, k and v rows are a few
+// hundred bytes each, thousands of bytes apart in a tower's fused q/k/v output (often in L3 or
+// memory), a stride the hardware prefetchers follow late.
+static inline void prefetch_floats(const float *p, size_t n) {
+    const char *b = (const char *)p, *e = (const char *)(p + n);
+    for (const char *c = (const char *)((uintptr_t)b & ~(uintptr_t)63); c < e; c += 64) _mm_prefetch(c, _MM_HINT_T0);
+}
+
 TARGET_F void vidlm_exp2_avx512(const float *t, float *y, size_t n) {
     for (size_t j = 0; j < n; j += 16) {
         __mmask16 mk = vidlm_tail_mask(n - j);
@@ -227,7 +235,8 @@ TARGET void vidlm_attention_avx512(const float *q, size_t q_row, const float *k,
     // q/k/v output), they were 4.6 % of the f32 kernel's samples on 1024 keys × 64, and the
     // kernel ran 1.16× faster without that on 257 × 88.
     if (!bf16) {
-        for (size_t j0 = 0; j0 < lkp; j0 += 16)
+        for (size_t j0 = 0; j0 < lkp; j0 += 16) {
+            for (size_t i = j0 + 16; i < j0 + 32 && i < lk; i++) prefetch_floats(k + i * k_row, dh);
             for (size_t d0 = 0; d0 < dh; d0 += 16) {
                 __mmask16 mk = vidlm_tail_mask(dh - d0);
                 __m512i r[16];
@@ -237,24 +246,29 @@ TARGET void vidlm_attention_avx512(const float *q, size_t q_row, const float *k,
                 vidlm_transpose16x16_pairs(r);  // 32-bit elements: a float transpose
                 for (size_t c = 0; c < 16 && d0 + c < dh; c++) _mm512_store_si512(kt + (d0 + c) * lkp + j0, r[c]);
             }
+        }
         for (size_t j = 0; j < lk; j++) {
             float *row = vp + j * dv;
+            if (j + 16 < lk) prefetch_floats(v + (j + 16) * v_row, dh);
             for (size_t d = 0; d < dh; d++) row[d] = v[j * v_row + d];
             for (size_t d = dh; d < dv; d++) row[d] = 0;
         }
     } else {
         uint32_t *kb = (uint32_t *)kt, *vb = (uint32_t *)vp;
-        for (size_t j0 = 0; j0 < lkp; j0 += 16)
+        for (size_t j0 = 0; j0 < lkp; j0 += 16) {
+            for (size_t i = j0 + 16; i < j0 + 32 && i < lk; i++) prefetch_floats(k + i * k_row, dh);
             for (size_t d0 = 0; d0 < dh; d0 += 32) {
                 __m512i r[16];
                 for (size_t i = 0; i < 16; i++) r[i] = j0 + i < lk ? bf16_pairs(k + (j0 + i) * k_row + d0, dh - d0) : _mm512_setzero_si512();
                 vidlm_transpose16x16_pairs(r);
                 for (size_t c = 0; c < 16 && d0 / 2 + c < dp; c++) _mm512_store_si512(kb + (d0 / 2 + c) * lkp + j0, r[c]);
             }
+        }
         size_t tcount = (lk + 1) / 2;
         for (size_t t = 0; t < tcount; t++) {
             uint32_t *row = vb + t * dv;
             const float *v0 = v + 2 * t * v_row, *v1 = v + (2 * t + 1) * v_row;
+            for (size_t i = 2 * t + 16; i < 2 * t + 18 && i < lk; i++) prefetch_floats(v + i * v_row, dh);
             int has1 = 2 * t + 1 < lk;
             size_t d = 0;
             for (; d + 16 <= dh; d += 16)
@@ -281,6 +295,7 @@ TARGET void vidlm_attention_avx512(const float *q, size_t q_row, const float *k,
         if (bf16) {
             for (size_t r = 0; r < rows; r++) {
                 const float *qr = q + (i0 + r) * q_row;
+                if (i0 + r + 8 < lq) prefetch_floats(q + (i0 + r + 8) * q_row, dh);
                 for (size_t d0 = 0; d0 < dh; d0 += 32) {
                     size_t pairs = dp - d0 / 2 < 16 ? dp - d0 / 2 : 16;
                     _mm512_mask_storeu_epi32(qb + r * dp + d0 / 2, vidlm_tail_mask(pairs), bf16_pairs(qr + d0, dh - d0));
