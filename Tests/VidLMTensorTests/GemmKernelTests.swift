@@ -3,11 +3,11 @@ import XCTest
 @testable import VidLMTensor
 
 /// vidlm's GEMM kernels (f32 FMA, bf16 dot product) against a double-precision reference: sizes
-/// around the x groups (4 rows; 6 for f32 from 32 rows), the weight tiles and panels (6 rows; 64
-/// for f32 from 32 rows), the weight blocks (128 rows f32, 48 bf16) and the k slices (1024 floats
-/// / 2048 bf16), odd k, row ranges that start inside a block, accumulation into y and the bias
-/// the kernels add as they store; below 32 x rows (f32) or up to 64 (bf16) the kernels read
-/// weight rows in place, above that from packed blocks, and from 256 rows bf16 runs its
+/// around the x groups (4 rows; 6 for f32 from 64 rows), the weight tiles and panels (6 rows; 64
+/// for f32 from 64 rows), the weight blocks (128 rows f32) and the k slices (1024 floats / 2048
+/// bf16), odd k, row ranges that start inside a block, accumulation into y and the bias the
+/// kernels add as they store; below 64 x rows (f32) or up to 64 (bf16) the kernels read weight
+/// rows in place, above that from packed blocks, and from 256 rows bf16 runs its
 /// outer-product kernel (6-row x groups, 64-row panels of weight pairs); all paths are covered. The AMX kernel (Xeons from
 /// Sapphire Rapids) is checked on both of its paths: an x of up to 256 rows and 1.5 MiB (weights
 /// read in place, x pair-interleaved, k in chunks of 2048; 150 × 4100) and a larger one (200 ×
@@ -54,8 +54,8 @@ final class GemmKernelTests: XCTestCase {
         checkResidualAdd(cases, seed: 300, prepare: Self.amxProduct)
     }
 
-    /// The same two for vidlm's f32 GEMM: both kernels (under 32 x rows: weight rows read in
-    /// place; from 32: packed panels), edge panels, several k slices (1024 floats), k = 0.
+    /// The same two for vidlm's f32 GEMM: both kernels (under 64 x rows: weight rows read in
+    /// place; from 64: packed panels), edge panels, several k slices (1024 floats), k = 0.
     func testF32GemmFusedActivationEqualsSeparatePass() throws {
         try requireAVX512(bf16: false)
         checkFusedActivation(Self.f32Cases, seed: 200, activations: [.gelu, .quickGelu, .silu, .relu], prepare: Self.f32Product)
@@ -82,7 +82,7 @@ final class GemmKernelTests: XCTestCase {
     private static let bf16Cases: [(m: Int, k: Int, n: Int)] = [(5, 17, 130), (70, 1030, 70), (260, 99, 290), (300, 2100, 65),
                                                                 (3, 0, 20), (256, 0, 20)]
 
-    private static let f32Cases: [(m: Int, k: Int, n: Int)] = [(5, 17, 130), (31, 1030, 70), (40, 100, 290), (70, 2100, 65),
+    private static let f32Cases: [(m: Int, k: Int, n: Int)] = [(5, 17, 130), (31, 1030, 70), (40, 100, 290), (64, 1030, 70), (70, 2100, 65),
                                                                (3, 0, 20), (33, 0, 20)]
 
     /// A kernel's product `y = residual + act(…)` over output rows [begin, end) of y (row stride
@@ -233,11 +233,11 @@ final class GemmKernelTests: XCTestCase {
     /// The same for f32 on vidlm's GEMM (`f32ChainedLinear`, the first product writing the
     /// second's packed x): x groups and hidden panels cut short, a hidden state wider than one k
     /// slice of the second product (2100), with and without biases and a residual; shapes it does
-    /// not take (fewer than 32 x rows, a first k beyond one slice) return nil.
+    /// not take (fewer than 64 x rows, a first k beyond one slice) return nil.
     func testF32ChainedLinearEqualsTwoProducts() throws {
         try requireAVX512(bf16: false)
         var rng = SplitMix(seed: 46)
-        for (m, k, hidden, out) in [(32, 17, 64, 10), (37, 100, 130, 65), (257, 768, 2100, 96), (70, 1024, 48, 33)] {
+        for (m, k, hidden, out) in [(64, 17, 64, 10), (67, 100, 130, 65), (257, 768, 2100, 96), (70, 1024, 48, 33)] {
             let x = Tensor(shape: [m, k], values: (0..<m * k).map { _ in rng.next() * 2 })
             let w1 = Tensor(shape: [hidden, k], values: (0..<hidden * k).map { _ in rng.next() * 0.3 })
             let w2 = Tensor(shape: [out, hidden], values: (0..<out * hidden).map { _ in rng.next() * 0.3 })
@@ -256,9 +256,9 @@ final class GemmKernelTests: XCTestCase {
             }
         }
         let w = Tensor(shape: [64, 64], values: (0..<4096).map { _ in rng.next() }), w2 = Tensor(shape: [8, 64], values: (0..<512).map { _ in rng.next() })
-        XCTAssertNil(Tensor(shape: [20, 64], values: (0..<1280).map { _ in rng.next() }).f32ChainedLinear(first: (w, nil), activation: .gelu, second: (w2, nil)))
+        XCTAssertNil(Tensor(shape: [50, 64], values: (0..<3200).map { _ in rng.next() }).f32ChainedLinear(first: (w, nil), activation: .gelu, second: (w2, nil)))
         let wWide = Tensor(shape: [64, 1100], values: (0..<70_400).map { _ in rng.next() })
-        XCTAssertNil(Tensor(shape: [40, 1100], values: (0..<44_000).map { _ in rng.next() }).f32ChainedLinear(first: (wWide, nil), activation: .gelu, second: (w2, nil)))
+        XCTAssertNil(Tensor(shape: [70, 1100], values: (0..<77_000).map { _ in rng.next() }).f32ChainedLinear(first: (wWide, nil), activation: .gelu, second: (w2, nil)))
         XCTAssertNil(Tensor(shape: [40, 64], values: (0..<2560).map { _ in rng.next() }).f32ChainedLinear(first: (w.converted(to: .bf16), nil), activation: .gelu, second: (w2, nil)))
     }
 

@@ -1,7 +1,7 @@
 // An f32 GEMM on AVX-512F FMAs for the projections of towers, Q-Formers and prefill:
 // y = x · Wᵀ with W the checkpoint's [out, in] row-major matrix: x packed once per product and
 // shared read-only by every thread, blocks of weight rows packed per call into the caller's
-// scratch (from 32 x rows; fewer read the weight rows in place), see f32_gemm.c. Its speed does not depend on which OpenBLAS kernel an environment
+// scratch (from 64 x rows; fewer read the weight rows in place), see f32_gemm.c. Its speed does not depend on which OpenBLAS kernel an environment
 // variable selects; OpenBLAS remains the fallback without AVX-512.
 #ifndef VIDLM_F32_GEMM_H
 #define VIDLM_F32_GEMM_H
@@ -49,7 +49,7 @@ void vidlm_f32_gemm_add_avx512(const float *packed_x, size_t m, const float *w, 
                                const float *residual, size_t ldr, float *scratch);
 
 /// Whether a product of m x rows over k can write the next product's packed x
-/// (vidlm_f32_gemm_to_packed): from 32 x rows (the packed-panel layout, which the next product of
+/// (vidlm_f32_gemm_to_packed): from 64 x rows (the packed-panel layout, which the next product of
 /// the same m reads), k within one slice of 1024.
 int vidlm_f32_chain_supported(size_t m, size_t k);
 
