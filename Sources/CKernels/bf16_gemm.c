@@ -59,6 +59,7 @@ size_t vidlm_bf16_gemm_tile_rows(size_t m) { return m >= OUTER_ROWS ? ONRW : NR;
 #include "amx_tiles.h"
 #include "simd_math.h"
 #include "outer_panel.h"
+#include "prefetch_rows.h"
 
 int vidlm_avx512bf16_available(void) {
     __builtin_cpu_init();
@@ -191,26 +192,6 @@ TARGET __attribute__((noinline)) static void tile_direct(const uint16_t *a, cons
 
 static const uint16_t zero_row[KC] __attribute__((aligned(64)));
 
-// Share `part` of `parts` of the cache lines of weight rows [r0, r1) over k [k0, k0 + kc),
-// prefetched into L2 while the current rows are in use, so the next rows' memory traffic overlaps
-// the products instead of stalling the first x group that reads them.
-static inline void prefetch_rows_share(const uint16_t *w, size_t ldw, size_t r0, size_t r1, size_t k0, size_t kc,
-                                       size_t part, size_t parts) {
-    if (r0 >= r1 || parts == 0) return;
-    size_t lines = (kc * 2 + 63) / 64 + 1, total = (r1 - r0) * lines;
-    size_t i0 = part * total / parts, i1 = (part + 1) * total / parts;
-    if (i0 >= i1) return;
-    size_t row = r0 + i0 / lines, line = i0 % lines;
-    const char *p = (const char *)(w + row * ldw + k0);
-    for (size_t i = i0; i < i1; i++) {
-        _mm_prefetch(p + line * 64, _MM_HINT_T1);
-        if (++line == lines) {
-            line = 0;
-            p += ldw * 2;
-        }
-    }
-}
-
 // The dot-product kernel over rows [row_begin, row_end): each finished tile's sums stored (bias,
 // accumulation), then, on the last k slice, act(y) and residual + y on that tile's block.
 TARGET static void gemm_dot(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
@@ -241,7 +222,7 @@ TARGET static void gemm_dot(const uint16_t *packed_x, size_t m, const uint16_t *
             for (size_t g = 0; g < groups; g++) {
                 size_t xr = m - g * MR < MR ? m - g * MR : MR;
                 float sums[MR * NR];
-                prefetch_rows_share(w, k, r + cols, next_end, k0, kc, g, groups);
+                vidlm_prefetch_rows_share(w, k * 2, r + cols, next_end, k0 * 2, kc * 2, g, groups);
                 if (direct)
                     tile_direct(packed_x + g * steps * MR * 32, rows, kc, sums);
                 else

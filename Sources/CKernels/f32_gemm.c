@@ -55,6 +55,7 @@ size_t vidlm_f32_pack_x_block_rows(size_t m) { return m < DIRECT_ROWS ? DIRECT_R
 #include "amx_tiles.h"
 #include "simd_math.h"
 #include "outer_panel.h"
+#include "prefetch_rows.h"
 
 #define TARGET __attribute__((target("avx512f")))
 
@@ -107,26 +108,6 @@ TARGET static void tile_direct(const float *a, const float *const *rows, size_t 
 
 static const float zero_row[KC] __attribute__((aligned(64)));
 
-// Share `part` of `parts` of the cache lines of weight rows [r0, r1) over k [k0, k0 + kc),
-// prefetched into L2 while the current tile's rows are in use (as in bf16_gemm.c), so the next
-// rows' memory traffic overlaps the products instead of stalling the first x group.
-static inline void prefetch_rows_share(const float *w, size_t ldw, size_t r0, size_t r1, size_t k0, size_t kc, size_t part,
-                                       size_t parts) {
-    if (r0 >= r1 || parts == 0) return;
-    size_t lines = (kc * 4 + 63) / 64 + 1, total = (r1 - r0) * lines;
-    size_t i0 = part * total / parts, i1 = (part + 1) * total / parts;
-    if (i0 >= i1) return;
-    size_t line = i0 % lines;
-    const char *p = (const char *)(w + (r0 + i0 / lines) * ldw + k0);
-    for (size_t i = i0; i < i1; i++) {
-        _mm_prefetch(p + line * 64, _MM_HINT_T1);
-        if (++line == lines) {
-            line = 0;
-            p += ldw * 4;
-        }
-    }
-}
-
 // Writes the `rows` × `cols` corner of a tile's sums that exists: y = (y if accumulating) +
 // bias (when given) + sums. One loop per case: y is not read unless accumulating (a fresh output
 // holds garbage; folded into one expression, clang read it anyway, and denormal garbage cost
@@ -162,7 +143,7 @@ TARGET static void gemm_direct(const float *packed_x, size_t m, const float *w, 
             for (size_t g = 0; g < groups; g++) {
                 size_t xr = m - g * DMR < DMR ? m - g * DMR : DMR;
                 float sums[DMR * DNR];
-                prefetch_rows_share(w, k, r + cols, next_end, k0, kc, g, groups);
+                vidlm_prefetch_rows_share(w, k * 4, r + cols, next_end, k0 * 4, kc * 4, g, groups);
                 tile_direct(packed_x + g * steps * DMR * 16, rows, kc, sums);
                 store_direct(sums, y + g * DMR * ldy + r, ldy, xr, cols, acc, bias && k0 == 0 ? bias + r : NULL);
                 if (act >= 0 && k0 + kc >= k) vidlm_activate_block(y + g * DMR * ldy + r, ldy, xr, cols, act);
