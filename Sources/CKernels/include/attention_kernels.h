@@ -46,28 +46,31 @@ void vidlm_attention_amx_packed(const float *q, size_t q_row, const float *packe
                                 float scale, int causal, const float *key_bias, float *out, size_t out_row,
                                 float *scratch);
 
-/// One decoding step of attention for the `group` query heads sharing one key/value head:
-/// out[h·dh, (h+1)·dh) = softmax_j(scale · q_h·k[j]) · v over keys [0, n), with q and out `group`
-/// rows of dh floats each, keys/values rows of dh floats with row stride kv_row. `scores`:
-/// group × (n rounded up to 16) floats of scratch. Call only when vidlm_avx512_available() is 1.
-void vidlm_attention_decode_avx512(const float *q, size_t group, size_t dh, const float *keys,
-                                   const float *values, size_t kv_row, size_t n, float scale, float *out,
-                                   float *scores);
+/// One decoding step of attention for the query heads [head0, head0 + heads), query head h reading
+/// key/value head h / group: out[i·dh, (i+1)·dh) = softmax_j(scale · q_i·k[j]) · v over keys
+/// [0, n) for the call's i-th head, with q and out `heads` rows of dh floats each. keys/values
+/// point at the columns of key/value head head0 / group in rows of stride kv_row (every key/value
+/// head of a position side by side, as the cache holds them). `scores`: heads × (n rounded up to
+/// 16) floats of scratch. A head's result does not depend on the other heads of the call.
+/// Call only when vidlm_avx512_available() is 1.
+void vidlm_attention_decode_avx512(const float *q, size_t heads, size_t group, size_t head0, size_t dh,
+                                   const float *keys, const float *values, size_t kv_row, size_t n, float scale,
+                                   float *out, float *scores);
 
 /// vidlm_attention_decode_avx512 as a bf16 model computes it: the unnormalised probabilities are
 /// rounded to bf16 before they weigh the values (sums stay f32), as vidlm_attention_amx and the
 /// vdpbf16ps kernel round them. q, keys and values must already hold bf16 values (the caller
 /// rounds them), so the products are those of the tile kernels. Call only when
 /// vidlm_avx512_available() is 1.
-void vidlm_attention_decode_bf16_avx512(const float *q, size_t group, size_t dh, const float *keys,
-                                        const float *values, size_t kv_row, size_t n, float scale, float *out,
-                                        float *scores);
+void vidlm_attention_decode_bf16_avx512(const float *q, size_t heads, size_t group, size_t head0, size_t dh,
+                                        const float *keys, const float *values, size_t kv_row, size_t n,
+                                        float scale, float *out, float *scores);
 
 /// vidlm_attention_decode_avx512 on a half-precision cache: keys and values are f16 rows (widened
 /// exactly on load). Call only when vidlm_f16_matvec_available() is 1 (AVX-512 F, BW and VL).
-void vidlm_attention_decode_f16_avx512(const float *q, size_t group, size_t dh, const uint16_t *keys,
-                                       const uint16_t *values, size_t kv_row, size_t n, float scale, float *out,
-                                       float *scores);
+void vidlm_attention_decode_f16_avx512(const float *q, size_t heads, size_t group, size_t head0, size_t dh,
+                                       const uint16_t *keys, const uint16_t *values, size_t kv_row, size_t n,
+                                       float scale, float *out, float *scores);
 
 /// y[i] = 2^t[i] as bf16 attention's softmax computes its numerators (the polynomial shared by
 /// the AMX, bf16-dot and bf16 decoding kernels), for tests. AVX-512F.
@@ -76,9 +79,9 @@ void vidlm_exp2_avx512(const float *t, float *y, size_t n);
 /// vidlm_attention_decode_bf16_avx512 on a bf16 cache (keys and values bf16 rows, widened exactly
 /// on load; q must hold bf16 values). Call only when vidlm_f16_matvec_available() is 1 (AVX-512
 /// F, BW and VL).
-void vidlm_attention_decode_bf16_cache_avx512(const float *q, size_t group, size_t dh, const uint16_t *keys,
-                                              const uint16_t *values, size_t kv_row, size_t n, float scale,
-                                              float *out, float *scores);
+void vidlm_attention_decode_bf16_cache_avx512(const float *q, size_t heads, size_t group, size_t head0, size_t dh,
+                                              const uint16_t *keys, const uint16_t *values, size_t kv_row,
+                                              size_t n, float scale, float *out, float *scores);
 
 /// y = softmax(x) over n floats (in place allowed); a row of all −inf becomes zeros. AVX-512F.
 void vidlm_softmax_row_avx512(const float *x, float *y, size_t n);

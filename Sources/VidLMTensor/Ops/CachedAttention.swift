@@ -48,8 +48,22 @@ public enum CachedAttention {
     }
 
     /// The decoding kernel's signature (`vidlm_attention_decode_avx512` and its bf16 form).
-    typealias DecodeKernel = @convention(c) (UnsafePointer<Float>?, Int, Int, UnsafePointer<Float>?, UnsafePointer<Float>?,
-                                             Int, Int, Float, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void
+    typealias DecodeKernel = @convention(c) (UnsafePointer<Float>?, Int, Int, Int, Int, UnsafePointer<Float>?,
+                                             UnsafePointer<Float>?, Int, Int, Float, UnsafeMutablePointer<Float>?,
+                                             UnsafeMutablePointer<Float>?) -> Void
+
+    /// Splits the query heads of a decoding step across the cores: whole key/value groups where
+    /// there are at least as many key/value heads as threads (each cached row is then read by one
+    /// thread for all the query heads sharing it), else query heads (multi-query: one key/value
+    /// head). `body` gets each thread's range of query heads.
+    static func forEachDecodingHeadRange(heads: Int, kvHeads: Int, _ body: (Range<Int>) -> Void) {
+        let group = heads / kvHeads
+        if kvHeads >= ThreadBudget.computeThreads {
+            ParallelLoop.forEachChunk(kvHeads) { body(($0.lowerBound * group)..<($0.upperBound * group)) }
+        } else {
+            ParallelLoop.forEachChunk(heads, body)
+        }
+    }
 
     /// Up to `vectorQueryLimit` queries: `kernel` where the CPU has AVX-512, else Swift loops.
     private static func attendDecoding(q: UnsafePointer<Float>, qStride: Int, keys: UnsafePointer<Float>,
@@ -57,52 +71,24 @@ public enum CachedAttention {
                                        kvHeads: Int, headDim dh: Int, scale: Float, out: UnsafeMutablePointer<Float>,
                                        outStride: Int, kernel: DecodeKernel) {
         let group = heads / kvHeads
-        let total = past + queries
-        if kvHeads * queries >= ThreadBudget.computeThreads {
-            // Per (key/value head, query): each cached key and value row is read once for all
-            // the query heads sharing it.
-            ParallelLoop.forEachChunk(kvHeads * queries) { range in
-                let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * ((total + 15) / 16 * 16))
-                defer { scores.deallocate() }
-                for unit in range {
-                    let g = unit / queries, i = unit % queries
-                    let n = past + i + 1
-                    let qg = q + i * qStride + g * group * dh
-                    let og = out + i * outStride + g * group * dh
-                    if Attention.useFusedKernel {
-                        kernel(qg, group, dh, keys + g * dh, values + g * dh, kvStride, n, scale, og, scores)
-                        continue
-                    }
-                    for j in 0..<n {
-                        let kr = keys + j * kvStride + g * dh
-                        for hh in 0..<group { scores[hh * total + j] = scale * dot(qg + hh * dh, kr, dh) }
-                    }
-                    for hh in 0..<group {
-                        Softmax.row(scores + hh * total, into: scores + hh * total, count: n)
-                        for d in 0..<dh { og[hh * dh + d] = 0 }
-                    }
-                    for j in 0..<n {
-                        let vr = values + j * kvStride + g * dh
-                        for hh in 0..<group { axpy(scores[hh * total + j], vr, og + hh * dh, dh) }
-                    }
-                }
-            }
-            return
-        }
-        // Few key/value heads (e.g. one, multi-query): split the query heads instead.
-        ParallelLoop.forEachChunk(heads) { range in
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: (total + 15) / 16 * 16)
+        let width = (past + queries + 15) / 16 * 16
+        let work = UncheckedSendable((q, keys, values, out))
+        forEachDecodingHeadRange(heads: heads, kvHeads: kvHeads) { range in
+            let (q, keys, values, out) = work.value
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: range.count * width)
             defer { scores.deallocate() }
-            for h in range {
-                let g = h / group
-                for i in 0..<queries {
-                    let n = past + i + 1
+            let h0 = range.lowerBound, column = h0 / group * dh
+            for i in 0..<queries {
+                let n = past + i + 1
+                if Attention.useFusedKernel {
+                    // The call's rows: every head of the range, row by row (the kernel's comment).
+                    kernel(q + i * qStride + h0 * dh, range.count, group, h0, dh, keys + column, values + column,
+                           kvStride, n, scale, out + i * outStride + h0 * dh, scores)
+                    continue
+                }
+                for h in range {
+                    let g = h / group
                     let qh = q + i * qStride + h * dh
-                    if Attention.useFusedKernel {
-                        kernel(qh, 1, dh, keys + g * dh, values + g * dh, kvStride, n, scale, out + i * outStride + h * dh,
-                               scores)
-                        continue
-                    }
                     for j in 0..<n { scores[j] = scale * dot(qh, keys + j * kvStride + g * dh, dh) }
                     Softmax.row(scores, into: scores, count: n)
                     let o = out + i * outStride + h * dh
@@ -234,18 +220,16 @@ public enum CachedAttention {
         }
         let kernel = bf16 ? vidlm_attention_decode_bf16_cache_avx512 : vidlm_attention_decode_f16_avx512
         let group = heads / kvHeads
-        // As `attend`'s decoding branch: per (key/value head, query) when there are enough of
-        // them for every thread, else per query head.
-        let perGroup = kvHeads * queries >= ThreadBudget.computeThreads
-        ParallelLoop.forEachChunk(perGroup ? kvHeads * queries : heads * queries) { range in
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: (perGroup ? group : 1) * ((total + 15) / 16 * 16))
+        let width = (total + 15) / 16 * 16
+        let work = UncheckedSendable((q, keys, values, out))
+        forEachDecodingHeadRange(heads: heads, kvHeads: kvHeads) { range in
+            let (q, keys, values, out) = work.value
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: range.count * width)
             defer { scores.deallocate() }
-            for unit in range {
-                let i = unit % queries, n = past + i + 1
-                let first = perGroup ? (unit / queries) * group : unit / queries  // first query head
-                let g = first / group
-                kernel(q + i * qStride + first * dh, perGroup ? group : 1, dh, keys + g * dh, values + g * dh, kvStride, n,
-                       scale, out + i * outStride + first * dh, scores)
+            let h0 = range.lowerBound, column = h0 / group * dh
+            for i in 0..<queries {
+                kernel(q + i * qStride + h0 * dh, range.count, group, h0, dh, keys + column, values + column, kvStride,
+                       past + i + 1, scale, out + i * outStride + h0 * dh, scores)
             }
         }
     }
