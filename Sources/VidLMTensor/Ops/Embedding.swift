@@ -18,6 +18,9 @@ extension Tensor {
         precondition(!parts.isEmpty, "nothing to concatenate")
         let inner = Array(parts[0].shape.dropFirst())
         precondition(parts.allSatisfy { Array($0.shape.dropFirst()) == inner }, "concatenate: inner shapes differ")
+        // One f32 part is the result already (tensors are immutable): no copy of a video's
+        // features (25 MB for SmolVLM2's 8 frames) just to record them.
+        if parts.count == 1 && parts[0].dtype == .f32 { return parts[0] }
         let rows = parts.reduce(0) { $0 + $1.shape[0] }
         return Tensor.make(shape: [rows] + inner, uninitialized: true) { out in
             var offset = 0
