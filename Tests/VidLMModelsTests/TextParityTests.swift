@@ -634,6 +634,22 @@ final class TextKernelTests: XCTestCase {
             got.withUnsafeMutableBufferPointer { HalfPrecisionKernels.roundToBF16(v.baseAddress!, count: values.count, into: $0.baseAddress!) }
         }
         for i in values.indices { XCTAssertEqual(got[i].bitPattern, want[i].bitPattern, "\(values[i])") }
+        // Against the rounding written out here (not the library's), for every length up to 40
+        // (the AVX-512 kernel's masked last block), rounding in place and to bf16 storage.
+        func reference(_ x: Float) -> UInt32 {
+            let u = x.bitPattern
+            return (u & 0x7FFF_FFFF) > 0x7F80_0000 ? (u | 0x0040_0000) & 0xFFFF_0000 : (u &+ 0x7FFF &+ ((u >> 16) & 1)) & 0xFFFF_0000
+        }
+        for n in 1...40 {
+            var inPlace = Array(values.suffix(n))
+            var halves = [UInt16](repeating: 0, count: n)
+            inPlace.withUnsafeMutableBufferPointer { HalfPrecisionKernels.roundToBF16($0.baseAddress!, count: n, into: $0.baseAddress!) }
+            values.suffix(n).withUnsafeBufferPointer { vidlm_f32_to_bf16($0.baseAddress!, &halves, n) }
+            for (i, x) in values.suffix(n).enumerated() {
+                XCTAssertEqual(inPlace[i].bitPattern, reference(x), "\(x), length \(n)")
+                XCTAssertEqual(UInt32(halves[i]) << 16, reference(x), "\(x) as bf16, length \(n)")
+            }
+        }
         var nan: [Float] = [.nan, -.nan, Float(bitPattern: 0x7F80_0001)]
         nan.withUnsafeMutableBufferPointer { HalfPrecisionKernels.roundToBF16($0.baseAddress!, count: 3, into: $0.baseAddress!) }
         XCTAssertTrue(nan.allSatisfy { $0.isNaN })

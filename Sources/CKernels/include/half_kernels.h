@@ -44,8 +44,13 @@ void vidlm_f32_to_f16(const float *x, uint16_t *y, size_t n);
 /// y[i] = x[i] widened from f16 (exact), i < n.
 void vidlm_f16_to_f32(const uint16_t *x, float *y, size_t n);
 
-/// y[i] = x[i] rounded to bf16 (nearest even; NaN stays NaN), i < n.
+/// y[i] = x[i] rounded to bf16 (nearest even; NaN stays NaN), i < n. AVX-512 where the CPU has it.
 void vidlm_f32_to_bf16(const float *x, uint16_t *y, size_t n);
+
+/// y[i] = x[i] rounded to the nearest bf16 (ties to even), kept as f32: NaN stays NaN (quiet),
+/// values that round past the largest bf16 become ±Inf; i < n, y may be x. AVX-512 where the
+/// CPU has it.
+void vidlm_round_bf16(const float *x, float *y, size_t n);
 
 /// y[i] = x[i] widened from bf16 (exact), i < n.
 void vidlm_bf16_to_f32(const uint16_t *x, float *y, size_t n);

@@ -54,19 +54,9 @@ public enum HalfPrecisionKernels {
     /// matmul with bf16 weights, here as in PyTorch, whichever kernel runs. NaN stays NaN; values
     /// that round past the largest bf16 become ±Inf. `out` may be `x`.
     public static func roundToBF16(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>) {
-        var i = 0
-        while i &+ 16 <= count {
-            let u = UnsafeRawPointer(x + i).loadUnaligned(as: U.self)
-            var r = (u &+ 0x7FFF &+ ((u &>> 16) & 1)) & 0xFFFF_0000
-            r.replace(with: (u | 0x0040_0000) & 0xFFFF_0000, where: (u & 0x7FFF_FFFF) .> 0x7F80_0000)
-            UnsafeMutableRawPointer(out + i).storeBytes(of: r, as: U.self)
-            i &+= 16
-        }
-        while i < count {
-            let u = x[i].bitPattern
-            out[i] = Float(bitPattern: x[i].isNaN ? (u | 0x0040_0000) & 0xFFFF_0000 : (u &+ 0x7FFF &+ ((u &>> 16) & 1)) & 0xFFFF_0000)
-            i &+= 1
-        }
+        // CKernels (AVX-512 where the CPU has it): Swift's SIMD16 runs four lanes at a time at
+        // the package's SSE2 baseline, and decoding rounds every layer's inputs on one thread.
+        vidlm_round_bf16(x, out, count)
     }
 
     /// Elements per kernel step.
