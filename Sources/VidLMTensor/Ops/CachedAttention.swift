@@ -53,12 +53,13 @@ public enum CachedAttention {
                                              UnsafeMutablePointer<Float>?) -> Void
 
     /// Splits the query heads of a decoding step across the cores: whole key/value groups where
-    /// there are at least as many key/value heads as threads (each cached row is then read by one
-    /// thread for all the query heads sharing it), else query heads (multi-query: one key/value
-    /// head). `body` gets each thread's range of query heads.
+    /// they divide evenly among the threads (each cached row is then read by one thread for all
+    /// the query heads sharing it), else query heads in equal runs (multi-query, or 3 key/value
+    /// heads on 2 threads: whole groups would give one thread twice the other's work; a group
+    /// split between two threads is read by both). `body` gets each thread's range of query heads.
     static func forEachDecodingHeadRange(heads: Int, kvHeads: Int, _ body: (Range<Int>) -> Void) {
         let group = heads / kvHeads
-        if kvHeads >= ThreadBudget.computeThreads {
+        if kvHeads % ThreadBudget.computeThreads == 0 {
             ParallelLoop.forEachChunk(kvHeads) { body(($0.lowerBound * group)..<($0.upperBound * group)) }
         } else {
             ParallelLoop.forEachChunk(heads, body)
