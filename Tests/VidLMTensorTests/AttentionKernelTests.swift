@@ -102,9 +102,10 @@ final class AttentionKernelTests: XCTestCase {
         var rng = SplitMix(seed: 41)
         for (past, queries, heads, kvHeads, dh) in [(0, 1, 1, 1, 1), (6, 1, 4, 2, 16), (7, 2, 6, 3, 17), (8, 1, 8, 1, 64),
                                                     (33, 4, 2, 2, 130), (100, 1, 32, 32, 64), (15, 3, 4, 1, 80),
-                                                    // Head blocks of the value loop (24 registers): 3 heads of 128,
-                                                    // 8 of 40 (grouped), 24 of 16, and a head past 128 columns.
-                                                    (20, 1, 8, 8, 128), (9, 2, 12, 3, 40), (40, 1, 26, 26, 16),
+                                                    // Whole head blocks of the value loop (24 registers: 3 heads of
+                                                    // 128, 8 of 40, 24 of 16) and a remainder on each of one or two
+                                                    // threads, and a head past 128 columns.
+                                                    (20, 1, 8, 8, 128), (9, 2, 24, 6, 40), (40, 1, 52, 52, 16),
                                                     (17, 1, 4, 2, 256)] {
             let total = past + queries, qStride = heads * dh + 3, kvStride = kvHeads * dh + 5, outStride = heads * dh + 1
             let q = (0..<queries * qStride).map { _ in rng.next() * 2 }
@@ -148,7 +149,7 @@ final class AttentionKernelTests: XCTestCase {
         for (past, queries, heads, kvHeads, dh) in [(6, 1, 4, 2, 16), (33, 4, 2, 2, 130), (100, 1, 32, 32, 64), (15, 3, 4, 1, 80),
                                                     (0, 5, 2, 1, 16), (0, 40, 8, 2, 64), (20, 9, 4, 2, 32), (33, 37, 6, 3, 17),
                                                     (100, 70, 2, 1, 130), (31, 33, 4, 4, 128), (20, 1, 8, 8, 128),
-                                                    (9, 2, 12, 3, 40)] {
+                                                    (9, 2, 24, 6, 40)] {
             let total = past + queries, qStride = heads * dh + 3, kvStride = kvHeads * dh + 5, outStride = heads * dh + 1
             let q = (0..<queries * qStride).map { _ in rng.next() * 2 }
             let keys = (0..<total * kvStride).map { _ in Self.bf16(rng.next() * 2) }
