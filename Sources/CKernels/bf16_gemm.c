@@ -3,16 +3,12 @@
 // Two kernels, picked by the number of x rows (the same m must be passed to the packing and the
 // product, so both agree on the layout):
 //
-// Below OUTER_ROWS x rows (prefill chunks, one small image): a dot-product kernel. An MR × NR tile
-// of y is MR·NR accumulators of 16 partial sums; a step of 32 k elements loads MR + NR vectors for
-// MR·NR dot-product instructions and each tile ends in horizontal sums. A tile's NR weight rows ×
-// KC k elements (24 KiB of bf16) stay in L1 while every packed x group passes over them (x streams
-// from L2), copied into an aligned block first or (up to DIRECT_GROUPS groups) read in place, and
-// the next tile's rows are prefetched into L2 meanwhile: before, blocks of 48 rows were copied
-// from memory in one go, with the cores waiting, and each x group passed over a whole block read
-// from L2. One core of a Zen 5, weights from memory: 48 × 2560 × 10240 300 → 394 GFLOP/s, 96 ×
-// 2048 × 11264 380 → 410, 135 × 2048 × 11264 400 → 415. KC 1024 ran 12 % slower (twice the
-// horizontal reductions), KC 3072/4096 no faster.
+// Below OUTER_ROWS x rows (prefill chunks, short prompts, one small image): the weight-broadcast
+// kernel (broadcast_tile.h), broadcasting a pair of k of each of eight weight rows, read where
+// they are stored, against three vectors of 16 x rows (transposed once per product). It replaced
+// a dot-product kernel (4 x rows × 6 weight rows of 16-lane partial sums, ending in 24 horizontal
+// sums per tile). One core of a Zen 5, weights from memory: 48 × 2560 × 10240 413 → 472 GFLOP/s,
+// 96 × 2048 × 11264 454 → 509, 17 × 101 × 37 86 → 112; equal at 135 and 200 rows.
 //
 // From OUTER_ROWS x rows (towers, long prompts): an outer-product kernel, the f32 GEMM's
 // (f32_gemm.c) in bf16 pairs. A block of ONB weight rows × KC elements (512 KiB) is transposed
@@ -23,16 +19,14 @@
 // connection on the way. One core of a Zen 5, packing included: 1.04-1.18× the dot-product kernel
 // on SigLIP-B/SO400M tower shapes, 1.07-1.13× on 512-812-row prompts of k 2048, 0.94-0.98× below
 // 256 rows (the transposition of each weight block is then shared by too few x rows).
-#define MR 4
-#define NR 6  // MR · NR must be a multiple of 8 (reduce8)
 #define KC 2048
+#define BROADCAST_TILE_ROWS 8  // VIDLM_BT_ROWS of broadcast_tile.h (x86-64 only)
 #define OUTER_ROWS 256
 #define OMR 6
 #define ONV 4
 #define ONRW (ONV * 16)  // weight rows per panel
 #define ONB 128
 
-static size_t round_up32(size_t v) { return (v + 31) & ~(size_t)31; }
 static size_t slice_len(size_t k, size_t k0) { return k - k0 < KC ? k - k0 : KC; }
 
 static size_t pairs_of(size_t kc) { return (kc + 1) / 2; }
@@ -42,24 +36,25 @@ size_t vidlm_bf16_packed_x_count(size_t m, size_t k) {
     if (m >= OUTER_ROWS) {
         for (size_t k0 = 0; k0 < k; k0 += KC) total += (m + OMR - 1) / OMR * OMR * 2 * pairs_of(slice_len(k, k0));
     } else {
-        size_t groups = (m + MR - 1) / MR;
-        for (size_t k0 = 0; k0 < k; k0 += KC) total += groups * MR * round_up32(slice_len(k, k0));
+        for (size_t k0 = 0; k0 < k; k0 += KC) total += (m + 15) / 16 * 16 * 2 * pairs_of(slice_len(k, k0));
     }
     return total ? total : 1;
 }
 
 size_t vidlm_bf16_gemm_scratch_count(void) { return (size_t)ONB * KC; }
 
-size_t vidlm_bf16_pack_x_block_rows(size_t m) { return m >= OUTER_ROWS ? OMR : MR; }
+size_t vidlm_bf16_pack_x_block_rows(size_t m) { return m >= OUTER_ROWS ? OMR : 16; }
 
-size_t vidlm_bf16_gemm_tile_rows(size_t m) { return m >= OUTER_ROWS ? ONRW : NR; }
+size_t vidlm_bf16_gemm_tile_rows(size_t m) { return m >= OUTER_ROWS ? ONRW : BROADCAST_TILE_ROWS; }
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <string.h>
 #include "amx_tiles.h"
 #include "simd_math.h"
 #include "outer_panel.h"
-#include "prefetch_rows.h"
+#include "broadcast_tile.h"
+_Static_assert(VIDLM_BT_ROWS == BROADCAST_TILE_ROWS, "the tile rows the callers split by");
 
 int vidlm_avx512bf16_available(void) {
     __builtin_cpu_init();
@@ -77,161 +72,117 @@ TARGET static inline __m512i bf16_row32(const float *src, size_t n) {
     return (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, n > 16 ? src + 16 : src), _mm512_maskz_loadu_ps(lo, src));
 }
 
-// ---- Dot-product kernel (fewer than OUTER_ROWS x rows) ----
+// ---- Weight-broadcast kernel (fewer than OUTER_ROWS x rows; broadcast_tile.h) ----
 
-// Groups [g0, g1) of MR x rows → per k slice [group][step of 32][MR][32], zero padded.
-TARGET static void pack_x_dot(const float *x, size_t ldx, size_t m, size_t k, size_t g0, size_t g1, uint16_t *packed) {
-    size_t groups = (m + MR - 1) / MR;
-    if (g1 > groups) g1 = groups;
+// Blocks [b0, b1) of 16 x rows → per k slice [block][k pair][16] 32-bit pairs, zero padded, by
+// 16 × 16 transposes of pairs.
+TARGET static void pack_x_columns(const float *x, size_t ldx, size_t m, size_t k, size_t b0, size_t b1, uint32_t *packed) {
+    size_t blocks = (m + 15) / 16;
+    if (b1 > blocks) b1 = blocks;
     for (size_t k0 = 0; k0 < k; k0 += KC) {
-        size_t kc = slice_len(k, k0), steps = round_up32(kc) / 32;
-        for (size_t g = g0; g < g1; g++)
-            for (size_t s = 0; s < steps; s++)
-                for (size_t r = 0; r < MR; r++) {
-                    size_t row = g * MR + r, t = s * 32;
-                    uint16_t *dst = packed + ((g * steps + s) * MR + r) * 32;
-                    _mm512_store_si512(dst, row < m ? bf16_row32(x + row * ldx + k0 + t, kc - t) : _mm512_setzero_si512());
+        size_t kc = slice_len(k, k0), np = pairs_of(kc);
+        for (size_t b = b0; b < b1; b++) {
+            uint32_t *dst = packed + b * np * 16;
+            for (size_t t0 = 0; t0 < kc; t0 += 32) {
+                size_t tn = kc - t0 < 32 ? kc - t0 : 32;
+                __m512i r[16];
+                for (size_t j = 0; j < 16; j++) {
+                    size_t row = b * 16 + j;
+                    r[j] = row < m ? bf16_row32(x + row * ldx + k0 + t0, tn) : _mm512_setzero_si512();
                 }
-        packed += groups * MR * steps * 32;
-    }
-}
-
-// Weight rows [r0, r1) of the k slice [k0, k0 + kc) → [tile][step][NR][32], zero padded, so that
-// a tile's NR rows are one sequential, 64-byte aligned stream (the checkpoint's rows are usually
-// not 64-byte aligned: unaligned reads straight from it ran ~20 % slower).
-TARGET static void pack_w(const uint16_t *w, size_t ldw, size_t r0, size_t r1, size_t k0, size_t kc, uint16_t *out) {
-    size_t steps = round_up32(kc) / 32, tiles = (r1 - r0 + NR - 1) / NR;
-    for (size_t tile = 0; tile < tiles; tile++)
-        for (size_t j = 0; j < NR; j++) {
-            size_t r = r0 + tile * NR + j;
-            uint16_t *dst = out + tile * steps * NR * 32 + j * 32;
-            if (r >= r1) {
-                for (size_t s = 0; s < steps; s++) _mm512_store_si512(dst + s * NR * 32, _mm512_setzero_si512());
-                continue;
-            }
-            const uint16_t *src = w + r * ldw + k0;
-            size_t s = 0;
-            for (; (s + 1) * 32 <= kc; s++) _mm512_store_si512(dst + s * NR * 32, _mm512_loadu_si512(src + s * 32));
-            if (s < steps) {
-                __mmask32 mk = (__mmask32)((1ull << (kc - s * 32)) - 1);
-                _mm512_store_si512(dst + s * NR * 32, _mm512_maskz_loadu_epi16(mk, src + s * 32));
+                vidlm_transpose16x16_pairs(r);
+                for (size_t t = 0; t < (tn + 1) / 2; t++) _mm512_store_si512(dst + (t0 / 2 + t) * 16, r[t]);
             }
         }
-}
-
-
-// One MR × NR tile over `steps` packed steps → its MR·NR sums (row-major). Kept apart from the
-// store so that nothing but the accumulators competes for registers (see f32_gemm.c).
-TARGET __attribute__((noinline)) static void tile(const uint16_t *a, const uint16_t *b, size_t steps, float *sums) {
-    __m512 c[MR][NR];
-    for (int i = 0; i < MR; i++)
-        for (int j = 0; j < NR; j++) c[i][j] = _mm512_setzero_ps();
-    for (size_t s = 0; s < steps; s++) {
-        __m512bh bv[NR];
-        for (int j = 0; j < NR; j++) bv[j] = (__m512bh)_mm512_load_si512(b + j * 32);
-        for (int i = 0; i < MR; i++) {
-            __m512bh av = (__m512bh)_mm512_load_si512(a + i * 32);
-            for (int j = 0; j < NR; j++) c[i][j] = _mm512_dpbf16_ps(c[i][j], av, bv[j]);
-        }
-        a += MR * 32;
-        b += NR * 32;
-    }
-    for (int q = 0; q < MR * NR; q += 8) vidlm_reduce8(&c[0][0] + q, sums + q);
-}
-
-// Writes the `rows` × `cols` corner of a tile's sums that exists: y = (y if accumulating) +
-// bias (when given) + sums. One loop per case: y is not read unless accumulating (a fresh output
-// holds garbage; folded into one expression, clang read it anyway, and denormal garbage cost
-// microcode assists: the bf16 kernel fell from 88 % to 55 % of its peak).
-static void store(const float *sums, float *y, size_t ldy, size_t rows, size_t cols, int accumulate, const float *bias) {
-    for (size_t i = 0; i < rows; i++) {
-        float *row = y + i * ldy;
-        const float *s = sums + i * NR;
-        if (accumulate && bias)
-            for (size_t j = 0; j < cols; j++) row[j] += bias[j] + s[j];
-        else if (accumulate)
-            for (size_t j = 0; j < cols; j++) row[j] += s[j];
-        else if (bias)
-            for (size_t j = 0; j < cols; j++) row[j] = bias[j] + s[j];
-        else
-            for (size_t j = 0; j < cols; j++) row[j] = s[j];
+        packed += blocks * 16 * np;
     }
 }
 
-// `tile` reading the NR weight rows where they are (`rows[j]`, kc bf16 each; the packed block is
-// the same 32-element chunks, so only where they are read from changes) instead of from a packed
-// block: for few x rows, packing costs as long as using the block. Rows past the matrix point at
-// zeros.
-TARGET __attribute__((noinline)) static void tile_direct(const uint16_t *a, const uint16_t *const *rows, size_t kc,
-                                                         float *sums) {
-    __m512 c[MR][NR];
-    for (int i = 0; i < MR; i++)
-        for (int j = 0; j < NR; j++) c[i][j] = _mm512_setzero_ps();
-    size_t full = kc / 32, steps = round_up32(kc) / 32;
-    for (size_t s = 0; s < steps; s++) {
-        __m512bh bv[NR];
-        if (s < full) {
-            for (int j = 0; j < NR; j++) bv[j] = (__m512bh)_mm512_loadu_si512(rows[j] + s * 32);
-        } else {
-            __mmask32 mk = (__mmask32)((1ull << (kc - s * 32)) - 1);
-            for (int j = 0; j < NR; j++) bv[j] = (__m512bh)_mm512_maskz_loadu_epi16(mk, rows[j] + s * 32);
-        }
-        for (int i = 0; i < MR; i++) {
-            __m512bh av = (__m512bh)_mm512_load_si512(a + i * 32);
-            for (int j = 0; j < NR; j++) c[i][j] = _mm512_dpbf16_ps(c[i][j], av, bv[j]);
-        }
-        a += MR * 32;
-    }
-    for (int q = 0; q < MR * NR; q += 8) vidlm_reduce8(&c[0][0] + q, sums + q);
+// Pair t of a weight row (two bf16, any alignment) as one 32-bit lane.
+static inline int load_pair(const uint16_t *row, size_t t) {
+    uint32_t v;
+    memcpy(&v, row + 2 * t, 4);
+    return (int)v;
 }
 
-// Up to this many groups of MR x rows (64 rows: prefill chunks, one small image), weight rows are
-// read in place (`tile_direct`): OPT-2.7B's fc1 at 48 rows went from 62 to 74 GFLOP/s in the f32
-// kernel, which has the same structure (benchmarks/e2e/kernels.c, medians of five rounds).
-#define DIRECT_GROUPS 16
+// sums[j][u] = weight row j (wrows[j], kc bf16) · the x rows of block u (a: [pairs][16], blocks
+// `stride` pairs apart) for u < NB ≤ VIDLM_BT_BLOCKS: per pair of k, NB vector loads and eight
+// broadcasts for 8 · NB dot products. An odd last element is broadcast alone (the element after
+// it may lie past the matrix). Where `next` is given, the next tile's rows are prefetched at the
+// pace these are read (a line of each per 16 pairs). One function per NB, each keeping its sums in
+// registers (stored once at the end).
+#define COLUMN_SUMS(NB)                                                                                          \
+    TARGET __attribute__((noinline)) static void column_sums##NB(const uint32_t *a, size_t stride,               \
+                                                                const uint16_t *const *wrows,                   \
+                                                                const uint16_t *const *next, size_t kc,         \
+                                                                __m512 sums[VIDLM_BT_ROWS][VIDLM_BT_BLOCKS]) {  \
+        __m512 c[VIDLM_BT_ROWS][NB];                                                                             \
+        for (int j = 0; j < VIDLM_BT_ROWS; j++)                                                                  \
+            for (int u = 0; u < NB; u++) c[j][u] = _mm512_setzero_ps();                                          \
+        size_t full = kc / 2;                                                                                    \
+        for (size_t t = 0; t <= full; t++) {                                                                     \
+            if (t == full && !(kc & 1)) break;                                                                   \
+            if (next && t % 16 == 0)                                                                             \
+                for (int j = 0; j < VIDLM_BT_ROWS; j++) _mm_prefetch((const char *)(next[j] + 2 * t), _MM_HINT_T1); \
+            __m512bh xv[NB];                                                                                     \
+            for (int u = 0; u < NB; u++) xv[u] = (__m512bh)_mm512_load_si512(a + u * stride + t * 16);           \
+            for (int j = 0; j < VIDLM_BT_ROWS; j++) {                                                            \
+                int pair = t < full ? load_pair(wrows[j], t) : (int)wrows[j][2 * t];                             \
+                __m512bh wv = (__m512bh)_mm512_set1_epi32(pair);                                                 \
+                for (int u = 0; u < NB; u++) c[j][u] = _mm512_dpbf16_ps(c[j][u], xv[u], wv);                    \
+            }                                                                                                    \
+        }                                                                                                        \
+        for (int j = 0; j < VIDLM_BT_ROWS; j++)                                                                  \
+            for (int u = 0; u < NB; u++) sums[j][u] = c[j][u];                                                   \
+    }
+COLUMN_SUMS(1)
+COLUMN_SUMS(2)
+COLUMN_SUMS(3)
+#undef COLUMN_SUMS
 
 static const uint16_t zero_row[KC] __attribute__((aligned(64)));
 
-// The dot-product kernel over rows [row_begin, row_end): each finished tile's sums stored (bias,
-// accumulation), then, on the last k slice, act(y) and residual + y on that tile's block.
-TARGET static void gemm_dot(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
-                            size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int act,
-                            const float *residual, size_t ldr, uint16_t *wp) {
-    size_t groups = (m + MR - 1) / MR;
-    int direct = groups <= DIRECT_GROUPS;
+// The weight-broadcast kernel over weight rows [row_begin, row_end): a tile's eight rows (32 KiB
+// of a k slice) stay in L1 while every x block passes over them from L2; the first pass prefetches
+// the next tile's rows.
+TARGET static void gemm_columns(const uint32_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
+                                size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int act,
+                                const float *residual, size_t ldr) {
+    size_t blocks = (m + 15) / 16, passes = (blocks + VIDLM_BT_BLOCKS - 1) / VIDLM_BT_BLOCKS;
     for (size_t k0 = 0; k0 < k; k0 += KC) {
-        size_t kc = slice_len(k, k0), steps = round_up32(kc) / 32;
+        size_t kc = slice_len(k, k0), np = pairs_of(kc);
         int acc = k0 > 0 ? 1 : accumulate, last = k0 + kc >= k;
-        // One tile's sums → y, then the fused steps on its block.
-        #define FINISH_TILE(sums, g, r, rows, cols)                                                               \
-            do {                                                                                               \
-                float *yt = y + (g) * MR * ldy + (r);                                                          \
-                store(sums, yt, ldy, rows, cols, acc, bias && k0 == 0 ? bias + (r) : NULL);                    \
-                if (last && act >= 0) vidlm_activate_block(yt, ldy, rows, cols, act);                          \
-                if (last && residual) vidlm_add_residual_block(yt, ldy, rows, cols, residual + (g) * MR * ldr + (r), ldr); \
-            } while (0)
-        // A tile's NR weight rows stay in L1 while every x group passes over them (x streams from
-        // L2), and the next tile's rows are prefetched meanwhile, a share per group.
-        for (size_t r = row_begin; r < row_end; r += NR) {
-            size_t cols = row_end - r < NR ? row_end - r : NR, next_end = r + 2 * NR < row_end ? r + 2 * NR : row_end;
-            const uint16_t *rows[NR];
-            if (direct)
-                for (size_t j = 0; j < NR; j++) rows[j] = j < cols ? w + (r + j) * k + k0 : zero_row;
-            else
-                pack_w(w, k, r, r + cols, k0, kc, wp);
-            for (size_t g = 0; g < groups; g++) {
-                size_t xr = m - g * MR < MR ? m - g * MR : MR;
-                float sums[MR * NR];
-                vidlm_prefetch_rows_share(w, k * 2, r + cols, next_end, k0 * 2, kc * 2, g, groups);
-                if (direct)
-                    tile_direct(packed_x + g * steps * MR * 32, rows, kc, sums);
+        for (size_t r = row_begin; r < row_end; r += VIDLM_BT_ROWS) {
+            size_t cols = row_end - r < VIDLM_BT_ROWS ? row_end - r : VIDLM_BT_ROWS;
+            const uint16_t *rows[VIDLM_BT_ROWS], *next[VIDLM_BT_ROWS];
+            for (size_t j = 0; j < VIDLM_BT_ROWS; j++) {
+                rows[j] = j < cols ? w + (r + j) * k + k0 : zero_row;
+                next[j] = r + cols + j < row_end ? w + (r + cols + j) * k + k0 : zero_row;
+            }
+            for (size_t p = 0; p < passes; p++) {
+                size_t b = p * VIDLM_BT_BLOCKS, nb = blocks - b < VIDLM_BT_BLOCKS ? blocks - b : VIDLM_BT_BLOCKS;
+                size_t row0 = b * 16, n = m - row0 < nb * 16 ? m - row0 : nb * 16;
+                const uint32_t *a = packed_x + b * np * 16;
+                const uint16_t *const *pf = p == 0 ? next : NULL;
+                float *yt = y + row0 * ldy + r;
+                const float *bt = bias && k0 == 0 ? bias + r : NULL, *rt = last && residual ? residual + row0 * ldr + r : NULL;
+                int at = last ? act : -1;
+                __m512 sums[VIDLM_BT_ROWS][VIDLM_BT_BLOCKS];
+                if (nb == 3)
+                    column_sums3(a, np * 16, rows, pf, kc, sums);
+                else if (nb == 2)
+                    column_sums2(a, np * 16, rows, pf, kc, sums);
                 else
-                    tile(packed_x + g * steps * MR * 32, wp, steps, sums);
-                FINISH_TILE(sums, g, r, xr, cols);
+                    column_sums1(a, np * 16, rows, pf, kc, sums);
+                for (size_t u = 0; u < nb && u * 16 < n; u++) {
+                    __m512 cu[VIDLM_BT_ROWS];
+                    for (int j = 0; j < VIDLM_BT_ROWS; j++) cu[j] = sums[j][u];
+                    size_t un = n - u * 16 < 16 ? n - u * 16 : 16;
+                    vidlm_bt_store8x16(cu, yt + u * 16 * ldy, ldy, un, cols, acc, bt, at, rt ? rt + u * 16 * ldr : NULL, ldr);
+                }
             }
         }
-        #undef FINISH_TILE
-        packed_x += groups * MR * steps * 32;
+        packed_x += blocks * 16 * np;
     }
 }
 
@@ -453,7 +404,7 @@ TARGET void vidlm_bf16_pack_x_avx512bf16(const float *x, size_t ldx, size_t m, s
     if (m >= OUTER_ROWS)
         pack_x_outer(x, ldx, m, k, g0, g1, (uint32_t *)packed);
     else
-        pack_x_dot(x, ldx, m, k, g0, g1, packed);
+        pack_x_columns(x, ldx, m, k, g0, g1, (uint32_t *)packed);
 }
 
 TARGET void vidlm_bf16_gemm_avx512bf16(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
@@ -480,7 +431,8 @@ TARGET void vidlm_bf16_gemm_add_avx512bf16(const uint16_t *packed_x, size_t m, c
         gemm_outer((const uint32_t *)packed_x, m, w, k, row_begin, row_end, y, ldy, accumulate, bias, activation, residual,
                    ldr, (uint32_t *)scratch);
     else
-        gemm_dot(packed_x, m, w, k, row_begin, row_end, y, ldy, accumulate, bias, activation, residual, ldr, scratch);
+        gemm_columns((const uint32_t *)packed_x, m, w, k, row_begin, row_end, y, ldy, accumulate, bias, activation, residual,
+                     ldr);
 }
 
 #else

@@ -3,41 +3,39 @@
 // Two kernels, picked by the number of x rows (the same m must be passed to the packing and the
 // product, so both agree on the layout):
 //
-// From DIRECT_ROWS rows (towers, Q-Formers, prefill): an outer-product kernel. A block of NB
-// weight rows × KC floats (512 KiB) is transposed into panels of 64 rows ([k][64]: four vectors
-// of output columns per k) and stays in L2; x is packed [slice][group of 6 rows][k][6]; each
-// step broadcasts six x values against four weight vectors into 24 accumulators that become
-// 6 × 64 outputs as they are, with no horizontal sums. On a Xeon (Emerald Rapids, one core,
-// the tower and prefill shapes of benchmarks/e2e/kernels.c, interleaved rounds) it ran 1.2-1.4×
-// faster than the earlier dot-product kernel below used on packed blocks (4 x rows × 6 weight
-// rows of 16-lane partial sums: its weight tiles stream from L2 at 32 bytes a cycle, more than
-// that L2 serves under the FMAs, and each tile ends in 24 horizontal sums), at 80-90 % of the
-// FMA peak on the tower shapes; 12 × 32 and 14 × 32 ran at half speed (clang spills), 8 × 48
-// like 6 × 64.
+// From BROADCAST_ROWS rows (towers, long prompts): an outer-product kernel. A block of NB weight
+// rows × KC floats (512 KiB) is transposed into panels of 64 rows ([k][64]: four vectors of
+// output columns per k) and stays in L2; x is packed [slice][group of 6 rows][k][6]; each step
+// broadcasts six x values against four weight vectors into 24 accumulators that become 6 × 64
+// outputs as they are, with no horizontal sums. On a Xeon (Emerald Rapids, one core, the tower
+// and prefill shapes of benchmarks/e2e/kernels.c, interleaved rounds) it ran 1.2-1.4× faster
+// than a dot-product kernel on packed blocks (4 x rows × 6 weight rows of 16-lane partial sums:
+// its weight tiles stream from L2 at 32 bytes a cycle, more than that L2 serves under the FMAs,
+// and each tile ends in 24 horizontal sums), at 80-90 % of the FMA peak on the tower shapes;
+// 12 × 32 and 14 × 32 ran at half speed (clang spills), 8 × 48 like 6 × 64.
 //
-// Below DIRECT_ROWS rows (short prompts and prefill chunks): the dot-product kernel reading the
-// weight rows in place, six sequential streams at memory speed under the FMAs, where transposing
-// a block costs as long as using it (16 rows: 45 GFLOP/s against the outer-product kernel's
-// 38-41), with the next tile's rows prefetched while every x group passes over the current one.
-// With that prefetch (one core of a Zen 5, weights from memory): 16 × 2048 × 5632 96 → 112
-// GFLOP/s, 24 rows 107 → 150, and it beat the outer-product kernel up to 63 rows (48 × 2560 ×
-// 10240: 145 → 165), which wins from 80.
-#define DIRECT_ROWS 64
+// Below BROADCAST_ROWS rows (prefill chunks, short prompts, Q-Formers): the weight-broadcast
+// kernel (broadcast_tile.h): x is transposed once, the weights are read where they are stored and
+// never transposed, whose cost the outer-product kernel shares among too few x rows here. One
+// core of a Zen 5, weights from memory, against the kernels it replaced (the dot-product kernel
+// reading weight rows in place below 64 rows, the outer-product kernel from 64): 16 × 2048 × 5632
+// 112 → 181 GFLOP/s, 32 rows 185 → 252, 48 × 2560 × 10240 195 → 239, 64 × 2048 × 5632 172 → 234,
+// 135 × 2048 × 11264 205 → 218; equal at 300 and 512 rows.
+#define BROADCAST_ROWS 256
 #define MR 6
 #define NV 4
 #define NRW (NV * 16)  // weight rows per panel
 #define NB 128
 #define KC 1024
-#define DMR 4
-#define DNR 6  // DMR · DNR must be a multiple of 8 (reduce8)
+#define BROADCAST_TILE_ROWS 8  // VIDLM_BT_ROWS of broadcast_tile.h (x86-64 only)
 
 static size_t round_up16(size_t v) { return (v + 15) & ~(size_t)15; }
 static size_t slice_len(size_t k, size_t k0) { return k - k0 < KC ? k - k0 : KC; }
 
 size_t vidlm_f32_packed_x_count(size_t m, size_t k) {
     size_t total = 0;
-    if (m < DIRECT_ROWS) {
-        for (size_t k0 = 0; k0 < k; k0 += KC) total += (m + DMR - 1) / DMR * DMR * round_up16(slice_len(k, k0));
+    if (m < BROADCAST_ROWS) {
+        total = (m + 15) / 16 * 16 * k;
     } else {
         total = (m + MR - 1) / MR * MR * k;
     }
@@ -46,116 +44,123 @@ size_t vidlm_f32_packed_x_count(size_t m, size_t k) {
 
 size_t vidlm_f32_gemm_scratch_count(void) { return (size_t)NB * KC; }
 
-size_t vidlm_f32_gemm_tile_rows(size_t m) { return m < DIRECT_ROWS ? DNR : NRW; }
+size_t vidlm_f32_gemm_tile_rows(size_t m) { return m < BROADCAST_ROWS ? BROADCAST_TILE_ROWS : NRW; }
 
-size_t vidlm_f32_pack_x_block_rows(size_t m) { return m < DIRECT_ROWS ? DIRECT_ROWS : MR; }
+size_t vidlm_f32_pack_x_block_rows(size_t m) { return m < BROADCAST_ROWS ? 16 : MR; }
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include "amx_tiles.h"
 #include "simd_math.h"
 #include "outer_panel.h"
-#include "prefetch_rows.h"
+#include "broadcast_tile.h"
+_Static_assert(VIDLM_BT_ROWS == BROADCAST_TILE_ROWS, "the tile rows the callers split by");
 
 #define TARGET __attribute__((target("avx512f")))
 
-// ---- Direct kernel (fewer than DIRECT_ROWS x rows) ----
+// ---- Weight-broadcast kernel (fewer than BROADCAST_ROWS x rows; broadcast_tile.h) ----
 
-// x → [slice][group of DMR rows][step of 16][DMR][16], zero padded.
-TARGET static void pack_x_direct(const float *x, size_t ldx, size_t m, size_t k, float *packed) {
-    size_t groups = (m + DMR - 1) / DMR;
+// Blocks [b0, b1) of 16 x rows → [slice][block][k][16], zero padded, by 16 × 16 transposes.
+TARGET static void pack_x_columns(const float *x, size_t ldx, size_t m, size_t k, size_t b0, size_t b1, float *packed) {
+    size_t blocks = (m + 15) / 16;
+    if (b1 > blocks) b1 = blocks;
     for (size_t k0 = 0; k0 < k; k0 += KC) {
-        size_t kc = slice_len(k, k0), steps = round_up16(kc) / 16;
-        for (size_t g = 0; g < groups; g++)
-            for (size_t s = 0; s < steps; s++)
-                for (size_t r = 0; r < DMR; r++) {
-                    size_t row = g * DMR + r, t = s * 16;
-                    float *dst = packed + ((g * steps + s) * DMR + r) * 16;
-                    if (row >= m) {
-                        _mm512_store_ps(dst, _mm512_setzero_ps());
-                        continue;
-                    }
-                    _mm512_store_ps(dst, _mm512_maskz_loadu_ps(vidlm_tail_mask(kc - t), x + row * ldx + k0 + t));
+        size_t kc = slice_len(k, k0);
+        for (size_t b = b0; b < b1; b++) {
+            float *dst = packed + b * kc * 16;
+            for (size_t t0 = 0; t0 < kc; t0 += 16) {
+                size_t tn = kc - t0 < 16 ? kc - t0 : 16;
+                __mmask16 mask = vidlm_tail_mask(tn);
+                __m512i r[16];
+                for (size_t j = 0; j < 16; j++) {
+                    size_t row = b * 16 + j;
+                    r[j] = row < m ? _mm512_maskz_loadu_epi32(mask, x + row * ldx + k0 + t0) : _mm512_setzero_si512();
                 }
-        packed += groups * DMR * steps * 16;
+                vidlm_transpose16x16_pairs(r);  // 32-bit elements: a float transpose
+                for (size_t t = 0; t < tn; t++) _mm512_store_si512(dst + (t0 + t) * 16, r[t]);
+            }
+        }
+        packed += blocks * 16 * kc;
     }
 }
 
-// One DMR × DNR tile of 16-lane partial sums over the slice, reading the DNR weight rows where
-// they are (`rows[j]`, kc floats each; rows past the matrix point at zeros) → its DMR·DNR sums
-// (row-major). Kept apart from the store so that nothing but the accumulators competes for
-// registers: with the bias store in the same function clang -O2 stopped keeping c[][] in
-// registers and the kernel ran at half speed.
-TARGET static void tile_direct(const float *a, const float *const *rows, size_t kc, float *sums) {
-    __m512 c[DMR][DNR];
-    for (int i = 0; i < DMR; i++)
-        for (int j = 0; j < DNR; j++) c[i][j] = _mm512_setzero_ps();
-    size_t full = kc / 16, steps = round_up16(kc) / 16;
-    for (size_t s = 0; s < steps; s++) {
-        __m512 bv[DNR];
-        if (s < full)
-            for (int j = 0; j < DNR; j++) bv[j] = _mm512_loadu_ps(rows[j] + s * 16);
-        else
-            for (int j = 0; j < DNR; j++) bv[j] = _mm512_maskz_loadu_ps(vidlm_tail_mask(kc - s * 16), rows[j] + s * 16);
-        for (int i = 0; i < DMR; i++) {
-            __m512 av = _mm512_load_ps(a + i * 16);
-            for (int j = 0; j < DNR; j++) c[i][j] = _mm512_fmadd_ps(av, bv[j], c[i][j]);
-        }
-        a += DMR * 16;
+// sums[j][u] = weight row j (wrows[j], kc floats) · the x rows of block u (a: [kc][16], blocks
+// `stride` floats apart) for u < NB ≤ VIDLM_BT_BLOCKS: per k, NB vector loads and eight
+// broadcasts for 8 · NB FMAs. Where `next` is given, the next tile's rows are prefetched at the
+// pace these are read (a line of each per 16 steps). One function per NB, each keeping its sums in
+// registers (stored once at the end: the epilogue inlined here kept clang from it).
+#define COLUMN_SUMS(NB)                                                                                          \
+    TARGET __attribute__((noinline)) static void column_sums##NB(const float *a, size_t stride,                  \
+                                                                const float *const *wrows,                      \
+                                                                const float *const *next, size_t kc,            \
+                                                                __m512 sums[VIDLM_BT_ROWS][VIDLM_BT_BLOCKS]) {  \
+        __m512 c[VIDLM_BT_ROWS][NB];                                                                             \
+        for (int j = 0; j < VIDLM_BT_ROWS; j++)                                                                  \
+            for (int u = 0; u < NB; u++) c[j][u] = _mm512_setzero_ps();                                          \
+        for (size_t t = 0; t < kc; t++) {                                                                        \
+            if (next && t % 16 == 0)                                                                             \
+                for (int j = 0; j < VIDLM_BT_ROWS; j++) _mm_prefetch((const char *)(next[j] + t), _MM_HINT_T1);  \
+            __m512 xv[NB];                                                                                       \
+            for (int u = 0; u < NB; u++) xv[u] = _mm512_load_ps(a + u * stride + t * 16);                        \
+            for (int j = 0; j < VIDLM_BT_ROWS; j++) {                                                            \
+                __m512 wv = _mm512_set1_ps(wrows[j][t]);                                                         \
+                for (int u = 0; u < NB; u++) c[j][u] = _mm512_fmadd_ps(xv[u], wv, c[j][u]);                      \
+            }                                                                                                    \
+        }                                                                                                        \
+        for (int j = 0; j < VIDLM_BT_ROWS; j++)                                                                  \
+            for (int u = 0; u < NB; u++) sums[j][u] = c[j][u];                                                   \
     }
-    for (int q = 0; q < DMR * DNR; q += 8) vidlm_reduce8(&c[0][0] + q, sums + q);
-}
+COLUMN_SUMS(1)
+COLUMN_SUMS(2)
+COLUMN_SUMS(3)
+#undef COLUMN_SUMS
 
 static const float zero_row[KC] __attribute__((aligned(64)));
 
-// Writes the `rows` × `cols` corner of a tile's sums that exists: y = (y if accumulating) +
-// bias (when given) + sums. One loop per case: y is not read unless accumulating (a fresh output
-// holds garbage; folded into one expression, clang read it anyway, and denormal garbage cost
-// microcode assists: the bf16 kernel fell from 88 % to 55 % of its peak).
-static void store_direct(const float *sums, float *y, size_t ldy, size_t rows, size_t cols, int accumulate,
-                         const float *bias) {
-    for (size_t i = 0; i < rows; i++) {
-        float *row = y + i * ldy;
-        const float *s = sums + i * DNR;
-        if (accumulate && bias)
-            for (size_t j = 0; j < cols; j++) row[j] += bias[j] + s[j];
-        else if (accumulate)
-            for (size_t j = 0; j < cols; j++) row[j] += s[j];
-        else if (bias)
-            for (size_t j = 0; j < cols; j++) row[j] = bias[j] + s[j];
-        else
-            for (size_t j = 0; j < cols; j++) row[j] = s[j];
-    }
-}
-
-TARGET static void gemm_direct(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin,
-                               size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int act,
-                               const float *residual, size_t ldr) {
-    size_t groups = (m + DMR - 1) / DMR;
+// The weight-broadcast kernel over weight rows [row_begin, row_end): a tile's eight rows (32 KiB
+// of a k slice) stay in L1 while every x block passes over them from L2; the first pass prefetches
+// the next tile's rows.
+TARGET static void gemm_columns(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin,
+                                size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int act,
+                                const float *residual, size_t ldr) {
+    size_t blocks = (m + 15) / 16, passes = (blocks + VIDLM_BT_BLOCKS - 1) / VIDLM_BT_BLOCKS;
     for (size_t k0 = 0; k0 < k; k0 += KC) {
-        size_t kc = slice_len(k, k0), steps = round_up16(kc) / 16;
-        int acc = k0 > 0 ? 1 : accumulate;
-        // A tile's weight rows stay in L1 while each x group passes over them.
-        for (size_t r = row_begin; r < row_end; r += DNR) {
-            size_t cols = row_end - r < DNR ? row_end - r : DNR, next_end = r + 2 * DNR < row_end ? r + 2 * DNR : row_end;
-            const float *rows[DNR];
-            for (size_t j = 0; j < DNR; j++) rows[j] = j < cols ? w + (r + j) * k + k0 : zero_row;
-            for (size_t g = 0; g < groups; g++) {
-                size_t xr = m - g * DMR < DMR ? m - g * DMR : DMR;
-                float sums[DMR * DNR];
-                vidlm_prefetch_rows_share(w, k * 4, r + cols, next_end, k0 * 4, kc * 4, g, groups);
-                tile_direct(packed_x + g * steps * DMR * 16, rows, kc, sums);
-                store_direct(sums, y + g * DMR * ldy + r, ldy, xr, cols, acc, bias && k0 == 0 ? bias + r : NULL);
-                if (act >= 0 && k0 + kc >= k) vidlm_activate_block(y + g * DMR * ldy + r, ldy, xr, cols, act);
-                if (residual && k0 + kc >= k)
-                    vidlm_add_residual_block(y + g * DMR * ldy + r, ldy, xr, cols, residual + g * DMR * ldr + r, ldr);
+        size_t kc = slice_len(k, k0);
+        int acc = k0 > 0 ? 1 : accumulate, last = k0 + kc >= k;
+        for (size_t r = row_begin; r < row_end; r += VIDLM_BT_ROWS) {
+            size_t cols = row_end - r < VIDLM_BT_ROWS ? row_end - r : VIDLM_BT_ROWS;
+            const float *rows[VIDLM_BT_ROWS], *next[VIDLM_BT_ROWS];
+            for (size_t j = 0; j < VIDLM_BT_ROWS; j++) {
+                rows[j] = j < cols ? w + (r + j) * k + k0 : zero_row;
+                next[j] = r + cols + j < row_end ? w + (r + cols + j) * k + k0 : zero_row;
+            }
+            for (size_t p = 0; p < passes; p++) {
+                size_t b = p * VIDLM_BT_BLOCKS, nb = blocks - b < VIDLM_BT_BLOCKS ? blocks - b : VIDLM_BT_BLOCKS;
+                size_t row0 = b * 16, n = m - row0 < nb * 16 ? m - row0 : nb * 16;
+                const float *a = packed_x + b * kc * 16, *const *pf = p == 0 ? next : NULL;
+                float *yt = y + row0 * ldy + r;
+                const float *bt = bias && k0 == 0 ? bias + r : NULL, *rt = last && residual ? residual + row0 * ldr + r : NULL;
+                int at = last ? act : -1;
+                __m512 sums[VIDLM_BT_ROWS][VIDLM_BT_BLOCKS];
+                if (nb == 3)
+                    column_sums3(a, kc * 16, rows, pf, kc, sums);
+                else if (nb == 2)
+                    column_sums2(a, kc * 16, rows, pf, kc, sums);
+                else
+                    column_sums1(a, kc * 16, rows, pf, kc, sums);
+                for (size_t u = 0; u < nb && u * 16 < n; u++) {
+                    __m512 cu[VIDLM_BT_ROWS];
+                    for (int j = 0; j < VIDLM_BT_ROWS; j++) cu[j] = sums[j][u];
+                    size_t un = n - u * 16 < 16 ? n - u * 16 : 16;
+                    vidlm_bt_store8x16(cu, yt + u * 16 * ldy, ldy, un, cols, acc, bt, at, rt ? rt + u * 16 * ldr : NULL, ldr);
+                }
             }
         }
-        packed_x += groups * DMR * steps * 16;
+        packed_x += blocks * 16 * kc;
     }
 }
 
-// ---- Outer-product kernel (DIRECT_ROWS x rows or more) ----
+// ---- Outer-product kernel (BROADCAST_ROWS x rows or more) ----
 
 // Groups [g0, g1) of x → [slice][group of MR rows][k][MR], zero padded: one step's MR values
 // side by side. Sixteen steps of a group's six rows are 96 consecutive floats, interleaved by
@@ -289,7 +294,7 @@ TARGET static void gemm_outer(const float *packed_x, size_t m, const float *w, s
     }
 }
 
-int vidlm_f32_chain_supported(size_t m, size_t k) { return m >= DIRECT_ROWS && k > 0 && k <= KC; }
+int vidlm_f32_chain_supported(size_t m, size_t k) { return m >= BROADCAST_ROWS && k > 0 && k <= KC; }
 
 TARGET void vidlm_f32_gemm_to_packed(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin,
                                      size_t row_end, const float *bias, int activation, float *packed_out, size_t n,
@@ -314,8 +319,8 @@ TARGET void vidlm_f32_gemm_to_packed(const float *packed_x, size_t m, const floa
 
 TARGET void vidlm_f32_pack_x_avx512(const float *x, size_t ldx, size_t m, size_t k, size_t row_begin, size_t row_end,
                                      float *packed) {
-    if (m < DIRECT_ROWS) {
-        if (row_begin == 0 && row_end > 0) pack_x_direct(x, ldx, m, k, packed);
+    if (m < BROADCAST_ROWS) {
+        pack_x_columns(x, ldx, m, k, row_begin / 16, (row_end + 15) / 16, packed);
     } else {
         pack_x_outer(x, ldx, m, k, row_begin / MR, (row_end + MR - 1) / MR, packed);
     }
@@ -339,8 +344,8 @@ TARGET void vidlm_f32_gemm_add_avx512(const float *packed_x, size_t m, const flo
         if (residual) vidlm_add_residual_block(y + row_begin, ldy, m, row_end - row_begin, residual + row_begin, ldr);
         return;
     }
-    if (m < DIRECT_ROWS)
-        gemm_direct(packed_x, m, w, k, row_begin, row_end, y, ldy, accumulate, bias, activation, residual, ldr);
+    if (m < BROADCAST_ROWS)
+        gemm_columns(packed_x, m, w, k, row_begin, row_end, y, ldy, accumulate, bias, activation, residual, ldr);
     else
         gemm_outer(packed_x, m, w, k, row_begin, row_end, y, ldy, accumulate, bias, activation, residual, ldr, wp);
 }

@@ -1,7 +1,6 @@
-// Software prefetch of the next weight rows for the dot-product GEMM kernels (bf16_gemm.c,
-// f32_gemm.c): while one tile's rows are in use by every x group, the next tile's rows are
-// prefetched into L2, a share per group, so their memory traffic overlaps the products instead of
-// stalling the first x group that reads them.
+// Software prefetch of rows a share at a time (decoding attention, attention_decode.c: the cache
+// rows ahead of the ones in use), so that their memory traffic overlaps the arithmetic instead of
+// stalling the loads that reach them.
 #ifndef VIDLM_PREFETCH_ROWS_H
 #define VIDLM_PREFETCH_ROWS_H
 #include <immintrin.h>

@@ -2,13 +2,13 @@ import CKernels
 import XCTest
 @testable import VidLMTensor
 
-/// vidlm's GEMM kernels (f32 FMA, bf16 dot product) against a double-precision reference: sizes
-/// around the x groups (4 rows; 6 for f32 from 64 rows), the weight tiles and panels (6 rows; 64
-/// for f32 from 64 rows), the weight blocks (128 rows f32) and the k slices (1024 floats / 2048
-/// bf16), odd k, row ranges that start inside a block, accumulation into y and the bias the
-/// kernels add as they store; below 64 x rows (f32) or up to 64 (bf16) the kernels read weight
-/// rows in place, above that from packed blocks, and from 256 rows bf16 runs its
-/// outer-product kernel (6-row x groups, 64-row panels of weight pairs); all paths are covered. The AMX kernel (Xeons from
+/// vidlm's GEMM kernels (f32 FMA, bf16 dot product) against a double-precision reference. Below
+/// 256 x rows both run the weight-broadcast kernel (x in 16-row blocks, three blocks a pass,
+/// weight tiles of 8 rows read in place, k slices of 1024 floats / 2048 bf16, an odd last k
+/// broadcast alone); from 256 rows the outer-product kernel (6-row x groups, 64-row panels,
+/// 128-row f32 weight blocks). The sizes sit around those blocks, tiles and slices, with odd k,
+/// row ranges that start inside a tile, x packed in two row ranges, accumulation into y and the
+/// bias the kernels add as they store; all paths are covered. The AMX kernel (Xeons from
 /// Sapphire Rapids) is checked on both of its paths: an x of up to 256 rows and 1.5 MiB (weights
 /// read in place, x pair-interleaved, k in chunks of 2048; 150 × 4100) and a larger one (200 ×
 /// 4100, 257 rows and more: weights packed in 256-row units, k slices of at most 2048 split
@@ -20,6 +20,7 @@ final class GemmKernelTests: XCTestCase {
         (13, 2049, 31), (33, 3000, 12), (64, 40, 7),
         (65, 1030, 101), (130, 2050, 50), (31, 100, 20), (32, 100, 20), (70, 1100, 300), (37, 16, 129),
         (256, 33, 65), (261, 2049, 130), (300, 97, 64),
+        (16, 7, 8), (47, 2049, 17), (48, 33, 9), (49, 1025, 23), (97, 65, 24), (255, 2050, 17),
     ]
 
     private let amxShapes: [(m: Int, k: Int, n: Int)] = [
@@ -54,8 +55,8 @@ final class GemmKernelTests: XCTestCase {
         checkResidualAdd(cases, seed: 300, prepare: Self.amxProduct)
     }
 
-    /// The same two for vidlm's f32 GEMM: both kernels (under 64 x rows: weight rows read in
-    /// place; from 64: packed panels), edge panels, several k slices (1024 floats), k = 0.
+    /// The same two for vidlm's f32 GEMM: both kernels (under 256 x rows: weight-broadcast
+    /// tiles; from 256: packed panels), edge tiles and panels, several k slices (1024 floats), k = 0.
     func testF32GemmFusedActivationEqualsSeparatePass() throws {
         try requireAVX512(bf16: false)
         checkFusedActivation(Self.f32Cases, seed: 200, activations: [.gelu, .quickGelu, .silu, .relu], prepare: Self.f32Product)
@@ -66,9 +67,9 @@ final class GemmKernelTests: XCTestCase {
         checkResidualAdd(Self.f32Cases, seed: 400, prepare: Self.f32Product)
     }
 
-    /// The same two for the AVX-512 BF16 GEMM: both kernels (under 256 x rows: dot products over
-    /// weight rows read in place or copied; from 256: transposed 64-row panels), edge panels,
-    /// several k slices (2048), odd k, k = 0.
+    /// The same two for the AVX-512 BF16 GEMM: both kernels (under 256 x rows: weight-broadcast
+    /// tiles; from 256: transposed 64-row panels), edge tiles and panels, several k slices (2048),
+    /// odd k, k = 0.
     func testBF16GemmFusedActivationEqualsSeparatePass() throws {
         try requireAVX512(bf16: true)
         checkFusedActivation(Self.bf16Cases, seed: 500, activations: [.gelu, .geluTanh, .silu], prepare: Self.bf16Product)
@@ -80,10 +81,10 @@ final class GemmKernelTests: XCTestCase {
     }
 
     private static let bf16Cases: [(m: Int, k: Int, n: Int)] = [(5, 17, 130), (70, 1030, 70), (260, 99, 290), (300, 2100, 65),
-                                                                (3, 0, 20), (256, 0, 20)]
+                                                                (48, 2049, 17), (97, 33, 40), (3, 0, 20), (256, 0, 20)]
 
     private static let f32Cases: [(m: Int, k: Int, n: Int)] = [(5, 17, 130), (31, 1030, 70), (40, 100, 290), (64, 1030, 70), (70, 2100, 65),
-                                                               (3, 0, 20), (33, 0, 20)]
+                                                               (48, 1030, 17), (260, 99, 70), (3, 0, 20), (33, 0, 20)]
 
     /// A kernel's product `y = residual + act(…)` over output rows [begin, end) of y (row stride
     /// ldy; the residual, when not nil, row stride ldr).
@@ -233,11 +234,11 @@ final class GemmKernelTests: XCTestCase {
     /// The same for f32 on vidlm's GEMM (`f32ChainedLinear`, the first product writing the
     /// second's packed x): x groups and hidden panels cut short, a hidden state wider than one k
     /// slice of the second product (2100), with and without biases and a residual; shapes it does
-    /// not take (fewer than 64 x rows, a first k beyond one slice) return nil.
+    /// not take (fewer than 256 x rows, a first k beyond one slice) return nil.
     func testF32ChainedLinearEqualsTwoProducts() throws {
         try requireAVX512(bf16: false)
         var rng = SplitMix(seed: 46)
-        for (m, k, hidden, out) in [(64, 17, 64, 10), (67, 100, 130, 65), (257, 768, 2100, 96), (70, 1024, 48, 33)] {
+        for (m, k, hidden, out) in [(256, 17, 64, 10), (263, 100, 130, 65), (257, 768, 2100, 96), (262, 1024, 48, 33)] {
             let x = Tensor(shape: [m, k], values: (0..<m * k).map { _ in rng.next() * 2 })
             let w1 = Tensor(shape: [hidden, k], values: (0..<hidden * k).map { _ in rng.next() * 0.3 })
             let w2 = Tensor(shape: [out, hidden], values: (0..<out * hidden).map { _ in rng.next() * 0.3 })
@@ -256,9 +257,9 @@ final class GemmKernelTests: XCTestCase {
             }
         }
         let w = Tensor(shape: [64, 64], values: (0..<4096).map { _ in rng.next() }), w2 = Tensor(shape: [8, 64], values: (0..<512).map { _ in rng.next() })
-        XCTAssertNil(Tensor(shape: [50, 64], values: (0..<3200).map { _ in rng.next() }).f32ChainedLinear(first: (w, nil), activation: .gelu, second: (w2, nil)))
+        XCTAssertNil(Tensor(shape: [200, 64], values: (0..<12_800).map { _ in rng.next() }).f32ChainedLinear(first: (w, nil), activation: .gelu, second: (w2, nil)))
         let wWide = Tensor(shape: [64, 1100], values: (0..<70_400).map { _ in rng.next() })
-        XCTAssertNil(Tensor(shape: [70, 1100], values: (0..<77_000).map { _ in rng.next() }).f32ChainedLinear(first: (wWide, nil), activation: .gelu, second: (w2, nil)))
+        XCTAssertNil(Tensor(shape: [256, 1100], values: (0..<281_600).map { _ in rng.next() }).f32ChainedLinear(first: (wWide, nil), activation: .gelu, second: (w2, nil)))
         XCTAssertNil(Tensor(shape: [40, 64], values: (0..<2560).map { _ in rng.next() }).f32ChainedLinear(first: (w.converted(to: .bf16), nil), activation: .gelu, second: (w2, nil)))
     }
 

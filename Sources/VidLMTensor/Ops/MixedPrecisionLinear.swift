@@ -457,7 +457,7 @@ extension MixedPrecisionLinear {
     }
 
     /// `forEachRowUnit` as vidlm's f32 GEMM splits `out` weight rows for m × k x: units of whole
-    /// weight panels (64 rows from 64 x rows), up to four of them (every unit streams all of x
+    /// weight panels (64 rows from 256 x rows), up to four of them (every unit streams all of x
     /// again, so units of 96 rows, the earlier kernel's, left the outer-product kernel no faster
     /// end to end than the one it replaced), each worker with the kernel's weight scratch.
     static func forEachF32RowUnit(out: Int, m: Int, k: Int, _ body: (UnsafeMutablePointer<Float>, Range<Int>) -> Void) {
