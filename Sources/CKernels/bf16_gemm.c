@@ -105,12 +105,24 @@ static inline int load_pair(const uint16_t *row, size_t t) {
     return (int)v;
 }
 
+// One step: pair t of k (pair_of_row_j: weight row j's, a 32-bit lane) against every block.
+#define COLUMN_STEP(NB, t, pair_of_row_j)                                                                        \
+    do {                                                                                                         \
+        __m512bh xv[NB];                                                                                         \
+        for (int u = 0; u < NB; u++) xv[u] = (__m512bh)_mm512_load_si512(a + u * stride + (t) * 16);             \
+        for (int j = 0; j < VIDLM_BT_ROWS; j++) {                                                                \
+            __m512bh wv = (__m512bh)_mm512_set1_epi32(pair_of_row_j);                                            \
+            for (int u = 0; u < NB; u++) c[j][u] = _mm512_dpbf16_ps(c[j][u], xv[u], wv);                        \
+        }                                                                                                        \
+    } while (0)
+
 // sums[j][u] = weight row j (wrows[j], kc bf16) · the x rows of block u (a: [pairs][16], blocks
 // `stride` pairs apart) for u < NB ≤ VIDLM_BT_BLOCKS: per pair of k, NB vector loads and eight
 // broadcasts for 8 · NB dot products. An odd last element is broadcast alone (the element after
 // it may lie past the matrix). Where `next` is given, the next tile's rows are prefetched at the
 // pace these are read (a line of each per 16 pairs). One function per NB, each keeping its sums in
-// registers (stored once at the end).
+// registers (stored once at the end). The odd element has its own step after the loop: a choice
+// inside it cost a fifth of the speed at -O2, the level SwiftPM builds C at.
 #define COLUMN_SUMS(NB)                                                                                          \
     TARGET __attribute__((noinline)) static void column_sums##NB(const uint32_t *a, size_t stride,               \
                                                                 const uint16_t *const *wrows,                   \
@@ -120,18 +132,12 @@ static inline int load_pair(const uint16_t *row, size_t t) {
         for (int j = 0; j < VIDLM_BT_ROWS; j++)                                                                  \
             for (int u = 0; u < NB; u++) c[j][u] = _mm512_setzero_ps();                                          \
         size_t full = kc / 2;                                                                                    \
-        for (size_t t = 0; t <= full; t++) {                                                                     \
-            if (t == full && !(kc & 1)) break;                                                                   \
+        for (size_t t = 0; t < full; t++) {                                                                      \
             if (next && t % 16 == 0)                                                                             \
                 for (int j = 0; j < VIDLM_BT_ROWS; j++) _mm_prefetch((const char *)(next[j] + 2 * t), _MM_HINT_T1); \
-            __m512bh xv[NB];                                                                                     \
-            for (int u = 0; u < NB; u++) xv[u] = (__m512bh)_mm512_load_si512(a + u * stride + t * 16);           \
-            for (int j = 0; j < VIDLM_BT_ROWS; j++) {                                                            \
-                int pair = t < full ? load_pair(wrows[j], t) : (int)wrows[j][2 * t];                             \
-                __m512bh wv = (__m512bh)_mm512_set1_epi32(pair);                                                 \
-                for (int u = 0; u < NB; u++) c[j][u] = _mm512_dpbf16_ps(c[j][u], xv[u], wv);                    \
-            }                                                                                                    \
+            COLUMN_STEP(NB, t, load_pair(wrows[j], t));                                                          \
         }                                                                                                        \
+        if (kc & 1) COLUMN_STEP(NB, full, (int)wrows[j][kc - 1]);                                                \
         for (int j = 0; j < VIDLM_BT_ROWS; j++)                                                                  \
             for (int u = 0; u < NB; u++) sums[j][u] = c[j][u];                                                   \
     }
@@ -139,6 +145,7 @@ COLUMN_SUMS(1)
 COLUMN_SUMS(2)
 COLUMN_SUMS(3)
 #undef COLUMN_SUMS
+#undef COLUMN_STEP
 
 static const uint16_t zero_row[KC] __attribute__((aligned(64)));
 

@@ -22,7 +22,7 @@ swift build -c release --product vidlm-bench >>/tmp/vidlm-e2e-build.log 2>&1 || 
 # The kernel probe, compiled as SwiftPM compiles CKernels (clang -O2).
 /opt/swift/usr/bin/clang -O2 -I Sources/CKernels/include $(pkg-config --cflags openblas) benchmarks/e2e/kernels.c \
   Sources/CKernels/f32_gemm.c Sources/CKernels/bf16_gemm.c Sources/CKernels/amx_gemm.c Sources/CKernels/attention_kernels.c Sources/CKernels/amx_attention.c \
-  $(pkg-config --libs openblas) -o /tmp/vidlm-e2e-kernels
+  $(pkg-config --libs openblas) -lm -o /tmp/vidlm-e2e-kernels
 
 # Models: benchmarks/vlm's (InstructBLIP-Video f32, SmolVLM2-2.2B bf16) and this benchmark's.
 $py benchmarks/vlm/make_models.py "$work" instructblipvideo-f32 smolvlm2-2.2b-bf16 >&2
