@@ -31,12 +31,21 @@ static size_t slice_len(size_t k, size_t k0) { return k - k0 < KC ? k - k0 : KC;
 
 static size_t pairs_of(size_t kc) { return (kc + 1) / 2; }
 
+// The weight-broadcast kernel's packed x per k slice, in 32-bit pairs: whole 16-row blocks
+// ([block][k pair][16]), then the rest rows (broadcast_tile.h) as rows of round_up32(kc) bf16.
+static size_t rest_rows(size_t m) { return m % 16 <= 8 ? m % 16 : 0; }  // vidlm_bt_rest
+static size_t round_up32(size_t v) { return (v + 31) & ~(size_t)31; }
+static size_t pairs_per_slice(size_t m, size_t kc) {
+    size_t rest = rest_rows(m);
+    return (m - rest + 15) / 16 * 16 * pairs_of(kc) + rest * round_up32(kc) / 2;
+}
+
 size_t vidlm_bf16_packed_x_count(size_t m, size_t k) {
     size_t total = 0;
     if (m >= OUTER_ROWS) {
         for (size_t k0 = 0; k0 < k; k0 += KC) total += (m + OMR - 1) / OMR * OMR * 2 * pairs_of(slice_len(k, k0));
     } else {
-        for (size_t k0 = 0; k0 < k; k0 += KC) total += (m + 15) / 16 * 16 * 2 * pairs_of(slice_len(k, k0));
+        for (size_t k0 = 0; k0 < k; k0 += KC) total += 2 * pairs_per_slice(m, slice_len(k, k0));
     }
     return total ? total : 1;
 }
@@ -75,13 +84,22 @@ TARGET static inline __m512i bf16_row32(const float *src, size_t n) {
 // ---- Weight-broadcast kernel (fewer than OUTER_ROWS x rows; broadcast_tile.h) ----
 
 // Blocks [b0, b1) of 16 x rows → per k slice [block][k pair][16] 32-bit pairs, zero padded, by
-// 16 × 16 transposes of pairs.
+// 16 × 16 transposes of pairs; the block after the whole ones, where the rest rows are, → those
+// rows as they are ([row][round_up32(kc)] bf16, zero padded).
 TARGET static void pack_x_columns(const float *x, size_t ldx, size_t m, size_t k, size_t b0, size_t b1, uint32_t *packed) {
-    size_t blocks = (m + 15) / 16;
-    if (b1 > blocks) b1 = blocks;
+    size_t blocks = vidlm_bt_blocks(m), rest = vidlm_bt_rest(m);
+    if (b1 > blocks + (rest > 0)) b1 = blocks + (rest > 0);
     for (size_t k0 = 0; k0 < k; k0 += KC) {
         size_t kc = slice_len(k, k0), np = pairs_of(kc);
         for (size_t b = b0; b < b1; b++) {
+            if (b == blocks) {
+                for (size_t i = 0; i < rest; i++) {
+                    const float *src = x + (blocks * 16 + i) * ldx + k0;
+                    uint16_t *dst = (uint16_t *)(packed + blocks * 16 * np) + i * round_up32(kc);
+                    for (size_t t = 0; t < kc; t += 32) _mm512_store_si512(dst + t, bf16_row32(src + t, kc - t));
+                }
+                continue;
+            }
             uint32_t *dst = packed + b * np * 16;
             for (size_t t0 = 0; t0 < kc; t0 += 32) {
                 size_t tn = kc - t0 < 32 ? kc - t0 : 32;
@@ -94,7 +112,7 @@ TARGET static void pack_x_columns(const float *x, size_t ldx, size_t m, size_t k
                 for (size_t t = 0; t < (tn + 1) / 2; t++) _mm512_store_si512(dst + (t0 / 2 + t) * 16, r[t]);
             }
         }
-        packed += blocks * 16 * np;
+        packed += pairs_per_slice(m, kc);
     }
 }
 
@@ -147,6 +165,32 @@ COLUMN_SUMS(3)
 #undef COLUMN_SUMS
 #undef COLUMN_STEP
 
+// out[i][j] = rest row i (a + i · lda, kc bf16 zero padded to 32) · weight row j, for i < R ≤ 3:
+// 16-lane partial sums (per 32 k, R x loads and eight weight loads, the tile's rows in L1, for
+// 8 · R dot products), reduced at the end. One function per R, each keeping its sums in registers.
+#define REST_SUMS(R)                                                                                             \
+    TARGET __attribute__((noinline)) static void rest_sums##R(const uint16_t *a, size_t lda,                     \
+                                                             const uint16_t *const *wrows, size_t kc,           \
+                                                             float out[3][VIDLM_BT_ROWS]) {                     \
+        __m512 c[R][VIDLM_BT_ROWS];                                                                              \
+        for (int i = 0; i < R; i++)                                                                              \
+            for (int j = 0; j < VIDLM_BT_ROWS; j++) c[i][j] = _mm512_setzero_ps();                               \
+        for (size_t t = 0; t < kc; t += 32) {                                                                    \
+            __mmask32 mask = kc - t >= 32 ? 0xffffffffu : (__mmask32)((1u << (kc - t)) - 1);                    \
+            __m512bh xv[R];                                                                                      \
+            for (int i = 0; i < R; i++) xv[i] = (__m512bh)_mm512_load_si512(a + i * lda + t);                    \
+            for (int j = 0; j < VIDLM_BT_ROWS; j++) {                                                            \
+                __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(mask, wrows[j] + t);                            \
+                for (int i = 0; i < R; i++) c[i][j] = _mm512_dpbf16_ps(c[i][j], xv[i], wv);                      \
+            }                                                                                                    \
+        }                                                                                                        \
+        for (int i = 0; i < R; i++) vidlm_reduce8(c[i], out[i]);                                                 \
+    }
+REST_SUMS(1)
+REST_SUMS(2)
+REST_SUMS(3)
+#undef REST_SUMS
+
 static const uint16_t zero_row[KC] __attribute__((aligned(64)));
 
 // The weight-broadcast kernel over weight rows [row_begin, row_end): a tile's eight rows (32 KiB
@@ -155,7 +199,7 @@ static const uint16_t zero_row[KC] __attribute__((aligned(64)));
 TARGET static void gemm_columns(const uint32_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
                                 size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int act,
                                 const float *residual, size_t ldr) {
-    size_t blocks = (m + 15) / 16, passes = (blocks + VIDLM_BT_BLOCKS - 1) / VIDLM_BT_BLOCKS;
+    size_t blocks = vidlm_bt_blocks(m), rest = vidlm_bt_rest(m), passes = (blocks + VIDLM_BT_BLOCKS - 1) / VIDLM_BT_BLOCKS;
     for (size_t k0 = 0; k0 < k; k0 += KC) {
         size_t kc = slice_len(k, k0), np = pairs_of(kc);
         int acc = k0 > 0 ? 1 : accumulate, last = k0 + kc >= k;
@@ -181,15 +225,32 @@ TARGET static void gemm_columns(const uint32_t *packed_x, size_t m, const uint16
                     column_sums2(a, np * 16, rows, pf, kc, sums);
                 else
                     column_sums1(a, np * 16, rows, pf, kc, sums);
-                for (size_t u = 0; u < nb && u * 16 < n; u++) {
+                for (size_t u = 0; u < nb && u * 16 < n; u++) {  // n: the pass's rows that exist
                     __m512 cu[VIDLM_BT_ROWS];
                     for (int j = 0; j < VIDLM_BT_ROWS; j++) cu[j] = sums[j][u];
                     size_t un = n - u * 16 < 16 ? n - u * 16 : 16;
                     vidlm_bt_store8x16(cu, yt + u * 16 * ldy, ldy, un, cols, acc, bt, at, rt ? rt + u * 16 * ldr : NULL, ldr);
                 }
             }
+            // The rest rows, up to three at a time, against the tile's rows (in L1 by now).
+            const uint16_t *ra = (const uint16_t *)(packed_x + blocks * 16 * np);
+            for (size_t i0 = 0; i0 < rest; i0 += 3) {
+                size_t nr = rest - i0 < 3 ? rest - i0 : 3, lda = round_up32(kc);
+                float out[3][VIDLM_BT_ROWS];
+                if (nr == 3)
+                    rest_sums3(ra + i0 * lda, lda, rows, kc, out);
+                else if (nr == 2)
+                    rest_sums2(ra + i0 * lda, lda, rows, kc, out);
+                else
+                    rest_sums1(ra + i0 * lda, lda, rows, kc, out);
+                for (size_t i = 0; i < nr; i++) {
+                    size_t row = blocks * 16 + i0 + i;
+                    vidlm_bt_store_row8(out[i], y + row * ldy + r, cols, acc, bias && k0 == 0 ? bias + r : NULL, last ? act : -1,
+                                        last && residual ? residual + row * ldr + r : NULL);
+                }
+            }
         }
-        packed_x += blocks * 16 * np;
+        packed_x += pairs_per_slice(m, kc);
     }
 }
 

@@ -15,6 +15,13 @@
 #define VIDLM_BT_ROWS 8    // weight rows (output columns) per tile
 #define VIDLM_BT_BLOCKS 3  // blocks of 16 x rows per pass over a tile
 
+/// x rows in whole blocks of 16 and, where the last block would hold only 1-8 rows, those rows
+/// apart (the rest): a block costs the same 16 lanes however few of its rows exist, the rest
+/// rows go through a dot-product pass that costs each row its own share.
+static inline size_t vidlm_bt_rest(size_t m) { return m % 16 <= 8 ? m % 16 : 0; }
+
+static inline size_t vidlm_bt_blocks(size_t m) { return (m - vidlm_bt_rest(m) + 15) / 16; }
+
 /// Rows a and b (8 floats each, the first `ma` / `mb` lanes of each mask) in the low and high
 /// halves of one vector. b's load is addressed 8 floats early so that its masked lanes 8-15 land
 /// on b; masked-off lanes are not read.
@@ -28,6 +35,21 @@ __attribute__((target("avx512f"), always_inline)) static inline void vidlm_bt_st
                                                                                    __mmask16 mb, __m512 v) {
     _mm512_mask_storeu_ps(a, ma, v);
     _mm512_mask_storeu_ps((float *)((uintptr_t)b - 32), (__mmask16)(mb << 8), v);
+}
+
+/// One rest row's sums (8 columns, the first `cols` exist) → its row of y, as vidlm_bt_store8x16
+/// stores a row.
+__attribute__((target("avx512f"), always_inline)) static inline void vidlm_bt_store_row8(const float *sums, float *y,
+                                                                                       size_t cols, int accumulate,
+                                                                                       const float *bias, int act,
+                                                                                       const float *residual) {
+    __mmask16 cm = (__mmask16)((1u << cols) - 1);
+    __m512 v = _mm512_maskz_loadu_ps(cm, sums);
+    if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(cm, bias));
+    if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(cm, y));
+    if (act >= 0) v = vidlm_activate16(act, v);
+    if (residual) v = _mm512_add_ps(_mm512_maskz_loadu_ps(cm, residual), v);
+    _mm512_mask_storeu_ps(y, cm, v);
 }
 
 /// Sums c[j] (lane l: x row l, weight row j) → the `rows` × `cols` corner (rows ≤ 16, cols ≤ 8)

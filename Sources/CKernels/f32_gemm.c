@@ -32,10 +32,18 @@
 static size_t round_up16(size_t v) { return (v + 15) & ~(size_t)15; }
 static size_t slice_len(size_t k, size_t k0) { return k - k0 < KC ? k - k0 : KC; }
 
+// The weight-broadcast kernel's packed x per k slice: whole 16-row blocks ([block][k][16]), then
+// the rest rows (broadcast_tile.h) as rows of round_up16(kc) floats.
+static size_t rest_rows(size_t m) { return m % 16 <= 8 ? m % 16 : 0; }  // vidlm_bt_rest
+static size_t rows_per_slice(size_t m, size_t kc) {
+    size_t rest = rest_rows(m);
+    return (m - rest + 15) / 16 * 16 * kc + rest * round_up16(kc);
+}
+
 size_t vidlm_f32_packed_x_count(size_t m, size_t k) {
     size_t total = 0;
     if (m < BROADCAST_ROWS) {
-        total = (m + 15) / 16 * 16 * k;
+        for (size_t k0 = 0; k0 < k; k0 += KC) total += rows_per_slice(m, slice_len(k, k0));
     } else {
         total = (m + MR - 1) / MR * MR * k;
     }
@@ -60,13 +68,24 @@ _Static_assert(VIDLM_BT_ROWS == BROADCAST_TILE_ROWS, "the tile rows the callers 
 
 // ---- Weight-broadcast kernel (fewer than BROADCAST_ROWS x rows; broadcast_tile.h) ----
 
-// Blocks [b0, b1) of 16 x rows → [slice][block][k][16], zero padded, by 16 × 16 transposes.
+// Blocks [b0, b1) of 16 x rows → per k slice [block][k][16], zero padded, by 16 × 16
+// transposes; the block after the whole ones, where the rest rows are, → those rows as they are
+// ([row][round_up16(kc)], zero padded).
 TARGET static void pack_x_columns(const float *x, size_t ldx, size_t m, size_t k, size_t b0, size_t b1, float *packed) {
-    size_t blocks = (m + 15) / 16;
-    if (b1 > blocks) b1 = blocks;
+    size_t blocks = vidlm_bt_blocks(m), rest = vidlm_bt_rest(m);
+    if (b1 > blocks + (rest > 0)) b1 = blocks + (rest > 0);
     for (size_t k0 = 0; k0 < k; k0 += KC) {
         size_t kc = slice_len(k, k0);
         for (size_t b = b0; b < b1; b++) {
+            if (b == blocks) {
+                for (size_t i = 0; i < rest; i++) {
+                    const float *src = x + (blocks * 16 + i) * ldx + k0;
+                    float *dst = packed + blocks * 16 * kc + i * round_up16(kc);
+                    for (size_t t = 0; t < kc; t += 16)
+                        _mm512_store_ps(dst + t, _mm512_maskz_loadu_ps(vidlm_tail_mask(kc - t), src + t));
+                }
+                continue;
+            }
             float *dst = packed + b * kc * 16;
             for (size_t t0 = 0; t0 < kc; t0 += 16) {
                 size_t tn = kc - t0 < 16 ? kc - t0 : 16;
@@ -80,7 +99,7 @@ TARGET static void pack_x_columns(const float *x, size_t ldx, size_t m, size_t k
                 for (size_t t = 0; t < tn; t++) _mm512_store_si512(dst + (t0 + t) * 16, r[t]);
             }
         }
-        packed += blocks * 16 * kc;
+        packed += rows_per_slice(m, kc);
     }
 }
 
@@ -115,6 +134,31 @@ COLUMN_SUMS(2)
 COLUMN_SUMS(3)
 #undef COLUMN_SUMS
 
+// out[i][j] = rest row i (a + i · lda, kc floats zero padded to 16) · weight row j, for i < R ≤ 3:
+// 16-lane partial sums (per 16 k, R x loads and eight weight loads, the tile's rows in L1, for
+// 8 · R FMAs), reduced at the end. One function per R, each keeping its sums in registers.
+#define REST_SUMS(R)                                                                                             \
+    TARGET __attribute__((noinline)) static void rest_sums##R(const float *a, size_t lda, const float *const *wrows, \
+                                                             size_t kc, float out[3][VIDLM_BT_ROWS]) {          \
+        __m512 c[R][VIDLM_BT_ROWS];                                                                              \
+        for (int i = 0; i < R; i++)                                                                              \
+            for (int j = 0; j < VIDLM_BT_ROWS; j++) c[i][j] = _mm512_setzero_ps();                               \
+        for (size_t t = 0; t < kc; t += 16) {                                                                    \
+            __mmask16 mask = vidlm_tail_mask(kc - t);                                                            \
+            __m512 xv[R];                                                                                        \
+            for (int i = 0; i < R; i++) xv[i] = _mm512_load_ps(a + i * lda + t);                                 \
+            for (int j = 0; j < VIDLM_BT_ROWS; j++) {                                                            \
+                __m512 wv = _mm512_maskz_loadu_ps(mask, wrows[j] + t);                                           \
+                for (int i = 0; i < R; i++) c[i][j] = _mm512_fmadd_ps(xv[i], wv, c[i][j]);                       \
+            }                                                                                                    \
+        }                                                                                                        \
+        for (int i = 0; i < R; i++) vidlm_reduce8(c[i], out[i]);                                                 \
+    }
+REST_SUMS(1)
+REST_SUMS(2)
+REST_SUMS(3)
+#undef REST_SUMS
+
 static const float zero_row[KC] __attribute__((aligned(64)));
 
 // The weight-broadcast kernel over weight rows [row_begin, row_end): a tile's eight rows (32 KiB
@@ -123,7 +167,7 @@ static const float zero_row[KC] __attribute__((aligned(64)));
 TARGET static void gemm_columns(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin,
                                 size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int act,
                                 const float *residual, size_t ldr) {
-    size_t blocks = (m + 15) / 16, passes = (blocks + VIDLM_BT_BLOCKS - 1) / VIDLM_BT_BLOCKS;
+    size_t blocks = vidlm_bt_blocks(m), rest = vidlm_bt_rest(m), passes = (blocks + VIDLM_BT_BLOCKS - 1) / VIDLM_BT_BLOCKS;
     for (size_t k0 = 0; k0 < k; k0 += KC) {
         size_t kc = slice_len(k, k0);
         int acc = k0 > 0 ? 1 : accumulate, last = k0 + kc >= k;
@@ -148,15 +192,32 @@ TARGET static void gemm_columns(const float *packed_x, size_t m, const float *w,
                     column_sums2(a, kc * 16, rows, pf, kc, sums);
                 else
                     column_sums1(a, kc * 16, rows, pf, kc, sums);
-                for (size_t u = 0; u < nb && u * 16 < n; u++) {
+                for (size_t u = 0; u < nb && u * 16 < n; u++) {  // n: the pass's rows that exist
                     __m512 cu[VIDLM_BT_ROWS];
                     for (int j = 0; j < VIDLM_BT_ROWS; j++) cu[j] = sums[j][u];
                     size_t un = n - u * 16 < 16 ? n - u * 16 : 16;
                     vidlm_bt_store8x16(cu, yt + u * 16 * ldy, ldy, un, cols, acc, bt, at, rt ? rt + u * 16 * ldr : NULL, ldr);
                 }
             }
+            // The rest rows, up to three at a time, against the tile's rows (in L1 by now).
+            const float *ra = packed_x + blocks * 16 * kc;
+            for (size_t i0 = 0; i0 < rest; i0 += 3) {
+                size_t nr = rest - i0 < 3 ? rest - i0 : 3, lda = round_up16(kc);
+                float out[3][VIDLM_BT_ROWS];
+                if (nr == 3)
+                    rest_sums3(ra + i0 * lda, lda, rows, kc, out);
+                else if (nr == 2)
+                    rest_sums2(ra + i0 * lda, lda, rows, kc, out);
+                else
+                    rest_sums1(ra + i0 * lda, lda, rows, kc, out);
+                for (size_t i = 0; i < nr; i++) {
+                    size_t row = blocks * 16 + i0 + i;
+                    vidlm_bt_store_row8(out[i], y + row * ldy + r, cols, acc, bias && k0 == 0 ? bias + r : NULL, last ? act : -1,
+                                        last && residual ? residual + row * ldr + r : NULL);
+                }
+            }
         }
-        packed_x += blocks * 16 * kc;
+        packed_x += rows_per_slice(m, kc);
     }
 }
 
@@ -320,7 +381,7 @@ TARGET void vidlm_f32_gemm_to_packed(const float *packed_x, size_t m, const floa
 TARGET void vidlm_f32_pack_x_avx512(const float *x, size_t ldx, size_t m, size_t k, size_t row_begin, size_t row_end,
                                      float *packed) {
     if (m < BROADCAST_ROWS) {
-        pack_x_columns(x, ldx, m, k, row_begin / 16, (row_end + 15) / 16, packed);
+        pack_x_columns(x, ldx, m, k, row_begin / 16, (row_end + 15) / 16, packed);  // the rest rows: one more block
     } else {
         pack_x_outer(x, ldx, m, k, row_begin / MR, (row_end + MR - 1) / MR, packed);
     }

@@ -81,6 +81,74 @@ final class GemmKernelTests: XCTestCase {
         checkResidualAdd(Self.bf16Cases, seed: 600, prepare: Self.bf16Product)
     }
 
+    /// Below 256 x rows the weight-broadcast kernel runs, from 256 the outer-product kernel; both
+    /// add a row's products in k order within the same k slices, so a row's outputs are the same
+    /// bits whichever runs: 255 rows against the same rows and one more, several k slices, odd k,
+    /// weight tiles and panels cut short, with bias, accumulation, an activation and a residual.
+    func testF32KernelsAgreeAcrossTheRowSwitch() throws {
+        try requireAVX512(bf16: false)
+        checkRowSwitch(seed: 700, prepare: Self.f32Product)
+    }
+
+    func testBF16KernelsAgreeAcrossTheRowSwitch() throws {
+        try requireAVX512(bf16: true)
+        checkRowSwitch(seed: 800, prepare: Self.bf16Product)
+    }
+
+    /// The kernels read weight rows where they are stored, up to a row's end and no further: an
+    /// infinite first element of one weight row gives ±inf in that output column only, and every
+    /// other column its finite product (Inf × a zero pad would be NaN), for x rows in a block, in
+    /// the dot-product rest rows and both, with k odd and a partial last step.
+    func testNonFiniteWeightStaysInItsColumn() throws {
+        try requireAVX512(bf16: false)
+        let bf16 = vidlm_avx512bf16_available() == 1
+        for m in [5, 16, 21, 300] {
+            for (k, n) in [(33, 9), (2049, 10)] {
+                var rng = SplitMix(seed: UInt64(m * 31 + k))
+                let x = (0..<m * k).map { _ in rng.next() }
+                var w = (0..<n * k).map { _ in rng.next() }
+                w[2 * k] = .infinity  // weight row 2 starts with inf; row 1 ends just before it
+                for (name, prepare) in [("f32", Self.f32Product)] + (bf16 ? [("bf16", Self.bf16Product)] : []) {
+                    let (product, cleanup) = prepare((m, k, n), x, w)
+                    var y = [Float](repeating: 0, count: m * n)
+                    y.withUnsafeMutableBufferPointer { product($0.baseAddress!, n, 0, n, false, nil, -1, nil, 0) }
+                    cleanup()
+                    for i in 0..<m {
+                        for r in 0..<n where r != 2 {
+                            XCTAssertTrue(y[i * n + r].isFinite, "\(name) m \(m) k \(k): row \(i) column \(r) is \(y[i * n + r])")
+                        }
+                        XCTAssertTrue(y[i * n + 2].isInfinite, "\(name) m \(m) k \(k): row \(i) column 2 is \(y[i * n + 2])")
+                    }
+                }
+            }
+        }
+    }
+
+    private func checkRowSwitch(seed: UInt64, prepare: ((m: Int, k: Int, n: Int), [Float], [Float]) -> (FusedProduct, () -> Void)) {
+        for (ci, (k, n)) in [(2100, 70), (99, 9)].enumerated() {
+            var rng = SplitMix(seed: seed + UInt64(ci))
+            let x = (0..<256 * k).map { _ in rng.next() * 2 }, w = (0..<n * k).map { _ in rng.next() * 0.5 }
+            let bias = (0..<n).map { _ in rng.next() }, initial = (0..<256 * n).map { _ in rng.next() }
+            let residual = (0..<256 * n).map { _ in rng.next() * 4 }
+            let (short, shortCleanup) = prepare((255, k, n), Array(x[..<(255 * k)]), w)
+            let (long, longCleanup) = prepare((256, k, n), x, w)
+            defer { shortCleanup(); longCleanup() }
+            for (accumulate, act, adding) in [(false, Int32(-1), false), (true, Activation.gelu.kernelID, false), (false, Activation.silu.kernelID, true)] {
+                var a = initial, b = initial
+                bias.withUnsafeBufferPointer { bp in
+                    residual.withUnsafeBufferPointer { rp in
+                        let r = adding ? rp.baseAddress : nil
+                        a.withUnsafeMutableBufferPointer { short($0.baseAddress!, n, 0, n, accumulate, bp.baseAddress, act, r, n) }
+                        b.withUnsafeMutableBufferPointer { long($0.baseAddress!, n, 0, n, accumulate, bp.baseAddress, act, r, n) }
+                    }
+                }
+                let same = (0..<255 * n).allSatisfy { a[$0].bitPattern == b[$0].bitPattern }
+                XCTAssertTrue(same, "k \(k) n \(n) accumulate \(accumulate) activation \(act) residual \(adding)")
+                XCTAssertNotEqual(a[255 * n], b[255 * n], "row 255 is only the longer product's")
+            }
+        }
+    }
+
     private static let bf16Cases: [(m: Int, k: Int, n: Int)] = [(5, 17, 130), (70, 1030, 70), (260, 99, 290), (300, 2100, 65),
                                                                 (48, 2049, 17), (97, 33, 40), (56, 99, 20), (3, 0, 20), (256, 0, 20)]
 
