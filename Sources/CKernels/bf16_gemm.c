@@ -7,8 +7,10 @@
 // kernel (broadcast_tile.h), broadcasting a pair of k of each of eight weight rows, read where
 // they are stored, against three vectors of 16 x rows (transposed once per product). It replaced
 // a dot-product kernel (4 x rows × 6 weight rows of 16-lane partial sums, ending in 24 horizontal
-// sums per tile). One core of a Zen 5, weights from memory: 48 × 2560 × 10240 413 → 472 GFLOP/s,
-// 96 × 2048 × 11264 454 → 509, 17 × 101 × 37 86 → 112; equal at 135 and 200 rows.
+// sums per tile). One core of a Zen 5, weights from memory, against that kernel (one run, medians
+// of 15): 32 × 2048 × 5632 360 → 477 GFLOP/s, 48 × 2560 × 10240 380 → 457, 51 rows (BLIP-2's
+// prompt) 374 → 461, 96 × 2048 × 11264 419 → 476, 135 rows 445 → 485, 200 × 2048 × 5632 415 →
+// 465; 16 rows 319 → 326.
 //
 // From OUTER_ROWS x rows (towers, long prompts): an outer-product kernel, the f32 GEMM's
 // (f32_gemm.c) in bf16 pairs. A block of ONB weight rows × KC elements (512 KiB) is transposed

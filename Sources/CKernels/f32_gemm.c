@@ -18,9 +18,10 @@
 // kernel (broadcast_tile.h): x is transposed once, the weights are read where they are stored and
 // never transposed, whose cost the outer-product kernel shares among too few x rows here. One
 // core of a Zen 5, weights from memory, against the kernels it replaced (the dot-product kernel
-// reading weight rows in place below 64 rows, the outer-product kernel from 64): 16 × 2048 × 5632
-// 112 → 181 GFLOP/s, 32 rows 185 → 252, 48 × 2560 × 10240 195 → 239, 64 × 2048 × 5632 172 → 234,
-// 135 × 2048 × 11264 205 → 218; equal at 300 and 512 rows.
+// reading weight rows in place below 64 rows, the outer-product kernel from 64; one run, medians of
+// 15): 16 × 2048 × 5632 115 → 185 GFLOP/s, 32 rows 152 → 235, 48 × 2560 × 10240 153 → 228, 51
+// rows 158 → 231, 64 × 2048 × 5632 161 → 206, 96 × 2048 × 11264 180 → 219, 135 rows 207 → 233;
+// equal at 300 rows.
 #define BROADCAST_ROWS 256
 #define MR 6
 #define NV 4
