@@ -29,7 +29,11 @@
 #define ONRW (ONV * 16)  // weight rows per panel
 #define ONB 128
 
-static size_t slice_len(size_t k, size_t k0) { return k - k0 < KC ? k - k0 : KC; }
+// k is cut into slices of KC, the last one taking up to MAX_SLICE so that no slice is a short
+// tail (as f32_gemm.c). Slices start at multiples of KC.
+#define MAX_SLICE (KC + KC / 2)
+static size_t slice_len(size_t k, size_t k0) { return k - k0 <= MAX_SLICE ? k - k0 : KC; }
+static size_t last_slice_start(size_t k) { return k <= MAX_SLICE ? 0 : (k - MAX_SLICE + KC - 1) / KC * KC; }
 
 static size_t pairs_of(size_t kc) { return (kc + 1) / 2; }
 
@@ -45,14 +49,14 @@ static size_t pairs_per_slice(size_t m, size_t kc) {
 size_t vidlm_bf16_packed_x_count(size_t m, size_t k) {
     size_t total = 0;
     if (m >= OUTER_ROWS) {
-        for (size_t k0 = 0; k0 < k; k0 += KC) total += (m + OMR - 1) / OMR * OMR * 2 * pairs_of(slice_len(k, k0));
+        for (size_t k0 = 0; k0 < k; k0 += slice_len(k, k0)) total += (m + OMR - 1) / OMR * OMR * 2 * pairs_of(slice_len(k, k0));
     } else {
-        for (size_t k0 = 0; k0 < k; k0 += KC) total += 2 * pairs_per_slice(m, slice_len(k, k0));
+        for (size_t k0 = 0; k0 < k; k0 += slice_len(k, k0)) total += 2 * pairs_per_slice(m, slice_len(k, k0));
     }
     return total ? total : 1;
 }
 
-size_t vidlm_bf16_gemm_scratch_count(void) { return (size_t)ONB * KC; }
+size_t vidlm_bf16_gemm_scratch_count(void) { return (size_t)ONB * MAX_SLICE; }
 
 size_t vidlm_bf16_pack_x_block_rows(size_t m) { return m >= OUTER_ROWS ? OMR : 16; }
 
@@ -91,7 +95,7 @@ TARGET static inline __m512i bf16_row32(const float *src, size_t n) {
 TARGET static void pack_x_columns(const float *x, size_t ldx, size_t m, size_t k, size_t b0, size_t b1, uint32_t *packed) {
     size_t blocks = vidlm_bt_blocks(m), rest = vidlm_bt_rest(m);
     if (b1 > blocks + (rest > 0)) b1 = blocks + (rest > 0);
-    for (size_t k0 = 0; k0 < k; k0 += KC) {
+    for (size_t k0 = 0; k0 < k; k0 += slice_len(k, k0)) {
         size_t kc = slice_len(k, k0), np = pairs_of(kc);
         for (size_t b = b0; b < b1; b++) {
             if (b == blocks) {
@@ -193,7 +197,7 @@ REST_SUMS(2)
 REST_SUMS(3)
 #undef REST_SUMS
 
-static const uint16_t zero_row[KC] __attribute__((aligned(64)));
+static const uint16_t zero_row[MAX_SLICE] __attribute__((aligned(64)));
 
 // The weight-broadcast kernel over weight rows [row_begin, row_end): a tile's eight rows (32 KiB
 // of a k slice) stay in L1 while every x block passes over them from L2; the first pass prefetches
@@ -202,7 +206,7 @@ TARGET static void gemm_columns(const uint32_t *packed_x, size_t m, const uint16
                                 size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int act,
                                 const float *residual, size_t ldr) {
     size_t blocks = vidlm_bt_blocks(m), rest = vidlm_bt_rest(m), passes = (blocks + VIDLM_BT_BLOCKS - 1) / VIDLM_BT_BLOCKS;
-    for (size_t k0 = 0; k0 < k; k0 += KC) {
+    for (size_t k0 = 0; k0 < k; k0 += slice_len(k, k0)) {
         size_t kc = slice_len(k, k0), np = pairs_of(kc);
         int acc = k0 > 0 ? 1 : accumulate, last = k0 + kc >= k;
         for (size_t r = row_begin; r < row_end; r += VIDLM_BT_ROWS) {
@@ -266,7 +270,7 @@ TARGET static void pack_x_outer(const float *x, size_t ldx, size_t m, size_t k, 
     if (g1 > groups) g1 = groups;
     struct vidlm_interleave6 il;
     vidlm_interleave6_init(&il);
-    for (size_t k0 = 0; k0 < k; k0 += KC) {
+    for (size_t k0 = 0; k0 < k; k0 += slice_len(k, k0)) {
         size_t kc = slice_len(k, k0), np = pairs_of(kc);
         for (size_t g = g0; g < g1; g++) {
             uint32_t *dst = packed + g * np * OMR;
@@ -340,7 +344,7 @@ TARGET static void gemm_outer(const uint32_t *packed_x, size_t m, const uint16_t
                               size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int activation,
                               const float *residual, size_t ldr, uint32_t *wp) {
     size_t groups = (m + OMR - 1) / OMR;
-    for (size_t k0 = 0; k0 < k; k0 += KC) {
+    for (size_t k0 = 0; k0 < k; k0 += slice_len(k, k0)) {
         size_t kc = slice_len(k, k0), np = pairs_of(kc);
         int acc = k0 > 0 ? 1 : accumulate, act = k0 + kc >= k ? activation : -1;
         const float *res = k0 + kc >= k ? residual : NULL;
@@ -373,7 +377,8 @@ TARGET static void store_packed_pairs(__m512 v[OMR][ONV], size_t cols, size_t g,
         lo[i] = (__m512i)_mm512_cvtne2ps_pbh(v[i][1], v[i][0]);
         hi[i] = (__m512i)_mm512_cvtne2ps_pbh(v[i][3], v[i][2]);
     }
-    size_t slice0 = r / KC * KC, kk = r - slice0, np_next = pairs_of(slice_len(next_k, slice0));
+    size_t slice0 = r / KC * KC < last_slice_start(next_k) ? r / KC * KC : last_slice_start(next_k);
+    size_t kk = r - slice0, np_next = pairs_of(slice_len(next_k, slice0));
     uint32_t *dst = packed_out + groups * OMR * (slice0 / 2) + g * OMR * np_next + kk / 2 * OMR;
     size_t pairs = (cols + 1) / 2;
     vidlm_interleave6_store(il, lo, pairs < 16 ? pairs : 16, dst);
@@ -421,7 +426,7 @@ TARGET static void gated_panel_to_packed(const uint32_t *a, const uint32_t *bg, 
     store_packed_pairs(gated, cols, g, groups, r, next_k, packed_out, il);
 }
 
-int vidlm_bf16_chain_supported(size_t m, size_t k) { return m >= OUTER_ROWS && k > 0 && k <= KC; }
+int vidlm_bf16_chain_supported(size_t m, size_t k) { return m >= OUTER_ROWS && k > 0 && k <= MAX_SLICE; }
 
 TARGET void vidlm_bf16_gemm_to_packed(const uint16_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
                                       size_t row_end, const float *bias, int activation, uint16_t *packed_out, size_t n,

@@ -31,7 +31,12 @@
 #define BROADCAST_TILE_ROWS 8  // VIDLM_BT_ROWS of broadcast_tile.h (x86-64 only)
 
 static size_t round_up16(size_t v) { return (v + 15) & ~(size_t)15; }
-static size_t slice_len(size_t k, size_t k0) { return k - k0 < KC ? k - k0 : KC; }
+// k is cut into slices of KC, the last one taking up to MAX_SLICE so that no slice is a short
+// tail (a tower's k of 1152 had been 1024 + 128: the second pass over y and the tail's per-panel
+// overhead cost SigLIP-SO400M's fc1 8 %). Slices start at multiples of KC.
+#define MAX_SLICE (KC + KC / 2)
+static size_t slice_len(size_t k, size_t k0) { return k - k0 <= MAX_SLICE ? k - k0 : KC; }
+static size_t last_slice_start(size_t k) { return k <= MAX_SLICE ? 0 : (k - MAX_SLICE + KC - 1) / KC * KC; }
 
 // The weight-broadcast kernel's packed x per k slice: whole 16-row blocks ([block][k][16]), then
 // the rest rows (broadcast_tile.h) as rows of round_up16(kc) floats.
@@ -44,14 +49,14 @@ static size_t rows_per_slice(size_t m, size_t kc) {
 size_t vidlm_f32_packed_x_count(size_t m, size_t k) {
     size_t total = 0;
     if (m < BROADCAST_ROWS) {
-        for (size_t k0 = 0; k0 < k; k0 += KC) total += rows_per_slice(m, slice_len(k, k0));
+        for (size_t k0 = 0; k0 < k; k0 += slice_len(k, k0)) total += rows_per_slice(m, slice_len(k, k0));
     } else {
         total = (m + MR - 1) / MR * MR * k;
     }
     return total ? total : 1;
 }
 
-size_t vidlm_f32_gemm_scratch_count(void) { return (size_t)NB * KC; }
+size_t vidlm_f32_gemm_scratch_count(void) { return (size_t)NB * MAX_SLICE; }
 
 size_t vidlm_f32_gemm_tile_rows(size_t m) { return m < BROADCAST_ROWS ? BROADCAST_TILE_ROWS : NRW; }
 
@@ -75,7 +80,7 @@ _Static_assert(VIDLM_BT_ROWS == BROADCAST_TILE_ROWS, "the tile rows the callers 
 TARGET static void pack_x_columns(const float *x, size_t ldx, size_t m, size_t k, size_t b0, size_t b1, float *packed) {
     size_t blocks = vidlm_bt_blocks(m), rest = vidlm_bt_rest(m);
     if (b1 > blocks + (rest > 0)) b1 = blocks + (rest > 0);
-    for (size_t k0 = 0; k0 < k; k0 += KC) {
+    for (size_t k0 = 0; k0 < k; k0 += slice_len(k, k0)) {
         size_t kc = slice_len(k, k0);
         for (size_t b = b0; b < b1; b++) {
             if (b == blocks) {
@@ -160,7 +165,7 @@ REST_SUMS(2)
 REST_SUMS(3)
 #undef REST_SUMS
 
-static const float zero_row[KC] __attribute__((aligned(64)));
+static const float zero_row[MAX_SLICE] __attribute__((aligned(64)));
 
 // The weight-broadcast kernel over weight rows [row_begin, row_end): a tile's eight rows (32 KiB
 // of a k slice) stay in L1 while every x block passes over them from L2; the first pass prefetches
@@ -169,7 +174,7 @@ TARGET static void gemm_columns(const float *packed_x, size_t m, const float *w,
                                 size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int act,
                                 const float *residual, size_t ldr) {
     size_t blocks = vidlm_bt_blocks(m), rest = vidlm_bt_rest(m), passes = (blocks + VIDLM_BT_BLOCKS - 1) / VIDLM_BT_BLOCKS;
-    for (size_t k0 = 0; k0 < k; k0 += KC) {
+    for (size_t k0 = 0; k0 < k; k0 += slice_len(k, k0)) {
         size_t kc = slice_len(k, k0);
         int acc = k0 > 0 ? 1 : accumulate, last = k0 + kc >= k;
         for (size_t r = row_begin; r < row_end; r += VIDLM_BT_ROWS) {
@@ -233,7 +238,7 @@ TARGET static void pack_x_outer(const float *x, size_t ldx, size_t m, size_t k, 
     if (g1 > groups) g1 = groups;
     struct vidlm_interleave6 il;
     vidlm_interleave6_init(&il);
-    for (size_t k0 = 0; k0 < k; k0 += KC) {
+    for (size_t k0 = 0; k0 < k; k0 += slice_len(k, k0)) {
         size_t kc = slice_len(k, k0);
         for (size_t g = g0; g < g1; g++) {
             float *dst = packed + g * kc * MR;
@@ -315,7 +320,10 @@ TARGET static void panel_to_packed(const float *a, const float *b, size_t kc, si
                                    const struct vidlm_interleave6 *il) {
     __m512 c[MR][NV];
     PANEL_SUMS(c, a, b, kc);
-    size_t slice0 = r / KC * KC, kk = r - slice0, kc_next = slice_len(next_k, slice0);
+    size_t slice0 = r / KC * KC, kk, kc_next;
+    if (slice0 > last_slice_start(next_k)) slice0 = last_slice_start(next_k);
+    kk = r - slice0;
+    kc_next = slice_len(next_k, slice0);
     float *dst = packed_out + groups * MR * slice0 + g * MR * kc_next + kk * MR;
     for (int v = 0; v < NV && (size_t)v * 16 < cols; v++) {
         size_t n = cols - v * 16 < 16 ? cols - v * 16 : 16;
@@ -335,7 +343,7 @@ TARGET static void gemm_outer(const float *packed_x, size_t m, const float *w, s
                               size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int activation,
                               const float *residual, size_t ldr, float *wp) {
     size_t groups = (m + MR - 1) / MR;
-    for (size_t k0 = 0; k0 < k; k0 += KC) {
+    for (size_t k0 = 0; k0 < k; k0 += slice_len(k, k0)) {
         size_t kc = slice_len(k, k0);
         int acc = k0 > 0 ? 1 : accumulate, act = k0 + kc >= k ? activation : -1;
         const float *res = k0 + kc >= k ? residual : NULL;
@@ -356,7 +364,7 @@ TARGET static void gemm_outer(const float *packed_x, size_t m, const float *w, s
     }
 }
 
-int vidlm_f32_chain_supported(size_t m, size_t k) { return m >= BROADCAST_ROWS && k > 0 && k <= KC; }
+int vidlm_f32_chain_supported(size_t m, size_t k) { return m >= BROADCAST_ROWS && k > 0 && k <= MAX_SLICE; }
 
 TARGET void vidlm_f32_gemm_to_packed(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin,
                                      size_t row_end, const float *bias, int activation, float *packed_out, size_t n,

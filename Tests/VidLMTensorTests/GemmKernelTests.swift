@@ -4,7 +4,8 @@ import XCTest
 
 /// vidlm's GEMM kernels (f32 FMA, bf16 dot product) against a double-precision reference. Below
 /// 256 x rows both run the weight-broadcast kernel (x in 16-row blocks, three blocks a pass,
-/// weight tiles of 8 rows read in place, k slices of 1024 floats / 2048 bf16, an odd last k
+/// weight tiles of 8 rows read in place, k slices of 1024 floats / 2048 bf16 (a last slice of up
+/// to 1.5 of those taking what would be a short tail), an odd last k
 /// broadcast alone); from 256 rows the outer-product kernel (6-row x groups, 64-row panels,
 /// 128-row f32 weight blocks). The sizes sit around those blocks, tiles and slices, with odd k,
 /// row ranges that start inside a tile, x packed in two row ranges, accumulation into y and the
@@ -21,7 +22,7 @@ final class GemmKernelTests: XCTestCase {
         (65, 1030, 101), (130, 2050, 50), (31, 100, 20), (32, 100, 20), (70, 1100, 300), (37, 16, 129),
         (256, 33, 65), (261, 2049, 130), (300, 97, 64),
         (16, 7, 8), (47, 2049, 17), (48, 33, 9), (49, 1025, 23), (97, 65, 24), (255, 2050, 17),
-        (8, 33, 9), (24, 2049, 16), (56, 1025, 17),
+        (8, 33, 9), (24, 2049, 16), (56, 1025, 17), (40, 3100, 20), (260, 1537, 70), (20, 4700, 9),
     ]
 
     private let amxShapes: [(m: Int, k: Int, n: Int)] = [
@@ -301,13 +302,15 @@ final class GemmKernelTests: XCTestCase {
     }
 
     /// The same for f32 on vidlm's GEMM (`f32ChainedLinear`, the first product writing the
-    /// second's packed x): x groups and hidden panels cut short, a hidden state wider than one k
-    /// slice of the second product (2100), with and without biases and a residual; shapes it does
-    /// not take (fewer than 256 x rows, a first k beyond one slice) return nil.
+    /// second's packed x): x groups and hidden panels cut short, hidden states wider than one k
+    /// slice of the second product (2100: 1024 + 1076; 2600: 1024 + 1024 + 552), a first k of
+    /// one long slice (1500), with and without biases and a residual; shapes it does not take
+    /// (fewer than 256 x rows, a first k beyond one slice of up to 1536) return nil.
     func testF32ChainedLinearEqualsTwoProducts() throws {
         try requireAVX512(bf16: false)
         var rng = SplitMix(seed: 46)
-        for (m, k, hidden, out) in [(256, 17, 64, 10), (263, 100, 130, 65), (257, 768, 2100, 96), (262, 1024, 48, 33)] {
+        for (m, k, hidden, out) in [(256, 17, 64, 10), (263, 100, 130, 65), (257, 768, 2100, 96), (262, 1024, 48, 33),
+                                    (258, 1500, 2600, 40)] {
             let x = Tensor(shape: [m, k], values: (0..<m * k).map { _ in rng.next() * 2 })
             let w1 = Tensor(shape: [hidden, k], values: (0..<hidden * k).map { _ in rng.next() * 0.3 })
             let w2 = Tensor(shape: [out, hidden], values: (0..<out * hidden).map { _ in rng.next() * 0.3 })
@@ -327,21 +330,22 @@ final class GemmKernelTests: XCTestCase {
         }
         let w = Tensor(shape: [64, 64], values: (0..<4096).map { _ in rng.next() }), w2 = Tensor(shape: [8, 64], values: (0..<512).map { _ in rng.next() })
         XCTAssertNil(Tensor(shape: [200, 64], values: (0..<12_800).map { _ in rng.next() }).f32ChainedLinear(first: (w, nil), activation: .gelu, second: (w2, nil)))
-        let wWide = Tensor(shape: [64, 1100], values: (0..<70_400).map { _ in rng.next() })
-        XCTAssertNil(Tensor(shape: [256, 1100], values: (0..<281_600).map { _ in rng.next() }).f32ChainedLinear(first: (wWide, nil), activation: .gelu, second: (w2, nil)))
+        let wWide = Tensor(shape: [64, 1600], values: (0..<102_400).map { _ in rng.next() })
+        XCTAssertNil(Tensor(shape: [256, 1600], values: (0..<409_600).map { _ in rng.next() }).f32ChainedLinear(first: (wWide, nil), activation: .gelu, second: (w2, nil)))
         XCTAssertNil(Tensor(shape: [40, 64], values: (0..<2560).map { _ in rng.next() }).f32ChainedLinear(first: (w.converted(to: .bf16), nil), activation: .gelu, second: (w2, nil)))
     }
 
     /// The same for bf16 on the AVX-512 BF16 GEMM (`bf16ChainedLinear`, CPUs without AMX): x
-    /// groups and hidden panels cut short, odd hidden widths (a pair half padding), a hidden state
-    /// wider than one k slice of the second product (2100), with and without biases and a
-    /// residual; shapes it does not take (fewer than 256 x rows, a first k beyond 2048, f32
-    /// weights) return nil.
+    /// groups and hidden panels cut short, odd hidden widths (a pair half padding), hidden states
+    /// in one slice of the second product (2100) and wider (3100: 2048 + 1052), a first k of one
+    /// long slice (3000), with and without biases and a residual; shapes it does not take (fewer
+    /// than 256 x rows, a first k beyond one slice of up to 3072, f32 weights) return nil.
     func testBF16ChainedLinearEqualsTwoProducts() throws {
         try requireAVX512(bf16: true)
         if vidlm_amx_bf16_available() == 1 { throw XCTSkip("on AMX the tile chain (amxChainedLinear) runs instead") }
         var rng = SplitMix(seed: 47)
-        for (m, k, hidden, out) in [(256, 17, 64, 10), (263, 100, 131, 65), (300, 768, 2100, 96), (257, 2048, 48, 33)] {
+        for (m, k, hidden, out) in [(256, 17, 64, 10), (263, 100, 131, 65), (300, 768, 2100, 96), (257, 2048, 48, 33),
+                                    (260, 3000, 3100, 40)] {
             let x = Tensor(shape: [m, k], values: (0..<m * k).map { _ in rng.next() * 2 })
             let w1 = Tensor(shape: [hidden, k], values: (0..<hidden * k).map { _ in rng.next() * 0.3 }).converted(to: .bf16)
             let w2 = Tensor(shape: [out, hidden], values: (0..<out * hidden).map { _ in rng.next() * 0.3 }).converted(to: .bf16)
@@ -362,20 +366,22 @@ final class GemmKernelTests: XCTestCase {
         let w = Tensor(shape: [64, 64], values: (0..<4096).map { _ in rng.next() }), w2 = Tensor(shape: [8, 64], values: (0..<512).map { _ in rng.next() })
         let (wb, w2b) = (w.converted(to: .bf16), w2.converted(to: .bf16))
         XCTAssertNil(Tensor(shape: [200, 64], values: (0..<12_800).map { _ in rng.next() }).bf16ChainedLinear(first: (wb, nil), activation: .gelu, second: (w2b, nil)))
-        let wWide = Tensor(shape: [64, 2100], values: (0..<134_400).map { _ in rng.next() }).converted(to: .bf16)
-        XCTAssertNil(Tensor(shape: [256, 2100], values: (0..<537_600).map { _ in rng.next() }).bf16ChainedLinear(first: (wWide, nil), activation: .gelu, second: (w2b, nil)))
+        let wWide = Tensor(shape: [64, 3100], values: (0..<198_400).map { _ in rng.next() }).converted(to: .bf16)
+        XCTAssertNil(Tensor(shape: [256, 3100], values: (0..<793_600).map { _ in rng.next() }).bf16ChainedLinear(first: (wWide, nil), activation: .gelu, second: (w2b, nil)))
         XCTAssertNil(Tensor(shape: [256, 64], values: (0..<16_384).map { _ in rng.next() }).bf16ChainedLinear(first: (w, nil), activation: .gelu, second: (w2, nil)))
     }
 
     /// The same for the AVX-512 BF16 GEMM (`bf16GatedChainedLinear`, CPUs without AMX): hidden
     /// widths cut short and odd (a pair half padding), a hidden state wider than one k slice of
-    /// the down projection (2100), with and without biases and a residual; fewer than 256 rows, a
-    /// k beyond 2048 and mismatched gate/up shapes return nil.
+    /// the down projection (2100: one slice of up to 3072; 3200: 2048 + 1152), with and without
+    /// biases and a residual; fewer than 256 rows, a k beyond one slice (3072) and mismatched
+    /// gate/up shapes return nil.
     func testBF16GatedChainEqualsGatedMLP() throws {
         try requireAVX512(bf16: true)
         if vidlm_amx_bf16_available() == 1 { throw XCTSkip("on AMX the tile chain (amxGatedChainedLinear) runs instead") }
         var rng = SplitMix(seed: 49)
-        for (m, k, hidden, out) in [(300, 96, 100, 65), (257, 130, 291, 40), (256, 2048, 48, 300), (263, 64, 2100, 33)] {
+        for (m, k, hidden, out) in [(300, 96, 100, 65), (257, 130, 291, 40), (256, 2048, 48, 300), (263, 64, 2100, 33),
+                                    (258, 2600, 3200, 20)] {
             let x = Tensor(shape: [m, k], values: (0..<m * k).map { _ in rng.next() * 2 })
             func weight(_ r: Int, _ c: Int) -> Tensor {
                 Tensor(shape: [r, c], values: (0..<r * c).map { _ in rng.next() * 0.3 }).converted(to: .bf16)
@@ -401,8 +407,8 @@ final class GemmKernelTests: XCTestCase {
         let many = Tensor(shape: [256, 64], values: (0..<16_384).map { _ in rng.next() })
         let wOther = Tensor(shape: [33, 64], values: (0..<2112).map { _ in rng.next() }).converted(to: .bf16)
         XCTAssertNil(many.bf16GatedChainedLinear(gate: (w, nil), up: (wOther, nil), activation: .silu, down: (d, nil)))
-        let wide = Tensor(shape: [256, 2100], values: (0..<537_600).map { _ in rng.next() })
-        let wWide = Tensor(shape: [32, 2100], values: (0..<67_200).map { _ in rng.next() }).converted(to: .bf16)
+        let wide = Tensor(shape: [256, 3100], values: (0..<793_600).map { _ in rng.next() })
+        let wWide = Tensor(shape: [32, 3100], values: (0..<99_200).map { _ in rng.next() }).converted(to: .bf16)
         XCTAssertNil(wide.bf16GatedChainedLinear(gate: (wWide, nil), up: (wWide, nil), activation: .silu, down: (d, nil)))
     }
 
