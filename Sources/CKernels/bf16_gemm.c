@@ -216,14 +216,13 @@ TARGET static void gemm_columns(const uint32_t *packed_x, size_t m, const uint16
                 rows[j] = j < cols ? w + (r + j) * k + k0 : zero_row;
                 next[j] = r + cols + j < row_end ? w + (r + cols + j) * k + k0 : zero_row;
             }
+            struct vidlm_bt_out o = {y + r, ldy, cols, acc, bias && k0 == 0 ? bias + r : NULL, last ? act : -1,
+                                     last && residual ? residual + r : NULL, ldr};
             for (size_t p = 0; p < passes; p++) {
                 size_t b = p * VIDLM_BT_BLOCKS, nb = blocks - b < VIDLM_BT_BLOCKS ? blocks - b : VIDLM_BT_BLOCKS;
-                size_t row0 = b * 16, n = m - row0 < nb * 16 ? m - row0 : nb * 16;
+                size_t n = m - b * 16 < nb * 16 ? m - b * 16 : nb * 16;  // the pass's rows that exist
                 const uint32_t *a = packed_x + b * np * 16;
                 const uint16_t *const *pf = p == 0 ? next : NULL;
-                float *yt = y + row0 * ldy + r;
-                const float *bt = bias && k0 == 0 ? bias + r : NULL, *rt = last && residual ? residual + row0 * ldr + r : NULL;
-                int at = last ? act : -1;
                 __m512 sums[VIDLM_BT_ROWS][VIDLM_BT_BLOCKS];
                 if (nb == 3)
                     column_sums3(a, np * 16, rows, pf, kc, sums);
@@ -231,12 +230,7 @@ TARGET static void gemm_columns(const uint32_t *packed_x, size_t m, const uint16
                     column_sums2(a, np * 16, rows, pf, kc, sums);
                 else
                     column_sums1(a, np * 16, rows, pf, kc, sums);
-                for (size_t u = 0; u < nb && u * 16 < n; u++) {  // n: the pass's rows that exist
-                    __m512 cu[VIDLM_BT_ROWS];
-                    for (int j = 0; j < VIDLM_BT_ROWS; j++) cu[j] = sums[j][u];
-                    size_t un = n - u * 16 < 16 ? n - u * 16 : 16;
-                    vidlm_bt_store8x16(cu, yt + u * 16 * ldy, ldy, un, cols, acc, bt, at, rt ? rt + u * 16 * ldr : NULL, ldr);
-                }
+                vidlm_bt_store_blocks(sums, nb, b * 16, n, &o);
             }
             // The rest rows, up to three at a time, against the tile's rows (in L1 by now).
             const uint16_t *ra = (const uint16_t *)(packed_x + blocks * 16 * np);
@@ -249,11 +243,7 @@ TARGET static void gemm_columns(const uint32_t *packed_x, size_t m, const uint16
                     rest_sums2(ra + i0 * lda, lda, rows, kc, out);
                 else
                     rest_sums1(ra + i0 * lda, lda, rows, kc, out);
-                for (size_t i = 0; i < nr; i++) {
-                    size_t row = blocks * 16 + i0 + i;
-                    vidlm_bt_store_row8(out[i], y + row * ldy + r, cols, acc, bias && k0 == 0 ? bias + r : NULL, last ? act : -1,
-                                        last && residual ? residual + row * ldr + r : NULL);
-                }
+                vidlm_bt_store_rest(out, nr, blocks * 16 + i0, &o);
             }
         }
         packed_x += pairs_per_slice(m, kc);

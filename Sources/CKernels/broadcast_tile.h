@@ -94,4 +94,37 @@ __attribute__((target("avx512f"), always_inline)) static inline void vidlm_bt_st
         }
 }
 
+/// Where a weight tile's outputs go for one k slice: y and the residual at x row 0 and the tile's
+/// first column, its `cols` columns, and the slice's epilogue (accumulate, bias, act, residual as
+/// vidlm_bt_store8x16 takes them).
+struct vidlm_bt_out {
+    float *y;
+    size_t ldy, cols;
+    int accumulate;
+    const float *bias;
+    int act;
+    const float *residual;
+    size_t ldr;
+};
+
+/// One pass's sums (sums[j][u]: block u, x rows row0 + 16u …) → y rows row0 … row0 + n − 1.
+__attribute__((target("avx512f"), always_inline)) static inline void vidlm_bt_store_blocks(
+    __m512 sums[VIDLM_BT_ROWS][VIDLM_BT_BLOCKS], size_t nb, size_t row0, size_t n, const struct vidlm_bt_out *o) {
+    for (size_t u = 0; u < nb && u * 16 < n; u++) {
+        __m512 cu[VIDLM_BT_ROWS];
+        for (int j = 0; j < VIDLM_BT_ROWS; j++) cu[j] = sums[j][u];
+        size_t row = row0 + u * 16, rows = n - u * 16 < 16 ? n - u * 16 : 16;
+        vidlm_bt_store8x16(cu, o->y + row * o->ldy, o->ldy, rows, o->cols, o->accumulate, o->bias, o->act,
+                           o->residual ? o->residual + row * o->ldr : NULL, o->ldr);
+    }
+}
+
+/// The rest rows' sums (out[i]: x row row0 + i, i < nr) → y.
+__attribute__((target("avx512f"), always_inline)) static inline void vidlm_bt_store_rest(
+    float out[3][VIDLM_BT_ROWS], size_t nr, size_t row0, const struct vidlm_bt_out *o) {
+    for (size_t i = 0; i < nr; i++)
+        vidlm_bt_store_row8(out[i], o->y + (row0 + i) * o->ldy, o->cols, o->accumulate, o->bias, o->act,
+                            o->residual ? o->residual + (row0 + i) * o->ldr : NULL);
+}
+
 #endif
