@@ -4,7 +4,8 @@
 // each step broadcasts one k element (or pair) of each of VIDLM_BT_ROWS weight rows, read where
 // they are stored, against up to VIDLM_BT_BLOCKS vectors of x rows. The 8 × 48 sums stay in 24
 // registers, each a sequential sum over k (no horizontal sums) with no weight packing at all;
-// only the finished block is transposed (this file) to become rows of y.
+// only the finished block is transposed (this file) to become rows of y. The last 1-8 x rows
+// (the rest) take a dot-product pass instead, reduced at its end.
 #ifndef VIDLM_BROADCAST_TILE_H
 #define VIDLM_BROADCAST_TILE_H
 #include <immintrin.h>
@@ -22,8 +23,8 @@ static inline size_t vidlm_bt_rest(size_t m) { return m % 16 <= 8 ? m % 16 : 0; 
 
 static inline size_t vidlm_bt_blocks(size_t m) { return (m - vidlm_bt_rest(m) + 15) / 16; }
 
-/// Rows a and b (8 floats each, the first `ma` / `mb` lanes of each mask) in the low and high
-/// halves of one vector. b's load is addressed 8 floats early so that its masked lanes 8-15 land
+/// Rows a and b (up to 8 floats each: the lanes set in `ma` / `mb`) in the low and high halves
+/// of one vector. b's load is addressed 8 floats early so that its masked lanes 8-15 land
 /// on b; masked-off lanes are not read.
 __attribute__((target("avx512f"), always_inline)) static inline __m512 vidlm_bt_load2(const float *a, __mmask16 ma,
                                                                                     const float *b, __mmask16 mb) {
