@@ -344,6 +344,11 @@ TARGET static void gemm_outer(const uint32_t *packed_x, size_t m, const uint16_t
             // A group of x (24 KiB) stays in L1 while the block's panels stream from L2.
             for (size_t g = 0; g < groups; g++) {
                 size_t rows = m - g * OMR < OMR ? m - g * OMR : OMR;
+                if (g + 1 < groups) {  // the next group's rows of y and of the residual, if they will be read
+                    size_t next0 = (g + 1) * OMR, next1 = next0 + OMR < m ? next0 + OMR : m;
+                    if (acc) vidlm_prefetch_block_rows(y, ldy, next0, next1, n0, n1);
+                    if (res) vidlm_prefetch_block_rows(res, ldr, next0, next1, n0, n1);
+                }
                 for (size_t p = 0; p < panels; p++) {
                     size_t r = n0 + p * ONRW, cols = n1 - r < ONRW ? n1 - r : ONRW;
                     panel(packed_x + g * OMR * np, wp + p * np * ONRW, np, y + g * OMR * ldy + r, ldy, rows, cols, acc,

@@ -343,6 +343,11 @@ TARGET static void gemm_outer(const float *packed_x, size_t m, const float *w, s
             // A group of x (24 KiB) stays in L1 while the block's panels stream from L2.
             for (size_t g = 0; g < groups; g++) {
                 size_t rows = m - g * MR < MR ? m - g * MR : MR;
+                if (g + 1 < groups) {  // the next group's rows of y and of the residual, if they will be read
+                    size_t next0 = (g + 1) * MR, next1 = next0 + MR < m ? next0 + MR : m;
+                    if (acc) vidlm_prefetch_block_rows(y, ldy, next0, next1, n0, n1);
+                    if (res) vidlm_prefetch_block_rows(res, ldr, next0, next1, n0, n1);
+                }
                 for (size_t p = 0; p < panels; p++) {
                     size_t r = n0 + p * NRW, cols = n1 - r < NRW ? n1 - r : NRW;
                     panel(packed_x + g * MR * kc, wp + p * kc * NRW, kc, y + g * MR * ldy + r, ldy, rows, cols, acc,
