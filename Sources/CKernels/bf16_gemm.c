@@ -13,7 +13,7 @@
 // 465; 16 rows 319 → 326.
 //
 // From OUTER_ROWS x rows (towers, long prompts): an outer-product kernel, the f32 GEMM's
-// (f32_gemm.c) in bf16 pairs. A block of ONB weight rows × KC elements (512 KiB) is transposed
+// (f32_gemm.c) in bf16 pairs. A block of ONB weight rows × a k slice (512-768 KiB) is transposed
 // into panels of 64 rows ([k pair][64 rows][2]: four vectors of output columns per pair of k) and
 // stays in L2; x is packed [slice][group of 6 rows][k pair][6 pairs]; each step broadcasts six x
 // pairs against four weight vectors into 24 accumulators that become 6 × 64 outputs as they are:
@@ -199,8 +199,8 @@ REST_SUMS(3)
 
 static const uint16_t zero_row[MAX_SLICE] __attribute__((aligned(64)));
 
-// The weight-broadcast kernel over weight rows [row_begin, row_end): a tile's eight rows (32 KiB
-// of a k slice) stay in L1 while every x block passes over them from L2; the first pass prefetches
+// The weight-broadcast kernel over weight rows [row_begin, row_end): a tile's eight rows (32-48
+// KiB of a k slice) stay in L1 while every x block passes over them from L2; the first pass prefetches
 // the next tile's rows.
 TARGET static void gemm_columns(const uint32_t *packed_x, size_t m, const uint16_t *w, size_t k, size_t row_begin,
                                 size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int act,

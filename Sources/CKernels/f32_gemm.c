@@ -4,7 +4,7 @@
 // product, so both agree on the layout):
 //
 // From BROADCAST_ROWS rows (towers, long prompts): an outer-product kernel. A block of NB weight
-// rows × KC floats (512 KiB) is transposed into panels of 64 rows ([k][64]: four vectors of
+// rows × a k slice (512-768 KiB) is transposed into panels of 64 rows ([k][64]: four vectors of
 // output columns per k) and stays in L2; x is packed [slice][group of 6 rows][k][6]; each step
 // broadcasts six x values against four weight vectors into 24 accumulators that become 6 × 64
 // outputs as they are, with no horizontal sums. On a Xeon (Emerald Rapids, one core, the tower
@@ -167,8 +167,8 @@ REST_SUMS(3)
 
 static const float zero_row[MAX_SLICE] __attribute__((aligned(64)));
 
-// The weight-broadcast kernel over weight rows [row_begin, row_end): a tile's eight rows (32 KiB
-// of a k slice) stay in L1 while every x block passes over them from L2; the first pass prefetches
+// The weight-broadcast kernel over weight rows [row_begin, row_end): a tile's eight rows (32-48
+// KiB of a k slice) stay in L1 while every x block passes over them from L2; the first pass prefetches
 // the next tile's rows.
 TARGET static void gemm_columns(const float *packed_x, size_t m, const float *w, size_t k, size_t row_begin,
                                 size_t row_end, float *y, size_t ldy, int accumulate, const float *bias, int act,
