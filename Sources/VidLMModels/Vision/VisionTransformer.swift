@@ -130,12 +130,16 @@ public struct VisionTransformer: Sendable {
             cls.withFloats { cls in
                 patches.withFloats { pt in
                     positionEmbedding.withFloats { pos in
-                        for bi in 0..<b {
-                            let o = out.baseAddress! + bi * n * d
-                            if first == 1 { for j in 0..<d { o[j] = cls[j] + pos[j] } }
-                            for t in first..<n {
-                                let src = pt.baseAddress! + (bi * (n - first) + t - first) * d
-                                for j in 0..<d { o[t * d + j] = src[j] + pos[t * d + j] }
+                        ParallelLoop.forEachChunk(b * n, minimumPerChunk: 64) { rows in
+                            for row in rows {
+                                let bi = row / n, t = row % n
+                                let o = out.baseAddress! + row * d
+                                if t < first {
+                                    for j in 0..<d { o[j] = cls[j] + pos[j] }
+                                } else {
+                                    let src = pt.baseAddress! + (bi * (n - first) + t - first) * d
+                                    for j in 0..<d { o[j] = src[j] + pos[t * d + j] }
+                                }
                             }
                         }
                     }

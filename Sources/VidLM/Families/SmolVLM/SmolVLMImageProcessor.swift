@@ -141,12 +141,15 @@ public struct SmolVLMImageProcessor: Sendable {
         let side = tiles[0].width, plane = side * side
         return Tensor.make(shape: [tiles.count, 3, side, side], uninitialized: true) { out in
             table.withUnsafeBufferPointer { lut in
+                // Rows across the compute workers: this runs on the thread that then runs the tower.
                 for (t, tile) in tiles.enumerated() {
                     tile.pixels.withUnsafeBufferPointer { px in
-                        for c in 0..<3 {
-                            let dst = out.baseAddress! + (t * 3 + c) * plane
-                            let l = lut.baseAddress! + c * 256
-                            for i in 0..<plane { dst[i] = l[Int(px[i * 3 + c])] }
+                        ParallelLoop.forEachChunk(side, minimumPerChunk: 32) { rows in
+                            for c in 0..<3 {
+                                let dst = out.baseAddress! + (t * 3 + c) * plane
+                                let l = lut.baseAddress! + c * 256
+                                for i in rows.lowerBound * side..<rows.upperBound * side { dst[i] = l[Int(px[i * 3 + c])] }
+                            }
                         }
                     }
                 }
