@@ -15,8 +15,8 @@ import VidLMTensor
 ///
 /// Output rows are independent, so each pass splits them across the compute workers
 /// (`ParallelLoop`): a request's frames are resized on the thread that runs its tower, and a
-/// serial resize there left the other core idle (7.5 ms a frame for SmolVLM2's two resizes of a
-/// 720p frame, 2 % of its 256M tower's time).
+/// serial resize there left the other core idle (SmolVLM2's preprocessing of a 720p frame, two
+/// resizes and the normalisation, took 7.5 ms on one core: 2-3 % of its 256M tower's time).
 enum ConvolutionPasses {
     /// Output rows per parallel chunk at least: a chunk costs the pool a few microseconds.
     static let minimumRowsPerChunk = 16
