@@ -29,6 +29,29 @@ final class ElementwiseKernelTests: XCTestCase {
         }
     }
 
+    /// The logistic-based activations keep their relative precision where they are tiny (GELU's
+    /// negative tail: the tanh form 0.5x(1 + tanh u) cancelled to 0 below x ≈ −5.4), against
+    /// x·σ(·) in double precision, which does not cancel; NaN stays NaN and +∞ stays +∞.
+    func testLogisticActivationsKeepRelativePrecisionInTheirTails() throws {
+        try requireAVX512()
+        let x = (0..<64).map { Float(-9.5 + 0.1 * Double($0)) } + [.nan, .infinity]
+        let references: [(Activation, (Double) -> Double)] = [
+            (.geluTanh, { x in x / (1 + Foundation.exp(-2 * (2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x))) }),
+            (.silu, { x in x / (1 + Foundation.exp(-x)) }),
+            (.quickGelu, { x in x / (1 + Foundation.exp(-1.702 * x)) }),
+        ]
+        for (activation, reference) in references {
+            var y = [Float](repeating: 0, count: x.count)
+            vidlm_activation_avx512(activation.kernelID, x, &y, x.count)
+            for i in 0..<64 {
+                let expected = reference(Double(x[i]))
+                XCTAssertEqual(Double(y[i]), expected, accuracy: 1e-5 * abs(expected), "\(activation) x \(x[i])")
+            }
+            XCTAssertTrue(y[64].isNaN, "\(activation) of NaN")
+            XCTAssertEqual(y[65], .infinity, "\(activation) of +inf")
+        }
+    }
+
     func testLayerNormMatchesDoubleReference() throws {
         try requireAVX512()
         var rng = SplitMix(seed: 5)
