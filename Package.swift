@@ -43,6 +43,13 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
+        // Stills decoded as Pillow and torchcodec decode them: JPEG through libjpeg-turbo (a C
+        // shim: libjpeg reports errors by longjmp), WebP through libwebp when the machine has it
+        // (opened at run time).
+        .target(
+            name: "CStillImage",
+            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("dl")]
+        ),
         // libc settings the tensor runtime makes once (heap behaviour); header-only.
         .systemLibrary(name: "CRuntime"),
         // AVX-512 bf16 matrix-vector kernel for decoding, chosen at run time (the Swift kernels
@@ -57,6 +64,7 @@ let package = Package(
             name: "VidLMMedia",
             dependencies: [
                 "CFFmpeg",
+                "CStillImage",
                 "CZlib",
                 "VidLMTensor",
             ]

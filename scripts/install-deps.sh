@@ -2,7 +2,7 @@
 # Installs the Debian packages vidlm builds against, if any are missing.
 # Usage: scripts/install-deps.sh [extra packages...]   (non-interactive; needs root to install)
 set -euo pipefail
-packages=(libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libopenblas-dev zlib1g-dev pkg-config "$@")
+packages=(libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libopenblas-dev zlib1g-dev libjpeg62-turbo-dev libwebp7 pkg-config "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

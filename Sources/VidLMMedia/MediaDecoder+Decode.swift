@@ -14,6 +14,7 @@ extension MediaDecoder {
         guard index >= 0, index < t.count else {
             throw .invalidRequest("Frame \(index) does not exist (the clip has \(t.count) frames).")
         }
+        if let still = try libraryStill(timeline: t, size: size) { return still }
         let target = t.pts[index]
         if heldIndex == index, heldIsExact, let p = heldPts {
             return try output(held, index: index, pts: p, timeline: t, size: size)
@@ -125,6 +126,7 @@ extension MediaDecoder {
         guard index >= 0, index < t.count else {
             throw .invalidRequest("Frame \(index) does not exist (the clip has \(t.count) frames).")
         }
+        if let still = try libraryStill(timeline: t, size: size) { return still }
         var position = t.nearestKeyframePosition(to: t.pts[index])
         try seek(toKeyframe: position, on: t)
         // The key frame's own index: a demuxer whose seeks are approximate (MPEG-TS scans
@@ -284,11 +286,17 @@ extension MediaDecoder {
     /// Converts a decoded frame to an upright RGB value; `size` resizes with the Pillow-exact
     /// bicubic resampler, so exported frames are the pixels the image processors would make.
     private func output(_ frame: Frame, index: Int, pts: Int64, timeline t: Timeline, size: PixelSize?) throws(MediaError) -> VideoFrame {
+        let image = try scaler.convert(frame, width: frame.width, height: frame.height)
+        return try present(image, index: index, pts: pts, timeline: t, size: size)
+    }
+
+    /// A converted picture turned upright (display matrix, or a still's EXIF orientation) and
+    /// resized to `size` when one is asked for.
+    func present(_ image: RGBImage, index: Int, pts: Int64, timeline t: Timeline, size: PixelSize?) throws(MediaError) -> VideoFrame {
         if let size, size.width <= 0 || size.height <= 0 || size.width > Self.maximumSide || size.height > Self.maximumSide {
             throw .invalidRequest("The output size \(size.width)x\(size.height) is not valid (1 to \(Self.maximumSide) pixels per side).")
         }
-        let image = try scaler.convert(frame, width: frame.width, height: frame.height)
-        var upright = Orientation.rotate(image, clockwise: rotation)
+        var upright = ExifOrientation.apply(stillOrientation, to: Orientation.rotate(image, clockwise: rotation))
         if let size, size.width != upright.width || size.height != upright.height {
             do {
                 upright = try upright.resized(width: size.width, height: size.height, filter: .bicubic)

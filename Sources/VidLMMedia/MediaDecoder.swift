@@ -33,6 +33,10 @@ public actor MediaDecoder {
     var cachedTimeline: Timeline?
     /// Clockwise rotation that makes pictures upright.
     var rotation = 0
+    /// A still's EXIF orientation (1: as stored), applied after decoding.
+    var stillOrientation = 1
+    /// A still JPEG or WebP decodes through libjpeg or libwebp (`MediaDecoder+Still.swift`).
+    var stillLibrary: StillLibrary? = nil
 
     // Decoding position.
     var needsSeek = true
@@ -162,6 +166,7 @@ public actor MediaDecoder {
         if info.isStillImage {
             info.video?.frameCount = 1
             info.video?.frameCountSource = "container"
+            prepareStill(stream: st)
         }
         if info.durationSeconds == nil, let v = info.video, let d = v.durationSeconds {
             info.durationSeconds = d

@@ -46,4 +46,7 @@ public struct VideoStreamInfo: Sendable, Codable, Equatable {
     public var rotation: Int
     /// e.g. "1:1"; nil when unknown.
     public var sampleAspectRatio: String?
+    /// A still's EXIF orientation tag (2 to 8) when it has one: the picture comes out as the tag
+    /// says to show it (displayWidth/displayHeight follow), as transformers' image loaders do.
+    public var exifOrientation: Int? = nil
 }

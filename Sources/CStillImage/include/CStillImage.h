@@ -1,0 +1,2 @@
+#include "vidlm_jpeg.h"
+#include "vidlm_webp.h"
