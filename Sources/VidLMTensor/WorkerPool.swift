@@ -115,6 +115,10 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     private func workerLoop() -> Never {
+        // Named from inside (Linux names only the calling thread): a worker otherwise inherits the
+        // name of the thread that first ran a parallel loop, e.g. a media decoder's, and would pass
+        // for a leaked one of those (the fuzz targets count decoder threads by name; `top -H`).
+        vidlm_name_this_thread("vidlm-compute")
         while true {
             if claimChunks() { continue }
             var spins = 0
