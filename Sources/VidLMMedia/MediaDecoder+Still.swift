@@ -28,8 +28,8 @@ extension MediaDecoder {
     }
 
     /// The still's picture through libjpeg or libwebp; nil when libav decodes it: other formats,
-    /// and files those libraries refuse but libav may read (lossless or 12-bit JPEG, animated
-    /// WebP).
+    /// and the JPEG processes libjpeg-turbo 2.1 lacks (lossless, 12-bit). Anything else those
+    /// libraries refuse is an error with their reason, as it is in Pillow.
     func libraryStill(timeline t: Timeline, size: PixelSize?) throws(MediaError) -> VideoFrame? {
         guard info.isStillImage, let library = stillLibrary else { return nil }
         let bytes: [UInt8]
@@ -38,18 +38,22 @@ extension MediaDecoder {
         } catch {
             throw .unreadable(path: path, reason: error.localizedDescription)
         }
-        let picture: RGBImage?
+        let picture: RGBImage
         switch library {
         case .jpeg:
             do {
                 picture = try JPEGPicture.decode(bytes, path: path)
-            } catch .decodeFailed(let why) where !why.contains("truncated") {
-                picture = nil
+            } catch let error where error.description.contains("Unsupported JPEG") {
+                return nil   // lossless or 12-bit: libav reads those
             }
         case .webp:
-            picture = try WebPPicture.decode(bytes)
+            // Damaged data stays away from libav's WebP decoder, which aborts the process on
+            // some of it (a fuzzed alpha chunk: Tests/Fixtures/fuzz/media/webp-alpha-libav-abort).
+            guard let decoded = try WebPPicture.decode(bytes) else {
+                throw .decodeFailed("\(path) is a WebP picture libwebp cannot decode (damaged, or animated: animated WebP is not supported)")
+            }
+            picture = decoded
         }
-        guard let picture else { return nil }
         return try present(picture, index: 0, pts: t.pts[0], timeline: t, size: size)
     }
 }

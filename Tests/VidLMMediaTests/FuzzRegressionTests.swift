@@ -36,6 +36,16 @@ final class MediaFuzzRegressionTests: XCTestCase {
         }
     }
 
+    /// A WebP whose alpha chunk libwebp refuses: it used to fall back to libav's WebP decoder,
+    /// which aborted the process (an assertion in avcodec_send_packet). Now it is an error.
+    func testDamagedWebPIsAnErrorNotAnAbort() async throws {
+        let path = Self.folder.appendingPathComponent("webp-alpha-libav-abort").path
+        let d = try await MediaDecoder.open(path, threads: 1)
+        await assertThrowsMediaError({ $0.description.contains("libwebp cannot decode") }) {
+            try await d.frame(at: 0)
+        }
+    }
+
     /// avformat_find_stream_info fails after avformat_open_input succeeded: the input used to be
     /// closed in init and again in deinit (SEGV in avformat_close_input).
     func testStreamInfoFailureIsAnErrorNotADoubleFree() async {
