@@ -79,6 +79,7 @@ fixtures: $(PY)
 	$(PY) tools/parity/make_chat_template_fixtures.py
 	$(PY) tools/parity/make_smolvlm_fixtures.py
 	$(PY) tools/parity/make_still_fixtures.py
+	$(PY) tools/parity/make_video_timing_fixtures.py
 
 bench: release $(PY)
 	scripts/install-deps.sh ffmpeg

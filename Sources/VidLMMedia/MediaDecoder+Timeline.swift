@@ -67,7 +67,8 @@ extension MediaDecoder {
             keyframes.append(.init(seekTimestamp: keyPts, pts: keyPts))
         }
         return Timeline(pts: pts, timeBase: av_q2d(st.pointee.time_base),
-                        endPts: pts[count - 1] + delta, keyframes: keyframes, packetSizes: sizes)
+                        endPts: pts[count - 1] + delta, keyframes: keyframes, packetSizes: sizes,
+                        timeBaseRational: Self.rational(of: st.pointee.time_base))
     }
 
     /// The pts of the next video packet, which must be a key frame.
@@ -132,7 +133,12 @@ extension MediaDecoder {
         }
         let end = max(maxEnd, pts[pts.count - 1] + lastDuration)
         return Timeline(pts: pts, timeBase: av_q2d(timeBase), endPts: end, keyframes: keyframes,
-                        timestampsFromDecodeOrder: decodeTimestampsOnly, packetSizes: frames.map(\.size))
+                        timestampsFromDecodeOrder: decodeTimestampsOnly, packetSizes: frames.map(\.size),
+                        timeBaseRational: Self.rational(of: timeBase))
+    }
+
+    static func rational(of q: AVRational) -> Timeline.Rational {
+        Timeline.Rational(num: Int64(q.num), den: Int64(q.den))
     }
 
     /// Back to the first packet. A seek to the stream start is tried first and checked: some

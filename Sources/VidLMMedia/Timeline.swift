@@ -12,6 +12,18 @@ public struct Timeline: Sendable, Equatable {
     public let pts: [Int64]
     /// Stream time base as seconds per tick.
     public let timeBase: Double
+    /// The same time base as the stream states it (num/den), when known: durations are computed
+    /// from it as torchcodec computes them (see `durationSeconds`).
+    public let timeBaseRational: Rational?
+
+    /// A time base as libav states it.
+    public struct Rational: Sendable, Equatable {
+        public let num: Int64
+        public let den: Int64
+        public init(num: Int64, den: Int64) { self.num = num; self.den = den }
+        /// `ticks` in seconds, rounded once: (ticks · num) / den.
+        public func seconds(_ ticks: Int64) -> Double { Double(ticks) * Double(num) / Double(den) }
+    }
     /// Where the clip ends: the last frame's pts plus its duration (stream time base).
     public let endPts: Int64
     /// Key frames in decode order: the seek timestamp libav understands (dts or pts) and the
@@ -43,8 +55,9 @@ public struct Timeline: Sendable, Equatable {
     }
 
     public init(pts: [Int64], timeBase: Double, endPts: Int64, keyframes: [Keyframe],
-                timestampsFromDecodeOrder: Bool = false, packetSizes: [Int]? = nil) {
+                timestampsFromDecodeOrder: Bool = false, packetSizes: [Int]? = nil, timeBaseRational: Rational? = nil) {
         self.pts = pts
+        self.timeBaseRational = timeBaseRational.flatMap { $0.num > 0 && $0.den > 0 ? $0 : nil }
         if let packetSizes, packetSizes.count == pts.count {
             var sums = [Int64](repeating: 0, count: pts.count + 1)
             for (i, size) in packetSizes.enumerated() { sums[i + 1] = sums[i] + Int64(max(0, size)) }
@@ -74,7 +87,15 @@ public struct Timeline: Sendable, Equatable {
     /// Seconds from the first displayed frame.
     public func seconds(ofPts p: Int64) -> Double { Double(p - pts[0]) * timeBase }
 
-    public var durationSeconds: Double { seconds(ofPts: endPts) }
+    /// From the first frame's pts to the end. With the stream's rational time base, both ends
+    /// are converted to seconds first and then subtracted, as torchcodec's scan does (what
+    /// transformers' video processors read as the clip's duration, and as its fps = frames /
+    /// duration): 39 frames of 1/10 s give 3.9 here, where 39 × 0.1 gives 3.9000000000000004, and
+    /// SmolVLM's `int(1 s × fps)` start frame then came out 9 instead of 10.
+    public var durationSeconds: Double {
+        if let r = timeBaseRational { return r.seconds(endPts) - r.seconds(pts[0]) }
+        return seconds(ofPts: endPts)
+    }
 
     /// Index of the frame on screen at clip time `t` (the last frame whose pts ≤ t).
     public func index(displayedAt t: Double) -> Int {
