@@ -34,6 +34,8 @@ frames "$media/unknown_codec.mp4"
 frames "$media/cfr_bframes.mp4" --start 60
 frames "$media/cfr_bframes.mp4" --start 2 --end 1
 frames "$media/cfr_bframes.mp4" --size 0x10
+frames "$media/../stills/jpeg_truncated.jpg"                    # Pillow refuses it too
+frames "$media/../fuzz/media/webp-alpha-libav-abort"         # libav's WebP decoder aborted on it
 expect_error "count 0" frames "$media/cfr_bframes.mp4" --count 0 --output "$work/out"
 expect_error "probe missing" probe /nonexistent.mp4
 expect_error "probe text" probe "$media/text.mp4"
