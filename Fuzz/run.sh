@@ -23,7 +23,8 @@ BIN=$PWD/../.build-fuzz/${FUZZ_CONFIG:-release}
 
 ./build.sh || exit 1
 
-# Seconds one input may take before libFuzzer calls it a hang. Media inputs can claim large
+# Seconds one input may take before libFuzzer calls it a hang (and before it reports a slow unit,
+# which this script counts as a failure too). Media inputs can claim large
 # pictures: a fuzzed MP4 with 4216×1008 frames takes 10-17 s here, nearly all of it coverage
 # instrumentation in the resampler's inner loop (0.17 s for the same requests in a release build).
 timeout_for() {
@@ -48,7 +49,7 @@ run_one() {
     LSAN_OPTIONS="suppressions=$PWD/lsan.supp:print_suppressions=0" \
     ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:leak_check_at_exit=0}" \
     nice -n 10 "$BIN/fuzz-$t" -max_total_time="$SECS" -rss_limit_mb=2048 -timeout="$(timeout_for "$t")" \
-        -print_final_stats=1 -artifact_prefix="$artifacts/" ${FUZZ_ARGS:-} \
+        -report_slow_units="$(timeout_for "$t")" -print_final_stats=1 -artifact_prefix="$artifacts/" ${FUZZ_ARGS:-} \
         "$corpus" "${seeds[@]}" >"$log" 2>&1
 }
 
