@@ -1,0 +1,267 @@
+"""Randomized differential checks against the Python stack, on inputs no fixture has (a sweep finds
+what fixed cases miss: session 28 found the duration ulp and the JPEG/EXIF gaps this way).
+
+    tools/.venv/bin/python tools/parity/differential_sweep.py media   --first 0 --count 80
+    tools/.venv/bin/python tools/parity/differential_sweep.py smolvlm --first 0 --count 40 [--kind image|video|clip]
+
+`media`: a random clip per seed (MP4, Matroska, WebM, MPEG-TS, AVI, MOV, FLV, Ogg; H.264 with B-frames,
+open GOPs or MBAFF, HEVC, MPEG-4, AV1, VP8/9, MPEG-2, MJPEG, Theora; constant rate, a rate change or
+jittered timestamps), then `vidlm frames` with a random --count / --fps / --start/--end. Every returned
+frame must be the frame of that index in torchcodec's exact decode (pixels equal; MPEG-TS, which
+torchcodec cannot scan, against the ffmpeg CLI: the frame must be closer to its own index than to its
+neighbours) and its `seconds` must be that frame's pts minus the first's.
+
+`smolvlm`: a random tiny SmolVLM per seed (patch 4/8/14/16, pixel-shuffle scale 1-4, tile and
+longest-edge sizes, splitting on/off, resampling filter, video fps/max_frames, GQA, tied embeddings),
+written by transformers, and a random input: a still (PNG/JPEG/WebP, any aspect ratio, EXIF
+orientations) or a clip (`--kind clip`: the `media` generator's containers and codecs). The prompt
+ids of `processor.apply_chat_template` and transformers' greedy ids must equal `vidlm ask --json`'s
+(a first difference where transformers' top-2 margin is below 1e-3 counts as a tie, not a failure).
+
+Needs the release CLI (`swift build -c release --product vidlm`), ffmpeg, and tools/requirements.txt.
+Exits non-zero when any seed fails.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import pathlib
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from PIL import Image
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools" / "parity"))
+
+CODECS = {
+    "mp4": [["libx264", "-bf", "3"], ["libx264", "-x264-params", "open-gop=1:keyint=30:bframes=5:b-pyramid=normal"],
+            ["libx264", "-x264-params", "interlaced=1:tff=1"], ["libx265", "-x265-params", "bframes=4:keyint=20:open-gop=1"],
+            ["mpeg4", "-bf", "2"], ["libaom-av1", "-cpu-used", "8"]],
+    "mkv": [["libx264", "-x264-params", "open-gop=1:keyint=25:bframes=4"], ["libx264", "-bf", "3"],
+            ["libvpx-vp9", "-deadline", "realtime"], ["libx265"], ["mpeg4"]],
+    "webm": [["libvpx-vp9", "-deadline", "realtime"], ["libvpx", "-deadline", "realtime"]],
+    "ts": [["libx264", "-x264-params", "interlaced=1:open-gop=1:keyint=24"], ["libx264", "-bf", "2"], ["mpeg2video", "-bf", "2"]],
+    "avi": [["mjpeg"], ["mpeg4"]],
+    "mov": [["libx264", "-bf", "2"], ["mjpeg"]],
+    "flv": [["flv"], ["libx264", "-bf", "0"]],
+    "ogg": [["libtheora"]],
+}
+VARIABLE_RATE_CONTAINERS = {"mp4", "mkv", "webm", "ts", "mov", "flv"}
+
+
+def make_clip(rng: random.Random, path: str, ext: str) -> dict:
+    w = rng.choice([64, 96, 160, 176, 320]); h = rng.choice([48, 64, 96, 120, 144])
+    rate = rng.choice([10, 24, 25, 30]); n = rng.randrange(20, 160)
+    codec = rng.choice(CODECS[ext])
+    pix = "yuvj420p" if codec[0] == "mjpeg" else "yuv420p"
+    vf, timing = f"format={pix}", "constant"
+    if ext in VARIABLE_RATE_CONTAINERS and rng.random() < 0.6:
+        k = rng.randrange(5, n - 5)
+        timing = rng.choice(["rate change", "jitter"])
+        if timing == "rate change":
+            vf = f"setpts='if(lt(N,{k}),N/{rate},{k}/{rate}+(N-{k})/{rng.choice([5, 10, 60])})/TB',format={pix}"
+        else:
+            vf = f"setpts='(N/{rate}+0.5/{rate}*mod(N*7,3)/3)/TB',format={pix}"
+    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={w}x{h}:rate={rate}", "-frames:v", str(n),
+           "-vf", vf, "-c:v", *codec]
+    if timing != "constant":
+        cmd += ["-fps_mode", "passthrough"] + (["-video_track_timescale", "90000"] if ext in ("mp4", "mov") else [])
+    subprocess.run(cmd + [path], check=True)
+    return {"size": f"{w}x{h}", "rate": rate, "frames": n, "codec": codec[0], "timing": timing}
+
+
+def reference_frames(clip: str, ext: str, w: int, h: int):
+    """All frames and their pts in seconds: torchcodec's exact decode, or the ffmpeg CLI for MPEG-TS."""
+    if ext == "ts":
+        raw = subprocess.run(["ffmpeg", "-v", "error", "-i", clip, "-fps_mode", "passthrough", "-f", "rawvideo",
+                              "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+        frames = np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)
+        probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                                "frame=pts_time,best_effort_timestamp_time", "-of", "json", clip],
+                               capture_output=True, text=True, check=True).stdout
+        pts = np.array([float(f.get("pts_time", f.get("best_effort_timestamp_time"))) for f in json.loads(probe)["frames"]])
+        return frames, pts, False
+    from torchcodec.decoders import VideoDecoder
+    decoder = VideoDecoder(clip, seek_mode="exact")
+    batch = decoder.get_frames_in_range(0, decoder.metadata.num_frames)
+    return batch.data.permute(0, 2, 3, 1).numpy(), batch.pts_seconds.numpy(), True
+
+
+def media_seed(seed: int, vidlm: str, work: str) -> tuple[str, str]:
+    rng = random.Random(seed)
+    ext = rng.choice(list(CODECS))
+    clip = os.path.join(work, "clip." + ext)
+    try:
+        facts = make_clip(rng, clip, ext)
+    except subprocess.CalledProcessError:
+        return "skip", f"{ext}: ffmpeg could not write this combination"
+    w, h = map(int, facts["size"].split("x"))
+    frames, pts, exact_pixels = reference_frames(clip, ext, w, h)
+    mode = rng.choice(["count", "fps", "range"])
+    if mode == "count":
+        args = ["--count", str(rng.choice([1, 3, 8, 16]))]
+    elif mode == "fps":
+        args = ["--fps", str(rng.choice([0.5, 1, 2, 7]))]
+    else:
+        a = round(rng.uniform(0, pts[-1] / 2), 2)
+        args = ["--count", "5", "--start", str(a), "--end", str(round(rng.uniform(a + 0.1, pts[-1] + 0.5), 2))]
+    out = os.path.join(work, "out")
+    r = subprocess.run([vidlm, "frames", clip, "-o", out, *args], capture_output=True, text=True)
+    what = f"{ext} {facts} {' '.join(args)}"
+    if r.returncode:
+        return "fail", f"{what}: vidlm: {r.stderr.strip()}"
+    problems = []
+    for f in json.load(open(os.path.join(out, "frames.json"))):
+        i = f["index"]
+        got = np.asarray(Image.open(os.path.join(out, f["file"])).convert("RGB")).astype(int)
+        if exact_pixels:
+            diff = int(np.abs(got - frames[i]).max())
+            if diff:
+                problems.append(f"frame {i}: pixels differ by up to {diff}")
+        else:
+            own = float(np.abs(got - frames[i]).mean())
+            near = [float(np.abs(got - frames[j]).mean()) for j in (i - 1, i + 1)
+                    if 0 <= j < len(frames) and not np.array_equal(frames[j], frames[i])]
+            if any(d <= own for d in near):
+                problems.append(f"frame {i} looks like a neighbour")
+        if abs(f["seconds"] - (pts[i] - pts[0])) > 1e-3:
+            problems.append(f"frame {i}: {f['seconds']} s, its pts says {pts[i] - pts[0]:.4f}")
+    return ("fail", f"{what}: {problems[:3]}") if problems else ("ok", what)
+
+
+# ------------------------------------------------------------------------------------------- SmolVLM
+
+def smolvlm_model(rng: random.Random, folder: str, tokenizer):
+    import torch
+    from transformers import (SmolVLMConfig, SmolVLMForConditionalGeneration, SmolVLMImageProcessor, SmolVLMProcessor,
+                              SmolVLMVideoProcessor)
+    from transformers.image_utils import PILImageResampling
+    from transformers.models.smolvlm import processing_smolvlm
+    ids = tokenizer.convert_tokens_to_ids
+    patch = rng.choice([4, 8, 14, 16]); scale = rng.choice([1, 2, 3, 4]); grid = scale * rng.choice([1, 2])
+    image_size = grid * patch
+    vh = rng.choice([16, 32, 48]); vheads = rng.choice([h for h in (1, 2, 4) if vh % h == 0])
+    th = rng.choice([32, 64]); theads = rng.choice([2, 4]); kv = rng.choice([k for k in (1, 2, theads) if theads % k == 0])
+    tie = rng.random() < 0.3
+    special = dict(bos_token_id=ids("<|im_start|>"), eos_token_id=ids("<end_of_utterance>"), pad_token_id=ids("<|im_end|>"))
+    text = dict(model_type="llama", hidden_size=th, intermediate_size=2 * th, num_hidden_layers=rng.choice([1, 2]),
+                num_attention_heads=theads, num_key_value_heads=kv, vocab_size=len(tokenizer), max_position_embeddings=4096,
+                rope_theta=rng.choice([10000.0, 100000.0]), rms_norm_eps=1e-5, tie_word_embeddings=tie, hidden_act="silu", **special)
+    vision = dict(hidden_size=vh, intermediate_size=2 * vh, num_hidden_layers=rng.choice([1, 2]), num_attention_heads=vheads,
+                  num_channels=3, image_size=image_size, patch_size=patch, hidden_act="gelu_pytorch_tanh", layer_norm_eps=1e-6)
+    config = SmolVLMConfig(text_config=text, vision_config=vision, scale_factor=scale, image_token_id=ids("<image>"),
+                           tie_word_embeddings=tie, **special)
+    torch.manual_seed(rng.randrange(1 << 30))
+    model = SmolVLMForConditionalGeneration(config).float().eval()
+    g = torch.Generator().manual_seed(rng.randrange(1 << 30))
+    with torch.no_grad():  # O(1) activations, so greedy margins are not ties
+        for name, p in model.named_parameters():
+            if "norm" in name and name.endswith("weight"):
+                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
+            elif name.endswith(".bias"):
+                p.copy_(0.05 * torch.randn(p.shape, generator=g))
+            elif "embed_tokens" in name or "position_embedding" in name:
+                p.copy_(0.5 * torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(torch.randn(p.shape, generator=g) / math.sqrt(p[0].numel()))
+    resample = rng.choice([PILImageResampling.LANCZOS, PILImageResampling.BICUBIC, PILImageResampling.BILINEAR])
+    longest, video_longest = image_size * rng.choice([1, 2, 3]), image_size * rng.choice([1, 2])
+    common = dict(max_image_size={"longest_edge": image_size}, resample=resample, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    images = SmolVLMImageProcessor(size={"longest_edge": longest}, do_image_splitting=rng.random() < 0.8, **common)
+    videos = SmolVLMVideoProcessor(video_sampling={"fps": rng.choice([0.5, 1, 2, 3]), "max_frames": rng.choice([1, 2, 3, 5, 8]),
+                                                   "video_size": {"longest_edge": video_longest}},
+                                   size={"longest_edge": video_longest}, do_sample_frames=True, **common)
+    processor = SmolVLMProcessor(image_processor=images, video_processor=videos, tokenizer=tokenizer,
+                                 image_seq_len=(grid // scale) ** 2, chat_template=processing_smolvlm.DEFAULT_CHAT_TEMPLATE)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return model, processor, {"patch": patch, "scale": scale, "image_size": image_size, "longest": longest, "split": images.do_image_splitting}
+
+
+def smolvlm_seed(seed: int, vidlm: str, work: str, kind: str, tokenizer) -> tuple[str, str]:
+    import torch
+    import make_smolvlm_fixtures as F
+    from transformers import GenerationConfig
+    rng = random.Random(seed)
+    model, processor, facts = smolvlm_model(rng, work, tokenizer)
+    kind = kind if kind != "mixed" else rng.choice(["image", "clip"])
+    if kind == "image":
+        fmt, orientation = rng.choice(["png", "jpg", "jpg", "webp"]), rng.choice([1, 1, 3, 5, 6, 8])
+        exif = Image.Exif(); exif[0x0112] = orientation
+        media = os.path.join(work, "input." + fmt)
+        picture = F.make_image(rng.randrange(8, 400), rng.randrange(8, 400), seed)
+        picture.save(media, exif=exif.tobytes(), **({"quality": rng.choice([70, 90])} if fmt == "jpg" else {}))
+        facts |= {"input": f"{picture.width}x{picture.height} {fmt} EXIF {orientation}"}
+        part = "image"
+    else:
+        ext = rng.choice(["mp4", "mkv", "webm", "mov", "avi", "ogg"])
+        media = os.path.join(work, "input." + ext)
+        try:
+            facts |= {"input": f"{ext} {make_clip(rng, media, ext)}"}
+        except subprocess.CalledProcessError:
+            return "skip", f"{ext}: ffmpeg could not write this combination"
+        part = "video"
+    question = rng.choice(["What is in this image?", "Describe it.", "what happens"])
+    messages = [{"role": "user", "content": [{"type": part, "path": media}, {"type": "text", "text": question}]}]
+    inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
+    settings = GenerationConfig(do_sample=False, max_new_tokens=12, num_beams=1, eos_token_id=tokenizer.eos_token_id,
+                                pad_token_id=tokenizer.pad_token_id)
+    with torch.no_grad():
+        out = model.generate(**inputs, generation_config=settings, output_scores=True, return_dict_in_generate=True)
+    want = out.sequences[0, inputs["input_ids"].shape[1]:].tolist()
+    if want and want[-1] == tokenizer.eos_token_id:
+        want = want[:-1]  # vidlm's token_ids leave the stop token out
+    margins = [float(torch.topk(s[0], 2).values.diff().abs()) for s in out.scores]
+    r = subprocess.run([vidlm, "ask", media, question, "--model", work, "--json", "--max-tokens", "12"], capture_output=True, text=True)
+    if r.returncode:
+        return "fail", f"{facts}: vidlm: {r.stderr.strip()}"
+    answer = json.loads(r.stdout)
+    prompt = answer["answers"][0]["prompt_token_ids"] if "answers" in answer else answer.get("prompt_token_ids")
+    if prompt != inputs["input_ids"][0].tolist():
+        return "fail", f"{facts}: prompt ids differ"
+    got = answer["token_ids"]
+    first = next((i for i in range(max(len(got), len(want))) if i >= min(len(got), len(want)) or got[i] != want[i]), None)
+    if first is None:
+        return "ok", str(facts)
+    if first < len(margins) and margins[first] < 1e-3:
+        return "tie", f"{facts}: greedy ids part at step {first}, margin {margins[first]:.1e}"
+    return "fail", f"{facts}: greedy ids part at step {first} (margin {margins[first] if first < len(margins) else None})"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", choices=["media", "smolvlm"])
+    parser.add_argument("--first", type=int, default=0)
+    parser.add_argument("--count", type=int, default=40)
+    parser.add_argument("--kind", choices=["image", "clip", "mixed"], default="mixed")
+    parser.add_argument("--vidlm", default=str(ROOT / ".build" / "release" / "vidlm"))
+    args = parser.parse_args()
+    tokenizer = None
+    if args.what == "smolvlm":
+        import make_smolvlm_fixtures as F
+        tokenizer = F.build_tokenizer()
+    tally = {"ok": 0, "tie": 0, "skip": 0, "fail": 0}
+    for seed in range(args.first, args.first + args.count):
+        work = tempfile.mkdtemp(prefix="vidlm-sweep-")
+        try:
+            if args.what == "media":
+                status, what = media_seed(seed, args.vidlm, work)
+            else:
+                status, what = smolvlm_seed(seed, args.vidlm, work, args.kind, tokenizer)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        tally[status] += 1
+        print(f"seed {seed}: {status}  {what}", flush=True)
+    print(" ".join(f"{k} {v}" for k, v in tally.items()))
+    sys.exit(1 if tally["fail"] else 0)
+
+
+if __name__ == "__main__":
+    main()
