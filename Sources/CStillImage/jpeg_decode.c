@@ -45,19 +45,27 @@ static void setup(struct jpeg_decompress_struct *cinfo, error_manager *err) {
     err->truncated = 0;
 }
 
+// Called right after setjmp in the caller, whose frame the error handler jumps back to.
+static void open_source(struct jpeg_decompress_struct *cinfo, const uint8_t *data, size_t size) {
+    jpeg_create_decompress(cinfo);
+    jpeg_mem_src(cinfo, data, (unsigned long)size);
+    jpeg_read_header(cinfo, TRUE);
+}
+
+// The caller's way out after a longjmp: libjpeg's sentence, then the decompressor freed.
+static int fail(struct jpeg_decompress_struct *cinfo, char *message, size_t capacity) {
+    write_message((j_common_ptr)cinfo, message, capacity);
+    jpeg_destroy_decompress(cinfo);
+    return -1;
+}
+
 int vidlm_jpeg_read_header(const uint8_t *data, size_t size, vidlm_jpeg_header *header,
                            char *message, size_t message_capacity) {
     struct jpeg_decompress_struct cinfo;
     error_manager err;
     setup(&cinfo, &err);
-    if (setjmp(err.escape)) {
-        write_message((j_common_ptr)&cinfo, message, message_capacity);
-        jpeg_destroy_decompress(&cinfo);
-        return -1;
-    }
-    jpeg_create_decompress(&cinfo);
-    jpeg_mem_src(&cinfo, data, (unsigned long)size);
-    jpeg_read_header(&cinfo, TRUE);
+    if (setjmp(err.escape)) return fail(&cinfo, message, message_capacity);
+    open_source(&cinfo, data, size);
     header->width = (int)cinfo.image_width;
     header->height = (int)cinfo.image_height;
     header->components = cinfo.num_components;
@@ -70,14 +78,8 @@ int vidlm_jpeg_decode(const uint8_t *data, size_t size, uint8_t *out, size_t out
     struct jpeg_decompress_struct cinfo;
     error_manager err;
     setup(&cinfo, &err);
-    if (setjmp(err.escape)) {
-        write_message((j_common_ptr)&cinfo, message, message_capacity);
-        jpeg_destroy_decompress(&cinfo);
-        return -1;
-    }
-    jpeg_create_decompress(&cinfo);
-    jpeg_mem_src(&cinfo, data, (unsigned long)size);
-    jpeg_read_header(&cinfo, TRUE);
+    if (setjmp(err.escape)) return fail(&cinfo, message, message_capacity);
+    open_source(&cinfo, data, size);
     switch (cinfo.jpeg_color_space) {
     case JCS_CMYK:
     case JCS_YCCK:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import pathlib
 import random
@@ -160,17 +159,8 @@ def smolvlm_model(rng: random.Random, folder: str, tokenizer):
                            tie_word_embeddings=tie, **special)
     torch.manual_seed(rng.randrange(1 << 30))
     model = SmolVLMForConditionalGeneration(config).float().eval()
-    g = torch.Generator().manual_seed(rng.randrange(1 << 30))
-    with torch.no_grad():  # O(1) activations, so greedy margins are not ties
-        for name, p in model.named_parameters():
-            if "norm" in name and name.endswith("weight"):
-                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
-            elif name.endswith(".bias"):
-                p.copy_(0.05 * torch.randn(p.shape, generator=g))
-            elif "embed_tokens" in name or "position_embedding" in name:
-                p.copy_(0.5 * torch.randn(p.shape, generator=g))
-            else:
-                p.copy_(torch.randn(p.shape, generator=g) / math.sqrt(p[0].numel()))
+    import make_smolvlm_fixtures as F
+    F.widen_weights(model, torch.Generator().manual_seed(rng.randrange(1 << 30)))  # greedy margins not ties
     resample = rng.choice([PILImageResampling.LANCZOS, PILImageResampling.BICUBIC, PILImageResampling.BILINEAR])
     longest, video_longest = image_size * rng.choice([1, 2, 3]), image_size * rng.choice([1, 2])
     common = dict(max_image_size={"longest_edge": image_size}, resample=resample, image_mean=[0.5] * 3, image_std=[0.5] * 3)

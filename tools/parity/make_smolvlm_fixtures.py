@@ -155,9 +155,13 @@ def build_config(tokenizer) -> SmolVLMConfig:
 def build_model(config) -> SmolVLMForConditionalGeneration:
     torch.manual_seed(SEED)
     model = SmolVLMForConditionalGeneration(config).to(torch.float32).eval()
-    # Default init (std 0.02) gives near-uniform logits where greedy ties are fragile; widen the weights so
-    # activations and logit margins are O(1) (norm weights get a random spread around 1).
-    g = torch.Generator().manual_seed(SEED + 1)
+    widen_weights(model, torch.Generator().manual_seed(SEED + 1))
+    return model
+
+
+def widen_weights(model, g):
+    """Default init (std 0.02) gives near-uniform logits where greedy ties are fragile; widen the weights so
+    activations and logit margins are O(1) (norm weights get a random spread around 1)."""
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("norm.weight") or "layernorm.weight" in name or "layer_norm" in name:
@@ -169,7 +173,6 @@ def build_model(config) -> SmolVLMForConditionalGeneration:
             else:
                 fan_in = p[0].numel()
                 p.copy_(torch.randn(p.shape, generator=g) / math.sqrt(fan_in))
-    return model
 
 
 def image_processor_kwargs():
