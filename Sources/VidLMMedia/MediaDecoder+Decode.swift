@@ -286,6 +286,9 @@ extension MediaDecoder {
     /// Converts a decoded frame to an upright RGB value; `size` resizes with the Pillow-exact
     /// bicubic resampler, so exported frames are the pixels the image processors would make.
     private func output(_ frame: Frame, index: Int, pts: Int64, timeline t: Timeline, size: PixelSize?) throws(MediaError) -> VideoFrame {
+        if info.isStillImage, let picture = SixteenBitPicture.convert(frame) {
+            return try present(picture, index: index, pts: pts, timeline: t, size: size)
+        }
         let image = try scaler.convert(frame, width: frame.width, height: frame.height)
         return try present(image, index: index, pts: pts, timeline: t, size: size)
     }

@@ -7,7 +7,10 @@ TIFF), each with the pixels transformers' image loaders give for it, as a PNG:
 The oracle is Pillow (`transformers.image_utils.load_image`: `ImageOps.exif_transpose` then
 `convert("RGB")`). transformers 5's torchvision image processors load paths with torchcodec's
 `decode_image` instead; the script asserts that both give the same pixels for every case that
-torchcodec reads (it has no TIFF reader), so one expected picture serves both.
+torchcodec reads (it has no TIFF reader), so one expected picture serves both. The exception is
+16-bit PNG, where the two disagree (Pillow keeps the top byte, torchcodec rounds v·255/65535): there
+the oracle is torchcodec, what the default (torchvision) processors load, and the manifest records
+Pillow's difference. Those inputs are written with the ffmpeg CLI (Pillow writes no 48-bit RGB).
 
 Writes Tests/Fixtures/stills/: the inputs, `<name>.expected.png` for each, a truncated JPEG, and
 manifest.json (per case: file, expected, upright size, EXIF orientation, what it exercises).
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import subprocess
 
 import numpy as np
 import torch
@@ -71,6 +75,15 @@ def cases():
     yield "tiff_orientation3", "tiff_orientation3.tiff", picture(29, 17, 32), dict(tiffinfo={274: 3}), "TIFF orientation tag 3"
 
 
+def sixteen_bit_cases():
+    """16-bit PNGs (RGB, RGBA, gray, gray + alpha) with random samples: the oracle is torchcodec."""
+    rng = np.random.default_rng(7)
+    for name, pix_fmt, channels in [("png16_rgb", "rgb48be", 3), ("png16_rgba", "rgba64be", 4),
+                                    ("png16_gray", "gray16be", 1), ("png16_gray_alpha", "ya16be", 2)]:
+        samples = rng.integers(0, 65536, (23, 41, channels)).astype(">u2")
+        yield name, f"{name}.png", pix_fmt, samples
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     for old in OUT.iterdir():
@@ -90,7 +103,20 @@ def main():
         orientation = Image.open(path).getexif().get(0x0112, 1)
         entries.append({"name": name, "file": file, "expected": f"{name}.expected.png",
                         "width": expected.shape[1], "height": expected.shape[0],
-                        "exif_orientation": orientation, "torchcodec_same": torchcodec_same, "what": what})
+                        "exif_orientation": orientation, "oracle": "pillow", "torchcodec_same": torchcodec_same,
+                        "what": what})
+    for name, file, pix_fmt, samples in sixteen_bit_cases():
+        path = OUT / file
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", pix_fmt,
+                        "-s", f"{samples.shape[1]}x{samples.shape[0]}", "-i", "-", "-fflags", "+bitexact",
+                        "-flags", "+bitexact", str(path)], input=samples.tobytes(), check=True)
+        expected = decode_image(str(path), mode=ImageReadMode.RGB).permute(1, 2, 0).numpy()
+        pillow = np.asarray(Image.open(path).convert("RGB")).astype(int)
+        Image.fromarray(expected, "RGB").save(OUT / f"{name}.expected.png")
+        entries.append({"name": name, "file": file, "expected": f"{name}.expected.png",
+                        "width": expected.shape[1], "height": expected.shape[0], "exif_orientation": 1,
+                        "oracle": "torchcodec", "pillow_max_difference": int(np.abs(pillow - expected).max()),
+                        "what": f"16-bit PNG ({pix_fmt}): samples rounded to 8 bits as torchcodec rounds them"})
     full = (OUT / "jpeg_420.jpg").read_bytes()
     (OUT / "jpeg_truncated.jpg").write_bytes(full[: len(full) * 2 // 3])
     manifest = {
