@@ -8,6 +8,9 @@ import Foundation
 public enum ExifOrientation {
     /// The largest EXIF block read (JPEG's APP1 cannot exceed 64 KiB; a PNG or WebP one could).
     static let maximumBlock = 1 << 20
+    /// Markers, fill bytes or chunks walked at most before giving up (a crafted file of fill bytes
+    /// or tiny chunks must not keep a request busy; a real PNG has a few thousand IDAT chunks).
+    static let maximumSteps = 1 << 20
 
     /// 1 (as stored) to 8; 1 when the file has no usable orientation tag.
     public static func read(path: String, head: [UInt8]) -> Int {
@@ -36,7 +39,9 @@ public enum ExifOrientation {
     private static func jpegExif(path: String) -> [UInt8]? {
         guard let file = FileWindow(path: path) else { return nil }
         var offset: UInt64 = 2
-        while let marker = file.read(at: offset, count: 4), marker.count == 4 {
+        var steps = 0
+        while steps < maximumSteps, let marker = file.read(at: offset, count: 4), marker.count == 4 {
+            steps += 1
             guard marker[0] == 0xFF else { return nil }
             let code = marker[1]
             if code == 0xFF { offset += 1; continue }                      // fill byte
@@ -71,7 +76,9 @@ public enum ExifOrientation {
     private static func pngExif(path: String) -> [UInt8]? {
         guard let file = FileWindow(path: path) else { return nil }
         var offset: UInt64 = 8
-        while let header = file.read(at: offset, count: 8), header.count == 8 {
+        var steps = 0
+        while steps < maximumSteps, let header = file.read(at: offset, count: 8), header.count == 8 {
+            steps += 1
             let length = UInt64(header[0]) << 24 | UInt64(header[1]) << 16 | UInt64(header[2]) << 8 | UInt64(header[3])
             let type = String(decoding: header[4..<8], as: UTF8.self)
             if type == "IEND" { return nil }
@@ -89,7 +96,9 @@ public enum ExifOrientation {
     private static func webpExif(path: String) -> [UInt8]? {
         guard let file = FileWindow(path: path) else { return nil }
         var offset: UInt64 = 12
-        while let header = file.read(at: offset, count: 8), header.count == 8 {
+        var steps = 0
+        while steps < maximumSteps, let header = file.read(at: offset, count: 8), header.count == 8 {
+            steps += 1
             let length = UInt64(header[4]) | UInt64(header[5]) << 8 | UInt64(header[6]) << 16 | UInt64(header[7]) << 24
             if String(decoding: header[0..<4], as: UTF8.self) == "EXIF" {
                 guard length <= UInt64(maximumBlock), let body = file.read(at: offset + 8, count: Int(length)),
@@ -170,9 +179,13 @@ public enum ExifOrientation {
     }
 }
 
-/// Bounded reads at offsets of a file (the EXIF block is found without reading picture data).
+/// Bounded reads at offsets of a file (the EXIF block is found without reading picture data),
+/// through a 64 KiB window so that walking many small segments costs no system call each.
 final class FileWindow {
     private let handle: FileHandle
+    private var window: [UInt8] = []
+    private var windowStart: UInt64 = 0
+    private static let windowSize = 1 << 16
 
     init?(path: String) {
         guard let h = FileHandle(forReadingAtPath: path) else { return nil }
@@ -181,13 +194,21 @@ final class FileWindow {
 
     deinit { try? handle.close() }
 
+    /// Up to `count` bytes at `offset` (fewer at the end of the file); nil on a read error.
     func read(at offset: UInt64, count: Int) -> [UInt8]? {
         guard count >= 0 else { return nil }
-        do {
-            try handle.seek(toOffset: offset)
-            return [UInt8](try handle.read(upToCount: count) ?? Data())
-        } catch {
-            return nil
+        let end = offset + UInt64(count)
+        if offset < windowStart || end > windowStart + UInt64(window.count) {
+            do {
+                try handle.seek(toOffset: offset)
+                window = [UInt8](try handle.read(upToCount: max(count, Self.windowSize)) ?? Data())
+                windowStart = offset
+            } catch {
+                return nil
+            }
         }
+        let lo = Int(offset - windowStart)
+        let hi = min(window.count, lo + count)
+        return lo < hi ? Array(window[lo..<hi]) : []
     }
 }
