@@ -72,40 +72,41 @@ public enum ExifOrientation {
         return Array(header[0..<4]) + relocated + countBytes + body
     }
 
-    /// PNG chunks, wherever the `eXIf` chunk is (before or after the picture data).
+    /// PNG chunks, wherever the `eXIf` chunk is (before or after the picture data): big-endian
+    /// length, then the type; a CRC after the data.
     private static func pngExif(path: String) -> [UInt8]? {
-        guard let file = FileWindow(path: path) else { return nil }
-        var offset: UInt64 = 8
-        var steps = 0
-        while steps < maximumSteps, let header = file.read(at: offset, count: 8), header.count == 8 {
-            steps += 1
+        exifChunk(path: path, first: 8, named: "eXIf", endsAt: "IEND") { header in
             let length = UInt64(header[0]) << 24 | UInt64(header[1]) << 16 | UInt64(header[2]) << 8 | UInt64(header[3])
-            let type = String(decoding: header[4..<8], as: UTF8.self)
-            if type == "IEND" { return nil }
-            if type == "eXIf" {
-                guard length <= UInt64(maximumBlock), let body = file.read(at: offset + 8, count: Int(length)),
-                      body.count == Int(length) else { return nil }
-                return body.starts(with: exifPrefix) ? Array(body.dropFirst(exifPrefix.count)) : body
-            }
-            offset += 12 + length
+            return (String(decoding: header[4..<8], as: UTF8.self), length, 12 + length)
         }
-        return nil
     }
 
-    /// RIFF chunks of a WebP file (each padded to an even size).
+    /// RIFF chunks of a WebP file: the type, then a little-endian length; data padded to even.
     private static func webpExif(path: String) -> [UInt8]? {
+        exifChunk(path: path, first: 12, named: "EXIF", endsAt: nil) { header in
+            let length = UInt64(header[4]) | UInt64(header[5]) << 8 | UInt64(header[6]) << 16 | UInt64(header[7]) << 24
+            return (String(decoding: header[0..<4], as: UTF8.self), length, 8 + length + (length & 1))
+        }
+    }
+
+    /// Walks 8-byte chunk headers from `first`; `parse` gives a header's type, data length and the
+    /// distance to the next header. The named chunk's data (after an optional "Exif\0\0") is the
+    /// TIFF structure.
+    private static func exifChunk(path: String, first: UInt64, named: String, endsAt end: String?,
+                                  parse: ([UInt8]) -> (type: String, length: UInt64, next: UInt64)) -> [UInt8]? {
         guard let file = FileWindow(path: path) else { return nil }
-        var offset: UInt64 = 12
+        var offset = first
         var steps = 0
         while steps < maximumSteps, let header = file.read(at: offset, count: 8), header.count == 8 {
             steps += 1
-            let length = UInt64(header[4]) | UInt64(header[5]) << 8 | UInt64(header[6]) << 16 | UInt64(header[7]) << 24
-            if String(decoding: header[0..<4], as: UTF8.self) == "EXIF" {
-                guard length <= UInt64(maximumBlock), let body = file.read(at: offset + 8, count: Int(length)),
-                      body.count == Int(length) else { return nil }
+            let chunk = parse(header)
+            if chunk.type == end { return nil }
+            if chunk.type == named {
+                guard chunk.length <= UInt64(maximumBlock), let body = file.read(at: offset + 8, count: Int(chunk.length)),
+                      body.count == Int(chunk.length) else { return nil }
                 return body.starts(with: exifPrefix) ? Array(body.dropFirst(exifPrefix.count)) : body
             }
-            offset += 8 + length + (length & 1)
+            offset += chunk.next
         }
         return nil
     }
