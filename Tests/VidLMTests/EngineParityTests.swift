@@ -102,25 +102,42 @@ final class EngineParityTests: XCTestCase {
         assertClose(projected.reshaped(Array(projected.shape.dropFirst())), try c.expected.tensor("prefix"), "converted prefix")
     }
 
-    /// BLIP-2 through the real decode + Pillow-exact resize path: the fixture's pixels were made
-    /// by PIL from the same file, so the ids must be identical.
+    /// The pixel values `encoder` makes from frames `indices` of `media`, decoded as the engine does.
+    private func pixels(of media: String, indices: [Int], encoder: SingleTowerEncoder) async throws -> Tensor {
+        let decoder = try await MediaDecoder.open(media)
+        var frames: [RGBImage] = []
+        for try await frame in decoder.frames(FrameRequest(.indices(indices))) { frames.append(frame.image) }
+        XCTAssertEqual(frames.count, indices.count)
+        return try encoder.pixels.tensor(frames)
+    }
+
+    /// BLIP-2 through the real decode + resize path: the fixture's pixels are those of
+    /// transformers 5's BlipImageProcessor (torchvision resampling) for the same file.
     func testBlip2FromImageFile() async throws {
         let c = try EndToEndCase("e2e_blip2_opt")
         let engine = try await engine(c)
         let media = Fixtures.repo.appendingPathComponent(c.meta["media"] as! String).path
+        let family = try XCTUnwrap(engine.model as? Blip2Family)
+        guard case .torchvision = family.encoder.pixels else { return XCTFail("BlipImageProcessor means torchvision resampling") }
+        let pixels = try await pixels(of: media, indices: [0], encoder: family.encoder)
+        assertClose(pixels, try c.inputs.tensor("pixel_values"), tolerance: 1e-6, "BLIP-2 pixel values")
         let result = try await engine.answer(.media(path: media), question: c.question, options: c.options)
         XCTAssertEqual(result.frames.count, 1)
         XCTAssertEqual(result.tokenIds, try c.ints(c.expected, "greedy_ids"))
     }
 
     /// InstructBLIP-Video on 4 uniformly sampled frames decoded from the clip (the fixture decoded
-    /// them with the ffmpeg CLI and resized them with PIL).
+    /// them with the ffmpeg CLI and made the pixels with InstructBlipVideoVideoProcessor).
     func testInstructBlipVideoFromClip() async throws {
         let c = try EndToEndCase("e2e_instructblipvideo_llama")
         let engine = try await engine(c)
         let media = Fixtures.repo.appendingPathComponent(c.meta["media"] as! String).path
+        let indices = c.meta["frame_indices"] as! [Int]
+        let family = try XCTUnwrap(engine.model as? InstructBlipVideoFamily)
+        let pixels = try await pixels(of: media, indices: indices, encoder: family.encoder)
+        assertClose(pixels, try c.inputs.tensor("pixel_values"), tolerance: 1e-6, "InstructBLIP-Video pixel values")
         let result = try await engine.answer(.media(path: media), question: c.question, options: c.options)
-        XCTAssertEqual(result.frames.map(\.index), c.meta["frame_indices"] as! [Int])
+        XCTAssertEqual(result.frames.map(\.index), indices)
         XCTAssertEqual(result.tokenIds, try c.ints(c.expected, "greedy_ids"))
     }
 }

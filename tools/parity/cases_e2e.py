@@ -3,10 +3,13 @@
 with the pixel values, the prompt ids the processor builds and the greedy ids `generate` returns.
 
 * e2e_blip2_opt — Blip2ForConditionalGeneration (EVA ViT, Q-Former, OPT) on samples/photo.png,
-  prompt "Question: {q} Answer:" through Blip2Processor (query placeholders, then the text).
+  pixels from BlipImageProcessor (transformers 5's torchvision class, what Blip2Processor loads for
+  a checkpoint naming BlipImageProcessor), prompt "Question: {q} Answer:" (query placeholders,
+  then the text).
 * e2e_instructblipvideo_llama — InstructBlipVideoForConditionalGeneration (LLaMA) on 4 uniform
-  frames of samples/clip.mp4 (decoded by the ffmpeg CLI, which gives the Swift decoder's pixels;
-  resized by BlipImageProcessor/PIL as vidlm does), ids as InstructBlipVideoProcessor builds them.
+  frames of samples/clip.mp4 (decoded by the ffmpeg CLI, which gives the Swift decoder's pixels),
+  pixels from InstructBlipVideoVideoProcessor (torchvision; the processor InstructBlipVideoProcessor
+  builds from the checkpoint's preprocessor_config.json), ids as InstructBlipVideoProcessor builds them.
 * e2e_vidlm_tiny / e2e_vidlm_temporal — the `vidlm` family from tools/reference/vidlm_model.py.
 
 inputs: pixel_values, input_ids (or prompt_ids), qformer ids where the family has them;
@@ -28,7 +31,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 from transformers import (Blip2Config, Blip2ForConditionalGeneration, BlipImageProcessor,
-                          InstructBlipVideoConfig, InstructBlipVideoForConditionalGeneration, PreTrainedTokenizerFast)
+                          InstructBlipVideoConfig, InstructBlipVideoForConditionalGeneration,
+                          InstructBlipVideoVideoProcessor, PreTrainedTokenizerFast)
 
 from harness import ROOT, Fixture, case
 
@@ -144,8 +148,8 @@ def _():
     model = _init(InstructBlipVideoForConditionalGeneration(config), 0.3)
     question = "what happens in the video?"
     indices, decoded = _uniform_frames(ROOT / "samples" / "clip.mp4", frames)
-    ip = BlipImageProcessor(size={"height": SIZE, "width": SIZE})
-    pixels = torch.stack([ip(Image.fromarray(f), return_tensors="pt")["pixel_values"][0] for f in decoded])[None]
+    vp = InstructBlipVideoVideoProcessor(size={"height": SIZE, "width": SIZE})
+    pixels = vp(videos=[np.stack(decoded)], return_tensors="pt")["pixel_values"]
     # InstructBlipVideoProcessor: Q-Former ids = qformer_tokenizer(text); decoder ids = the video
     # placeholder num_query_tokens * 4 times (no special tokens), then tokenizer(text).
     q = qtok(question)

@@ -4,8 +4,9 @@ import VidLMModels
 import VidLMTensor
 
 /// Vision features of a vision-only checkpoint (`clip_vision_model`, `blip_2_vision_model`, …),
-/// which no family loads: frames decoded, preprocessed as its preprocessor config says (BLIP-style
-/// squash to the tower's size without one) and run through the tower — the same
+/// which no family loads: frames decoded, preprocessed as transformers' processor for its
+/// preprocessor config would (`FramePixels`; a BLIP-style squash to the tower's size without one)
+/// and run through the tower — the same
 /// `SingleTowerEncoder` the single-ViT families use.
 public enum TowerFeatures {
     /// Whether `directory` holds a vision tower alone rather than a model a family runs.
@@ -16,8 +17,8 @@ public enum TowerFeatures {
     /// Features [T, N, D] of the frames `request` selects from `input`.
     public static func encode(directory: URL, input: EngineInput, request: FrameRequest) async throws -> Tensor {
         let loaded = try VisionLoader.load(directory: directory)
-        let preprocess = try ModelDirectory(directory).preprocessConfig(imageSize: loaded.model.config.imageSize)
-        let encoder = SingleTowerEncoder(tower: loaded.model, preprocess: preprocess)
+        let pixels = try ModelDirectory(directory).framePixels(imageSize: loaded.model.config.imageSize)
+        let encoder = SingleTowerEncoder(tower: loaded.model, pixels: pixels)
         switch input {
         case .pixels(let pixels):
             return try encoder.encode(pixels: pixels)

@@ -34,7 +34,7 @@ public struct InstructBlipVideoFamily: VisionLanguageModel {
         modelType = dir.modelType
         videoTokenId = dir.value("video_token_index") != nil || dir.value("image_token_index") == nil
             ? try dir.int("video_token_index") : try dir.int("image_token_index")
-        let parts = try QFormerCheckpoint(dir, instructionAware: true)
+        let parts = try QFormerCheckpoint(dir, instructionAware: true, pixels: modelType == "instructblipvideo" ? .video : .image)
         (encoder, bridge, language, tokenizer) = (parts.encoder, parts.bridge, parts.language, parts.tokenizer)
         qformerTokenizer = try dir.tokenizer(subfolder: "qformer_tokenizer")
     }

@@ -5,14 +5,15 @@ import VidLMTensor
 
 /// What the BLIP-2 and InstructBLIP(-Video) families load alike: transformers' layout with
 /// `vision_model.*`, `query_tokens`, `qformer.*`, `language_projection.*`, `language_model.*`,
-/// the preprocessor config and the decoder's tokenizer. Every weight of the checkpoint must be used.
+/// the processor's pixel settings and the decoder's tokenizer. Every weight of the checkpoint must be used.
 struct QFormerCheckpoint {
     let encoder: SingleTowerEncoder
     let bridge: QFormerBridge
     let language: any LanguageModel
     let tokenizer: Tokenizer
 
-    init(_ dir: ModelDirectory, instructionAware: Bool) throws {
+    /// `pixels`: which processor makes the pixel values (InstructBLIP-Video's is a video processor).
+    init(_ dir: ModelDirectory, instructionAware: Bool, pixels part: ModelDirectory.ProcessorPart = .image) throws {
         let (visionConfig, visionPrefix) = try VisionLoader.visionConfig(from: dir.configData, file: dir.configPath)
         let qformerConfig = try dir.nested(QFormerConfig.self, "qformer_config")!
         let (textConfig, textPrefix) = try LanguageModelLoader.textConfig(from: dir.configData, file: dir.configPath)
@@ -20,7 +21,7 @@ struct QFormerCheckpoint {
         guard qformerConfig.encoderHiddenSize == visionConfig.hiddenSize else {
             throw ConfigError(file: dir.configPath, "'qformer_config.encoder_hidden_size' (\(qformerConfig.encoderHiddenSize)) must equal the vision hidden_size (\(visionConfig.hiddenSize)).")
         }
-        let preprocess = try dir.preprocessConfig(imageSize: visionConfig.imageSize)
+        let pixels = try dir.framePixels(imageSize: visionConfig.imageSize, part: part)
         tokenizer = try dir.tokenizer()
         let store = try WeightStore(directory: dir.url)
         let vision: VisionTransformer
@@ -31,6 +32,6 @@ struct QFormerCheckpoint {
                                            instructionAware: instructionAware, weights: weights)
             return (vision, bridge, text)
         }
-        encoder = SingleTowerEncoder(tower: vision, preprocess: preprocess)
+        encoder = SingleTowerEncoder(tower: vision, pixels: pixels)
     }
 }

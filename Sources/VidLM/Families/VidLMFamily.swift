@@ -53,7 +53,9 @@ public struct VidLMFamily: VisionLanguageModel {
             throw ConfigError(file: dir.configPath, "'text_config.bos_token_id' is missing; the vidlm prompt starts with BOS.")
         }
         bosTokenId = bos
-        let preprocess = try dir.preprocessConfig(imageSize: visionConfig.imageSize)
+        // vidlm's own checkpoints are trained and checked (tools/train, tools/reference) with
+        // Pillow's resampling, whatever class their preprocessor config names.
+        let pixels = FramePixels.pillow(try dir.preprocessConfig(imageSize: visionConfig.imageSize))
         tokenizer = try dir.tokenizer()
         let store = try WeightStore(directory: dir.url)
         let vision: VisionTransformer
@@ -67,7 +69,7 @@ public struct VidLMFamily: VisionLanguageModel {
             let language = try LanguageModelLoader.build(textConfig, weights: weights, prefix: textPrefix)
             return (vision, bridge, language)
         }
-        encoder = SingleTowerEncoder(tower: vision, preprocess: preprocess)
+        encoder = SingleTowerEncoder(tower: vision, pixels: pixels)
     }
 
     public func encode(frame: RGBImage, kind: MediaKind) throws -> EncodedFrame { try encoder.encode(frame: frame) }

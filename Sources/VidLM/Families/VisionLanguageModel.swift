@@ -287,19 +287,20 @@ public struct PixelEncoder: Sendable {
 }
 
 /// What the families built on one ViT share: preprocessing a frame as the checkpoint's
-/// preprocessor config says and running the tower.
+/// processor does (`FramePixels`) and running the tower.
 public struct SingleTowerEncoder: Sendable {
     public let tower: VisionTransformer
-    public let preprocess: PreprocessConfig
+    public let pixels: FramePixels
 
-    public init(tower: VisionTransformer, preprocess: PreprocessConfig) {
+    public init(tower: VisionTransformer, pixels: FramePixels) {
         self.tower = tower
-        self.preprocess = preprocess
+        self.pixels = pixels
     }
 
+    public var preprocess: PreprocessConfig { pixels.config }
+
     public func encode(frame: RGBImage) throws -> EncodedFrame {
-        let pixels = try ImagePreprocessor(preprocess).preprocess([frame])
-        return EncodedFrame(features: try encode(pixels: Tensor(shape: pixels.shape, values: pixels.values)))
+        EncodedFrame(features: try encode(pixels: try pixels.tensor([frame])))
     }
 
     public func encode(pixels: Tensor) throws -> Tensor {
@@ -315,8 +316,7 @@ public struct SingleTowerEncoder: Sendable {
         return try stride(from: 0, to: frames.count, by: batch).flatMap { start -> [EncodedFrame] in
             let group = Array(frames[start..<min(frames.count, start + batch)])
             guard group.count > 1 else { return try group.map { try encode(frame: $0) } }
-            let pixels = try ImagePreprocessor(preprocess).preprocess(group)
-            let features = try encode(pixels: Tensor(shape: pixels.shape, values: pixels.values))
+            let features = try encode(pixels: try pixels.tensor(group))
             return (0..<group.count).map { EncodedFrame(features: features.rows($0..<($0 + 1))) }
         }
     }
