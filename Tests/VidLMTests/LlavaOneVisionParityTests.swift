@@ -107,6 +107,32 @@ final class LlavaOneVisionParityTests: XCTestCase {
         XCTAssertEqual(ids, meta["generated_ids"] as? [Int], "video: greedy ids")
     }
 
+    /// anyres_max_9, a square picture on a 5×5 grid (20×20 features, ratio 5/3): transformers
+    /// shrinks it to int(20 // ratio) = 11 rows and columns (Python's float floor division), not
+    /// ⌊20 / ratio⌋ = 12 (llava_onevision_tiny_max9; the sweep, tools/parity/sweep_llava.py, found it).
+    func testAnyResMax9ShrinksWithPythonFloorDivision() async throws {
+        let folder = Fixtures.parity("llava_onevision_tiny_max9")
+        let caseFolder = folder.appendingPathComponent("cases/square")
+        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: caseFolder.appendingPathComponent("meta.json"))) as! [String: Any]
+        let expected = try SafetensorsFile(url: caseFolder.appendingPathComponent("expected.safetensors"))
+        let engine = try await Engine.load(directory: folder)
+        let family = try XCTUnwrap(engine.model as? LlavaOneVisionFamily)
+        XCTAssertEqual(LlavaOneVisionFamily.floorDivide(20, (400.0 / 144.0).squareRoot()), 11)
+        let (files, question) = paths(meta)
+        let picture = try await SmolVLMParityTests.decodeStill(files[0])
+        let encoded = try family.encode(frame: picture, kind: .image)
+        let tileCount = try XCTUnwrap(encoded.layout["tiles"])
+        XCTAssertEqual(tileCount, 1 + 25, "base + a 5x5 grid")
+        let packed = try family.pack(family.projector(encoded.features.rows(0..<tileCount)), height: picture.height, width: picture.width)
+        XCTAssertEqual(packed.shape[0], 16 + 11 * 12, "base tile + 11 rows of 11 features and a newline")
+        assertClose(packed, try expected.tensor("packed_0"), "packed features (interpolated to 11x11)")
+        let messages = [ChatMessage(role: "user", content: .parts([.image(source: nil), .text(question)]))]
+        let media = EncodedMedia(kind: .image, frames: [FrameInfo(index: 0, seconds: 0)], parts: [encoded], durationSeconds: 0)
+        try checkPrompt(family, PromptRequest(messages: messages, media: [media]), meta, expected, "square, anyres_max_9")
+        let ids = try await answer(engine, messages, files, meta)
+        XCTAssertEqual(ids, meta["generated_ids"] as? [Int], "square, anyres_max_9: greedy ids")
+    }
+
     /// PyTorch's bilinear (align_corners=False) on a known grid: 4x4 → 2x2 averages each 2x2 block.
     func testBilinearMatchesPyTorch() {
         let grid = (0..<16).map(Float.init)

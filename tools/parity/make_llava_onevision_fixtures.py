@@ -17,9 +17,16 @@ and the corpus's OneVision chat template (17-llava-onevision.jinja). cases/<name
   video:      three frames of Tests/Fixtures/media/cfr_bframes.mp4 (torchcodec, exact seek; what vidlm's uniform
               sampling picks): projected, bilinear 2x2-pooled frame features and one newline after the clip.
 Greedy ids are checked against a cache-free argmax loop.
+
+Also writes Tests/Fixtures/parity/llava_onevision_tiny_max9/: the same shapes with vision_aspect_ratio "anyres_max_9"
+and pinpoints up to 6x6 tiles, case square: a 150x150 picture on a 5x5 grid (20x20 features, ratio 5/3), which
+transformers shrinks to int(20 // ratio) = 11 rows and columns: Python's float floor division, one less than
+floor(20 / ratio) = 12 (the published 384-pixel tower has the same case: 135 // (5/3) = 80). Found by
+tools/parity/sweep_llava.py.
 """
 from __future__ import annotations
 
+import json
 import math
 import pathlib
 import shutil
@@ -45,11 +52,13 @@ from make_llava_fixtures import FRAME_INDICES, VIDEO, decode_frames, make_image,
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "Tests" / "Fixtures" / "parity" / "llava_onevision_tiny"
+MAX9 = ROOT / "Tests" / "Fixtures" / "parity" / "llava_onevision_tiny_max9"
 TOKENIZER = ROOT / "Tests" / "Fixtures" / "tokenizers" / "qwen2" / "tokenizer.json"
 TEMPLATE = ROOT / "Tests" / "Fixtures" / "chat_templates" / "templates" / "17-llava-onevision.jinja"
 SEED = 20261209
 NEW_TOKENS = 24
 PINPOINTS = [[32, 32], [32, 64], [64, 32], [64, 64], [64, 96], [96, 64], [96, 96]]
+MAX9_PINPOINTS = [[32, 32], [64, 64], [160, 160], [192, 192]]
 
 
 def build_tokenizer() -> PreTrainedTokenizerFast:
@@ -60,7 +69,7 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
                                    model_max_length=4096, clean_up_tokenization_spaces=False)
 
 
-def build_model(tokenizer):
+def build_model(tokenizer, pinpoints=PINPOINTS, aspect="anyres_max_1", seed=SEED):
     ids = tokenizer.convert_tokens_to_ids
     config = LlavaOnevisionConfig(
         text_config=dict(model_type="qwen2", hidden_size=64, intermediate_size=128, num_hidden_layers=2,
@@ -70,12 +79,12 @@ def build_model(tokenizer):
         vision_config=dict(model_type="siglip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=3,
                            num_attention_heads=4, image_size=32, patch_size=8, hidden_act="gelu_pytorch_tanh",
                            layer_norm_eps=1e-6, vision_use_head=False),
-        image_token_index=ids("<image>"), video_token_index=ids("<video>"), image_grid_pinpoints=PINPOINTS,
+        image_token_index=ids("<image>"), video_token_index=ids("<video>"), image_grid_pinpoints=pinpoints,
         projector_hidden_act="gelu", vision_feature_select_strategy="full", vision_feature_layer=-1,
-        vision_aspect_ratio="anyres_max_1", tie_word_embeddings=True)
-    torch.manual_seed(SEED)
+        vision_aspect_ratio=aspect, tie_word_embeddings=True)
+    torch.manual_seed(seed)
     model = LlavaOnevisionForConditionalGeneration(config).to(torch.float32).eval()
-    g = torch.Generator().manual_seed(SEED + 1)
+    g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("norm.weight") or "layernorm.weight" in name or "layer_norm" in name:
@@ -106,7 +115,8 @@ def greedy(model, inputs, tok):
     return out, min(float(torch.topk(s[0], 2).values[0] - torch.topk(s[0], 2).values[1]) for s in seq.scores)
 
 
-def run_case(name, processor, model, messages, images=None, videos=None, saved_messages=None, extra=None):
+def run_case(name, processor, model, messages, images=None, videos=None, saved_messages=None, extra=None, out=OUT,
+             keep_pixels=True):
     tok = processor.tokenizer
     prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     inputs = processor(text=prompt, images=images, videos=videos, return_tensors="pt")
@@ -118,14 +128,15 @@ def run_case(name, processor, model, messages, images=None, videos=None, saved_m
                                                     return_dict=True, **kwargs).pooler_output
             for i, p in enumerate(packed):
                 tensors[f"packed_{i}"] = p
-            tensors["pixel_values"] = inputs["pixel_values"][0]
+            if keep_pixels:
+                tensors["pixel_values"] = inputs["pixel_values"][0]
         if videos is not None:
             tensors["video_features"] = model.model.get_video_features(inputs["pixel_values_videos"], return_dict=True).pooler_output[0]
             tensors["pixel_values_videos"] = inputs["pixel_values_videos"][0]
         tensors["logits_last"] = model(**inputs, use_cache=False).logits[0, -1]
     generated, margin = greedy(model, dict(inputs), tok)
     ids = inputs["input_ids"][0].tolist()
-    folder = OUT / "cases" / name
+    folder = out / "cases" / name
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().contiguous() for k, v in {**tensors, **(extra or {})}.items()}, str(folder / "expected.safetensors"))
     write_json(folder / "meta.json", {
@@ -138,24 +149,30 @@ def run_case(name, processor, model, messages, images=None, videos=None, saved_m
     })
 
 
-def main():
-    transformers.logging.set_verbosity_error()
-    tokenizer = build_tokenizer()
+def build_processor(tokenizer, pinpoints=PINPOINTS, aspect="anyres_max_1"):
     sizes = dict(size={"height": 32, "width": 32})
-    processor = LlavaOnevisionProcessor(
-        image_processor=LlavaOnevisionImageProcessor(image_grid_pinpoints=PINPOINTS, image_mean=[0.5] * 3,
+    return LlavaOnevisionProcessor(
+        image_processor=LlavaOnevisionImageProcessor(image_grid_pinpoints=pinpoints, image_mean=[0.5] * 3,
                                                      image_std=[0.5] * 3, **sizes),
         video_processor=LlavaOnevisionVideoProcessor(image_mean=[0.5] * 3, image_std=[0.5] * 3, **sizes),
         tokenizer=tokenizer, num_image_tokens=16, vision_feature_select_strategy="full",
-        chat_template=TEMPLATE.read_text(), vision_aspect_ratio="anyres_max_1")
-    model = build_model(tokenizer)
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir(parents=True)
-    model.save_pretrained(OUT)
-    processor.save_pretrained(OUT)
-    processor = AutoProcessor.from_pretrained(OUT)
-    model = LlavaOnevisionForConditionalGeneration.from_pretrained(OUT).to(torch.float32).eval()
+        chat_template=TEMPLATE.read_text(), vision_aspect_ratio=aspect)
+
+
+def save_folder(folder, model, processor):
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return (AutoProcessor.from_pretrained(folder),
+            LlavaOnevisionForConditionalGeneration.from_pretrained(folder).to(torch.float32).eval())
+
+
+def main():
+    transformers.logging.set_verbosity_error()
+    tokenizer = build_tokenizer()
+    processor, model = save_folder(OUT, build_model(tokenizer), build_processor(tokenizer))
 
     folder = OUT / "cases"
     (folder / "image").mkdir(parents=True)
@@ -189,6 +206,28 @@ def main():
     total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f"wrote {rel(OUT)}: {total} bytes")
     assert total < 1_500_000, total
+
+    # anyres_max_9 on a 5x5 grid: transformers' int(20 // (5/3)) = 11, not floor(20 / (5/3)) = 12.
+    processor, model = save_folder(MAX9, build_model(tokenizer, MAX9_PINPOINTS, "anyres_max_9", SEED + 2),
+                                   build_processor(tokenizer, MAX9_PINPOINTS, "anyres_max_9"))
+    (MAX9 / "cases" / "square").mkdir(parents=True)
+    make_image(150, 150, 0.7).save(MAX9 / "cases" / "square" / "input.png", optimize=True)
+    square = Image.open(MAX9 / "cases" / "square" / "input.png").convert("RGB")
+    text = "What is in this image?"
+    run_case("square", processor, model, [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}],
+             images=[square], out=MAX9, keep_pixels=False,
+             saved_messages=[{"role": "user", "content": [{"type": "image", "path": rel(MAX9 / "cases" / "square" / "input.png")},
+                                                          {"type": "text", "text": text}]}])
+    tokens = json.loads((MAX9 / "cases" / "square" / "meta.json").read_text())["image_tokens"]
+    assert tokens == [16 + 11 * 12], tokens  # base tile + 11 rows of 11 features and a newline
+    write_json(MAX9 / "oracle.json", {
+        "generator": "tools/parity/make_llava_onevision_fixtures.py",
+        "versions": {"python": sys.version.split()[0], "transformers": transformers.__version__, "torch": torch.__version__},
+        "seed": SEED + 2, "note": "5x5 grid of a square picture under anyres_max_9: 11x11 interpolated features (Python's //)",
+    })
+    total = sum(p.stat().st_size for p in MAX9.rglob("*") if p.is_file())
+    print(f"wrote {rel(MAX9)}: {total} bytes")
+    assert total < 1_000_000, total
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ public struct LlavaOneVisionFamily: VisionLanguageModel {
         var (h, w) = (rows.count, cols.count)
         let ratio = (Double(h * w) / Double(maxTiles * side * side)).squareRoot()
         if ratio > 1.1 {
-            let (nh, nw) = (Int((Double(h) / ratio).rounded(.down)), Int((Double(w) / ratio).rounded(.down)))
+            let (nh, nw) = (Int(Self.floorDivide(Double(h), ratio)), Int(Self.floorDivide(Double(w), ratio)))
             grid = Self.bilinear(grid, height: h, width: w, channels: d, toHeight: nh, toWidth: nw)
             (h, w) = (nh, nw)
         }
@@ -149,6 +149,23 @@ public struct LlavaOneVisionFamily: VisionLanguageModel {
             out += newline
         }
         return Tensor(shape: [perTile + h * (w + 1), d], values: out)
+    }
+
+    /// Python's `a // b` on floats (what transformers sizes the shrunk grid with): the exact
+    /// `(a - fmod(a, b)) / b`, floored, not the rounded quotient `a / b` floored. They differ
+    /// when the quotient rounds up to a whole number: 20 // (5/3) is 11, ⌊20 / (5/3)⌋ is 12
+    /// (a square picture on a 5×5 grid under anyres_max_9).
+    static func floorDivide(_ a: Double, _ b: Double) -> Double {
+        var mod = a.truncatingRemainder(dividingBy: b)      // C fmod: exact
+        var div = (a - mod) / b
+        if mod != 0 && (b < 0) != (mod < 0) {
+            mod += b
+            div -= 1
+        }
+        guard div != 0 else { return 0 }
+        var floored = div.rounded(.down)
+        if div - floored > 0.5 { floored += 1 }
+        return floored
     }
 
     /// `torch.nn.functional.interpolate(mode="bilinear", align_corners=False)` without
