@@ -64,10 +64,13 @@ def make_clip(rng: random.Random, path: str, ext: str) -> dict:
     if ext in VARIABLE_RATE_CONTAINERS and rng.random() < 0.6:
         k = rng.randrange(5, n - 5)
         timing = rng.choice(["rate change", "jitter"])
+        # A fine time base first: in the source's 1/rate, faster frames would share timestamps
+        # (a file with two frames at one time, which no decoder numbers the same way).
+        tb = f"settb=1/{rate * 60},"
         if timing == "rate change":
-            vf = f"setpts='if(lt(N,{k}),N/{rate},{k}/{rate}+(N-{k})/{rng.choice([5, 10, 60])})/TB',format={pix}"
+            vf = f"{tb}setpts='if(lt(N,{k}),N/{rate},{k}/{rate}+(N-{k})/{rng.choice([5, 10, 60])})/TB',format={pix}"
         else:
-            vf = f"setpts='(N/{rate}+0.5/{rate}*mod(N*7,3)/3)/TB',format={pix}"
+            vf = f"{tb}setpts='(N/{rate}+0.5/{rate}*mod(N*7,3)/3)/TB',format={pix}"
     cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={w}x{h}:rate={rate}", "-frames:v", str(n),
            "-vf", vf, "-c:v", *codec]
     if timing != "constant":
