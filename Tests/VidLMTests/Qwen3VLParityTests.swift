@@ -137,6 +137,21 @@ final class Qwen3VLParityTests: XCTestCase {
 
     func testPictureAndClipInOneMessage() async throws { try await checkConversation("image_video") }
 
+    /// Qwen3VLVideoProcessor.sample_frames as transformers ran it (oracle.json `sampling`), one
+    /// case sampling a single frame (temporal patch 1): linspace of one value is frame 0.
+    func testSamplingAsTheProcessorSamples() throws {
+        let oracle = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("oracle.json"))) as! [String: Any]
+        let cases = try XCTUnwrap(oracle["sampling"] as? [[String: Any]])
+        XCTAssertTrue(cases.contains { ($0["indices"] as? [Int])?.count == 1 }, "a one-frame case")
+        for c in cases {
+            let settings = try JSONSerialization.data(withJSONObject: c["settings"]!)
+            let video = try QwenVLProcessor(json: settings, file: "v.json", video: true, rule: .qwen3)
+            let total = c["total_frames"] as! Int, rate = c["clip_fps"] as! Double
+            XCTAssertEqual(try video.sampleIndices(totalFrames: total, clipFPS: rate, count: nil, fps: nil), c["indices"] as? [Int],
+                           "\(c["settings"]!) over \(total) frames at \(rate) fps")
+        }
+    }
+
     /// Qwen3VLVideoProcessor's sampling and resize rules, and the bad inputs of issue 21.
     func testSamplingResizeAndBadInput() throws {
         let video = try QwenVLProcessor(json: Data(#"{"fps": 2.0, "min_frames": 4, "max_frames": 16}"#.utf8), file: "v.json",
@@ -168,7 +183,8 @@ final class Qwen3VLParityTests: XCTestCase {
         sentence(try video.sampleIndices(totalFrames: 100, clipFPS: 25, count: 1, fps: nil), "at least 2")
         sentence(try QwenVLProcessor.smartResize(frames: 1, height: 96, width: 160, temporalFactor: 2, factor: 32,
                                                  minPixels: 4096, maxPixels: 49152), "at least 2")
-        sentence(try QwenVLProcessor.smartResize(height: 20, width: 100, factor: 32, minPixels: 4096, maxPixels: 16384), "smaller than")
+        // Pictures below the factor are enlarged too (transformers 5's image smart_resize refuses only the aspect ratio).
+        XCTAssertTrue(try QwenVLProcessor.smartResize(height: 20, width: 100, factor: 32, minPixels: 4096, maxPixels: 16384) == (32, 160))
         sentence(try QwenVLProcessor(json: Data(#"{"min_pixels": 100, "max_pixels": 50}"#.utf8), file: "p.json", video: true, rule: .qwen3),
                  "max_pixels (50) must be at least min_pixels (100)")
         sentence(try QwenVLProcessor(json: Data(#"{"fps": 0}"#.utf8), file: "p.json", video: true, rule: .qwen3), "'fps' must be positive")
@@ -182,8 +198,10 @@ final class Qwen3VLParityTests: XCTestCase {
         XCTAssertThrowsError(try family.frameSelection(for: clip, options: FrameOptions(fps: 0)))
         XCTAssertThrowsError(try family.frameSelection(for: clip, options: FrameOptions(count: 1)))
         XCTAssertThrowsError(try family.frameSelection(for: ClipInfo(kind: .video, frameCount: 1, durationSeconds: 0.04), options: FrameOptions()))
-        XCTAssertThrowsError(try family.encode(frame: RGBImage(width: 20, height: 12), kind: .image)) { error in
-            XCTAssertTrue("\(error)".contains("smaller than"), "\(error)")
+        XCTAssertThrowsError(try family.encode(frame: RGBImage(width: 402, height: 2), kind: .image)) { error in
+            XCTAssertTrue("\(error)".contains("aspect ratio is above 200"), "\(error)")
         }
+        // A picture below the 32-pixel patch × merge unit is enlarged, as transformers 5 does.
+        XCTAssertNoThrow(try family.encode(frame: RGBImage(width: 20, height: 12), kind: .image))
     }
 }

@@ -42,15 +42,16 @@ class QwenVLParityCase: XCTestCase {
     func family(_ engine: Engine) throws -> QwenVLFamily { try XCTUnwrap(engine.model as? QwenVLFamily) }
 
     /// Prompt ids, M-RoPE positions, last logits; then greedy ids through the Engine.
-    func checkConversation(_ name: String) async throws {
+    func checkConversation(_ name: String, model: URL? = nil) async throws {
         let (meta, expected) = try load(name)
-        let engine = try await Engine.load(directory: folder)
+        let engine = try await Engine.load(directory: model ?? folder)
         let family = try family(engine)
         let paths = files(meta)
         var media: [EncodedMedia] = []
         for path in paths { media.append(try await engine.encodedMedia(.media(path: path), options: AskOptions())) }
         let prompt = try family.prepare(PromptRequest(messages: messages(meta), media: media))
         XCTAssertEqual(prompt.inputIds, meta["input_ids"] as? [Int], "\(name): prompt ids as the processor builds them")
+        guard prompt.inputIds.count == (meta["input_ids"] as? [Int])?.count else { return }
         guard case .multimodal(let axes) = prompt.positions else { return XCTFail("\(name): Qwen-VL prompts carry M-RoPE positions") }
         let want = ints(try expected.tensor("position_ids")), n = prompt.inputIds.count
         XCTAssertEqual(axes, (0..<3).map { Array(want[($0 * n)..<(($0 + 1) * n)]) }, "\(name): get_rope_index positions")
@@ -79,6 +80,24 @@ class QwenVLParityCase: XCTestCase {
         assertClose(patches, try expected.tensor("pixel_values"), tolerance: 1e-6, "pixel patches")
         assertClose(try family.tower(patches, grid: grid), try expected.tensor("image_features"), "merged vision features")
         try await checkConversation("image")
+    }
+
+    /// `video_capped`: the model folder with the case's processor settings (cap_pixels_per_frame,
+    /// max_video_tokens 8): every frame is capped at an even share of the video budget, so the
+    /// clip's frame count decides the frames' size.
+    func checkCappedClip() async throws {
+        let files = FileManager.default
+        let dir = files.temporaryDirectory.appendingPathComponent("qwen-capped-\(UUID().uuidString)")
+        try files.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? files.removeItem(at: dir) }
+        for name in try files.contentsOfDirectory(atPath: folder.path) where name != "cases" && name != "processor_config.json" {
+            try files.createSymbolicLink(at: dir.appendingPathComponent(name), withDestinationURL: folder.appendingPathComponent(name))
+        }
+        try files.copyItem(at: folder.appendingPathComponent("cases/video_capped/processor_config.json"),
+                           to: dir.appendingPathComponent("processor_config.json"))
+        let engine = try await Engine.load(directory: dir)
+        XCTAssertTrue(try family(engine).videos.capPixelsPerFrame, "the case's processor caps the frames")
+        try await checkConversation("video_capped", model: dir)
     }
 
     func checkClip() async throws {
@@ -125,13 +144,22 @@ final class QwenVLParityTests: QwenVLParityCase {
     func testPictureAtItsOwnResolution() async throws { try await checkPicture() }
     func testClipSampledAtTheProcessorsRate() async throws { try await checkClip() }
     func testPictureAndClipInOneMessage() async throws { try await checkConversation("image_video") }
+    func testPictureBelowThePatchUnit() async throws { try await checkConversation("image_small") }
+    func testClipCappedPerFrameByItsFrameCount() async throws { try await checkCappedClip() }
 
     func testSamplingAndResizeRules() throws {
         // smart_resize: round to the factor; above max_pixels shrink by floor; below min_pixels grow by ceil.
         XCTAssertEqual(try QwenVLProcessor.smartResize(height: 61, width: 100, factor: 28, minPixels: 3136, maxPixels: 12544).height, 56)
         XCTAssertTrue(try QwenVLProcessor.smartResize(height: 96, width: 160, factor: 28, minPixels: 1568, maxPixels: 6272) == (56, 84))
         XCTAssertTrue(try QwenVLProcessor.smartResize(height: 30, width: 30, factor: 28, minPixels: 3136, maxPixels: 12544) == (56, 56))
-        XCTAssertThrowsError(try QwenVLProcessor.smartResize(height: 20, width: 100, factor: 28, minPixels: 3136, maxPixels: 12544))
+        // A side below the factor is no error in transformers 5: it rounds (to 0 here) and min_pixels enlarges it.
+        XCTAssertTrue(try QwenVLProcessor.smartResize(height: 20, width: 100, factor: 28, minPixels: 3136, maxPixels: 12544) == (28, 112))
+        XCTAssertTrue(try QwenVLProcessor.smartResize(height: 12, width: 20, factor: 28, minPixels: 3136, maxPixels: 12544) == (56, 84))
+        XCTAssertTrue(try QwenVLProcessor.smartResize(height: 1, width: 1, factor: 28, minPixels: 3136, maxPixels: 12544) == (56, 56))
+        XCTAssertTrue(try QwenVLProcessor.smartResize(height: 3, width: 500, factor: 28, minPixels: 3136, maxPixels: 12544) == (28, 728))
+        XCTAssertThrowsError(try QwenVLProcessor.smartResize(height: 2, width: 500, factor: 28, minPixels: 3136, maxPixels: 12544)) { error in
+            XCTAssertTrue("\(error)".contains("aspect ratio is above 200"), "\(error)")
+        }
         let json = Data(#"{"min_pixels": 100, "max_pixels": 50}"#.utf8)
         XCTAssertThrowsError(try QwenVLProcessor(json: json, file: "p.json", video: false)) { error in
             XCTAssertTrue("\(error)".contains("max_pixels (50) must be at least min_pixels (100)"), "\(error)")
@@ -164,4 +192,6 @@ final class Qwen25VLParityTests: QwenVLParityCase {
     func testPictureAcrossTwoWindows() async throws { try await checkPicture() }
     func testClipWithTimePositionsInSeconds() async throws { try await checkClip() }
     func testPictureAndClipInOneMessage() async throws { try await checkConversation("image_video") }
+    func testPictureBelowThePatchUnit() async throws { try await checkConversation("image_small") }
+    func testClipCappedPerFrameByItsFrameCount() async throws { try await checkCappedClip() }
 }

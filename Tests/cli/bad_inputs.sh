@@ -104,9 +104,9 @@ expect_error "generate unknown model_type" generate --model "$work/m-unknown" --
 expect_error "generate missing tokenizer" generate --model "$work/m-notok" --prompt "hi"
 expect_error "generate bad top-p" generate --model "$vidlm_tiny" --prompt "hi" --top-p 0
 expect_error "features stage the family lacks" features "$media/still.png" --model "$parity/e2e_blip2_opt" --stage merged --output "$work/out"
-# Qwen-VL: a picture below patch x merge, a zero sampling rate, max_pixels below min_pixels.
+# Qwen-VL: a picture of aspect ratio above 200, a zero sampling rate, max_pixels below min_pixels.
 qwen="$parity/qwen2_vl_tiny"
-expect_error "qwen picture below 28 px" ask "$qwen/cases/bad/too_small.png" "what is it?" --model "$qwen"
+expect_error "qwen picture of aspect ratio above 200" ask "$qwen/cases/bad/too_wide.png" "what is it?" --model "$qwen"
 expect_error "qwen fps 0" ask "$media/cfr_bframes.mp4" "what happens?" --fps 0 --model "$qwen"
 mkdir -p "$work/m-qwenpix" && cp -r "$qwen"/*.json "$qwen"/*.jinja "$qwen"/*.safetensors "$work/m-qwenpix"/
 sed -i 's/"longest_edge": 12544/"longest_edge": 100/' "$work/m-qwenpix/processor_config.json"
@@ -114,7 +114,7 @@ expect_error "qwen max_pixels below min_pixels" ask "$media/still.png" "what is 
 rm -rf "$work/m-qwenpix"
 # Qwen3-VL: the same, and a clip of fewer frames than its temporal patch.
 qwen3="$parity/qwen3_vl_tiny"
-expect_error "qwen3 picture below 32 px" ask "$qwen/cases/bad/too_small.png" "what is it?" --model "$qwen3"
+expect_error "qwen3 picture of aspect ratio above 200" ask "$qwen/cases/bad/too_wide.png" "what is it?" --model "$qwen3"
 expect_error "qwen3 fps 0" ask "$media/cfr_bframes.mp4" "what happens?" --fps 0 --model "$qwen3"
 expect_error "qwen3 one frame" ask "$media/cfr_bframes.mp4" "what happens?" --frames 1 --model "$qwen3"
 mkdir -p "$work/m-qwen3pix" && cp -r "$qwen3"/*.json "$qwen3"/*.jinja "$qwen3"/*.safetensors "$work/m-qwen3pix"/

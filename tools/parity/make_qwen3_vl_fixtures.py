@@ -18,6 +18,7 @@ cases/<name>:
                 count: the last frame is repeated to fill the pair; linspace indices), decoded with torchcodec's exact
                 seek (what vidlm decodes); the prompt carries "<t seconds>" before each frame pair: the same set.
   image_video:  the picture and the clip in one message (DeepStack rows joined at image and video positions).
+oracle.json's `sampling`: Qwen3VLVideoProcessor.sample_frames for several clips and settings (one with a single frame).
 Greedy ids are checked against a cache-free argmax loop.
 """
 from __future__ import annotations
@@ -145,6 +146,24 @@ def build():
     return processor, model
 
 
+def sampling_cases():
+    """Qwen3VLVideoProcessor.sample_frames on clips of several lengths and rates, with the processor settings that
+    decide it. A temporal patch of 1 lets the count fall to one frame: linspace of one value is its start, frame 0
+    (sweep_qwenvl.py found vidlm taking the last frame)."""
+    cases = []
+    for settings, total, rate in [({"temporal_patch_size": 1, "fps": 0.5, "min_frames": 1}, 36, 37.24095125343387),
+                                  ({"temporal_patch_size": 1, "fps": 1.0, "min_frames": 1, "max_frames": 1}, 300, 30.0),
+                                  ({"temporal_patch_size": 1, "fps": 0.25, "min_frames": 1}, 90, 30.0),
+                                  ({"fps": 2.0, "min_frames": 4, "max_frames": 16}, 100, 25.0),
+                                  ({"fps": 1.75, "min_frames": 2, "max_frames": 5}, 148, 10.068027210884354),
+                                  ({"fps": 3.0, "min_frames": 4, "max_frames": 768}, 3, 24.0)]:
+        videos = Qwen3VLVideoProcessor(**settings)
+        metadata = VideoMetadata(total_num_frames=total, fps=rate, duration=total / rate, width=64, height=64)
+        cases.append({"settings": settings, "total_frames": total, "clip_fps": rate,
+                      "indices": [int(i) for i in videos.sample_frames(metadata)]})
+    return cases
+
+
 def main():
     transformers.logging.set_verbosity_error()
     processor, model = build()
@@ -183,6 +202,7 @@ def main():
              extra={"frame_indices": torch.tensor(indices, dtype=torch.int64)}, **vkw())
     write_json(OUT / "oracle.json", {
         "generator": "tools/parity/make_qwen3_vl_fixtures.py",
+        "sampling": sampling_cases(),
         "versions": {"python": sys.version.split()[0], "transformers": transformers.__version__, "torch": torch.__version__},
         "seed": SEED, "video_fps": FPS, "frame_indices": indices,
         "weight_names": sorted({k.split(".layers.")[0].split(".blocks.")[0] for k in model.state_dict()}),

@@ -15,6 +15,10 @@ the grids tiny. cases/<name>:
   video:        cfr_bframes.mp4 sampled as the video processor samples it at fps 2 (8 frames, torchcodec exact
                 seek, what vidlm decodes): the same set.
   image_video:  the picture and the clip in one message.
+  image_small:  a 20x12 picture, below patch x merge on both sides (smart_resize enlarges it to 56x84).
+  video_capped: the clip with cap_pixels_per_frame and max_video_tokens 8 (its processor_config.json replaces the
+                folder's): each frame capped at an even share of the video budget, so the frame count sets the size.
+bad/too_wide.png (402x2, aspect ratio above 200) is Tests/cli/bad_inputs.sh's refused picture.
 Tests/Fixtures/parity/qwen2_5_vl_tiny/ is the same set for Qwen2.5-VL (`Qwen2_5_VLForConditionalGeneration`,
 `Qwen2_5_VLProcessor`): RMSNorm + SwiGLU vision blocks, window attention (56 px windows, full attention in blocks
 1 and 3), the clip sampled at fps 3 so second_per_grid_ts x tokens_per_second is a fractional time step.
@@ -22,10 +26,12 @@ Greedy ids are checked against a cache-free argmax loop.
 """
 from __future__ import annotations
 
+import copy
 import math
 import pathlib
 import shutil
 import sys
+import tempfile
 
 import torch
 import transformers
@@ -187,9 +193,12 @@ def run_all(out, processor, model, generator, seed, fps, with_metadata=False):
     (folder / "image").mkdir(parents=True)
     make_image(100, 61, 0.0).save(folder / "image" / "input.png", optimize=True)
     picture = Image.open(folder / "image" / "input.png").convert("RGB")
-    # Bad input for Tests/cli/bad_inputs.sh: a picture smaller than patch x merge (28 px) on a side.
+    # Bad input for Tests/cli/bad_inputs.sh: a picture of aspect ratio above 200 (smart_resize refuses it).
     (folder / "bad").mkdir(parents=True)
-    make_image(20, 12, 0.5).save(folder / "bad" / "too_small.png", optimize=True)
+    make_image(402, 2, 0.5).save(folder / "bad" / "too_wide.png", optimize=True)
+    # A picture smaller than patch x merge (28 px) on both sides: transformers 5 enlarges it (sweep_qwenvl.py).
+    (folder / "image_small").mkdir(parents=True)
+    make_image(20, 12, 0.5).save(folder / "image_small" / "input.png", optimize=True)
     image_path = rel(folder / "image" / "input.png")
     _, meta = decode([0])
     metadata = VideoMetadata(total_num_frames=meta.num_frames, fps=meta.average_fps, duration=meta.duration_seconds,
@@ -219,6 +228,24 @@ def run_all(out, processor, model, generator, seed, fps, with_metadata=False):
                                            {"type": "text", "text": text}]}],
              images=[picture], videos=[clip], keep_pixels=False,
              extra={"frame_indices": torch.tensor(indices, dtype=torch.int64)}, **vkw)
+    text = "What is in this image?"
+    small = rel(folder / "image_small" / "input.png")
+    run_case(out, "image_small", processor, model, [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}],
+             [{"role": "user", "content": [{"type": "image", "path": small}, {"type": "text", "text": text}]}],
+             images=[Image.open(folder / "image_small" / "input.png").convert("RGB")])
+    # cap_pixels_per_frame: each frame's pixels capped at an even share of max_video_tokens, which depends on the
+    # clip's frame count (sweep_qwenvl.py found frames resized one at a time, as a one-frame clip). The case's
+    # processor_config.json replaces the model folder's.
+    capped = copy.deepcopy(processor)
+    capped.video_processor.cap_pixels_per_frame = True
+    capped.video_processor.max_video_tokens = 8
+    text = "Describe the video."
+    run_case(out, "video_capped", capped, model, [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": text}]}],
+             [{"role": "user", "content": [{"type": "video", "path": rel(VIDEO)}, {"type": "text", "text": text}]}],
+             videos=[clip], keep_pixels=False, extra={"frame_indices": torch.tensor(indices, dtype=torch.int64)}, **vkw)
+    with tempfile.TemporaryDirectory() as scratch:
+        capped.save_pretrained(scratch)
+        shutil.copy(pathlib.Path(scratch) / "processor_config.json", folder / "video_capped" / "processor_config.json")
     write_json(out / "oracle.json", {
         "generator": generator,
         "versions": {"python": sys.version.split()[0], "transformers": transformers.__version__, "torch": torch.__version__},

@@ -70,13 +70,7 @@ public struct Qwen3VLFamily: VisionLanguageModel {
     /// with its grid; a clip frame → its decoded RGB bytes (resized in `prepare`, where the
     /// clip's frame count is known).
     public func encode(frame: RGBImage, kind: MediaKind) throws -> EncodedFrame {
-        if kind == .video {
-            let storage = TensorStorage(byteCount: frame.pixels.count)
-            // Fresh storage this function owns; its public base is the only handle to fill it through.
-            frame.pixels.withUnsafeBytes { UnsafeMutableRawPointer(mutating: storage.base).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            return EncodedFrame(features: Tensor(shape: [frame.height, frame.width, 3], dtype: .u8, storage: storage),
-                                layout: ["rgb": 1, "width": frame.width, "height": frame.height])
-        }
+        if kind == .video { return QwenVLProcessor.heldFrame(frame) }
         let (patches, grid) = images.patches(try images.pixels([frame], video: false))
         let (merged, deepstack) = try tower.features(patches, grid: grid)
         return EncodedFrame(features: Self.stack([merged] + deepstack), layout: ["t": grid.t, "h": grid.h, "w": grid.w])
@@ -91,13 +85,7 @@ public struct Qwen3VLFamily: VisionLanguageModel {
 
     /// A clip's decoded frames → its resized, normalised pixels [N, 3, H, W].
     public func clipPixels(_ media: EncodedMedia) throws -> Tensor {
-        let frames = try media.parts.map { part -> RGBImage in
-            guard part.layout["rgb"] == 1, let w = part.layout["width"], let h = part.layout["height"], part.features.dtype == .u8 else {
-                throw EngineError.prompt("Qwen3-VL clips must be encoded frame by frame with the family (their size depends on the frame count)")
-            }
-            return RGBImage(width: w, height: h, pixels: Array(part.features.rawBytes))
-        }
-        return try videos.pixels(frames, video: true)
+        try videos.clipPixels(media, family: "Qwen3-VL")
     }
 
     /// A clip's frames → merged features, DeepStack features and grid.

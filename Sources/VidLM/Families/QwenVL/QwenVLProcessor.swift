@@ -84,11 +84,11 @@ public struct QwenVLProcessor: Sendable {
         maxVideoTokens = try int("max_video_tokens") ?? (qwen3Video ? 768 : 128000)
     }
 
-    /// transformers' `smart_resize` (Python's round-half-even, floor and ceil in float64).
+    /// transformers' `smart_resize` (Python's round-half-even, floor and ceil in float64). A side
+    /// shorter than the factor is no error (transformers 5 dropped that check): it rounds to 0 or
+    /// one factor, and the `min_pixels` branch enlarges the picture.
     public static func smartResize(height: Int, width: Int, factor: Int, minPixels: Int, maxPixels: Int) throws -> (height: Int, width: Int) {
-        guard height >= factor, width >= factor else {
-            throw EngineError.invalidOption("a \(width)x\(height) picture is smaller than the model's \(factor)-pixel patch × merge unit")
-        }
+        guard height > 0, width > 0 else { throw EngineError.invalidOption("a \(width)x\(height) picture has no pixels") }
         let (h, w, f) = (Double(height), Double(width), Double(factor))
         guard max(h, w) / min(h, w) <= 200 else {
             throw EngineError.invalidOption("a \(width)x\(height) picture's aspect ratio is above 200, which Qwen-VL processors refuse")
@@ -251,7 +251,35 @@ public struct QwenVLProcessor: Sendable {
         guard n >= temporalPatchSize else {
             throw EngineError.invalidOption("\(n) frame\(n == 1 ? " was" : "s were") asked for but Qwen3-VL video needs at least \(temporalPatchSize) (one temporal patch)")
         }
+        // linspace of one value is its start (a temporal patch of 1 can ask for a single frame).
+        if n == 1 { return [0] }
         let stop = Double(totalFrames - 1), step = stop / Double(n - 1)
         return (0..<n).map { i in Int((i == n - 1 ? stop : Double(i) * step).rounded(.toNearestOrEven)) }
+    }
+}
+
+/// Clip frames wait as decoded until the whole clip is at hand: their size after resizing depends
+/// on how many frames the clip has (Qwen3-VL's budget over the clip, `cap_pixels_per_frame`'s
+/// even share of the video budget), and the Engine hands frames over one batch at a time.
+extension QwenVLProcessor {
+    /// A decoded clip frame kept as its RGB bytes [H, W, 3] (u8).
+    static func heldFrame(_ frame: RGBImage) -> EncodedFrame {
+        let storage = TensorStorage(byteCount: frame.pixels.count)
+        // Fresh storage this function owns; its public base is the only handle to fill it through.
+        frame.pixels.withUnsafeBytes { UnsafeMutableRawPointer(mutating: storage.base).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        return EncodedFrame(features: Tensor(shape: [frame.height, frame.width, 3], dtype: .u8, storage: storage),
+                            layout: ["rgb": 1, "width": frame.width, "height": frame.height])
+    }
+
+    /// A clip's frames held by `heldFrame`, resized together (the clip's frame count known) and
+    /// normalised: [N, 3, H, W].
+    func clipPixels(_ media: EncodedMedia, family: String) throws -> Tensor {
+        let frames = try media.parts.map { part -> RGBImage in
+            guard part.layout["rgb"] == 1, let w = part.layout["width"], let h = part.layout["height"], part.features.dtype == .u8 else {
+                throw EngineError.prompt("\(family) clips must be encoded frame by frame with the family (their size depends on the frame count)")
+            }
+            return RGBImage(width: w, height: h, pixels: Array(part.features.rawBytes))
+        }
+        return try pixels(frames, video: true)
     }
 }
