@@ -109,14 +109,17 @@ final class LlavaOneVisionParityTests: XCTestCase {
 
     /// anyres_max_9, a square picture on a 5×5 grid (20×20 features, ratio 5/3): transformers
     /// shrinks it to int(20 // ratio) = 11 rows and columns (Python's float floor division), not
-    /// ⌊20 / ratio⌋ = 12 (llava_onevision_tiny_max9; the sweep, tools/parity/sweep_llava.py, found it).
-    func testAnyResMax9ShrinksWithPythonFloorDivision() async throws {
+    /// ⌊20 / ratio⌋ = 12 (llava_onevision_tiny_max9). Its SigLIP tower is saved with its pooling
+    /// head (`vision_use_head`), weights no LLaVA model runs: the checkpoint must load all the same.
+    /// The sweep (tools/parity/sweep_llava.py) found both.
+    func testAnyResMax9ShrinksWithPythonFloorDivisionAndPoolingHeadLoads() async throws {
         let folder = Fixtures.parity("llava_onevision_tiny_max9")
         let caseFolder = folder.appendingPathComponent("cases/square")
         let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: caseFolder.appendingPathComponent("meta.json"))) as! [String: Any]
         let expected = try SafetensorsFile(url: caseFolder.appendingPathComponent("expected.safetensors"))
         let engine = try await Engine.load(directory: folder)
         let family = try XCTUnwrap(engine.model as? LlavaOneVisionFamily)
+        XCTAssertTrue(try WeightStore(directory: folder).contains("vision_tower.head.attention.in_proj_weight"), "the fixture keeps the head")
         XCTAssertEqual(LlavaOneVisionFamily.floorDivide(20, (400.0 / 144.0).squareRoot()), 11)
         let (files, question) = paths(meta)
         let picture = try await SmolVLMParityTests.decodeStill(files[0])

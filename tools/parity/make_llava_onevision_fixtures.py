@@ -21,8 +21,9 @@ Greedy ids are checked against a cache-free argmax loop.
 Also writes Tests/Fixtures/parity/llava_onevision_tiny_max9/: the same shapes with vision_aspect_ratio "anyres_max_9"
 and pinpoints up to 6x6 tiles, case square: a 150x150 picture on a 5x5 grid (20x20 features, ratio 5/3), which
 transformers shrinks to int(20 // ratio) = 11 rows and columns: Python's float floor division, one less than
-floor(20 / ratio) = 12 (the published 384-pixel tower has the same case: 135 // (5/3) = 80). Found by
-tools/parity/sweep_llava.py.
+floor(20 / ratio) = 12 (the published 384-pixel tower has the same case: 135 // (5/3) = 80). Its SigLIP tower is
+saved with its pooling head (vision_use_head: weights the LLaVA models never run, which transformers loads and
+leaves idle). Both found by tools/parity/sweep_llava.py.
 """
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
                                    model_max_length=4096, clean_up_tokenization_spaces=False)
 
 
-def build_model(tokenizer, pinpoints=PINPOINTS, aspect="anyres_max_1", seed=SEED):
+def build_model(tokenizer, pinpoints=PINPOINTS, aspect="anyres_max_1", seed=SEED, head=False):
     ids = tokenizer.convert_tokens_to_ids
     config = LlavaOnevisionConfig(
         text_config=dict(model_type="qwen2", hidden_size=64, intermediate_size=128, num_hidden_layers=2,
@@ -78,7 +79,7 @@ def build_model(tokenizer, pinpoints=PINPOINTS, aspect="anyres_max_1", seed=SEED
                          hidden_act="silu", eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>")),
         vision_config=dict(model_type="siglip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=3,
                            num_attention_heads=4, image_size=32, patch_size=8, hidden_act="gelu_pytorch_tanh",
-                           layer_norm_eps=1e-6, vision_use_head=False),
+                           layer_norm_eps=1e-6, vision_use_head=head),
         image_token_index=ids("<image>"), video_token_index=ids("<video>"), image_grid_pinpoints=pinpoints,
         projector_hidden_act="gelu", vision_feature_select_strategy="full", vision_feature_layer=-1,
         vision_aspect_ratio=aspect, tie_word_embeddings=True)
@@ -208,7 +209,7 @@ def main():
     assert total < 1_500_000, total
 
     # anyres_max_9 on a 5x5 grid: transformers' int(20 // (5/3)) = 11, not floor(20 / (5/3)) = 12.
-    processor, model = save_folder(MAX9, build_model(tokenizer, MAX9_PINPOINTS, "anyres_max_9", SEED + 2),
+    processor, model = save_folder(MAX9, build_model(tokenizer, MAX9_PINPOINTS, "anyres_max_9", SEED + 2, head=True),
                                    build_processor(tokenizer, MAX9_PINPOINTS, "anyres_max_9"))
     (MAX9 / "cases" / "square").mkdir(parents=True)
     make_image(150, 150, 0.7).save(MAX9 / "cases" / "square" / "input.png", optimize=True)
@@ -223,7 +224,8 @@ def main():
     write_json(MAX9 / "oracle.json", {
         "generator": "tools/parity/make_llava_onevision_fixtures.py",
         "versions": {"python": sys.version.split()[0], "transformers": transformers.__version__, "torch": torch.__version__},
-        "seed": SEED + 2, "note": "5x5 grid of a square picture under anyres_max_9: 11x11 interpolated features (Python's //)",
+        "seed": SEED + 2, "note": "5x5 grid of a square picture under anyres_max_9: 11x11 interpolated features (Python's //); "
+                "the SigLIP tower saved with its unused pooling head",
     })
     total = sum(p.stat().st_size for p in MAX9.rglob("*") if p.is_file())
     print(f"wrote {rel(MAX9)}: {total} bytes")

@@ -105,7 +105,7 @@ def vision_config(rng: random.Random, family: str) -> tuple[dict, str]:
                        projection_dim=16)
     else:
         config |= dict(model_type="siglip_vision_model", hidden_act="gelu_pytorch_tanh", layer_norm_eps=1e-6,
-                       vision_use_head=False)
+                       vision_use_head=rng.random() < 0.25)  # the pooling head's weights are saved, never used
     return config, strategy
 
 
@@ -159,7 +159,8 @@ def build(rng: random.Random, family: str, folder: str):
                   projector_hidden_act=rng.choice(["gelu", "gelu", "silu", "relu"]),
                   vision_feature_select_strategy=strategy, vision_feature_layer=layer,
                   multimodal_projector_bias=rng.random() < 0.8, tie_word_embeddings=text["tie_word_embeddings"])
-    facts = {"family": family, "tower": vision["model_type"].split("_")[0], "image": image_size, "patch": patch,
+    facts = {"family": family, "tower": vision["model_type"].split("_")[0] + ("+head" if vision.get("vision_use_head") else ""),
+             "image": image_size, "patch": patch,
              "layers": vision["num_hidden_layers"], "feature_layer": layer, "strategy": strategy, "decoder": text["model_type"],
              "gqa": f"{text['num_attention_heads']}/{text['num_key_value_heads']}", "tied": text["tie_word_embeddings"]}
     resample = rng.choice([R.BICUBIC, R.BICUBIC, R.BICUBIC, R.BILINEAR, R.BILINEAR, R.NEAREST])
@@ -240,10 +241,17 @@ def still(rng: random.Random, work: str, seed: int) -> tuple[str, str]:
         if rng.random() < 0.5:
             w, h = h, w
     fmt, orientation = rng.choice(["png", "jpg", "jpg", "webp"]), rng.choice([1, 1, 3, 5, 6, 8])
+    # Mostly RGB; also grey, grey + alpha, palette and RGBA stills (their alpha opaque: a transparent pixel's
+    # colour is a matter of how each side flattens it, not of the model).
+    mode = rng.choice(["RGB"] * 6 + ["L", "LA", "P", "RGBA"])
+    if fmt == "jpg" and mode not in ("RGB", "L"):
+        mode = "RGB"
     exif = Image.Exif(); exif[0x0112] = orientation
     path = os.path.join(work, "input." + fmt)
-    L.make_image(w, h, seed % 7).save(path, exif=exif.tobytes(), **({"quality": rng.choice([70, 90])} if fmt == "jpg" else {}))
-    return path, f"{w}x{h} {fmt} EXIF {orientation}"
+    picture = L.make_image(w, h, seed % 7)
+    picture = picture.convert("P", palette=Image.Palette.ADAPTIVE) if mode == "P" else picture.convert(mode)
+    picture.save(path, exif=exif.tobytes(), **({"quality": rng.choice([70, 90])} if fmt == "jpg" else {}))
+    return path, f"{w}x{h} {mode} {fmt} EXIF {orientation}"
 
 
 def frames_at(clip: str, indices: list[int]):

@@ -61,7 +61,7 @@ public struct LlavaFamily: VisionLanguageModel {
         let layout = LlavaSettings.Layout.of(store)
         self.layout = layout
         let settings = self.settings
-        (tower, projector, language) = try WeightBinder.load(store, ignoring: { $0.hasSuffix("rotary_emb.inv_freq") }) { weights in
+        (tower, projector, language) = try WeightBinder.load(store, ignoring: layout.isUnused) { weights in
             let tower = try VisionTransformer(config: visionConfig, weights: weights, prefix: layout.tower)
             let language = try LanguageModelLoader.build(textConfig, weights: weights, names: layout.text)
             let projector = try MultiModalProjector(input: visionConfig.hiddenSize * settings.featureLayers.count,

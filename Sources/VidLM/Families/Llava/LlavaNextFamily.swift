@@ -269,7 +269,7 @@ public struct LlavaNextFamily: VisionLanguageModel {
         let store = try WeightStore(directory: dir.url)
         let layout = LlavaSettings.Layout.of(store)
         let newlineName = store.contains("model.image_newline") ? "model.image_newline" : "image_newline"
-        return try WeightBinder.load(store, ignoring: { $0.hasSuffix("rotary_emb.inv_freq") }) { weights in
+        return try WeightBinder.load(store, ignoring: layout.isUnused) { weights in
             let tower = try VisionTransformer(config: visionConfig, weights: weights, prefix: layout.tower)
             let language = try LanguageModelLoader.build(textConfig, weights: weights, names: layout.text)
             let projector = try MultiModalProjector(input: visionConfig.hiddenSize * settings.featureLayers.count,

@@ -73,6 +73,13 @@ public struct LlavaSettings: Sendable, Equatable {
         static let towerPrefixes = ["vision_tower.vision_model.", "vision_tower.", "model.vision_tower.vision_model.", "model.vision_tower."]
         static let projectorPrefixes = ["multi_modal_projector.", "model.multi_modal_projector."]
 
+        /// Weights the checkpoint may hold that no LLaVA model runs: rotary tables, and a SigLIP
+        /// tower's pooling head (`vision_use_head`; the LLaVA models read the tower's hidden
+        /// states, never its pooled output, and transformers loads the head and leaves it idle).
+        public func isUnused(_ name: String) -> Bool {
+            name.hasSuffix("rotary_emb.inv_freq") || name.hasPrefix(tower + "head.")
+        }
+
         /// The names the store holds (the first candidate of each part when none matches, so the
         /// binder's error lists what was expected).
         public static func of(_ store: WeightStore) -> Layout {
