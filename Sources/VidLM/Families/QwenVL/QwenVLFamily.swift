@@ -13,9 +13,9 @@ import VidLMTensor
 /// pad expanded to the media's visual tokens; the Qwen2 decoder runs M-RoPE positions (time,
 /// height, width) built as `get_rope_index` builds them.
 ///
-/// Clip frames are kept as decoded by `encode(frames:)` (the Engine hands them over in batches that
-/// may split a frame pair, and their size after resizing may depend on the clip's frame count);
-/// resizing and the tower run over the whole clip in `prepare`.
+/// Clip frames are only preprocessed by `encode(frames:)` (the Engine hands them over in batches
+/// that may split a frame pair; with `cap_pixels_per_frame` they are not even resized, as their
+/// size depends on the clip's frame count); the tower runs over the whole clip in `prepare`.
 public struct QwenVLFamily: VisionLanguageModel {
     public static let modelTypes = ["qwen2_vl", "qwen2_5_vl"]
 
@@ -71,11 +71,16 @@ public struct QwenVLFamily: VisionLanguageModel {
 
     // MARK: Encoding
 
-    /// A picture → its merged features [tokens, D] with its grid; a clip frame → its decoded RGB
-    /// bytes (resized in `prepare`, where the clip's frame count is known: `cap_pixels_per_frame`
-    /// shares the video budget among the frames; the tower runs over frame pairs there too).
+    /// A picture → its merged features [tokens, D] with its grid; a clip frame → its resized,
+    /// normalised pixels, or with `cap_pixels_per_frame` its decoded RGB bytes (resized in
+    /// `prepare`, where the clip's frame count that shares the video budget is known). The tower
+    /// runs over frame pairs in `prepare`.
     public func encode(frame: RGBImage, kind: MediaKind) throws -> EncodedFrame {
-        if kind == .video { return QwenVLProcessor.heldFrame(frame) }
+        if kind == .video {
+            // cap_pixels_per_frame sizes frames by the clip's frame count: they wait as decoded.
+            if videos.capPixelsPerFrame { return QwenVLProcessor.heldFrame(frame) }
+            return EncodedFrame(features: try videos.pixels([frame], video: true), layout: ["pixels": 1])
+        }
         let (patches, grid) = images.patches(try images.pixels([frame], video: false))
         return EncodedFrame(features: try tower(patches, grid: grid), layout: ["t": grid.t, "h": grid.h, "w": grid.w])
     }
@@ -89,7 +94,13 @@ public struct QwenVLFamily: VisionLanguageModel {
 
     /// A clip's frames → its merged features and grid.
     public func encodeClip(_ media: EncodedMedia) throws -> (features: Tensor, grid: PatchGrid) {
-        let (patches, grid) = videos.patches(try videos.clipPixels(media, family: "Qwen-VL"))
+        let pixels: Tensor
+        if media.parts.allSatisfy({ $0.layout["pixels"] == 1 }) {
+            pixels = Tensor.concatenate(media.parts.map(\.features))
+        } else {
+            pixels = try videos.clipPixels(media, family: "Qwen-VL")
+        }
+        let (patches, grid) = videos.patches(pixels)
         return (try tower(patches, grid: grid), grid)
     }
 
