@@ -6,19 +6,23 @@ make_llava*_fixtures.py / make_video_llava_fixtures.py check one shape each; thi
 
 Per seed: a random tiny random-weight model of the family, written by transformers (`save_pretrained` of the
 model and its processor, both read back from the folder), with random but valid shapes — a CLIP tower (any
-strategy where the family allows it) or a SigLIP tower (strategy "full"), image and patch sizes,
-`vision_feature_layer` as a negative, non-negative or list index, the projector's activation and bias,
+strategy where the family allows it) or a SigLIP tower (strategy "full", sometimes saved with its unused pooling
+head), image and patch sizes, `vision_feature_layer` as a negative, non-negative or list index, the projector's
+activation and bias,
 `image_grid_pinpoints` (random tiles and order) for the AnyRes families, `vision_aspect_ratio` anyres_max_N
 for OneVision, `spatial_pool_mode` for LLaVA-NeXT-Video, a LLaMA / Mistral (sliding window) / Qwen2 decoder
-with GQA, tied or untied embeddings and a random rope theta — random processor settings (resize size and
-filter, crop, LLaVA's `do_pad`, mean / std), and a random input:
-  image: a PNG / JPEG / WebP still of any aspect ratio (tiny and extreme ones too) with an EXIF orientation,
-         given to `processor.apply_chat_template(..., tokenize=True)` by path;
+with GQA, tied or untied embeddings and a random rope theta — random processor settings (shortest-edge, square
+or oblong resize, with or without the centre crop, filter, LLaVA's `do_pad`, mean / std), the family's chat
+template (sometimes writing BOS itself), a random question, and a random input:
+  image: a PNG / JPEG / WebP still (RGB, grey, grey + alpha, palette, RGBA) of any aspect ratio (tiny, extreme
+         and large ones too) with an EXIF orientation, given to `processor.apply_chat_template(..., tokenize=True)`
+         by path (Video-LLaVA's Pillow processor told the channels are last: it guesses for a picture 1 or 3
+         pixels high);
   clip:  a clip of differential_sweep.py's `make_clip` (containers, codecs, variable rate), asked with
          `--frames N` or the family's default count. vidlm samples uniformly (the frames of its `--json`
-         answer; the media sweep checks those against torchcodec); transformers gets the same frames,
-         decoded by torchcodec with exact seeking, the way each family's fixture script gives them: LLaVA and
-         LLaVA-NeXT (no video input) as one image part per frame, LLaVA-NeXT-Video, OneVision and
+         answer; the media sweep checks those against torchcodec); transformers gets the same frames of
+         torchcodec's exact decode of the whole clip, the way each family's fixture script gives them: LLaVA
+         and LLaVA-NeXT (no video input) as one image part per frame, LLaVA-NeXT-Video, OneVision and
          Video-LLaVA as one video (`processor(text=..., videos=[frames])`; their processors' default
          `do_sample_frames` is off).
 The processor's input_ids must equal `vidlm ask --json`'s prompt_token_ids, and transformers' greedy ids
@@ -65,11 +69,16 @@ def tokenizer_for(family: str):
 
 
 def chat_template(rng: random.Random, family: str) -> str:
+    """The family's template; sometimes one that writes BOS itself (the processor then adds none)."""
     import make_llava_next_fixtures as N
     if family in ("llava", "llava_next"):
-        return rng.choice([(TEMPLATES / "15-llava-1.5.jinja").read_text(), N.TEMPLATE])
-    return (TEMPLATES / {"llava_next_video": "16-llava-next-video.jinja", "llava_onevision": "17-llava-onevision.jinja",
-                         "video_llava": "18-video-llava.jinja"}[family]).read_text()
+        template = rng.choice([(TEMPLATES / "15-llava-1.5.jinja").read_text(), N.TEMPLATE])
+    else:
+        template = (TEMPLATES / {"llava_next_video": "16-llava-next-video.jinja", "llava_onevision": "17-llava-onevision.jinja",
+                                 "video_llava": "18-video-llava.jinja"}[family]).read_text()
+    if family != "llava_onevision" and rng.random() < 0.25:
+        template = "{{- bos_token -}}" + template
+    return template
 
 
 def widen(model, g):
@@ -167,10 +176,19 @@ def build(rng: random.Random, family: str, folder: str):
     norm = rng.choice([dict(image_mean=[0.48145466, 0.4578275, 0.40821073], image_std=[0.26862954, 0.26130258, 0.27577711]),
                        dict(image_mean=[0.5] * 3, image_std=[0.5] * 3)])
     shortest = image_size + rng.choice([0, 0, patch, 7])
-    size = {"shortest_edge": shortest} if rng.random() < 0.8 else {"height": image_size, "width": image_size}
-    clip_sizes = dict(size=size, crop_size={"height": image_size, "width": image_size}, resample=resample, **norm)
+    form = rng.choice(["shortest"] * 6 + ["square", "oblong", "no crop"])
+    if form == "shortest":
+        size = {"shortest_edge": shortest}
+    elif form == "oblong":  # resized to a rectangle, then centre-cropped
+        size = {"height": image_size + rng.choice([0, 3, patch]), "width": image_size + rng.choice([0, 5, patch])}
+    else:
+        size = {"height": image_size, "width": image_size}
+    clip_sizes = dict(size=size, crop_size={"height": image_size, "width": image_size}, resample=resample,
+                      do_center_crop=form != "no crop", **norm)
     facts |= {"resample": int(resample), "size": size}
     template = chat_template(rng, family)
+    if template.startswith("{{- bos_token"):
+        facts["template_writes_bos"] = True
     counting = dict(patch_size=patch, num_additional_image_tokens=1 if clip_tower else 0,
                     vision_feature_select_strategy=strategy)
     if family == "llava":
@@ -231,9 +249,11 @@ def build(rng: random.Random, family: str, folder: str):
 def still(rng: random.Random, work: str, seed: int) -> tuple[str, str]:
     import make_llava_fixtures as L
     from PIL import Image
-    shape = rng.choice(["usual", "usual", "usual", "tiny", "extreme"])
+    shape = rng.choice(["usual", "usual", "usual", "tiny", "extreme", "large"])
     if shape == "usual":
         w, h = rng.randrange(12, 400), rng.randrange(12, 400)
+    elif shape == "large":
+        w, h = rng.randrange(300, 1300), rng.randrange(300, 1300)
     elif shape == "tiny":
         w, h = rng.randrange(1, 9), rng.randrange(1, 9)
     else:
@@ -286,7 +306,8 @@ def seed(seed: int, vidlm: str, work: str, family: str = "mixed", kind: str = "m
     rng = random.Random(f"{seed}:{family}:{kind}")  # one seed's models differ from family to family
     model, processor, facts = build(rng, family, work)
     tokenizer = processor.tokenizer
-    question = rng.choice(["What is in this image?", "Describe it.", "what happens", "Is there a red ball?"])
+    question = rng.choice(["What is in this image?", "Describe it.", "what happens", "Is there a red ball?",
+                           "  Qu'est-ce que c'est ? ", "Wie viele Kreise siehst du? 😀", "line one\nline two"])
     if kind == "image":
         media, facts["input"] = still(rng, work, seed)
         messages = [{"role": "user", "content": [{"type": "image", "path": media}, {"type": "text", "text": question}]}]
@@ -324,7 +345,10 @@ def seed(seed: int, vidlm: str, work: str, family: str = "mixed", kind: str = "m
         messages = [{"role": "user", "content": content + [{"type": "text", "text": question}]}]
         try:
             prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-            inputs = processor(text=prompt, return_tensors="pt", **media_kwargs)
+            # As apply_chat_template(tokenize=True) does: no second BOS when the template wrote one.
+            bos = tokenizer.bos_token
+            inputs = processor(text=prompt, return_tensors="pt", add_special_tokens=not (bos and prompt.startswith(bos)),
+                               **media_kwargs)
         except Exception as error:
             return "skip", f"{facts}: transformers: {type(error).__name__}: {str(error)[:160]}"
     settings = transformers.GenerationConfig(do_sample=False, max_new_tokens=12, num_beams=1,
