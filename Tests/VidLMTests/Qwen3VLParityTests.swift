@@ -85,6 +85,23 @@ final class Qwen3VLParityTests: XCTestCase {
         XCTAssertEqual(ids, generated, "\(name): greedy ids")
     }
 
+    /// `vidlm image --pixels`: the picture's ready pixel values answer as the picture (DeepStack
+    /// rows included); the tower runs in `prepare`, where their grid is known.
+    func testReadyPixelsAnswerAsThePicture() async throws {
+        let (meta, _) = try load("image")
+        let engine = try await Engine.load(directory: folder)
+        let family = try family(engine)
+        let picture = try await SmolVLMParityTests.decodeStill(files(meta)[0])
+        let pixels = try family.images.pixels([picture], video: false)
+        let generated = meta["generated_ids"] as! [Int]
+        let options = AskOptions(stillImage: true, generation: GenerationParameters(maxNewTokens: generated.count, stopTokenIds: []))
+        var ids: [Int] = []
+        for try await event in engine.respond(to: messages(meta), media: [.pixels(pixels)], options: options) {
+            if case .finished(let result) = event { ids = result.tokenIds }
+        }
+        XCTAssertEqual(ids, generated, "greedy ids from ready pixels")
+    }
+
     func testPictureWithInterpolatedPositionsAndDeepStack() async throws {
         let (meta, expected) = try load("image")
         let engine = try await Engine.load(directory: folder)

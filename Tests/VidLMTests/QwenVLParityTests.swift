@@ -147,6 +147,27 @@ final class QwenVLParityTests: QwenVLParityCase {
     func testPictureBelowThePatchUnit() async throws { try await checkConversation("image_small") }
     func testClipCappedPerFrameByItsFrameCount() async throws { try await checkCappedClip() }
 
+    /// `vidlm ask --pixels`: the clip's ready pixel values (resized and normalised as the family
+    /// does) answer as the decoded clip (one time step per frame pair: the same prompt); the tower
+    /// runs in `prepare`, where their grid is known.
+    func testReadyPixelsAnswerAsTheClip() async throws {
+        let (meta, expected) = try load("video")
+        let engine = try await Engine.load(directory: folder)
+        let family = try family(engine)
+        let decoder = try await MediaDecoder.open(files(meta)[0])
+        var frames: [RGBImage] = []
+        for try await frame in decoder.frames(FrameRequest(.indices(ints(try expected.tensor("frame_indices"))))) { frames.append(frame.image) }
+        let pixels = try family.videos.pixels(frames, video: true)
+        let generated = meta["generated_ids"] as! [Int]
+        let options = AskOptions(generation: GenerationParameters(maxNewTokens: generated.count, stopTokenIds: []))
+        var ids: [Int] = []
+        for try await event in engine.respond(to: messages(meta), media: [.pixels(pixels)], options: options) {
+            if case .finished(let result) = event { ids = result.tokenIds }
+        }
+        XCTAssertEqual(ids, generated, "greedy ids from ready pixels")
+        XCTAssertThrowsError(try family.encode(pixels: Tensor(shape: [2, 3, 30, 56], values: [Float](repeating: 0, count: 2 * 3 * 30 * 56))))
+    }
+
     func testSamplingAndResizeRules() throws {
         // smart_resize: round to the factor; above max_pixels shrink by floor; below min_pixels grow by ceil.
         XCTAssertEqual(try QwenVLProcessor.smartResize(height: 61, width: 100, factor: 28, minPixels: 3136, maxPixels: 12544).height, 56)

@@ -76,11 +76,17 @@ public struct Qwen3VLFamily: VisionLanguageModel {
         return EncodedFrame(features: Self.stack([merged] + deepstack), layout: ["t": grid.t, "h": grid.h, "w": grid.w])
     }
 
-    /// Ready pixels [T, 3, H, W] (T = 1: a picture; more: one clip) → merged features [tokens, D].
+    /// Ready pixels [T, 3, H, W] (T = 1: a picture; more: one clip), checked and kept as they are:
+    /// `prepare` runs the tower over them, where their patch grid is known (`vidlm ask --pixels`).
     public func encode(pixels: Tensor) throws -> Tensor {
-        guard pixels.rank == 4, pixels.shape[1] == 3 else { throw EngineError.invalidOption("pixel_values must be [frames, 3, height, width], got \(pixels.shape)") }
-        let (patches, grid) = images.patches(pixels)
-        return try tower(patches, grid: grid)
+        guard pixels.rank == 4, pixels.shape[1] == 3, pixels.shape[0] > 0 else {
+            throw EngineError.invalidOption("pixel_values must be [frames, 3, height, width], got \(pixels.shape)")
+        }
+        let p = tower.config.patchSize * tower.config.mergeSize
+        guard pixels.shape[2] % p == 0, pixels.shape[3] % p == 0 else {
+            throw EngineError.invalidOption("pixel_values of \(pixels.shape[3])x\(pixels.shape[2]) are not a multiple of the \(p)-pixel patch × merge unit")
+        }
+        return pixels.toF32()
     }
 
     /// A clip's decoded frames → its resized, normalised pixels [N, 3, H, W].
@@ -90,7 +96,8 @@ public struct Qwen3VLFamily: VisionLanguageModel {
 
     /// A clip's frames → merged features, DeepStack features and grid.
     public func encodeClip(_ media: EncodedMedia) throws -> (features: Tensor, deepstack: [Tensor], grid: PatchGrid) {
-        let (patches, grid) = videos.patches(try clipPixels(media))
+        let ready = media.parts.count == 1 ? QwenVLProcessor.readyPixels(media.parts[0]) : nil
+        let (patches, grid) = videos.patches(try ready ?? clipPixels(media))
         let (merged, deepstack) = try tower.features(patches, grid: grid)
         return (merged, deepstack, grid)
     }
@@ -131,6 +138,13 @@ public struct Qwen3VLFamily: VisionLanguageModel {
                     .map { String(format: "<%.1f seconds>", $0) + visionStart + pad + visionEnd }.joined())
             } else {
                 for part in media.parts {
+                    if let ready = QwenVLProcessor.readyPixels(part) {
+                        let (patches, grid) = images.patches(ready)
+                        let (merged, deepstack) = try tower.features(patches, grid: grid)
+                        imageRows.append(merged); imageStack.append(deepstack); imageGrids.append(grid)
+                        imageText.append(String(repeating: imageToken, count: merged.shape[0]))
+                        continue
+                    }
                     guard let t = part.layout["t"], let h = part.layout["h"], let w = part.layout["w"], part.features.rank == 3 else {
                         throw EngineError.prompt("Qwen3-VL picture features need their patch grid (encode frames with the family)")
                     }

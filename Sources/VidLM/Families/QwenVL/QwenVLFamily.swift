@@ -85,17 +85,31 @@ public struct QwenVLFamily: VisionLanguageModel {
         return EncodedFrame(features: try tower(patches, grid: grid), layout: ["t": grid.t, "h": grid.h, "w": grid.w])
     }
 
-    /// Ready pixels [T, 3, H, W] (T = 1: a picture; more: one clip) → merged features [tokens, D].
+    /// Ready pixels [T, 3, H, W] (T = 1: a picture; more: one clip), checked and kept as they are:
+    /// `prepare` runs the tower over them, where their patch grid is known (`vidlm ask --pixels`).
     public func encode(pixels: Tensor) throws -> Tensor {
-        guard pixels.rank == 4, pixels.shape[1] == 3 else { throw EngineError.invalidOption("pixel_values must be [frames, 3, height, width], got \(pixels.shape)") }
+        guard pixels.rank == 4, pixels.shape[1] == 3, pixels.shape[0] > 0 else {
+            throw EngineError.invalidOption("pixel_values must be [frames, 3, height, width], got \(pixels.shape)")
+        }
+        let p = tower.config.patchSize * tower.config.mergeSize
+        guard pixels.shape[2] % p == 0, pixels.shape[3] % p == 0 else {
+            throw EngineError.invalidOption("pixel_values of \(pixels.shape[3])x\(pixels.shape[2]) are not a multiple of the \(p)-pixel patch × merge unit")
+        }
+        return pixels.toF32()
+    }
+
+    /// Merged features and grid of ready pixels [T, 3, H, W].
+    func features(ofReady pixels: Tensor) throws -> (features: Tensor, grid: PatchGrid) {
         let (patches, grid) = images.patches(pixels)
-        return try tower(patches, grid: grid)
+        return (try tower(patches, grid: grid), grid)
     }
 
     /// A clip's frames → its merged features and grid.
     public func encodeClip(_ media: EncodedMedia) throws -> (features: Tensor, grid: PatchGrid) {
         let pixels: Tensor
-        if media.parts.allSatisfy({ $0.layout["pixels"] == 1 }) {
+        if media.parts.count == 1, let ready = QwenVLProcessor.readyPixels(media.parts[0]) {
+            pixels = ready
+        } else if media.parts.allSatisfy({ $0.layout["pixels"] == 1 }) {
             pixels = Tensor.concatenate(media.parts.map(\.features))
         } else {
             pixels = try videos.clipPixels(media, family: "Qwen-VL")
@@ -131,6 +145,12 @@ public struct QwenVLFamily: VisionLanguageModel {
                 expansions.append((videoToken, features.shape[0]))
             } else {
                 for part in media.parts {
+                    if let ready = QwenVLProcessor.readyPixels(part) {
+                        let (features, grid) = try features(ofReady: ready)
+                        imageRows.append(features); imageGrids.append(grid)
+                        expansions.append((imageToken, features.shape[0]))
+                        continue
+                    }
                     guard let t = part.layout["t"], let h = part.layout["h"], let w = part.layout["w"] else {
                         throw EngineError.prompt("Qwen-VL picture features need their patch grid (encode frames with the family)")
                     }

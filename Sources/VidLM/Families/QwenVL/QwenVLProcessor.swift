@@ -271,6 +271,12 @@ extension QwenVLProcessor {
                             layout: ["rgb": 1, "width": frame.width, "height": frame.height])
     }
 
+    /// A part holding ready pixel values [T, 3, H, W] (what the families' `encode(pixels:)` hands
+    /// the Engine: the tower runs in `prepare`, where the grid is known), else nil.
+    static func readyPixels(_ part: EncodedFrame) -> Tensor? {
+        part.layout.isEmpty && part.features.rank == 4 && part.features.shape[1] == 3 ? part.features : nil
+    }
+
     /// A clip's frames held by `heldFrame`, resized together (the clip's frame count known) and
     /// normalised: [N, 3, H, W].
     func clipPixels(_ media: EncodedMedia, family: String) throws -> Tensor {
