@@ -249,7 +249,13 @@ def seed(seed: int, vidlm: str, work: str, family: str = "mixed", kind: str = "m
     question = rng.choice(["What is in this image?", "Describe it.", "what happens", "Count the shapes, then name the colours."])
     messages = [{"role": "user", "content": [{"type": part, "path": media}, {"type": "text", "text": question}]}]
     if turns == 2:
-        return conversation(rng, vidlm, model, processor, model_dir, media, part, messages, facts)
+        attached = [(part, media)]
+        if part == "video" and rng.random() < 0.5:  # a still and the clip in the first question
+            still, about = make_still(rng, work, seed)
+            attached.insert(0, ("image", still))
+            facts["input"] = f"{about} + {described}"
+        messages = [{"role": "user", "content": [{"type": k, "path": m} for k, m in attached] + [{"type": "text", "text": question}]}]
+        return conversation(rng, vidlm, model, processor, model_dir, attached, messages, facts)
     r = subprocess.run([vidlm, "ask", media, question, "--model", model_dir, "--json", "--max-tokens", str(NEW_TOKENS)],
                        capture_output=True, text=True)
     try:
@@ -293,10 +299,11 @@ def seed(seed: int, vidlm: str, work: str, family: str = "mixed", kind: str = "m
                     f"{got} vs {want}{position_note(model, inputs)}")
 
 
-def conversation(rng, vidlm, model, processor, model_dir, media, part, messages, facts) -> tuple[str, str]:
-    """Two turns through `vidlm chat` (answers on stdout, one a line, leading spaces dropped; each answer kept as
-    the assistant's text): the answers' text must equal transformers' greedy answers, the second asked with the
-    first answer (decoded, leading spaces dropped) in the conversation."""
+def conversation(rng, vidlm, model, processor, model_dir, attached, messages, facts) -> tuple[str, str]:
+    """Two turns through `vidlm chat` (media attached with /image and /video go with the next question; answers on
+    stdout, one a line, leading spaces dropped; each answer kept as the assistant's text): the answers' text must
+    equal transformers' greedy answers, the second asked with the first answer (decoded, leading spaces dropped)
+    in the conversation."""
     import torch
     import transformers
     tok = processor.tokenizer
@@ -323,18 +330,20 @@ def conversation(rng, vidlm, model, processor, model_dir, media, part, messages,
         margins = [float(torch.topk(s[0], 2).values.diff().abs()) for s in out.scores]
         notes.append(min(margins[:len(ids) + 1]) if margins else None)
         answers.append(tok.decode(ids, skip_special_tokens=True).lstrip(" "))
-    script = f"/{'image' if part == 'image' else 'video'} {media}\n{messages[0]['content'][1]['text']}\n{follow}\n"
-    r = subprocess.run([vidlm, "chat", "--model", model_dir, "--max-tokens", str(NEW_TOKENS)], input=script,
-                       capture_output=True, text=True)
+    script = "".join(f"/{kind} {path}\n" for kind, path in attached) + f"{messages[0]['content'][-1]['text']}\n{follow}\n"
+    # Bytes, not text mode: text mode would turn an answer's "\r" into "\n".
+    r = subprocess.run([vidlm, "chat", "--model", model_dir, "--max-tokens", str(NEW_TOKENS)], input=script.encode(),
+                       capture_output=True)
     facts = dict(facts, turns=2)
     if r.returncode:
-        return "fail", f"{facts}: vidlm chat: {r.stderr.strip()[:300]}"
+        return "fail", f"{facts}: vidlm chat: {r.stderr.decode(errors='replace').strip()[:300]}"
+    got = r.stdout.decode("utf-8", errors="replace")
     want = "".join(a + "\n" for a in answers)
-    if r.stdout == want:
+    if got == want:
         return "ok", str(facts)
     if any(m is not None and m < 1e-3 for m in notes):
         return "tie", f"{facts}: chat answers differ where transformers' top-2 margin is below 1e-3"
-    return "fail", f"{facts}: chat answers differ: vidlm {r.stdout!r} vs transformers {want!r}"
+    return "fail", f"{facts}: chat answers differ: vidlm {got!r} vs transformers {want!r}"
 
 
 def main():
