@@ -52,3 +52,47 @@ enum TemplateBench {
                 "median_us": (times[renders / 2] * 100).rounded() / 100, "characters": length]
     }
 }
+
+/// Renders many (template, conversation) cases for tools/parity/sweep_chat_template.py:
+///
+///   vidlm-bench template-render --cases FILE.json
+///
+/// FILE holds a list of {"source", "messages", "add_generation_prompt", "tools", "documents",
+/// "context"} objects; the result lists, per case, {"output": text} or {"error": message}, rendered
+/// as `apply_chat_template` of a tokenizer would (the context's `…_token` strings as special tokens,
+/// the rest as variables).
+enum TemplateRender {
+    static func run(_ args: [String]) throws -> [String: Any] {
+        guard let file = TextBench.string(args, "--cases") else { throw CocoaError(.coderValueNotFound) }
+        guard case .list(let cases) = try JinjaJSON.parse(String(contentsOfFile: file, encoding: .utf8)) else {
+            throw CocoaError(.coderReadCorrupt)
+        }
+        var results: [[String: String]] = []
+        for item in cases {
+            guard case .dict(let c) = item, case .string(let source)? = c["source"], let messages = c["messages"] else {
+                throw CocoaError(.coderReadCorrupt)
+            }
+            var specialTokens: [String: String] = [:], variables: [String: JinjaValue] = [:]
+            if case .dict(let context)? = c["context"] {
+                for (k, v) in context.pairs {
+                    if k.hasSuffix("_token"), case .string(let s) = v { specialTokens[k] = s } else { variables[k] = v }
+                }
+            }
+            func optional(_ key: String) -> JinjaValue? {
+                if let v = c[key], case .none = v { return nil }
+                return c[key]
+            }
+            var generation = false
+            if case .bool(let b)? = c["add_generation_prompt"] { generation = b }
+            do {
+                let template = try ChatTemplate(source: source, origin: "template")
+                let text = try template.render(messages: messages, addGenerationPrompt: generation, specialTokens: specialTokens,
+                                               tools: optional("tools"), documents: optional("documents"), variables: variables)
+                results.append(["output": text])
+            } catch {
+                results.append(["error": "\(error)"])
+            }
+        }
+        return ["results": results]
+    }
+}

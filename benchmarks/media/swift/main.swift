@@ -77,7 +77,7 @@ func run(_ o: Options) async throws -> [String: Any] {
             "frames": decoded, "threads": ThreadBudget.cores]
 }
 
-if CommandLine.arguments.count >= 2, ["vision", "sgemm", "text", "bandwidth", "bridge", "template", "agreement"].contains(CommandLine.arguments[1]) {
+if CommandLine.arguments.count >= 2, ["vision", "sgemm", "text", "bandwidth", "bridge", "template", "template-render", "agreement"].contains(CommandLine.arguments[1]) {
     do {
         let args = Array(CommandLine.arguments.dropFirst())
         let result: [String: Any]
@@ -85,6 +85,7 @@ if CommandLine.arguments.count >= 2, ["vision", "sgemm", "text", "bandwidth", "b
         case "text", "bandwidth": result = try TextBench.run(args)
         case "bridge": result = try BridgeBench.run(args)
         case "template": result = try TemplateBench.run(args)
+        case "template-render": result = try TemplateRender.run(args)
         case "agreement":
             if let media = TextBench.string(args, "--media") {
                 result = try await FamilyAgreementBench.run(args, media: media)
