@@ -217,8 +217,10 @@ def build(rng: random.Random, family: str, folder: str):
             processor = T.LlavaNextVideoProcessor(image_processor=images, video_processor=videos, tokenizer=tokenizer,
                                                   chat_template=template, **counting)
     elif family == "llava_onevision":
-        points = pinpoints(rng, image_size)
-        aspect = f"anyres_max_{rng.choice([1, 1, 2, 3, 4, 9])}"
+        if rng.random() < 0.3:  # the published checkpoints' grids: every 1..6 x 1..6 tiles, anyres_max_9
+            points, aspect = [[h * image_size, w * image_size] for h in range(1, 7) for w in range(1, 7)], "anyres_max_9"
+        else:
+            points, aspect = pinpoints(rng, image_size), f"anyres_max_{rng.choice([1, 1, 2, 3, 4, 9])}"
         sizes = dict(size={"height": image_size, "width": image_size}, resample=resample, **norm)
         facts |= {"pinpoints": points, "aspect": aspect, "size": sizes["size"]}
         config = T.LlavaOnevisionConfig(image_grid_pinpoints=points, video_token_index=ids("<video>"), vision_aspect_ratio=aspect,
