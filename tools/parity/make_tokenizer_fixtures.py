@@ -9,8 +9,9 @@ to `corpus.json` and the oracle's answers to `expected_<kind>.json`:
 
   cases[i]        for corpus string i: `ids` (no special tokens), `ids_special` (with them;
                   transformers' AutoTokenizer on the folder is checked to agree with tokenizers),
-                  `decoded` / `decoded_skip` (tokenizers' decode of ids_special, keeping /
-                  skipping special tokens)
+                  `decoded` / `decoded_skip` (transformers' decode of ids_special, keeping /
+                  skipping special tokens: the library's decode, then transformers'
+                  clean_up_tokenization where the config asks for it on a non-BPE model)
   decode_cases    random id sequences (bytes split mid-character, unknown ids) and their decodes
   token_ids       token -> id probes; vocab_size = get_vocab_size(with_added_tokens=True)
 
@@ -419,8 +420,8 @@ def expected_for(kind, folder):
         cases.append({
             "ids": ids,
             "ids_special": ids_special,
-            "decoded": tok.decode(ids_special, skip_special_tokens=False),
-            "decoded_skip": tok.decode(ids_special, skip_special_tokens=True),
+            "decoded": hf.decode(ids_special, skip_special_tokens=False),
+            "decoded_skip": hf.decode(ids_special, skip_special_tokens=True),
         })
     rng = random.Random(1234 + sum(map(ord, kind)))
     size = tok.get_vocab_size(with_added_tokens=True)
@@ -430,16 +431,16 @@ def expected_for(kind, folder):
         length = rng.randint(1, 24)
         pool = byte_ids if (byte_ids and n % 3 == 0) else list(range(size + 3))
         ids = [rng.choice(pool) if rng.random() < 0.8 else rng.randrange(size + 3) for _ in range(length)]
-        decode_cases.append({"ids": ids, "text": tok.decode(ids, skip_special_tokens=False),
-                             "text_skip": tok.decode(ids, skip_special_tokens=True)})
+        decode_cases.append({"ids": ids, "text": hf.decode(ids, skip_special_tokens=False),
+                             "text_skip": hf.decode(ids, skip_special_tokens=True)})
     # The ids of every corpus string, cut in the middle: partial characters must decode alike.
     for text in CORPUS[10:24]:
         ids = tok.encode(text, add_special_tokens=False).ids
         for cut in (1, len(ids) // 2, len(ids) - 1):
             if 0 < cut < len(ids):
                 part = ids[cut:] if cut % 2 else ids[:cut]
-                decode_cases.append({"ids": part, "text": tok.decode(part, skip_special_tokens=False),
-                                     "text_skip": tok.decode(part, skip_special_tokens=True)})
+                decode_cases.append({"ids": part, "text": hf.decode(part, skip_special_tokens=False),
+                                     "text_skip": hf.decode(part, skip_special_tokens=True)})
     token_ids = {t: tok.token_to_id(t) for t in TRICKY_TOKENS}
     return {
         "kind": kind,

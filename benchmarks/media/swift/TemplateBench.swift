@@ -96,3 +96,27 @@ enum TemplateRender {
         return ["results": results]
     }
 }
+
+/// Encodes and decodes many texts for tools/parity/sweep_tokenizer.py:
+///
+///   vidlm-bench tokenize --cases FILE.json
+///
+/// FILE holds a list of {"tokenizer": folder, "text", "add_special_tokens"}; the result lists, per
+/// case, {"ids", "decoded", "decoded_skip"}: the ids, and their text with and without special tokens.
+enum TokenizeCases {
+    static func run(_ args: [String]) throws -> [String: Any] {
+        guard let file = TextBench.string(args, "--cases"),
+              let cases = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [[String: Any]]
+        else { throw CocoaError(.coderReadCorrupt) }
+        var loaded: [String: Tokenizer] = [:]
+        var results: [[String: Any]] = []
+        for c in cases {
+            guard let folder = c["tokenizer"] as? String, let text = c["text"] as? String else { throw CocoaError(.coderReadCorrupt) }
+            let tokenizer = try loaded[folder] ?? Tokenizer.load(directory: URL(fileURLWithPath: folder))
+            loaded[folder] = tokenizer
+            let ids = tokenizer.encode(text, addSpecialTokens: c["add_special_tokens"] as? Bool ?? true)
+            results.append(["ids": ids, "decoded": tokenizer.decode(ids), "decoded_skip": tokenizer.decode(ids, skipSpecialTokens: true)])
+        }
+        return ["results": results]
+    }
+}

@@ -77,7 +77,7 @@ func run(_ o: Options) async throws -> [String: Any] {
             "frames": decoded, "threads": ThreadBudget.cores]
 }
 
-if CommandLine.arguments.count >= 2, ["vision", "sgemm", "text", "bandwidth", "bridge", "template", "template-render", "agreement"].contains(CommandLine.arguments[1]) {
+if CommandLine.arguments.count >= 2, ["vision", "sgemm", "text", "bandwidth", "bridge", "template", "template-render", "tokenize", "agreement"].contains(CommandLine.arguments[1]) {
     do {
         let args = Array(CommandLine.arguments.dropFirst())
         let result: [String: Any]
@@ -86,6 +86,7 @@ if CommandLine.arguments.count >= 2, ["vision", "sgemm", "text", "bandwidth", "b
         case "bridge": result = try BridgeBench.run(args)
         case "template": result = try TemplateBench.run(args)
         case "template-render": result = try TemplateRender.run(args)
+        case "tokenize": result = try TokenizeCases.run(args)
         case "agreement":
             if let media = TextBench.string(args, "--media") {
                 result = try await FamilyAgreementBench.run(args, media: media)

@@ -27,6 +27,9 @@ public final class Tokenizer: Sendable {
     public let specialTokenStrings: [String: String]
     /// `model_max_length`, unless the config leaves it unlimited.
     public let modelMaxLength: Int?
+    /// Whether decoded text gets transformers' `clean_up_tokenization` (the config's
+    /// `clean_up_tokenization_spaces`, which transformers 5 ignores for BPE models unless forced).
+    public let cleansUpTokenizationSpaces: Bool
     /// Distinct tokens, model vocabulary and added tokens together (the library's
     /// `get_vocab_size(with_added_tokens: true)`).
     public let vocabularySize: Int
@@ -100,6 +103,11 @@ public final class Tokenizer: Sendable {
         padTokenId = id(config.padToken)
         unkTokenId = id(config.unkToken)
         modelMaxLength = config.modelMaxLength
+        if case .bpe = model {
+            cleansUpTokenizationSpaces = config.cleanUpTokenizationSpaces && config.cleanUpTokenizationSpacesForBPE
+        } else {
+            cleansUpTokenizationSpaces = config.cleanUpTokenizationSpaces
+        }
         var named: [String: String] = [:]
         for (key, token) in [("bos_token", config.bosToken), ("eos_token", config.eosTokens.first), ("unk_token", config.unkToken),
                              ("sep_token", config.sepToken), ("pad_token", config.padToken), ("cls_token", config.clsToken),
@@ -148,7 +156,8 @@ public final class Tokenizer: Sendable {
 
     // MARK: Decoding
 
-    /// The text of `ids` (ids outside the vocabulary are ignored, as the library does).
+    /// The text of `ids`, as transformers' `tokenizer.decode` gives it: the library's decode (ids
+    /// outside the vocabulary ignored), then `clean_up_tokenization` when the config asks for it.
     public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String {
         var state = DecodingState(decoder: decoder)
         var out = String()
@@ -157,8 +166,25 @@ public final class Tokenizer: Sendable {
             out += state.push(token)
         }
         out += state.finish()
+        return cleansUpTokenizationSpaces ? Self.cleanUpTokenization(out) : out
+    }
+
+    /// transformers' `clean_up_tokenization`: over the whole decoded text, the spaces a
+    /// WordPiece-style tokenization leaves before punctuation and contractions are removed (the
+    /// library's WordPiece decoder does the same per token only, so " ' " between tokens stays).
+    /// (Matched on scalars, as Python's `str.replace` does, not on Swift's characters.)
+    static func cleanUpTokenization(_ text: String) -> String {
+        var s = Array(text.unicodeScalars)
+        for (from, to) in cleanUpRules { s = TextPattern.literal(from).replace(in: s, with: to) }
+        var out = String()
+        out.unicodeScalars.append(contentsOf: s)
         return out
     }
+
+    private static let cleanUpRules: [([Unicode.Scalar], [Unicode.Scalar])] = [
+        (" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"), (" 's", "'s"),
+        (" 've", "'ve"), (" 're", "'re"),
+    ].map { (Array($0.0.unicodeScalars), Array($0.1.unicodeScalars)) }
 
     /// The token string the decoder sees for `id`, or nil when it is skipped.
     func decodeToken(_ id: Int, skipSpecialTokens: Bool) -> String? {
@@ -203,6 +229,13 @@ public struct StreamingDetokenizer: Sendable {
     private var state: DecodingState
     /// Everything emitted so far.
     public private(set) var text = ""
+    /// With `clean_up_tokenization_spaces`: the decoded text (since the last `finish`) before
+    /// clean-up, and how many scalars of its cleaned form were emitted. The clean-up's patterns are
+    /// at most four characters, so all but the last `heldBack` scalars of the cleaned text can no
+    /// longer change.
+    private var raw = ""
+    private var cleanedEmitted = 0
+    private static let heldBack = 8
 
     public init(tokenizer: Tokenizer, skipSpecialTokens: Bool = false) {
         self.tokenizer = tokenizer
@@ -213,17 +246,32 @@ public struct StreamingDetokenizer: Sendable {
     /// Feeds one id; returns the newly final text (often empty while bytes are pending).
     public mutating func append(_ id: Int) -> String {
         guard let token = tokenizer.decodeToken(id, skipSpecialTokens: skipSpecialTokens) else { return "" }
-        let chunk = state.push(token)
-        text += chunk
-        return chunk
+        return emit(state.push(token), final: false)
+    }
+
+    private mutating func emit(_ chunk: String, final: Bool) -> String {
+        guard tokenizer.cleansUpTokenizationSpaces else {
+            text += chunk
+            return chunk
+        }
+        raw += chunk
+        let cleaned = Tokenizer.cleanUpTokenization(raw).unicodeScalars
+        let stable = final ? cleaned.count : cleaned.count - Self.heldBack
+        guard stable > cleanedEmitted else { return "" }
+        var new = String()
+        new.unicodeScalars.append(contentsOf: cleaned.dropFirst(cleanedEmitted).prefix(stable - cleanedEmitted))
+        cleanedEmitted = stable
+        text += new
+        return new
     }
 
     /// Flushes what was held back (an unfinished character becomes U+FFFD, as in `decode`).
     /// The detokenizer starts over afterwards.
     public mutating func finish() -> String {
-        let chunk = state.finish()
-        text += chunk
+        let chunk = emit(state.finish(), final: true)
         state = DecodingState(decoder: tokenizer.decoder)
+        raw = ""
+        cleanedEmitted = 0
         return chunk
     }
 }

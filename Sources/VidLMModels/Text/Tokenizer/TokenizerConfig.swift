@@ -14,6 +14,10 @@ struct TokenizerConfig: Sendable {
     var addBosToken: Bool?
     var addEosToken: Bool?
     var modelMaxLength: Int?
+    /// `clean_up_tokenization_spaces` (transformers 5's default: false) and the flag that forces it
+    /// on BPE models, which transformers otherwise exempts.
+    var cleanUpTokenizationSpaces = false
+    var cleanUpTokenizationSpacesForBPE = false
     /// `added_tokens_decoder`, ordered by id.
     var addedTokens: [AddedToken] = []
 
@@ -58,6 +62,9 @@ struct TokenizerConfig: Sendable {
         }
         addBosToken = try obj.optionalBool("add_bos_token")
         addEosToken = try obj.optionalBool("add_eos_token")
+        cleanUpTokenizationSpaces = try obj.optionalBool("clean_up_tokenization_spaces") ?? false
+        cleanUpTokenizationSpacesForBPE =
+            try obj.optionalBool("clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output") ?? false
         if let v = obj.value("model_max_length") {
             guard case .number(let d) = v, d >= 0 else { throw obj.fail("model_max_length", "a non-negative number") }
             // transformers writes "no limit" as 1e30.
