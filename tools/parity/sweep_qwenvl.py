@@ -9,7 +9,7 @@ temporal patch 1-2; Qwen2.5-VL window size and full-attention blocks and tokens_
 position grid and DeepStack layers (possibly more than the decoder has layers); a Qwen2 / Qwen3 decoder with GQA,
 tied or untied embeddings, rope theta and a random M-RoPE section split (Qwen3-VL interleaved) — random processor
 settings (min/max pixels as `size` or as `min_pixels` / `max_pixels`, resampling filter, mean/std, video fps,
-min/max frames, `cap_pixels_per_frame` and `max_video_tokens`, do_sample_frames=True) and a random input: a still
+min/max frames or a fixed num_frames, `cap_pixels_per_frame` and `max_video_tokens`, do_sample_frames=True) and a random input: a still
 (PNG/JPEG/WebP from 1 pixel to 900, aspect ratios up to 1:225, EXIF orientations) or a clip (`make_clip` of
 differential_sweep.py: its containers, codecs and variable rates). `processor.apply_chat_template(...,
 tokenize=True)`'s input_ids must equal `vidlm ask --json`'s prompt_token_ids and transformers' greedy ids its
@@ -165,6 +165,11 @@ def build_model(rng: random.Random, family: str, folder: str):
                       cap_pixels_per_frame=cap, resample=resample, **pixels)
     if cap:
         video_args["max_video_tokens"] = rng.choice([4, 16, 64, 768])
+    # A fixed frame count instead of a rate, drawn from a side generator so the seeds' other draws stay as they were.
+    side = random.Random(hash(rng.getstate()))
+    if side.random() < 0.25:
+        video_args |= {"fps": None, "num_frames": side.choice([2, 3, 4, 6, 8])}
+        facts["num_frames"] = video_args["num_frames"]
     video_cls = transformers.Qwen3VLVideoProcessor if qwen3 else transformers.Qwen2VLVideoProcessor
     videos = video_cls(**video_args)
     template = Q3.TEMPLATE if qwen3 else Q.TEMPLATE
