@@ -80,6 +80,22 @@ fixtures: $(PY)
 	$(PY) tools/parity/make_smolvlm_fixtures.py
 	$(PY) tools/parity/make_still_fixtures.py
 	$(PY) tools/parity/make_video_timing_fixtures.py
+	$(PY) tools/parity/make_torchvision_resize_fixtures.py
+	$(PY) tools/parity/make_decoder_family_fixtures.py
+	$(PY) tools/parity/make_llava_fixtures.py
+	$(PY) tools/parity/make_llava_next_fixtures.py
+	$(PY) tools/parity/make_llava_next_video_fixtures.py
+	$(PY) tools/parity/make_llava_onevision_fixtures.py
+	$(PY) tools/parity/make_video_llava_fixtures.py
+	$(PY) tools/parity/make_qwen_vl_fixtures.py
+	$(PY) tools/parity/make_qwen3_vl_fixtures.py
+	$(PY) tools/parity/make_clip_fixtures.py
+	$(PY) tools/parity/make_siglip_fixtures.py
+	$(PY) tools/parity/make_siglip2_fixtures.py
+	$(PY) tools/parity/make_quant_fixtures.py
+	$(PY) tools/parity/make_q4k_fixtures.py
+	$(PY) tools/parity/make_quant_family_fixtures.py
+	@echo "(tools/parity/make_sentencepiece_fixtures.py needs the sentencepiece package on PYTHONPATH; run it by hand)"
 
 bench: release $(PY)
 	scripts/install-deps.sh ffmpeg

@@ -25,6 +25,22 @@ struct NearestResample: Sendable {
         rows = Self.table(origin: Double(Float(0)), step: a4, count: outHeight, limit: inHeight)
     }
 
+    /// PyTorch's `nearest-exact` (torchvision's `NEAREST_EXACT`, which transformers' torchvision
+    /// processors use for PIL's NEAREST): source `min(floorf((i + 0.5) · scale), size − 1)` with
+    /// `scale = (float)in / out`, the product taken in double and narrowed to float as the C++ does.
+    init(torchExactInWidth inWidth: Int, inHeight: Int, outWidth: Int, outHeight: Int) {
+        self.inWidth = inWidth
+        self.inHeight = inHeight
+        self.outWidth = outWidth
+        self.outHeight = outHeight
+        func table(_ input: Int, _ output: Int) -> [Int] {
+            let scale = Float(input) / Float(output)
+            return (0..<output).map { i in min(Int(Float((Double(i) + 0.5) * Double(scale)).rounded(.down)), input - 1) }
+        }
+        columns = table(inWidth, outWidth)
+        rows = table(inHeight, outHeight)
+    }
+
     /// `COORD(v)` is `v < 0 ? -1 : (int)v`; indices outside `0..<limit` are not copied.
     private static func table(origin: Double, step: Double, count: Int, limit: Int) -> [Int] {
         var out = [Int](repeating: -1, count: count)

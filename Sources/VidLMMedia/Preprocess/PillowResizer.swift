@@ -36,8 +36,9 @@ public struct PillowResizer: Sendable {
 
     /// torchvision's `resize` of a uint8 CPU tensor with antialiasing (what transformers'
     /// torchvision image and video processors run): the same separable 8-bit passes, horizontal
-    /// first, with PyTorch's int16 weights (`ResampleCoefficients(torch:)`). Byte-identical to
-    /// torchvision; it differs from Pillow by ±1 on a fraction of a percent of the bytes.
+    /// first, with PyTorch's int16 weights (`ResampleCoefficients(torch:)`); nearest is PyTorch's
+    /// `nearest-exact`, which transformers uses for PIL's NEAREST. Byte-identical to torchvision
+    /// (`TorchvisionResizeTests`); it differs from Pillow by ±1 on a fraction of a percent of the bytes.
     public static func torchvision(inputWidth: Int, inputHeight: Int, outputWidth: Int, outputHeight: Int,
                                    filter: ResampleFilter) throws -> PillowResizer {
         try PillowResizer(inputWidth: inputWidth, inputHeight: inputHeight, outputWidth: outputWidth, outputHeight: outputHeight,
@@ -60,8 +61,9 @@ public struct PillowResizer: Sendable {
         if inputWidth == outputWidth && inputHeight == outputHeight {
             plan = .copy
         } else if filter == .nearest {
-            plan = .nearest(NearestResample(inWidth: inputWidth, inHeight: inputHeight,
-                                            outWidth: outputWidth, outHeight: outputHeight))
+            plan = .nearest(torch
+                ? NearestResample(torchExactInWidth: inputWidth, inHeight: inputHeight, outWidth: outputWidth, outHeight: outputHeight)
+                : NearestResample(inWidth: inputWidth, inHeight: inputHeight, outWidth: outputWidth, outHeight: outputHeight))
         } else {
             let needH = outputWidth != inputWidth
             let needV = outputHeight != inputHeight
