@@ -291,6 +291,7 @@ def seed(seed: int, vidlm: str, work: str, family: str = "mixed", kind: str = "m
         want = want[:-1]  # vidlm's token_ids leave the stop token out
     margins = [float(torch.topk(s[0], 2).values.diff().abs()) for s in out.scores]
     answer = json.loads(r.stdout)
+    warned = "; vidlm: " + " ".join(line.strip() for line in r.stderr.splitlines() if "warning" in line)[:300] if "warning" in r.stderr else ""
     prompt = answer.get("prompt_token_ids")
     expected = inputs["input_ids"][0].tolist()
     grids = {k: inputs[k].tolist() for k in ("image_grid_thw", "video_grid_thw") if k in inputs}
@@ -298,7 +299,7 @@ def seed(seed: int, vidlm: str, work: str, family: str = "mixed", kind: str = "m
     if prompt != expected:
         at = next((i for i in range(min(len(prompt or []), len(expected))) if prompt[i] != expected[i]), None)
         return "fail", (f"{facts}: prompt ids differ ({len(prompt or [])} vs {len(expected)} tokens, first at {at}; "
-                        f"frames {[f.get('index') for f in answer.get('frames', [])]})")
+                        f"frames {[f.get('index') for f in answer.get('frames', [])]}){warned}")
     got = answer["token_ids"]
     first = next((i for i in range(max(len(got), len(want))) if i >= min(len(got), len(want)) or got[i] != want[i]), None)
     if first is None:
@@ -309,7 +310,7 @@ def seed(seed: int, vidlm: str, work: str, family: str = "mixed", kind: str = "m
     if quirk:
         return "skip", f"{facts}: greedy ids part at step {first}, but the reference decoded other frames: {quirk}"
     return "fail", (f"{facts}: greedy ids part at step {first} (margin {margins[first] if first < len(margins) else None}): "
-                    f"{got} vs {want}{position_note(model, inputs)}")
+                    f"{got} vs {want}{position_note(model, inputs)}{warned}")
 
 
 def conversation(rng, vidlm, model, processor, model_dir, attached, messages, facts) -> tuple[str, str]:
