@@ -95,6 +95,26 @@ final class ClipZeroShotParityTests: XCTestCase {
         assertClose(try zero.textEmbeddings([text]), try c.expected.tensor("text_embeds"), "text embeddings")
     }
 
+    /// Labels lose the white space around them as Python's `str.strip()` does (NBSP, tab, ideographic
+    /// space), but keep a ZERO WIDTH SPACE, which is a format character: the texts, ids, text
+    /// embeddings and probabilities of transformers given the stripped labels (sweep_contrastive.py).
+    func testLabelsTrimmedOfWhiteSpaceOnly() async throws {
+        let c = try Case("trimmed")
+        let zero = try ZeroShot.load(directory: Self.folder)
+        let texts = try ZeroShot.prompts(labels: c.labels, template: c.template)
+        XCTAssertEqual(texts, c.meta["texts"] as? [String], "a U+200B at a label's end stays")
+        XCTAssertEqual(texts.map(zero.ids), c.meta["input_ids"] as? [[Int]])
+        assertClose(try zero.textEmbeddings(texts), try c.expected.tensor("text_embeds"), "text embeddings")
+        let path = Self.folder.appendingPathComponent(c.meta["image"] as! String).path
+        let result = try await zero.classify(path: path, labels: c.labels, template: c.template)
+        XCTAssertEqual(result.labels, c.meta["stripped_labels"] as? [String])
+        assertClose(Tensor(shape: [1, c.labels.count], values: result.frames[0].logits), try c.expected.tensor("logits_per_image"), "logits_per_image")
+        assertClose(Tensor(shape: [1, c.labels.count], values: result.probabilities), try c.expected.tensor("probabilities"), "probabilities")
+        XCTAssertThrowsError(try ZeroShot.prompts(labels: ["a", "\u{3000}\t\u{a0}"], template: nil)) {
+            XCTAssertTrue("\($0)".contains("label 2 is empty"), "\($0)")
+        }
+    }
+
     /// Missing or empty labels, a template without {}, and a model with no text tower: one sentence each.
     func testBadInputs() throws {
         for labels in [[String](), [""], ["  "]] {

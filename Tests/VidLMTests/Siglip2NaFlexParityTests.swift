@@ -85,6 +85,28 @@ final class Siglip2NaFlexParityTests: XCTestCase {
         XCTAssertNotNil(embedded.mean)
     }
 
+    /// An image processor saved as "Siglip2ImageProcessorPil": transformers' AutoProcessor still builds
+    /// the torchvision class (the backend is a loading argument), so the pixel values and embeddings are
+    /// the torchvision ones, not Pillow's (sweep_contrastive.py).
+    func testPilClassNameStillResizesAsTorchvision() async throws {
+        let (meta, expected, folder) = try load("pil_named")
+        let zero = try ZeroShot.load(directory: Self.folder)
+        let file = folder.appendingPathComponent("processor_config.json")
+        let settings = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as! [String: Any]
+        let section = try JSONSerialization.data(withJSONObject: try XCTUnwrap(settings["image_processor"]))
+        let processor = try NaFlexImageProcessor(json: section, file: file.path)
+        XCTAssertFalse(processor.pillow)
+        var images: [RGBImage] = []
+        for name in meta["images"] as! [String] {
+            images.append(try await SmolVLMParityTests.decodeStill(Self.folder.appendingPathComponent(name).path))
+        }
+        let padded = try processor.paddedPixels(images)
+        XCTAssertEqual(padded.shapes, meta["spatial_shapes"] as? [[Int]])
+        assertClose(padded.pixels, try expected.tensor("pixel_values"), tolerance: 1e-6, "pixel values (torchvision resize)")
+        let renamed = ZeroShot(model: zero.model, tokenizer: zero.tokenizer, images: nil, naflexImages: processor)
+        assertClose(try renamed.imageEmbeddings(images), try expected.tensor("image_embeds"), "image embeddings")
+    }
+
     /// transformers' binary search on sizes it was checked against by hand: the longer side
     /// gets the patches, each side at least one patch, the budget never exceeded.
     func testTargetSizes() {

@@ -14,6 +14,10 @@ logit_scale) + processor as `save_pretrained` writes them, and
     frames: three frames of Tests/Fixtures/media/cfr_bframes.mp4 (torchcodec, exact seek) against the same
             labels: per-frame logits and probabilities, their mean.
     text:   one free text → text_embeds.
+    trimmed: labels with white space around them (NBSP, ideographic space, tab) and a ZERO WIDTH SPACE (U+200B, a
+            format character, not white space) at either end: the labels as Python's str.strip() leaves them, their
+            texts, ids, text_embeds and the image case's picture's probabilities (sweep_contrastive.py found vidlm
+            trimming U+200B as well, which changed the text).
 The tokenizer is CLIP's pipeline (NFC, whitespace runs → " ", lowercase; CLIP's split regex + ByteLevel; BPE
 with "</w>" word ends; <|startoftext|> … <|endoftext|>) with 180 merges learned here on ENGLISH by a small
 deterministic trainer (learn_merges).
@@ -213,6 +217,19 @@ def main():
         emb = model.get_text_features(**one).pooler_output
     save_case("text", {"text": text, "input_ids": one["input_ids"][0].tolist()},
               {"text_embeds": emb / emb.norm(dim=-1, keepdim=True)})
+
+    raw = ["\u00a0a cat\u200b ", "\u200b a dog\t", " two yellow squares\u3000"]
+    labels = [label.strip() for label in raw]
+    assert labels[0].endswith("\u200b") and labels[1].startswith("\u200b")
+    texts = [TEMPLATE.format(label) for label in labels]
+    batch = processor(text=texts, images=[image], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**batch)
+    save_case("trimmed", {
+        "labels": raw, "stripped_labels": labels, "template": TEMPLATE, "texts": texts,
+        "input_ids": [processor.tokenizer(t)["input_ids"] for t in texts], "image": "cases/image/input.png",
+        "how_called": "labels through str.strip(), then as the image case: processor(text=texts, images=[image], padding=True)",
+    }, {"text_embeds": out.text_embeds, "logits_per_image": out.logits_per_image, "probabilities": out.logits_per_image.softmax(-1)})
 
     write_json(OUT / "oracle.json", {
         "generator": "tools/parity/make_clip_fixtures.py",

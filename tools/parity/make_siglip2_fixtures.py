@@ -17,6 +17,10 @@ cases/<name>/meta.json + expected.safetensors:
           spatial_shapes, each image's resized position embeddings, image_embeds, text ids / mask, text_embeds,
           logits_per_image, sigmoid probabilities.
   frames: three frames of Tests/Fixtures/media/cfr_bframes.mp4 (torchcodec) → per-frame logits / probabilities.
+  pil_named: the images case with the saved image_processor_type renamed "Siglip2ImageProcessorPil" (processor_config.json
+          in the case folder): AutoProcessor still builds the torchvision Siglip2ImageProcessor, so pixel values and image
+          embeddings are the images case's (the Pillow class would resize differently; sweep_contrastive.py found vidlm
+          switching to Pillow on that name).
 """
 from __future__ import annotations
 
@@ -131,6 +135,27 @@ def main():
                          "spatial_shapes": pix["spatial_shapes"].tolist(), "mean_probabilities": probs.mean(0).tolist()},
               {"pixel_values": pix["pixel_values"], "image_embeds": out.image_embeds,
                "logits_per_image": out.logits_per_image, "probabilities": probs})
+    import json
+    import tempfile
+    from transformers.models.siglip2.image_processing_pil_siglip2 import Siglip2ImageProcessorPil
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(OUT, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns("cases"))
+        config = json.loads((pathlib.Path(tmp) / "processor_config.json").read_text())
+        config["image_processor"]["image_processor_type"] = "Siglip2ImageProcessorPil"
+        (pathlib.Path(tmp) / "processor_config.json").write_text(json.dumps(config, indent=2) + "\n")
+        renamed = AutoProcessor.from_pretrained(tmp)
+        assert type(renamed.image_processor).__name__ == "Siglip2ImageProcessor", type(renamed.image_processor)
+        pix = renamed.image_processor(images=images, return_tensors="pt")
+        pillow = Siglip2ImageProcessorPil(**{k: v for k, v in config["image_processor"].items() if k != "image_processor_type"})
+        assert not torch.equal(pillow(images=images, return_tensors="pt")["pixel_values"], pix["pixel_values"]), "Pillow resizes alike"
+        with torch.no_grad():
+            embeds = model.get_image_features(**pix).pooler_output
+        save_case("pil_named", {"images": [f"cases/images/{n}" for n in names], "spatial_shapes": pix["spatial_shapes"].tolist(),
+                                "image_processor_class": type(renamed.image_processor).__name__,
+                                "how_called": "AutoProcessor.from_pretrained(folder with the renamed type).image_processor(images=images)"},
+                  {"pixel_values": pix["pixel_values"], "image_embeds": embeds / embeds.norm(dim=-1, keepdim=True)})
+        shutil.copy(pathlib.Path(tmp) / "processor_config.json", OUT / "cases" / "pil_named" / "processor_config.json")
+
     write_json(OUT / "oracle.json", {
         "generator": "tools/parity/make_siglip2_fixtures.py",
         "versions": {"python": sys.version.split()[0], "transformers": transformers.__version__, "torch": torch.__version__},

@@ -11,7 +11,10 @@ import VidLMTensor
 /// layout, while the tower takes the real rows only (see `NaFlexVisionTower`).
 ///
 /// The default class (torchvision backend) resizes with torchvision's antialiased uint8 filter and
-/// folds rescale into normalise; `Siglip2ImageProcessorPil` resizes with Pillow.
+/// folds rescale into normalise; `Siglip2ImageProcessorPil` resizes with Pillow. A checkpoint's file
+/// does not choose between them: transformers 5.23's `AutoProcessor` builds the torchvision class
+/// even for an `image_processor_type` of "Siglip2ImageProcessorPil" (the backend is a loading
+/// argument, and `save_pretrained` writes the base name for either), so `init(json:file:)` does too.
 public struct NaFlexImageProcessor: Sendable {
     public let patchSize: Int
     public let maxNumPatches: Int
@@ -45,7 +48,8 @@ public struct NaFlexImageProcessor: Sendable {
     }
 
     /// Reads the image processor section (`processor_config.json` / `preprocessor_config.json`);
-    /// absent fields take `Siglip2ImageProcessor`'s class values.
+    /// absent fields take `Siglip2ImageProcessor`'s class values. Always the torchvision resize, as
+    /// `AutoProcessor` loads it whatever `image_processor_type` says (a "…Pil" name included).
     public init(json: Data, file: String) throws {
         guard let o = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else {
             throw ConfigError(file: file, "is not a JSON object.")
@@ -67,7 +71,6 @@ public struct NaFlexImageProcessor: Sendable {
             guard let list = raw as? [NSNumber], list.count == 3 else { throw ConfigError(file: file, "'\(key)' needs three numbers.") }
             return list.map(\.doubleValue)
         }
-        let type = value("image_processor_type") as? String ?? "Siglip2ImageProcessor"
         let code = try value("resample").map { raw -> Int in
             guard let n = raw as? Int else { throw ConfigError(file: file, "'resample' must be an integer.") }
             return n
@@ -85,7 +88,7 @@ public struct NaFlexImageProcessor: Sendable {
                                          imageMean: try channels("image_mean"), imageStd: try channels("image_std"), doConvertRGB: true)
         do {
             try self.init(patchSize: try int("patch_size", 16), maxNumPatches: try int("max_num_patches", 256),
-                          doResize: try bool("do_resize", true), resample: filter, pillow: type.hasSuffix("Pil"), normalize: normalize)
+                          doResize: try bool("do_resize", true), resample: filter, pillow: false, normalize: normalize)
         } catch let e as PreprocessError {
             throw ConfigError(file: file, "\(e).")
         }

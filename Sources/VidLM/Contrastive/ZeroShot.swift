@@ -71,9 +71,20 @@ public struct ZeroShot: Sendable {
 
     // MARK: Text
 
-    /// The texts the labels become: `template` with "{}" replaced by each label, or the labels.
+    /// `text` without leading and trailing white space: the scalars with Unicode's White_Space
+    /// property, which Python's `str.strip()` also removes. (Foundation's `whitespacesAndNewlines`
+    /// also takes U+200B ZERO WIDTH SPACE, a format character that the tokenizer then never sees.)
+    public static func trimmed(_ text: String) -> String {
+        let scalars = text.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
+              let last = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+        return String(scalars[first...last])
+    }
+
+    /// The texts the labels become: `template` with "{}" replaced by each label, or the labels;
+    /// each label without its surrounding white space (`trimmed`).
     public static func prompts(labels: [String], template: String?) throws -> [String] {
-        let cleaned = labels.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let cleaned = labels.map(trimmed)
         guard !cleaned.isEmpty, !cleaned.allSatisfy(\.isEmpty) else {
             throw EngineError.invalidOption("give at least one non-empty label")
         }
@@ -181,7 +192,7 @@ public struct ZeroShot: Sendable {
         var mean = [Float](repeating: 0, count: m)
         for s in scores { for j in 0..<m { mean[j] += s.probabilities[j] } }
         let count = Float(max(scores.count, 1))
-        return Classification(kind: kind, labels: labels.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }, texts: texts,
+        return Classification(kind: kind, labels: labels.map(Self.trimmed), texts: texts,
                               probabilities: mean.map { $0 / count }, frames: scores)
     }
 
@@ -251,8 +262,7 @@ extension ZeroShot {
     /// Embeds a media file (its picture, or `frames` frames of a clip) or a text.
     public func embed(path: String?, text: String?, frames count: Int? = nil) async throws -> Embeddings {
         if let text {
-            let t = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !t.isEmpty else { throw EngineError.invalidOption("the text to embed is empty") }
+            guard !Self.trimmed(text).isEmpty else { throw EngineError.invalidOption("the text to embed is empty") }
             return Embeddings(kind: "text", frames: nil, embeddings: try textEmbeddings([text]), mean: nil)
         }
         guard let path else { throw EngineError.invalidOption("give a media file or a text to embed") }
