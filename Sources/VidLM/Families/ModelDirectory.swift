@@ -99,11 +99,11 @@ public struct ModelDirectory: Sendable {
         return config
     }
 
-    /// How a single-tower family makes pixel values: the processor's settings, resampled as the
-    /// class transformers builds for them does (`FramePixels`). `.video` reads the video
-    /// processor's settings when the checkpoint has them (always torchvision, as transformers'
-    /// video processors are; fields they leave out from `videoDefaults`), else the image
-    /// processor's. Without either, a Pillow BLIP-style squash to `imageSize`.
+    /// How a single-tower family makes pixel values: the processor's settings, resampled with
+    /// torchvision as the processor transformers 5 builds for them does (`FramePixels`). `.video`
+    /// reads the video processor's settings when the checkpoint has them (fields they leave out
+    /// from `videoDefaults`), else the image processor's. Without either, a Pillow BLIP-style
+    /// squash to `imageSize` (vidlm's own default).
     public func framePixels(imageSize: Int, part: ProcessorPart = .image,
                             videoDefaults: PreprocessConfig.Family = .blip) throws -> FramePixels {
         let video = part == .video ? try processorSettings(.video) : nil
@@ -111,12 +111,8 @@ public struct ModelDirectory: Sendable {
             return .pillow(try preprocessConfig(imageSize: imageSize))
         }
         do {
-            if video != nil {
-                return .torchvision(try TorchvisionImageProcessor(try PreprocessConfig.decode(json: data, family: videoDefaults)))
-            }
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-            let type = object?["image_processor_type"] as? String
-            return try FramePixels(try PreprocessConfig.decode(json: data), processorType: type)
+            let config = try video != nil ? PreprocessConfig.decode(json: data, family: videoDefaults) : PreprocessConfig.decode(json: data)
+            return .torchvision(try TorchvisionImageProcessor(config))
         } catch let e as DecodingError {
             throw ConfigError(file: file, ConfigError.describe(e))
         } catch let e as PreprocessError {
