@@ -58,10 +58,16 @@ class QwenVLParityCase: XCTestCase {
         if media.contains(where: { $0.kind == .video }), let clip = media.first(where: { $0.kind == .video }) {
             XCTAssertEqual(clip.frames.map(\.index), ints(try expected.tensor("frame_indices")), "\(name): sampled frames")
         }
-        var cache = family.language.makeCache(capacity: n)
+        var cache = family.language.makeCache(capacity: n + 1)
         let logits = try family.language.prefill(inputEmbeddings: prompt.embeddings, positions: prompt.positions, cache: &cache, chunkSize: 16)
         assertClose(logits.reshaped([logits.count]), try expected.tensor("logits_last"), "\(name): last logits")
         let generated = meta["generated_ids"] as! [Int]
+        // The first generated token goes one past the prompt's last position, as transformers'
+        // generate extends position_ids: the next logits must be generate's second-step scores.
+        let next = prompt.positions.next(count: n, start: 0)
+        let step = try family.language.prefill(inputEmbeddings: try family.language.embed([generated[0]]),
+                                               positions: .multimodal(axes.map { _ in [next] }), cache: &cache, chunkSize: 16)
+        assertClose(step.reshaped([step.count]), try expected.tensor("logits_second"), "\(name): logits after the first generated token")
         let options = AskOptions(generation: GenerationParameters(maxNewTokens: generated.count, stopTokenIds: []))
         var ids: [Int] = []
         for try await event in engine.respond(to: messages(meta), media: paths.map { .media(path: $0) }, options: options) {
@@ -82,22 +88,37 @@ class QwenVLParityCase: XCTestCase {
         try await checkConversation("image")
     }
 
-    /// `video_capped`: the model folder with the case's processor settings (cap_pixels_per_frame,
-    /// max_video_tokens 8): every frame is capped at an even share of the video budget, so the
-    /// clip's frame count decides the frames' size.
-    func checkCappedClip() async throws {
+    /// A case run with its own processor settings: the model folder with the case's
+    /// processor_config.json in place of the folder's.
+    func withCaseProcessor(_ name: String, _ body: (URL) async throws -> Void) async throws {
         let files = FileManager.default
-        let dir = files.temporaryDirectory.appendingPathComponent("qwen-capped-\(UUID().uuidString)")
+        let dir = files.temporaryDirectory.appendingPathComponent("qwen-\(name)-\(UUID().uuidString)")
         try files.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? files.removeItem(at: dir) }
-        for name in try files.contentsOfDirectory(atPath: folder.path) where name != "cases" && name != "processor_config.json" {
-            try files.createSymbolicLink(at: dir.appendingPathComponent(name), withDestinationURL: folder.appendingPathComponent(name))
+        for entry in try files.contentsOfDirectory(atPath: folder.path) where entry != "cases" && entry != "processor_config.json" {
+            try files.createSymbolicLink(at: dir.appendingPathComponent(entry), withDestinationURL: folder.appendingPathComponent(entry))
         }
-        try files.copyItem(at: folder.appendingPathComponent("cases/video_capped/processor_config.json"),
+        try files.copyItem(at: folder.appendingPathComponent("cases/\(name)/processor_config.json"),
                            to: dir.appendingPathComponent("processor_config.json"))
-        let engine = try await Engine.load(directory: dir)
-        XCTAssertTrue(try family(engine).videos.capPixelsPerFrame, "the case's processor caps the frames")
-        try await checkConversation("video_capped", model: dir)
+        try await body(dir)
+    }
+
+    /// `video_capped`: the case's processor settings (cap_pixels_per_frame, max_video_tokens 8):
+    /// every frame is capped at an even share of the video budget, so the clip's frame count
+    /// decides the frames' size.
+    func checkCappedClip() async throws {
+        try await withCaseProcessor("video_capped") { dir in
+            let engine = try await Engine.load(directory: dir)
+            XCTAssertTrue(try family(engine).videos.capPixelsPerFrame, "the case's processor caps the frames")
+            try await checkConversation("video_capped", model: dir)
+        }
+    }
+
+    /// `video_long`: a minute-long clip sampled at 0.2 fps. For Qwen2.5-VL its time positions run
+    /// far past the text after it (largest position 227, last 42), and generated tokens continue
+    /// one past the last, as transformers' generate extends position_ids.
+    func checkLongClip() async throws {
+        try await withCaseProcessor("video_long") { dir in try await checkConversation("video_long", model: dir) }
     }
 
     func checkClip() async throws {
@@ -146,6 +167,7 @@ final class QwenVLParityTests: QwenVLParityCase {
     func testPictureAndClipInOneMessage() async throws { try await checkConversation("image_video") }
     func testPictureBelowThePatchUnit() async throws { try await checkConversation("image_small") }
     func testClipCappedPerFrameByItsFrameCount() async throws { try await checkCappedClip() }
+    func testLongClipAtALowRate() async throws { try await checkLongClip() }
 
     /// `vidlm ask --pixels`: the clip's ready pixel values (resized and normalised as the family
     /// does) answer as the decoded clip (one time step per frame pair: the same prompt); the tower
@@ -215,4 +237,5 @@ final class Qwen25VLParityTests: QwenVLParityCase {
     func testPictureAndClipInOneMessage() async throws { try await checkConversation("image_video") }
     func testPictureBelowThePatchUnit() async throws { try await checkConversation("image_small") }
     func testClipCappedPerFrameByItsFrameCount() async throws { try await checkCappedClip() }
+    func testGenerationContinuesAfterTheLastPosition() async throws { try await checkLongClip() }
 }

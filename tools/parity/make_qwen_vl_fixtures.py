@@ -30,6 +30,7 @@ import copy
 import math
 import pathlib
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -113,7 +114,7 @@ def greedy(model, inputs, tok):
             manual.append(nxt)
             run = torch.cat([run, torch.tensor([[nxt]])], dim=1)
     assert manual == out, (manual, out)
-    return out, min(float(torch.topk(s[0], 2).values[0] - torch.topk(s[0], 2).values[1]) for s in seq.scores)
+    return out, min(float(torch.topk(s[0], 2).values[0] - torch.topk(s[0], 2).values[1]) for s in seq.scores), seq.scores[1][0]
 
 
 def run_case(out, name, processor, model, messages, saved_messages, images=None, videos=None, extra=None, videos_kwargs=None,
@@ -139,7 +140,9 @@ def run_case(out, name, processor, model, messages, saved_messages, images=None,
         positions, _ = model.model.get_rope_index(inputs["input_ids"], mm_token_type_ids=inputs["mm_token_type_ids"], **rope_kwargs)
         tensors["position_ids"] = positions[:, 0].to(torch.int64)
         tensors["logits_last"] = model(**inputs, use_cache=False).logits[0, -1]
-    generated, margin = greedy(model, dict(inputs), tok)
+    generated, margin, second = greedy(model, dict(inputs), tok)
+    # The logits after the first generated token: they show where generate places it (its M-RoPE position).
+    tensors["logits_second"] = second
     ids = inputs["input_ids"][0].tolist()
     folder = out / "cases" / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -246,6 +249,37 @@ def run_all(out, processor, model, generator, seed, fps, with_metadata=False):
     with tempfile.TemporaryDirectory() as scratch:
         capped.save_pretrained(scratch)
         shutil.copy(pathlib.Path(scratch) / "processor_config.json", folder / "video_capped" / "processor_config.json")
+    # A minute-long clip sampled at 0.2 fps: Qwen2.5-VL's time positions (tokens_per_second x 10 s per
+    # temporal patch) run far past the text after the clip, so generated tokens must continue from the
+    # last position, not the largest (sweep_qwenvl.py found vidlm continuing from the largest).
+    long_dir = folder / "video_long"
+    long_dir.mkdir(parents=True)
+    long_clip = long_dir / "input.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=1", "-frames:v", "60",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-bf", "2", "-g", "10", "-threads", "1",
+                    "-x264-params", "threads=1", str(long_clip)], check=True)
+    from torchcodec.decoders import VideoDecoder
+    long_decoder = VideoDecoder(str(long_clip), seek_mode="exact")
+    lm = long_decoder.metadata
+    slow = copy.deepcopy(processor)
+    slow.video_processor.fps = 0.2
+    long_meta = VideoMetadata(total_num_frames=lm.num_frames, fps=lm.average_fps, duration=lm.duration_seconds,
+                              width=lm.width, height=lm.height)
+    long_indices = slow.video_processor.sample_frames(long_meta, fps=0.2).tolist()
+    every = long_decoder.get_frames_in_range(0, lm.num_frames).data
+    long_frames = every[long_indices]
+    long_extra = {}
+    if with_metadata:
+        long_meta.frames_indices = long_indices
+        long_extra["video_metadata"] = [long_meta]
+    text = "Describe the video."
+    run_case(out, "video_long", slow, model, [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": text}]}],
+             [{"role": "user", "content": [{"type": "video", "path": rel(long_clip)}, {"type": "text", "text": text}]}],
+             videos=[long_frames], keep_pixels=False, extra={"frame_indices": torch.tensor(long_indices, dtype=torch.int64)},
+             videos_kwargs=dict(do_sample_frames=False, **long_extra))
+    with tempfile.TemporaryDirectory() as scratch:
+        slow.save_pretrained(scratch)
+        shutil.copy(pathlib.Path(scratch) / "processor_config.json", long_dir / "processor_config.json")
     write_json(out / "oracle.json", {
         "generator": generator,
         "versions": {"python": sys.version.split()[0], "transformers": transformers.__version__, "torch": torch.__version__},

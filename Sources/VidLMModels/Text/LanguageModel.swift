@@ -12,7 +12,9 @@ public enum LogitsSelection: Sendable, Equatable {
 
 /// The positions a decoder input occupies. Most prompts run at the next positions of the cache;
 /// a family whose visual span advances positions differently from its row count gives them
-/// explicitly, and later tokens continue after the largest.
+/// explicitly, and later tokens continue one past the last row's position, as transformers 5's
+/// `generate` extends `position_ids` (Qwen2.5-VL's clips reach time positions beyond the text
+/// after them, so the largest position is not the last).
 public enum PositionIds: Sendable, Equatable {
     /// `cache.count ..< cache.count + L`.
     case sequential
@@ -31,12 +33,13 @@ public enum PositionIds: Sendable, Equatable {
         }
     }
 
-    /// Where text continues after this span (one past its largest position).
+    /// Where text continues after this span: one past its last row's position (a prompt ends
+    /// with text, whose M-RoPE axes agree; should they not, the largest of them).
     public func next(count: Int, start: Int) -> Int {
         switch self {
         case .sequential: return start + count
-        case .explicit(let p): return (p.max() ?? (start - 1)) + 1
-        case .multimodal(let axes): return (axes.compactMap { $0.max() }.max() ?? (start - 1)) + 1
+        case .explicit(let p): return (p.last ?? (start - 1)) + 1
+        case .multimodal(let axes): return (axes.compactMap(\.last).max() ?? (start - 1)) + 1
         }
     }
 

@@ -63,7 +63,7 @@ public struct TextGenerator: Sendable {
         } catch is CancellationError {
             return .cancelled
         }
-        // Where generated tokens go: right after the prompt, or after its largest explicit position.
+        // Where generated tokens go: right after the prompt, or one past its last explicit position.
         var nextPosition = positions.next(count: promptLength, start: 0)
         let sequential = positions == .sequential
         var sampler = TokenSampler(parameters: parameters)
