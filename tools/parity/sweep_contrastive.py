@@ -12,7 +12,8 @@ position grid (num_patches) and the processor's max_num_patches; the image proce
 rescale factor, mean and std; the tokenizer (CLIP's byte-level BPE; for SigLIP a tokenizer.json (metaspace or a
 llama-style byte-fallback BPE, with <pad>) or a SentencePiece spiece.model read as `SiglipTokenizer`).
 The input is a still (PNG/JPEG/WebP, 1 px to extreme aspect ratios, EXIF orientation, now and then RGBA or
-grayscale; transformers opens it with `load_image`) or a clip (`differential_sweep.make_clip`; transformers gets the
+grayscale, palette, 1-bit, 16-bit, CMYK, progressive; transformers opens it with `load_image`, 16-bit PNG with
+torchcodec's `decode_image` as the project's still fixtures do) or a clip (`differential_sweep.make_clip`; transformers gets the
 frames vidlm reports, decoded with torchcodec's exact `get_frames_in_range` and indexed), and random label texts
 (unicode, case, punctuation, whitespace runs, texts longer than the tower's positions), sometimes through a template.
 
@@ -114,18 +115,41 @@ def still(rng: random.Random, work: str, seed: int) -> tuple[str, str]:
     else:
         picture = Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8), "RGB")
     mode = rng.choice(["RGB"] * 8 + ["RGBA", "L"])
+    # More variants from a side generator, so the inputs of earlier seeds stay as they were.
+    side = random.Random(seed * 7919 + 17)
+    if mode == "RGB" and side.random() < 0.25:
+        mode = side.choice({"png": ["P", "LA", "I;16", "1"], "jpg": ["CMYK", "progressive", "4:4:4"], "webp": ["LA", "P"]}[fmt])
+    if shape == "any" and side.random() < 0.1:
+        w, h = side.randrange(600, 1600), side.randrange(600, 1200)
+        picture = F.make_image(w, h, seed)
+    extra = {}
+    if mode == "P":
+        picture = picture.convert("P", palette=Image.Palette.ADAPTIVE, colors=side.choice([4, 16, 256]))
+    elif mode == "LA":
+        picture = picture.convert("LA")
+    elif mode == "I;16":
+        picture = Image.fromarray((np.asarray(picture.convert("L"), np.uint16) * 257).astype(np.uint16))
+        orientation = 1  # the reference for 16 bits is torchcodec's decode_image (see `reference_picture`)
+    elif mode == "1":
+        picture = picture.convert("1")
+    elif mode == "CMYK":
+        picture = picture.convert("CMYK")
+    elif mode == "progressive":
+        extra = {"progressive": True}
+    elif mode == "4:4:4":
+        extra = {"subsampling": 0}
     if mode == "RGBA" and fmt != "jpg":
         alpha = Image.fromarray(np.random.default_rng(seed + 1).integers(0, 256, (h, w), dtype=np.uint8), "L")
         picture = picture.convert("RGBA")
         picture.putalpha(alpha)
     elif mode == "L":
         picture = picture.convert("L")
-    else:
+    elif mode == "RGBA":
         mode = "RGB"
     exif = Image.Exif()
     exif[0x0112] = orientation
     path = os.path.join(work, "input." + fmt)
-    extra = {"quality": rng.choice([70, 90, 95])} if fmt == "jpg" else {"lossless": True} if fmt == "webp" and rng.random() < 0.5 else {}
+    extra |= {"quality": rng.choice([70, 90, 95])} if fmt == "jpg" else {"lossless": True} if fmt == "webp" and rng.random() < 0.5 else {}
     picture.save(path, exif=exif.tobytes(), **extra)
     return path, f"{w}x{h} {mode} {fmt} EXIF {orientation}"
 
@@ -329,6 +353,17 @@ def worst(a, b) -> float:
     return float(np.abs(a - b).max()) if a.size else 0.0
 
 
+def reference_picture(path: str) -> Image.Image:
+    """A still as transformers opens it: `load_image` (Pillow, EXIF orientation applied), except 16-bit PNG, where
+    the project follows torchcodec's `decode_image` (what transformers 5's torchvision processors read paths with;
+    Pillow's convert("RGB") clips a 16-bit gray sample to 255 instead of scaling it, see make_still_fixtures.py)."""
+    from transformers.image_utils import load_image
+    if Image.open(path).mode.startswith("I;16"):
+        from torchcodec.decoders import ImageReadMode, decode_image
+        return Image.fromarray(decode_image(path, mode=ImageReadMode.RGB).permute(1, 2, 0).contiguous().numpy())
+    return load_image(path)
+
+
 def decode_clip(media: str, indices: list[int]) -> list[Image.Image]:
     from torchcodec.decoders import VideoDecoder
     decoder = VideoDecoder(media, seek_mode="exact")
@@ -347,11 +382,11 @@ def labels_for(rng: random.Random) -> tuple[list[str], str | None]:
     return labels, template
 
 
-def compare(ref: Reference, kind: str, pictures_per_file: list[list], embed: dict, free: str, free_got, free_error: str,
-            labels: list[str], texts: list[str], got, error: str) -> tuple[list[str], dict]:
-    """vidlm's outputs against the reference (the first file embedded, every file classified); (problems, largest
+def compare(ref: Reference, kind: str, pictures_per_file: list[list], embedded: int, embed: dict, free: str, free_got,
+            free_error: str, labels: list[str], texts: list[str], got, error: str) -> tuple[list[str], dict]:
+    """vidlm's outputs against the reference (file `embedded` embedded, every file classified); (problems, largest
     differences)."""
-    pictures = pictures_per_file[0]
+    pictures = pictures_per_file[embedded]
     problems, margins = [], {}
     scale_tol = TOL * max(1.0, ref.scale)
     want = ref.image_embeds(pictures)
@@ -386,6 +421,9 @@ def compare(ref: Reference, kind: str, pictures_per_file: list[list], embed: dic
             return problems + [f"vidlm classified {len(reports)} files of {len(pictures_per_file)}"], margins
         for n, (report, pics) in enumerate(zip(reports, pictures_per_file)):
             which = f"file {n + 1}: " if len(reports) > 1 else ""
+            if n == embedded and kind == "clip" and [f["index"] for f in report["frames"]] != [f["index"] for f in embed["frames"]]:
+                problems.append(f"classify scored frames {[f['index'] for f in report['frames']]}, embed "
+                                f"{[f['index'] for f in embed['frames']]}")
             if report["texts"] != texts:
                 problems.append(f"{which}texts differ: {report['texts']} vs {texts}")
             logits, probs = ref.logits(pics, texts)
@@ -437,9 +475,26 @@ def name_pil_class(work: str) -> str:
     return config["image_processor"]["image_processor_type"]
 
 
+def legacy_layout(work: str, side: random.Random) -> str:
+    """Rewrites the saved processor as most published checkpoints carry it: the image processor's settings alone in
+    preprocessor_config.json (no processor_config.json), for CLIP now and then with integer `size` / `crop_size`
+    (read as a shortest edge and a square crop)."""
+    path = pathlib.Path(work) / "processor_config.json"
+    config = json.loads(path.read_text())
+    images = config.pop("image_processor")
+    images["processor_class"] = config.get("processor_class")
+    what = "preprocessor_config.json"
+    if images.get("image_processor_type", "").startswith("CLIP") and side.random() < 0.5:
+        if "shortest_edge" in images.get("size", {}) and images.get("crop_size", {}).get("height") == images["crop_size"].get("width"):
+            images["size"], images["crop_size"] = images["size"]["shortest_edge"], images["crop_size"]["height"]
+            what += " with integer sizes"
+    (pathlib.Path(work) / "preprocessor_config.json").write_text(json.dumps(images, indent=2))
+    path.unlink()
+    return what
+
+
 def seed(seed: int, vidlm: str, work: str, family: str, kind: str = "mixed") -> tuple[str, str]:
     import transformers
-    from transformers.image_utils import load_image
     transformers.logging.set_verbosity_error()
     rng = random.Random(seed)
     family = family if family != "mixed" else rng.choice(FAMILIES)
@@ -447,6 +502,9 @@ def seed(seed: int, vidlm: str, work: str, family: str, kind: str = "mixed") -> 
     model, facts = {"clip": clip_model, "siglip": siglip_model, "siglip2": siglip2_model}[family](rng, work)
     if rng.random() < 0.2:
         facts += f" type {name_pil_class(work)}"
+    side = random.Random(seed * 104729 + 3)  # later options: earlier seeds keep their models and inputs
+    if side.random() < 0.25:
+        facts += f" {legacy_layout(work, side)}"
     kind = kind if kind != "mixed" else rng.choice(["image", "image", "clip"])
     extra = []
     if kind == "image":
@@ -467,6 +525,13 @@ def seed(seed: int, vidlm: str, work: str, family: str, kind: str = "mixed") -> 
         except subprocess.CalledProcessError:
             return "skip", f"{family} input clip {ext}: ffmpeg could not write this combination"
     count = rng.choice([1, 2, 3, 5, 8]) if kind == "clip" else None
+    if kind == "clip" and side.random() < 0.3:  # a still classified in the same run, before or after the clip
+        sub = os.path.join(work, "still")
+        os.makedirs(sub)
+        path, more = still(side, sub, seed + 5000)
+        extra.append(path)
+        after = side.random() < 0.5
+        what += f" + still {more} {'after' if after else 'before'} it"
     labels, template = labels_for(rng)
     texts = [template.replace("{}", label) if template else label for label in labels]
     free = random_text(rng, long=rng.random() < 0.25)
@@ -479,17 +544,19 @@ def seed(seed: int, vidlm: str, work: str, family: str, kind: str = "mixed") -> 
     if embed is None:
         return "fail", f"{facts}: vidlm embed: {error}"
     free_got, free_error = run_vidlm(vidlm, ["embed", f"--text={free}", *model_dir, "--json"])
-    args = ["classify", media, *extra, *model_dir, f"--labels={','.join(labels)}", "--json", *frame_args]
+    files = [media, *extra] if kind == "image" or not extra or after else [*extra, media]
+    args = ["classify", *files, *model_dir, f"--labels={','.join(labels)}", "--json", *frame_args]
     if template:
         args.append(f"--template={template}")
     got, error = run_vidlm(vidlm, args)
 
     # transformers: the still through load_image, or the frames vidlm reports (torchcodec's exact decode).
     if kind == "image":
-        pictures_per_file = [[load_image(path)] for path in [media, *extra]]
+        pictures_per_file = [[reference_picture(path)] for path in [media, *extra]]
     else:
         indices = [f["index"] for f in embed["frames"]]
-        pictures_per_file = [decode_clip(media, indices)]
+        by_file = {media: decode_clip(media, indices), **{path: [reference_picture(path)] for path in extra}}
+        pictures_per_file = [by_file[path] for path in files]
         facts += f" indices {indices}"
     ref = Reference(family, model, work)
     try:
@@ -498,10 +565,10 @@ def seed(seed: int, vidlm: str, work: str, family: str, kind: str = "mixed") -> 
         return "skip", f"{facts}: transformers: {type(e).__name__}: {str(e)[:160]}"
     if shapes is not None:
         facts += f" grids {sorted(set(map(tuple, shapes.tolist())))}"
-    problems, margins = compare(ref, kind, pictures_per_file, embed, free, free_got, free_error, labels, texts, got, error)
+    problems, margins = compare(ref, kind, pictures_per_file, files.index(media), embed, free, free_got, free_error, labels, texts, got, error)
     if problems and shapes is not None and bool((shapes[:, 1] == 1).any()):
         with WithoutWidthOneQuirk():
-            others, _ = compare(ref, kind, pictures_per_file, embed, free, free_got, free_error, labels, texts, got, error)
+            others, _ = compare(ref, kind, pictures_per_file, files.index(media), embed, free, free_got, free_error, labels, texts, got, error)
         if not others:
             return "fail", (f"{facts}: {problems} -- known: a patch grid one patch wide, where transformers on CPU gives every "
                             "patch the first row's position embedding (WithoutWidthOneQuirk); vidlm equals the resize without it")
