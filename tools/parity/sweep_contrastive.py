@@ -22,11 +22,21 @@ Compared, within 1e-4 (embeddings) or 1e-4 · exp(logit_scale) (logits, probabil
   `vidlm embed --text T --json`      vs get_text_features (normalised),
   `vidlm classify <media> --json`    vs the model's logits_per_image and the family's softmax / sigmoid (a clip:
                                      per frame, and the mean of the frames' probabilities).
-Texts follow what vidlm documents (docs/classify.md): CLIP ids as the tokenizer makes them (no truncation: a text
-longer than the tower's positions makes transformers fail, so vidlm must refuse it), padded batches in classify
-as the zero-shot pipeline's padding=True; SigLIP padding="max_length" to min(64, max_position_embeddings) with
-truncation, ids only; SigLIP-2 the same through `Siglip2Tokenizer` with the attention mask. NaFlex pictures go
-through `processor.image_processor` (the saved values, as the pipeline does).
+Texts follow what vidlm documents (docs/classify.md): labels through Python's str.strip() (vidlm trims Unicode white
+space), CLIP ids as the tokenizer makes them (no truncation: a text longer than the tower's positions makes transformers
+fail, so vidlm must refuse it), padded batches in classify as the zero-shot pipeline's padding=True; SigLIP
+padding="max_length" to min(64, max_position_embeddings) with truncation, ids only (note: transformers 5.23's tokenizers
+also return an attention_mask, which its zero-shot pipeline passes on, so its SigLIP probabilities differ from these);
+SigLIP-2 the same through `Siglip2Tokenizer` with the attention mask. NaFlex pictures go through
+`processor.image_processor` (the saved values, as the pipeline does). The processor is saved as transformers 5 writes
+it, now and then in the published preprocessor_config.json layout or with its class renamed `…Pil` (which
+AutoProcessor ignores). An image seed may classify several stills in one run, a clip seed a still next to the clip.
+
+A skip is an input the reference cannot take (the torchvision backend has no BOX / HAMMING resize; ffmpeg cannot
+write a codec / container pair). A CLIP image size that is not a multiple of the patch is refused by vidlm by design
+(VisionConfig; transformers would drop the remainder): a skip when the refusal says so. Failures known so far: a
+SigLIP-2 patch grid one patch wide (PyTorch's CPU antialiased resize repeats the first row, `WithoutWidthOneQuirk`; named in the message when
+vidlm equals the resize without the quirk).
 
 Needs the release CLI (`swift build -c release --product vidlm`), ffmpeg and tools/requirements.txt.
 Exits non-zero when any seed fails.
@@ -541,6 +551,11 @@ def seed(seed: int, vidlm: str, work: str, family: str, kind: str = "mixed") -> 
 
     # vidlm: the media's embeddings, a free text's (commas, any length), the media classified against the labels.
     embed, error = run_vidlm(vidlm, ["embed", media, *model_dir, "--json", *frame_args])
+    vision = model.config.vision_config
+    if family == "clip" and vision.image_size % vision.patch_size and embed is None and "multiple of patch_size" in error:
+        # vidlm's VisionConfig: CLIP checkpoints divide evenly, anything else is refused as a mistake (transformers'
+        # patch convolution would drop the remainder); a refusal in one sentence is what is asked of it.
+        return "skip", f"{facts}: vidlm refuses a CLIP image size that is not a multiple of the patch, by design"
     if embed is None:
         return "fail", f"{facts}: vidlm embed: {error}"
     free_got, free_error = run_vidlm(vidlm, ["embed", f"--text={free}", *model_dir, "--json"])
