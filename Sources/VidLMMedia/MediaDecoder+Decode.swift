@@ -7,7 +7,8 @@ extension MediaDecoder {
     /// Requests in increasing index order decode forward without seeking while the next frame's
     /// key frame is behind the decoder's position; otherwise the decoder seeks to the last key
     /// frame presenting at or before the wanted frame. If decoding from there cannot produce the
-    /// frame (open GOPs: leading frames need the previous GOP), it steps back one key frame more.
+    /// frame (open GOPs: leading frames need the previous GOP, and libavcodec withholds frames
+    /// that reference them even at the end of the stream), it steps back one key frame more.
     /// Each decoded frame is identified by its pts; frames sharing a pts by the order they come out.
     public func frame(at index: Int, size: PixelSize? = nil) throws(MediaError) -> VideoFrame {
         let t = try timeline()
@@ -42,6 +43,7 @@ extension MediaDecoder {
         plannedNext = next
         let drain = skipFor != nil && !expected.isEmpty && next.map { t.shouldSeek(fromIndex: index, toIndex: $0) } ?? true
         var firstAfterSeek = seeked
+        var steppedBack = false
         while true {
             try Task.checkCancellation(or: path)
             guard try nextFrame(for: skipFor, drainAfterIt: drain) else {
@@ -49,6 +51,16 @@ extension MediaDecoder {
                     // Nothing came out of this seek (the demuxer landed past the key frame).
                     position -= 1
                     try seek(toKeyframe: position, on: t)
+                    continue
+                }
+                if !steppedBack && seekPosition > 0 {
+                    // The stream ended without the frame, decoding from a key frame inside it:
+                    // after an open-GOP key frame libavcodec withholds frames whose references
+                    // it never saw. Once more from the key frame before.
+                    steppedBack = true
+                    position = seekPosition - 1
+                    try seek(toKeyframe: position, on: t)
+                    firstAfterSeek = true
                     continue
                 }
                 // The stream ended first: the last frame decoded is the nearest we have.
@@ -172,6 +184,7 @@ extension MediaDecoder {
         let codec = try openCodec()
         let keyPts = t.keyframes[position].pts
         anchorIndex = t.indices(ofPts: keyPts)?.lowerBound ?? t.index(displayedAtPts: keyPts)
+        seekPosition = position
         if atStart && position == 0 && !needsSeekAfterScan {
             needsSeek = false
             return

@@ -146,6 +146,7 @@ extension MediaDecoder {
     /// stream's first, the file is opened again.
     func rewind() throws(MediaError) {
         codec?.flush()
+        seekPosition = 0
         lastOutputIndex = nil
         heldPts = nil
         heldIndex = nil

@@ -48,6 +48,8 @@ public actor MediaDecoder {
     var lastOutputIndex: Int? = nil
     /// Index of the key frame the decoder last seeked to (its first output, closed GOPs).
     var anchorIndex: Int? = nil
+    /// The key-frame position (`Timeline.keyframes`) decoding last started from.
+    var seekPosition = 0
     var packetWaiting = false
     var inputEnded = false
     var warnedCorrupt = false

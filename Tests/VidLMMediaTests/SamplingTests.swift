@@ -68,6 +68,21 @@ final class SamplingTests: XCTestCase {
         }
     }
 
+    /// Every frame of the open-GOP clip asked for alone, as a one-frame request (the decoder
+    /// drains right after the frame's packet). After an open-GOP key frame libavcodec withholds
+    /// the frames that reference its leading pictures, even when drained: frames 32, 34, 62, …
+    /// came back as their neighbours until the decoder learned to start a GOP earlier.
+    func testEveryFrameAloneAfterAnOpenGopKeyframe() async throws {
+        let name = "open_gop.mp4"
+        let count = MediaManifest.pts(name).count
+        for index in 0..<count {
+            let d = try await MediaDecoder.open(Fixtures.media(name))
+            let frames = try await collect(d.frames(FrameRequest(.indices([index]))))
+            XCTAssertEqual(frames.map(\.index), [index], "\(name): asked for \(index)")
+            if let f = frames.first { XCTAssertEqual(readIndexCode(f.image), index, "\(name): pixels of \(index)") }
+        }
+    }
+
     func testKeyframeModeReturnsKeyframesWithTrueIndices() async throws {
         for name in ["cfr_bframes.mp4", "open_gop.mp4", "long_10h.mp4"] {
             let keyPts = Set(try XCTUnwrap(MediaManifest.entry(name).keyframePts))
