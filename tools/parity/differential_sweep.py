@@ -6,7 +6,7 @@ what fixed cases miss: session 28 found the duration ulp and the JPEG/EXIF gaps 
 
 `media`: a random clip per seed (MP4, Matroska, WebM, MPEG-TS, AVI, MOV, FLV, Ogg; H.264 with B-frames,
 open GOPs or MBAFF, HEVC, MPEG-4, AV1, VP8/9, MPEG-2, MJPEG, Theora; constant rate, a rate change or
-jittered timestamps), then `vidlm frames` with a random --count / --fps / --start/--end. Every returned
+jittered timestamps), then `vidlm frames` with a random --count / --fps / --start/--end, or one frame alone. Every returned
 frame must be the frame of that index in torchcodec's exact decode (pixels equal; MPEG-TS, which
 torchcodec cannot scan, against the ffmpeg CLI: the frame must be closer to its own index than to its
 neighbours) and its `seconds` must be that frame's pts minus the first's.
@@ -106,8 +106,16 @@ def media_seed(seed: int, vidlm: str, work: str) -> tuple[str, str]:
         return "skip", f"{ext}: ffmpeg could not write this combination"
     w, h = map(int, facts["size"].split("x"))
     frames, pts, exact_pixels = reference_frames(clip, ext, w, h)
-    mode = rng.choice(["count", "fps", "range"])
-    if mode == "count":
+    mode = rng.choice(["count", "fps", "range", "one"])
+    if mode == "one":
+        # One frame alone (the decoder drains right after it): its time window holds only it.
+        i = rng.randrange(len(pts))
+        start = float(pts[i] - pts[0])
+        gap = float(pts[i + 1] - pts[i]) if i + 1 < len(pts) else 0.01
+        if gap <= 0:
+            return "skip", f"{ext}: frame {i} shares its pts"
+        args = ["--count", "1", "--start", f"{start:.6f}", "--end", f"{start + gap / 2:.6f}"]
+    elif mode == "count":
         args = ["--count", str(rng.choice([1, 3, 8, 16]))]
     elif mode == "fps":
         args = ["--fps", str(rng.choice([0.5, 1, 2, 7]))]
