@@ -2,7 +2,8 @@
 what fixed cases miss: session 28 found the duration ulp and the JPEG/EXIF gaps this way).
 
     tools/.venv/bin/python tools/parity/differential_sweep.py media   --first 0 --count 80
-    tools/.venv/bin/python tools/parity/differential_sweep.py smolvlm --first 0 --count 40 [--kind image|video|clip]
+    tools/.venv/bin/python tools/parity/differential_sweep.py smolvlm --first 0 --count 40 [--kind image|clip]
+    tools/.venv/bin/python tools/parity/differential_sweep.py qwenvl|llava|blip|vidlm|contrastive --first 0 --count 30
 
 `media`: a random clip per seed (MP4, Matroska, WebM, MPEG-TS, AVI, MOV, FLV, Ogg; H.264 with B-frames,
 open GOPs or MBAFF, HEVC, MPEG-4, AV1, VP8/9, MPEG-2, MJPEG, Theora; constant rate, a rate change or
@@ -17,6 +18,10 @@ written by transformers, and a random input: a still (PNG/JPEG/WebP, any aspect 
 orientations) or a clip (`--kind clip`: the `media` generator's containers and codecs). The prompt
 ids of `processor.apply_chat_template` and transformers' greedy ids must equal `vidlm ask --json`'s
 (a first difference where transformers' top-2 margin is below 1e-3 counts as a tie, not a failure).
+
+`qwenvl`, `llava`, `blip`, `vidlm`, `contrastive`: the same end-to-end check for the other families
+(tools/parity/sweep_*.py, each also runnable alone; `--family` picks one model type). Chat templates and
+tokenizers have batch sweeps of their own: sweep_chat_template.py and sweep_tokenizer.py.
 
 Needs the release CLI (`swift build -c release --product vidlm`), ffmpeg, and tools/requirements.txt.
 Exits non-zero when any seed fails.
@@ -240,26 +245,39 @@ def smolvlm_seed(seed: int, vidlm: str, work: str, kind: str, tokenizer) -> tupl
     return "fail", f"{facts}: greedy ids part at step {first} (margin {margins[first] if first < len(margins) else None})"
 
 
+# The other families' sweeps live in their own files; each exposes `seed(seed, vidlm, work, …)`.
+FAMILY_SWEEPS = {"qwenvl": "sweep_qwenvl", "llava": "sweep_llava", "blip": "sweep_blip", "vidlm": "sweep_vidlm",
+                 "contrastive": "sweep_contrastive"}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["media", "smolvlm"])
+    parser.add_argument("what", choices=["media", "smolvlm", *FAMILY_SWEEPS])
     parser.add_argument("--first", type=int, default=0)
     parser.add_argument("--count", type=int, default=40)
-    parser.add_argument("--kind", choices=["image", "clip", "mixed"], default="mixed")
+    parser.add_argument("--kind", choices=["image", "clip", "mixed", "chat"], default="mixed")
+    parser.add_argument("--family", default="mixed", help="for qwenvl, llava, blip and contrastive: one model type")
     parser.add_argument("--vidlm", default=str(ROOT / ".build" / "release" / "vidlm"))
     args = parser.parse_args()
     tokenizer = None
     if args.what == "smolvlm":
         import make_smolvlm_fixtures as F
         tokenizer = F.build_tokenizer()
+    sweep = __import__(FAMILY_SWEEPS[args.what]) if args.what in FAMILY_SWEEPS else None
     tally = {"ok": 0, "tie": 0, "skip": 0, "fail": 0}
     for seed in range(args.first, args.first + args.count):
         work = tempfile.mkdtemp(prefix="vidlm-sweep-")
         try:
             if args.what == "media":
                 status, what = media_seed(seed, args.vidlm, work)
-            else:
+            elif args.what == "smolvlm":
                 status, what = smolvlm_seed(seed, args.vidlm, work, args.kind, tokenizer)
+            elif args.what == "vidlm":
+                status, what = sweep.seed(seed, args.vidlm, work)
+            elif args.what == "blip":
+                status, what = sweep.seed(seed, args.vidlm, work, args.family)
+            else:
+                status, what = sweep.seed(seed, args.vidlm, work, args.family, args.kind)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         tally[status] += 1
