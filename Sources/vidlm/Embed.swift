@@ -34,7 +34,7 @@ struct Embed: AsyncParsableCommand {
     func validate() throws {
         if (media == nil) == (text == nil) { throw ValidationError("Give either a media file or --text, not both.") }
         if (output == nil) == !json { throw ValidationError("Give either --output FILE or --json.") }
-        if let text, text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw ValidationError("--text must not be empty.") }
+        if let text, ZeroShot.trimmed(text).isEmpty { throw ValidationError("--text must not be empty.") }
     }
 
     func run() async throws {

@@ -39,6 +39,30 @@ final class SiglipZeroShotParityTests: XCTestCase {
         assertClose(Tensor(shape: [1, labels.count], values: result.probabilities), try expected.tensor("probabilities"), "sigmoid probabilities")
     }
 
+    /// The fixture's tokenizer returns `attention_mask`, so transformers masks the padding (the
+    /// image case above); a tokenizer_config.json whose `model_input_names` are `["input_ids"]`
+    /// (the published SigLIP checkpoints') returns none, and the texts run unmasked.
+    func testTokenizerWithoutAttentionMaskRunsTextsUnmasked() async throws {
+        let (meta, expected, caseFolder) = try load("image_unmasked")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("siglip-unmasked-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for file in try FileManager.default.contentsOfDirectory(atPath: Self.folder.path) where file.contains(".") && file != "tokenizer_config.json" {
+            try FileManager.default.copyItem(at: Self.folder.appendingPathComponent(file), to: dir.appendingPathComponent(file))
+        }
+        try FileManager.default.copyItem(at: caseFolder.appendingPathComponent("tokenizer_config.json"),
+                                         to: dir.appendingPathComponent("tokenizer_config.json"))
+        let zero = try ZeroShot.load(directory: dir)
+        XCTAssertFalse(zero.masksTextPadding)
+        XCTAssertTrue(try ZeroShot.load(directory: Self.folder).masksTextPadding, "the fixture's own tokenizer returns the mask")
+        let labels = meta["labels"] as! [String], template = meta["template"] as! String
+        let texts = try ZeroShot.prompts(labels: labels, template: template)
+        assertClose(try zero.textEmbeddings(texts), try expected.tensor("text_embeds"), "unmasked text embeddings")
+        let path = Self.folder.appendingPathComponent("cases/image/input.png").path
+        let result = try await zero.classify(path: path, labels: labels, template: template)
+        assertClose(Tensor(shape: [1, labels.count], values: result.probabilities), try expected.tensor("probabilities"), "sigmoid probabilities")
+    }
+
     func testClipFramesAveraged() async throws {
         let (meta, expected, _) = try load("frames")
         let zero = try ZeroShot.load(directory: Self.folder)

@@ -8,7 +8,8 @@ Writes Tests/Fixtures/parity/siglip_tiny/: a tiny random SiglipModel (SigLIP ima
 head, bidirectional text tower pooled at the last position with its `head`, logit_scale and logit_bias) with a
 tokenizer.json tokenizer (the corpus's SentencePiece-style BPE, Tests/Fixtures/tokenizers/metaspace, with <pad>;
 SigLIP-2 fixed-resolution checkpoints likewise ship a tokenizer.json, Gemma's). As the zero-shot pipeline and the
-model card do, texts are tokenized with padding="max_length", max_length=64 and run without an attention mask.
+model card do, texts are tokenized with padding="max_length", max_length=64, and the tokenizer's attention_mask goes to
+the model (a tokenizer whose model_input_names lack it, as the published checkpoints', runs unmasked: case image_unmasked).
 cases/<name>/meta.json + expected.safetensors:
   image:  labels through "a photo of {}." → padded input_ids, pixel_values, image_embeds / text_embeds (normalised),
           logits_per_image, sigmoid probabilities.
@@ -16,6 +17,7 @@ cases/<name>/meta.json + expected.safetensors:
 """
 from __future__ import annotations
 
+import json
 import math
 import pathlib
 import shutil
@@ -71,12 +73,14 @@ def build_model(tokenizer) -> SiglipModel:
 
 
 def run(processor, model, images):
+    """As the zero-shot pipeline does: the tokenizer's outputs (attention_mask too when the tokenizer
+    returns it, which its model_input_names decide) go to the model with the pixels."""
     texts = [TEMPLATE.format(label) for label in LABELS]
-    ids = processor.tokenizer(texts, padding="max_length", max_length=64, truncation=True, return_tensors="pt")["input_ids"]
+    tokens = processor.tokenizer(texts, padding="max_length", max_length=64, truncation=True, return_tensors="pt")
     pixels = processor(images=images, return_tensors="pt")["pixel_values"]
     with torch.no_grad():
-        out = model(input_ids=ids, pixel_values=pixels)
-    return texts, ids, pixels, out
+        out = model(**tokens, pixel_values=pixels)
+    return texts, tokens["input_ids"], pixels, out
 
 
 def save_case(name, meta, tensors):
@@ -109,6 +113,21 @@ def main():
                                       "SiglipModel(input_ids=ids, pixel_values=processor(images=[image]).pixel_values)"},
               {"pixel_values": pixels, "image_embeds": out.image_embeds, "text_embeds": out.text_embeds,
                "logits_per_image": out.logits_per_image, "probabilities": torch.sigmoid(out.logits_per_image)})
+    # The published SigLIP checkpoints' tokenizer_config.json says model_input_names ["input_ids"]:
+    # no attention_mask, so the text tower runs unmasked. The case carries that tokenizer_config.json.
+    (OUT / "cases" / "image_unmasked").mkdir(parents=True)
+    config = json.loads((OUT / "tokenizer_config.json").read_text())
+    config["model_input_names"] = ["input_ids"]
+    (OUT / "cases" / "image_unmasked" / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    unmasked = AutoProcessor.from_pretrained(OUT, tokenizer=PreTrainedTokenizerFast.from_pretrained(
+        OUT, model_input_names=["input_ids"]))
+    texts, ids, pixels, out = run(unmasked, model, [image])
+    assert "attention_mask" not in unmasked.tokenizer(texts[:1])
+    save_case("image_unmasked", {"labels": LABELS, "template": TEMPLATE, "texts": texts, "input_ids": ids.tolist(),
+                                 "how_called": "as image, with the case's tokenizer_config.json (model_input_names "
+                                               "['input_ids']): no attention_mask reaches the text tower"},
+              {"text_embeds": out.text_embeds, "logits_per_image": out.logits_per_image,
+               "probabilities": torch.sigmoid(out.logits_per_image)})
     frames = decode_frames(FRAME_INDICES)
     texts, ids, pixels, out = run(processor, model, [Image.fromarray(f.numpy()) for f in frames])
     probs = torch.sigmoid(out.logits_per_image)

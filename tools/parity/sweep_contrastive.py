@@ -25,9 +25,9 @@ Compared, within 1e-4 (embeddings) or 1e-4 · exp(logit_scale) (logits, probabil
 Texts follow what vidlm documents (docs/classify.md): labels through Python's str.strip() (vidlm trims Unicode white
 space), CLIP ids as the tokenizer makes them (no truncation: a text longer than the tower's positions makes transformers
 fail, so vidlm must refuse it), padded batches in classify as the zero-shot pipeline's padding=True; SigLIP
-padding="max_length" to min(64, max_position_embeddings) with truncation, ids only (note: transformers 5.23's tokenizers
-also return an attention_mask, which its zero-shot pipeline passes on, so its SigLIP probabilities differ from these);
-SigLIP-2 the same through `Siglip2Tokenizer` with the attention mask. NaFlex pictures go through
+padding="max_length" to min(64, max_position_embeddings) with truncation, and the attention_mask when the tokenizer
+returns one (its model_input_names decide; the zero-shot pipeline passes it on); SigLIP-2 the same through
+`Siglip2Tokenizer` with the attention mask. NaFlex pictures go through
 `processor.image_processor` (the saved values, as the pipeline does). The processor is saved as transformers 5 writes
 it, now and then in the published preprocessor_config.json layout or with its class renamed `…Pil` (which
 AutoProcessor ignores). An image seed may classify several stills in one run, a clip seed a still next to the clip.
@@ -313,13 +313,13 @@ class Reference:
         self.scale = float(model.logit_scale.detach().exp())
 
     def text_inputs(self, texts: list[str], batch: bool) -> dict:
-        """The ids (and for siglip2 the mask) the text tower reads, as vidlm documents it."""
+        """The ids (and the mask, when the tokenizer returns one) the text tower reads, as the pipeline passes them."""
         tok = self.processor.tokenizer
         if self.family == "clip":
             return dict(tok(texts, padding=True, return_tensors="pt")) if batch else dict(tok(texts, return_tensors="pt"))
         enc = tok(texts, padding="max_length", max_length=min(64, self.positions), truncation=True, return_tensors="pt")
         out = {"input_ids": enc["input_ids"]}
-        if self.family == "siglip2":
+        if "attention_mask" in enc:
             out["attention_mask"] = enc["attention_mask"]
         return out
 

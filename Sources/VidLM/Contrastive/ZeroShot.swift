@@ -16,14 +16,20 @@ public struct ZeroShot: Sendable {
     public let images: TorchvisionImageProcessor?
     /// SigLIP-2 NaFlex's image processor (patch sequences at each picture's aspect ratio).
     public let naflexImages: NaFlexImageProcessor?
+    /// Whether the text tower gets the padding mask: transformers passes the tokenizer's
+    /// `attention_mask` when the tokenizer returns one (`ContrastiveModel.masksTextPadding`,
+    /// `tokenizerReturnsAttentionMask`).
+    public let masksTextPadding: Bool
     /// Frames scored from a clip when the request gives no count.
     public static let defaultFrameCount = 8
 
-    public init(model: ContrastiveModel, tokenizer: any TextIdEncoder, images: TorchvisionImageProcessor?, naflexImages: NaFlexImageProcessor? = nil) {
+    public init(model: ContrastiveModel, tokenizer: any TextIdEncoder, images: TorchvisionImageProcessor?,
+                naflexImages: NaFlexImageProcessor? = nil, masksTextPadding: Bool? = nil) {
         self.model = model
         self.tokenizer = tokenizer
         self.images = images
         self.naflexImages = naflexImages
+        self.masksTextPadding = masksTextPadding ?? model.masksTextPadding
     }
 
     /// Loads the model, tokenizer and image processor of `directory`.
@@ -31,6 +37,7 @@ public struct ZeroShot: Sendable {
         let model = try ContrastiveModel.load(directory: directory)
         let dir = try ModelDirectory(directory)
         let tokenizer = try loadTokenizer(dir, model: model)
+        let masks = try model.isNaFlex || (model.isSigmoid && tokenizerReturnsAttentionMask(dir))
         if let tower = model.naflex {
             let naflex: NaFlexImageProcessor
             if let (data, file) = try dir.processorSettings(.image) {
@@ -41,7 +48,7 @@ public struct ZeroShot: Sendable {
             guard naflex.patchSize == tower.config.patchSize else {
                 throw ConfigError(file: directory.path, "its image processor cuts \(naflex.patchSize)-pixel patches but the image tower's patch_size is \(tower.config.patchSize).")
             }
-            return ZeroShot(model: model, tokenizer: tokenizer, images: nil, naflexImages: naflex)
+            return ZeroShot(model: model, tokenizer: tokenizer, images: nil, naflexImages: naflex, masksTextPadding: masks)
         }
         guard let vision = model.vision else { throw ConfigError(file: directory.path, "has no image tower.") }
         var preprocess = try dir.preprocessConfig(imageSize: vision.config.imageSize)
@@ -50,7 +57,25 @@ public struct ZeroShot: Sendable {
         do { images = try TorchvisionImageProcessor(preprocess) } catch {
             throw ConfigError(file: directory.path, "its image processor settings cannot be used: \(error)")
         }
-        return ZeroShot(model: model, tokenizer: tokenizer, images: images)
+        return ZeroShot(model: model, tokenizer: tokenizer, images: images, masksTextPadding: masks)
+    }
+
+    /// Whether transformers' tokenizer for `dir` returns `attention_mask` (which the zero-shot
+    /// pipeline and `model(**processor(...))` then pass to the text tower): the config's
+    /// `model_input_names` when it has them (SigLIP's conversion wrote `["input_ids"]`, so its
+    /// texts run unmasked, as SigLIP was trained), else the tokenizer classes' default, which
+    /// in transformers 5.23 includes it.
+    static func tokenizerReturnsAttentionMask(_ dir: ModelDirectory) throws -> Bool {
+        let file = dir.url.appendingPathComponent("tokenizer_config.json")
+        guard let data = FileManager.default.contents(atPath: file.path) else { return true }
+        guard let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw ConfigError(file: file.path, "is not a JSON object.")
+        }
+        guard let names = config["model_input_names"], !(names is NSNull) else { return true }
+        guard let list = names as? [String] else {
+            throw ConfigError(file: file.path, "'model_input_names' must be a list of strings.")
+        }
+        return list.contains("attention_mask")
     }
 
     /// tokenizer.json (siglip2: as `Siglip2Tokenizer`), or for SigLIP a SentencePiece `spiece.model`.
@@ -113,7 +138,7 @@ public struct ZeroShot: Sendable {
     public func textEmbeddings(_ texts: [String]) throws -> Tensor {
         Tensor.concatenate(try texts.map { text in
             let input = textInput(text)
-            return try model.textEmbedding(input.ids, mask: model.masksTextPadding ? input.mask : nil)
+            return try model.textEmbedding(input.ids, mask: masksTextPadding ? input.mask : nil)
         })
     }
 

@@ -181,10 +181,10 @@ public struct ContrastiveModel: Sendable {
         return padLeft ? (padding + cut, zeros + ones) : (cut + padding, ones + zeros)
     }
 
-    /// Whether the text tower gets the attention mask: transformers 5.23 passes what the
-    /// tokenizer returns, and for siglip2 (`Siglip2Tokenizer`) that includes `attention_mask`.
-    /// CLIP's causal tower pools at the end-of-text token, before any padding; SigLIP (v1) texts
-    /// run unmasked (the project's reading of its pipeline, kept from before).
+    /// Whether the text tower gets the attention mask, from the model alone: transformers 5.23
+    /// passes what the tokenizer returns, and for siglip2 (`Siglip2Tokenizer`) that includes
+    /// `attention_mask`. CLIP's causal tower pools at the end-of-text token, before any padding.
+    /// For SigLIP (v1) it depends on the tokenizer's `model_input_names`, which `ZeroShot` reads.
     public var masksTextPadding: Bool { isNaFlex }
 
     /// Token ids of one text (special tokens included) → its normalised embedding [1, P];
