@@ -113,6 +113,9 @@ final class ClipZeroShotParityTests: XCTestCase {
         XCTAssertThrowsError(try ZeroShot.prompts(labels: ["a", "\u{3000}\t\u{a0}"], template: nil)) {
             XCTAssertTrue("\($0)".contains("label 2 is empty"), "\($0)")
         }
+        // Python's str.isspace() also counts the separators U+001C–U+001F (str.strip() removes them).
+        XCTAssertEqual(ZeroShot.trimmed("\u{1C}\u{1F} a dog \u{1D}\u{1E}"), "a dog")
+        XCTAssertEqual(ZeroShot.trimmed("\u{200B}a\u{200B}"), "\u{200B}a\u{200B}")
     }
 
     /// Missing or empty labels, a template without {}, and a model with no text tower: one sentence each.

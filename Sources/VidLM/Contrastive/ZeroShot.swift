@@ -96,13 +96,14 @@ public struct ZeroShot: Sendable {
 
     // MARK: Text
 
-    /// `text` without leading and trailing white space: the scalars with Unicode's White_Space
-    /// property, which Python's `str.strip()` also removes. (Foundation's `whitespacesAndNewlines`
-    /// also takes U+200B ZERO WIDTH SPACE, a format character that the tokenizer then never sees.)
+    /// `text` without leading and trailing white space as Python's `str.strip()` sees it: the
+    /// scalars with Unicode's White_Space property, and the separators U+001C–U+001F, which
+    /// `str.isspace()` counts too. (Foundation's `whitespacesAndNewlines` also takes U+200B ZERO
+    /// WIDTH SPACE, a format character that the tokenizer then never sees.)
     public static func trimmed(_ text: String) -> String {
+        func space(_ s: Unicode.Scalar) -> Bool { s.properties.isWhitespace || (0x1C...0x1F).contains(s.value) }
         let scalars = text.unicodeScalars
-        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
-              let last = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+        guard let first = scalars.firstIndex(where: { !space($0) }), let last = scalars.lastIndex(where: { !space($0) }) else { return "" }
         return String(scalars[first...last])
     }
 
