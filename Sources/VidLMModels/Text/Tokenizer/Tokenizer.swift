@@ -230,12 +230,13 @@ public struct StreamingDetokenizer: Sendable {
     /// Everything emitted so far.
     public private(set) var text = ""
     /// With `clean_up_tokenization_spaces`: the decoded text (since the last `finish`) before
-    /// clean-up, and how many scalars of its cleaned form were emitted. The clean-up's patterns are
-    /// at most four characters, so all but the last `heldBack` scalars of the cleaned text can no
-    /// longer change.
+    /// clean-up, and how many scalars of its cleaned form were emitted. Text still to come can
+    /// only change the cleaned text's end: each of the ten replacement passes matches at most four
+    /// scalars, so it widens the unsettled end by at most three; all but the last `heldBack`
+    /// scalars are final.
     private var raw = ""
     private var cleanedEmitted = 0
-    private static let heldBack = 8
+    private static let heldBack = 32
 
     public init(tokenizer: Tokenizer, skipSpecialTokens: Bool = false) {
         self.tokenizer = tokenizer
