@@ -33,16 +33,15 @@ import json
 import os
 import pathlib
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 from PIL import Image
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "parity"))
+from sweep_common import greedy_verdict, run_seeds, top2_margins  # noqa: E402
 
 CODECS = {
     "mp4": [["libx264", "-bf", "3"], ["libx264", "-x264-params", "open-gop=1:keyint=30:bframes=5:b-pyramid=normal"],
@@ -228,7 +227,7 @@ def smolvlm_seed(seed: int, vidlm: str, work: str, kind: str, tokenizer) -> tupl
     want = out.sequences[0, inputs["input_ids"].shape[1]:].tolist()
     if want and want[-1] == tokenizer.eos_token_id:
         want = want[:-1]  # vidlm's token_ids leave the stop token out
-    margins = [float(torch.topk(s[0], 2).values.diff().abs()) for s in out.scores]
+    margins = top2_margins(out.scores)
     r = subprocess.run([vidlm, "ask", media, question, "--model", work, "--json", "--max-tokens", "12"], capture_output=True, text=True)
     if r.returncode:
         return "fail", f"{facts}: vidlm: {r.stderr.strip()}"
@@ -236,13 +235,8 @@ def smolvlm_seed(seed: int, vidlm: str, work: str, kind: str, tokenizer) -> tupl
     prompt = answer["answers"][0]["prompt_token_ids"] if "answers" in answer else answer.get("prompt_token_ids")
     if prompt != inputs["input_ids"][0].tolist():
         return "fail", f"{facts}: prompt ids differ"
-    got = answer["token_ids"]
-    first = next((i for i in range(max(len(got), len(want))) if i >= min(len(got), len(want)) or got[i] != want[i]), None)
-    if first is None:
-        return "ok", str(facts)
-    if first < len(margins) and margins[first] < 1e-3:
-        return "tie", f"{facts}: greedy ids part at step {first}, margin {margins[first]:.1e}"
-    return "fail", f"{facts}: greedy ids part at step {first} (margin {margins[first] if first < len(margins) else None})"
+    status, why = greedy_verdict(answer["token_ids"], want, margins)
+    return status, f"{facts}: {why}" if why else str(facts)
 
 
 # The other families' sweeps live in their own files; each exposes `seed(seed, vidlm, work, …)`.
@@ -264,26 +258,19 @@ def main():
         import make_smolvlm_fixtures as F
         tokenizer = F.build_tokenizer()
     sweep = __import__(FAMILY_SWEEPS[args.what]) if args.what in FAMILY_SWEEPS else None
-    tally = {"ok": 0, "tie": 0, "skip": 0, "fail": 0}
-    for seed in range(args.first, args.first + args.count):
-        work = tempfile.mkdtemp(prefix="vidlm-sweep-")
-        try:
-            if args.what == "media":
-                status, what = media_seed(seed, args.vidlm, work)
-            elif args.what == "smolvlm":
-                status, what = smolvlm_seed(seed, args.vidlm, work, args.kind, tokenizer)
-            elif args.what == "vidlm":
-                status, what = sweep.seed(seed, args.vidlm, work)
-            elif args.what == "blip":
-                status, what = sweep.seed(seed, args.vidlm, work, args.family)
-            else:
-                status, what = sweep.seed(seed, args.vidlm, work, args.family, args.kind)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        tally[status] += 1
-        print(f"seed {seed}: {status}  {what}", flush=True)
-    print(" ".join(f"{k} {v}" for k, v in tally.items()))
-    sys.exit(1 if tally["fail"] else 0)
+
+    def one(seed: int, work: str) -> tuple[str, str]:
+        if args.what == "media":
+            return media_seed(seed, args.vidlm, work)
+        if args.what == "smolvlm":
+            return smolvlm_seed(seed, args.vidlm, work, args.kind, tokenizer)
+        if args.what == "vidlm":
+            return sweep.seed(seed, args.vidlm, work)
+        if args.what == "blip":
+            return sweep.seed(seed, args.vidlm, work, args.family)
+        return sweep.seed(seed, args.vidlm, work, args.family, args.kind)
+
+    run_seeds(one, args.first, args.count)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,8 @@ import json
 import os
 import pathlib
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import torch
@@ -31,6 +29,7 @@ from PIL import Image
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "parity"))
+from sweep_common import greedy_verdict, run_seeds, top2_margins  # noqa: E402
 
 TOKENIZERS = ROOT / "Tests" / "Fixtures" / "tokenizers"
 NEW_TOKENS = 10
@@ -103,13 +102,7 @@ def run_vidlm(vidlm: str, media: str, question: str, work: str) -> dict:
 def compare(want: list[int], scores, got: list[int], eos: int) -> tuple[str, str]:
     if want and want[-1] == eos:
         want = want[:-1]  # vidlm's token_ids leave the stop token out
-    margins = [float(torch.topk(s[0], 2).values.diff().abs()) for s in scores]
-    first = next((i for i in range(max(len(got), len(want))) if i >= min(len(got), len(want)) or got[i] != want[i]), None)
-    if first is None:
-        return "ok", ""
-    if first < len(margins) and margins[first] < 1e-3:
-        return "tie", f"greedy ids part at step {first}, margin {margins[first]:.1e}"
-    return "fail", f"greedy ids part at step {first} (want {want}, got {got})"
+    return greedy_verdict(got, want, top2_margins(scores))
 
 
 def blip2_seed(rng: random.Random, seed: int, vidlm: str, work: str) -> tuple[str, str]:
@@ -216,17 +209,7 @@ def main():
     parser.add_argument("--family", choices=["blip-2", "instructblipvideo", "mixed"], default="mixed")
     parser.add_argument("--vidlm", default=str(ROOT / ".build" / "release" / "vidlm"))
     args = parser.parse_args()
-    tally = {"ok": 0, "tie": 0, "skip": 0, "fail": 0}
-    for s in range(args.first, args.first + args.count):
-        work = tempfile.mkdtemp(prefix="vidlm-sweep-blip-")
-        try:
-            status, what = seed(s, args.vidlm, work, args.family)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        tally[status] += 1
-        print(f"seed {s}: {status}  {what}", flush=True)
-    print(" ".join(f"{k} {v}" for k, v in tally.items()))
-    sys.exit(1 if tally["fail"] else 0)
+    run_seeds(lambda s, work: seed(s, args.vidlm, work, args.family), args.first, args.count, "vidlm-sweep-blip-")
 
 
 if __name__ == "__main__":

@@ -39,13 +39,12 @@ import json
 import os
 import pathlib
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "parity"))
+from sweep_common import greedy_verdict, run_seeds, top2_margins  # noqa: E402
 
 FAMILIES = ["llava", "llava_next", "llava_next_video", "llava_onevision", "video_llava"]
 # The chat template each family's fixtures use (LLaVA and LLaVA-NeXT also get the other one at random).
@@ -369,7 +368,7 @@ def seed(seed: int, vidlm: str, work: str, family: str = "mixed", kind: str = "m
     want = out.sequences[0, inputs["input_ids"].shape[1]:].tolist()
     if want and want[-1] == tokenizer.eos_token_id:
         want = want[:-1]  # vidlm's token_ids leave the stop token out
-    margins = [float(torch.topk(s[0], 2).values.diff().abs()) for s in out.scores]
+    margins = top2_margins(out.scores)
     if kind == "image":
         if answer is None:
             return "fail", f"{facts}: vidlm: {error}"
@@ -380,14 +379,8 @@ def seed(seed: int, vidlm: str, work: str, family: str = "mixed", kind: str = "m
                   min(len(got_prompt), len(prompt_ids)))
         return "fail", (f"{facts}: prompt ids differ at {at} (vidlm {len(got_prompt)} ids, transformers {len(prompt_ids)}; "
                         f"vidlm {got_prompt[at:at + 6]}, transformers {prompt_ids[at:at + 6]})")
-    got = answer["token_ids"]
-    first = next((i for i in range(max(len(got), len(want))) if i >= min(len(got), len(want)) or got[i] != want[i]), None)
-    if first is None:
-        return "ok", str(facts)
-    if first < len(margins) and margins[first] < 1e-3:
-        return "tie", f"{facts}: greedy ids part at step {first}, margin {margins[first]:.1e}"
-    return "fail", (f"{facts}: greedy ids part at step {first} (margin {margins[first] if first < len(margins) else None}; "
-                    f"vidlm {got}, transformers {want})")
+    status, why = greedy_verdict(answer["token_ids"], want, margins)
+    return status, f"{facts}: {why}" if why else str(facts)
 
 
 def main():
@@ -399,22 +392,10 @@ def main():
     parser.add_argument("--vidlm", default=str(ROOT / ".build" / "release" / "vidlm"))
     parser.add_argument("--keep", help="copy each failing seed's folder (model + input) under this folder")
     args = parser.parse_args()
-    tally = {"ok": 0, "tie": 0, "skip": 0, "fail": 0}
-    for s in range(args.first, args.first + args.count):
-        work = tempfile.mkdtemp(prefix="vidlm-sweep-llava-")
-        try:
-            try:
-                status, what = seed(s, args.vidlm, work, args.family, args.kind)
-            except Exception as error:  # a crash of the sweep itself (model building) is a failure to look at
-                status, what = "fail", f"sweep error: {type(error).__name__}: {str(error)[:200]}"
-            if status == "fail" and args.keep:
-                shutil.copytree(work, os.path.join(args.keep, f"seed{s}"), dirs_exist_ok=True)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        tally[status] += 1
-        print(f"seed {s}: {status}  {what}", flush=True)
-    print(" ".join(f"{k} {v}" for k, v in tally.items()))
-    sys.exit(1 if tally["fail"] else 0)
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
+    run_seeds(lambda s, work: seed(s, args.vidlm, work, args.family, args.kind), args.first, args.count,
+              "vidlm-llava-sweep-", keep=args.keep)
 
 
 if __name__ == "__main__":

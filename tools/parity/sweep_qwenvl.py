@@ -34,10 +34,8 @@ import json
 import os
 import pathlib
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import warnings
 
 from PIL import Image
@@ -45,6 +43,7 @@ from PIL import Image
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "parity"))
+from sweep_common import greedy_verdict, run_seeds, top2_margins  # noqa: E402
 
 FAMILIES = ["qwen2_vl", "qwen2_5_vl", "qwen3_vl"]
 NEW_TOKENS = 12
@@ -289,7 +288,7 @@ def seed(seed: int, vidlm: str, work: str, family: str = "mixed", kind: str = "m
     want = out.sequences[0, inputs["input_ids"].shape[1]:].tolist()
     if want and want[-1] == tok.eos_token_id:
         want = want[:-1]  # vidlm's token_ids leave the stop token out
-    margins = [float(torch.topk(s[0], 2).values.diff().abs()) for s in out.scores]
+    margins = top2_margins(out.scores)
     answer = json.loads(r.stdout)
     warned = "; vidlm: " + " ".join(line.strip() for line in r.stderr.splitlines() if "warning" in line)[:300] if "warning" in r.stderr else ""
     prompt = answer.get("prompt_token_ids")
@@ -300,17 +299,13 @@ def seed(seed: int, vidlm: str, work: str, family: str = "mixed", kind: str = "m
         at = next((i for i in range(min(len(prompt or []), len(expected))) if prompt[i] != expected[i]), None)
         return "fail", (f"{facts}: prompt ids differ ({len(prompt or [])} vs {len(expected)} tokens, first at {at}; "
                         f"frames {[f.get('index') for f in answer.get('frames', [])]}){warned}")
-    got = answer["token_ids"]
-    first = next((i for i in range(max(len(got), len(want))) if i >= min(len(got), len(want)) or got[i] != want[i]), None)
-    if first is None:
-        return "ok", str(facts)
-    if first < len(margins) and margins[first] < 1e-3:
-        return "tie", f"{facts}: greedy ids part at step {first}, margin {margins[first]:.1e}"
+    status, why = greedy_verdict(answer["token_ids"], want, margins)
+    if status != "fail":
+        return status, f"{facts}: {why}" if why else str(facts)
     quirk = seek_quirk(media, metadata) if part == "video" else None
     if quirk:
-        return "skip", f"{facts}: greedy ids part at step {first}, but the reference decoded other frames: {quirk}"
-    return "fail", (f"{facts}: greedy ids part at step {first} (margin {margins[first] if first < len(margins) else None}): "
-                    f"{got} vs {want}{position_note(model, inputs)}{warned}")
+        return "skip", f"{facts}: {why}, but the reference decoded other frames: {quirk}"
+    return "fail", f"{facts}: {why}{position_note(model, inputs)}{warned}"
 
 
 def conversation(rng, vidlm, model, processor, model_dir, attached, messages, facts) -> tuple[str, str]:
@@ -369,17 +364,7 @@ def main():
     parser.add_argument("--kind", choices=["image", "clip", "mixed", "chat"], default="mixed")
     parser.add_argument("--vidlm", default=str(ROOT / ".build" / "release" / "vidlm"))
     args = parser.parse_args()
-    tally = {"ok": 0, "tie": 0, "skip": 0, "fail": 0}
-    for n in range(args.first, args.first + args.count):
-        work = tempfile.mkdtemp(prefix="vidlm-qwen-sweep-")
-        try:
-            status, what = seed(n, args.vidlm, work, args.family, args.kind)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        tally[status] += 1
-        print(f"seed {n}: {status}  {what}", flush=True)
-    print(" ".join(f"{k} {v}" for k, v in tally.items()))
-    sys.exit(1 if tally["fail"] else 0)
+    run_seeds(lambda n, work: seed(n, args.vidlm, work, args.family, args.kind), args.first, args.count, "vidlm-qwen-sweep-")
 
 
 if __name__ == "__main__":

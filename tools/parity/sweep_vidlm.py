@@ -21,14 +21,15 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 
 import torch
 from safetensors.torch import save_file
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "reference"))
+sys.path.insert(0, str(ROOT / "tools" / "parity"))
 import vidlm_model as vm  # noqa: E402
+from sweep_common import greedy_verdict, run_seeds, top2_margins  # noqa: E402
 
 TOKENIZERS = ROOT / "Tests" / "Fixtures" / "tokenizers"
 NEW_TOKENS = 10
@@ -133,7 +134,6 @@ def seed(seed: int, vidlm: str, work: str) -> tuple[str, str]:
                                             return_dict_in_generate=True)
     want = out.sequences[0].tolist()
     want = want[:want.index(eos)] if eos in want else want
-    margins = [float(torch.topk(s[0], 2).values.diff().abs()) for s in out.scores]
     r = subprocess.run([vidlm, "ask", "--pixels", str(folder / "pixels.safetensors"), question, "--model", work, "--json",
                         "--max-tokens", str(NEW_TOKENS)], capture_output=True, text=True)
     if r.returncode:
@@ -143,13 +143,8 @@ def seed(seed: int, vidlm: str, work: str) -> tuple[str, str]:
     expected_prompt = [config["text_config"]["bos_token_id"]] + (before_ids or []) + [-1] * visual + after_ids
     if answer["prompt_token_ids"] != expected_prompt:
         return "fail", f"{facts}: prompt ids differ ({answer['prompt_token_ids']} vs {expected_prompt})"
-    got = answer["token_ids"]
-    first = next((i for i in range(max(len(got), len(want))) if i >= min(len(got), len(want)) or got[i] != want[i]), None)
-    if first is None:
-        return "ok", facts
-    if first < len(margins) and margins[first] < 1e-3:
-        return "tie", f"{facts}: greedy ids part at step {first}, margin {margins[first]:.1e}"
-    return "fail", f"{facts}: greedy ids part at step {first} (want {want}, got {got})"
+    status, why = greedy_verdict(answer["token_ids"], want, top2_margins(out.scores))
+    return status, f"{facts}: {why}" if why else facts
 
 
 def main():
@@ -158,17 +153,7 @@ def main():
     parser.add_argument("--count", type=int, default=30)
     parser.add_argument("--vidlm", default=str(ROOT / ".build" / "release" / "vidlm"))
     args = parser.parse_args()
-    tally = {"ok": 0, "tie": 0, "skip": 0, "fail": 0}
-    for s in range(args.first, args.first + args.count):
-        work = tempfile.mkdtemp(prefix="vidlm-sweep-vidlm-")
-        try:
-            status, what = seed(s, args.vidlm, work)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        tally[status] += 1
-        print(f"seed {s}: {status}  {what}", flush=True)
-    print(" ".join(f"{k} {v}" for k, v in tally.items()))
-    sys.exit(1 if tally["fail"] else 0)
+    run_seeds(lambda s, work: seed(s, args.vidlm, work), args.first, args.count, "vidlm-sweep-vidlm-")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,56 @@
+"""What the differential sweeps (differential_sweep.py, sweep_*.py) share: the seed loop and the greedy-ids verdict."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from typing import Callable
+
+TIE_MARGIN = 1e-3
+
+
+def top2_margins(scores) -> list[float]:
+    """Per generated step, the gap between transformers' two best logits (`generate(output_scores=True).scores`)."""
+    import torch
+    return [float(torch.topk(s[0], 2).values.diff().abs()) for s in scores]
+
+
+def first_difference(got: list[int], want: list[int]) -> int | None:
+    """The first step where two id lists differ (one ending early counts), or None when equal."""
+    return next((i for i in range(max(len(got), len(want))) if i >= min(len(got), len(want)) or got[i] != want[i]), None)
+
+
+def greedy_verdict(got: list[int], want: list[int], margins: list[float]) -> tuple[str, str]:
+    """("ok", ""), ("tie", why) where the ids part at a step transformers itself nearly tied (top-2 margin below
+    TIE_MARGIN), or ("fail", why)."""
+    first = first_difference(got, want)
+    if first is None:
+        return "ok", ""
+    margin = margins[first] if first < len(margins) else None
+    if margin is not None and margin < TIE_MARGIN:
+        return "tie", f"greedy ids part at step {first}, margin {margin:.1e}"
+    return "fail", f"greedy ids part at step {first} (margin {margin}; want {want}, got {got})"
+
+
+def run_seeds(one: Callable[[int, str], tuple[str, str]], first: int, count: int, prefix: str = "vidlm-sweep-",
+              keep: str | None = None) -> None:
+    """Runs `one(seed, work_folder)` for each seed in a fresh folder, prints one line per seed and the tally, and
+    exits non-zero when any seed failed. A crash of the sweep itself is a failure to look at; `keep` copies
+    each failing seed's folder (model and input) there."""
+    tally = {"ok": 0, "tie": 0, "skip": 0, "fail": 0}
+    for seed in range(first, first + count):
+        work = tempfile.mkdtemp(prefix=prefix)
+        try:
+            try:
+                status, what = one(seed, work)
+            except Exception as error:  # noqa: BLE001 - reported as the seed's failure
+                status, what = "fail", f"sweep error: {type(error).__name__}: {str(error)[:200]}"
+            if status == "fail" and keep:
+                shutil.copytree(work, os.path.join(keep, f"seed{seed}"), dirs_exist_ok=True)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        tally[status] += 1
+        print(f"seed {seed}: {status}  {what}", flush=True)
+    print(" ".join(f"{k} {v}" for k, v in tally.items()))
+    sys.exit(1 if tally["fail"] else 0)
