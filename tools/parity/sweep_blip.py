@@ -29,26 +29,16 @@ from PIL import Image
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "parity"))
-from sweep_common import greedy_verdict, run_seeds, top2_margins  # noqa: E402
+from sweep_common import greedy_verdict, random_init, run_seeds, top2_margins  # noqa: E402
 
 TOKENIZERS = ROOT / "Tests" / "Fixtures" / "tokenizers"
 NEW_TOKENS = 10
 
 
-def random_init(model, rng: random.Random):
-    """Every parameter random (norms near one), so each one matters and greedy margins are wide."""
-    g = torch.Generator().manual_seed(rng.randrange(1 << 30))
-    scale = rng.choice([0.2, 0.3])
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=g)
-            if ("norm" in name or "LayerNorm" in name) and name.endswith("weight"):
-                p.copy_(1 + 0.1 * noise)
-            elif name.endswith("bias"):
-                p.copy_(0.1 * noise)
-            else:
-                p.copy_(scale * noise)
-    return model.eval()
+def random_weights(model, rng: random.Random):
+    """sweep_common.random_init with a seed and a weight scale drawn from `rng`."""
+    seed = rng.randrange(1 << 30)
+    return random_init(model, seed, rng.choice([0.2, 0.3]))
 
 
 def towers(rng: random.Random, qformer_vocab: int) -> tuple[dict, dict, int]:
@@ -119,7 +109,7 @@ def blip2_seed(rng: random.Random, seed: int, vidlm: str, work: str) -> tuple[st
     config = Blip2Config(vision_config=vision, qformer_config=qformer, text_config=text, num_query_tokens=queries,
                          image_token_index=tok.convert_tokens_to_ids("<image>"))
     torch.manual_seed(rng.randrange(1 << 30))
-    model = random_init(Blip2ForConditionalGeneration(config), rng)
+    model = random_weights(Blip2ForConditionalGeneration(config), rng)
     processor = Blip2Processor(image_processor=BlipImageProcessor(size={"height": size, "width": size}), tokenizer=tok,
                                num_query_tokens=queries)
     model.save_pretrained(work)
@@ -157,7 +147,7 @@ def instructblipvideo_seed(rng: random.Random, seed: int, vidlm: str, work: str)
     config = InstructBlipVideoConfig(vision_config=vision, qformer_config=qformer, text_config=text,
                                      num_query_tokens=queries, video_token_index=tok.convert_tokens_to_ids("<video>"))
     torch.manual_seed(rng.randrange(1 << 30))
-    model = random_init(InstructBlipVideoForConditionalGeneration(config), rng)
+    model = random_weights(InstructBlipVideoForConditionalGeneration(config), rng)
     processor = InstructBlipVideoProcessor(video_processor=InstructBlipVideoVideoProcessor(size={"height": size, "width": size}),
                                            tokenizer=tok, qformer_tokenizer=qtok, num_query_tokens=queries)
     model.save_pretrained(work)

@@ -33,6 +33,23 @@ def greedy_verdict(got: list[int], want: list[int], margins: list[float]) -> tup
     return "fail", f"greedy ids part at step {first} (margin {margin}; want {want}, got {got})"
 
 
+def random_init(model, seed: int, scale: float):
+    """Every parameter of a tiny random model random (norms near one, small biases, weights of `scale`), so each
+    one matters and greedy margins are wide."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            noise = torch.randn(p.shape, generator=g)
+            if ("norm" in name or "LayerNorm" in name) and name.endswith("weight"):
+                p.copy_(1 + 0.1 * noise)
+            elif name.endswith("bias"):
+                p.copy_(0.1 * noise)
+            else:
+                p.copy_(scale * noise)
+    return model.eval()
+
+
 def run_seeds(one: Callable[[int, str], tuple[str, str]], first: int, count: int, prefix: str = "vidlm-sweep-",
               keep: str | None = None) -> None:
     """Runs `one(seed, work_folder)` for each seed in a fresh folder, prints one line per seed and the tally, and

@@ -29,24 +29,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "reference"))
 sys.path.insert(0, str(ROOT / "tools" / "parity"))
 import vidlm_model as vm  # noqa: E402
-from sweep_common import greedy_verdict, run_seeds, top2_margins  # noqa: E402
+from sweep_common import greedy_verdict, random_init, run_seeds, top2_margins  # noqa: E402
 
 TOKENIZERS = ROOT / "Tests" / "Fixtures" / "tokenizers"
 NEW_TOKENS = 10
-
-
-def random_init(model, rng: random.Random):
-    g = torch.Generator().manual_seed(rng.randrange(1 << 30))
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=g)
-            if ("norm" in name or "LayerNorm" in name) and name.endswith("weight"):
-                p.copy_(1 + 0.1 * noise)
-            elif name.endswith("bias"):
-                p.copy_(0.1 * noise)
-            else:
-                p.copy_(0.3 * noise)
-    return model.eval()
 
 
 def random_config(rng: random.Random, tok) -> dict:
@@ -105,7 +91,7 @@ def seed(seed: int, vidlm: str, work: str) -> tuple[str, str]:
     torch.manual_seed(seed)
     tok = PreTrainedTokenizerFast.from_pretrained(str(TOKENIZERS / "llama2"))
     config = random_config(rng, tok)
-    model = random_init(vm.VidLMForConditionalGeneration(config), rng)
+    model = random_init(vm.VidLMForConditionalGeneration(config), rng.randrange(1 << 30), 0.3)
     folder = pathlib.Path(work)
     (folder / "config.json").write_text(json.dumps(config, indent=1))
     save_file({k: v.contiguous() for k, v in model.export_state_dict().items()}, str(folder / "model.safetensors"))

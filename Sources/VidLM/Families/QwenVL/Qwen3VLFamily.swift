@@ -79,14 +79,7 @@ public struct Qwen3VLFamily: VisionLanguageModel {
     /// Ready pixels [T, 3, H, W] (T = 1: a picture; more: one clip), checked and kept as they are:
     /// `prepare` runs the tower over them, where their patch grid is known (`vidlm ask --pixels`).
     public func encode(pixels: Tensor) throws -> Tensor {
-        guard pixels.rank == 4, pixels.shape[1] == 3, pixels.shape[0] > 0 else {
-            throw EngineError.invalidOption("pixel_values must be [frames, 3, height, width], got \(pixels.shape)")
-        }
-        let p = tower.config.patchSize * tower.config.mergeSize
-        guard pixels.shape[2] % p == 0, pixels.shape[3] % p == 0 else {
-            throw EngineError.invalidOption("pixel_values of \(pixels.shape[3])x\(pixels.shape[2]) are not a multiple of the \(p)-pixel patch × merge unit")
-        }
-        return pixels.toF32()
+        try QwenVLProcessor.checkedReadyPixels(pixels, unit: tower.config.patchSize * tower.config.mergeSize)
     }
 
     /// A clip's decoded frames → its resized, normalised pixels [N, 3, H, W].

@@ -271,6 +271,18 @@ extension QwenVLProcessor {
                             layout: ["rgb": 1, "width": frame.width, "height": frame.height])
     }
 
+    /// Ready pixel values [T, 3, H, W] checked for a tower whose patch × merge unit is `unit`
+    /// pixels (what `encode(pixels:)` keeps for `prepare`), as f32.
+    static func checkedReadyPixels(_ pixels: Tensor, unit p: Int) throws -> Tensor {
+        guard pixels.rank == 4, pixels.shape[1] == 3, pixels.shape[0] > 0 else {
+            throw EngineError.invalidOption("pixel_values must be [frames, 3, height, width], got \(pixels.shape)")
+        }
+        guard pixels.shape[2] % p == 0, pixels.shape[3] % p == 0 else {
+            throw EngineError.invalidOption("pixel_values of \(pixels.shape[3])x\(pixels.shape[2]) are not a multiple of the \(p)-pixel patch × merge unit")
+        }
+        return pixels.toF32()
+    }
+
     /// A part holding ready pixel values [T, 3, H, W] (what the families' `encode(pixels:)` hands
     /// the Engine: the tower runs in `prepare`, where the grid is known), else nil.
     static func readyPixels(_ part: EncodedFrame) -> Tensor? {
