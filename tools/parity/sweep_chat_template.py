@@ -15,16 +15,13 @@ difference.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import pathlib
 import random
-import subprocess
 import sys
-import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "parity"))
+from sweep_common import bench_batch  # noqa: E402
 FIXTURES = ROOT / "Tests" / "Fixtures" / "chat_templates"
 
 PIECES = ["hello", "What is in the video?", "it's", '"quoted"', "{{ messages }}", "{% if x %}y{% endif %}", "{# c #}",
@@ -105,16 +102,7 @@ def main():
                               "tools": conv.get("tools"), "documents": conv.get("documents"), "context": context})
                 expected.append(want)
                 where.append((seed, name, agp))
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
-        json.dump(cases, f, ensure_ascii=False)
-        path = f.name
-    try:
-        r = subprocess.run([args.bench, "template-render", "--cases", path], capture_output=True, text=True)
-    finally:
-        os.unlink(path)
-    if r.returncode:
-        sys.exit(f"vidlm-bench: {r.stderr.strip()}")
-    got = json.loads(r.stdout)["results"]
+    got = bench_batch(args.bench, "template-render", cases)
     failures = 0
     for (seed, name, agp), (status, want), result in zip(where, expected, got):
         if status == "ok" and result.get("output") == want:

@@ -50,6 +50,22 @@ def random_init(model, seed: int, scale: float):
     return model.eval()
 
 
+def bench_batch(bench: str, command: str, cases: list) -> list:
+    """`vidlm-bench <command> --cases FILE` on a JSON list of cases: its per-case results (exits on a failure)."""
+    import json
+    import subprocess
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
+        json.dump(cases, f, ensure_ascii=False)
+        path = f.name
+    try:
+        r = subprocess.run([bench, command, "--cases", path], capture_output=True, text=True)
+    finally:
+        os.unlink(path)
+    if r.returncode:
+        sys.exit(f"vidlm-bench: {r.stderr.strip()}")
+    return json.loads(r.stdout)["results"]
+
+
 def run_seeds(one: Callable[[int, str], tuple[str, str]], first: int, count: int, prefix: str = "vidlm-sweep-",
               keep: str | None = None) -> None:
     """Runs `one(seed, work_folder)` for each seed in a fresh folder, prints one line per seed and the tally, and

@@ -15,15 +15,14 @@ decoded text with and without skipping special tokens, must equal the library's.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import pathlib
 import random
-import subprocess
 import sys
-import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools" / "parity"))
+from sweep_common import bench_batch  # noqa: E402
+
 TOKENIZERS = ROOT / "Tests" / "Fixtures" / "tokenizers"
 
 WORDS = ["the", "The", "video", "shows", "a", "red", "square", "don't", "it's", "I'm", "we'll", "they've", "HELLO",
@@ -75,16 +74,7 @@ def main():
         ids = tok(text, add_special_tokens=add).input_ids
         cases.append({"tokenizer": str(folder), "text": text, "add_special_tokens": add})
         expected.append({"ids": ids, "decoded": tok.decode(ids), "decoded_skip": tok.decode(ids, skip_special_tokens=True)})
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
-        json.dump(cases, f, ensure_ascii=False)
-        path = f.name
-    try:
-        r = subprocess.run([args.bench, "tokenize", "--cases", path], capture_output=True, text=True)
-    finally:
-        os.unlink(path)
-    if r.returncode:
-        sys.exit(f"vidlm-bench: {r.stderr.strip()}")
-    got = json.loads(r.stdout)["results"]
+    got = bench_batch(args.bench, "tokenize", cases)
     failures = 0
     for seed, case, want, result in zip(range(args.first, args.first + args.count), cases, expected, got):
         for key in ("ids", "decoded", "decoded_skip"):
