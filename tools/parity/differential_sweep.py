@@ -41,7 +41,7 @@ from PIL import Image
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "parity"))
-from sweep_common import greedy_verdict, run_seeds, top2_margins  # noqa: E402
+from sweep_common import greedy_verdict, reference_greedy, run_seeds  # noqa: E402
 
 CODECS = {
     "mp4": [["libx264", "-bf", "3"], ["libx264", "-x264-params", "open-gop=1:keyint=30:bframes=5:b-pyramid=normal"],
@@ -191,9 +191,7 @@ def smolvlm_model(rng: random.Random, folder: str, tokenizer):
 
 
 def smolvlm_seed(seed: int, vidlm: str, work: str, kind: str, tokenizer) -> tuple[str, str]:
-    import torch
     import make_smolvlm_fixtures as F
-    from transformers import GenerationConfig
     rng = random.Random(seed)
     model, processor, facts = smolvlm_model(rng, work, tokenizer)
     kind = kind if kind != "mixed" else rng.choice(["image", "clip"])
@@ -220,14 +218,7 @@ def smolvlm_seed(seed: int, vidlm: str, work: str, kind: str, tokenizer) -> tupl
                                                return_tensors="pt")
     except Exception as error:  # the reference itself cannot read this input: nothing to compare
         return "skip", f"{facts}: transformers: {type(error).__name__}: {str(error)[:120]}"
-    settings = GenerationConfig(do_sample=False, max_new_tokens=12, num_beams=1, eos_token_id=tokenizer.eos_token_id,
-                                pad_token_id=tokenizer.pad_token_id)
-    with torch.no_grad():
-        out = model.generate(**inputs, generation_config=settings, output_scores=True, return_dict_in_generate=True)
-    want = out.sequences[0, inputs["input_ids"].shape[1]:].tolist()
-    if want and want[-1] == tokenizer.eos_token_id:
-        want = want[:-1]  # vidlm's token_ids leave the stop token out
-    margins = top2_margins(out.scores)
+    want, margins = reference_greedy(model, inputs, tokenizer, 12)
     r = subprocess.run([vidlm, "ask", media, question, "--model", work, "--json", "--max-tokens", "12"], capture_output=True, text=True)
     if r.returncode:
         return "fail", f"{facts}: vidlm: {r.stderr.strip()}"

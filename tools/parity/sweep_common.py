@@ -21,6 +21,21 @@ def first_difference(got: list[int], want: list[int]) -> int | None:
     return next((i for i in range(max(len(got), len(want))) if i >= min(len(got), len(want)) or got[i] != want[i]), None)
 
 
+def reference_greedy(model, inputs, tokenizer, steps: int) -> tuple[list[int], list[float]]:
+    """transformers' greedy ids after the prompt (the stop token left out, as vidlm's token_ids do) and each
+    step's top-2 margin."""
+    import torch
+    import transformers
+    settings = transformers.GenerationConfig(do_sample=False, max_new_tokens=steps, num_beams=1,
+                                             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    with torch.no_grad():
+        out = model.generate(**inputs, generation_config=settings, output_scores=True, return_dict_in_generate=True)
+    want = out.sequences[0, inputs["input_ids"].shape[1]:].tolist()
+    if want and want[-1] == tokenizer.eos_token_id:
+        want = want[:-1]
+    return want, top2_margins(out.scores)
+
+
 def greedy_verdict(got: list[int], want: list[int], margins: list[float]) -> tuple[str, str]:
     """("ok", ""), ("tie", why) where the ids part at a step transformers itself nearly tied (top-2 margin below
     TIE_MARGIN), or ("fail", why)."""

@@ -44,7 +44,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "parity"))
-from sweep_common import greedy_verdict, run_seeds, top2_margins  # noqa: E402
+from sweep_common import greedy_verdict, reference_greedy, run_seeds  # noqa: E402
 
 FAMILIES = ["llava", "llava_next", "llava_next_video", "llava_onevision", "video_llava"]
 # The chat template each family's fixtures use (LLaVA and LLaVA-NeXT also get the other one at random).
@@ -358,17 +358,10 @@ def seed(seed: int, vidlm: str, work: str, family: str = "mixed", kind: str = "m
                                **media_kwargs)
         except Exception as error:
             return "skip", f"{facts}: transformers: {type(error).__name__}: {str(error)[:160]}"
-    settings = transformers.GenerationConfig(do_sample=False, max_new_tokens=12, num_beams=1,
-                                             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     try:
-        with torch.no_grad():
-            out = model.generate(**inputs, generation_config=settings, output_scores=True, return_dict_in_generate=True)
+        want, margins = reference_greedy(model, inputs, tokenizer, 12)
     except Exception as error:
         return "skip", f"{facts}: transformers generate: {type(error).__name__}: {str(error)[:160]}"
-    want = out.sequences[0, inputs["input_ids"].shape[1]:].tolist()
-    if want and want[-1] == tokenizer.eos_token_id:
-        want = want[:-1]  # vidlm's token_ids leave the stop token out
-    margins = top2_margins(out.scores)
     if kind == "image":
         if answer is None:
             return "fail", f"{facts}: vidlm: {error}"

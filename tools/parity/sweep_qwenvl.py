@@ -43,7 +43,7 @@ from PIL import Image
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "parity"))
-from sweep_common import greedy_verdict, run_seeds, top2_margins  # noqa: E402
+from sweep_common import greedy_verdict, reference_greedy, run_seeds  # noqa: E402
 
 FAMILIES = ["qwen2_vl", "qwen2_5_vl", "qwen3_vl"]
 NEW_TOKENS = 12
@@ -281,14 +281,7 @@ def seed(seed: int, vidlm: str, work: str, family: str = "mixed", kind: str = "m
     if r.returncode:
         return "fail", f"{facts}: vidlm: {r.stderr.strip()[:300]}"
     metadata = inputs.pop("video_metadata", None)
-    settings = transformers.GenerationConfig(do_sample=False, max_new_tokens=NEW_TOKENS, num_beams=1,
-                                             eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    with torch.no_grad():
-        out = model.generate(**inputs, generation_config=settings, output_scores=True, return_dict_in_generate=True)
-    want = out.sequences[0, inputs["input_ids"].shape[1]:].tolist()
-    if want and want[-1] == tok.eos_token_id:
-        want = want[:-1]  # vidlm's token_ids leave the stop token out
-    margins = top2_margins(out.scores)
+    want, margins = reference_greedy(model, inputs, tok, NEW_TOKENS)
     answer = json.loads(r.stdout)
     warned = "; vidlm: " + " ".join(line.strip() for line in r.stderr.splitlines() if "warning" in line)[:300] if "warning" in r.stderr else ""
     prompt = answer.get("prompt_token_ids")
