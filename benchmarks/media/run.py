@@ -712,6 +712,21 @@ NOTES = [
 ]
 
 
+HAND_WRITTEN = "## History and issue 22's decode goal (hand-written"
+
+
+def write_doc(doc: Path, generated: str) -> None:
+    """The generated report, followed by the doc's hand-written history section (kept verbatim)."""
+    kept = ""
+    if doc.exists():
+        old = doc.read_text()
+        at = old.find(HAND_WRITTEN)
+        if at >= 0:
+            kept = "\n" + old[at:]
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(generated.rstrip("\n") + "\n" + kept)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--worker", choices=["decord", "pyav"], help=argparse.SUPPRESS)
@@ -740,7 +755,7 @@ def main():
 
     if args.report_only:
         results = json.loads(Path(args.json).read_text())
-        Path(args.doc).write_text(markdown(results, results.get("command", args.command)))
+        write_doc(Path(args.doc), markdown(results, results.get("command", args.command)))
         log(f"rewrote {args.doc} from {args.json}")
         return
     bench = Path(args.bench)
@@ -784,8 +799,7 @@ def main():
     results["elapsed_seconds"] = perf() - started
     results["environment"]["loadavg_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
-    Path(args.doc).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.doc).write_text(markdown(results, args.command))
+    write_doc(Path(args.doc), markdown(results, args.command))
     log(f"wrote {args.json} and {args.doc} ({results['elapsed_seconds']:.0f} s)")
 
 

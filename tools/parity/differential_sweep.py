@@ -10,7 +10,8 @@ open GOPs or MBAFF, HEVC, MPEG-4, AV1, VP8/9, MPEG-2, MJPEG, Theora; constant ra
 jittered timestamps), then `vidlm frames` with a random --count / --fps / --start/--end, or one frame alone. Every returned
 frame must be the frame of that index in torchcodec's exact decode (pixels equal; MPEG-TS, which
 torchcodec cannot scan, against the ffmpeg CLI: the frame must be closer to its own index than to its
-neighbours) and its `seconds` must be that frame's pts minus the first's.
+neighbours) and its `seconds` must be that frame's pts minus the first's. `vidlm probe` must give the
+clip's size, a counted frame_count equal to the frames decoded, and a constant-rate clip's rate.
 
 `smolvlm`: a random tiny SmolVLM per seed (patch 4/8/14/16, pixel-shuffle scale 1-4, tile and
 longest-edge sizes, splitting on/off, resampling filter, video fps/max_frames, GQA, tied embeddings),
@@ -100,6 +101,24 @@ def reference_frames(clip: str, ext: str, w: int, h: int):
     return batch.data.permute(0, 2, 3, 1).numpy(), batch.pts_seconds.numpy(), True
 
 
+def probe_problems(vidlm: str, clip: str, facts: dict, frame_count: int, w: int, h: int) -> list[str]:
+    """`vidlm probe` against the reference decode: size, a counted frame count equal to the frames
+    decoded, and a constant-rate clip's average rate."""
+    r = subprocess.run([vidlm, "probe", clip], capture_output=True, text=True)
+    if r.returncode:
+        return [f"probe: {r.stderr.strip()}"]
+    v = json.loads(r.stdout)["video"]
+    problems = []
+    if (v["width"], v["height"], v["display_width"], v["display_height"]) != (w, h, w, h):
+        problems.append(f"probe: size {v['width']}x{v['height']}, display {v['display_width']}x{v['display_height']}")
+    if v.get("frame_count_source") in ("container", "scan") and v.get("frame_count") != frame_count:
+        problems.append(f"probe: frame_count {v.get('frame_count')} ({v.get('frame_count_source')}), decoded {frame_count}")
+    if facts["timing"] == "constant" and v.get("average_fps") is not None \
+            and abs(v["average_fps"] - facts["rate"]) > 1e-3 * facts["rate"]:
+        problems.append(f"probe: average_fps {v['average_fps']} ({v.get('average_fps_source')}), clip {facts['rate']}")
+    return problems
+
+
 def media_seed(seed: int, vidlm: str, work: str) -> tuple[str, str]:
     rng = random.Random(seed)
     ext = rng.choice(list(CODECS))
@@ -131,7 +150,7 @@ def media_seed(seed: int, vidlm: str, work: str) -> tuple[str, str]:
     what = f"{ext} {facts} {' '.join(args)}"
     if r.returncode:
         return "fail", f"{what}: vidlm: {r.stderr.strip()}"
-    problems = []
+    problems = probe_problems(vidlm, clip, facts, len(pts), w, h)
     for f in json.load(open(os.path.join(out, "frames.json"))):
         i = f["index"]
         got = np.asarray(Image.open(os.path.join(out, f["file"])).convert("RGB")).astype(int)
