@@ -95,6 +95,7 @@ fixtures: $(PY)
 	$(PY) tools/parity/make_quant_fixtures.py
 	$(PY) tools/parity/make_q4k_fixtures.py
 	$(PY) tools/parity/make_quant_family_fixtures.py
+	$(PY) tools/parity/make_conversation_fixtures.py
 	@echo "(tools/parity/make_sentencepiece_fixtures.py needs the sentencepiece package on PYTHONPATH; run it by hand)"
 
 bench: release $(PY)

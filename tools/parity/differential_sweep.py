@@ -2,7 +2,7 @@
 what fixed cases miss: session 28 found the duration ulp and the JPEG/EXIF gaps this way).
 
     tools/.venv/bin/python tools/parity/differential_sweep.py media   --first 0 --count 80
-    tools/.venv/bin/python tools/parity/differential_sweep.py smolvlm --first 0 --count 40 [--kind image|clip]
+    tools/.venv/bin/python tools/parity/differential_sweep.py smolvlm --first 0 --count 40 [--kind image|clip|chat]
     tools/.venv/bin/python tools/parity/differential_sweep.py qwenvl|llava|blip|vidlm|contrastive --first 0 --count 30
 
 `media`: a random clip per seed (MP4, Matroska, WebM, MPEG-TS, AVI, MOV, FLV, Ogg; H.264 with B-frames,
@@ -18,7 +18,8 @@ longest-edge sizes, splitting on/off, resampling filter, video fps/max_frames, G
 written by transformers, and a random input: a still (PNG/JPEG/WebP, any aspect ratio, EXIF
 orientations) or a clip (`--kind clip`: the `media` generator's containers and codecs). The prompt
 ids of `processor.apply_chat_template` and transformers' greedy ids must equal `vidlm ask --json`'s
-(a first difference where transformers' top-2 margin is below 1e-3 counts as a tie, not a failure).
+(a first difference where transformers' top-2 margin is below 1e-3 counts as a tie, not a failure). `--kind chat`:
+two turns through `vidlm chat` (a still or a clip, sometimes with a second still, then a follow-up question).
 
 `qwenvl`, `llava`, `blip`, `vidlm`, `contrastive`: the same end-to-end check for the other families
 (tools/parity/sweep_*.py, each also runnable alone; `--family` picks one model type). Chat templates and
@@ -42,7 +43,7 @@ from PIL import Image
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "parity"))
-from sweep_common import greedy_verdict, reference_greedy, run_seeds  # noqa: E402
+from sweep_common import conversation, greedy_verdict, reference_greedy, run_seeds  # noqa: E402
 
 CODECS = {
     "mp4": [["libx264", "-bf", "3"], ["libx264", "-x264-params", "open-gop=1:keyint=30:bframes=5:b-pyramid=normal"],
@@ -209,18 +210,27 @@ def smolvlm_model(rng: random.Random, folder: str, tokenizer):
     return model, processor, {"patch": patch, "scale": scale, "image_size": image_size, "longest": longest, "split": images.do_image_splitting}
 
 
-def smolvlm_seed(seed: int, vidlm: str, work: str, kind: str, tokenizer) -> tuple[str, str]:
+def smolvlm_still(rng: random.Random, work: str, seed: int, name: str = "input") -> tuple[str, str]:
+    """A random still (PNG/JPEG/WebP, any aspect ratio, an EXIF orientation) and how to describe it."""
     import make_smolvlm_fixtures as F
+    fmt, orientation = rng.choice(["png", "jpg", "jpg", "webp"]), rng.choice([1, 1, 3, 5, 6, 8])
+    exif = Image.Exif(); exif[0x0112] = orientation
+    media = os.path.join(work, f"{name}.{fmt}")
+    picture = F.make_image(rng.randrange(8, 400), rng.randrange(8, 400), seed)
+    picture.save(media, exif=exif.tobytes(), **({"quality": rng.choice([70, 90])} if fmt == "jpg" else {}))
+    return media, f"{picture.width}x{picture.height} {fmt} EXIF {orientation}"
+
+
+def smolvlm_seed(seed: int, vidlm: str, work: str, kind: str, tokenizer) -> tuple[str, str]:
     rng = random.Random(seed)
     model, processor, facts = smolvlm_model(rng, work, tokenizer)
     kind = kind if kind != "mixed" else rng.choice(["image", "clip"])
+    turns = 1
+    if kind == "chat":  # two turns through `vidlm chat`
+        kind, turns = rng.choice(["image", "clip"]), 2
     if kind == "image":
-        fmt, orientation = rng.choice(["png", "jpg", "jpg", "webp"]), rng.choice([1, 1, 3, 5, 6, 8])
-        exif = Image.Exif(); exif[0x0112] = orientation
-        media = os.path.join(work, "input." + fmt)
-        picture = F.make_image(rng.randrange(8, 400), rng.randrange(8, 400), seed)
-        picture.save(media, exif=exif.tobytes(), **({"quality": rng.choice([70, 90])} if fmt == "jpg" else {}))
-        facts |= {"input": f"{picture.width}x{picture.height} {fmt} EXIF {orientation}"}
+        media, described = smolvlm_still(rng, work, seed)
+        facts |= {"input": described}
         part = "image"
     else:
         ext = rng.choice(["mp4", "mkv", "webm", "mov", "avi", "ogg"])
@@ -230,6 +240,15 @@ def smolvlm_seed(seed: int, vidlm: str, work: str, kind: str, tokenizer) -> tupl
         except subprocess.CalledProcessError:
             return "skip", f"{ext}: ffmpeg could not write this combination"
         part = "video"
+    if turns == 2:
+        question = rng.choice(["What is in this image?", "Describe it.", "what happens"])
+        attached = [(part, media)]
+        if rng.random() < 0.5:  # a second still in the first question
+            still, about = smolvlm_still(rng, work, seed + 1, "second")
+            attached.insert(rng.randrange(2), ("image", still))
+            facts["input"] += f" + {about}"
+        messages = [{"role": "user", "content": [{"type": k, "path": m} for k, m in attached] + [{"type": "text", "text": question}]}]
+        return conversation(rng, vidlm, model, processor, work, attached, messages, facts, 12)
     question = rng.choice(["What is in this image?", "Describe it.", "what happens"])
     messages = [{"role": "user", "content": [{"type": part, "path": media}, {"type": "text", "text": question}]}]
     try:

@@ -48,6 +48,62 @@ def greedy_verdict(got: list[int], want: list[int], margins: list[float]) -> tup
     return "fail", f"greedy ids part at step {first} (margin {margin}; want {want}, got {got})"
 
 
+def conversation(rng, vidlm: str, model, processor, model_dir: str, attached: list, messages: list, facts: dict,
+                 new_tokens: int, before_generate=None, note=None) -> tuple[str, str]:
+    """Two turns through `vidlm chat` (media attached with /image and /video go with the next question; answers on
+    stdout, one a line, leading spaces dropped; each answer kept as the assistant's text): the answers' text must
+    equal transformers' greedy answers, the second asked with the first answer (decoded, leading spaces dropped)
+    in the conversation. `before_generate(model)` resets state a model keeps between calls; `note(model, inputs)`
+    says more about the first prompt when the answers differ."""
+    import subprocess
+    import torch
+    import transformers
+    tok = processor.tokenizer
+    follow = rng.choice(["And then?", "Why?", "Say it again in three words."])
+    settings = transformers.GenerationConfig(do_sample=False, max_new_tokens=new_tokens, num_beams=1,
+                                             eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    answers, notes, said = [], [], ""
+    for question in (None, follow):
+        if question is not None:
+            messages = messages + [{"role": "assistant", "content": [{"type": "text", "text": answers[-1]}]},
+                                   {"role": "user", "content": [{"type": "text", "text": question}]}]
+        try:
+            inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True,
+                                                   return_tensors="pt")
+        except Exception as error:
+            return "skip", f"{facts} two turns: transformers: {type(error).__name__}: {str(error)[:160]}"
+        inputs.pop("video_metadata", None)
+        if before_generate:
+            before_generate(model)
+        try:
+            with torch.no_grad():
+                out = model.generate(**inputs, generation_config=settings, output_scores=True, return_dict_in_generate=True)
+        except ValueError as error:  # e.g. SmolVLM's processor drops a still that shares a turn with a clip
+            return "skip", f"{facts} two turns: transformers cannot run it: {str(error)[:160]}"
+        ids = out.sequences[0, inputs["input_ids"].shape[1]:].tolist()
+        if ids and ids[-1] == tok.eos_token_id:
+            ids = ids[:-1]
+        margins = top2_margins(out.scores)
+        notes.append(min(margins[:len(ids) + 1]) if margins else None)
+        answers.append(tok.decode(ids, skip_special_tokens=True).lstrip(" "))
+        if question is None and note:
+            said = note(model, inputs)
+    script = "".join(f"/{kind} {path}\n" for kind, path in attached) + f"{messages[0]['content'][-1]['text']}\n{follow}\n"
+    # Bytes, not text mode: text mode would turn an answer's "\r" into "\n".
+    r = subprocess.run([vidlm, "chat", "--model", model_dir, "--max-tokens", str(new_tokens)], input=script.encode(),
+                       capture_output=True)
+    facts = dict(facts, turns=2)
+    if r.returncode:
+        return "fail", f"{facts}: vidlm chat: {r.stderr.decode(errors='replace').strip()[:300]}"
+    got = r.stdout.decode("utf-8", errors="replace")
+    want = "".join(a + "\n" for a in answers)
+    if got == want:
+        return "ok", str(facts)
+    if any(m is not None and m < TIE_MARGIN for m in notes):
+        return "tie", f"{facts}: chat answers differ where transformers' top-2 margin is below {TIE_MARGIN}"
+    return "fail", f"{facts}: chat answers differ: vidlm {got!r} vs transformers {want!r}{said}"
+
+
 def random_init(model, seed: int, scale: float):
     """Every parameter of a tiny random model random (norms near one, small biases, weights of `scale`), so each
     one matters and greedy margins are wide."""

@@ -43,7 +43,7 @@ from PIL import Image
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "parity"))
-from sweep_common import greedy_verdict, reference_greedy, run_seeds  # noqa: E402
+from sweep_common import conversation, greedy_verdict, reference_greedy, run_seeds  # noqa: E402
 
 FAMILIES = ["qwen2_vl", "qwen2_5_vl", "qwen3_vl"]
 NEW_TOKENS = 12
@@ -266,7 +266,10 @@ def seed(seed: int, vidlm: str, work: str, family: str = "mixed", kind: str = "m
             attached.insert(0, ("image", still))
             facts["input"] = f"{about} + {described}"
         messages = [{"role": "user", "content": [{"type": k, "path": m} for k, m in attached] + [{"type": "text", "text": question}]}]
-        return conversation(rng, vidlm, model, processor, model_dir, attached, messages, facts)
+        def reset(model):
+            model.model.rope_deltas = None  # transformers keeps the last prompt's M-RoPE offsets otherwise
+        return conversation(rng, vidlm, model, processor, model_dir, attached, messages, facts, NEW_TOKENS,
+                            before_generate=reset, note=position_note)
     r = subprocess.run([vidlm, "ask", media, question, "--model", model_dir, "--json", "--max-tokens", str(NEW_TOKENS)],
                        capture_output=True, text=True)
     try:
@@ -299,54 +302,6 @@ def seed(seed: int, vidlm: str, work: str, family: str = "mixed", kind: str = "m
     if quirk:
         return "skip", f"{facts}: {why}, but the reference decoded other frames: {quirk}"
     return "fail", f"{facts}: {why}{position_note(model, inputs)}{warned}"
-
-
-def conversation(rng, vidlm, model, processor, model_dir, attached, messages, facts) -> tuple[str, str]:
-    """Two turns through `vidlm chat` (media attached with /image and /video go with the next question; answers on
-    stdout, one a line, leading spaces dropped; each answer kept as the assistant's text): the answers' text must
-    equal transformers' greedy answers, the second asked with the first answer (decoded, leading spaces dropped)
-    in the conversation."""
-    import torch
-    import transformers
-    tok = processor.tokenizer
-    follow = rng.choice(["And then?", "Why?", "Say it again in three words."])
-    settings = transformers.GenerationConfig(do_sample=False, max_new_tokens=NEW_TOKENS, num_beams=1,
-                                             eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    answers, notes, positions = [], [], ""
-    for question in (None, follow):
-        if question is not None:
-            messages = messages + [{"role": "assistant", "content": [{"type": "text", "text": answers[-1]}]},
-                                   {"role": "user", "content": [{"type": "text", "text": question}]}]
-        try:
-            inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True,
-                                                   return_tensors="pt")
-        except Exception as error:
-            return "skip", f"{facts} two turns: transformers: {type(error).__name__}: {str(error)[:160]}"
-        inputs.pop("video_metadata", None)
-        model.model.rope_deltas = None
-        with torch.no_grad():
-            out = model.generate(**inputs, generation_config=settings, output_scores=True, return_dict_in_generate=True)
-        ids = out.sequences[0, inputs["input_ids"].shape[1]:].tolist()
-        if ids and ids[-1] == tok.eos_token_id:
-            ids = ids[:-1]
-        margins = [float(torch.topk(s[0], 2).values.diff().abs()) for s in out.scores]
-        notes.append(min(margins[:len(ids) + 1]) if margins else None)
-        answers.append(tok.decode(ids, skip_special_tokens=True).lstrip(" "))
-        positions = positions if question is not None else position_note(model, inputs)
-    script = "".join(f"/{kind} {path}\n" for kind, path in attached) + f"{messages[0]['content'][-1]['text']}\n{follow}\n"
-    # Bytes, not text mode: text mode would turn an answer's "\r" into "\n".
-    r = subprocess.run([vidlm, "chat", "--model", model_dir, "--max-tokens", str(NEW_TOKENS)], input=script.encode(),
-                       capture_output=True)
-    facts = dict(facts, turns=2)
-    if r.returncode:
-        return "fail", f"{facts}: vidlm chat: {r.stderr.decode(errors='replace').strip()[:300]}"
-    got = r.stdout.decode("utf-8", errors="replace")
-    want = "".join(a + "\n" for a in answers)
-    if got == want:
-        return "ok", str(facts)
-    if any(m is not None and m < 1e-3 for m in notes):
-        return "tie", f"{facts}: chat answers differ where transformers' top-2 margin is below 1e-3"
-    return "fail", f"{facts}: chat answers differ: vidlm {got!r} vs transformers {want!r}{positions}"
 
 
 def main():

@@ -113,8 +113,12 @@ public struct PromptRequest: Sendable {
     /// Overrides each frame's position index or time (the frame-order control); nil: natural.
     public var framePositions: [Int]?
 
+    /// Plain-text messages (`ChatMessage.user("…")`, an OpenAI request's string content, a chat's
+    /// kept answers) become lists of parts, as transformers serve hands every message to a
+    /// vision-language processor: these families' templates read content as parts, and SmolVLM's
+    /// or LLaVA's render a plain string as nothing at all.
     public init(messages: [ChatMessage], media: [EncodedMedia], addGenerationPrompt: Bool = true, framePositions: [Int]? = nil) {
-        self.messages = messages
+        self.messages = messages.map(\.withContentParts)
         self.media = media
         self.addGenerationPrompt = addGenerationPrompt
         self.framePositions = framePositions

@@ -60,6 +60,13 @@ public struct ChatMessage: Sendable {
         return .dict(d)
     }
 
+    /// The message with plain-text content as a list of parts: one text part, or none for empty
+    /// text (transformers serve's `content or []`).
+    public var withContentParts: ChatMessage {
+        guard case .text(let t) = content else { return self }
+        return ChatMessage(role: role, content: .parts(t.isEmpty ? [] : [.text(t)]), extra: extra)
+    }
+
     /// The text of the message with media parts left out.
     public var text: String {
         switch content {

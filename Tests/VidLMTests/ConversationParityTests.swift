@@ -1,0 +1,47 @@
+import Foundation
+import XCTest
+import VidLMModels
+import VidLMTestSupport
+@testable import VidLM
+
+/// Multi-turn prompts against transformers' processors (tools/parity/make_conversation_fixtures.py):
+/// a system message, a question about a still, the assistant's answer and a follow-up. vidlm gets the
+/// text turns as plain strings (as `vidlm chat` keeps answers and OpenAI clients send content), and
+/// must build the ids the processor builds from lists of parts, as transformers serve hands them over.
+/// SmolVLM's and LLaVA's templates render a plain string as nothing, so without that step the answer
+/// and the follow-up would vanish from the prompt.
+final class ConversationParityTests: XCTestCase {
+    struct Fixture: Decodable {
+        let checkpoint: String
+        let image: String
+        let system: String
+        let question: String
+        let answer: String
+        let followUp: String
+        let inputIds: [Int]
+    }
+
+    private func check(_ name: String) async throws {
+        let url = TestFixtures.tests.appendingPathComponent("Fixtures/conversation/\(name).json")
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let f = try decoder.decode(Fixture.self, from: Data(contentsOf: url))
+        let engine = try await Engine.load(directory: TestFixtures.parity(f.checkpoint))
+        let image = TestFixtures.tests.appendingPathComponent("Fixtures/\(f.image)").path
+        let media = try await engine.encodedMedia(.media(path: image))
+        let messages = [
+            ChatMessage.system(f.system),
+            ChatMessage(role: "user", content: .parts([.image(source: nil), .text(f.question)])),
+            ChatMessage.assistant(f.answer),
+            ChatMessage.user(f.followUp),
+        ]
+        let prompt = try engine.model.prepare(PromptRequest(messages: messages, media: [media]))
+        XCTAssertEqual(prompt.inputIds, f.inputIds, "\(name): multi-turn prompt ids as transformers' processor builds them")
+    }
+
+    func testSmolVLM() async throws { try await check("smolvlm_tiny") }
+    func testLlava() async throws { try await check("llava_tiny") }
+    func testLlavaOneVision() async throws { try await check("llava_onevision_tiny") }
+    func testQwen2VL() async throws { try await check("qwen2_vl_tiny") }
+    func testQwen3VL() async throws { try await check("qwen3_vl_tiny") }
+}

@@ -1,0 +1,63 @@
+"""Builds Tests/Fixtures/conversation/*.json: multi-turn prompt ids from transformers' processors (no downloads).
+
+    tools/.venv/bin/python tools/parity/make_conversation_fixtures.py
+
+For each tiny vision-language checkpoint under Tests/Fixtures/parity/ (each family's template), one
+conversation with a system message, a question about a still, the assistant's answer and a follow-up
+question. Every message's content is a list of parts, as transformers serve hands messages to a
+vision-language processor (it turns a plain-text OpenAI `content` into one text part); the templates of
+SmolVLM and LLaVA render a plain string as nothing, so a client that keeps answers as strings must have
+them turned into parts. The Swift test (ConversationParityTests) gives vidlm the text messages as plain
+strings and expects these ids.
+"""
+import json
+import pathlib
+
+from PIL import Image
+from transformers import AutoProcessor
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PARITY = ROOT / "Tests" / "Fixtures" / "parity"
+OUT = ROOT / "Tests" / "Fixtures" / "conversation"
+IMAGE = PARITY / "smolvlm_tiny" / "cases" / "image_nosplit" / "input.png"
+CHECKPOINTS = ["smolvlm_tiny", "llava_tiny", "llava_onevision_tiny", "qwen2_vl_tiny", "qwen3_vl_tiny"]
+
+SYSTEM = "Answer in one short sentence."
+QUESTION = "What is in this picture?"
+ANSWER = "A red square on a blue field."
+FOLLOW_UP = "And what colour is the field?"
+
+
+def text(t: str) -> list:
+    return [{"type": "text", "text": t}]
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    image = Image.open(IMAGE).convert("RGB")
+    for name in CHECKPOINTS:
+        processor = AutoProcessor.from_pretrained(PARITY / name)
+        messages = [
+            {"role": "system", "content": text(SYSTEM)},
+            {"role": "user", "content": [{"type": "image"}, *text(QUESTION)]},
+            {"role": "assistant", "content": text(ANSWER)},
+            {"role": "user", "content": text(FOLLOW_UP)},
+        ]
+        prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        ids = processor(images=[image], text=prompt, return_tensors="pt")["input_ids"][0].tolist()
+        # As apply_chat_template(tokenize=True) builds them: the rendered text carries its own BOS.
+        again = processor.apply_chat_template(
+            [dict(m, content=[{"type": "image", "image": image} if p["type"] == "image" else p for p in m["content"]])
+             for m in messages], add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+        again = again[0] if isinstance(again[0], list) else again
+        assert again == ids, f"{name}: processor(text=…) and apply_chat_template(tokenize=True) disagree"
+        assert ANSWER in prompt and FOLLOW_UP in prompt and SYSTEM in prompt, f"{name}: a turn is missing from\n{prompt}"
+        fixture = {"checkpoint": name, "image": str(IMAGE.relative_to(ROOT / "Tests" / "Fixtures")),
+                   "system": SYSTEM, "question": QUESTION, "answer": ANSWER, "follow_up": FOLLOW_UP,
+                   "prompt": prompt, "input_ids": ids}
+        (OUT / f"{name}.json").write_text(json.dumps(fixture, indent=1, ensure_ascii=False) + "\n")
+        print(f"{name}: {len(ids)} ids")
+
+
+if __name__ == "__main__":
+    main()
