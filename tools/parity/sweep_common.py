@@ -49,12 +49,12 @@ def greedy_verdict(got: list[int], want: list[int], margins: list[float]) -> tup
 
 
 def conversation(rng, vidlm: str, model, processor, model_dir: str, attached: list, messages: list, facts: dict,
-                 new_tokens: int, before_generate=None, note=None) -> tuple[str, str]:
+                 new_tokens: int, before_generate=None, note=None, template_kwargs: dict | None = None) -> tuple[str, str]:
     """Two turns through `vidlm chat` (media attached with /image and /video go with the next question; answers on
     stdout, one a line, leading spaces dropped; each answer kept as the assistant's text): the answers' text must
     equal transformers' greedy answers, the second asked with the first answer (decoded, leading spaces dropped)
     in the conversation. `before_generate(model)` resets state a model keeps between calls; `note(model, inputs)`
-    says more about the first prompt when the answers differ."""
+    says more about the first prompt when the answers differ; `template_kwargs` go to apply_chat_template."""
     import subprocess
     import torch
     import transformers
@@ -69,7 +69,7 @@ def conversation(rng, vidlm: str, model, processor, model_dir: str, attached: li
                                    {"role": "user", "content": [{"type": "text", "text": question}]}]
         try:
             inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True,
-                                                   return_tensors="pt")
+                                                   return_tensors="pt", **(template_kwargs or {}))
         except Exception as error:
             return "skip", f"{facts} two turns: transformers: {type(error).__name__}: {str(error)[:160]}"
         inputs.pop("video_metadata", None)
@@ -102,6 +102,23 @@ def conversation(rng, vidlm: str, model, processor, model_dir: str, attached: li
     if any(m is not None and m < TIE_MARGIN for m in notes):
         return "tie", f"{facts}: chat answers differ where transformers' top-2 margin is below {TIE_MARGIN}"
     return "fail", f"{facts}: chat answers differ: vidlm {got!r} vs transformers {want!r}{said}"
+
+
+def seek_quirk(clip: str, chosen) -> str | None:
+    """Where frames share a timestamp (jittered or changed rates rounded to the container's time base), torchcodec's
+    `get_frames_at`, which transformers' video loader calls, returns the first frame of that timestamp for a later
+    index; vidlm decodes the frame of that index (the order of a full decode). Such a seed compares different
+    pixels: this says which indices, or None when get_frames_at agrees with the full decode."""
+    import torch
+    from torchcodec.decoders import VideoDecoder
+    if chosen is None or len(chosen) == 0:
+        return None
+    indices = [int(i) for i in chosen]
+    whole = VideoDecoder(clip, seek_mode="exact")
+    whole = whole.get_frames_in_range(0, whole.metadata.num_frames)
+    picked = VideoDecoder(clip, seek_mode="exact").get_frames_at(indices=indices)
+    wrong = [(i, float(whole.pts_seconds[i])) for k, i in enumerate(indices) if not torch.equal(picked.data[k], whole.data[i])]
+    return f"get_frames_at gives other frames for indices (index, pts) {wrong}" if wrong else None
 
 
 def random_init(model, seed: int, scale: float):

@@ -2,7 +2,7 @@
 make_llava*_fixtures.py / make_video_llava_fixtures.py check one shape each; this checks many):
 
     tools/.venv/bin/python tools/parity/sweep_llava.py --first 0 --count 30 \
-        [--family llava|llava_next|llava_next_video|llava_onevision|video_llava|mixed] [--kind image|clip|mixed]
+        [--family llava|llava_next|llava_next_video|llava_onevision|video_llava|mixed] [--kind image|clip|mixed|chat]
 
 Per seed: a random tiny random-weight model of the family, written by transformers (`save_pretrained` of the
 model and its processor, both read back from the folder), with random but valid shapes — a CLIP tower (any
@@ -27,7 +27,8 @@ template (sometimes writing BOS itself), a random question, and a random input:
          `do_sample_frames` is off).
 The processor's input_ids must equal `vidlm ask --json`'s prompt_token_ids, and transformers' greedy ids
 (12 new tokens, EOS the tokenizer's) vidlm's token_ids; a first difference where transformers' top-2 margin
-is below 1e-3 is a tie, an input transformers itself refuses a skip.
+is below 1e-3 is a tie, an input transformers itself refuses a skip. `--kind chat`: two turns through `vidlm chat`
+about one or two stills (sweep_common.conversation).
 
 Needs the release CLI (`swift build -c release --product vidlm`), ffmpeg, and tools/requirements.txt.
 Exits non-zero when any seed fails.
@@ -44,7 +45,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "parity"))
-from sweep_common import greedy_verdict, reference_greedy, run_seeds  # noqa: E402
+from sweep_common import conversation, greedy_verdict, reference_greedy, run_seeds  # noqa: E402
 
 FAMILIES = ["llava", "llava_next", "llava_next_video", "llava_onevision", "video_llava"]
 # The chat template each family's fixtures use (LLaVA and LLaVA-NeXT also get the other one at random).
@@ -247,7 +248,7 @@ def build(rng: random.Random, family: str, folder: str):
     return model, processor, facts
 
 
-def still(rng: random.Random, work: str, seed: int) -> tuple[str, str]:
+def still(rng: random.Random, work: str, seed: int, name: str = "input") -> tuple[str, str]:
     import make_llava_fixtures as L
     from PIL import Image
     shape = rng.choice(["usual", "usual", "usual", "tiny", "extreme", "large"])
@@ -268,7 +269,7 @@ def still(rng: random.Random, work: str, seed: int) -> tuple[str, str]:
     if fmt == "jpg" and mode not in ("RGB", "L"):
         mode = "RGB"
     exif = Image.Exif(); exif[0x0112] = orientation
-    path = os.path.join(work, "input." + fmt)
+    path = os.path.join(work, f"{name}.{fmt}")
     picture = L.make_image(w, h, seed % 7)
     picture = picture.convert("P", palette=Image.Palette.ADAPTIVE) if mode == "P" else picture.convert(mode)
     picture.save(path, exif=exif.tobytes(), **({"quality": rng.choice([70, 90])} if fmt == "jpg" else {}))
@@ -305,6 +306,9 @@ def seed(seed: int, vidlm: str, work: str, family: str = "mixed", kind: str = "m
     family = family if family != "mixed" else rng.choice(FAMILIES)
     kind = kind if kind != "mixed" else rng.choice(["image", "clip"])
     rng = random.Random(f"{seed}:{family}:{kind}")  # one seed's models differ from family to family
+    turns = 1
+    if kind == "chat":  # two turns through `vidlm chat` about one or two stills
+        kind, turns = "image", 2
     try:
         model, processor, facts = build(rng, family, work)
     except Exception as error:  # the sweep drew a model transformers will not build: the sweep's fault, shown
@@ -319,6 +323,17 @@ def seed(seed: int, vidlm: str, work: str, family: str = "mixed", kind: str = "m
         # Video-LLaVA's image processor is Pillow-based and guesses the channel axis: an H×W×3 picture 1 or 3
         # pixels high reads as channels-first. Say where the channels are (what the file means).
         told = {"processor_kwargs": {"input_data_format": "channels_last"}} if family == "video_llava" else {}
+        if turns == 2:
+            # A chat reads one question a line, trimmed, as typed at a terminal.
+            question = " ".join(question.split("\n")).strip()
+            attached = [("image", media)]
+            if rng.random() < 0.5:
+                second, about = still(rng, work, seed + 1, "second")
+                attached.insert(rng.randrange(2), ("image", second))
+                facts["input"] += f" + {about}"
+            messages = [{"role": "user", "content": [{"type": k, "path": m} for k, m in attached]
+                         + [{"type": "text", "text": question}]}]
+            return conversation(rng, vidlm, model, processor, work, attached, messages, facts, 12, template_kwargs=told)
         try:
             inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True,
                                                    return_tensors="pt", **told)
@@ -381,7 +396,7 @@ def main():
     parser.add_argument("--first", type=int, default=0)
     parser.add_argument("--count", type=int, default=30)
     parser.add_argument("--family", choices=FAMILIES + ["mixed"], default="mixed")
-    parser.add_argument("--kind", choices=["image", "clip", "mixed"], default="mixed")
+    parser.add_argument("--kind", choices=["image", "clip", "mixed", "chat"], default="mixed")
     parser.add_argument("--vidlm", default=str(ROOT / ".build" / "release" / "vidlm"))
     parser.add_argument("--keep", help="copy each failing seed's folder (model + input) under this folder")
     args = parser.parse_args()

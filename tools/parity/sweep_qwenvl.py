@@ -43,7 +43,7 @@ from PIL import Image
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "parity"))
-from sweep_common import conversation, greedy_verdict, reference_greedy, run_seeds  # noqa: E402
+from sweep_common import conversation, greedy_verdict, reference_greedy, run_seeds, seek_quirk  # noqa: E402
 
 FAMILIES = ["qwen2_vl", "qwen2_5_vl", "qwen3_vl"]
 NEW_TOKENS = 12
@@ -201,23 +201,6 @@ def make_still(rng: random.Random, work: str, seed: int) -> tuple[str, str]:
     return media, f"{w}x{h} {fmt} EXIF {orientation}"
 
 
-def seek_quirk(clip: str, metadata) -> str | None:
-    """Where frames share a timestamp (jittered rates rounded to the container's time base), torchcodec's
-    `get_frames_at`, which transformers' loader calls, returns the first frame of that timestamp for a later index;
-    vidlm decodes the frame of that index (the order of a full decode). Such a seed compares different pixels."""
-    import torch
-    from torchcodec.decoders import VideoDecoder
-    chosen = getattr(metadata[0], "frames_indices", None) if metadata else None
-    if chosen is None or len(chosen) == 0:
-        return None
-    indices = [int(i) for i in chosen]
-    whole = VideoDecoder(clip, seek_mode="exact")
-    whole = whole.get_frames_in_range(0, whole.metadata.num_frames)
-    picked = VideoDecoder(clip, seek_mode="exact").get_frames_at(indices=indices)
-    wrong = [(i, float(whole.pts_seconds[i])) for k, i in enumerate(indices) if not torch.equal(picked.data[k], whole.data[i])]
-    return f"get_frames_at gives other frames for indices (index, pts) {wrong}" if wrong else None
-
-
 def position_note(model, inputs) -> str:
     """Where the prompt's largest M-RoPE position lies beyond its last one (a clip's time axis outgrowing the text
     after it), transformers 5.23's generate places the answer after the last position (`position_ids[..., -1:] + 1`),
@@ -298,7 +281,8 @@ def seed(seed: int, vidlm: str, work: str, family: str = "mixed", kind: str = "m
     status, why = greedy_verdict(answer["token_ids"], want, margins)
     if status != "fail":
         return status, f"{facts}: {why}" if why else str(facts)
-    quirk = seek_quirk(media, metadata) if part == "video" else None
+    chosen = getattr(metadata[0], "frames_indices", None) if metadata else None
+    quirk = seek_quirk(media, chosen) if part == "video" else None
     if quirk:
         return "skip", f"{facts}: {why}, but the reference decoded other frames: {quirk}"
     return "fail", f"{facts}: {why}{position_note(model, inputs)}{warned}"
