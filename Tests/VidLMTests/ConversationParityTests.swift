@@ -19,6 +19,7 @@ final class ConversationParityTests: XCTestCase {
         let answer: String
         let followUp: String
         let inputIds: [Int]
+        let emptyAnswerInputIds: [Int]
     }
 
     private func check(_ name: String) async throws {
@@ -29,14 +30,16 @@ final class ConversationParityTests: XCTestCase {
         let engine = try await Engine.load(directory: TestFixtures.parity(f.checkpoint))
         let image = TestFixtures.tests.appendingPathComponent("Fixtures/\(f.image)").path
         let media = try await engine.encodedMedia(.media(path: image))
-        let messages = [
-            ChatMessage.system(f.system),
-            ChatMessage(role: "user", content: .parts([.image(source: nil), .text(f.question)])),
-            ChatMessage.assistant(f.answer),
-            ChatMessage.user(f.followUp),
-        ]
-        let prompt = try engine.model.prepare(PromptRequest(messages: messages, media: [media]))
-        XCTAssertEqual(prompt.inputIds, f.inputIds, "\(name): multi-turn prompt ids as transformers' processor builds them")
+        for (answer, expected) in [(f.answer, f.inputIds), ("", f.emptyAnswerInputIds)] {
+            let messages = [
+                ChatMessage.system(f.system),
+                ChatMessage(role: "user", content: .parts([.image(source: nil), .text(f.question)])),
+                ChatMessage.assistant(answer),
+                ChatMessage.user(f.followUp),
+            ]
+            let prompt = try engine.model.prepare(PromptRequest(messages: messages, media: [media]))
+            XCTAssertEqual(prompt.inputIds, expected, "\(name), answer \(answer.debugDescription): multi-turn prompt ids as transformers' processor builds them")
+        }
     }
 
     func testSmolVLM() async throws { try await check("smolvlm_tiny") }

@@ -7,7 +7,8 @@ conversation with a system message, a question about a still, the assistant's an
 question. Every message's content is a list of parts, as transformers serve hands messages to a
 vision-language processor (it turns a plain-text OpenAI `content` into one text part); the templates of
 SmolVLM and LLaVA render a plain string as nothing, so a client that keeps answers as strings must have
-them turned into parts. The Swift test (ConversationParityTests) gives vidlm the text messages as plain
+them turned into parts. Each file also has the same conversation with an empty answer (a text part holding
+""), which SmolVLM's template needs as a part to read `content[0]`. The Swift test (ConversationParityTests) gives vidlm the text messages as plain
 strings and expects these ids.
 """
 import json
@@ -32,31 +33,38 @@ def text(t: str) -> list:
     return [{"type": "text", "text": t}]
 
 
+def conversation_ids(processor, image, answer: str) -> tuple[str, list]:
+    messages = [
+        {"role": "system", "content": text(SYSTEM)},
+        {"role": "user", "content": [{"type": "image"}, *text(QUESTION)]},
+        {"role": "assistant", "content": text(answer)},
+        {"role": "user", "content": text(FOLLOW_UP)},
+    ]
+    prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    ids = processor(images=[image], text=prompt, return_tensors="pt")["input_ids"][0].tolist()
+    # As apply_chat_template(tokenize=True) builds them: the rendered text carries its own BOS.
+    again = processor.apply_chat_template(
+        [dict(m, content=[{"type": "image", "image": image} if p["type"] == "image" else p for p in m["content"]])
+         for m in messages], add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+    again = again[0] if isinstance(again[0], list) else again
+    assert again == ids, "processor(text=…) and apply_chat_template(tokenize=True) disagree"
+    assert answer in prompt and FOLLOW_UP in prompt and SYSTEM in prompt, f"a turn is missing from\n{prompt}"
+    return prompt, ids
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     image = Image.open(IMAGE).convert("RGB")
     for name in CHECKPOINTS:
         processor = AutoProcessor.from_pretrained(PARITY / name)
-        messages = [
-            {"role": "system", "content": text(SYSTEM)},
-            {"role": "user", "content": [{"type": "image"}, *text(QUESTION)]},
-            {"role": "assistant", "content": text(ANSWER)},
-            {"role": "user", "content": text(FOLLOW_UP)},
-        ]
-        prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        ids = processor(images=[image], text=prompt, return_tensors="pt")["input_ids"][0].tolist()
-        # As apply_chat_template(tokenize=True) builds them: the rendered text carries its own BOS.
-        again = processor.apply_chat_template(
-            [dict(m, content=[{"type": "image", "image": image} if p["type"] == "image" else p for p in m["content"]])
-             for m in messages], add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
-        again = again[0] if isinstance(again[0], list) else again
-        assert again == ids, f"{name}: processor(text=…) and apply_chat_template(tokenize=True) disagree"
-        assert ANSWER in prompt and FOLLOW_UP in prompt and SYSTEM in prompt, f"{name}: a turn is missing from\n{prompt}"
+        prompt, ids = conversation_ids(processor, image, ANSWER)
+        # An answer that was only the stop token: the chat keeps it as an empty text part.
+        empty_prompt, empty_ids = conversation_ids(processor, image, "")
         fixture = {"checkpoint": name, "image": str(IMAGE.relative_to(ROOT / "Tests" / "Fixtures")),
                    "system": SYSTEM, "question": QUESTION, "answer": ANSWER, "follow_up": FOLLOW_UP,
-                   "prompt": prompt, "input_ids": ids}
+                   "prompt": prompt, "input_ids": ids, "empty_answer_prompt": empty_prompt, "empty_answer_input_ids": empty_ids}
         (OUT / f"{name}.json").write_text(json.dumps(fixture, indent=1, ensure_ascii=False) + "\n")
-        print(f"{name}: {len(ids)} ids")
+        print(f"{name}: {len(ids)} ids, {len(empty_ids)} with an empty answer")
 
 
 if __name__ == "__main__":

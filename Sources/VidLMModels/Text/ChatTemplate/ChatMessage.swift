@@ -60,11 +60,11 @@ public struct ChatMessage: Sendable {
         return .dict(d)
     }
 
-    /// The message with plain-text content as a list of parts: one text part, or none for empty
-    /// text (transformers serve's `content or []`).
+    /// The message with plain-text content as a list of one text part, empty text included: an
+    /// empty answer kept by a chat must still give templates that read `content[0]` a part.
     public var withContentParts: ChatMessage {
         guard case .text(let t) = content else { return self }
-        return ChatMessage(role: role, content: .parts(t.isEmpty ? [] : [.text(t)]), extra: extra)
+        return ChatMessage(role: role, content: .parts([.text(t)]), extra: extra)
     }
 
     /// The text of the message with media parts left out.
