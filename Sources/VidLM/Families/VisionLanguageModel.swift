@@ -107,16 +107,18 @@ public struct EncodedMedia: Sendable {
 
 /// A conversation with its media encoded, in the order the media parts appear in the messages.
 public struct PromptRequest: Sendable {
-    public var messages: [ChatMessage]
+    /// Plain-text messages (`ChatMessage.user("…")`, an OpenAI request's string content, a chat's
+    /// kept answers) are held as lists of parts, as transformers serve hands every message to a
+    /// vision-language processor: these families' templates read content as parts, and SmolVLM's
+    /// or LLaVA's render a plain string as nothing at all.
+    public var messages: [ChatMessage] {
+        didSet { messages = messages.map(\.withContentParts) }  // (no recursion: a didSet's own write)
+    }
     public var media: [EncodedMedia]
     public var addGenerationPrompt: Bool
     /// Overrides each frame's position index or time (the frame-order control); nil: natural.
     public var framePositions: [Int]?
 
-    /// Plain-text messages (`ChatMessage.user("…")`, an OpenAI request's string content, a chat's
-    /// kept answers) become lists of parts, as transformers serve hands every message to a
-    /// vision-language processor: these families' templates read content as parts, and SmolVLM's
-    /// or LLaVA's render a plain string as nothing at all.
     public init(messages: [ChatMessage], media: [EncodedMedia], addGenerationPrompt: Bool = true, framePositions: [Int]? = nil) {
         self.messages = messages.map(\.withContentParts)
         self.media = media
