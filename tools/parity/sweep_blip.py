@@ -171,7 +171,10 @@ def instructblipvideo_seed(rng: random.Random, seed: int, vidlm: str, work: str)
     indices = [f["index"] for f in answer["frames"]]
     if len(indices) != 4:
         return "fail", f"{facts}: vidlm sampled {len(indices)} frames, the processor's prompt has 4"
-    frames = VideoDecoder(media, seek_mode="exact").get_frames_at(indices).data.permute(0, 2, 3, 1).numpy()
+    # The frames of torchcodec's full decode (what the media sweep checks vidlm's frames against), not
+    # get_frames_at: where frames share a pts, that seeks to the first frame of the pts.
+    whole = VideoDecoder(media, seek_mode="exact")
+    frames = whole.get_frames_in_range(0, whole.metadata.num_frames).data[indices].permute(0, 2, 3, 1).numpy()
     inputs = processor(images=[frames], text=question, return_tensors="pt")
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=NEW_TOKENS, do_sample=False, output_scores=True,
