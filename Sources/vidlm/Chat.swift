@@ -66,6 +66,8 @@ struct ChatSession {
     let err = FileHandle.standardError
     let interactive: Bool
     let interrupt: ChatInterrupt
+    /// The features of the conversation's media, reused by later questions.
+    let encodings = ChatMediaCache()
 
     init(engine: Engine, options: AskOptions) {
         self.engine = engine
@@ -146,6 +148,8 @@ struct ChatSession {
                 }
                 messages = conversation + [ChatMessage.assistant(answer)]
                 pending = []
+                await encodings.keep(Set((messages + current.map { ChatMessage(role: "user", content: .parts([$0])) })
+                    .flatMap(\.mediaSources).compactMap { $0 }))
                 return
             } catch GenerationError.promptTooLong {
                 if conversational, Self.dropOldestTurn(&conversation) != nil {
@@ -190,11 +194,17 @@ struct ChatSession {
 
     /// Streams one answer to stdout; nil when Ctrl-C stopped it.
     func stream(_ messages: [ChatMessage], options: AskOptions) async throws -> String? {
-        let engine = self.engine, out = self.out
+        let engine = self.engine, out = self.out, encodings = self.encodings
         let task = Task { () -> String in
             var text = ""
             do {
-                for try await event in engine.respond(to: messages, options: options) {
+                // Each media part's features: encoded once, then reused by every later question.
+                var media: [EngineInput] = []
+                for source in messages.flatMap(\.mediaSources) {
+                    guard let source else { throw EngineError.invalidOption("a media part of the conversation names no file") }
+                    media.append(.encoded(try await encodings.encoded(source, engine: engine, options: options)))
+                }
+                for try await event in engine.respond(to: messages, media: media, options: options) {
                     if case .text(let piece, _) = event {
                         let shown = text.isEmpty ? String(piece.drop(while: { $0 == " " })) : piece
                         text += shown

@@ -9,6 +9,9 @@ public enum EngineInput: Sendable {
     case media(path: String)
     /// Ready `pixel_values` [T, 3, H, W] (exact checks; no decoding or resizing).
     case pixels(Tensor)
+    /// Media this engine encoded before (`Engine.encodedMedia`), used as is: a chat's follow-up
+    /// questions reuse their clip's features instead of decoding and encoding it again.
+    case encoded(EncodedMedia)
 }
 
 /// How frames are chosen and answers generated.

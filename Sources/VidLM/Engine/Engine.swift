@@ -105,6 +105,10 @@ public final class Engine: Sendable {
             return EncodedMedia(kind: kind, frames: frames, parts: [EncodedFrame(features: features)], durationSeconds: 0)
         case .media(let path):
             return try await encodeFile(path, options: options, timings: timings, report: report)
+        case .encoded(let media):
+            report(.framesPlanned(media.frames))
+            report(.encoded(done: media.frames.count, total: media.frames.count))
+            return media
         }
     }
 

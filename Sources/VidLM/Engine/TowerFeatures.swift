@@ -28,6 +28,8 @@ public enum TowerFeatures {
             for try await frame in decoder.frames(request) { rows.append(try encoder.encode(frame: frame.image).features) }
             guard !rows.isEmpty else { throw EngineError.noFrames(path) }
             return Tensor.concatenate(rows)
+        case .encoded:
+            throw EngineError.invalidOption("a vision-only checkpoint encodes media itself; features encoded by a family model cannot be used")
         }
     }
 }
