@@ -48,3 +48,34 @@ final class ConversationParityTests: XCTestCase {
     func testQwen2VL() async throws { try await check("qwen2_vl_tiny") }
     func testQwen3VL() async throws { try await check("qwen3_vl_tiny") }
 }
+
+/// Media encoded once and handed back (`EngineInput.encoded`, what `vidlm chat` does for follow-up
+/// questions) gives the answer the file itself gives.
+final class EncodedMediaReuseTests: XCTestCase {
+    struct NoResult: Error {}
+
+    private func result(_ engine: Engine, _ messages: [ChatMessage], _ media: [EngineInput], _ options: AskOptions) async throws -> AskResult {
+        for try await event in engine.respond(to: messages, media: media, options: options) {
+            if case .finished(let result) = event { return result }
+        }
+        throw NoResult()
+    }
+
+    func testEncodedMediaAnswersAsTheFileDoes() async throws {
+        let engine = try await Engine.load(directory: TestFixtures.parity("smolvlm_tiny"))
+        let clip = TestFixtures.repository.appendingPathComponent("samples/world/sequence.mp4").path
+        let options = AskOptions(frames: 2, generation: GenerationParameters(maxNewTokens: 6, stopTokenIds: []))
+        let messages = [
+            ChatMessage(role: "user", content: .parts([.video(source: clip), .text("what happens")])),
+            ChatMessage.assistant("a square moves"),
+            ChatMessage.user("and then?"),
+        ]
+        let fromFile = try await result(engine, messages, [], options)
+        let encoded = try await engine.encodedMedia(.media(path: clip), options: options)
+        let reused = try await result(engine, messages, [.encoded(encoded)], options)
+        XCTAssertEqual(reused.tokenIds, fromFile.tokenIds)
+        XCTAssertEqual(reused.answers.map(\.promptTokenIds), fromFile.answers.map(\.promptTokenIds))
+        XCTAssertEqual(reused.frames.map(\.index), fromFile.frames.map(\.index))
+        XCTAssertEqual(fromFile.tokenIds.count, 6)
+    }
+}
