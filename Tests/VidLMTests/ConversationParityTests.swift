@@ -4,12 +4,13 @@ import VidLMModels
 import VidLMTestSupport
 @testable import VidLM
 
-/// Multi-turn prompts against transformers' processors (tools/parity/make_conversation_fixtures.py) for
-/// nine checkpoints' templates: a system message, a question about a still, the assistant's answer and a follow-up. vidlm gets the
-/// text turns as plain strings (as `vidlm chat` keeps answers and OpenAI clients send content), and
-/// must build the ids the processor builds from lists of parts, as transformers serve hands them over.
-/// SmolVLM's and LLaVA's templates render a plain string as nothing, so without that step the answer
-/// and the follow-up would vanish from the prompt.
+/// Multi-turn prompts against transformers' processors (tools/parity/make_conversation_fixtures.py)
+/// for nine checkpoints' templates: a system message, a question about a still, the assistant's
+/// answer and a follow-up. vidlm gets the text turns as plain strings (as `vidlm chat` keeps answers
+/// and OpenAI clients send content), and must build the ids the processor builds from lists of
+/// parts, as transformers serve hands them over. SmolVLM's and LLaVA's templates render a plain
+/// string as nothing, so without that step the answer and the follow-up would vanish from the
+/// prompt; an empty answer must still be a part (SmolVLM's template reads `content[0]`).
 final class ConversationParityTests: XCTestCase {
     struct Fixture: Decodable {
         let checkpoint: String
