@@ -71,6 +71,9 @@ struct ChatSession {
 
     init(engine: Engine, options: AskOptions) {
         self.engine = engine
+        var options = options
+        // Each question's prompt repeats the conversation so far: only what follows is prefilled.
+        options.promptCache = PromptCache()
         self.options = options
         interactive = isatty(STDIN_FILENO) != 0
         interrupt = ChatInterrupt(interactive: interactive)

@@ -27,6 +27,9 @@ public struct AskOptions: Sendable {
     /// Still-image mode: exactly one frame (a video's middle frame).
     public var stillImage: Bool
     public var generation: GenerationParameters
+    /// One conversation's decoder state (`vidlm chat`'s): a request whose prompt starts as the
+    /// conversation's last prompt and answer did prefills only the rest. nil: a fresh cache.
+    public var promptCache: PromptCache?
 
     public init(frames: Int? = nil, fps: Double? = nil, start: Double? = nil, end: Double? = nil, keyframes: Bool = false,
                 stillImage: Bool = false, generation: GenerationParameters = .greedy(maxNewTokens: 64)) {

@@ -197,7 +197,7 @@ public final class Engine: Sendable {
             }
         } else {
             let (answer, why) = try generate(PromptRequest(messages: messages, media: media), options: options,
-                                             timings: timings, report: report)
+                                             timings: timings, promptCache: options.promptCache, report: report)
             answers.append(answer)
             finish = why
         }
@@ -248,7 +248,7 @@ public final class Engine: Sendable {
         }
     }
 
-    private func generate(_ request: PromptRequest, options: AskOptions, timings: RequestTimings,
+    private func generate(_ request: PromptRequest, options: AskOptions, timings: RequestTimings, promptCache: PromptCache? = nil,
                           report: @Sendable (EngineEvent) -> Void) throws -> (Answer, FinishReason) {
         var clock = ContinuousClock.now
         let prompt = try model.prepare(request)
@@ -260,7 +260,7 @@ public final class Engine: Sendable {
         let generator = TextGenerator(model: model.language)
         let finish = try generator.generate(.embeddings(prompt.embeddings, positions: prompt.positions, penaltyContext: prompt.textIds,
                                                         residuals: prompt.residuals),
-                                            parameters: options.generation) { token in
+                                            parameters: options.generation, promptCache: promptCache) { token in
             if first {
                 let s = seconds(since: clock)
                 timings.value.prefill += s

@@ -25,10 +25,13 @@ public struct TextGenerator: Sendable {
 
     /// Generates tokens, handing each one to `onToken` as soon as it is chosen; `onToken`
     /// returning false ends generation (`.cancelled`). Task cancellation is honoured between
-    /// tokens and between prefill chunks (`.cancelled`).
+    /// tokens and between prefill chunks (`.cancelled`). With `promptCache` (one conversation's),
+    /// the prompt's start that the conversation's last request already put through the decoder
+    /// is taken from its KV cache, and this request's cache is kept there for the next one.
     @discardableResult
     public func generate(_ prompt: GenerationPrompt, parameters: GenerationParameters = GenerationParameters(),
-                         stopWhen: StopCondition? = nil, onToken: (Int) throws -> Bool) throws -> FinishReason {
+                         stopWhen: StopCondition? = nil, promptCache: PromptCache? = nil,
+                         onToken: (Int) throws -> Bool) throws -> FinishReason {
         try parameters.validate()
         let embeddings: Tensor
         var positions = PositionIds.sequential
@@ -55,10 +58,29 @@ public struct TextGenerator: Sendable {
         }
         guard parameters.maxNewTokens > 0 else { return .maxTokens }
         let stopIds = Set(parameters.stopTokenIds ?? model.eosTokenIds)
-        var cache = model.makeCache(capacity: promptLength + parameters.maxNewTokens)
+        var cache: KVCache
+        var shared = 0
+        var promptRows: [PromptCache.Row] = []
+        // Tokens put through the decoder after the prompt, and their positions (for promptCache).
+        var fed: [(token: Int, position: [Int])] = []
+        if let promptCache {
+            promptRows = PromptCache.rows(of: embeddings, positions: positions, residuals: residuals)
+            (cache, shared) = promptCache.take(for: promptRows, capacity: promptLength + parameters.maxNewTokens, model: model)
+        } else {
+            cache = model.makeCache(capacity: promptLength + parameters.maxNewTokens)
+        }
+        // Whatever way this ends, the conversation keeps the positions now in the cache.
+        defer {
+            if let promptCache {
+                let tokens = fed.map(\.token)
+                let rows = tokens.isEmpty ? [] : ((try? model.embed(tokens).floats()) ?? []).chunked(model.embeddingWidth)
+                promptCache.keep(cache, rows: promptRows + zip(rows, fed).map { PromptCache.Row(values: $0, positions: $1.position) })
+            }
+        }
         var logits: Tensor
         do {
-            logits = try model.prefill(inputEmbeddings: embeddings, positions: positions, residuals: residuals, cache: &cache,
+            logits = try model.prefill(inputEmbeddings: embeddings.rows(shared..<promptLength), positions: positions.rows(shared..<promptLength),
+                                       residuals: residuals?.slice(shared..<promptLength), cache: &cache,
                                        chunkSize: parameters.prefillChunkSize)
         } catch is CancellationError {
             return .cancelled
@@ -66,6 +88,7 @@ public struct TextGenerator: Sendable {
         // Where generated tokens go: right after the prompt, or one past its last explicit position.
         var nextPosition = positions.next(count: promptLength, start: 0)
         let sequential = positions == .sequential
+        let axes = if case .multimodal(let a) = positions { a.count } else { 1 }
         var sampler = TokenSampler(parameters: parameters)
         var generated: [Int] = []
         while true {
@@ -81,6 +104,9 @@ public struct TextGenerator: Sendable {
             if generated.count >= parameters.maxNewTokens { return .maxTokens }
             if cache.count >= model.contextLength { return .contextFull }
             if Task.isCancelled { return .cancelled }
+            if promptCache != nil {
+                fed.append((token, sequential ? [cache.count] : Array(repeating: nextPosition, count: axes)))
+            }
             if sequential {
                 logits = try model.forward(ids: [token], cache: &cache, logits: .last)
             } else {
@@ -124,5 +150,13 @@ public struct TextGenerator: Sendable {
             }
             continuation.onTermination = { _ in task.cancel() }
         }
+    }
+}
+
+private extension Array where Element == Float {
+    /// Consecutive slices of `width` elements.
+    func chunked(_ width: Int) -> [[Float]] {
+        guard width > 0 else { return [] }
+        return stride(from: 0, to: count, by: width).map { Array(self[$0..<Swift.min($0 + width, count)]) }
     }
 }
