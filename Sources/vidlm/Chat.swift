@@ -67,7 +67,7 @@ struct ChatSession {
     let interactive: Bool
     let interrupt: ChatInterrupt
     /// The features of the conversation's media, reused by later questions.
-    let encodings = ChatMediaCache()
+    let encodings = EncodedMediaCache()
 
     init(engine: Engine, options: AskOptions) {
         self.engine = engine

@@ -84,3 +84,36 @@ final class EncodedMediaReuseTests: XCTestCase {
         XCTAssertEqual(fromFile.tokenIds.count, 6)
     }
 }
+
+/// `EncodedMediaCache`: an unchanged file is encoded once; a file replaced on disk is encoded again.
+final class EncodedMediaCacheTests: XCTestCase {
+    func testUnchangedFilesAreEncodedOnceAndReplacedOnesAgain() async throws {
+        let engine = try await Engine.load(directory: TestFixtures.parity("smolvlm_tiny"))
+        let cases = TestFixtures.parity("smolvlm_tiny").appendingPathComponent("cases")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vidlm-cache-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let picture = folder.appendingPathComponent("picture.png")
+        try FileManager.default.copyItem(at: cases.appendingPathComponent("image_nosplit/input.png"), to: picture)
+        let cache = EncodedMediaCache()
+        let options = AskOptions()
+        let first = try await cache.encoded(picture.path, engine: engine, options: options)
+        let again = try await cache.encoded(picture.path, engine: engine, options: options)
+        var encodings = await cache.encodings
+        XCTAssertEqual(encodings, 1)
+        XCTAssertEqual(again.features.floats(), first.features.floats())
+
+        // Another picture under the same name (a different size on disk): encoded afresh.
+        try FileManager.default.removeItem(at: picture)
+        try FileManager.default.copyItem(at: cases.appendingPathComponent("image_split/input.png"), to: picture)
+        let replaced = try await cache.encoded(picture.path, engine: engine, options: options)
+        encodings = await cache.encodings
+        XCTAssertEqual(encodings, 2)
+        XCTAssertNotEqual(replaced.features.floats(), first.features.floats())
+
+        await cache.keep([])
+        _ = try await cache.encoded(picture.path, engine: engine, options: options)
+        encodings = await cache.encodings
+        XCTAssertEqual(encodings, 3, "a forgotten file is encoded again")
+    }
+}

@@ -226,16 +226,7 @@ public final class Engine: Sendable {
 
     /// The input for each media part of `messages`, in order.
     private func mediaSources(_ messages: [ChatMessage], given: [EngineInput]) throws -> [EngineInput] {
-        var sources: [String?] = []
-        for message in messages {
-            guard case .parts(let parts) = message.content else { continue }
-            for part in parts {
-                switch part {
-                case .image(let source), .video(let source): sources.append(source)
-                case .text: break
-                }
-            }
-        }
+        let sources = messages.flatMap(\.mediaSources)
         if !given.isEmpty {
             guard given.count == sources.count else {
                 throw EngineError.invalidOption("the conversation has \(sources.count) media parts but \(given.count) media inputs were given")

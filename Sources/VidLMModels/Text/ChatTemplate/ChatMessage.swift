@@ -67,6 +67,17 @@ public struct ChatMessage: Sendable {
         return ChatMessage(role: role, content: .parts([.text(t)]), extra: extra)
     }
 
+    /// The files of this message's image and video parts, in order (nil for a part naming none).
+    public var mediaSources: [String?] {
+        guard case .parts(let parts) = content else { return [] }
+        return parts.compactMap { part in
+            switch part {
+            case .image(let source), .video(let source): return .some(source)
+            case .text: return nil
+            }
+        }
+    }
+
     /// The text of the message with media parts left out.
     public var text: String {
         switch content {
