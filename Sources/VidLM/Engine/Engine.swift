@@ -197,7 +197,7 @@ public final class Engine: Sendable {
             }
         } else {
             let (answer, why) = try generate(PromptRequest(messages: messages, media: media), options: options,
-                                             timings: timings, promptCache: options.promptCache, report: report)
+                                             timings: timings, report: report)
             answers.append(answer)
             finish = why
         }
@@ -239,7 +239,7 @@ public final class Engine: Sendable {
         }
     }
 
-    private func generate(_ request: PromptRequest, options: AskOptions, timings: RequestTimings, promptCache: PromptCache? = nil,
+    private func generate(_ request: PromptRequest, options: AskOptions, timings: RequestTimings,
                           report: @Sendable (EngineEvent) -> Void) throws -> (Answer, FinishReason) {
         var clock = ContinuousClock.now
         let prompt = try model.prepare(request)
@@ -251,7 +251,7 @@ public final class Engine: Sendable {
         let generator = TextGenerator(model: model.language)
         let finish = try generator.generate(.embeddings(prompt.embeddings, positions: prompt.positions, penaltyContext: prompt.textIds,
                                                         residuals: prompt.residuals),
-                                            parameters: options.generation, promptCache: promptCache) { token in
+                                            parameters: options.generation, promptCache: options.promptCache) { token in
             if first {
                 let s = seconds(since: clock)
                 timings.value.prefill += s

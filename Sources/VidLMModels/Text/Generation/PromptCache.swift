@@ -68,13 +68,15 @@ public final class PromptCache: @unchecked Sendable {
         }
         return (0..<n).map { i in
             Row(values: Array(values[(i * width)..<((i + 1) * width)]) + (extra[i] ?? []),
-                positions: Self.position(positions, row: i))
+                positions: Self.position(positions, row: i, at: i))
         }
     }
 
-    static func position(_ positions: PositionIds, row i: Int) -> [Int] {
+    /// The position ids of row `i` of `positions`, held at cache position `slot` (what a
+    /// sequential row's position is).
+    static func position(_ positions: PositionIds, row i: Int, at slot: Int) -> [Int] {
         switch positions {
-        case .sequential: return [i]
+        case .sequential: return [slot]
         case .explicit(let p): return [p[i]]
         case .multimodal(let axes): return axes.map { $0[i] }
         }

@@ -61,8 +61,8 @@ public struct TextGenerator: Sendable {
         var cache: KVCache
         var shared = 0
         var promptRows: [PromptCache.Row] = []
-        // Tokens put through the decoder after the prompt, and their positions (for promptCache).
-        var fed: [(token: Int, position: [Int])] = []
+        // The tokens put through the decoder after the prompt (for promptCache).
+        var fed: [PromptCache.Row] = []
         if let promptCache {
             promptRows = PromptCache.rows(of: embeddings, positions: positions, residuals: residuals)
             (cache, shared) = promptCache.take(for: promptRows, capacity: promptLength + parameters.maxNewTokens, model: model)
@@ -70,13 +70,7 @@ public struct TextGenerator: Sendable {
             cache = model.makeCache(capacity: promptLength + parameters.maxNewTokens)
         }
         // Whatever way this ends, the conversation keeps the positions now in the cache.
-        defer {
-            if let promptCache {
-                let tokens = fed.map(\.token)
-                let rows = tokens.isEmpty ? [] : ((try? model.embed(tokens).floats()) ?? []).chunked(model.embeddingWidth)
-                promptCache.keep(cache, rows: promptRows + zip(rows, fed).map { PromptCache.Row(values: $0, positions: $1.position) })
-            }
-        }
+        defer { promptCache?.keep(cache, rows: promptRows + fed) }
         var logits: Tensor
         do {
             logits = try model.prefill(inputEmbeddings: embeddings.rows(shared..<promptLength), positions: positions.rows(shared..<promptLength),
@@ -88,7 +82,7 @@ public struct TextGenerator: Sendable {
         // Where generated tokens go: right after the prompt, or one past its last explicit position.
         var nextPosition = positions.next(count: promptLength, start: 0)
         let sequential = positions == .sequential
-        let axes = if case .multimodal(let a) = positions { a.count } else { 1 }
+        let multimodalAxes: Int? = if case .multimodal(let axes) = positions { axes.count } else { nil }
         var sampler = TokenSampler(parameters: parameters)
         var generated: [Int] = []
         while true {
@@ -104,19 +98,18 @@ public struct TextGenerator: Sendable {
             if generated.count >= parameters.maxNewTokens { return .maxTokens }
             if cache.count >= model.contextLength { return .contextFull }
             if Task.isCancelled { return .cancelled }
-            if promptCache != nil {
-                fed.append((token, sequential ? [cache.count] : Array(repeating: nextPosition, count: axes)))
-            }
-            if sequential {
-                logits = try model.forward(ids: [token], cache: &cache, logits: .last)
+            let input = try model.embed([token])
+            let step: PositionIds = if sequential {
+                .sequential
+            } else if let multimodalAxes {
+                .multimodal(Array(repeating: [nextPosition], count: multimodalAxes))
             } else {
-                let step: PositionIds = if case .multimodal(let axes) = positions {
-                    .multimodal(Array(repeating: [nextPosition], count: axes.count))
-                } else {
-                    .explicit([nextPosition])
-                }
-                logits = try model.forward(inputEmbeddings: model.embed([token]), positions: step, cache: &cache, logits: .last)
+                .explicit([nextPosition])
             }
+            if promptCache != nil {
+                fed.append(PromptCache.Row(values: input.floats(), positions: PromptCache.position(step, row: 0, at: cache.count)))
+            }
+            logits = try model.forward(inputEmbeddings: input, positions: step, cache: &cache, logits: .last)
             nextPosition += 1
         }
     }
@@ -153,10 +146,3 @@ public struct TextGenerator: Sendable {
     }
 }
 
-private extension Array where Element == Float {
-    /// Consecutive slices of `width` elements.
-    func chunked(_ width: Int) -> [[Float]] {
-        guard width > 0 else { return [] }
-        return stride(from: 0, to: count, by: width).map { Array(self[$0..<Swift.min($0 + width, count)]) }
-    }
-}
