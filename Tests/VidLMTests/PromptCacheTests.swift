@@ -48,6 +48,29 @@ final class PromptCacheTests: XCTestCase {
         XCTAssertLessThan(cache.reusedPositions, firstPrompt, "\(checkpoint): other pictures are not taken from the cache")
     }
 
+    /// A follow-up that needs more room than the kept cache has: the shared positions move to a
+    /// larger cache and the answer is still a fresh request's.
+    func testFollowUpNeedingALargerCache() async throws {
+        let engine = try await Engine.load(directory: TestFixtures.parity("smolvlm_tiny"))
+        let clip = TestFixtures.repository.appendingPathComponent("samples/world/sequence.mp4").path
+        let short = AskOptions(frames: 2, generation: GenerationParameters(maxNewTokens: 2, stopTokenIds: []))
+        var long = short
+        long.generation = GenerationParameters(maxNewTokens: 600, stopTokenIds: [])
+        let cache = PromptCache()
+        var cachedShort = short, cachedLong = long
+        cachedShort.promptCache = cache
+        cachedLong.promptCache = cache
+        let first = [ChatMessage(role: "user", content: .parts([.video(source: clip), .text("what happens")]))]
+        let answer = try await result(engine, first, cachedShort)
+        let conversation = first + [ChatMessage.assistant(answer.answer), ChatMessage.user("and then?")]
+        let followUp = try await result(engine, conversation, cachedLong)
+        let fresh = try await result(engine, conversation, long)
+        XCTAssertGreaterThan(600, 2 * (answer.answers[0].promptTokenIds.count + 2), "the first cache is too small for the follow-up")
+        XCTAssertGreaterThanOrEqual(cache.reusedPositions, answer.answers[0].promptTokenIds.count - 1)
+        XCTAssertEqual(followUp.tokenIds.count, 600)
+        XCTAssertEqual(followUp.tokenIds, fresh.tokenIds)
+    }
+
     func testSmolVLM() async throws {
         let clip = TestFixtures.repository.appendingPathComponent("samples/world/sequence.mp4").path
         let still = TestFixtures.parity("smolvlm_tiny").appendingPathComponent("cases/image_nosplit/input.png").path

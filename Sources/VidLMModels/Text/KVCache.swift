@@ -49,6 +49,19 @@ public struct KVCache: Sendable {
 
     public mutating func reset() { count = 0 }
 
+    /// The same positions in a cache with room for `capacity` (at least `count`) in all.
+    public func resized(capacity newCapacity: Int) -> KVCache {
+        precondition(newCapacity >= count, "cannot hold \(count) positions in \(newCapacity)")
+        var resized = KVCache(layers: layerCount, width: width, capacity: newCapacity, precision: precision)
+        let rowBytes = width * precision.bytes
+        for block in 0..<(layerCount * 2) {
+            (resized.storage.base + block * newCapacity * rowBytes)
+                .copyMemory(from: storage.base + block * capacity * rowBytes, byteCount: count * rowBytes)
+        }
+        resized.count = count
+        return resized
+    }
+
     // MARK: for the models
 
     /// Makes the storage exclusively this value's before a forward pass writes into it.

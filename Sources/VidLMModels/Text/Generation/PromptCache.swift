@@ -27,19 +27,22 @@ public final class PromptCache: @unchecked Sendable {
     public var reusedPositions: Int { lock.withLock { reused } }
 
     /// A cache for a prompt of `prompt` rows holding their first `shared` rows (at most all but the
-    /// last, whose logits the request needs), with room for `capacity` positions.
+    /// last, whose logits the request needs), with room for `capacity` positions. A conversation
+    /// grows, so a new or enlarged cache gets room for twice that (untouched pages cost address
+    /// space only), up to the model's context.
     func take(for prompt: [Row], capacity: Int, model: any LanguageModel) -> (cache: KVCache, shared: Int) {
         lock.withLock {
             defer { cache = nil; rows = [] }
-            guard var kept = cache, kept.capacity >= capacity else {
+            let roomy = max(capacity, min(2 * capacity, model.contextLength))
+            guard var kept = cache else {
                 reused = 0
-                // Untouched pages are not committed: the context's worth costs address space only.
-                return (model.makeCache(capacity: max(capacity, model.contextLength)), 0)
+                return (model.makeCache(capacity: roomy), 0)
             }
             let limit = min(rows.count, prompt.count - 1, kept.count)
             var shared = 0
             while shared < limit && rows[shared] == prompt[shared] { shared += 1 }
             kept.truncate(to: shared)
+            if kept.capacity < capacity { kept = kept.resized(capacity: roomy) }
             reused = shared
             return (kept, shared)
         }
