@@ -117,7 +117,8 @@ actor FrameMerger {
         // Where each run goes: simulated, since run costs differ (frames from each key frame).
         let frameBytes = request.size.map { $0.width * $0.height * 3 } ?? pictureBytes * 2
         let lookahead = Self.lookahead(frameBytes: frameBytes)
-        let schedule = DecodeSchedule.plan(costs: DecodeSchedule.costs(of: runs, on: timeline),
+        let nonReference = await primary.nonReferenceFrames(in: DecodeSchedule.decodedRanges(of: runs, on: timeline))
+        let schedule = DecodeSchedule.plan(costs: DecodeSchedule.costs(of: runs, on: timeline, nonReference: nonReference),
                                            workers: workerCount, lookahead: lookahead)
         var perWorker = Array(repeating: [(position: Int, index: Int)](), count: workerCount)
         var position = 0

@@ -10,10 +10,13 @@ extension MediaDecoder {
         if let cachedTimeline, !forceScan { return cachedTimeline }
         _ = try requireVideo()
         let t: Timeline
+        timelineFromSampleTable = false
+        scannedNonReference = nil
         if info.isStillImage {
             t = Timeline(pts: [0], timeBase: 1, endPts: 1, keyframes: [.init(seekTimestamp: 0, pts: 0)])
         } else if !forceScan, let indexed = timelineFromIndex() {
             t = indexed
+            timelineFromSampleTable = true
         } else {
             t = try scanTimeline()
         }
@@ -86,7 +89,8 @@ extension MediaDecoder {
     /// Reads every packet of the stream (no decoding), then rewinds.
     private func scanTimeline() throws(MediaError) -> Timeline {
         if !atStart { try rewind() }
-        var frames: [(pts: Int64, size: Int)] = []
+        var frames: [(pts: Int64, size: Int, nonReference: Bool)] = []
+        let referenceFlags = h264ReferenceFlags
         var keyframes: [Timeline.Keyframe] = []
         var lastDuration: Int64 = 0
         var maxPts = Int64.min
@@ -112,7 +116,7 @@ extension MediaDecoder {
             stats.packetsRead += 1
             guard let p = packet.pts ?? packet.dts else { continue }
             if packet.pts == nil { decodeTimestampsOnly = true }
-            frames.append((p, packet.size))
+            frames.append((p, packet.size, referenceFlags.map { packetIsNonReference($0) } ?? false))
             if packet.isKey { keyframes.append(.init(seekTimestamp: p, pts: p)) }
             if p > maxPts { maxPts = p; lastDuration = packet.duration }
             maxEnd = max(maxEnd, p + max(packet.duration, 0))
@@ -125,6 +129,7 @@ extension MediaDecoder {
         // share a timestamp (a container rounding times to its time base), not one frame twice.
         frames.sort { $0.pts < $1.pts }
         let pts = frames.map(\.pts)
+        if referenceFlags != nil { scannedNonReference = frames.map(\.nonReference) }
         guard !pts.isEmpty else { throw .noFrames(path) }
         if keyframes.isEmpty { keyframes = [.init(seekTimestamp: pts[0], pts: pts[0])] }
         // A frame without a stated duration lasts as long as the average frame.

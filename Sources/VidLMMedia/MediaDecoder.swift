@@ -31,6 +31,11 @@ public actor MediaDecoder {
 
     var info: MediaInfo!
     var cachedTimeline: Timeline?
+    /// The cached timeline came from the MP4/MOV sample table: its positions are samples in
+    /// decode order (see `nonReferenceFrames`).
+    var timelineFromSampleTable = false
+    /// For a scanned H.264 timeline, which frames (presentation order) are non-reference pictures.
+    var scannedNonReference: [Bool]? = nil
     /// Clockwise rotation that makes pictures upright.
     var rotation = 0
     /// A still's EXIF orientation (1: as stored), applied after decoding.

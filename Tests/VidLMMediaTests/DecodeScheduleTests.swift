@@ -40,6 +40,26 @@ final class DecodeScheduleTests: XCTestCase {
         XCTAssertEqual(DecodeSchedule.costs(of: [[2]], on: odd), [[3 + DecodeSchedule.seekCost]])
     }
 
+    /// Non-reference frames before a wanted one are skipped, so they cost `skippedFrameCost`;
+    /// a wanted frame is decoded whatever it is.
+    func testSkippedNonReferenceFramesCostNextToNothing() {
+        let sizes = (0..<20).map { $0 % 10 == 0 ? 100 : 10 }
+        let t = Timeline(pts: (0..<20).map { Int64($0) }, timeBase: 1, endPts: 20,
+                         keyframes: [.init(seekTimestamp: 0, pts: 0), .init(seekTimestamp: 10, pts: 10)],
+                         packetSizes: sizes)
+        let mean = 19.0
+        func frames(_ n: Int, bytes: Int) -> Double { 0.25 * Double(n) + 0.75 * Double(bytes) / mean }
+        let skip = DecodeSchedule.skippedFrameCost
+        // Frames 1, 2 and 5 are non-reference: 1 and 2 are passed over on the way to 3; 5 is wanted.
+        let costs = DecodeSchedule.costs(of: [[3, 5], [12]], on: t, nonReference: [1, 2, 5, 11])
+        XCTAssertEqual(costs[0][0], frames(2, bytes: 110) + 2 * skip + DecodeSchedule.seekCost, accuracy: 1e-9)
+        XCTAssertEqual(costs[0][1], frames(2, bytes: 20), accuracy: 1e-9)
+        XCTAssertEqual(costs[1][0], frames(2, bytes: 110) + skip + DecodeSchedule.seekCost, accuracy: 1e-9)
+        // An empty set is the plain byte model.
+        XCTAssertEqual(DecodeSchedule.costs(of: [[3, 5], [12]], on: t, nonReference: []), DecodeSchedule.costs(of: [[3, 5], [12]], on: t))
+        XCTAssertEqual(DecodeSchedule.decodedRanges(of: [[3, 5], [12], []], on: t), [0...5, 10...12])
+    }
+
     /// With room for every frame, the schedule's time is the busiest decoder's total: the best
     /// split of the run costs, found here by trying every subset.
     func testUnboundedLookaheadFindsTheBestSplit() {

@@ -23,6 +23,10 @@ struct ExactnessSet: Decodable {
         /// Packets carry dts only: `pts` are the sorted dts (frame slots).
         let decodeTimestampsOnly: Bool
         let sharedPts: [Int64]
+        /// H.264 only: the packets whose picture libavcodec skips with `-skip_frame noref`, by
+        /// decode position and by presentation index.
+        let nonReferenceDecodeOrder: [Int]?
+        let nonReferenceFrames: [Int]?
         let block: Int
 
         var tick: Double { Double(timeBase[0]) / Double(timeBase[1]) }

@@ -694,6 +694,23 @@ def exact_frame(i, seed):
     return code_block_image(i, EX_W, EX_H, EX_B, 0, bg=img)
 
 
+def non_reference_packets(rel, packets):
+    """The H.264 pictures no other frame refers to, as libavcodec decides when told to skip them
+    (-skip_frame noref): the packets none of whose frames come out. Given as positions in decode
+    order (what an MP4 sample table lists) and as frame indices in presentation order (packets
+    stably sorted by pts, or dts where there is none: what a packet scan builds)."""
+    fr, err, rc = ffprobe(rel, "-skip_frame", "noref", "-select_streams", "v:0", "-show_entries", "frame=pkt_pos")
+    assert rc == 0, (rel, err)
+    kept = {int(f["pkt_pos"]) for f in fr["frames"]}
+    assert all("pos" in p for p in packets) and len({p["pos"] for p in packets}) == len(packets), rel
+    skipped = [i for i, p in enumerate(packets) if int(p["pos"]) not in kept]
+    assert 0 < len(skipped) < len(packets), (rel, "expected some, not all, non-reference pictures")
+    order = sorted(range(len(packets)), key=lambda i: packets[i]["pts"] if "pts" in packets[i] else packets[i]["dts"])
+    rank = {i: r for r, i in enumerate(order)}
+    return {"non_reference_decode_order": skipped,
+            "non_reference_frames": sorted(rank[i] for i in skipped)}
+
+
 def make_exactness():
     """One small clip per timeline path and container, CFR and VFR, each frame drawing its index,
     plus exactness/expected.json: what ffprobe says about every frame (the Swift tests' oracle)."""
@@ -737,7 +754,7 @@ def make_exactness():
         js, err, rc = ffprobe(rel, "-show_format", "-show_streams", "-select_streams", "v:0")
         assert rc == 0, (name, err)
         st, fmt = js["streams"][0], js["format"]
-        pk, _, _ = ffprobe(rel, "-select_streams", "v:0", "-show_entries", "packet=pts,dts,duration,flags")
+        pk, _, _ = ffprobe(rel, "-select_streams", "v:0", "-show_entries", "packet=pts,dts,duration,flags,pos")
         fr, _, _ = ffprobe(rel, "-select_streams", "v:0", "-show_entries", "frame=pts,best_effort_timestamp")
         packets, frames = pk["packets"], fr["frames"]
         # The oracle: each frame's pts as ffprobe shows it (the pts its packet carried); for a
@@ -757,6 +774,7 @@ def make_exactness():
         if all(int(p.get("duration", 0) or 0) <= 0 for p in packets):
             end = pts[-1] + max(1, (pts[-1] - pts[0]) // (n - 1))
         best_effort = [f.get("best_effort_timestamp") for f in frames]
+        non_reference = non_reference_packets(rel, packets) if st["codec_name"] == "h264" else None
         clips[name] = {
             "format_name": fmt["format_name"],
             "codec_name": st["codec_name"],
@@ -772,6 +790,7 @@ def make_exactness():
             "decode_timestamps_only": dts_only,
             "shared_pts": shared,
             "best_effort_differs_at": [i for i, (a, b) in enumerate(zip(pts, best_effort)) if a != b],
+            **(non_reference or {}),
             "block": EX_B,
             "note": note,
             "bytes": os.path.getsize(path(rel)),
@@ -789,7 +808,9 @@ def make_exactness():
                         "the sorted packet pts; frames may share one), or the sorted dts where packets carry no "
                         "pts (decode_timestamps_only); end_pts: max(packet pts + duration); "
                         "keyframe_pts: pts of packets flagged K; best_effort_differs_at: frames whose "
-                        "best_effort_timestamp is not their pts."),
+                        "best_effort_timestamp is not their pts; non_reference_decode_order / "
+                        "non_reference_frames (H.264): packets whose picture libavcodec skips with "
+                        "-skip_frame noref, by decode position and by presentation index."),
         "clips": dict(sorted(clips.items())),
     }
     open(path(os.path.join(EX_DIR, "expected.json")), "w").write(compact_json(doc) + "\n")
