@@ -9,9 +9,11 @@ Timing: every measured operation opens the file afresh and ends with 8 RGB24 arr
 Tools are run round-robin (rotating the starting tool each round) so slow drifts in machine
 speed are shared. decord and PyAV run in persistent worker processes (this same file with
 --worker), so Python start-up and imports are not timed and the two libraries (each bundling
-its own FFmpeg) never share a process. vidlm is timed in-process by vidlm-bench (the JSON
-`seconds`, one repetition per process), and the process wall time is recorded as well. The
-ffmpeg CLI can only be timed as a process (wall time, including start-up).
+its own FFmpeg) never share a process. vidlm runs the same way, in one persistent
+`vidlm-bench serve` process, timed in-process. It is also timed in a fresh process per
+repetition (`vidlm-bench sample --repeat 1`: the first request of a process, as a CLI call
+makes it), in-process and as process wall time. The ffmpeg CLI can only be timed as a process
+(wall time, including start-up).
 """
 from __future__ import annotations
 
@@ -238,6 +240,40 @@ class Worker:
 # Process-based tools
 
 
+class VidlmServer:
+    """vidlm-bench serve: one process answering requests the way the decord and PyAV workers do."""
+
+    kind = "vidlm"
+    ok = True
+    error = None
+    versions = {}
+
+    def __init__(self, bench):
+        self.proc = subprocess.Popen([str(bench), "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, bufsize=1, env=env_with_threads())
+
+    def call(self, *args):
+        self.proc.stdin.write(json.dumps([str(a) for a in args]) + "\n")
+        self.proc.stdin.flush()
+        reply = json.loads(self.proc.stdout.readline())
+        if "error" in reply:
+            raise RuntimeError(f"vidlm-bench serve: {reply['error']}")
+        return reply
+
+    def sample(self, path, mode, count=8):
+        r = self.call("sample", path, "--count", count, "--mode", mode, "--repeat", 1)
+        return {"seconds": r["seconds"][0], "indices": r["indices"], "frames": r["frames"]}
+
+    def sequential(self, path):
+        r = self.call("sequential", path, "--repeat", 1)
+        return {"seconds": r["seconds"][0], "frames": r["frames"]}
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+
+
 def env_with_threads():
     env = dict(os.environ)
     env["VIDLM_THREADS"] = str(THREADS)
@@ -254,15 +290,6 @@ def vidlm_sample(bench, path, mode, count=8, dump=None):
     res = json.loads(out.stdout.strip().splitlines()[-1])
     return {"seconds": res["seconds"][0], "wall": wall, "indices": res["indices"],
             "frames": res["frames"], "threads": res["threads"], "stderr": out.stderr.strip()}
-
-
-def vidlm_sequential(bench, path):
-    cmd = [str(bench), "sequential", str(path), "--repeat", "1"]
-    t0 = perf()
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env_with_threads())
-    wall = perf() - t0
-    res = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"seconds": res["seconds"][0], "wall": wall, "frames": res["frames"]}
 
 
 def select_expr(indices):
@@ -490,7 +517,10 @@ def bench_clip(name, path, bench, workers, reps, ffmpeg_reps, log):
     if v["indices"] != indices:
         raise SystemExit(f"index disagreement: vidlm {v['indices']} vs computed {indices}")
     checks = {"vidlm_indices": v["indices"], "computed_indices": indices, "agree": True}
-    vidlm_sample(bench, path, "keyframe")
+    v2 = vidlm_sample(bench, path, "keyframe")
+    for mode in ("exact", "keyframe"):
+        if workers["vidlm"].sample(path, mode)["indices"] != (indices if mode == "exact" else v2["indices"]):
+            raise SystemExit(f"vidlm-bench serve ({mode}) returned other frames than vidlm-bench sample")
     if workers["decord"].ok:
         r = workers["decord"].call(op="sample", path=str(path), indices=indices, threads=THREADS)
         checks["decord_frame_count"] = r["frame_count"]
@@ -501,8 +531,9 @@ def bench_clip(name, path, bench, workers, reps, ffmpeg_reps, log):
     checks["pyav_pts_exact"] = r["pts_wanted"] == r["pts_got"]
 
     tools = {
-        "vidlm exact": lambda: vidlm_sample(bench, path, "exact"),
-        "vidlm keyframe": lambda: vidlm_sample(bench, path, "keyframe"),
+        "vidlm exact": lambda: workers["vidlm"].sample(path, "exact"),
+        "vidlm exact, fresh process": lambda: vidlm_sample(bench, path, "exact"),
+        "vidlm keyframe": lambda: workers["vidlm"].sample(path, "keyframe"),
         "pyav seek (2 threads)": lambda: workers["pyav"].call(op="sample", path=str(path), indices=indices, threads=THREADS),
         "pyav seek (1 thread)": lambda: workers["pyav"].call(op="sample", path=str(path), indices=indices, threads=1),
         "ffmpeg select (full decode)": lambda: ffmpeg_select(path, indices, w, h),
@@ -540,7 +571,7 @@ def bench_clip(name, path, bench, workers, reps, ffmpeg_reps, log):
     # Paired ratios: within each round, anchor time / vidlm time; the median over rounds is less
     # sensitive to slow changes in machine load than a ratio of medians.
     paired = {}
-    for base in ("vidlm exact", "vidlm keyframe"):
+    for base in ("vidlm exact", "vidlm exact, fresh process", "vidlm keyframe"):
         for t in order:
             if t.startswith("vidlm"):
                 continue
@@ -554,7 +585,7 @@ def bench_sequential(name, path, bench, workers, reps, log):
     info = ffprobe_stream(path)
     n = int(info["nb_frames"])
     tools = {
-        "vidlm sequential": lambda: vidlm_sequential(bench, path),
+        "vidlm sequential": lambda: workers["vidlm"].sequential(path),
         "ffmpeg -f null (rgb24)": lambda: {**ffmpeg_sequential(path), "frames": n},
         "pyav decode+to_ndarray (2 threads)": lambda: workers["pyav"].call(op="sequential", path=str(path), threads=THREADS),
     }
@@ -600,9 +631,11 @@ def markdown(results, command):
              "(scripts: `benchmarks/media/`; raw numbers: `benchmarks/media/results.json`).\n")
     L.append("Task: open the file, get 8 frames at vidlm's uniform indices ⌊(i+½)·N/8⌋ (same indices for every "
              "tool), end with 8 RGB24 arrays in memory. Every repetition opens the file afresh; tools run "
-             "round-robin (the starting tool rotates each round). Times in seconds; vidlm/decord/PyAV are "
-             "timed in-process (vidlm also as process wall time, i.e. including process start), the ffmpeg "
-             "CLI as process wall time. Ratios are given both as a ratio of medians and as the median of "
+             "round-robin (the starting tool rotates each round). Times in seconds. vidlm, decord and PyAV "
+             "each run in one persistent process (as a library in an application or server is used) and are "
+             "timed in-process; vidlm is also timed in a fresh process per repetition (the first request of "
+             "a process, as a `vidlm frames` call makes it), in-process and as process wall time including "
+             "start-up. The ffmpeg CLI is timed as process wall time. Ratios are given both as a ratio of medians and as the median of "
              "per-round ratios (tools paired within a round). During every round run.py measures the CPU time used "
              "by *other* processes on the machine (it may be shared) and reports it per clip.\n")
     for clip, c in results["clips"].items():
@@ -633,7 +666,9 @@ def markdown(results, command):
         for anchor in ("decord get_batch", "pyav seek (2 threads)", "pyav seek (1 thread)", "ffmpeg select (full decode)"):
             if anchor in samp:
                 a = samp[anchor]["summary"]["median"]
-                for t in ("vidlm exact", "vidlm keyframe"):
+                for t in ("vidlm exact", "vidlm exact, fresh process", "vidlm keyframe"):
+                    if t not in samp:
+                        continue
                     m = samp[t]["summary"]["median"]
                     pr = c["paired_ratios"][f"{anchor} / {t}"]["median"]
                     lines.append(f"- {t} vs {anchor}: {ratio_text(a, m)} (ratio of medians); "
@@ -769,6 +804,7 @@ def main():
         waited += 10
     started = perf()
     workers = {k: Worker(k, sys.executable) for k in ("decord", "pyav")}
+    workers["vidlm"] = VidlmServer(bench)
     if not workers["pyav"].ok:
         raise SystemExit(f"PyAV unavailable: {workers['pyav'].error}")
     if not workers["decord"].ok:

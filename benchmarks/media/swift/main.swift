@@ -3,6 +3,8 @@
 //
 //   vidlm-bench sample <file> --count N [--mode exact|keyframe] [--repeat R] [--dump DIR]
 //   vidlm-bench sequential <file> [--repeat R]
+//   vidlm-bench serve   (one process for many requests, as run.py keeps decord and PyAV: each stdin
+//                        line is a JSON array of the arguments above, each reply one JSON line)
 //   vidlm-bench vision <model dir> [--batch B] [--repeat R]   (see VisionBench.swift)
 //   vidlm-bench sgemm [--m M --n N --k K] [--repeat R]
 //   vidlm-bench text --model DIR [--prompt-tokens P] [--new-tokens N] [--runs R]   (TextBench.swift)
@@ -22,9 +24,9 @@ struct Options {
     var dump: String? = nil
 }
 
-func parse() -> Options? {
+func parse(_ arguments: [String]) -> Options? {
     var o = Options()
-    var args = Array(CommandLine.arguments.dropFirst())
+    var args = arguments
     guard args.count >= 2 else { return nil }
     o.command = args.removeFirst()
     o.path = args.removeFirst()
@@ -104,7 +106,28 @@ if CommandLine.arguments.count >= 2, ["vision", "sgemm", "text", "bandwidth", "b
     }
 }
 
-guard let options = parse(), ["sample", "sequential"].contains(options.command) else {
+/// Answers requests from stdin until it closes (see the header).
+func serve() async {
+    while let line = readLine() {
+        var reply: [String: Any]
+        if let data = line.data(using: .utf8),
+           let args = (try? JSONSerialization.jsonObject(with: data)) as? [String],
+           let options = parse(args), ["sample", "sequential"].contains(options.command) {
+            do { reply = try await run(options) } catch { reply = ["error": "\(error)"] }
+        } else {
+            reply = ["error": "not a JSON array of sample/sequential arguments: \(line)"]
+        }
+        let out = (try? JSONSerialization.data(withJSONObject: reply, options: [.sortedKeys])) ?? Data("{}".utf8)
+        FileHandle.standardOutput.write(out + Data("\n".utf8))
+    }
+}
+
+if CommandLine.arguments.dropFirst().first == "serve" {
+    await serve()
+    exit(0)
+}
+
+guard let options = parse(Array(CommandLine.arguments.dropFirst())), ["sample", "sequential"].contains(options.command) else {
     FileHandle.standardError.write(Data("usage: vidlm-bench sample|sequential FILE [--count N] [--mode exact|keyframe] [--repeat R] [--dump DIR]\n".utf8))
     exit(2)
 }
