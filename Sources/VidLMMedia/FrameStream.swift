@@ -117,7 +117,9 @@ actor FrameMerger {
         // Where each run goes: simulated, since run costs differ (frames from each key frame).
         let frameBytes = request.size.map { $0.width * $0.height * 3 } ?? pictureBytes * 2
         let lookahead = Self.lookahead(frameBytes: frameBytes)
-        let nonReference = await primary.nonReferenceFrames(in: DecodeSchedule.decodedRanges(of: runs, on: timeline))
+        // Which pictures decoders will skip matters only when there is work to share.
+        let nonReference = workerCount > 1 && runs.count > 1
+            ? await primary.nonReferenceFrames(in: DecodeSchedule.decodedRanges(of: runs, on: timeline)) : nil
         let schedule = DecodeSchedule.plan(costs: DecodeSchedule.costs(of: runs, on: timeline, nonReference: nonReference),
                                            workers: workerCount, lookahead: lookahead)
         var perWorker = Array(repeating: [(position: Int, index: Int)](), count: workerCount)
