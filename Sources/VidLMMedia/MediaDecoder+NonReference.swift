@@ -51,7 +51,7 @@ extension MediaDecoder {
     /// Whether the packet in `packet` is a non-reference H.264 picture (see `H264ReferenceFlags`).
     func packetIsNonReference(_ flags: H264ReferenceFlags) -> Bool {
         guard let data = packet.pointer.pointee.data else { return false }
-        let count = min(packet.size, H264ReferenceFlags.prefixBytes)
+        let count = min(max(0, packet.size), H264ReferenceFlags.prefixBytes)
         return flags.isNonReference(UnsafeRawBufferPointer(start: data, count: count)) == true
     }
 }
