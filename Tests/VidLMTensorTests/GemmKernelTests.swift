@@ -307,7 +307,7 @@ final class GemmKernelTests: XCTestCase {
     /// one long slice (1500), with and without biases and a residual; shapes it does not take
     /// (fewer than 256 x rows, a first k beyond one slice of up to 1536) return nil.
     func testF32ChainedLinearEqualsTwoProducts() throws {
-        try requireAVX512(bf16: false)
+        try requireKernelPath(bf16: false)
         var rng = SplitMix(seed: 46)
         for (m, k, hidden, out) in [(256, 17, 64, 10), (263, 100, 130, 65), (257, 768, 2100, 96), (262, 1024, 48, 33),
                                     (258, 1500, 2600, 40)] {
@@ -341,7 +341,7 @@ final class GemmKernelTests: XCTestCase {
     /// long slice (3000), with and without biases and a residual; shapes it does not take (fewer
     /// than 256 x rows, a first k beyond one slice of up to 3072, f32 weights) return nil.
     func testBF16ChainedLinearEqualsTwoProducts() throws {
-        try requireAVX512(bf16: true)
+        try requireKernelPath(bf16: true)
         if vidlm_amx_bf16_available() == 1 { throw XCTSkip("on AMX the tile chain (amxChainedLinear) runs instead") }
         var rng = SplitMix(seed: 47)
         for (m, k, hidden, out) in [(256, 17, 64, 10), (263, 100, 131, 65), (300, 768, 2100, 96), (257, 2048, 48, 33),
@@ -377,7 +377,7 @@ final class GemmKernelTests: XCTestCase {
     /// biases and a residual; fewer than 256 rows, a k beyond one slice (3072) and mismatched
     /// gate/up shapes return nil.
     func testBF16GatedChainEqualsGatedMLP() throws {
-        try requireAVX512(bf16: true)
+        try requireKernelPath(bf16: true)
         if vidlm_amx_bf16_available() == 1 { throw XCTSkip("on AMX the tile chain (amxGatedChainedLinear) runs instead") }
         var rng = SplitMix(seed: 49)
         for (m, k, hidden, out) in [(300, 96, 100, 65), (257, 130, 291, 40), (256, 2048, 48, 300), (263, 64, 2100, 33),
@@ -538,6 +538,15 @@ final class GemmKernelTests: XCTestCase {
     private func requireAVX512(bf16: Bool) throws {
         if vidlm_avx512_available() != 1 || (bf16 && vidlm_avx512bf16_available() != 1) {
             throw XCTSkip("this CPU lacks AVX-512\(bf16 ? " BF16" : "F"); OpenBLAS / the widening path runs instead")
+        }
+    }
+
+    /// For tests that reach the kernels through `Tensor`'s products, which take them only when the
+    /// process does (`VIDLM_PORTABLE_KERNELS=1` runs the portable paths on any CPU).
+    private func requireKernelPath(bf16: Bool) throws {
+        try requireAVX512(bf16: bf16)
+        if !(bf16 ? HalfPrecisionKernels.useAVX512BF16 : HalfPrecisionKernels.useAVX512) {
+            throw XCTSkip("VIDLM_PORTABLE_KERNELS=1: the products run the portable paths")
         }
     }
 

@@ -12,6 +12,9 @@ import VidLMTensor
 /// so few tokens (≤ 8) that bf16 weights take the matrix-vector kernel (bf16 widened, f32 FMAs)
 /// while the batch takes the BF16 dot-product GEMM, which rounds its pair sums differently
 /// (~1e-3 of scale after a few layers). Towers of real size (≥ 197 tokens) use the GEMM both ways.
+/// On the portable paths (`VIDLM_PORTABLE_KERNELS=1`, or a CPU without AVX-512 BF16) the batch
+/// widens weight blocks for sgemm instead, and the two orders of sums end up to about one bf16
+/// step apart (2.5e-3 of scale measured on InstructBLIP-Video's tiny tower).
 final class VisionBatchTests: XCTestCase {
     private func frames(_ count: Int) async throws -> [RGBImage] {
         let decoder = try await MediaDecoder.open(Fixtures.repo.appendingPathComponent("samples/clip.mp4").path)
@@ -28,7 +31,8 @@ final class VisionBatchTests: XCTestCase {
         XCTAssertEqual(batched.count, images.count, what)
         for (i, image) in images.enumerated() {
             let single = try engine.model.encode(frame: image, kind: kind)
-            assertClose(batched[i].features, single.features, tolerance: compute == .bf16 ? 2e-3 : 1e-5, "\(what): frame \(i)")
+            let bf16Tolerance: Float = HalfPrecisionKernels.useAVX512BF16 ? 2e-3 : 4e-3
+            assertClose(batched[i].features, single.features, tolerance: compute == .bf16 ? bf16Tolerance : 1e-5, "\(what): frame \(i)")
             XCTAssertEqual(batched[i].layout, single.layout, what)
         }
     }
