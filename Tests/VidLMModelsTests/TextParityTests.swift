@@ -111,25 +111,36 @@ final class TextParityTests: XCTestCase {
     }
 
     /// Chunked prefill (any chunk size, incl. one position at a time = the decode kernels) gives
-    /// the one-shot logits, and decoding continues identically from either cache.
+    /// the one-shot logits, and decoding continues identically from either cache. A pass asking
+    /// for the last logits (or none, every chunk but the last) runs its last layer on those rows
+    /// only, and must still leave every row's keys and values in the cache.
     func testChunkedPrefillEqualsOneShot() throws {
         for name in Self.f32Cases + Self.halfCases {
             let c = try TextCase(name)
             let x = try c.model.embed(c.ids)
-            var oneShot = c.model.makeCache(capacity: c.ids.count + 4)
+            let n = c.ids.count
+            var oneShot = c.model.makeCache(capacity: n + 4)
             let whole = try c.model.prefill(inputEmbeddings: x, cache: &oneShot, chunkSize: 1000, logits: .all)
-            for chunk in [1, 3, 5] {
-                var chunked = c.model.makeCache(capacity: c.ids.count + 4)
+            for chunk in [1, 3, 5, 1000] {
+                var chunked = c.model.makeCache(capacity: n + 4)
                 let parts = try c.model.prefill(inputEmbeddings: x, cache: &chunked, chunkSize: chunk, logits: .all)
                 assertClose(parts, whole, tolerance: 1e-5, "\(name) chunk \(chunk)")
-                XCTAssertEqual(chunked.count, c.ids.count)
-                var lastOnly = c.model.makeCache(capacity: c.ids.count)
+                XCTAssertEqual(chunked.count, n)
+                var lastOnly = c.model.makeCache(capacity: n + 4)
                 let last = try c.model.prefill(inputEmbeddings: x, cache: &lastOnly, chunkSize: chunk, logits: .last)
-                assertClose(last, whole.rows((c.ids.count - 1)..<c.ids.count), tolerance: 1e-5, "\(name) chunk \(chunk) last")
+                XCTAssertEqual(last.shape, [1, c.model.vocabularySize])
+                assertClose(last, whole.rows((n - 1)..<n), tolerance: 1e-5, "\(name) chunk \(chunk) last")
+                var noLogits = c.model.makeCache(capacity: n + 4)
+                let none = try c.model.prefill(inputEmbeddings: x, cache: &noLogits, chunkSize: chunk, logits: .none)
+                XCTAssertEqual(none.shape, [0, c.model.vocabularySize])
                 var o = oneShot
-                let next1 = try c.model.forward(ids: [5, 7], cache: &chunked, logits: .all)
-                let next2 = try c.model.forward(ids: [5, 7], cache: &o, logits: .all)
-                assertClose(next1, next2, tolerance: 1e-5, "\(name) chunk \(chunk) continued")
+                let expected = try c.model.forward(ids: [5, 7], cache: &o, logits: .all)
+                for (cache, what) in [(chunked, "all"), (lastOnly, "last"), (noLogits, "none")] {
+                    var continued = cache
+                    XCTAssertEqual(continued.count, n)
+                    assertClose(try c.model.forward(ids: [5, 7], cache: &continued, logits: .all), expected, tolerance: 1e-5,
+                                "\(name) chunk \(chunk) continued after .\(what)")
+                }
             }
         }
     }

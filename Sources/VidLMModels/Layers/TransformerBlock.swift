@@ -19,6 +19,17 @@ public struct PreNormBlock<Norm: TensorLayer, MLP: TensorLayer>: Sendable {
         return mlpResidual(h)
     }
 
+    /// The block's output at rows `kept` of x only ([kept.count, D]): `attention` gets the whole
+    /// normalised x (a causal decoder stores every row's keys and values) and returns those rows.
+    /// A decoder's last layer feeds only the logits, so it runs the MLP on the rows they need,
+    /// as llama.cpp does: none for a prefill chunk that returns no logits, one for `.last`.
+    public func callAsFunction<E: Error>(_ x: Tensor, keeping kept: Range<Int>,
+                                         attention: (Tensor) throws(E) -> Tensor) throws(E) -> Tensor {
+        let attended = try attention(attentionNorm(x))
+        guard !kept.isEmpty else { return attended }
+        return mlpResidual(x.rows(kept) + attended)
+    }
+
     /// `h + mlp(mlpNorm(h))`, the same values; a layer norm and a bf16 MLP on AMX go through
     /// packed rows (the norm writes the first product's packed x, that product the second's,
     /// which adds h as it stores), and other two-layer and gated MLPs add h as their last product
@@ -187,10 +198,14 @@ public struct CausalSelfAttention: Sendable {
 
     /// x [n, D] at cache rows `start ..< start + n` of `layer`; `rotary` is the cos/sin table of
     /// the rows' positions (nil: no rotary, positions were added to the input). The cache must
-    /// have been made writable (`prepareForWrite`) for this pass.
+    /// have been made writable (`prepareForWrite`) for this pass. Every row's keys and values are
+    /// stored; the attention output [queries.count, D] is computed for rows `queries` only (all by
+    /// default): a decoder's last layer needs no more rows than the logits it returns.
     func callAsFunction(_ x: Tensor, cache: KVCache, layer: Int, start: Int,
-                        rotary: (cos: [Float], sin: [Float])?) -> Tensor {
+                        rotary: (cos: [Float], sin: [Float])?, queries: Range<Int>? = nil) -> Tensor {
         let n = x.shape[0], dh = headDim
+        let queries = queries ?? 0..<n
+        let m = queries.count
         let qw = heads * dh, kvw = kvHeads * dh, qkvw = qw + 2 * kvw
         let scale = Float(1 / Double(dh).squareRoot())
         let halfHead = dh / 2
@@ -198,7 +213,7 @@ public struct CausalSelfAttention: Sendable {
         let precision = cache.precision
         let projected = normalizeHeads(qkv(x))
         let attended = projected.withFloats { p in
-            Tensor.make(shape: [n, qw], uninitialized: true) { out in
+            Tensor.make(shape: [m, qw], uninitialized: true) { out in
                 let rows = p.baseAddress!
                 // Rows in parallel chunks (a prompt's rotations and cache stores ran on one core
                 // while the other waited: 4 % of SmolVLM2-2.2B's prefill).
@@ -210,8 +225,9 @@ public struct CausalSelfAttention: Sendable {
                         store(row + qw + kvw, stride: qkvw, n: r.count, into: values, start: start + r.lowerBound, kvw: kvw,
                               precision: precision)
                     }
-                    attend(q: rows, qStride: qkvw, keys: keys, values: values, precision: precision, kvw: kvw, start: start, n: n,
-                           scale: scale, out: out.baseAddress!, outStride: qw)
+                    guard m > 0 else { return }
+                    attend(q: rows + queries.lowerBound * qkvw, qStride: qkvw, keys: keys, values: values, precision: precision,
+                           kvw: kvw, start: start + queries.lowerBound, n: m, scale: scale, out: out.baseAddress!, outStride: qw)
                     return
                 }
                 let q = UnsafeMutablePointer<Float>.allocate(capacity: n * qw)
@@ -233,10 +249,11 @@ public struct CausalSelfAttention: Sendable {
                         }
                     }
                 }
-                attend(q: q, qStride: qw, keys: keys, values: values, precision: precision, kvw: kvw, start: start, n: n,
-                       scale: scale, out: out.baseAddress!, outStride: qw)
+                guard m > 0 else { return }
+                attend(q: q + queries.lowerBound * qw, qStride: qw, keys: keys, values: values, precision: precision, kvw: kvw,
+                       start: start + queries.lowerBound, n: m, scale: scale, out: out.baseAddress!, outStride: qw)
             }
         }
-        return output(attended)
+        return m > 0 ? output(attended) : Tensor.zeros([0, output.outputWidth])
     }
 }

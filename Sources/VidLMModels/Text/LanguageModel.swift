@@ -265,6 +265,16 @@ enum TextForward {
         for id in ids where id < 0 || id >= vocabulary { throw .tokenOutOfRange(id: id, vocabulary: vocabulary) }
     }
 
+    /// The rows of an L-row pass whose last-layer output `selection` uses: the last layer of a
+    /// decoder computes only these (every row's keys and values are still cached).
+    static func outputRows(count: Int, _ selection: LogitsSelection) -> Range<Int> {
+        switch selection {
+        case .all: return 0..<count
+        case .last: return max(0, count - 1)..<count
+        case .none: return count..<count
+        }
+    }
+
     /// The rows `selection` keeps of hidden states [L, D] (before the final norm and head).
     static func selectRows(_ x: Tensor, _ selection: LogitsSelection) -> Tensor? {
         switch selection {

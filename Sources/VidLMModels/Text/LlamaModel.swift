@@ -157,14 +157,27 @@ public struct LlamaModel: LanguageModel {
         }
         cache.prepareForWrite()
         var x = inputEmbeddings.toF32()
+        // The last layer computes only the rows the logits use (all of them for `.all`).
+        let kept = TextForward.outputRows(count: n, logits), pruned = kept.count < n
         for (index, layer) in layers.enumerated() {
+            if index == layers.count - 1 && pruned {
+                x = layer.block(x, keeping: kept) { (h: Tensor) -> Tensor in
+                    layer.attention(h, cache: cache, layer: index, start: start, rotary: table, queries: kept)
+                }
+                if let part = residuals?.slice(kept), index < part.layers.count {
+                    x = Self.add(part.layers[index], to: x, rows: part.rows)
+                }
+                continue
+            }
             x = layer.block(x) { (h: Tensor) -> Tensor in
                 layer.attention(h, cache: cache, layer: index, start: start, rotary: table)
             }
             if let residuals, index < residuals.layers.count { x = Self.add(residuals.layers[index], to: x, rows: residuals.rows) }
         }
         cache.advance(by: n)
-        guard let rows = TextForward.selectRows(x, logits) else { return Tensor.zeros([0, config.vocabSize]) }
+        guard let rows = pruned ? (kept.isEmpty ? nil : x) : TextForward.selectRows(x, logits) else {
+            return Tensor.zeros([0, config.vocabSize])
+        }
         return lmHead(norm(rows))
     }
 }

@@ -119,19 +119,28 @@ public struct OPTModel: LanguageModel {
         let off = OPTConfig.positionOffset
         x = x + embedPositions.gatherRows(rowPositions.map { $0 + off })
         let prepared = cache
+        // The last layer computes only the rows the logits use (all of them for `.all`).
+        let kept = TextForward.outputRows(count: n, logits), pruned = kept.count < n
         for (index, layer) in layers.enumerated() {
-            let attend = { (h: Tensor) -> Tensor in layer.attention(h, cache: prepared, layer: index, start: start, rotary: nil) }
+            let rows = index == layers.count - 1 && pruned ? kept : 0..<n
+            let attend = { (h: Tensor) -> Tensor in
+                layer.attention(h, cache: prepared, layer: index, start: start, rotary: nil, queries: rows)
+            }
             if config.doLayerNormBefore {
-                x = layer.block(x, attention: attend)
+                x = layer.block(x, keeping: rows, attention: attend)
             } else {
                 // Post-norm (OPT-350m): each LayerNorm after its residual.
                 let b = layer.block
-                x = b.attentionNorm(x + attend(x))
+                let attended = attend(x)
+                if rows.isEmpty { x = attended; continue }
+                x = b.attentionNorm(x.rows(rows) + attended)
                 x = b.mlpNorm(x + b.mlp(x))
             }
         }
         cache.advance(by: n)
-        guard var h = TextForward.selectRows(x, logits) else { return Tensor.zeros([0, config.vocabSize]) }
+        guard var h = pruned ? (kept.isEmpty ? nil : x) : TextForward.selectRows(x, logits) else {
+            return Tensor.zeros([0, config.vocabSize])
+        }
         if let finalNorm { h = finalNorm(h) }
         if let projectOut { h = projectOut(h) }
         return lmHead(h)
