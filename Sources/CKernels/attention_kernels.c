@@ -121,26 +121,30 @@ F32_SCORES(2)
 F32_SCORES(3)
 F32_SCORES(4)
 
-// o[r][16n …] = Σ_{j<jn} p[r][j]·vp[j][16n …] for MR rows and NV vectors of output columns,
-// stored ×inv[r] (masked to `width` columns).
-#define F32_VALUES(NV)                                                                                               \
-    TARGET_F static void values_f32_##NV(const float *p, size_t lkp, const float *vp, size_t dv, size_t jn,           \
-                                         float *const *o, const float *inv, size_t rows, size_t width) {             \
-        __m512 c[MR][NV];                                                                                            \
-        for (int r = 0; r < MR; r++)                                                                                 \
+// o[r][16n …] = Σ_{j<jn} p[r][j]·vp[j][16n …] for R rows and NV vectors of output columns,
+// stored ×inv[r] (masked to `width` columns). Six rows × up to four vectors, or four rows × five
+// or six vectors (31 registers): head widths 65-96 then take one pass over the probabilities
+// instead of a four-vector pass and a one- or two-vector one, whose few sums per broadcast left
+// it load-bound (the 72-wide SO400M head: the one-vector pass took a third of the values' time
+// for an eighth of their useful columns).
+#define F32_VALUES(R, NV)                                                                                            \
+    TARGET_F static void values_f32_##R##_##NV(const float *p, size_t lkp, const float *vp, size_t dv, size_t jn,     \
+                                               float *const *o, const float *inv, size_t rows, size_t width) {       \
+        __m512 c[R][NV];                                                                                             \
+        for (int r = 0; r < R; r++)                                                                                  \
             for (int n = 0; n < NV; n++) c[r][n] = _mm512_setzero_ps();                                               \
         size_t last = rows - 1;                                                                                      \
-        const float *pr[MR];                                                                                         \
-        for (size_t r = 0; r < MR; r++) pr[r] = p + (r < rows ? r : last) * lkp;                                      \
+        const float *pr[R];                                                                                          \
+        for (size_t r = 0; r < R; r++) pr[r] = p + (r < rows ? r : last) * lkp;                                       \
         for (size_t j = 0; j < jn; j++) {                                                                            \
             __m512 b[NV];                                                                                            \
             for (int n = 0; n < NV; n++) b[n] = _mm512_load_ps(vp + j * dv + 16 * n);                                  \
-            for (int r = 0; r < MR; r++) {                                                                           \
+            for (int r = 0; r < R; r++) {                                                                            \
                 __m512 a = _mm512_set1_ps(pr[r][j]);                                                                 \
                 for (int n = 0; n < NV; n++) c[r][n] = _mm512_fmadd_ps(a, b[n], c[r][n]);                             \
             }                                                                                                        \
         }                                                                                                            \
-        for (int r = 0; r < MR; r++) { /* a constant trip count keeps c in registers */                              \
+        for (int r = 0; r < R; r++) {  /* a constant trip count keeps c in registers */                              \
             if ((size_t)r >= rows) continue;                                                                         \
             __m512 iv = _mm512_set1_ps(inv[r]);                                                                      \
             for (int n = 0; n < NV; n++) {                                                                           \
@@ -150,10 +154,12 @@ F32_SCORES(4)
             }                                                                                                        \
         }                                                                                                            \
     }
-F32_VALUES(1)
-F32_VALUES(2)
-F32_VALUES(3)
-F32_VALUES(4)
+F32_VALUES(6, 1)
+F32_VALUES(6, 2)
+F32_VALUES(6, 3)
+F32_VALUES(6, 4)
+F32_VALUES(4, 5)
+F32_VALUES(4, 6)
 
 // ---- bf16 ---------------------------------------------------------------------------------
 
@@ -189,24 +195,25 @@ BF16_SCORES(2)
 BF16_SCORES(3)
 BF16_SCORES(4)
 
-#define BF16_VALUES(NV)                                                                                              \
-    TARGET static void values_bf16_##NV(const uint32_t *pb, size_t lkp2, const uint32_t *vb, size_t dv, size_t tn,    \
-                                        float *const *o, const float *inv, size_t rows, size_t width) {              \
-        __m512 c[MR][NV];                                                                                            \
-        for (int r = 0; r < MR; r++)                                                                                 \
+#define BF16_VALUES(R, NV)                                                                                           \
+    TARGET static void values_bf16_##R##_##NV(const uint32_t *pb, size_t lkp2, const uint32_t *vb, size_t dv,         \
+                                              size_t tn, float *const *o, const float *inv, size_t rows,            \
+                                              size_t width) {                                                        \
+        __m512 c[R][NV];                                                                                             \
+        for (int r = 0; r < R; r++)                                                                                  \
             for (int n = 0; n < NV; n++) c[r][n] = _mm512_setzero_ps();                                               \
         size_t last = rows - 1;                                                                                      \
-        const uint32_t *pr[MR];                                                                                      \
-        for (size_t r = 0; r < MR; r++) pr[r] = pb + (r < rows ? r : last) * lkp2;                                    \
+        const uint32_t *pr[R];                                                                                       \
+        for (size_t r = 0; r < R; r++) pr[r] = pb + (r < rows ? r : last) * lkp2;                                     \
         for (size_t t = 0; t < tn; t++) {                                                                            \
             __m512bh b[NV];                                                                                          \
             for (int n = 0; n < NV; n++) b[n] = (__m512bh)_mm512_load_si512(vb + t * dv + 16 * n);                     \
-            for (int r = 0; r < MR; r++) {                                                                           \
+            for (int r = 0; r < R; r++) {                                                                            \
                 __m512bh a = (__m512bh)_mm512_set1_epi32((int)pr[r][t]);                                             \
                 for (int n = 0; n < NV; n++) c[r][n] = _mm512_dpbf16_ps(c[r][n], a, b[n]);                            \
             }                                                                                                        \
         }                                                                                                            \
-        for (int r = 0; r < MR; r++) { /* a constant trip count keeps c in registers */                              \
+        for (int r = 0; r < R; r++) {  /* a constant trip count keeps c in registers */                              \
             if ((size_t)r >= rows) continue;                                                                         \
             __m512 iv = _mm512_set1_ps(inv[r]);                                                                      \
             for (int n = 0; n < NV; n++) {                                                                           \
@@ -216,10 +223,12 @@ BF16_SCORES(4)
             }                                                                                                        \
         }                                                                                                            \
     }
-BF16_VALUES(1)
-BF16_VALUES(2)
-BF16_VALUES(3)
-BF16_VALUES(4)
+BF16_VALUES(6, 1)
+BF16_VALUES(6, 2)
+BF16_VALUES(6, 3)
+BF16_VALUES(6, 4)
+BF16_VALUES(4, 5)
+BF16_VALUES(4, 6)
 
 // ---- driver -------------------------------------------------------------------------------
 
@@ -365,37 +374,43 @@ TARGET void vidlm_attention_avx512(const float *q, size_t q_row, const float *k,
             float sum = vidlm_exp_row_as(sr, n, jv + 16 <= lkp ? jv + 16 : lkp, 0);
             inv[r] = sum > 0 ? 1.0f / sum : 0.0f;
         }
-        // values
-        for (size_t g = 0; g < rows; g += MR) {
-            size_t gr = rows - g < MR ? rows - g : MR;
+        // values: four rows × all five or six vectors in one pass for head widths 65-96, else six
+        // rows × up to four vectors per pass
+        size_t vecs = dv / 16, wide = vecs == 5 || vecs == 6, vr = wide ? 4 : MR;
+        for (size_t g = 0; g < rows; g += vr) {
+            size_t gr = rows - g < vr ? rows - g : vr;
             size_t jn = causal ? i0 + g + gr - 1 + offset + 1 : lk;
             if (jn > lk) jn = lk;
             float *orow[MR];
             for (size_t r = 0; r < MR; r++) orow[r] = out + (i0 + g + (r < gr ? r : gr - 1)) * out_row;
             for (size_t c0 = 0; c0 < dv; c0 += 64) {
-                size_t nv = (dv - c0) / 16;
-                if (nv > 4) nv = 4;
+                size_t nv = wide ? vecs : (dv - c0) / 16 < 4 ? (dv - c0) / 16 : 4;
                 float *oc[MR];
                 for (int r = 0; r < MR; r++) oc[r] = orow[r] + c0;
                 size_t width = dh - c0;
                 if (!bf16) {
                     const float *pp = s + g * lkp, *vc = vp + c0;
                     switch (nv) {
-                    case 1: values_f32_1(pp, lkp, vc, dv, jn, oc, inv + g, gr, width); break;
-                    case 2: values_f32_2(pp, lkp, vc, dv, jn, oc, inv + g, gr, width); break;
-                    case 3: values_f32_3(pp, lkp, vc, dv, jn, oc, inv + g, gr, width); break;
-                    default: values_f32_4(pp, lkp, vc, dv, jn, oc, inv + g, gr, width); break;
+                    case 1: values_f32_6_1(pp, lkp, vc, dv, jn, oc, inv + g, gr, width); break;
+                    case 2: values_f32_6_2(pp, lkp, vc, dv, jn, oc, inv + g, gr, width); break;
+                    case 3: values_f32_6_3(pp, lkp, vc, dv, jn, oc, inv + g, gr, width); break;
+                    case 4: values_f32_6_4(pp, lkp, vc, dv, jn, oc, inv + g, gr, width); break;
+                    case 5: values_f32_4_5(pp, lkp, vc, dv, jn, oc, inv + g, gr, width); break;
+                    default: values_f32_4_6(pp, lkp, vc, dv, jn, oc, inv + g, gr, width); break;
                     }
                 } else {
                     const uint32_t *pp = pb + g * lkp2, *vc = (const uint32_t *)vp + c0;
                     size_t tn = (jn + 1) / 2;
                     switch (nv) {
-                    case 1: values_bf16_1(pp, lkp2, vc, dv, tn, oc, inv + g, gr, width); break;
-                    case 2: values_bf16_2(pp, lkp2, vc, dv, tn, oc, inv + g, gr, width); break;
-                    case 3: values_bf16_3(pp, lkp2, vc, dv, tn, oc, inv + g, gr, width); break;
-                    default: values_bf16_4(pp, lkp2, vc, dv, tn, oc, inv + g, gr, width); break;
+                    case 1: values_bf16_6_1(pp, lkp2, vc, dv, tn, oc, inv + g, gr, width); break;
+                    case 2: values_bf16_6_2(pp, lkp2, vc, dv, tn, oc, inv + g, gr, width); break;
+                    case 3: values_bf16_6_3(pp, lkp2, vc, dv, tn, oc, inv + g, gr, width); break;
+                    case 4: values_bf16_6_4(pp, lkp2, vc, dv, tn, oc, inv + g, gr, width); break;
+                    case 5: values_bf16_4_5(pp, lkp2, vc, dv, tn, oc, inv + g, gr, width); break;
+                    default: values_bf16_4_6(pp, lkp2, vc, dv, tn, oc, inv + g, gr, width); break;
                     }
                 }
+                if (wide) break;  // one pass did every column
             }
         }
     }

@@ -26,6 +26,8 @@ final class AttentionKernelTests: XCTestCase {
         Case(lq: 9, lk: 130, dh: 128, causal: true, bias: false),
         Case(lq: 100, lk: 600, dh: 80, causal: false, bias: false),  // several query tiles
         Case(lq: 70, lk: 70, dh: 200, causal: true, bias: true),     // output columns past 4 vectors
+        Case(lq: 101, lk: 101, dh: 72, causal: true, bias: false),   // five value vectors, rows in fours
+        Case(lq: 23, lk: 45, dh: 96, causal: true, bias: true),      // six value vectors, a last group of 3
     ]
 
     private func requireAVX512(bf16: Bool) throws {
