@@ -80,7 +80,14 @@ def make_clip(rng: random.Random, path: str, ext: str) -> dict:
     cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={w}x{h}:rate={rate}", "-frames:v", str(n),
            "-vf", vf, "-c:v", *codec]
     if timing != "constant":
-        cmd += ["-fps_mode", "passthrough"] + (["-video_track_timescale", "90000"] if ext in ("mp4", "mov") else [])
+        # The encoder keeps the fine time base too: by default it takes 1/rate, and frames faster
+        # than that come out with equal pts that the muxer then nudges apart by a tick or two, out
+        # of their display order (seed 49017: a file whose pts order is not the decoder's output
+        # order, where torchcodec's frame numbering and its own pts disagree).
+        # (MPEG-2 allows only its standard frame rates as time bases.)
+        cmd += ["-fps_mode", "passthrough"] \
+            + (["-enc_time_base:v", f"1/{rate * 60}"] if codec[0] != "mpeg2video" else []) \
+            + (["-video_track_timescale", "90000"] if ext in ("mp4", "mov") else [])
     subprocess.run(cmd + [path], check=True)
     return {"size": f"{w}x{h}", "rate": rate, "frames": n, "codec": codec[0], "timing": timing}
 
