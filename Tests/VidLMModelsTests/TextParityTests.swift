@@ -580,7 +580,8 @@ final class TextKernelTests: XCTestCase {
 
     /// The AVX-512 BF16 dot-product matvec (decoding where the CPU has it) on x rounded to bf16:
     /// its products are exact, so it equals the double-precision sum to float rounding, for k
-    /// with and without a tail, row counts around its 8-row groups, and two x rows.
+    /// with and without a tail (whole 128-element steps, 32-element ones, a masked rest), several
+    /// row counts, and two x rows.
     func testBF16DotProductMatvecMatchesReference() throws {
         guard vidlm_avx512bf16_matvec_available() == 1 else {
             throw XCTSkip("this CPU lacks AVX-512 BF16; the widening kernel runs instead")
