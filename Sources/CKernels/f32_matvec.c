@@ -4,10 +4,9 @@
 #include <immintrin.h>
 #include "simd_math.h"
 
-// Eight weight rows per pass with the next pass prefetched (see VIDLM_DEFINE_FMA_MATVEC): with
-// the prefetch the kernel matched a plain two-thread read of the same memory on this project's
-// VM, where OpenBLAS's generic sgemv (what Debian's OpenBLAS runs on a CPU it does not know)
-// streamed about two thirds of that.
+// Rows one after the other, each front to back (see VIDLM_DEFINE_FMA_MATVEC): OpenBLAS's generic
+// sgemv (what Debian's OpenBLAS runs on a CPU it does not know) streamed about two thirds of a
+// plain two-thread read of the same memory on this project's VM.
 #define F32_LOAD(p, mask) _mm512_maskz_loadu_ps((mask), (p))
 VIDLM_DEFINE_FMA_MATVEC(f32, __attribute__((target("avx512f"))), float, F32_LOAD)
 

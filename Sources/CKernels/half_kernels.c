@@ -9,25 +9,16 @@ int vidlm_avx512_available(void) {
     return __builtin_cpu_supports("avx512f") ? 1 : 0;
 }
 
-// Software prefetch. One row at a time (dot_row): 4 KiB ahead in the row; on this project's
-// 2-core VM that streamed 33-38 GB/s against ~32 with the hardware prefetchers alone
-// (TinyLlama-shape decoding, vidlm-bench text). Passes of eight rows prefetch the same position
-// of the next eight rows into L2 instead: 4 KiB ahead is about the next row of the same pass
-// (a 2048-wide bf16 row is 4 KiB), which is being read already, and the hardware prefetchers
-// do not cross the 4 KiB pages that separate a pass's rows. With the next pass prefetched the
-// BF16 kernel streamed 24-26 GB/s where it had 20-22, as fast as a plain read of the same
-// memory (Xeon with AMX, two threads, a C microbenchmark, interleaved runs).
-#define PREFETCH_BYTES 4096
-
 static inline float bf16_to_float(uint16_t h) {
     union { uint32_t u; float f; } v = { (uint32_t)h << 16 };
     return v.f;
 }
 
-// One weight row against one x row. The 64-byte block of 32 halves is read as 16 32-bit lanes:
-// lane t holds element 2t (low half) and 2t+1 (high half), so a shift and a mask widen the even
-// and odd elements with no shuffles, matching the deinterleaved x. Two accumulator pairs keep
-// two FMA chains in flight per block.
+// One weight row against one x row, front to back (rows one after the other: one sequential
+// stream per work unit, as the f32 and f16 kernels and the dot-product kernel below). The 64-byte
+// block of 32 halves is read as 16 32-bit lanes: lane t holds element 2t (low half) and 2t+1
+// (high half), so a shift and a mask widen the even and odd elements with no shuffles, matching
+// the deinterleaved x. Four sums keep four FMA chains in flight.
 __attribute__((target("avx512f")))
 static float dot_row(const uint16_t *w, const float *xs, const float *x, size_t k) {
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
@@ -35,8 +26,6 @@ static float dot_row(const uint16_t *w, const float *xs, const float *x, size_t 
     const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
     size_t blocks = k / 32, b = 0;
     for (; b + 2 <= blocks; b += 2) {
-        _mm_prefetch((const char *)(w + b * 32) + PREFETCH_BYTES, _MM_HINT_T0);
-        _mm_prefetch((const char *)(w + b * 32) + PREFETCH_BYTES + 64, _MM_HINT_T0);
         __m512i u = _mm512_loadu_si512((const void *)(w + b * 32));
         __m512i v = _mm512_loadu_si512((const void *)(w + b * 32 + 32));
         a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(u, 16)), _mm512_loadu_ps(xs + b * 32), a0);
@@ -54,56 +43,17 @@ static float dot_row(const uint16_t *w, const float *xs, const float *x, size_t 
     return s;
 }
 
-// Eight weight rows against one x row: each block of x is loaded once for eight rows (the
-// one-row loop loads two x vectors per weight vector, which held it to about 27 GB/s of weights
-// on this project's VM; eight rows at once streamed 33 GB/s in the same microbenchmark), and
-// eight sequential weight streams keep more memory requests in flight.
-__attribute__((target("avx512f")))
-static void dot_rows8(const uint16_t *w, size_t k, const float *xs, const float *x, float *out) {
-    __m512 e[8], o[8];
-    for (int r = 0; r < 8; r++) { e[r] = _mm512_setzero_ps(); o[r] = _mm512_setzero_ps(); }
-    const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
-    size_t blocks = k / 32;
-    for (size_t b = 0; b < blocks; b++) {
-        __m512 x0 = _mm512_loadu_ps(xs + b * 32), x1 = _mm512_loadu_ps(xs + b * 32 + 16);
-        for (int r = 0; r < 8; r++) {
-            const uint16_t *p = w + (size_t)r * k + b * 32;
-            _mm_prefetch((const char *)(p + 8 * k), _MM_HINT_T1);
-            __m512i u = _mm512_loadu_si512((const void *)p);
-            e[r] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(u, 16)), x0, e[r]);
-            o[r] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(u, high)), x1, o[r]);
-        }
-    }
-    for (int r = 0; r < 8; r++) {
-        float s = _mm512_reduce_add_ps(_mm512_add_ps(e[r], o[r]));
-        const uint16_t *row = w + (size_t)r * k;
-        for (size_t i = blocks * 32; i < k; i++) s += bf16_to_float(row[i]) * x[i];
-        out[r] = s;
-    }
-}
-
 __attribute__((target("avx512f")))
 void vidlm_bf16_matvec_avx512(const uint16_t *w, size_t k, size_t row_begin, size_t row_end,
                               const float *x, size_t ldx, const float *xs, size_t xs_stride, size_t m,
                               float *y, size_t ldy) {
-    size_t r = row_begin;
-    float out[8];
-    for (; r + 8 <= row_end; r += 8) {
-        const uint16_t *rows = w + r * k;
-        for (size_t j = 0; j < m; j++) {
-            dot_rows8(rows, k, xs + j * xs_stride, x + j * ldx, out);
-            for (int t = 0; t < 8; t++) y[j * ldy + r + t] = out[t];
-        }
-    }
-    for (; r < row_end; r++) {
-        const uint16_t *row = w + r * k;
-        for (size_t j = 0; j < m; j++) y[j * ldy + r] = dot_row(row, xs + j * xs_stride, x + j * ldx, k);
-    }
+    for (size_t r = row_begin; r < row_end; r++)  // a row stays in L1 for the x rows after the first
+        for (size_t j = 0; j < m; j++) y[j * ldy + r] = dot_row(w + r * k, xs + j * xs_stride, x + j * ldx, k);
 }
 
 // ---- f16 weights ----
 // vcvtph2ps widens 16 halves exactly (subnormals, Inf and NaN included), so x stays in its
-// original order. Eight rows per pass and the next pass prefetched into L2, as dot_rows8 above.
+// original order. Rows one after the other, each front to back (VIDLM_DEFINE_FMA_MATVEC).
 #define F16_LOAD(p, mask) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((mask), (p)))
 VIDLM_DEFINE_FMA_MATVEC(f16, __attribute__((target("avx512f,avx512bw,avx512vl"))), uint16_t, F16_LOAD)
 

@@ -231,55 +231,39 @@ __attribute__((target("avx512f"), always_inline)) static inline float vidlm_exp_
     return vidlm_exp_row_as(s, n, width, 0);
 }
 
-/// Defines the matrix-vector kernels of one weight type for decoding (`TARGET` a target
-/// attribute, `T` the stored element, `LOAD(p, mask)` the masked lanes of 16 elements at p widened
-/// to floats):
-///   PREFIX##_rows8: eight weight rows against one x row, each x block loaded once for the eight,
-///     with the same position of the next eight rows prefetched into L2 (the hardware
-///     prefetchers do not cross the 4 KiB pages between a pass's rows; without it the FMAs held
-///     the loads to ~80 % of a plain read of the same memory);
-///   PREFIX##_row: one row, two sums in flight;
+/// Defines the matrix-vector kernel of one weight type for decoding (`TARGET` a target attribute,
+/// `T` the stored element, `LOAD(p, mask)` the masked lanes of 16 elements at p widened to
+/// floats):
+///   PREFIX##_row: one weight row against one x row, front to back, four sums in flight;
 ///   PREFIX##_matvec: y[j·ldy + r] (=, or += when `accumulate`) Σᵢ W[r, i]·x[j·ldx + i] for rows
-///     [row_begin, row_end) (passes of eight, then single rows) and x rows j < m.
+///     [row_begin, row_end), row after row (a row stays in L1 for the x rows j < m after the
+///     first).
+/// A work unit's rows are adjacent, so reading them in turn is one sequential stream, which the
+/// hardware prefetchers follow across pages at the memory's full rate (the bf16 dot-product
+/// kernel in half_kernels.c, which measured it). Eight rows side by side with the next eight
+/// prefetched into L2, what this replaced, streamed 32-43 GB/s of f32 weights on two Zen 5 cores
+/// where this streams 39-48 (about a plain read's rate in those minutes), alternated in one
+/// process (a C model of a 1.7B decoder's token, 12 layers of f32 weights).
 #define VIDLM_DEFINE_FMA_MATVEC(PREFIX, TARGET, T, LOAD)                                                 \
-    TARGET static void PREFIX##_rows8(const T *w, size_t k, const float *x, float *out) {                \
-        __m512 acc[8];                                                                                  \
-        for (int r = 0; r < 8; r++) acc[r] = _mm512_setzero_ps();                                       \
-        for (size_t i = 0; i < k; i += 16) {                                                            \
-            __mmask16 mk = vidlm_tail_mask(k - i);                                                      \
-            __m512 xv = _mm512_maskz_loadu_ps(mk, x + i);                                               \
-            for (int r = 0; r < 8; r++) {                                                               \
-                const T *p = w + (size_t)r * k + i;                                                     \
-                _mm_prefetch((const char *)(p + 8 * k), _MM_HINT_T1);                                   \
-                acc[r] = _mm512_fmadd_ps(LOAD(p, mk), xv, acc[r]);                                      \
-            }                                                                                           \
-        }                                                                                               \
-        for (int r = 0; r < 8; r++) out[r] = _mm512_reduce_add_ps(acc[r]);                              \
-    }                                                                                                   \
     TARGET static float PREFIX##_row(const T *w, size_t k, const float *x) {                             \
         __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();                                      \
+        __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();                                      \
         size_t i = 0;                                                                                   \
-        for (; i + 32 <= k; i += 32) {                                                                  \
+        for (; i + 64 <= k; i += 64) {                                                                  \
             a0 = _mm512_fmadd_ps(LOAD(w + i, 0xFFFF), _mm512_loadu_ps(x + i), a0);                      \
             a1 = _mm512_fmadd_ps(LOAD(w + i + 16, 0xFFFF), _mm512_loadu_ps(x + i + 16), a1);            \
+            a2 = _mm512_fmadd_ps(LOAD(w + i + 32, 0xFFFF), _mm512_loadu_ps(x + i + 32), a2);            \
+            a3 = _mm512_fmadd_ps(LOAD(w + i + 48, 0xFFFF), _mm512_loadu_ps(x + i + 48), a3);            \
         }                                                                                               \
         for (; i < k; i += 16) {                                                                        \
             __mmask16 mk = vidlm_tail_mask(k - i);                                                      \
             a0 = _mm512_fmadd_ps(LOAD(w + i, mk), _mm512_maskz_loadu_ps(mk, x + i), a0);                \
         }                                                                                               \
-        return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));                                             \
+        return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));       \
     }                                                                                                   \
     TARGET static void PREFIX##_matvec(const T *w, size_t k, size_t row_begin, size_t row_end, const float *x, \
                                        size_t ldx, size_t m, float *y, size_t ldy, int accumulate) {     \
-        size_t r = row_begin;                                                                           \
-        float out[8];                                                                                   \
-        for (; r + 8 <= row_end; r += 8)                                                                \
-            for (size_t j = 0; j < m; j++) {                                                            \
-                PREFIX##_rows8(w + r * k, k, x + j * ldx, out);                                         \
-                float *dst = y + j * ldy + r;                                                           \
-                for (int t = 0; t < 8; t++) dst[t] = accumulate ? dst[t] + out[t] : out[t];             \
-            }                                                                                           \
-        for (; r < row_end; r++)                                                                        \
+        for (size_t r = row_begin; r < row_end; r++)                                                    \
             for (size_t j = 0; j < m; j++) {                                                            \
                 float s = PREFIX##_row(w + r * k, k, x + j * ldx);                                      \
                 y[j * ldy + r] = accumulate ? y[j * ldy + r] + s : s;                                   \
