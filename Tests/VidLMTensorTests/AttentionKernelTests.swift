@@ -28,6 +28,8 @@ final class AttentionKernelTests: XCTestCase {
         Case(lq: 70, lk: 70, dh: 200, causal: true, bias: true),     // output columns past 4 vectors
         Case(lq: 101, lk: 101, dh: 72, causal: true, bias: false),   // five value vectors, rows in fours
         Case(lq: 23, lk: 45, dh: 96, causal: true, bias: true),      // six value vectors, a last group of 3
+        Case(lq: 17, lk: 66, dh: 65, causal: false, bias: true),     // five vectors, one column in the last
+        Case(lq: 30, lk: 31, dh: 81, causal: true, bias: false),     // six vectors, one column in the last
     ]
 
     private func requireAVX512(bf16: Bool) throws {
