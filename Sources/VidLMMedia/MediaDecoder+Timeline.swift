@@ -137,7 +137,8 @@ extension MediaDecoder {
             lastDuration = pts.count > 1 ? max(1, (pts[pts.count - 1] - pts[0]) / Int64(pts.count - 1)) : 1
         }
         let end = max(maxEnd, pts[pts.count - 1] + lastDuration)
-        return Timeline(pts: pts, timeBase: av_q2d(timeBase), endPts: end, keyframes: keyframes,
+        return Timeline(pts: pts, timeBase: av_q2d(timeBase), endPts: end,
+                        statedEndPts: max(maxEnd, pts[pts.count - 1]), keyframes: keyframes,
                         timestampsFromDecodeOrder: decodeTimestampsOnly, packetSizes: frames.map(\.size),
                         timeBaseRational: Self.rational(of: timeBase))
     }

@@ -24,8 +24,13 @@ public struct Timeline: Sendable, Equatable {
         /// `ticks` in seconds, rounded once: (ticks · num) / den.
         public func seconds(_ ticks: Int64) -> Double { Double(ticks) * Double(num) / Double(den) }
     }
-    /// Where the clip ends: the last frame's pts plus its duration (stream time base).
+    /// Where the clip ends: the last frame's pts plus its duration (stream time base), a frame
+    /// without a stated duration lasting as long as the average frame.
     public let endPts: Int64
+    /// Where the packets' stated durations end (the latest pts + duration, a packet without one
+    /// adding nothing), as torchcodec's exact scan measures the clip. Equal to `endPts` unless
+    /// the last frames state no duration (FLV, some MP4 edits).
+    public let statedEndPts: Int64
     /// Key frames in decode order: the seek timestamp libav understands (dts or pts) and the
     /// presentation timestamp, which is exact when scanned and estimated otherwise. A key frame
     /// whose pts another frame shares is left out (a decoder landing on it could not tell which
@@ -54,7 +59,7 @@ public struct Timeline: Sendable, Equatable {
         }
     }
 
-    public init(pts: [Int64], timeBase: Double, endPts: Int64, keyframes: [Keyframe],
+    public init(pts: [Int64], timeBase: Double, endPts: Int64, statedEndPts: Int64? = nil, keyframes: [Keyframe],
                 timestampsFromDecodeOrder: Bool = false, packetSizes: [Int]? = nil, timeBaseRational: Rational? = nil) {
         self.pts = pts
         self.timeBaseRational = timeBaseRational.flatMap { $0.num > 0 && $0.den > 0 ? $0 : nil }
@@ -67,6 +72,7 @@ public struct Timeline: Sendable, Equatable {
         }
         self.timeBase = timeBase
         self.endPts = endPts
+        self.statedEndPts = statedEndPts ?? endPts
         self.timestampsFromDecodeOrder = timestampsFromDecodeOrder
         var shared = false
         for i in 1..<max(1, pts.count) where pts[i] == pts[i - 1] { shared = true; break }
@@ -92,9 +98,19 @@ public struct Timeline: Sendable, Equatable {
     /// transformers' video processors read as the clip's duration, and as its fps = frames /
     /// duration): 39 frames of 1/10 s give 3.9 here, where 39 × 0.1 gives 3.9000000000000004, and
     /// SmolVLM's `int(1 s × fps)` start frame then came out 9 instead of 10.
-    public var durationSeconds: Double {
-        if let r = timeBaseRational { return r.seconds(endPts) - r.seconds(pts[0]) }
-        return seconds(ofPts: endPts)
+    public var durationSeconds: Double { seconds(from: pts[0], to: endPts) }
+
+    /// The duration transformers' video processors sample frames by: torchcodec's exact scan,
+    /// from the first pts to `statedEndPts` (63 FLV frames at 25 fps: 2.48 s, where
+    /// `durationSeconds` counts the last frame's 0.04 s too, and SmolVLM's one frame a second
+    /// rounds 2.48 to 2 frames, 2.52 to 3). `durationSeconds` where that would be no time at all.
+    public var sampledDurationSeconds: Double {
+        statedEndPts > pts[0] ? seconds(from: pts[0], to: statedEndPts) : durationSeconds
+    }
+
+    private func seconds(from start: Int64, to end: Int64) -> Double {
+        if let r = timeBaseRational { return r.seconds(end) - r.seconds(start) }
+        return Double(end - start) * timeBase
     }
 
     /// Index of the frame on screen at clip time `t` (the last frame whose pts ≤ t).

@@ -30,7 +30,7 @@ enum FramePreview {
         let timeline = try await decoder.timeline()
         let info = try await decoder.probe()
         let kind: MediaKind = info.isStillImage || timeline.count == 1 ? .image : .video
-        let clip = ClipInfo(kind: kind, frameCount: timeline.count, durationSeconds: timeline.durationSeconds)
+        let clip = ClipInfo(kind: kind, frameCount: timeline.count, durationSeconds: timeline.sampledDurationSeconds)
         // The same choice the engine makes for a completion with these options.
         let selection = try model.frameSelection(for: clip, options: request.sampling)
         var size: PixelSize?

@@ -6,7 +6,8 @@ transformers' video processors take a clip's frame count, duration and fps from 
 scan (duration = end − begin with each end converted as pts·num/den; fps = frames / duration) and
 sample from them, so a duration off by one ulp (39 × 0.1 = 3.9000000000000004 where 39/10 = 3.9)
 moves SmolVLM's `int(skip_secs · fps)` start frame. Writes Tests/Fixtures/media/timing/: small clips
-(AVI MJPEG at 10 and 30000/1001 fps, Ogg Theora at 24 fps, Matroska with jittered timestamps) and
+(AVI MJPEG at 10 and 30000/1001 fps, Ogg Theora at 24 fps, Matroska with jittered timestamps, FLV,
+whose packets state no duration) and
 expected.json: torchcodec's num_frames / duration_seconds / average_fps (float64, repr) per clip, and
 SmolVLMVideoProcessor.sample_frames indices and timestamps for several (fps, max_frames).
 """
@@ -34,6 +35,10 @@ CLIPS = {
                              ["-c:v", "libtheora"]),
     "mkv_jitter.mkv": (["-f", "lavfi", "-i", "testsrc2=size=32x24:rate=30", "-frames:v", "118"],
                        ["-vf", "setpts='(N/30+0.5/30*mod(N*7,3)/3)/TB'", "-c:v", "mpeg4", "-fps_mode", "passthrough"]),
+    # FLV packets state no duration: torchcodec ends the clip at the last frame's pts (2.48 s for
+    # 63 frames at 25 fps), and SmolVLM's one frame a second rounds that to 2 frames, not 3.
+    "flv_no_durations.flv": (["-f", "lavfi", "-i", "testsrc2=size=32x24:rate=25", "-frames:v", "63"],
+                             ["-c:v", "flv"]),
 }
 SETTINGS = [(1, 8), (0.5, 2), (2, 5), (3, 1), (1, 64)]
 

@@ -124,7 +124,8 @@ public final class Engine: Sendable {
         let timeline = try await decoder.timeline()
         let still = try await decoder.probe().isStillImage
         let kind: MediaKind = options.stillImage || still || timeline.count == 1 ? .image : .video
-        let clip = ClipInfo(kind: kind, frameCount: timeline.count, durationSeconds: timeline.durationSeconds)
+        // Families sample by the duration and rate transformers' video processors read (torchcodec's).
+        let clip = ClipInfo(kind: kind, frameCount: timeline.count, durationSeconds: timeline.sampledDurationSeconds)
         let selection: FrameSelection = options.stillImage
             ? .uniform(count: 1)
             : try model.frameSelection(for: clip, options: FrameOptions(count: options.frames, fps: options.fps,
@@ -162,7 +163,7 @@ public final class Engine: Sendable {
         }
         if !pending.isEmpty { try encodePending() }
         guard !parts.isEmpty else { throw EngineError.noFrames(path) }
-        return EncodedMedia(kind: kind, frames: frames, parts: parts, durationSeconds: kind == .image ? 0 : timeline.durationSeconds,
+        return EncodedMedia(kind: kind, frames: frames, parts: parts, durationSeconds: kind == .image ? 0 : timeline.sampledDurationSeconds,
                             clipFrameCount: timeline.count)
     }
 
